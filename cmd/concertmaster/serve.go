@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type serveOptions struct {
+	web, workers bool
+	listening    func(addr string)
+}
+
+// serve runs the web server and/or the workers until ctx is canceled, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish, and stops the workers, each within SHUTDOWN_TIMEOUT.
+func serve(ctx context.Context, getenv func(string) string, opts serveOptions) error {
+	cfg, err := loadConfig(getenv, configNeeds{secretKey: true})
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, os.Stderr)
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	st := store.New(pool)
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		store.NewPoolCollector(pool),
+	)
+
+	if !opts.web {
+		logger.Info("worker started")
+		<-ctx.Done()
+		return nil
+	}
+
+	srv := &http.Server{
+		Handler: handlers.New(handlers.Deps{
+			Logger: logger, DB: st, Metrics: metrics, Version: buildVersion(),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("LISTEN_ADDR: %w", err)
+	}
+	logger.Info("serving", "url", "http://"+ln.Addr().String(), "version", buildVersion())
+	if opts.listening != nil {
+		opts.listening(ln.Addr().String())
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

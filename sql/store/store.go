@@ -1,0 +1,63 @@
+// Package store is the one adapter between the application and its PostgreSQL database. It wraps the
+// sqlc-generated queries of sql/db, owns transactions, maps pgx errors to fault codes and returns the
+// application's own types: sqlc's row types never leave this package.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/sql/db"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store reads and writes the platform's data.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+}
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: db.New(pool)}
+}
+
+// Pool is the connection pool, for the parts that need it directly (River, sessions, health checks).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// inTx runs fn in one transaction, committing when it returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return fn(tx, s.q.WithTx(tx))
+	})
+}
+
+// interpret maps a database error to a fault: a missing row is NotFound, a unique violation Conflict, a check
+// violation Invalid; anything else stays an internal error with its context.
+func interpret(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fault.Wrap(err, fault.NotFound, what+" not found")
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fault.Wrap(err, fault.Conflict, what+" already exists")
+		case "23514", "22001": // check_violation, string_data_right_truncation
+			return fault.Wrap(err, fault.Invalid, what+" is not valid")
+		case "23503": // foreign_key_violation
+			return fault.Wrap(err, fault.NotFound, what+" refers to something that does not exist")
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
