@@ -17,7 +17,7 @@ help: ## List the targets
 
 .PHONY: run
 run: build ## Set up everything (a private PostgreSQL unless DATABASE_URL is set), migrate and serve on LISTEN_ADDR
-	@set -e; eval "$$(deploy/dev/env.sh)"; \
+	@set -e; env=$$(deploy/dev/env.sh); eval "$$env"; \
 	./$(BIN) migrate; \
 	echo "ConcertMaster is starting on http://$${LISTEN_ADDR:-127.0.0.1:8080} (Ctrl-C stops it; make stop stops the database)"; \
 	exec ./$(BIN) serve
@@ -33,12 +33,12 @@ build: ## Build bin/concertmaster
 
 .PHONY: test
 test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL and Redis
-	@set -e; eval "$$(deploy/dev/test-env.sh)"; \
+	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
 	go test -race -count=1 -timeout 15m ./...
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures
-	@set -e; eval "$$(deploy/dev/test-env.sh)"; \
+	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
 	go test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
 
 .PHONY: vet

@@ -24,6 +24,18 @@ as_owner() {
 	fi
 }
 
+# let_postgres_reach grants "others" the search (x) bit on each folder above the data directory that lacks it, so
+# the postgres user can reach .data/postgres in a tree owned by root (a mktemp folder is 0700). Search alone lists
+# nothing and reads nothing.
+let_postgres_reach() {
+	local dir
+	dir=$(dirname "$1")
+	while [ "$dir" != / ]; do
+		runuser -u postgres -- test -x "$dir" || chmod o+x "$dir"
+		dir=$(dirname "$dir")
+	done
+}
+
 install_server() {
 	[ -n "$(pg_bin)" ] && return
 	echo "postgres.sh: no PostgreSQL server found; installing Debian's postgresql package" >&2
@@ -36,6 +48,7 @@ start() {
 	local bin
 	bin=$(pg_bin)
 	mkdir -p "$root/.data"
+	[ "$(id -u)" = 0 ] && let_postgres_reach "$data"
 	if [ ! -f "$data/PG_VERSION" ]; then
 		mkdir -p "$data"
 		[ "$(id -u)" = 0 ] && chown postgres: "$data"
