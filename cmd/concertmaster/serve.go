@@ -33,7 +33,10 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return err
 	}
 	defer pool.Close()
-	st := store.New(pool)
+	st, err := store.New(pool)
+	if err != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(

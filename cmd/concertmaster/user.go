@@ -64,7 +64,11 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	user, organization, err := store.New(pool).UserCreateWithOrganization(ctx, store.NewUser{
+	st, err := store.New(pool)
+	if err != nil {
+		return err
+	}
+	user, organization, err := st.UserCreateWithOrganization(ctx, store.NewUser{
 		Email: *email, Name: *name, PasswordHash: hash, InstanceAdmin: *instanceAdmin,
 		OrganizationName: *org, Role: store.Role(*role),
 	})

@@ -13,17 +13,26 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // Store reads and writes the platform's data.
 type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
+	// jobs is an insert-only River client: the store enqueues jobs in the same transaction as the rows that need
+	// them, while working them is the business of the worker processes' own clients.
+	jobs *river.Client[pgx.Tx]
 }
 
 // New returns a Store over pool.
-func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: db.New(pool)}
+func New(pool *pgxpool.Pool) (*Store, error) {
+	jobs, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("river insert client: %w", err)
+	}
+	return &Store{pool: pool, q: db.New(pool), jobs: jobs}, nil
 }
 
 // Pool is the connection pool, for the parts that need it directly (River, sessions, health checks).

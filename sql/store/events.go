@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// eventsChannel is the Postgres NOTIFY channel of execution and node status changes.
+const eventsChannel = "concertmaster_execution_events"
+
+// ExecutionEvent is one status change, small enough for a NOTIFY payload: listeners read details from the database.
+// NodeID is set for a node's change; CancelRequested for a cancel request that running workers must act on.
+type ExecutionEvent struct {
+	ExecutionID     uuid.UUID `json:"e"`
+	OrganizationID  uuid.UUID `json:"o"`
+	WorkflowID      uuid.UUID `json:"w"`
+	Status          string    `json:"s"`
+	NodeID          string    `json:"n,omitempty"`
+	NodeStatus      string    `json:"ns,omitempty"`
+	ItemIndex       *int      `json:"i,omitempty"`
+	CancelRequested bool      `json:"c,omitempty"`
+	// Resync is set on an event the subscriber makes itself after reconnecting to the database: events may have
+	// been missed, so a listener should re-read what it shows.
+	Resync bool `json:"-"`
+}
+
+// notifyTx publishes events when tx commits (NOTIFY is transactional), in one statement whatever their number.
+func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, events []ExecutionEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	payloads := make([]string, len(events))
+	for i, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		payloads[i] = string(b)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", eventsChannel, payloads); err != nil {
+		return fmt.Errorf("publish events: %w", err)
+	}
+	return nil
+}
+
+// ExecutionEvents relays the status changes that any instance publishes to subscribers in this process, over one
+// dedicated LISTEN connection that reconnects by itself.
+type ExecutionEvents struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	subs   map[uint64]*subscription
+	nextID uint64
+}
+
+type subscription struct {
+	match func(ExecutionEvent) bool
+	ch    chan ExecutionEvent
+}
+
+// NewExecutionEvents returns a relay; Run must be running for subscribers to receive anything.
+func NewExecutionEvents(pool *pgxpool.Pool, logger *slog.Logger) *ExecutionEvents {
+	return &ExecutionEvents{pool: pool, logger: logger, subs: map[uint64]*subscription{}}
+}
+
+// Subscribe returns a channel of the events match accepts (all when match is nil) and a function to unsubscribe.
+// A subscriber that does not keep up loses events rather than slowing the others: buffer sizes the slack.
+func (r *ExecutionEvents) Subscribe(match func(ExecutionEvent) bool, buffer int) (<-chan ExecutionEvent, func()) {
+	sub := &subscription{match: match, ch: make(chan ExecutionEvent, max(buffer, 1))}
+	r.mu.Lock()
+	id := r.nextID
+	r.nextID++
+	r.subs[id] = sub
+	r.mu.Unlock()
+	var once sync.Once
+	return sub.ch, func() {
+		once.Do(func() {
+			r.mu.Lock()
+			delete(r.subs, id)
+			r.mu.Unlock()
+		})
+	}
+}
+
+func (r *ExecutionEvents) deliver(e ExecutionEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sub := range r.subs {
+		if sub.match != nil && !e.Resync && !sub.match(e) {
+			continue
+		}
+		select {
+		case sub.ch <- e:
+		default: // too slow: drop rather than block every other subscriber
+		}
+	}
+}
+
+// Run listens until ctx ends, reconnecting after a lost connection with a capped backoff; after each reconnect
+// subscribers get a Resync event.
+func (r *ExecutionEvents) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for first := true; ; first = false {
+		err := r.listen(ctx, !first)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.logger.Warn("execution events: connection lost; reconnecting", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (r *ExecutionEvents) listen(ctx context.Context, resync bool) error {
+	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel); err != nil {
+		return err
+	}
+	if resync {
+		r.deliver(ExecutionEvent{Resync: true})
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		var e ExecutionEvent
+		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
+			r.logger.Error("execution events: bad payload", "payload", n.Payload, "error", err)
+			continue
+		}
+		r.deliver(e)
+	}
+}

@@ -1,0 +1,272 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
+)
+
+type testBundle struct {
+	store *store.Store
+	org   store.Organization
+	user  store.User
+}
+
+func setup(t *testing.T) testBundle {
+	t.Helper()
+	pool, _ := dbtest.NewDatabase(t)
+	st, err := store.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, org, err := st.UserCreateWithOrganization(context.Background(), store.NewUser{
+		Email: "ada@example.com", Name: "Ada", PasswordHash: "x", OrganizationName: "Acme", Role: store.RoleOwner,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testBundle{store: st, org: org, user: user}
+}
+
+const definition = `{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}}],"edges":[]}`
+
+func (b testBundle) workflow(t *testing.T) store.Workflow {
+	t.Helper()
+	wf, err := b.store.WorkflowCreate(context.Background(), store.NewWorkflow{OrganizationID: b.org.ID,
+		Name: "Orders", Description: "routes big orders", Definition: json.RawMessage(definition), AuthorID: &b.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wf
+}
+
+func TestWorkflowSaveVersionsAndConflicts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	wf := b.workflow(t)
+	if wf.Version != 1 {
+		t.Fatalf("new workflow at version %d", wf.Version)
+	}
+	name := "Orders v2"
+	saved, err := b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
+		Name: &name, Definition: json.RawMessage(definition), AuthorID: &b.user.ID})
+	if err != nil || saved.Version != 2 || saved.Name != name {
+		t.Fatalf("save: %+v %v", saved, err)
+	}
+	// A second editor who started from version 1 is told who saved in between.
+	_, err = b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
+		Definition: json.RawMessage(definition)})
+	if fault.CodeOf(err) != fault.Conflict || !strings.Contains(err.Error(), "version 2 was saved by Ada") {
+		t.Fatalf("stale save: %v", err)
+	}
+	versions, err := b.store.WorkflowVersions(ctx, b.org.ID, wf.ID, 10)
+	if err != nil || len(versions) != 2 || versions[0].Number != 2 || versions[0].AuthorName != "Ada" {
+		t.Fatalf("versions: %+v %v", versions, err)
+	}
+	// Another organization sees nothing.
+	if _, err := b.store.WorkflowGet(ctx, uuid.New(), wf.ID); fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("cross-tenant get: %v", err)
+	}
+	list, err := b.store.WorkflowList(ctx, b.org.ID, store.WorkflowFilter{Query: "big orders"})
+	if err != nil || len(list) != 1 {
+		t.Errorf("search: %+v %v", list, err)
+	}
+	if _, err := b.store.WorkflowArchive(ctx, b.org.ID, wf.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 2,
+		Definition: json.RawMessage(definition)})
+	if fault.CodeOf(err) != fault.Conflict || !strings.Contains(err.Error(), "archived") {
+		t.Errorf("save archived: %v", err)
+	}
+}
+
+func TestIngesterGroupsConcurrentTriggersAndPublishes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wf := b.workflow(t)
+	head, err := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	events := store.NewExecutionEvents(b.store.Pool(), slog.New(slog.DiscardHandler))
+	go events.Run(ctx)
+	received, unsubscribe := events.Subscribe(func(e store.ExecutionEvent) bool { return e.WorkflowID == wf.ID }, 1000)
+	defer unsubscribe()
+
+	ingester := b.store.NewExecutionIngester(slog.New(slog.DiscardHandler), 5*time.Millisecond, 50)
+	ingestDone := make(chan struct{})
+	go func() { ingester.Run(ctx); close(ingestDone) }()
+
+	// Let the listener connect before publishing.
+	waitListening(t, b.store)
+
+	const n = 120
+	var wg sync.WaitGroup
+	ids := make(chan uuid.UUID, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			e, err := ingester.Enqueue(ctx, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+				WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "webhook",
+				TriggerData: json.RawMessage(`{"body":{"n":1}}`)})
+			if err != nil {
+				t.Errorf("enqueue %d: %v", i, err)
+				return
+			}
+			ids <- e.ID
+		}(i)
+	}
+	wg.Wait()
+	close(ids)
+	for id := range ids {
+		// Each caller returned after its commit: the row and its job are there.
+		e, err := b.store.ExecutionGet(ctx, b.org.ID, id)
+		if err != nil || e.Status != store.StatusQueued || e.TriggerKind != "webhook" {
+			t.Fatalf("execution %s: %+v %v", id, e, err)
+		}
+	}
+	var jobs int
+	if err := b.store.Pool().QueryRow(ctx, "SELECT count(*) FROM river_job WHERE kind = 'execute'").Scan(&jobs); err != nil || jobs != n {
+		t.Fatalf("river jobs = %d (%v), want %d", jobs, err, n)
+	}
+	// Fewer transactions than executions: the group commit grouped.
+	var groups int
+	if err := b.store.Pool().QueryRow(ctx, "SELECT count(DISTINCT xmin::text) FROM workflow_executions").Scan(&groups); err != nil {
+		t.Fatal(err)
+	}
+	if groups >= n {
+		t.Errorf("%d executions written in %d transactions: no grouping", n, groups)
+	}
+	seen := 0
+	deadline := time.After(10 * time.Second)
+	for seen < n {
+		select {
+		case e := <-received:
+			if e.Status == store.StatusQueued {
+				seen++
+			}
+		case <-deadline:
+			t.Fatalf("received %d of %d queued events", seen, n)
+		}
+	}
+
+	// A workflow that does not exist fails only its own request.
+	_, err = ingester.Enqueue(ctx, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: uuid.New(),
+		WorkflowVersionID: head.VersionID, Version: 1, TriggerKind: "webhook"})
+	if fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("bad workflow: %v", err)
+	}
+	cancel()
+	<-ingestDone
+	if _, err := ingester.Enqueue(context.Background(), store.NewExecution{OrganizationID: b.org.ID}); !store.IsStopped(err) {
+		t.Errorf("enqueue after stop: %v", err)
+	}
+}
+
+func waitListening(t *testing.T, st *store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		if err := st.Pool().QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN concertmaster%' AND datname = current_database()").Scan(&n); err == nil && n > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the event listener did not connect")
+}
+
+func TestExecutionLifecycle(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	wf := b.workflow(t)
+	head, _ := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	exec, err := b.store.ExecutionCreate(ctx, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+		WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual", CreatedBy: &b.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, ok, err := b.store.ExecutionStart(ctx, exec.ID)
+	if err != nil || !ok || len(started.Recorded) != 0 {
+		t.Fatalf("start: %+v %v %v", started, ok, err)
+	}
+	ref := store.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
+	now := time.Now()
+	if err := b.store.NodeRunRecord(ctx, ref, store.NodeRun{NodeID: "mail", NodeType: "action.email",
+		Status: "succeeded", Attempt: 2, Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"sent":true}`),
+		StartedAt: now, FinishedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the job runs again and finds the recorded side effect.
+	started, ok, err = b.store.ExecutionStart(ctx, exec.ID)
+	if err != nil || !ok || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 {
+		t.Fatalf("resume: %+v %v %v", started.Recorded, ok, err)
+	}
+	idx := 0
+	resume := time.Now().Add(time.Hour)
+	changed, err := b.store.ExecutionComplete(ctx, store.Completion{Execution: ref, Status: store.StatusWaiting,
+		ResumeAt: resume, NodeRuns: []store.NodeRun{
+			{NodeID: "hook", NodeType: "trigger.webhook", Status: "succeeded", Attempt: 1, Output: json.RawMessage(`{}`), StartedAt: now, FinishedAt: now},
+			{NodeID: "each", NodeType: "transform.data", Status: "succeeded", Attempt: 1, ItemIndex: &idx, StartedAt: now, FinishedAt: now},
+			{NodeID: "wait", NodeType: "condition.delay", Status: "running", Attempt: 1, StartedAt: now},
+		}})
+	if err != nil || !changed {
+		t.Fatalf("park: %v %v", changed, err)
+	}
+	got, _ := b.store.ExecutionGet(ctx, b.org.ID, exec.ID)
+	if got.Status != store.StatusWaiting || got.ResumeAt == nil {
+		t.Fatalf("parked execution: %+v", got)
+	}
+	var scheduled time.Time
+	if err := b.store.Pool().QueryRow(ctx, "SELECT scheduled_at FROM river_job WHERE state = 'scheduled'").Scan(&scheduled); err != nil ||
+		scheduled.Sub(resume).Abs() > time.Second {
+		t.Fatalf("continuation job at %v (%v), want %v", scheduled, err, resume)
+	}
+	if _, ok, _ := b.store.ExecutionStart(ctx, exec.ID); !ok {
+		t.Fatal("a waiting execution must start again")
+	}
+	changed, err = b.store.ExecutionComplete(ctx, store.Completion{Execution: ref, Status: store.StatusSucceeded,
+		NodeRuns: []store.NodeRun{{NodeID: "wait", NodeType: "condition.delay", Status: "succeeded", Attempt: 1, StartedAt: time.Now(), FinishedAt: time.Now()}}})
+	if err != nil || !changed {
+		t.Fatalf("finish: %v %v", changed, err)
+	}
+	runs, err := b.store.NodeRuns(ctx, b.org.ID, exec.ID)
+	if err != nil || len(runs) != 4 {
+		t.Fatalf("runs: %+v %v", runs, err)
+	}
+	for _, r := range runs {
+		if r.NodeID == "wait" && (r.Status != "succeeded" || r.StartedAt.IsZero()) {
+			t.Errorf("delay run not brought up to date: %+v", r)
+		}
+	}
+	if _, ok, _ := b.store.ExecutionStart(ctx, exec.ID); ok {
+		t.Error("a finished execution started again")
+	}
+	if _, err := b.store.ExecutionRequestCancel(ctx, b.org.ID, exec.ID); fault.CodeOf(err) != fault.Conflict {
+		t.Errorf("cancel finished: %v", err)
+	}
+	if _, err := b.store.ExecutionRequestCancel(ctx, uuid.New(), exec.ID); fault.CodeOf(err) != fault.NotFound {
+		t.Errorf("cancel from another org: %v", err)
+	}
+	list, err := b.store.ExecutionList(ctx, b.org.ID, store.ExecutionFilter{Status: store.StatusSucceeded, WorkflowID: &wf.ID})
+	if err != nil || len(list) != 1 {
+		t.Errorf("list: %v %v", list, err)
+	}
+}
