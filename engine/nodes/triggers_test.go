@@ -1,0 +1,144 @@
+package nodes_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/nodes"
+)
+
+func TestTriggersOutputTheTriggerData(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ typ, cfg string }{
+		{"trigger.webhook", `{}`},
+		{"trigger.form", `{"form_id":"f1"}`},
+		{"trigger.schedule", `{"every":"1m"}`},
+		{"trigger.file_upload", `{}`},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			t.Parallel()
+			plan, err := engine.Compile(&engine.Definition{Nodes: []engine.Node{{ID: "t", Type: tc.typ, Config: json.RawMessage(tc.cfg)}}}, registry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trig := `{"body":{"a":1},"method":"POST"}`
+			res, err := executor.Run(t.Context(), plan, engine.RunInput{Trigger: json.RawMessage(trig)})
+			if err != nil || res.Status != engine.ExecutionSucceeded {
+				t.Fatal(err, res.Error)
+			}
+			if string(res.NodeRuns[0].Output) != trig || string(res.Output) != trig {
+				t.Errorf("output %s", res.NodeRuns[0].Output)
+			}
+		})
+	}
+}
+
+func TestWebhookConfig(t *testing.T) {
+	t.Parallel()
+	checkConfigs(t, "trigger.webhook", []configCase{
+		{cfg: `{}`},
+		{cfg: `{"auth":"basic","response":"result","timeout_seconds":120,"allow_get":true}`},
+		{cfg: `{"auth":"header","header_name":"X-Token"}`},
+		{cfg: `{"auth":"header"}`, wantField: "config.header_name", wantMsg: "is required"},
+		{cfg: `{"auth":"oauth"}`, wantField: "config.auth", wantMsg: "must be one of"},
+		{cfg: `{"response":"later"}`, wantField: "config.response", wantMsg: "must be one of"},
+		{cfg: `{"timeout_seconds":0}`, wantField: "config.timeout_seconds", wantMsg: "minimum"},
+		{cfg: `{"timeout_seconds":301}`, wantField: "config.timeout_seconds", wantMsg: "maximum"},
+		{cfg: `{"header_name":"bad header"}`, wantField: "config.header_name", wantMsg: "pattern"},
+		{cfg: `{"secret":"x"}`, wantField: "config.secret", wantMsg: "not a known setting"},
+	})
+	c, err := nodes.ParseWebhookConfig(nil)
+	if err != nil || c.Auth != nodes.WebhookAuthHMAC || c.Response != nodes.WebhookRespondAccepted || c.TimeoutSeconds != 30 || c.AllowGet {
+		t.Errorf("defaults %+v %v", c, err)
+	}
+	c, err = nodes.ParseWebhookConfig(json.RawMessage(`{"auth":"none","response":"result","timeout_seconds":5}`))
+	if err != nil || c.Auth != nodes.WebhookAuthNone || c.Response != nodes.WebhookRespondResult || c.TimeoutSeconds != 5 {
+		t.Errorf("parsed %+v %v", c, err)
+	}
+}
+
+func TestFormConfig(t *testing.T) {
+	t.Parallel()
+	checkConfigs(t, "trigger.form", []configCase{
+		{cfg: `{"form_id":"contact"}`},
+		{cfg: `{}`, wantField: "config.form_id", wantMsg: "is required"},
+		{cfg: `{"form_id":""}`, wantField: "config.form_id", wantMsg: "minLength"},
+	})
+}
+
+func TestFileUploadConfig(t *testing.T) {
+	t.Parallel()
+	checkConfigs(t, "trigger.file_upload", []configCase{
+		{cfg: `{}`},
+		{cfg: `{"accept":["image/*","application/pdf","*/*"],"max_bytes":1024}`},
+		{cfg: `{"accept":["pdf"]}`, wantField: "config.accept.0", wantMsg: "pattern"},
+		{cfg: `{"max_bytes":0}`, wantField: "config.max_bytes", wantMsg: "minimum"},
+		{cfg: `{"max_bytes":2147483648}`, wantField: "config.max_bytes", wantMsg: "maximum"},
+	})
+	c, err := nodes.ParseFileUploadConfig(json.RawMessage(`{"accept":["image/*","text/csv"]}`))
+	if err != nil || c.MaxBytes != nodes.DefaultUploadBytes {
+		t.Fatalf("%+v %v", c, err)
+	}
+	for mt, want := range map[string]bool{
+		"image/png": true, "IMAGE/PNG": true, "text/csv; charset=utf-8": true, "text/plain": false,
+		"application/pdf": false, "not a type": false,
+	} {
+		if got := c.Accepts(mt); got != want {
+			t.Errorf("Accepts(%q) = %v", mt, got)
+		}
+	}
+	if !(nodes.FileUploadConfig{}).Accepts("anything/at-all") {
+		t.Error("no accept list accepts everything")
+	}
+}
+
+func TestScheduleConfig(t *testing.T) {
+	t.Parallel()
+	checkConfigs(t, "trigger.schedule", []configCase{
+		{cfg: `{"cron":"*/5 * * * *"}`},
+		{cfg: `{"cron":"0 9 * * 1-5","timezone":"Europe/Paris"}`},
+		{cfg: `{"cron":"@daily"}`},
+		{cfg: `{"every":"90s"}`},
+		{cfg: `{}`, wantField: "config", wantMsg: "set one of: cron, every"},
+		{cfg: `{"cron":"* * * * *","every":"1m"}`, wantField: "config", wantMsg: "set only one of: cron, every"},
+		{cfg: `{"cron":"61 * * * *"}`, wantField: "config.cron", wantMsg: "invalid cron expression"},
+		{cfg: `{"cron":"* * * * * *"}`, wantField: "config.cron", wantMsg: "invalid cron expression"},
+		{cfg: `{"cron":"@every 5m"}`, wantField: "config.cron", wantMsg: "use the every field"},
+		{cfg: `{"cron":"* * * * *","timezone":"Mars/Olympus"}`, wantField: "config.timezone", wantMsg: "unknown timezone"},
+		{cfg: `{"every":"500ms"}`, wantField: "config.every", wantMsg: "at least 1s"},
+		{cfg: `{"every":"5 minutes"}`, wantField: "config.every", wantMsg: "pattern"},
+		{cfg: `{"every":"1m","timezone":"UTC"}`, wantField: "config.timezone", wantMsg: "cron schedules only"},
+	})
+}
+
+func TestNextRun(t *testing.T) {
+	t.Parallel()
+	paris, _ := time.LoadLocation("Europe/Paris")
+	tests := []struct {
+		cfg   string
+		after time.Time
+		want  time.Time
+	}{
+		{`{"cron":"*/15 * * * *"}`, time.Date(2025, 3, 1, 12, 7, 30, 0, time.UTC), time.Date(2025, 3, 1, 12, 15, 0, 0, time.UTC)},
+		{`{"cron":"*/15 * * * *"}`, time.Date(2025, 3, 1, 12, 15, 0, 0, time.UTC), time.Date(2025, 3, 1, 12, 30, 0, 0, time.UTC)},
+		// 09:00 in Paris on a weekday; 2025-03-01 is a Saturday.
+		{`{"cron":"0 9 * * 1-5","timezone":"Europe/Paris"}`, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2025, 3, 3, 9, 0, 0, 0, paris)},
+		{`{"cron":"@daily"}`, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)},
+		{`{"every":"1h"}`, time.Date(2025, 3, 1, 12, 20, 0, 0, time.UTC), time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC)},
+		{`{"every":"1h"}`, time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 14, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		got, err := nodes.NextRun(json.RawMessage(tt.cfg), tt.after)
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("NextRun(%s, %v) = %v %v, want %v", tt.cfg, tt.after, got, err, tt.want)
+		}
+	}
+	_, err := nodes.NextRun(json.RawMessage(`{"cron":"nope"}`), time.Now())
+	var fe *engine.FieldError
+	if !errors.As(err, &fe) || fe.Field != "cron" {
+		t.Errorf("err %v", err)
+	}
+}
