@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -106,10 +107,21 @@ func (s *Server) withObservation(next http.Handler) http.Handler {
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		s.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
 		loggerFrom(r.Context(), s.deps.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+			slog.String("method", r.Method), slog.String("path", loggablePath(r)), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// loggablePath is the request's path with secret path segments (the {token} of invitation and webhook links)
+// replaced, so access logs never hold a usable link. The query string is never logged at all.
+func loggablePath(r *http.Request) string {
+	if strings.Contains(r.Pattern, "{token}") {
+		if t := r.PathValue("token"); t != "" {
+			return strings.Replace(r.URL.Path, t, "[redacted]", 1)
+		}
+	}
+	return r.URL.Path
 }
 
 // withRecovery turns a handler panic into a logged 500 instead of a dropped connection.

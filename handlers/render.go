@@ -1,16 +1,184 @@
 package handlers
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/a-h/templ"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/views"
 )
 
-// render writes a templ component as the response, logging (not showing) a rendering failure.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+// isFragmentRequest reports whether the request came from htmx and wants only the page's content (main#content),
+// not the whole document. Boosted requests (full navigations through htmx) get the whole page.
+func isFragmentRequest(r *http.Request) bool {
+	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true"
+}
+
+// render is the one way a page answers: the content alone for an htmx request, inside the layout otherwise. title
+// names the page; the layout's navigation is loaded only when it is drawn.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, title string, content templ.Component) {
+	var c templ.Component = content
+	if !isFragmentRequest(r) {
+		c = views.Layout(s.frame(r, title), content)
+	}
+	w.Header().Add("Vary", "HX-Request")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
 		loggerFrom(r.Context(), s.deps.Logger).Error("render page", "error", err)
 	}
+}
+
+// frame builds the layout's view model: the signed-in user, their organizations and the active section.
+func (s *Server) frame(r *http.Request, title string) views.Frame {
+	f := views.Frame{Title: title, Section: sectionOf(r.URL.Path)}
+	id := identityFrom(r.Context())
+	if id == nil {
+		return f
+	}
+	u := &views.FrameUser{Name: id.user.Name, Email: id.user.Email, OrgID: id.org.ID.String(), OrgName: id.org.Name,
+		Role: string(id.principal.Role), InstanceAdmin: id.principal.InstanceAdmin,
+		CanViewAudit: authz.Authorize(id.principal, authz.AuditView, authz.Org(id.org.ID)) == nil}
+	orgs, err := s.deps.Store.UserOrganizations(r.Context(), id.principal.UserID)
+	if err != nil {
+		loggerFrom(r.Context(), s.deps.Logger).Error("load organizations for the switcher", "error", err)
+	}
+	for _, o := range orgs {
+		u.Orgs = append(u.Orgs, views.OrgChoice{ID: o.ID.String(), Name: o.Name, Role: string(o.Role),
+			Active: o.ID == id.org.ID})
+	}
+	f.User = u
+	return f
+}
+
+func sectionOf(path string) string {
+	switch {
+	case path == "/":
+		return "dashboard"
+	case strings.HasPrefix(path, "/settings/"), path == "/profile":
+		return "settings"
+	}
+	if first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/"); first != "" {
+		return first
+	}
+	return ""
+}
+
+// redirect sends the browser to target after a successful form post: a 303 for a plain form, an HX-Redirect for
+// htmx (which then loads target as a full page).
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string) {
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// statusOf maps a fault code to its HTTP status: the one table of it.
+func statusOf(code fault.Code) int {
+	switch code {
+	case fault.Invalid:
+		return http.StatusUnprocessableEntity
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.RateLimited:
+		return http.StatusTooManyRequests
+	case fault.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfter is the cause of a RateLimited fault: when the caller may try again.
+type retryAfter time.Duration
+
+func (d retryAfter) Error() string { return "retry after " + time.Duration(d).String() }
+
+// tooManyAttempts is the fault of a rate limit, carrying its Retry-After.
+func tooManyAttempts(d time.Duration) error {
+	wait := max(time.Second, d.Round(time.Second))
+	msg := fmt.Sprintf("Too many attempts: try again in %s.", wait)
+	if wait >= time.Minute {
+		msg = fmt.Sprintf("Too many attempts: try again in %d minutes.", int((wait+time.Minute-1)/time.Minute))
+	}
+	return fault.Wrap(retryAfter(wait), fault.RateLimited, msg)
+}
+
+// classify turns any error into a fault, logging the internal ones (with their cause, which is never shown) and
+// setting Retry-After on rate limits.
+func (s *Server) classify(w http.ResponseWriter, r *http.Request, err error) *fault.Error {
+	e := fault.As(err)
+	if e.Code == fault.Internal {
+		loggerFrom(r.Context(), s.deps.Logger).Error("request failed", "error", err)
+		e = &fault.Error{Code: fault.Internal, Message: "Something went wrong on our side; it has been logged."}
+	}
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", fmt.Sprint(int(time.Duration(ra).Seconds())))
+	}
+	return e
+}
+
+// problemBody is an RFC 9457 problem document; errors names the bad fields.
+type problemBody struct {
+	Type      string             `json:"type"`
+	Title     string             `json:"title"`
+	Status    int                `json:"status"`
+	Detail    string             `json:"detail,omitempty"`
+	Code      fault.Code         `json:"code"`
+	Errors    []fault.FieldError `json:"errors,omitempty"`
+	RequestID string             `json:"request_id,omitempty"`
+}
+
+// problem answers an API request with err as application/problem+json.
+func (s *Server) problem(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.classify(w, r, err)
+	status := statusOf(e.Code)
+	writeJSON(w, status, "application/problem+json", problemBody{
+		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message, Code: e.Code,
+		Errors: e.Fields, RequestID: RequestID(r.Context()),
+	})
+}
+
+// pageError answers a page request with err: sign-in for Unauthorized, an error page otherwise.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.classify(w, r, err)
+	if e.Code == fault.Unauthorized {
+		s.redirectToLogin(w, r)
+		return
+	}
+	status := statusOf(e.Code)
+	title := http.StatusText(status)
+	msg := e.Message
+	if e.Code == fault.NotFound {
+		title, msg = "Not found", "There is nothing here, or it is not yours to see."
+	}
+	s.render(w, r, status, title, views.Error(views.ErrorPage{Status: status, Title: title, Message: msg}))
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// respond writes a successful API answer.
+func respond(w http.ResponseWriter, status int, v any) {
+	writeJSON(w, status, "application/json", v)
 }

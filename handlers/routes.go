@@ -6,19 +6,113 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes is the one route table of the application.
+// routes is the one route table of the application. Each line picks how its route is protected:
+//
+//	s.page(…)       a page for signed-in users: session, cross-origin protection, anonymous → /login
+//	s.publicPage(…) a page anyone may open (sign-in, sign-up, invitations): session and cross-origin protection
+//	s.api(…)        an API route: Bearer token (JWT or personal token) required, per-caller rate limit, CORS
+//	s.publicAPI(…)  an API route without a caller (issuing tokens): CORS; the handler rate-limits itself
+//	s.handle(…)     raw: probes, assets, and the public webhook and form routes, which carry no cookie
+//
+// Handlers then call authz.Authorize with the principal from principalFrom(r.Context()).
 func (s *Server) routes() {
 	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
 	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
 	s.handle("GET /metrics", promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{Registry: s.deps.Metrics}))
 	s.handle("GET /static/", staticHandler())
-	s.handle("GET /{$}", http.HandlerFunc(s.home))
+
+	// Accounts.
+	s.publicPage("GET /signup", s.signupForm)
+	s.publicPage("POST /signup", s.signup)
+	s.publicPage("GET /login", s.loginForm)
+	s.publicPage("POST /login", s.login)
+	s.publicPage("POST /logout", s.logout)
+	s.publicPage("GET /forgot-password", s.forgotPasswordForm)
+	s.publicPage("POST /forgot-password", s.forgotPassword)
+	s.publicPage("GET /reset-password", s.resetPasswordForm)
+	s.publicPage("POST /reset-password", s.resetPassword)
+	s.publicPage("GET /invitations/{token}", s.invitationPage)
+	s.publicPage("POST /invitations/{token}", s.acceptInvitation)
+
+	s.page("GET /{$}", s.dashboard)
+	s.page("GET /profile", s.profilePage)
+	s.page("POST /profile", s.updateProfile)
+	s.page("POST /profile/password", s.changePassword)
+	s.page("POST /orgs/switch", s.switchOrganization)
+
+	// Settings.
+	s.page("GET /settings/members", s.membersPage)
+	s.page("POST /settings/members/invite", s.inviteMember)
+	s.page("POST /settings/members/leave", s.leaveOrganization)
+	s.page("POST /settings/members/{userID}/role", s.changeMemberRole)
+	s.page("POST /settings/members/{userID}/remove", s.removeMember)
+	s.page("POST /settings/invitations/{id}/revoke", s.revokeInvitation)
+	s.page("GET /settings/tokens", s.tokensPage)
+	s.page("POST /settings/tokens", s.createToken)
+	s.page("POST /settings/tokens/{id}/revoke", s.revokeToken)
+	s.page("GET /settings/audit", s.auditPage)
+
+	// API.
+	// Any other /api path: CORS preflights, and a problem+json 404 rather than the mux's plain text.
+	s.handle("/api/", http.HandlerFunc(s.apiFallback))
+	s.publicAPI("POST /api/v1/auth/token", s.apiIssueToken)
+	s.publicAPI("POST /api/v1/auth/refresh", s.apiRefreshToken)
+	s.publicAPI("POST /api/v1/auth/logout", s.apiLogout)
+	s.api("GET /api/v1/me", s.apiMe)
+	s.api("GET /api/v1/audit", s.apiAuditList)
+
+	// Workflows and executions (API).
+	s.api("GET /api/v1/node-types", s.apiNodeTypes)
+	s.api("GET /api/v1/workflows", s.apiWorkflowList)
+	s.api("POST /api/v1/workflows", s.apiWorkflowCreate)
+	s.api("POST /api/v1/workflows/import", s.apiWorkflowImport)
+	s.api("GET /api/v1/workflows/{id}", s.apiWorkflowGet)
+	s.api("PUT /api/v1/workflows/{id}", s.apiWorkflowUpdate)
+	s.api("DELETE /api/v1/workflows/{id}", s.apiWorkflowDelete)
+	s.api("POST /api/v1/workflows/{id}/activate", s.apiWorkflowActivate(true))
+	s.api("POST /api/v1/workflows/{id}/deactivate", s.apiWorkflowActivate(false))
+	s.api("POST /api/v1/workflows/{id}/duplicate", s.apiWorkflowDuplicate)
+	s.api("GET /api/v1/workflows/{id}/export", s.apiWorkflowExport)
+	s.api("GET /api/v1/workflows/{id}/versions", s.apiWorkflowVersions)
+	s.api("GET /api/v1/workflows/{id}/versions/{number}", s.apiWorkflowVersion)
+	s.api("POST /api/v1/workflows/{id}/versions/{number}/restore", s.apiWorkflowRestore)
+	s.api("POST /api/v1/workflows/{id}/run", s.apiWorkflowRun)
+	s.api("GET /api/v1/executions", s.apiExecutionList)
+	s.api("GET /api/v1/executions/{id}", s.apiExecutionGet)
+	s.api("POST /api/v1/executions/{id}/cancel", s.apiExecutionCancel)
+	s.api("POST /api/v1/executions/{id}/retry", s.apiExecutionRetry)
+	s.api("GET /api/v1/workflows/{id}/webhook", s.apiWorkflowWebhook)
+	s.api("POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
+
+	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
+	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))
+	s.handle("GET /hooks/{token}", http.HandlerFunc(s.hook))
 }
 
 // handle registers a route and remembers its pattern for Routes.
 func (s *Server) handle(pattern string, h http.Handler) {
 	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, h)
+}
+
+// page registers a page for signed-in users.
+func (s *Server) page(pattern string, h http.HandlerFunc) {
+	s.handle(pattern, s.cookieAuth(s.requireUser(h)))
+}
+
+// publicPage registers a page that anonymous visitors may open; a signed-in visitor's principal is still loaded.
+func (s *Server) publicPage(pattern string, h http.HandlerFunc) {
+	s.handle(pattern, s.cookieAuth(h))
+}
+
+// api registers an API route that needs a Bearer token.
+func (s *Server) api(pattern string, h http.HandlerFunc) {
+	s.handle(pattern, s.withCORS(s.bearerAuth(h)))
+}
+
+// publicAPI registers an API route that takes no Bearer token.
+func (s *Server) publicAPI(pattern string, h http.HandlerFunc) {
+	s.handle(pattern, s.withCORS(s.noStore(h)))
 }
 
 // Routes lists the pattern of every registered route, for tests that walk all of them.

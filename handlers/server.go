@@ -4,9 +4,21 @@ package handlers
 
 import (
 	"context"
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/secrets"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
 
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/handlers/ratelimit"
+	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,32 +27,166 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Mailer sends e-mail; *mail.Sender is the real one.
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) (mail.Receipt, error)
+}
+
 // Deps is everything the HTTP layer needs, built once in cmd/concertmaster.
 type Deps struct {
 	Logger *slog.Logger
 	DB     Pinger
+	// Store is the application's data.
+	Store *store.Store
 	// Metrics is the registry served at /metrics; the HTTP metrics are registered in it by New.
 	Metrics *prometheus.Registry
 	Version string
+
+	// BaseURL is the public address: links in e-mails, the trusted origin, and Secure cookies when https.
+	BaseURL *url.URL
+	// SecretKey (SECRET_KEY) keys the JWT signing key, through a derivation per purpose.
+	SecretKey string
+	// Sessions stores sessions: Postgres (pgxstore) by default, Redis (goredisstore) when REDIS_URL is set; an
+	// in-memory store when nil (tests only: it forgets sessions on restart and is not shared).
+	Sessions scs.Store
+	// SessionIdleTimeout signs out a session unused for this long; SessionLifetime ends any session this long after
+	// sign-in.
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	// Limiter counts rate-limited attempts: Redis when REDIS_URL is set, in-process when nil.
+	Limiter ratelimit.Limiter
+	// Mailer sends password-reset and invitation mails; nil when SMTP_URL is unset (links are then shown, not sent).
+	Mailer Mailer
+	// CORSAllowedOrigins may call /api from a browser (exact origins, "https://app.example.com").
+	CORSAllowedOrigins []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client's address.
+	TrustedProxies []netip.Prefix
+	// SignupEnabled lets anyone create an account and organization at /signup.
+	SignupEnabled bool
+	// APIRateLimit is how many API requests one token or user may make per minute.
+	APIRateLimit int
+
+	// Registry holds the node types: validation, the node catalogue and compiling plans.
+	Registry *engine.Registry
+	// Plans caches compiled workflow versions (retry from a failed node needs the graph).
+	Plans *engine.PlanCache
+	// Ingester writes webhook-triggered executions in group commits.
+	Ingester *store.ExecutionIngester
+	// Events relays execution status changes (a webhook waiting for its result, live pages).
+	Events *store.ExecutionEvents
+	// WebhookKeys seals webhook secrets at rest.
+	WebhookKeys *secrets.Keyring
+	// Deliveries logs webhook calls in the background; nil logs nothing.
+	Deliveries *store.DeliveryLog
+	// WebhookMaxBodyBytes bounds a webhook call's body (413 past it).
+	WebhookMaxBodyBytes int64
+	// WebhookRateLimit is how many calls one webhook accepts per second.
+	WebhookRateLimit int
 }
 
 // Server is the application's http.Handler.
 type Server struct {
-	deps    Deps
-	mux     *http.ServeMux
-	metrics *httpMetrics
-	handler http.Handler
+	deps     Deps
+	mux      *http.ServeMux
+	metrics  *httpMetrics
+	handler  http.Handler
+	sessions *scs.SessionManager
+	csrf     *http.CrossOriginProtection
+	access   *auth.AccessTokens
+	limiter  ratelimit.Limiter
+	cors     map[string]bool
+	// mailSlots bounds the e-mails being sent in the background at once.
+	mailSlots chan struct{}
+	mailWG    sync.WaitGroup
 	// patterns lists the registered routes in registration order.
 	patterns []string
+	// hookTargets caches webhook token resolutions.
+	hookTargets webhookTargets
 }
+
+// Defaults for the Deps left zero.
+const (
+	DefaultSessionIdleTimeout = 12 * time.Hour
+	DefaultSessionLifetime    = 7 * 24 * time.Hour
+	DefaultAPIRateLimit       = 600
+	// AccessTokenLifetime is the life of an API access token; a refresh token gets the next one.
+	AccessTokenLifetime = 15 * time.Minute
+	// RefreshTokenLifetime is how long a refresh token may go unused.
+	RefreshTokenLifetime = 30 * 24 * time.Hour
+	// DefaultWebhookMaxBodyBytes bounds webhook bodies (1 MiB).
+	DefaultWebhookMaxBodyBytes = 1 << 20
+	// DefaultWebhookRateLimit is calls per second per webhook.
+	DefaultWebhookRateLimit = 1000
+)
 
 // New builds the server with its routes and middleware.
 func New(deps Deps) *Server {
-	s := &Server{deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics)}
+	if deps.SessionIdleTimeout <= 0 {
+		deps.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if deps.SessionLifetime <= 0 {
+		deps.SessionLifetime = DefaultSessionLifetime
+	}
+	if deps.APIRateLimit <= 0 {
+		deps.APIRateLimit = DefaultAPIRateLimit
+	}
+	if deps.BaseURL == nil {
+		deps.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	}
+	if deps.WebhookMaxBodyBytes <= 0 {
+		deps.WebhookMaxBodyBytes = DefaultWebhookMaxBodyBytes
+	}
+	if deps.WebhookRateLimit <= 0 {
+		deps.WebhookRateLimit = DefaultWebhookRateLimit
+	}
+	s := &Server{
+		deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics),
+		access:    auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
+		limiter:   deps.Limiter,
+		mailSlots: make(chan struct{}, 8),
+		cors:      map[string]bool{},
+	}
+	if s.limiter == nil {
+		s.limiter = ratelimit.NewMemory(0)
+	}
+	for _, o := range deps.CORSAllowedOrigins {
+		s.cors[o] = true
+	}
+	s.sessions = s.newSessionManager()
+	s.csrf = http.NewCrossOriginProtection()
+	_ = s.csrf.AddTrustedOrigin(deps.BaseURL.Scheme + "://" + deps.BaseURL.Host)
+	s.csrf.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
 	s.routes()
-	s.handler = s.withRequestID(s.withObservation(s.withRecovery(s.mux)))
+	s.handler = s.withSecurityHeaders(s.withRequestID(s.withObservation(s.withRecovery(s.mux))))
 	return s
 }
 
+// newSessionManager configures scs: an opaque random token in an HttpOnly, SameSite=Lax cookie (Secure under an
+// https BASE_URL), renewed on sign-in and privilege changes, ending after the idle timeout or the lifetime.
+func (s *Server) newSessionManager() *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = s.deps.Sessions
+	if sm.Store == nil {
+		sm.Store = memstore.New()
+	}
+	sm.IdleTimeout = s.deps.SessionIdleTimeout
+	sm.Lifetime = s.deps.SessionLifetime
+	sm.Cookie.Name = SessionCookieName
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = s.deps.BaseURL.Scheme == "https"
+	sm.Cookie.Path = "/"
+	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.pageError(w, r, err)
+	}
+	return sm
+}
+
+// SessionCookieName is the session cookie's name.
+const SessionCookieName = "cm_session"
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Wait blocks until the e-mails being sent in the background are done, for a graceful shutdown and tests.
+func (s *Server) Wait() { s.mailWG.Wait() }

@@ -216,6 +216,8 @@ CREATE TABLE node_executions (
     attempt         integer NOT NULL DEFAULT 1 CHECK (attempt > 0),
     -- The item's position when the node ran inside a loop body; NULL outside loops.
     item_index      integer,
+    -- The output port the node took: resuming after the node depends on it.
+    port            text NOT NULL DEFAULT '',
     input           jsonb,
     output          jsonb,
     error           text,

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/concertmaster/concertmaster/engine/mail"
 )
 
 // config is the whole configuration of a process, read only from environment variables. Every variable is in the
@@ -20,11 +23,30 @@ type config struct {
 	RedisURL          string
 	BaseURL           *url.URL
 	SecretKey         string
+	SecretKeyPrevious string
 	LogFormat         string
 	LogLevel          slog.Level
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
-	DataDir           string
+	ExecutionTimeout  time.Duration
+	// Webhook limits.
+	WebhookRateLimit    int
+	WebhookMaxBodyBytes int64
+	// Action nodes.
+	OutboundAllowedHosts []string
+	FileRetention        time.Duration
+	FileMaxBytes         int64
+	DataDir              string
+
+	// Accounts and the web's security (issue 3).
+	SMTPURL            string
+	SMTP               *mail.Config
+	CORSAllowedOrigins []string
+	SessionIdleTimeout time.Duration
+	SessionLifetime    time.Duration
+	SignupEnabled      bool
+	TrustedProxies     []netip.Prefix
+	APIRateLimit       int
 }
 
 // minSecretKeyLength: SECRET_KEY keys encryption at rest and token signing, so it must carry real entropy.
@@ -53,7 +75,9 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 		DatabaseURL: get("DATABASE_URL", ""),
 		RedisURL:    get("REDIS_URL", ""),
 		SecretKey:   getenv("SECRET_KEY"),
-		DataDir:     get("DATA_DIR", ".data/files"),
+		// The key before the last rotation: secrets sealed with it still open, and are sealed anew when written.
+		SecretKeyPrevious: getenv("SECRET_KEY_PREVIOUS"),
+		DataDir:           get("DATA_DIR", ".data/files"),
 	}
 
 	if _, _, err := net.SplitHostPort(cfg.ListenAddr); err != nil {
@@ -81,6 +105,9 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 		u.Path = strings.TrimRight(u.Path, "/")
 		cfg.BaseURL = u
 	}
+	if cfg.SecretKeyPrevious != "" && len(cfg.SecretKeyPrevious) < minSecretKeyLength {
+		bad("SECRET_KEY_PREVIOUS", "must be at least %d characters, like SECRET_KEY", minSecretKeyLength)
+	}
 	if needs.secretKey && len(cfg.SecretKey) < minSecretKeyLength {
 		bad("SECRET_KEY", "is required and must be at least %d characters (try: openssl rand -hex 32)", minSecretKeyLength)
 	}
@@ -103,8 +130,108 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 		cfg.ShutdownTimeout = d
 	}
 
+	loadAccountsConfig(cfg, get, bad)
+
+	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
+		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")
+	} else {
+		cfg.ExecutionTimeout = d
+	}
+
+	if n, err := strconv.Atoi(get("WEBHOOK_RATE_LIMIT", "1000")); err != nil || n < 1 {
+		bad("WEBHOOK_RATE_LIMIT", "want a whole number of calls per second per webhook, at least 1")
+	} else {
+		cfg.WebhookRateLimit = n
+	}
+	if n, err := strconv.ParseInt(get("WEBHOOK_MAX_BODY_BYTES", "1048576"), 10, 64); err != nil || n < 1024 || n > 64<<20 {
+		bad("WEBHOOK_MAX_BODY_BYTES", "want a size in bytes from 1024 to 67108864")
+	} else {
+		cfg.WebhookMaxBodyBytes = n
+	}
+
+	for _, h := range strings.Split(get("OUTBOUND_ALLOWED_HOSTS", ""), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.OutboundAllowedHosts = append(cfg.OutboundAllowedHosts, h)
+		}
+	}
+	if d, err := time.ParseDuration(get("FILE_RETENTION", "168h")); err != nil || d < time.Minute {
+		bad("FILE_RETENTION", "want a duration of at least 1m such as 168h")
+	} else {
+		cfg.FileRetention = d
+	}
+	if n, err := strconv.ParseInt(get("FILE_MAX_BYTES", "104857600"), 10, 64); err != nil || n < 1024 {
+		bad("FILE_MAX_BYTES", "want a size in bytes of at least 1024")
+	} else {
+		cfg.FileMaxBytes = n
+	}
+
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return cfg, nil
+}
+
+// loadAccountsConfig reads the variables of sign-in, sessions, e-mail and the API's protection.
+func loadAccountsConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
+	if cfg.SMTPURL = get("SMTP_URL", ""); cfg.SMTPURL != "" {
+		// The message never repeats the URL: it may hold a password.
+		if smtp, err := mail.ParseURL(cfg.SMTPURL); err != nil {
+			bad("SMTP_URL", "%v (want smtp://user:pass@host:587?from=Name%%20<addr>&tls=starttls)", err)
+		} else if smtp.From == nil {
+			bad("SMTP_URL", "needs a sender: add ?from=noreply@your-domain")
+		} else {
+			cfg.SMTP = &smtp
+		}
+	}
+	for _, o := range strings.Split(get("CORS_ALLOWED_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.User != nil {
+			bad("CORS_ALLOWED_ORIGINS", "%q is not an origin (want scheme://host[:port], comma-separated)", o)
+			continue
+		}
+		cfg.CORSAllowedOrigins = append(cfg.CORSAllowedOrigins, u.Scheme+"://"+u.Host)
+	}
+	duration := func(name, def string, min time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(name, def))
+		if err != nil || d < min {
+			bad(name, "want a duration of at least %s, such as %s", min, def)
+		}
+		return d
+	}
+	cfg.SessionIdleTimeout = duration("SESSION_IDLE_TIMEOUT", "12h", time.Minute)
+	cfg.SessionLifetime = duration("SESSION_LIFETIME", "168h", time.Minute)
+	if cfg.SessionIdleTimeout > cfg.SessionLifetime {
+		bad("SESSION_IDLE_TIMEOUT", "must not be longer than SESSION_LIFETIME")
+	}
+	switch v := strings.ToLower(get("SIGNUP_ENABLED", "true")); v {
+	case "true", "1", "yes":
+		cfg.SignupEnabled = true
+	case "false", "0", "no":
+	default:
+		bad("SIGNUP_ENABLED", "want true or false")
+	}
+	for _, p := range strings.Split(get("TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				bad("TRUSTED_PROXIES", "%q is not an address or CIDR range", p)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix.Masked())
+	}
+	if n, err := strconv.Atoi(get("API_RATE_LIMIT", "600")); err != nil || n < 1 || n > 1_000_000 {
+		bad("API_RATE_LIMIT", "want requests per minute, a whole number from 1 to 1000000")
+	} else {
+		cfg.APIRateLimit = n
+	}
 }

@@ -22,7 +22,7 @@ func envFrom(m map[string]string) func(string) string {
 }
 
 // startServe runs `concertmaster serve` in-process on a free port and returns its base URL; it stops with the test.
-func startServe(t *testing.T, env map[string]string) string {
+func startServe(t testing.TB, env map[string]string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrCh := make(chan string, 1)
@@ -58,7 +58,7 @@ func get(t *testing.T, u string) (int, string, http.Header) {
 	return resp.StatusCode, string(body), resp.Header
 }
 
-func migratedDatabase(t *testing.T) string {
+func migratedDatabase(t testing.TB) string {
 	t.Helper()
 	_, dbURL := dbtest.NewDatabase(t)
 	if err := run(context.Background(), []string{"migrate"}, envFrom(map[string]string{"DATABASE_URL": dbURL}), io.Discard, nil); err != nil {

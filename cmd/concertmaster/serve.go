@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine/secrets"
 	"net"
 	"net/http"
 	"os"
@@ -45,16 +46,34 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		store.NewPoolCollector(pool),
 	)
 
+	bg, err := startBackground(ctx, cfg, logger, st, metrics, opts.workers)
+	if err != nil {
+		return err
+	}
+	defer bg.stop(context.Background()) //nolint:errcheck // a no-op after the graceful stop below
 	if !opts.web {
-		logger.Info("worker started")
 		<-ctx.Done()
-		return nil
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return bg.stop(stopCtx)
 	}
 
+	deps, closeWeb, err := webDeps(ctx, cfg, logger, st, metrics, buildVersion())
+	if err != nil {
+		return err
+	}
+	deps.Registry, deps.Plans = bg.Registry, bg.Plans
+	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
+	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
+	if deps.WebhookKeys, err = secrets.NewKeyring("webhook-secrets", cfg.SecretKey, cfg.SecretKeyPrevious); err != nil {
+		return err
+	}
+	defer closeWeb()
+	web := handlers.New(deps)
+	defer web.Wait() // e-mails still being sent in the background
 	srv := &http.Server{
-		Handler: handlers.New(handlers.Deps{
-			Logger: logger, DB: st, Metrics: metrics, Version: buildVersion(),
-		}),
+		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -80,8 +99,13 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
+	// The HTTP server first: requests in flight may still hand triggers to the ingester, which stops after it.
+	httpErr := srv.Shutdown(shutdownCtx)
+	if errors.Is(httpErr, http.ErrServerClosed) {
+		httpErr = nil
+	}
+	if err := errors.Join(httpErr, bg.stop(shutdownCtx)); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	logger.Info("stopped")
 	return nil

@@ -70,7 +70,7 @@ func userCommand(ctx context.Context, args []string, getenv func(string) string,
 	}
 	user, organization, err := st.UserCreateWithOrganization(ctx, store.NewUser{
 		Email: *email, Name: *name, PasswordHash: hash, InstanceAdmin: *instanceAdmin,
-		OrganizationName: *org, Role: store.Role(*role),
+		OrganizationName: *org, Role: store.Role(*role), By: store.SystemActor,
 	})
 	if err != nil {
 		return fmt.Errorf("user create: %w", err)

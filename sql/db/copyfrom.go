@@ -48,3 +48,41 @@ func (r iteratorForExecutionCreateMany) Err() error {
 func (q *Queries) ExecutionCreateMany(ctx context.Context, arg []ExecutionCreateManyParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"workflow_executions"}, []string{"id", "organization_id", "workflow_id", "workflow_version_id", "version", "trigger_kind", "trigger_data", "priority"}, &iteratorForExecutionCreateMany{rows: arg})
 }
+
+// iteratorForWebhookDeliveriesCreate implements pgx.CopyFromSource.
+type iteratorForWebhookDeliveriesCreate struct {
+	rows                 []WebhookDeliveriesCreateParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForWebhookDeliveriesCreate) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForWebhookDeliveriesCreate) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].OrganizationID,
+		r.rows[0].WebhookID,
+		r.rows[0].StatusCode,
+		r.rows[0].SizeBytes,
+		r.rows[0].ExecutionID,
+		r.rows[0].RemoteIp,
+		r.rows[0].CreatedAt,
+	}, nil
+}
+
+func (r iteratorForWebhookDeliveriesCreate) Err() error {
+	return nil
+}
+
+func (q *Queries) WebhookDeliveriesCreate(ctx context.Context, arg []WebhookDeliveriesCreateParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"webhook_deliveries"}, []string{"organization_id", "webhook_id", "status_code", "size_bytes", "execution_id", "remote_ip", "created_at"}, &iteratorForWebhookDeliveriesCreate{rows: arg})
+}

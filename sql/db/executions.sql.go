@@ -13,27 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const executionCountAhead = `-- name: ExecutionCountAhead :one
-SELECT count(*) FROM workflow_executions
-WHERE workflow_id = $1 AND status IN ('queued', 'running', 'waiting')
-  AND (created_at, id) < ($2::timestamptz, $3::uuid)
-`
-
-type ExecutionCountAheadParams struct {
-	WorkflowID uuid.UUID
-	CreatedAt  time.Time
-	ID         uuid.UUID
-}
-
-// ExecutionCountAhead counts a workflow's unfinished executions created before this one: with a concurrency limit
-// of N, an execution may run only while fewer than N are ahead of it, which keeps them in order.
-func (q *Queries) ExecutionCountAhead(ctx context.Context, arg ExecutionCountAheadParams) (int64, error) {
-	row := q.db.QueryRow(ctx, executionCountAhead, arg.WorkflowID, arg.CreatedAt, arg.ID)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const executionCreate = `-- name: ExecutionCreate :one
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
     trigger_data, priority, retry_of, created_by)
@@ -138,6 +117,50 @@ func (q *Queries) ExecutionFinish(ctx context.Context, arg ExecutionFinishParams
 		&i.FinishedAt,
 	)
 	return i, err
+}
+
+const executionFinishMany = `-- name: ExecutionFinishMany :many
+UPDATE workflow_executions e
+SET status = f.status, error = nullif(f.error, ''), started_at = coalesce(e.started_at, f.started_at),
+    finished_at = now(), resume_at = NULL, updated_at = now()
+FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status, unnest($3::text[]) AS error,
+        unnest($4::timestamptz[]) AS started_at) f
+WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
+RETURNING e.id
+`
+
+type ExecutionFinishManyParams struct {
+	Ids        []uuid.UUID
+	Statuses   []string
+	Errors     []string
+	StartedAts []time.Time
+}
+
+// ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
+// An execution that already has a final status (a cancel won the race) keeps it.
+func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishManyParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, executionFinishMany,
+		arg.Ids,
+		arg.Statuses,
+		arg.Errors,
+		arg.StartedAts,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const executionGet = `-- name: ExecutionGet :one
@@ -245,10 +268,88 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 	return items, nil
 }
 
+const executionLoad = `-- name: ExecutionLoad :one
+SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
+    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit
+FROM workflow_executions e
+JOIN workflows w ON w.id = e.workflow_id
+WHERE e.id = $1
+`
+
+type ExecutionLoadRow struct {
+	ID                uuid.UUID
+	OrganizationID    uuid.UUID
+	WorkflowID        uuid.UUID
+	WorkflowVersionID uuid.UUID
+	Version           int32
+	Status            string
+	TriggerKind       string
+	TriggerData       json.RawMessage
+	CancelRequestedAt *time.Time
+	CreatedAt         time.Time
+	ConcurrencyLimit  *int32
+}
+
+// ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
+// costs no commit (ExecutionMarkRunning records it later, in groups).
+func (q *Queries) ExecutionLoad(ctx context.Context, id uuid.UUID) (ExecutionLoadRow, error) {
+	row := q.db.QueryRow(ctx, executionLoad, id)
+	var i ExecutionLoadRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.WorkflowID,
+		&i.WorkflowVersionID,
+		&i.Version,
+		&i.Status,
+		&i.TriggerKind,
+		&i.TriggerData,
+		&i.CancelRequestedAt,
+		&i.CreatedAt,
+		&i.ConcurrencyLimit,
+	)
+	return i, err
+}
+
+const executionMarkRunning = `-- name: ExecutionMarkRunning :many
+UPDATE workflow_executions
+SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
+WHERE id = ANY($1::uuid[]) AND status = 'queued'
+RETURNING id, organization_id, workflow_id
+`
+
+type ExecutionMarkRunningRow struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkflowID     uuid.UUID
+}
+
+// ExecutionMarkRunning records that queued executions have started. Only queued ones: an execution that finished
+// or parked meanwhile keeps its newer status.
+func (q *Queries) ExecutionMarkRunning(ctx context.Context, ids []uuid.UUID) ([]ExecutionMarkRunningRow, error) {
+	rows, err := q.db.Query(ctx, executionMarkRunning, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExecutionMarkRunningRow{}
+	for rows.Next() {
+		var i ExecutionMarkRunningRow
+		if err := rows.Scan(&i.ID, &i.OrganizationID, &i.WorkflowID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const executionPark = `-- name: ExecutionPark :one
 UPDATE workflow_executions
-SET status = 'waiting', resume_at = $1, updated_at = now()
-WHERE id = $2 AND status = 'running'
+SET status = 'waiting', resume_at = $1, started_at = coalesce(started_at, now()), updated_at = now()
+WHERE id = $2 AND status IN ('queued', 'running')
 RETURNING id, organization_id, workflow_id, status
 `
 
@@ -314,35 +415,59 @@ func (q *Queries) ExecutionRequestCancel(ctx context.Context, arg ExecutionReque
 }
 
 const executionStart = `-- name: ExecutionStart :one
-UPDATE workflow_executions e
-SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
-FROM (SELECT w.id, w.status FROM workflow_executions w WHERE w.id = $1 FOR UPDATE) previous
-WHERE e.id = previous.id AND previous.status IN ('queued', 'running', 'waiting')
-RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind, e.trigger_data,
-    e.cancel_requested_at, e.created_at, e.started_at, previous.status AS previous_status
+WITH target AS (
+    SELECT e.id, e.status, w.concurrency_limit,
+        CASE WHEN w.concurrency_limit IS NULL THEN 0 ELSE (
+            SELECT count(*) FROM workflow_executions a
+            WHERE a.workflow_id = e.workflow_id AND a.status IN ('queued', 'running', 'waiting')
+              AND (a.created_at, a.id) < (e.created_at, e.id)
+        ) END AS ahead
+    FROM workflow_executions e
+    JOIN workflows w ON w.id = e.workflow_id
+    WHERE e.id = $1
+    FOR UPDATE OF e
+), started AS (
+    UPDATE workflow_executions e
+    SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
+    FROM target t
+    WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
+      AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
+    RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
+        e.trigger_data, e.cancel_requested_at, e.created_at
+)
+SELECT t.status AS previous_status, (s.id IS NOT NULL)::boolean AS started,
+    (t.concurrency_limit IS NOT NULL AND t.ahead >= t.concurrency_limit)::boolean AS over_limit,
+    s.organization_id, s.workflow_id, s.workflow_version_id, s.version, s.trigger_kind, s.trigger_data,
+    s.cancel_requested_at, s.created_at
+FROM target t
+LEFT JOIN started s ON s.id = t.id
 `
 
 type ExecutionStartRow struct {
-	ID                uuid.UUID
-	OrganizationID    uuid.UUID
-	WorkflowID        uuid.UUID
-	WorkflowVersionID uuid.UUID
-	Version           int32
-	TriggerKind       string
+	PreviousStatus    string
+	Started           bool
+	OverLimit         bool
+	OrganizationID    *uuid.UUID
+	WorkflowID        *uuid.UUID
+	WorkflowVersionID *uuid.UUID
+	Version           *int32
+	TriggerKind       *string
 	TriggerData       json.RawMessage
 	CancelRequestedAt *time.Time
-	CreatedAt         time.Time
-	StartedAt         *time.Time
-	PreviousStatus    string
+	CreatedAt         *time.Time
 }
 
-// ExecutionStart marks an execution running for a worker and reports the status it had, so a worker knows
-// whether there are recorded node runs to resume from. No row: it finished or was canceled meanwhile.
+// ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
+// knows whether there are recorded node runs to resume from, and whether it started: it does not when the
+// execution finished or was canceled meanwhile, nor when the workflow's concurrency limit is reached by older
+// unfinished executions (counting only older ones keeps executions in order).
 func (q *Queries) ExecutionStart(ctx context.Context, id uuid.UUID) (ExecutionStartRow, error) {
 	row := q.db.QueryRow(ctx, executionStart, id)
 	var i ExecutionStartRow
 	err := row.Scan(
-		&i.ID,
+		&i.PreviousStatus,
+		&i.Started,
+		&i.OverLimit,
 		&i.OrganizationID,
 		&i.WorkflowID,
 		&i.WorkflowVersionID,
@@ -351,14 +476,66 @@ func (q *Queries) ExecutionStart(ctx context.Context, id uuid.UUID) (ExecutionSt
 		&i.TriggerData,
 		&i.CancelRequestedAt,
 		&i.CreatedAt,
-		&i.StartedAt,
-		&i.PreviousStatus,
 	)
 	return i, err
 }
 
+const nodeRunInsertMany = `-- name: NodeRunInsertMany :exec
+INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, port,
+    input, output, error, started_at, finished_at)
+SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::text[]),
+    unnest($4::text[]), unnest($5::text[]), unnest($6::int[]),
+    nullif(unnest($7::int[]), -1), unnest($8::text[]),
+    nullif(unnest($9::text[]), '')::jsonb, nullif(unnest($10::text[]), '')::jsonb,
+    nullif(unnest($11::text[]), ''), unnest($12::timestamptz[]),
+    unnest($13::timestamptz[])
+ON CONFLICT (execution_id, node_id, item_index) DO UPDATE
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, port = EXCLUDED.port, input = EXCLUDED.input,
+    output = EXCLUDED.output, error = EXCLUDED.error,
+    started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
+    finished_at = EXCLUDED.finished_at, updated_at = now()
+`
+
+type NodeRunInsertManyParams struct {
+	OrganizationIds []uuid.UUID
+	ExecutionIds    []uuid.UUID
+	NodeIds         []string
+	NodeTypes       []string
+	Statuses        []string
+	Attempts        []int32
+	ItemIndexes     []int32
+	Ports           []string
+	Inputs          []string
+	Outputs         []string
+	Errors          []string
+	StartedAts      []time.Time
+	FinishedAts     []time.Time
+}
+
+// NodeRunInsertMany records the runs of one or many executions in one statement; a run recorded before (a delay
+// that was waiting, a side effect recorded as it finished) is brought up to date instead of duplicated. Arrays
+// cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
+func (q *Queries) NodeRunInsertMany(ctx context.Context, arg NodeRunInsertManyParams) error {
+	_, err := q.db.Exec(ctx, nodeRunInsertMany,
+		arg.OrganizationIds,
+		arg.ExecutionIds,
+		arg.NodeIds,
+		arg.NodeTypes,
+		arg.Statuses,
+		arg.Attempts,
+		arg.ItemIndexes,
+		arg.Ports,
+		arg.Inputs,
+		arg.Outputs,
+		arg.Errors,
+		arg.StartedAts,
+		arg.FinishedAts,
+	)
+	return err
+}
+
 const nodeRunList = `-- name: NodeRunList :many
-SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions
+SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions
 WHERE execution_id = $1 AND organization_id = $2
 ORDER BY started_at NULLS LAST, created_at, item_index NULLS FIRST
 `
@@ -386,6 +563,7 @@ func (q *Queries) NodeRunList(ctx context.Context, arg NodeRunListParams) ([]Nod
 			&i.Status,
 			&i.Attempt,
 			&i.ItemIndex,
+			&i.Port,
 			&i.Input,
 			&i.Output,
 			&i.Error,
@@ -404,58 +582,8 @@ func (q *Queries) NodeRunList(ctx context.Context, arg NodeRunListParams) ([]Nod
 	return items, nil
 }
 
-const nodeRunUpsertMany = `-- name: NodeRunUpsertMany :exec
-INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, input,
-    output, error, started_at, finished_at)
-SELECT $1::uuid, $2::uuid, unnest($3::text[]), unnest($4::text[]),
-    unnest($5::text[]), unnest($6::int[]), nullif(unnest($7::int[]), -1),
-    nullif(unnest($8::text[]), '')::jsonb, nullif(unnest($9::text[]), '')::jsonb,
-    nullif(unnest($10::text[]), ''), unnest($11::timestamptz[]),
-    unnest($12::timestamptz[])
-ON CONFLICT (execution_id, node_id, item_index) DO UPDATE
-SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, input = EXCLUDED.input, output = EXCLUDED.output,
-    error = EXCLUDED.error, started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
-    finished_at = EXCLUDED.finished_at, updated_at = now()
-`
-
-type NodeRunUpsertManyParams struct {
-	OrganizationID uuid.UUID
-	ExecutionID    uuid.UUID
-	NodeIds        []string
-	NodeTypes      []string
-	Statuses       []string
-	Attempts       []int32
-	ItemIndexes    []int32
-	Inputs         []string
-	Outputs        []string
-	Errors         []string
-	StartedAts     []time.Time
-	FinishedAts    []time.Time
-}
-
-// NodeRunUpsertMany records many node runs in one statement; a run recorded before (a delay that was waiting, a
-// side effect recorded as it finished) is brought up to date instead of duplicated. Arrays cannot carry NULLs from
-// sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
-func (q *Queries) NodeRunUpsertMany(ctx context.Context, arg NodeRunUpsertManyParams) error {
-	_, err := q.db.Exec(ctx, nodeRunUpsertMany,
-		arg.OrganizationID,
-		arg.ExecutionID,
-		arg.NodeIds,
-		arg.NodeTypes,
-		arg.Statuses,
-		arg.Attempts,
-		arg.ItemIndexes,
-		arg.Inputs,
-		arg.Outputs,
-		arg.Errors,
-		arg.StartedAts,
-		arg.FinishedAts,
-	)
-	return err
-}
-
 const nodeRunsForResume = `-- name: NodeRunsForResume :many
-SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions WHERE execution_id = $1
+SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions WHERE execution_id = $1
 `
 
 // NodeRunsForResume loads what a worker must not run again.
@@ -477,6 +605,7 @@ func (q *Queries) NodeRunsForResume(ctx context.Context, executionID uuid.UUID) 
 			&i.Status,
 			&i.Attempt,
 			&i.ItemIndex,
+			&i.Port,
 			&i.Input,
 			&i.Output,
 			&i.Error,

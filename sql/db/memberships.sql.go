@@ -7,9 +7,65 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const membershipCountOwners = `-- name: MembershipCountOwners :one
+SELECT count(*) FROM memberships WHERE organization_id = $1 AND role = 'owner'
+`
+
+func (q *Queries) MembershipCountOwners(ctx context.Context, organizationID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, membershipCountOwners, organizationID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const membershipCreate = `-- name: MembershipCreate :one
+INSERT INTO memberships (organization_id, user_id, role)
+VALUES ($1, $2, $3)
+RETURNING id, organization_id, user_id, role, created_at, updated_at
+`
+
+type MembershipCreateParams struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	Role           string
+}
+
+// MembershipCreate adds a user to an organization; a user already there is a conflict.
+func (q *Queries) MembershipCreate(ctx context.Context, arg MembershipCreateParams) (Membership, error) {
+	row := q.db.QueryRow(ctx, membershipCreate, arg.OrganizationID, arg.UserID, arg.Role)
+	var i Membership
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const membershipDelete = `-- name: MembershipDelete :execrows
+DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2
+`
+
+type MembershipDeleteParams struct {
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+func (q *Queries) MembershipDelete(ctx context.Context, arg MembershipDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, membershipDelete, arg.OrganizationID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
 
 const membershipGet = `-- name: MembershipGet :one
 SELECT id, organization_id, user_id, role, created_at, updated_at FROM memberships WHERE organization_id = $1 AND user_id = $2
@@ -22,6 +78,118 @@ type MembershipGetParams struct {
 
 func (q *Queries) MembershipGet(ctx context.Context, arg MembershipGetParams) (Membership, error) {
 	row := q.db.QueryRow(ctx, membershipGet, arg.OrganizationID, arg.UserID)
+	var i Membership
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.UserID,
+		&i.Role,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const membershipListByOrganization = `-- name: MembershipListByOrganization :many
+SELECT m.user_id, m.role, m.created_at, u.email, u.name, u.last_login_at
+FROM memberships m
+JOIN users u ON u.id = m.user_id
+WHERE m.organization_id = $1
+ORDER BY array_position(ARRAY['owner', 'admin', 'member', 'viewer'], m.role), lower(u.name), u.id
+`
+
+type MembershipListByOrganizationRow struct {
+	UserID      uuid.UUID
+	Role        string
+	CreatedAt   time.Time
+	Email       string
+	Name        string
+	LastLoginAt *time.Time
+}
+
+// MembershipListByOrganization lists an organization's members, most powerful first.
+func (q *Queries) MembershipListByOrganization(ctx context.Context, organizationID uuid.UUID) ([]MembershipListByOrganizationRow, error) {
+	rows, err := q.db.Query(ctx, membershipListByOrganization, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MembershipListByOrganizationRow{}
+	for rows.Next() {
+		var i MembershipListByOrganizationRow
+		if err := rows.Scan(
+			&i.UserID,
+			&i.Role,
+			&i.CreatedAt,
+			&i.Email,
+			&i.Name,
+			&i.LastLoginAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const membershipListByUser = `-- name: MembershipListByUser :many
+SELECT o.id, o.name, o.slug, m.role
+FROM memberships m
+JOIN organizations o ON o.id = m.organization_id
+WHERE m.user_id = $1
+ORDER BY m.created_at, o.id
+`
+
+type MembershipListByUserRow struct {
+	ID   uuid.UUID
+	Name string
+	Slug string
+	Role string
+}
+
+// MembershipListByUser lists the organizations a user belongs to, for the organization switcher, oldest first.
+func (q *Queries) MembershipListByUser(ctx context.Context, userID uuid.UUID) ([]MembershipListByUserRow, error) {
+	rows, err := q.db.Query(ctx, membershipListByUser, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MembershipListByUserRow{}
+	for rows.Next() {
+		var i MembershipListByUserRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Slug,
+			&i.Role,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const membershipUpdateRole = `-- name: MembershipUpdateRole :one
+UPDATE memberships SET role = $1
+WHERE organization_id = $2 AND user_id = $3
+RETURNING id, organization_id, user_id, role, created_at, updated_at
+`
+
+type MembershipUpdateRoleParams struct {
+	Role           string
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+}
+
+func (q *Queries) MembershipUpdateRole(ctx context.Context, arg MembershipUpdateRoleParams) (Membership, error) {
+	row := q.db.QueryRow(ctx, membershipUpdateRole, arg.Role, arg.OrganizationID, arg.UserID)
 	var i Membership
 	err := row.Scan(
 		&i.ID,
@@ -58,6 +226,51 @@ func (q *Queries) MembershipUpsert(ctx context.Context, arg MembershipUpsertPara
 		&i.Role,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const principalGet = `-- name: PrincipalGet :one
+SELECT u.id AS user_id, u.email, u.name, u.instance_admin, u.credentials_version, m.role,
+    o.id AS organization_id, o.name AS organization_name, o.slug AS organization_slug
+FROM users u
+JOIN memberships m ON m.user_id = u.id
+JOIN organizations o ON o.id = m.organization_id
+WHERE u.id = $1 AND m.organization_id = $2
+`
+
+type PrincipalGetParams struct {
+	UserID         uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+type PrincipalGetRow struct {
+	UserID             uuid.UUID
+	Email              string
+	Name               string
+	InstanceAdmin      bool
+	CredentialsVersion int32
+	Role               string
+	OrganizationID     uuid.UUID
+	OrganizationName   string
+	OrganizationSlug   string
+}
+
+// PrincipalGet is read on every authenticated request: who the user is and the role they hold in the organization
+// right now, so a removed member or a changed role takes effect at once.
+func (q *Queries) PrincipalGet(ctx context.Context, arg PrincipalGetParams) (PrincipalGetRow, error) {
+	row := q.db.QueryRow(ctx, principalGet, arg.UserID, arg.OrganizationID)
+	var i PrincipalGetRow
+	err := row.Scan(
+		&i.UserID,
+		&i.Email,
+		&i.Name,
+		&i.InstanceAdmin,
+		&i.CredentialsVersion,
+		&i.Role,
+		&i.OrganizationID,
+		&i.OrganizationName,
+		&i.OrganizationSlug,
 	)
 	return i, err
 }

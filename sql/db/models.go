@@ -114,6 +114,12 @@ type Integration struct {
 	UpdatedAt        time.Time
 }
 
+type IntegrationRateWindow struct {
+	IntegrationID uuid.UUID
+	WindowStart   time.Time
+	Used          int32
+}
+
 type Invitation struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID
@@ -146,6 +152,7 @@ type NodeExecution struct {
 	Status         string
 	Attempt        int32
 	ItemIndex      *int32
+	Port           string
 	Input          json.RawMessage
 	Output         json.RawMessage
 	Error          *string
@@ -209,14 +216,15 @@ type Upload struct {
 }
 
 type User struct {
-	ID            uuid.UUID
-	Email         string
-	Name          string
-	PasswordHash  string
-	InstanceAdmin bool
-	LastLoginAt   *time.Time
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ID                 uuid.UUID
+	Email              string
+	Name               string
+	PasswordHash       string
+	InstanceAdmin      bool
+	LastLoginAt        *time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	CredentialsVersion int32
 }
 
 type Webhook struct {
@@ -285,6 +293,15 @@ type WorkflowPermission struct {
 	WorkflowID     uuid.UUID
 	UserID         uuid.UUID
 	Permission     string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+type WorkflowSchedule struct {
+	WorkflowID     uuid.UUID
+	OrganizationID uuid.UUID
+	NextRunAt      time.Time
+	LastRunAt      *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 }

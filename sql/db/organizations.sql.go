@@ -36,6 +36,46 @@ func (q *Queries) OrganizationCreate(ctx context.Context, arg OrganizationCreate
 	return i, err
 }
 
+const organizationCreateIfSlugFree = `-- name: OrganizationCreateIfSlugFree :many
+INSERT INTO organizations (name, slug)
+VALUES ($1, $2)
+ON CONFLICT (slug) DO NOTHING
+RETURNING id, name, slug, created_at, updated_at
+`
+
+type OrganizationCreateIfSlugFreeParams struct {
+	Name string
+	Slug string
+}
+
+// OrganizationCreateIfSlugFree adds an organization unless its slug is taken, in which case it returns no row and
+// leaves the transaction usable, so the caller can try another slug.
+func (q *Queries) OrganizationCreateIfSlugFree(ctx context.Context, arg OrganizationCreateIfSlugFreeParams) ([]Organization, error) {
+	rows, err := q.db.Query(ctx, organizationCreateIfSlugFree, arg.Name, arg.Slug)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Organization{}
+	for rows.Next() {
+		var i Organization
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Slug,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const organizationGet = `-- name: OrganizationGet :one
 SELECT id, name, slug, created_at, updated_at FROM organizations WHERE id = $1
 `
@@ -68,4 +108,17 @@ func (q *Queries) OrganizationGetBySlug(ctx context.Context, slug string) (Organ
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const organizationLock = `-- name: OrganizationLock :one
+SELECT id FROM organizations WHERE id = $1 FOR UPDATE
+`
+
+// OrganizationLock takes the organization's row lock: membership changes serialize on it, so two owners demoting
+// each other at once cannot leave the organization without one.
+func (q *Queries) OrganizationLock(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, organizationLock, id)
+	var id_2 uuid.UUID
+	err := row.Scan(&id_2)
+	return id_2, err
 }

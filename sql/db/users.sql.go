@@ -14,7 +14,7 @@ import (
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (email, name, password_hash, instance_admin)
 VALUES ($1, $2, $3, $4)
-RETURNING id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at
+RETURNING id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at, credentials_version
 `
 
 type UserCreateParams struct {
@@ -41,12 +41,13 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.LastLoginAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialsVersion,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at FROM users WHERE id = $1
+SELECT id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at, credentials_version FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -61,12 +62,13 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.LastLoginAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialsVersion,
 	)
 	return i, err
 }
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at FROM users WHERE lower(email) = lower($1)
+SELECT id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at, credentials_version FROM users WHERE lower(email) = lower($1)
 `
 
 // UserGetByEmail matches e-mail addresses case-insensitively, as the unique index does.
@@ -82,6 +84,73 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.LastLoginAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialsVersion,
+	)
+	return i, err
+}
+
+const userSetPassword = `-- name: UserSetPassword :one
+UPDATE users SET password_hash = $1, credentials_version = credentials_version + 1
+WHERE id = $2
+RETURNING id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at, credentials_version
+`
+
+type UserSetPasswordParams struct {
+	PasswordHash string
+	ID           uuid.UUID
+}
+
+// UserSetPassword replaces a password and bumps credentials_version, which signs out every session and access
+// token issued under the old one.
+func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) (User, error) {
+	row := q.db.QueryRow(ctx, userSetPassword, arg.PasswordHash, arg.ID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.InstanceAdmin,
+		&i.LastLoginAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CredentialsVersion,
+	)
+	return i, err
+}
+
+const userTouchLogin = `-- name: UserTouchLogin :exec
+UPDATE users SET last_login_at = now() WHERE id = $1
+`
+
+func (q *Queries) UserTouchLogin(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, userTouchLogin, id)
+	return err
+}
+
+const userUpdateName = `-- name: UserUpdateName :one
+UPDATE users SET name = $1 WHERE id = $2
+RETURNING id, email, name, password_hash, instance_admin, last_login_at, created_at, updated_at, credentials_version
+`
+
+type UserUpdateNameParams struct {
+	Name string
+	ID   uuid.UUID
+}
+
+func (q *Queries) UserUpdateName(ctx context.Context, arg UserUpdateNameParams) (User, error) {
+	row := q.db.QueryRow(ctx, userUpdateName, arg.Name, arg.ID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.InstanceAdmin,
+		&i.LastLoginAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CredentialsVersion,
 	)
 	return i, err
 }

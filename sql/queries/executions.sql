@@ -12,14 +12,36 @@ INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_vers
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority);
 
 -- name: ExecutionStart :one
--- ExecutionStart marks an execution running for a worker and reports the status it had, so a worker knows
--- whether there are recorded node runs to resume from. No row: it finished or was canceled meanwhile.
-UPDATE workflow_executions e
-SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
-FROM (SELECT w.id, w.status FROM workflow_executions w WHERE w.id = @id FOR UPDATE) previous
-WHERE e.id = previous.id AND previous.status IN ('queued', 'running', 'waiting')
-RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind, e.trigger_data,
-    e.cancel_requested_at, e.created_at, e.started_at, previous.status AS previous_status;
+-- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
+-- knows whether there are recorded node runs to resume from, and whether it started: it does not when the
+-- execution finished or was canceled meanwhile, nor when the workflow's concurrency limit is reached by older
+-- unfinished executions (counting only older ones keeps executions in order).
+WITH target AS (
+    SELECT e.id, e.status, w.concurrency_limit,
+        CASE WHEN w.concurrency_limit IS NULL THEN 0 ELSE (
+            SELECT count(*) FROM workflow_executions a
+            WHERE a.workflow_id = e.workflow_id AND a.status IN ('queued', 'running', 'waiting')
+              AND (a.created_at, a.id) < (e.created_at, e.id)
+        ) END AS ahead
+    FROM workflow_executions e
+    JOIN workflows w ON w.id = e.workflow_id
+    WHERE e.id = @id
+    FOR UPDATE OF e
+), started AS (
+    UPDATE workflow_executions e
+    SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
+    FROM target t
+    WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
+      AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
+    RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
+        e.trigger_data, e.cancel_requested_at, e.created_at
+)
+SELECT t.status AS previous_status, (s.id IS NOT NULL)::boolean AS started,
+    (t.concurrency_limit IS NOT NULL AND t.ahead >= t.concurrency_limit)::boolean AS over_limit,
+    s.organization_id, s.workflow_id, s.workflow_version_id, s.version, s.trigger_kind, s.trigger_data,
+    s.cancel_requested_at, s.created_at
+FROM target t
+LEFT JOIN started s ON s.id = t.id;
 
 -- name: ExecutionFinish :one
 -- ExecutionFinish records a final status, unless the execution already has one (a cancel won the race).
@@ -31,8 +53,8 @@ RETURNING id, organization_id, workflow_id, status, started_at, finished_at;
 -- name: ExecutionPark :one
 -- ExecutionPark puts an execution to sleep until resume_at (a durable delay); a continuation job wakes it.
 UPDATE workflow_executions
-SET status = 'waiting', resume_at = @resume_at, updated_at = now()
-WHERE id = @id AND status = 'running'
+SET status = 'waiting', resume_at = @resume_at, started_at = coalesce(started_at, now()), updated_at = now()
+WHERE id = @id AND status IN ('queued', 'running')
 RETURNING id, organization_id, workflow_id, status;
 
 -- name: ExecutionRequestCancel :one
@@ -61,13 +83,6 @@ WHERE organization_id = @organization_id
 ORDER BY created_at DESC, id DESC
 LIMIT @max_rows;
 
--- name: ExecutionCountAhead :one
--- ExecutionCountAhead counts a workflow's unfinished executions created before this one: with a concurrency limit
--- of N, an execution may run only while fewer than N are ahead of it, which keeps them in order.
-SELECT count(*) FROM workflow_executions
-WHERE workflow_id = @workflow_id AND status IN ('queued', 'running', 'waiting')
-  AND (created_at, id) < (@created_at::timestamptz, @id::uuid);
-
 -- name: NodeRunList :many
 SELECT * FROM node_executions
 WHERE execution_id = @execution_id AND organization_id = @organization_id
@@ -77,18 +92,48 @@ ORDER BY started_at NULLS LAST, created_at, item_index NULLS FIRST;
 -- NodeRunsForResume loads what a worker must not run again.
 SELECT * FROM node_executions WHERE execution_id = @execution_id;
 
--- name: NodeRunUpsertMany :exec
--- NodeRunUpsertMany records many node runs in one statement; a run recorded before (a delay that was waiting, a
--- side effect recorded as it finished) is brought up to date instead of duplicated. Arrays cannot carry NULLs from
--- sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
-INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, input,
-    output, error, started_at, finished_at)
-SELECT @organization_id::uuid, @execution_id::uuid, unnest(@node_ids::text[]), unnest(@node_types::text[]),
-    unnest(@statuses::text[]), unnest(@attempts::int[]), nullif(unnest(@item_indexes::int[]), -1),
+-- name: ExecutionLoad :one
+-- ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
+-- costs no commit (ExecutionMarkRunning records it later, in groups).
+SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
+    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit
+FROM workflow_executions e
+JOIN workflows w ON w.id = e.workflow_id
+WHERE e.id = @id;
+
+-- name: ExecutionMarkRunning :many
+-- ExecutionMarkRunning records that queued executions have started. Only queued ones: an execution that finished
+-- or parked meanwhile keeps its newer status.
+UPDATE workflow_executions
+SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
+WHERE id = ANY(@ids::uuid[]) AND status = 'queued'
+RETURNING id, organization_id, workflow_id;
+
+-- name: ExecutionFinishMany :many
+-- ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
+-- An execution that already has a final status (a cancel won the race) keeps it.
+UPDATE workflow_executions e
+SET status = f.status, error = nullif(f.error, ''), started_at = coalesce(e.started_at, f.started_at),
+    finished_at = now(), resume_at = NULL, updated_at = now()
+FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@statuses::text[]) AS status, unnest(@errors::text[]) AS error,
+        unnest(@started_ats::timestamptz[]) AS started_at) f
+WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
+RETURNING e.id;
+
+-- name: NodeRunInsertMany :exec
+-- NodeRunInsertMany records the runs of one or many executions in one statement; a run recorded before (a delay
+-- that was waiting, a side effect recorded as it finished) is brought up to date instead of duplicated. Arrays
+-- cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
+INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, port,
+    input, output, error, started_at, finished_at)
+SELECT unnest(@organization_ids::uuid[]), unnest(@execution_ids::uuid[]), unnest(@node_ids::text[]),
+    unnest(@node_types::text[]), unnest(@statuses::text[]), unnest(@attempts::int[]),
+    nullif(unnest(@item_indexes::int[]), -1), unnest(@ports::text[]),
     nullif(unnest(@inputs::text[]), '')::jsonb, nullif(unnest(@outputs::text[]), '')::jsonb,
     nullif(unnest(@errors::text[]), ''), unnest(@started_ats::timestamptz[]),
     unnest(@finished_ats::timestamptz[])
 ON CONFLICT (execution_id, node_id, item_index) DO UPDATE
-SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, input = EXCLUDED.input, output = EXCLUDED.output,
-    error = EXCLUDED.error, started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
+SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, port = EXCLUDED.port, input = EXCLUDED.input,
+    output = EXCLUDED.output, error = EXCLUDED.error,
+    started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
     finished_at = EXCLUDED.finished_at, updated_at = now();

@@ -90,3 +90,4 @@ SELECT w.id AS workflow_id, w.organization_id, w.active, w.priority, v.id AS ver
 FROM workflows w
 JOIN workflow_versions v ON v.workflow_id = w.id AND v.number = w.current_version
 WHERE w.id = @id AND w.organization_id = @organization_id AND w.archived_at IS NULL;
+

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/db"
@@ -43,20 +44,6 @@ type Execution struct {
 	CreatedAt         time.Time
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
-}
-
-// NodeRun is the record of one node's run in an execution (one per loop item inside loops).
-type NodeRun struct {
-	NodeID     string
-	NodeType   string
-	Status     string
-	Attempt    int
-	ItemIndex  *int
-	Input      json.RawMessage
-	Output     json.RawMessage
-	Error      string
-	StartedAt  time.Time
-	FinishedAt time.Time
 }
 
 // NewExecution is an execution to enqueue. ID may be zero, and is then generated (UUIDv7).
@@ -98,125 +85,141 @@ func (n *NewExecution) jobParams() river.InsertManyParams {
 }
 
 // ExecutionCreate writes an execution and its River job in one transaction: once it returns, the run will happen
-// even if this process dies; if it fails, nothing will run.
-func (s *Store) ExecutionCreate(ctx context.Context, in NewExecution) (Execution, error) {
-	if err := in.prepare(); err != nil {
-		return Execution{}, err
-	}
+// even if this process dies; if it fails, nothing will run. A run a person asked for (by.UserID set) is audited.
+func (s *Store) ExecutionCreate(ctx context.Context, by Actor, in NewExecution) (Execution, error) {
 	var out Execution
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		row, err := q.ExecutionCreate(ctx, db.ExecutionCreateParams{
-			ID: in.ID, OrganizationID: in.OrganizationID, WorkflowID: in.WorkflowID,
-			WorkflowVersionID: in.WorkflowVersionID, Version: in.Version, TriggerKind: in.TriggerKind,
-			TriggerData: in.TriggerData, Priority: in.Priority, RetryOf: in.RetryOf, CreatedBy: in.CreatedBy,
-		})
-		if err != nil {
-			return interpret(err, "execution")
+		var err error
+		out, err = s.executionCreateTx(ctx, tx, q, in, nil)
+		if err != nil || by.UserID == nil {
+			return err
 		}
-		p := in.jobParams()
-		if _, err := s.jobs.InsertTx(ctx, tx, p.Args, p.InsertOpts); err != nil {
-			return fmt.Errorf("enqueue execution: %w", err)
-		}
-		out = executionFromRow(row)
-		return s.notifyTx(ctx, tx, []ExecutionEvent{{ExecutionID: out.ID, OrganizationID: out.OrganizationID,
-			WorkflowID: out.WorkflowID, Status: out.Status}})
+		return audit(ctx, q, by, auditRecord{OrganizationID: &out.OrganizationID, Action: "execution.run",
+			TargetType: "execution", TargetID: out.ID.String(),
+			After: map[string]any{"workflow_id": out.WorkflowID, "version": out.Version, "trigger": out.TriggerKind}})
 	})
 	return out, err
 }
 
-// StartedExecution is what a worker needs to run an execution.
-type StartedExecution struct {
-	ID                uuid.UUID
-	OrganizationID    uuid.UUID
-	WorkflowID        uuid.UUID
-	WorkflowVersionID uuid.UUID
-	Version           int32
-	TriggerKind       string
-	TriggerData       json.RawMessage
-	CreatedAt         time.Time
-	CancelRequested   bool
-	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
-	Recorded []NodeRun
+// ExecutionRetry starts a new execution of the version a finished one ran, with the same trigger data. keep holds
+// the runs to carry over (retry from the failed node); they are written before the job can see them, so the new
+// execution resumes after them.
+func (s *Store) ExecutionRetry(ctx context.Context, by Actor, orgID, id uuid.UUID, keep []engine.NodeRun) (Execution, error) {
+	var out Execution
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		old, err := q.ExecutionGet(ctx, db.ExecutionGetParams{ID: id, OrganizationID: orgID})
+		if err != nil {
+			return interpret(err, "execution")
+		}
+		switch old.Status {
+		case StatusQueued, StatusRunning, StatusWaiting:
+			return fault.New(fault.Conflict, "the execution is still %s; cancel it or wait for it to finish", old.Status)
+		}
+		out, err = s.executionCreateTx(ctx, tx, q, NewExecution{OrganizationID: orgID, WorkflowID: old.WorkflowID,
+			WorkflowVersionID: old.WorkflowVersionID, Version: old.Version, TriggerKind: "retry",
+			TriggerData: old.TriggerData, Priority: old.Priority, RetryOf: &old.ID, CreatedBy: by.UserID}, keep)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "execution.retry",
+			TargetType: "execution", TargetID: out.ID.String(),
+			After: map[string]any{"retry_of": old.ID, "kept_runs": len(keep)}})
+	})
+	return out, err
 }
 
-// ExecutionStart marks an execution running and returns it with the node runs already recorded. ok is false when
-// the execution has finished or was canceled meanwhile: the job has nothing to do.
-func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (StartedExecution, bool, error) {
-	row, err := s.q.ExecutionStart(ctx, id)
-	if err == pgx.ErrNoRows {
-		return StartedExecution{}, false, nil
+// executionCreateTx writes an execution, the runs it starts with, its job and its queued event in tx.
+func (s *Store) executionCreateTx(ctx context.Context, tx pgx.Tx, q *db.Queries, in NewExecution, runs []engine.NodeRun) (Execution, error) {
+	if err := in.prepare(); err != nil {
+		return Execution{}, err
 	}
+	row, err := q.ExecutionCreate(ctx, db.ExecutionCreateParams{
+		ID: in.ID, OrganizationID: in.OrganizationID, WorkflowID: in.WorkflowID,
+		WorkflowVersionID: in.WorkflowVersionID, Version: in.Version, TriggerKind: in.TriggerKind,
+		TriggerData: in.TriggerData, Priority: in.Priority, RetryOf: in.RetryOf, CreatedBy: in.CreatedBy,
+	})
 	if err != nil {
-		return StartedExecution{}, false, interpret(err, "execution")
+		return Execution{}, interpret(err, "execution")
 	}
-	started := StartedExecution{
-		ID: row.ID, OrganizationID: row.OrganizationID, WorkflowID: row.WorkflowID,
-		WorkflowVersionID: row.WorkflowVersionID, Version: row.Version, TriggerKind: row.TriggerKind,
-		TriggerData: row.TriggerData, CreatedAt: row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
+	out := executionFromRow(row)
+	if len(runs) > 0 {
+		if err := q.NodeRunInsertMany(ctx, nodeRunParams(queue.ExecutionRef{ID: out.ID,
+			OrganizationID: out.OrganizationID, WorkflowID: out.WorkflowID}, runs)); err != nil {
+			return Execution{}, interpret(err, "node runs")
+		}
+	}
+	p := in.jobParams()
+	if _, err := s.jobs.InsertTx(ctx, tx, p.Args, p.InsertOpts); err != nil {
+		return Execution{}, fmt.Errorf("enqueue execution: %w", err)
+	}
+	return out, s.notifyTx(ctx, tx, []ExecutionEvent{{ExecutionID: out.ID, OrganizationID: out.OrganizationID,
+		WorkflowID: out.WorkflowID, Status: out.Status}})
+}
+
+// ExecutionStart marks an execution running and returns it with the node runs already recorded.
+func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Execution, queue.StartOutcome, error) {
+	row, err := s.q.ExecutionStart(ctx, id)
+	if err != nil {
+		return queue.Execution{}, queue.AlreadyFinished, interpret(err, "execution")
+	}
+	switch {
+	case row.Started:
+	case row.OverLimit && (row.PreviousStatus == StatusQueued || row.PreviousStatus == StatusWaiting || row.PreviousStatus == StatusRunning):
+		return queue.Execution{}, queue.OverConcurrencyLimit, nil
+	default:
+		return queue.Execution{}, queue.AlreadyFinished, nil
+	}
+	started := queue.Execution{
+		ID: id, OrganizationID: *row.OrganizationID, WorkflowID: *row.WorkflowID,
+		WorkflowVersionID: *row.WorkflowVersionID, Version: *row.Version, TriggerKind: *row.TriggerKind,
+		TriggerData: row.TriggerData, CreatedAt: *row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
 	}
 	// A queued execution has never run a node, so the common case skips the second query.
 	if row.PreviousStatus != StatusQueued {
 		rows, err := s.q.NodeRunsForResume(ctx, id)
 		if err != nil {
-			return StartedExecution{}, false, interpret(err, "node runs")
+			return queue.Execution{}, queue.AlreadyFinished, interpret(err, "node runs")
 		}
 		for _, r := range rows {
 			started.Recorded = append(started.Recorded, nodeRunFromRow(r))
 		}
 	}
-	return started, true, nil
+	return started, queue.Started, nil
 }
 
 // NodeRunRecord records one node run at once, in its own transaction: side-effecting nodes are recorded the moment
 // they finish, so that a retry of the job never repeats them.
-func (s *Store) NodeRunRecord(ctx context.Context, e ExecutionRef, run NodeRun) error {
+func (s *Store) NodeRunRecord(ctx context.Context, e queue.ExecutionRef, run engine.NodeRun) error {
 	return s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		if err := q.NodeRunUpsertMany(ctx, nodeRunParams(e, []NodeRun{run})); err != nil {
+		if err := q.NodeRunInsertMany(ctx, nodeRunParams(e, []engine.NodeRun{run})); err != nil {
 			return interpret(err, "node run")
 		}
-		return s.notifyTx(ctx, tx, []ExecutionEvent{e.nodeEvent(run)})
+		return s.notifyTx(ctx, tx, []ExecutionEvent{nodeEvent(e, run)})
 	})
 }
 
-// ExecutionRef names an execution and its tenant, for the writes a worker makes.
-type ExecutionRef struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	WorkflowID     uuid.UUID
-}
-
-func (e ExecutionRef) nodeEvent(r NodeRun) ExecutionEvent {
+// nodeEvent is the event of a recorded node run.
+func nodeEvent(e queue.ExecutionRef, r engine.NodeRun) ExecutionEvent {
 	return ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,
-		Status: StatusRunning, NodeID: r.NodeID, NodeStatus: r.Status, ItemIndex: r.ItemIndex}
-}
-
-// Completion is the outcome of one worker pass over an execution.
-type Completion struct {
-	Execution ExecutionRef
-	// Status is succeeded, failed, canceled, or waiting (then ResumeAt is set).
-	Status   string
-	Error    string
-	ResumeAt time.Time
-	// NodeRuns are the runs not recorded yet (the pure nodes'), written together with the status.
-	NodeRuns []NodeRun
+		Status: StatusRunning, NodeID: r.NodeID, NodeStatus: string(r.Status), ItemIndex: r.ItemIndex}
 }
 
 // ExecutionComplete writes a worker pass's node runs and the execution's new status in one transaction. A waiting
 // execution gets its continuation job, scheduled at ResumeAt, in the same transaction. It reports false when the
 // execution already had a final status (a cancel won the race); the node runs are written all the same.
-func (s *Store) ExecutionComplete(ctx context.Context, c Completion) (bool, error) {
+func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool, error) {
 	var changed bool
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		events := make([]ExecutionEvent, 0, len(c.NodeRuns)+1)
 		if len(c.NodeRuns) > 0 {
-			if err := q.NodeRunUpsertMany(ctx, nodeRunParams(c.Execution, c.NodeRuns)); err != nil {
+			if err := q.NodeRunInsertMany(ctx, nodeRunParams(c.Execution, c.NodeRuns)); err != nil {
 				return interpret(err, "node runs")
 			}
 			for _, r := range c.NodeRuns {
-				events = append(events, c.Execution.nodeEvent(r))
+				events = append(events, nodeEvent(c.Execution, r))
 			}
 		}
-		if c.Status == StatusWaiting {
+		if c.Status == engine.ExecutionWaiting {
 			if _, err := q.ExecutionPark(ctx, db.ExecutionParkParams{ID: c.Execution.ID, ResumeAt: &c.ResumeAt}); err != nil {
 				if err == pgx.ErrNoRows {
 					return nil // canceled meanwhile: no continuation
@@ -232,7 +235,7 @@ func (s *Store) ExecutionComplete(ctx context.Context, c Completion) (bool, erro
 			if c.Error != "" {
 				errText = &c.Error
 			}
-			_, err := q.ExecutionFinish(ctx, db.ExecutionFinishParams{ID: c.Execution.ID, Status: c.Status, Error: errText})
+			_, err := q.ExecutionFinish(ctx, db.ExecutionFinishParams{ID: c.Execution.ID, Status: string(c.Status), Error: errText})
 			if err == pgx.ErrNoRows {
 				return s.notifyTx(ctx, tx, events)
 			}
@@ -242,10 +245,20 @@ func (s *Store) ExecutionComplete(ctx context.Context, c Completion) (bool, erro
 		}
 		changed = true
 		events = append(events, ExecutionEvent{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID,
-			WorkflowID: c.Execution.WorkflowID, Status: c.Status})
+			WorkflowID: c.Execution.WorkflowID, Status: string(c.Status)})
 		return s.notifyTx(ctx, tx, events)
 	})
 	return changed, err
+}
+
+// WorkflowDefinition returns the definition of a workflow version, for workers; versions never change, so
+// callers cache what they build from it.
+func (s *Store) WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error) {
+	row, err := s.q.WorkflowVersionGetByID(ctx, versionID)
+	if err != nil {
+		return nil, interpret(err, "workflow version")
+	}
+	return row.Definition, nil
 }
 
 // ExecutionGet returns one execution of an organization.
@@ -258,12 +271,12 @@ func (s *Store) ExecutionGet(ctx context.Context, orgID, id uuid.UUID) (Executio
 }
 
 // NodeRuns returns an execution's recorded node runs in the order they started.
-func (s *Store) NodeRuns(ctx context.Context, orgID, executionID uuid.UUID) ([]NodeRun, error) {
+func (s *Store) NodeRuns(ctx context.Context, orgID, executionID uuid.UUID) ([]engine.NodeRun, error) {
 	rows, err := s.q.NodeRunList(ctx, db.NodeRunListParams{ExecutionID: executionID, OrganizationID: orgID})
 	if err != nil {
 		return nil, interpret(err, "node runs")
 	}
-	runs := make([]NodeRun, len(rows))
+	runs := make([]engine.NodeRun, len(rows))
 	for i, r := range rows {
 		runs[i] = nodeRunFromRow(r)
 	}
@@ -303,7 +316,7 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 
 // ExecutionRequestCancel cancels a queued or waiting execution at once and flags a running one, publishing the
 // request so the worker running it (on whichever instance) cancels its context.
-func (s *Store) ExecutionRequestCancel(ctx context.Context, orgID, id uuid.UUID) (string, error) {
+func (s *Store) ExecutionRequestCancel(ctx context.Context, by Actor, orgID, id uuid.UUID) (string, error) {
 	var status string
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		row, err := q.ExecutionRequestCancel(ctx, db.ExecutionRequestCancelParams{ID: id, OrganizationID: orgID})
@@ -317,16 +330,14 @@ func (s *Store) ExecutionRequestCancel(ctx context.Context, orgID, id uuid.UUID)
 			return interpret(err, "execution")
 		}
 		status = row.Status
+		if err := audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "execution.cancel",
+			TargetType: "execution", TargetID: id.String(), After: map[string]any{"status": row.Status}}); err != nil {
+			return err
+		}
 		return s.notifyTx(ctx, tx, []ExecutionEvent{{ExecutionID: row.ID, OrganizationID: row.OrganizationID,
 			WorkflowID: row.WorkflowID, Status: row.Status, CancelRequested: true}})
 	})
 	return status, err
-}
-
-// ExecutionsAhead counts the unfinished executions of a workflow created before the given one.
-func (s *Store) ExecutionsAhead(ctx context.Context, workflowID, id uuid.UUID, createdAt time.Time) (int, error) {
-	n, err := s.q.ExecutionCountAhead(ctx, db.ExecutionCountAheadParams{WorkflowID: workflowID, CreatedAt: createdAt, ID: id})
-	return int(n), interpret(err, "executions")
 }
 
 func clampLimit(n int) int {
@@ -339,30 +350,44 @@ func clampLimit(n int) int {
 	return n
 }
 
-func nodeRunParams(e ExecutionRef, runs []NodeRun) db.NodeRunUpsertManyParams {
-	p := db.NodeRunUpsertManyParams{
-		OrganizationID: e.OrganizationID, ExecutionID: e.ID,
-		NodeIds: make([]string, len(runs)), NodeTypes: make([]string, len(runs)), Statuses: make([]string, len(runs)),
-		Attempts: make([]int32, len(runs)), ItemIndexes: make([]int32, len(runs)), Inputs: make([]string, len(runs)),
-		Outputs: make([]string, len(runs)), Errors: make([]string, len(runs)),
-		StartedAts: make([]time.Time, len(runs)), FinishedAts: make([]time.Time, len(runs)),
-	}
-	for i, r := range runs {
-		p.NodeIds[i], p.NodeTypes[i], p.Statuses[i] = r.NodeID, r.NodeType, r.Status
-		p.Attempts[i] = int32(max(r.Attempt, 1))
-		p.ItemIndexes[i] = -1
+// nodeRunBatch accumulates node runs of one or many executions as the column arrays of NodeRunInsertMany.
+type nodeRunBatch struct{ db.NodeRunInsertManyParams }
+
+func (b *nodeRunBatch) add(e queue.ExecutionRef, runs ...engine.NodeRun) {
+	p := &b.NodeRunInsertManyParams
+	for _, r := range runs {
+		item := int32(-1)
 		if r.ItemIndex != nil {
-			p.ItemIndexes[i] = int32(*r.ItemIndex)
+			item = int32(*r.ItemIndex)
 		}
-		p.Inputs[i], p.Outputs[i], p.Errors[i] = string(r.Input), string(r.Output), r.Error
-		p.StartedAts[i], p.FinishedAts[i] = r.StartedAt, r.FinishedAt
+		p.OrganizationIds = append(p.OrganizationIds, e.OrganizationID)
+		p.ExecutionIds = append(p.ExecutionIds, e.ID)
+		p.NodeIds = append(p.NodeIds, r.NodeID)
+		p.NodeTypes = append(p.NodeTypes, r.Type)
+		p.Statuses = append(p.Statuses, string(r.Status))
+		p.Attempts = append(p.Attempts, int32(max(r.Attempt, 1)))
+		p.ItemIndexes = append(p.ItemIndexes, item)
+		p.Ports = append(p.Ports, r.Port)
+		p.Inputs = append(p.Inputs, string(r.Input))
+		p.Outputs = append(p.Outputs, string(r.Output))
+		p.Errors = append(p.Errors, r.Error)
+		p.StartedAts = append(p.StartedAts, r.StartedAt)
+		p.FinishedAts = append(p.FinishedAts, r.FinishedAt)
 	}
-	return p
 }
 
-func nodeRunFromRow(r db.NodeExecution) NodeRun {
-	run := NodeRun{NodeID: r.NodeID, NodeType: r.NodeType, Status: r.Status, Attempt: int(r.Attempt),
-		Input: r.Input, Output: r.Output}
+func (b *nodeRunBatch) empty() bool { return len(b.NodeIds) == 0 }
+
+// nodeRunParams is the batch of one execution's runs.
+func nodeRunParams(e queue.ExecutionRef, runs []engine.NodeRun) db.NodeRunInsertManyParams {
+	var b nodeRunBatch
+	b.add(e, runs...)
+	return b.NodeRunInsertManyParams
+}
+
+func nodeRunFromRow(r db.NodeExecution) engine.NodeRun {
+	run := engine.NodeRun{NodeID: r.NodeID, Type: r.NodeType, Status: engine.NodeStatus(r.Status),
+		Attempt: int(r.Attempt), Port: r.Port, Input: r.Input, Output: r.Output}
 	if r.ItemIndex != nil {
 		i := int(*r.ItemIndex)
 		run.ItemIndex = &i

@@ -55,6 +55,11 @@ func (g *ExecutionIngester) Enqueue(ctx context.Context, e NewExecution) (NewExe
 	}
 	req := &ingestRequest{execution: e, done: make(chan error, 1)}
 	select {
+	case <-g.stopped:
+		return e, errIngesterStopped
+	default:
+	}
+	select {
 	case g.requests <- req:
 	case <-g.stopped:
 		return e, errIngesterStopped
@@ -64,6 +69,14 @@ func (g *ExecutionIngester) Enqueue(ctx context.Context, e NewExecution) (NewExe
 	select {
 	case err := <-req.done:
 		return e, err
+	case <-g.stopped:
+		// Run has written everything it took before stopping; a request that slipped in after was not written.
+		select {
+		case err := <-req.done:
+			return e, err
+		default:
+			return e, errIngesterStopped
+		}
 	case <-ctx.Done():
 		// The row may still commit; the caller just stops waiting for it.
 		return e, ctx.Err()

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
@@ -41,7 +43,7 @@ const definition = `{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}}
 
 func (b testBundle) workflow(t *testing.T) store.Workflow {
 	t.Helper()
-	wf, err := b.store.WorkflowCreate(context.Background(), store.NewWorkflow{OrganizationID: b.org.ID,
+	wf, err := b.store.WorkflowCreate(context.Background(), store.SystemActor, store.NewWorkflow{OrganizationID: b.org.ID,
 		Name: "Orders", Description: "routes big orders", Definition: json.RawMessage(definition), AuthorID: &b.user.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -58,13 +60,13 @@ func TestWorkflowSaveVersionsAndConflicts(t *testing.T) {
 		t.Fatalf("new workflow at version %d", wf.Version)
 	}
 	name := "Orders v2"
-	saved, err := b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
+	saved, err := b.store.WorkflowSave(ctx, store.SystemActor, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
 		Name: &name, Definition: json.RawMessage(definition), AuthorID: &b.user.ID})
 	if err != nil || saved.Version != 2 || saved.Name != name {
 		t.Fatalf("save: %+v %v", saved, err)
 	}
 	// A second editor who started from version 1 is told who saved in between.
-	_, err = b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
+	_, err = b.store.WorkflowSave(ctx, store.SystemActor, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 1,
 		Definition: json.RawMessage(definition)})
 	if fault.CodeOf(err) != fault.Conflict || !strings.Contains(err.Error(), "version 2 was saved by Ada") {
 		t.Fatalf("stale save: %v", err)
@@ -81,10 +83,10 @@ func TestWorkflowSaveVersionsAndConflicts(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Errorf("search: %+v %v", list, err)
 	}
-	if _, err := b.store.WorkflowArchive(ctx, b.org.ID, wf.ID); err != nil {
+	if _, err := b.store.WorkflowArchive(ctx, store.SystemActor, b.org.ID, wf.ID); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.store.WorkflowSave(ctx, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 2,
+	_, err = b.store.WorkflowSave(ctx, store.SystemActor, store.WorkflowUpdate{OrganizationID: b.org.ID, ID: wf.ID, BaseVersion: 2,
 		Definition: json.RawMessage(definition)})
 	if fault.CodeOf(err) != fault.Conflict || !strings.Contains(err.Error(), "archived") {
 		t.Errorf("save archived: %v", err)
@@ -198,34 +200,34 @@ func TestExecutionLifecycle(t *testing.T) {
 	ctx := context.Background()
 	wf := b.workflow(t)
 	head, _ := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
-	exec, err := b.store.ExecutionCreate(ctx, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+	exec, err := b.store.ExecutionCreate(ctx, store.SystemActor, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
 		WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual", CreatedBy: &b.user.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	started, ok, err := b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || !ok || len(started.Recorded) != 0 {
-		t.Fatalf("start: %+v %v %v", started, ok, err)
+	started, outcome, err := b.store.ExecutionStart(ctx, exec.ID)
+	if err != nil || outcome != queue.Started || len(started.Recorded) != 0 {
+		t.Fatalf("start: %+v %v %v", started, outcome, err)
 	}
-	ref := store.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
+	ref := queue.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
 	now := time.Now()
-	if err := b.store.NodeRunRecord(ctx, ref, store.NodeRun{NodeID: "mail", NodeType: "action.email",
+	if err := b.store.NodeRunRecord(ctx, ref, engine.NodeRun{NodeID: "mail", Type: "action.email",
 		Status: "succeeded", Attempt: 2, Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"sent":true}`),
 		StartedAt: now, FinishedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	// A crash: the job runs again and finds the recorded side effect.
-	started, ok, err = b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || !ok || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 {
-		t.Fatalf("resume: %+v %v %v", started.Recorded, ok, err)
+	started, outcome, err = b.store.ExecutionStart(ctx, exec.ID)
+	if err != nil || outcome != queue.Started || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 {
+		t.Fatalf("resume: %+v %v %v", started.Recorded, outcome, err)
 	}
 	idx := 0
 	resume := time.Now().Add(time.Hour)
-	changed, err := b.store.ExecutionComplete(ctx, store.Completion{Execution: ref, Status: store.StatusWaiting,
-		ResumeAt: resume, NodeRuns: []store.NodeRun{
-			{NodeID: "hook", NodeType: "trigger.webhook", Status: "succeeded", Attempt: 1, Output: json.RawMessage(`{}`), StartedAt: now, FinishedAt: now},
-			{NodeID: "each", NodeType: "transform.data", Status: "succeeded", Attempt: 1, ItemIndex: &idx, StartedAt: now, FinishedAt: now},
-			{NodeID: "wait", NodeType: "condition.delay", Status: "running", Attempt: 1, StartedAt: now},
+	changed, err := b.store.ExecutionComplete(ctx, queue.Completion{Execution: ref, Status: engine.ExecutionWaiting,
+		ResumeAt: resume, NodeRuns: []engine.NodeRun{
+			{NodeID: "hook", Type: "trigger.webhook", Status: "succeeded", Attempt: 1, Output: json.RawMessage(`{}`), StartedAt: now, FinishedAt: now},
+			{NodeID: "each", Type: "transform.data", Status: "succeeded", Attempt: 1, ItemIndex: &idx, StartedAt: now, FinishedAt: now},
+			{NodeID: "wait", Type: "condition.delay", Status: "running", Attempt: 1, StartedAt: now},
 		}})
 	if err != nil || !changed {
 		t.Fatalf("park: %v %v", changed, err)
@@ -239,11 +241,11 @@ func TestExecutionLifecycle(t *testing.T) {
 		scheduled.Sub(resume).Abs() > time.Second {
 		t.Fatalf("continuation job at %v (%v), want %v", scheduled, err, resume)
 	}
-	if _, ok, _ := b.store.ExecutionStart(ctx, exec.ID); !ok {
+	if _, outcome, _ := b.store.ExecutionStart(ctx, exec.ID); outcome != queue.Started {
 		t.Fatal("a waiting execution must start again")
 	}
-	changed, err = b.store.ExecutionComplete(ctx, store.Completion{Execution: ref, Status: store.StatusSucceeded,
-		NodeRuns: []store.NodeRun{{NodeID: "wait", NodeType: "condition.delay", Status: "succeeded", Attempt: 1, StartedAt: time.Now(), FinishedAt: time.Now()}}})
+	changed, err = b.store.ExecutionComplete(ctx, queue.Completion{Execution: ref, Status: engine.ExecutionSucceeded,
+		NodeRuns: []engine.NodeRun{{NodeID: "wait", Type: "condition.delay", Status: "succeeded", Attempt: 1, StartedAt: time.Now(), FinishedAt: time.Now()}}})
 	if err != nil || !changed {
 		t.Fatalf("finish: %v %v", changed, err)
 	}
@@ -256,17 +258,56 @@ func TestExecutionLifecycle(t *testing.T) {
 			t.Errorf("delay run not brought up to date: %+v", r)
 		}
 	}
-	if _, ok, _ := b.store.ExecutionStart(ctx, exec.ID); ok {
+	if _, outcome, _ := b.store.ExecutionStart(ctx, exec.ID); outcome != queue.AlreadyFinished {
 		t.Error("a finished execution started again")
 	}
-	if _, err := b.store.ExecutionRequestCancel(ctx, b.org.ID, exec.ID); fault.CodeOf(err) != fault.Conflict {
+	if _, err := b.store.ExecutionRequestCancel(ctx, store.SystemActor, b.org.ID, exec.ID); fault.CodeOf(err) != fault.Conflict {
 		t.Errorf("cancel finished: %v", err)
 	}
-	if _, err := b.store.ExecutionRequestCancel(ctx, uuid.New(), exec.ID); fault.CodeOf(err) != fault.NotFound {
+	if _, err := b.store.ExecutionRequestCancel(ctx, store.SystemActor, uuid.New(), exec.ID); fault.CodeOf(err) != fault.NotFound {
 		t.Errorf("cancel from another org: %v", err)
 	}
 	list, err := b.store.ExecutionList(ctx, b.org.ID, store.ExecutionFilter{Status: store.StatusSucceeded, WorkflowID: &wf.ID})
 	if err != nil || len(list) != 1 {
 		t.Errorf("list: %v %v", list, err)
+	}
+}
+
+func TestExecutionStartHonoursTheConcurrencyLimitInOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	limit := int32(1)
+	wf, err := b.store.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: b.org.ID, Name: "Limited",
+		Definition: json.RawMessage(definition), ConcurrencyLimit: &limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _ := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	var ids []uuid.UUID
+	for range 3 {
+		e, err := b.store.ExecutionCreate(ctx, store.SystemActor, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+			WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	// The youngest may not overtake; the oldest goes first.
+	if _, outcome, _ := b.store.ExecutionStart(ctx, ids[2]); outcome != queue.OverConcurrencyLimit {
+		t.Fatalf("third started first: %v", outcome)
+	}
+	if _, outcome, _ := b.store.ExecutionStart(ctx, ids[0]); outcome != queue.Started {
+		t.Fatalf("first: %v", outcome)
+	}
+	if _, outcome, _ := b.store.ExecutionStart(ctx, ids[1]); outcome != queue.OverConcurrencyLimit {
+		t.Fatalf("second while first runs: %v", outcome)
+	}
+	ref := queue.ExecutionRef{ID: ids[0], OrganizationID: b.org.ID, WorkflowID: wf.ID}
+	if _, err := b.store.ExecutionComplete(ctx, queue.Completion{Execution: ref, Status: engine.ExecutionSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	if _, outcome, _ := b.store.ExecutionStart(ctx, ids[1]); outcome != queue.Started {
+		t.Fatalf("second after first finished: %v", outcome)
 	}
 }

@@ -51,7 +51,7 @@ type NewWorkflow struct {
 }
 
 // WorkflowCreate writes a workflow and its first version in one transaction.
-func (s *Store) WorkflowCreate(ctx context.Context, in NewWorkflow) (Workflow, error) {
+func (s *Store) WorkflowCreate(ctx context.Context, by Actor, in NewWorkflow) (Workflow, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Workflow{}, err
@@ -72,9 +72,15 @@ func (s *Store) WorkflowCreate(ctx context.Context, in NewWorkflow) (Workflow, e
 			return interpret(err, "workflow version")
 		}
 		out = workflowFromRow(db.WorkflowGetRow(row))
-		return nil
+		return audit(ctx, q, by, auditRecord{OrganizationID: &out.OrganizationID, Action: "workflow.create",
+			TargetType: "workflow", TargetID: out.ID.String(), After: workflowSummary(out)})
 	})
 	return out, err
+}
+
+// workflowSummary is what the audit log keeps of a workflow: never its definition, which may be large.
+func workflowSummary(w Workflow) map[string]any {
+	return map[string]any{"name": w.Name, "version": w.Version, "active": w.Active}
 }
 
 // WorkflowUpdate is a save of a workflow: a new version from the version the editor started from.
@@ -90,11 +96,14 @@ type WorkflowUpdate struct {
 	Definition       json.RawMessage
 	AuthorID         *uuid.UUID
 	Message          string
+	// NextRun is when the new version's schedule trigger fires next (nil when its trigger is not a schedule); an
+	// active workflow is rescheduled with it.
+	NextRun *time.Time
 }
 
 // WorkflowSave writes a new immutable version. A save against a stale version is a Conflict whose message names
 // who saved in between and when.
-func (s *Store) WorkflowSave(ctx context.Context, in WorkflowUpdate) (Workflow, error) {
+func (s *Store) WorkflowSave(ctx context.Context, by Actor, in WorkflowUpdate) (Workflow, error) {
 	var out Workflow
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		p := db.WorkflowUpdateHeadParams{ID: in.ID, OrganizationID: in.OrganizationID, ExpectedVersion: in.BaseVersion,
@@ -115,7 +124,12 @@ func (s *Store) WorkflowSave(ctx context.Context, in WorkflowUpdate) (Workflow, 
 			return interpret(err, "workflow version")
 		}
 		out = workflowFromRow(db.WorkflowGetRow(row))
-		return nil
+		if err := setSchedule(ctx, q, out, in.NextRun); err != nil {
+			return err
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &out.OrganizationID, Action: "workflow.save",
+			TargetType: "workflow", TargetID: out.ID.String(), Before: map[string]any{"version": in.BaseVersion},
+			After: workflowSummary(out)})
 	})
 	return out, err
 }
@@ -168,15 +182,6 @@ func (s *Store) WorkflowVersion(ctx context.Context, orgID, workflowID uuid.UUID
 	return versionFromRow(row), nil
 }
 
-// WorkflowVersionByID returns a version by its id, for workers; versions never change, so callers cache them.
-func (s *Store) WorkflowVersionByID(ctx context.Context, id uuid.UUID) (WorkflowVersion, error) {
-	row, err := s.q.WorkflowVersionGetByID(ctx, id)
-	if err != nil {
-		return WorkflowVersion{}, interpret(err, "workflow version")
-	}
-	return versionFromRow(row), nil
-}
-
 // WorkflowVersions lists a workflow's versions, newest first, without their definitions.
 func (s *Store) WorkflowVersions(ctx context.Context, orgID, workflowID uuid.UUID, limit int) ([]WorkflowVersion, error) {
 	rows, err := s.q.WorkflowVersionList(ctx, db.WorkflowVersionListParams{WorkflowID: workflowID,
@@ -223,22 +228,65 @@ func (s *Store) WorkflowList(ctx context.Context, orgID uuid.UUID, f WorkflowFil
 	return out, nil
 }
 
-// WorkflowSetActive turns a workflow's triggers on or off.
-func (s *Store) WorkflowSetActive(ctx context.Context, orgID, id uuid.UUID, active bool) (Workflow, error) {
-	row, err := s.q.WorkflowSetActive(ctx, db.WorkflowSetActiveParams{ID: id, OrganizationID: orgID, Active: active})
-	if err != nil {
-		return Workflow{}, interpret(err, "workflow")
-	}
-	return workflowFromRow(db.WorkflowGetRow(row)), nil
+// WorkflowSetActive turns a workflow's triggers on or off. nextRun is when its schedule trigger fires next (nil
+// when its trigger is not a schedule); activating registers it with the scheduler and deactivating removes it, in
+// the same transaction.
+func (s *Store) WorkflowSetActive(ctx context.Context, by Actor, orgID, id uuid.UUID, active bool, nextRun *time.Time) (Workflow, error) {
+	var out Workflow
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.WorkflowSetActive(ctx, db.WorkflowSetActiveParams{ID: id, OrganizationID: orgID, Active: active})
+		if err != nil {
+			return interpret(err, "workflow")
+		}
+		out = workflowFromRow(db.WorkflowGetRow(row))
+		if err := setSchedule(ctx, q, out, nextRun); err != nil {
+			return err
+		}
+		action := "workflow.deactivate"
+		if active {
+			action = "workflow.activate"
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: action, TargetType: "workflow",
+			TargetID: id.String(), After: workflowSummary(out)})
+	})
+	return out, err
 }
 
 // WorkflowArchive hides a workflow and deactivates it; its executions stay.
-func (s *Store) WorkflowArchive(ctx context.Context, orgID, id uuid.UUID) (Workflow, error) {
-	row, err := s.q.WorkflowArchive(ctx, db.WorkflowArchiveParams{ID: id, OrganizationID: orgID})
-	if err != nil {
-		return Workflow{}, interpret(err, "workflow")
+func (s *Store) WorkflowArchive(ctx context.Context, by Actor, orgID, id uuid.UUID) (Workflow, error) {
+	var out Workflow
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.WorkflowArchive(ctx, db.WorkflowArchiveParams{ID: id, OrganizationID: orgID})
+		if err != nil {
+			return interpret(err, "workflow")
+		}
+		out = workflowFromRow(db.WorkflowGetRow(row))
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "workflow.archive", TargetType: "workflow",
+			TargetID: id.String(), Before: workflowSummary(out)})
+	})
+	return out, err
+}
+
+// setSchedule keeps a workflow's scheduler row true to its state: present, at nextRun, while it is active with a
+// schedule trigger; absent otherwise.
+func setSchedule(ctx context.Context, q *db.Queries, w Workflow, nextRun *time.Time) error {
+	if w.Active && nextRun != nil {
+		return interpret(q.ScheduleUpsert(ctx, db.ScheduleUpsertParams{WorkflowID: w.ID, OrganizationID: w.OrganizationID,
+			NextRunAt: *nextRun}), "schedule")
 	}
-	return workflowFromRow(db.WorkflowGetRow(row)), nil
+	return interpret(q.ScheduleDelete(ctx, db.ScheduleDeleteParams{WorkflowID: w.ID, OrganizationID: w.OrganizationID}), "schedule")
+}
+
+// WorkflowNextRun returns when an active scheduled workflow fires next, nil when it is not scheduled.
+func (s *Store) WorkflowNextRun(ctx context.Context, orgID, id uuid.UUID) (*time.Time, error) {
+	row, err := s.q.ScheduleGet(ctx, db.ScheduleGetParams{WorkflowID: id, OrganizationID: orgID})
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, interpret(err, "schedule")
+	}
+	return &row.NextRunAt, nil
 }
 
 // WorkflowHead is what starting an execution of a workflow needs.

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/ratelimit"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when
+// REDIS_URL is set, PostgreSQL and in-process otherwise) and the mailer (when SMTP_URL is set). close releases
+// them after the server has stopped.
+func webDeps(ctx context.Context, cfg *config, logger *slog.Logger, st *store.Store, metrics *prometheus.Registry, version string) (handlers.Deps, func(), error) {
+	deps := handlers.Deps{
+		Logger: logger, DB: st, Store: st, Metrics: metrics, Version: version,
+		BaseURL: cfg.BaseURL, SecretKey: cfg.SecretKey,
+		SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies,
+		SignupEnabled: cfg.SignupEnabled, APIRateLimit: cfg.APIRateLimit,
+	}
+	if cfg.SMTP != nil {
+		deps.Mailer = mail.NewSender(*cfg.SMTP)
+	}
+	if cfg.RedisURL == "" {
+		deps.Sessions = pgxstore.NewWithCleanupInterval(st.Pool(), 0)
+		deps.Limiter = ratelimit.NewMemory(0)
+		return deps, sweepSessions(logger, st), nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return deps, nil, fmt.Errorf("REDIS_URL: not a valid Redis URL")
+	}
+	client := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		client.Close()
+		return deps, nil, fmt.Errorf("REDIS_URL: cannot reach Redis: %w", err)
+	}
+	deps.Sessions = goredisstore.NewWithPrefix(client, "concertmaster:session:")
+	deps.Limiter = ratelimit.Fallback{Primary: ratelimit.NewRedis(client), Secondary: ratelimit.NewMemory(0)}
+	return deps, func() { client.Close() }, nil
+}
+
+// sessionSweepInterval is how often ended sessions are deleted from PostgreSQL.
+const sessionSweepInterval = 5 * time.Minute
+
+// sweepSessions deletes ended sessions periodically until the returned stop is called.
+func sweepSessions(logger *slog.Logger, st *store.Store) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(sessionSweepInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := st.SessionDeleteExpired(ctx); err != nil && ctx.Err() == nil {
+					logger.Warn("delete expired sessions", "error", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}

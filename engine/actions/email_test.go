@@ -1,0 +1,173 @@
+package actions_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"strings"
+	"testing"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
+	"github.com/google/uuid"
+)
+
+// mailParts returns the decoded parts of a received multipart message by file name ("" for the bodies, joined).
+func mailParts(t *testing.T, msg mailtest.Received) (map[string][]byte, map[string]string) {
+	t.Helper()
+	m, body := msg.Parsed(t)
+	files, types := map[string][]byte{}, map[string]string{}
+	var walk func(ctype string, r io.Reader)
+	walk = func(ctype string, r io.Reader) {
+		mt, params, err := mime.ParseMediaType(ctype)
+		if err != nil {
+			t.Fatalf("content type %q: %v", ctype, err)
+		}
+		if !strings.HasPrefix(mt, "multipart/") {
+			return
+		}
+		mr := multipart.NewReader(r, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v in %s", err, msg.Data)
+			}
+			data, _ := io.ReadAll(p)
+			if strings.HasPrefix(p.Header.Get("Content-Type"), "multipart/") {
+				walk(p.Header.Get("Content-Type"), bytes.NewReader(data))
+				continue
+			}
+			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+				data, _ = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
+			}
+			name := p.FileName()
+			files[name] = append(files[name], data...)
+			types[name] = p.Header.Get("Content-Type")
+		}
+	}
+	walk(m.Header.Get("Content-Type"), bytes.NewReader(body))
+	return files, types
+}
+
+func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	srv := mailtest.Start(t, mailtest.Options{Username: "mailer", Password: "s3cret"})
+	host, port := hostPort(t, "smtp://"+srv.Addr)
+	smtpID := env.integration(t, actions.KindSMTP, fmt.Sprintf(
+		`{"host":%q,"port":%d,"tls":"none","username":"mailer","password":"s3cret","from":"Shop <shop@example.com>"}`,
+		host, port), 0, 0)
+	svc := env.services(env.factory(t, nil))
+
+	trigger := `{"body":{"email":"Bob <bob@example.com>","name":"<script>x</script>",
+		"orders":[{"id":1,"total":12.5},{"id":2,"total":99}]}}`
+	res, runs, _ := runChain(t, svc, trigger,
+		node{id: "export", typ: "action.file_export", cfg: `{"items":"trigger.body.orders","format":"csv","filename":"orders"}`},
+		node{id: "mail", typ: "action.email", cfg: fmt.Sprintf(`{"integration_id":%q,
+			"to":"{{ trigger.body.email }}", "cc":["carl@example.com"], "bcc":"{{ ['hidden@example.com'] }}",
+			"subject":"{{ len(trigger.body.orders) }} orders",
+			"text":"Hello {{ trigger.body.name }}", "html":"<p>Hello <b>{{ trigger.body.name }}</b></p>",
+			"attachments":[{"from_node":"export"},
+				{"content":"{{ trigger.body.orders }}","format":"json","filename":"orders.json"},
+				{"from_node":"in","format":"csv","filename":"in.csv"}]}`, smtpID)})
+	if res.Status != engine.ExecutionSucceeded {
+		t.Fatalf("execution %s: %s", res.Status, res.Error)
+	}
+	out := output(t, runs["mail"])
+
+	got := srv.WaitFor(t, func(mailtest.Received) bool { return true })
+	if got.Username != "mailer" || got.From != "shop@example.com" || len(got.Recipients) != 3 {
+		t.Fatalf("envelope user=%q from=%q rcpt=%v", got.Username, got.From, got.Recipients)
+	}
+	m, _ := got.Parsed(t)
+	if m.Header.Get("Subject") != "2 orders" || m.Header.Get("Message-ID") != out["message_id"] ||
+		strings.Contains(m.Header.Get("To"), "hidden") {
+		t.Errorf("headers %v, output %v", m.Header, out)
+	}
+	files, types := mailParts(t, got)
+	if string(files["orders.csv"]) != "id,total\n1,12.5\n2,99\n" || !strings.HasPrefix(types["orders.csv"], "text/csv") {
+		t.Errorf("exported CSV attachment %q (%s)", files["orders.csv"], types["orders.csv"])
+	}
+	if !strings.Contains(string(files["orders.json"]), `"total": 12.5`) {
+		t.Errorf("JSON attachment %q", files["orders.json"])
+	}
+	if len(files["in.csv"]) == 0 {
+		t.Error("a node's output rendered as CSV is missing")
+	}
+	bodies := string(files[""])
+	if !strings.Contains(bodies, "&lt;script&gt;") || strings.Contains(bodies, "<b><script>") {
+		t.Errorf("HTML body did not escape the value: %q", bodies)
+	}
+
+	deliveries, err := env.store.EmailDeliveryListForExecution(context.Background(), env.org.ID, env.executionID)
+	if err != nil || len(deliveries) != 1 {
+		t.Fatalf("deliveries %+v %v", deliveries, err)
+	}
+	d := deliveries[0]
+	if d.Status != actions.DeliverySent || d.MessageID != out["message_id"] || d.SMTPReply == "" || d.NodeID != "mail" ||
+		d.Subject != "2 orders" || len(d.Recipients) != 3 || out["delivery_id"] != d.ID.String() {
+		t.Errorf("delivery %+v, output %v", d, out)
+	}
+}
+
+func TestEmailFailuresAreRecordedAndClassified(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	srv := mailtest.Start(t, mailtest.Options{Reject: 550})
+	host, port := hostPort(t, "smtp://"+srv.Addr)
+	settings := fmt.Sprintf(`{"host":%q,"port":%d,"tls":"none","from":"shop@example.com"}`, host, port)
+	smtpID := env.integration(t, actions.KindSMTP, settings, 0, 0)
+	httpID := env.integration(t, actions.KindHTTP, `{"auth":"none"}`, 0, 0)
+	otherOrgID := func() string {
+		config, _, _ := actions.SplitSettings(actions.KindSMTP, []byte(settings))
+		in, err := env.integrations.Create(ctx, storeNewIntegration(env.other.ID, "theirs", actions.KindSMTP, config), storeSystem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.ID.String()
+	}()
+	mailCfg := func(id string) string {
+		return fmt.Sprintf(`{"integration_id":%q,"to":"bob@example.com","subject":"Hi","text":"Hello"}`, id)
+	}
+	retry := &engine.RetryPolicy{MaxAttempts: 3}
+
+	// A recipient refused with 5xx fails at once, and the delivery says why.
+	_, runs, _ := runChain(t, env.services(env.factory(t, nil)), `{}`, node{id: "mail", typ: "action.email", cfg: mailCfg(smtpID), retry: retry})
+	if r := runs["mail"]; r.Status != engine.NodeFailed || r.Attempt != 1 || !strings.Contains(r.Error, "550") {
+		t.Errorf("refused recipient: %+v", r)
+	}
+	ds, _ := env.store.EmailDeliveryListForExecution(ctx, env.org.ID, env.executionID)
+	if len(ds) != 1 || ds[0].Status != actions.DeliveryFailed || !strings.Contains(ds[0].Error, "550") {
+		t.Errorf("deliveries %+v", ds)
+	}
+
+	for name, tc := range map[string]struct {
+		cfg     string
+		factory func(*actions.ServicesConfig)
+		want    string
+	}{
+		"another organization's integration": {cfg: mailCfg(otherOrgID), want: "not found"},
+		"an unknown integration":             {cfg: mailCfg(uuid.NewString()), want: "not found"},
+		"an integration of another kind":     {cfg: mailCfg(httpID), want: "not smtp"},
+		"a server on a private address":      {cfg: mailCfg(smtpID), factory: func(c *actions.ServicesConfig) { c.OutboundAllowedHosts = nil }, want: "loopback"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, runs, _ := runChain(t, env.services(env.factory(t, tc.factory)), `{}`, node{id: "mail", typ: "action.email", cfg: tc.cfg, retry: retry})
+			if r := runs["mail"]; r.Status != engine.NodeFailed || r.Attempt != 1 || !strings.Contains(r.Error, tc.want) {
+				t.Errorf("run %+v, want a permanent failure with %q", r, tc.want)
+			}
+		})
+	}
+	if n := len(srv.Messages()); n != 0 {
+		t.Errorf("%d messages accepted", n)
+	}
+}

@@ -1,0 +1,105 @@
+package actions
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strconv"
+
+	"github.com/concertmaster/concertmaster/engine"
+	cmmail "github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/google/uuid"
+)
+
+// MailReceipt is what became of one message an action.email node sent.
+type MailReceipt struct {
+	DeliveryID uuid.UUID
+	MessageID  string
+	SMTPReply  string
+}
+
+// mailDeliverer is the runtime's richer Mailer: it records the delivery against the node and returns its receipt.
+type mailDeliverer interface {
+	deliver(ctx context.Context, nodeID string, m engine.Mail) (MailReceipt, error)
+}
+
+// Send implements engine.Mailer: the message goes through the SMTP integration m.IntegrationID, of the
+// execution's organization, and is recorded in email_deliveries.
+func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) error {
+	_, err := rt.deliver(ctx, "", m)
+	return err
+}
+
+// deliver sends m through engine/mail's Sender and records it: a delivery row in status sending first, then sent
+// with the server's reply and the Message-ID, or failed with the error. SMTP 5xx answers and invalid messages are
+// permanent; everything else may pass on a retry.
+func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine.Mail) (MailReceipt, error) {
+	in, err := resolveFor(ctx, &engine.Services{Integrations: rt}, m.IntegrationID, KindSMTP)
+	if err != nil {
+		return MailReceipt{}, err
+	}
+	settings, err := ParseSMTPSettings(in.Settings)
+	if err != nil {
+		return MailReceipt{}, engine.Permanent(fmt.Errorf("integration %s: %w", in.ID, err))
+	}
+	if err := rt.waitTurn(ctx, in); err != nil {
+		return MailReceipt{}, err
+	}
+
+	integrationID, _ := uuid.Parse(in.ID)
+	rec := EmailDelivery{OrganizationID: rt.orgID, NodeID: nodeID, IntegrationID: &integrationID, Subject: m.Subject}
+	if rt.executionID != uuid.Nil {
+		rec.ExecutionID = &rt.executionID
+	}
+	rec.Recipients = append(append(append(rec.Recipients, m.To...), m.Cc...), m.Bcc...)
+	deliveryID, err := rt.f.cfg.Records.EmailDeliveryStart(ctx, rec)
+	if err != nil {
+		return MailReceipt{}, fmt.Errorf("record e-mail delivery: %w", err)
+	}
+	receipt, sendErr := rt.sendSMTP(ctx, settings, m)
+	result := EmailDeliveryResult{Status: DeliverySent, MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
+	if sendErr != nil {
+		result = EmailDeliveryResult{Status: DeliveryFailed, Error: sendErr.Error()}
+	}
+	// Recorded even when the node's context has ended: the server may have the message.
+	if err := rt.f.cfg.Records.EmailDeliveryFinish(context.WithoutCancel(ctx), rt.orgID, deliveryID, result); err != nil && sendErr == nil {
+		rt.f.cfg.Logger.Error("recording a sent e-mail failed", "delivery_id", deliveryID, "error", err)
+	}
+	out := MailReceipt{DeliveryID: deliveryID, MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
+	if sendErr != nil {
+		if cmmail.IsPermanent(sendErr) || IsBlocked(sendErr) {
+			return out, engine.Permanent(sendErr)
+		}
+		return out, sendErr
+	}
+	return out, nil
+}
+
+// sendSMTP sends through the integration's server. engine/mail's Sender dials the host it is given, so the host is
+// resolved here, through the guard, and the sender is handed the allowed address itself; TLS still verifies the
+// certificate against the configured host name.
+func (rt *executionRuntime) sendSMTP(ctx context.Context, s SMTPSettings, m engine.Mail) (cmmail.Receipt, error) {
+	addr, err := rt.f.guard.Resolve(ctx, s.Host)
+	if err != nil {
+		return cmmail.Receipt{}, fmt.Errorf("smtp: %w", err)
+	}
+	from, err := mail.ParseAddress(s.From)
+	if err != nil {
+		return cmmail.Receipt{}, engine.Permanent(errors.New("the integration's from address is not valid"))
+	}
+	sender := cmmail.NewSender(cmmail.Config{Host: addr.String(), Port: strconv.Itoa(s.Port), Username: s.Username,
+		Password: s.Password, From: from, TLS: cmmail.TLSMode(s.TLS), HelloName: s.HelloName})
+	tlsConfig := rt.f.cfg.SMTPTLSConfig.Clone()
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{}
+	}
+	tlsConfig.ServerName = s.Host
+	sender.TLSConfig = tlsConfig
+	msg := cmmail.Message{From: m.From, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	for _, a := range m.Attachments {
+		msg.Attachments = append(msg.Attachments, cmmail.Attachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data})
+	}
+	return sender.Send(ctx, msg)
+}

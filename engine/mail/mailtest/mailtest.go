@@ -1,0 +1,228 @@
+// Package mailtest runs a real SMTP server in-process (emersion/go-smtp) for tests: it accepts every message,
+// optionally over TLS and with PLAIN authentication, and keeps what it received.
+package mailtest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/mail"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Received is one message as the server got it.
+type Received struct {
+	From       string
+	Recipients []string
+	Data       []byte
+	// Username is who authenticated, "" when nobody did.
+	Username string
+	// TLS reports whether the message came over an encrypted connection.
+	TLS bool
+}
+
+// Parsed parses the message's headers and returns the raw body.
+func (r Received) Parsed(t testing.TB) (*mail.Message, []byte) {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(r.Data))
+	if err != nil {
+		t.Fatalf("mailtest: parse message: %v", err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	return m, body
+}
+
+// Options configures a Server.
+type Options struct {
+	// Username and Password, when set, are required (AUTH PLAIN).
+	Username, Password string
+	// TLS enables STARTTLS with a self-signed certificate for 127.0.0.1; Implicit makes the listener speak TLS
+	// from the first byte instead.
+	TLS, Implicit bool
+	// Reject makes the server refuse every recipient with this code (e.g. 550).
+	Reject int
+}
+
+// Server is a running SMTP server.
+type Server struct {
+	Addr string
+	// RootCAs trusts the server's certificate, for a client's tls.Config.
+	RootCAs *x509.CertPool
+
+	opts Options
+	mu   sync.Mutex
+	msgs []Received
+	got  chan struct{}
+}
+
+// Start runs a server on 127.0.0.1 until t ends.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := &Server{opts: opts, got: make(chan struct{}, 1000)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &session{server: s, conn: c}, nil
+	}))
+	srv.Domain = "127.0.0.1"
+	srv.AllowInsecureAuth = !opts.TLS && !opts.Implicit
+	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
+	srv.MaxMessageBytes = 10 << 20
+
+	var ln net.Listener
+	var err error
+	if opts.TLS || opts.Implicit {
+		cert, pool := selfSigned(t)
+		s.RootCAs = pool
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		if opts.Implicit {
+			ln, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
+		}
+	}
+	if ln == nil && err == nil {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatalf("mailtest: listen: %v", err)
+	}
+	s.Addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// URL is an SMTP_URL for this server.
+func (s *Server) URL(from string) string {
+	mode := "none"
+	scheme := "smtp"
+	switch {
+	case s.opts.Implicit:
+		mode, scheme = "implicit", "smtps"
+	case s.opts.TLS:
+		mode = "starttls"
+	}
+	user := ""
+	if s.opts.Username != "" {
+		user = s.opts.Username + ":" + s.opts.Password + "@"
+	}
+	return fmt.Sprintf("%s://%s%s?tls=%s&from=%s", scheme, user, s.Addr, mode, from)
+}
+
+// Messages returns what the server received so far.
+func (s *Server) Messages() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Received(nil), s.msgs...)
+}
+
+// WaitFor polls until a received message satisfies match, failing the test after 10 seconds.
+func (s *Server) WaitFor(t testing.TB, match func(Received) bool) Received {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		for _, m := range s.Messages() {
+			if match(m) {
+				return m
+			}
+		}
+		select {
+		case <-s.got:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("mailtest: no matching message among %d received", len(s.Messages()))
+		}
+	}
+}
+
+type session struct {
+	server   *Server
+	conn     *smtp.Conn
+	username string
+	from     string
+	rcpts    []string
+}
+
+func (s *session) AuthMechanisms() []string {
+	if s.server.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if username != s.server.opts.Username || password != s.server.opts.Password {
+			return errors.New("invalid credentials")
+		}
+		s.username = username
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.server.opts.Username != "" && s.username == "" {
+		return smtp.ErrAuthRequired
+	}
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if s.server.opts.Reject != 0 {
+		return &smtp.SMTPError{Code: s.server.opts.Reject, Message: "recipient refused"}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, isTLS := s.conn.TLSConnectionState()
+	s.server.mu.Lock()
+	s.server.msgs = append(s.server.msgs, Received{From: s.from, Recipients: s.rcpts, Data: b, Username: s.username, TLS: isTLS})
+	s.server.mu.Unlock()
+	select {
+	case s.server.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *session) Reset()        { s.from, s.rcpts = "", nil }
+func (s *session) Logout() error { return nil }
+
+func selfSigned(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailtest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}

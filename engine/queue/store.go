@@ -1,0 +1,77 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/google/uuid"
+)
+
+// ExecutionStore is the storage a worker needs; sql/store implements it.
+type ExecutionStore interface {
+	// ExecutionStart marks an execution running and returns it with the node runs recorded before.
+	ExecutionStart(ctx context.Context, id uuid.UUID) (Execution, StartOutcome, error)
+	// NodeRunRecord records one side-effecting node run at once, in its own transaction.
+	NodeRunRecord(ctx context.Context, ref ExecutionRef, run engine.NodeRun) error
+	// ExecutionComplete writes a pass's remaining node runs and the execution's new status in one transaction,
+	// scheduling the continuation job of a waiting execution in it too. It reports false when the execution
+	// already had a final status.
+	ExecutionComplete(ctx context.Context, c Completion) (bool, error)
+	// WorkflowDefinition returns the definition of a workflow version; versions never change.
+	WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error)
+}
+
+// Execution is what a worker needs to run an execution.
+type Execution struct {
+	ID                uuid.UUID
+	OrganizationID    uuid.UUID
+	WorkflowID        uuid.UUID
+	WorkflowVersionID uuid.UUID
+	Version           int32
+	TriggerKind       string
+	TriggerData       json.RawMessage
+	CreatedAt         time.Time
+	CancelRequested   bool
+	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
+	Recorded []engine.NodeRun
+}
+
+// Ref returns the execution's identity for the writes a worker makes.
+func (e Execution) Ref() ExecutionRef {
+	return ExecutionRef{ID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID}
+}
+
+// StartOutcome says what ExecutionStart did.
+type StartOutcome int
+
+// The outcomes of ExecutionStart.
+const (
+	// Started: the execution is running and the worker should run it.
+	Started StartOutcome = iota
+	// AlreadyFinished: it finished or was canceled meanwhile; the job has nothing to do.
+	AlreadyFinished
+	// OverConcurrencyLimit: older executions of the workflow fill its concurrency limit; try again later.
+	OverConcurrencyLimit
+)
+
+// ExecutionRef names an execution and its tenant.
+type ExecutionRef struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	WorkflowID     uuid.UUID
+}
+
+// Completion is the outcome of one worker pass over an execution.
+type Completion struct {
+	Execution ExecutionRef
+	// Status is succeeded, failed, canceled, or waiting (then ResumeAt is set).
+	Status   engine.ExecutionStatus
+	Error    string
+	ResumeAt time.Time
+	// StartedAt is when the worker began this pass; storage keeps it when nothing recorded the start earlier.
+	StartedAt time.Time
+	// NodeRuns are the runs not recorded yet (the pure nodes'), written together with the status.
+	NodeRuns []engine.NodeRun
+}

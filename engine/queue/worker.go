@@ -1,0 +1,197 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+)
+
+// errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from
+// a worker shutting down (whose executions must resume elsewhere, not end).
+var errCanceledByUser = errors.New("execution canceled")
+
+// concurrencySnooze is how long an execution held back by its workflow's concurrency limit waits before asking
+// again. Short, because the older executions it waits for are usually quick.
+const concurrencySnooze = 250 * time.Millisecond
+
+// WorkerOptions is what an ExecuteWorker is built from.
+type WorkerOptions struct {
+	Store    ExecutionStore
+	Registry *engine.Registry
+	Executor *engine.Executor
+	// Plans caches compiled versions by version id; a nil cache gets a default one.
+	Plans *engine.PlanCache
+	// Services returns what the nodes of one execution may use (scoped to its organization); nil gives none.
+	Services func(ctx context.Context, e Execution) *engine.Services
+	Logger   *slog.Logger
+	Metrics  *Metrics
+	// ExecutionTimeout bounds one worker pass over an execution; past it the execution fails.
+	ExecutionTimeout time.Duration
+}
+
+// ExecuteWorker is the River worker that runs executions. One serves every job of a process.
+type ExecuteWorker struct {
+	river.WorkerDefaults[ExecuteArgs]
+	opts WorkerOptions
+
+	mu      sync.Mutex
+	running map[uuid.UUID]context.CancelCauseFunc
+}
+
+// NewExecuteWorker returns a worker.
+func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
+	if opts.Plans == nil {
+		opts.Plans = engine.NewPlanCache(1024)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ExecutionTimeout <= 0 {
+		opts.ExecutionTimeout = time.Hour
+	}
+	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}}
+}
+
+// Timeout implements river.Worker: River's own deadline sits a little past the execution timeout, which the worker
+// enforces itself so that a timed-out execution is recorded as failed rather than retried.
+func (w *ExecuteWorker) Timeout(*river.Job[ExecuteArgs]) time.Duration {
+	return w.opts.ExecutionTimeout + time.Minute
+}
+
+// CancelExecution cancels the context of an execution this process is running, if it is; the engine stops at the
+// next node boundary and the execution ends canceled. Cancel requests reach every process through NOTIFY.
+func (w *ExecuteWorker) CancelExecution(id uuid.UUID) bool {
+	w.mu.Lock()
+	cancel, ok := w.running[id]
+	w.mu.Unlock()
+	if ok {
+		cancel(errCanceledByUser)
+	}
+	return ok
+}
+
+// Work implements river.Worker.
+func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+	exec, outcome, err := w.opts.Store.ExecutionStart(ctx, job.Args.ExecutionID)
+	if err != nil {
+		return fmt.Errorf("start execution %s: %w", job.Args.ExecutionID, err)
+	}
+	switch outcome {
+	case AlreadyFinished:
+		return nil
+	case OverConcurrencyLimit:
+		return river.JobSnooze(concurrencySnooze)
+	}
+	logger := w.opts.Logger.With("execution_id", exec.ID.String(), "workflow_id", exec.WorkflowID.String())
+	w.opts.Metrics.started()
+	passStarted := time.Now()
+
+	if exec.CancelRequested {
+		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionCanceled,
+			Error: "canceled"})
+	}
+	plan, err := w.plan(ctx, exec.WorkflowVersionID)
+	if err != nil {
+		// A stored version that no longer compiles (a node type removed since) cannot succeed on retry.
+		logger.Error("workflow version does not compile", "error", err)
+		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionFailed,
+			Error: "the workflow version cannot be run: " + err.Error()})
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	w.mu.Lock()
+	w.running[exec.ID] = cancel
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, exec.ID)
+		w.mu.Unlock()
+	}()
+	runCtx, cancelTimeout := context.WithTimeout(runCtx, w.opts.ExecutionTimeout)
+	defer cancelTimeout()
+
+	var services *engine.Services
+	if w.opts.Services != nil {
+		services = w.opts.Services(ctx, exec)
+	}
+	if services == nil {
+		services = &engine.Services{}
+	}
+	if services.Logger == nil {
+		services.Logger = logger
+	}
+	ref := exec.Ref()
+	res, err := w.opts.Executor.Run(runCtx, plan, engine.RunInput{
+		Execution: engine.ExecutionInfo{ID: exec.ID.String(), WorkflowID: exec.WorkflowID.String(), Version: int64(exec.Version)},
+		Trigger:   exec.TriggerData,
+		Recorded:  exec.Recorded,
+		Recorder: engine.RecorderFunc(func(ctx context.Context, run engine.NodeRun) error {
+			if run.Status == engine.NodeFailed && w.interrupted(runCtx) {
+				// The node did not finish: the worker is stopping. Recording it as failed would make the
+				// resumed execution fail too; unrecorded, it runs again where the execution resumes.
+				return nil
+			}
+			// Recorded even while the execution is being canceled: the side effect happened.
+			return w.opts.Store.NodeRunRecord(context.WithoutCancel(ctx), ref, run)
+		}),
+		Observer: w.opts.Metrics,
+		Services: services,
+	})
+	if err != nil {
+		// A side effect that could not be recorded: retry the job, which resumes from what was recorded.
+		return fmt.Errorf("run execution %s: %w", exec.ID, err)
+	}
+	if res.Status == engine.ExecutionCanceled && w.interrupted(runCtx) {
+		// The worker is shutting down (or River gave up on the job): leave the execution running so that the job's
+		// next attempt, on whichever worker, resumes it from its recorded runs.
+		return fmt.Errorf("execution %s interrupted: %w", exec.ID, context.Cause(runCtx))
+	}
+	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
+		ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// interrupted reports whether an execution's context ended for a reason other than a user's cancel or its own
+// timeout: the worker is shutting down, and the execution must resume elsewhere.
+func (w *ExecuteWorker) interrupted(runCtx context.Context) bool {
+	cause := context.Cause(runCtx)
+	return cause != nil && !errors.Is(cause, errCanceledByUser) && !errors.Is(cause, context.DeadlineExceeded)
+}
+
+// complete records a pass's outcome. The write is not tied to the job's context: a canceled execution must still
+// be recorded as canceled.
+func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec Execution, passStarted time.Time, c Completion) error {
+	c.StartedAt = passStarted
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := w.opts.Store.ExecutionComplete(ctx, c); err != nil {
+		return fmt.Errorf("complete execution %s: %w", exec.ID, err)
+	}
+	w.opts.Metrics.finished(c.Status, time.Since(passStarted), exec.CreatedAt)
+	if c.Status == engine.ExecutionFailed {
+		logger.Info("execution failed", "error", c.Error)
+	}
+	return nil
+}
+
+// plan returns the compiled plan of a version, compiling it once per process.
+func (w *ExecuteWorker) plan(ctx context.Context, versionID uuid.UUID) (*engine.Plan, error) {
+	return w.opts.Plans.GetOrCompile(versionID.String(), func() (*engine.Plan, error) {
+		raw, err := w.opts.Store.WorkflowDefinition(ctx, versionID)
+		if err != nil {
+			return nil, err
+		}
+		def, err := engine.ParseDefinition(raw)
+		if err != nil {
+			return nil, err
+		}
+		return engine.Compile(def, w.opts.Registry)
+	})
+}

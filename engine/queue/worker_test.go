@@ -1,0 +1,416 @@
+package queue_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+// effects is a side-effecting test node type: it counts its finished runs per node and, when told to, blocks
+// until its context ends or the test releases it — a stand-in for an e-mail or HTTP call in flight.
+type effects struct {
+	mu       sync.Mutex
+	done     map[string]int
+	entered  chan string
+	block    map[string]bool
+	released chan struct{}
+}
+
+func newEffects() *effects {
+	return &effects{done: map[string]int{}, entered: make(chan string, 100), block: map[string]bool{},
+		released: make(chan struct{})}
+}
+
+func (f *effects) count(node string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done[node]
+}
+
+func (f *effects) setBlocking(node string, on bool) {
+	f.mu.Lock()
+	f.block[node] = on
+	f.mu.Unlock()
+}
+
+func (f *effects) nodeType() engine.NodeType {
+	return engine.NodeType{
+		Name: "action.test_effect", Category: engine.CategoryAction, Title: "Test effect",
+		Description: "Counts its runs.", SideEffects: true,
+		ConfigSchema: json.RawMessage(`{"type":"object"}`), Example: json.RawMessage(`{}`),
+		Compile: func(json.RawMessage, *engine.Compiler) (engine.Runnable, error) {
+			return engine.RunnableFunc(func(ctx context.Context, in engine.Input) (engine.Output, error) {
+				f.entered <- in.NodeID
+				f.mu.Lock()
+				blocking := f.block[in.NodeID]
+				f.mu.Unlock()
+				if blocking {
+					select {
+					case <-ctx.Done():
+						return engine.Output{}, ctx.Err()
+					case <-f.released:
+					}
+				}
+				f.mu.Lock()
+				f.done[in.NodeID]++
+				f.mu.Unlock()
+				return engine.Output{Data: map[string]any{"done": in.NodeID}}, nil
+			}), nil
+		},
+	}
+}
+
+type harness struct {
+	t        testing.TB
+	store    *store.Store
+	org      store.Organization
+	registry *engine.Registry
+	effects  *effects
+	events   *store.ExecutionEvents
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	pool, _ := dbtest.NewDatabase(t)
+	st, err := store.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, org, err := st.UserCreateWithOrganization(context.Background(), store.NewUser{Email: "ops@example.com",
+		Name: "Ops", PasswordHash: "x", OrganizationName: "Ops", Role: store.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, store: st, org: org, registry: nodes.NewRegistry(), effects: newEffects()}
+	if err := h.registry.Register(h.effects.nodeType()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.events = store.NewExecutionEvents(pool, slog.New(slog.DiscardHandler))
+	go h.events.Run(ctx)
+	return h
+}
+
+// startWorker starts a River client with an execution worker, as `concertmaster worker` does, and returns it.
+func (h *harness) startWorker(timeout time.Duration) (*river.Client[pgx.Tx], *queue.ExecuteWorker) {
+	h.t.Helper()
+	return h.startWorkerWith(timeout, 10, 50*time.Millisecond)
+}
+
+func (h *harness) startWorkerWith(timeout time.Duration, maxWorkers int, poll time.Duration) (*river.Client[pgx.Tx], *queue.ExecuteWorker) {
+	h.t.Helper()
+	writes := h.store.NewWorkerWrites(slog.New(slog.DiscardHandler), store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
+	writesCtx, stopWrites := context.WithCancel(context.Background())
+	writesDone := make(chan struct{})
+	go func() { writes.Run(writesCtx); close(writesDone) }()
+	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: writes, Registry: h.registry,
+		Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: timeout})
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	client, err := h.store.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: maxWorkers,
+		ExecutionTimeout: timeout, FetchPollInterval: poll})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancels, unsubscribe := h.events.Subscribe(func(e store.ExecutionEvent) bool { return e.CancelRequested }, 100)
+	go func() {
+		for {
+			select {
+			case e := <-cancels:
+				worker.CancelExecution(e.ExecutionID)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := client.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() {
+		unsubscribe()
+		cancel()
+		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+		defer stop()
+		_ = client.StopAndCancel(stopCtx)
+		stopWrites()
+		<-writesDone
+	})
+	return client, worker
+}
+
+func (h *harness) workflow(def string, limit *int32) store.WorkflowHead {
+	h.t.Helper()
+	ctx := context.Background()
+	parsed, err := engine.ParseDefinition([]byte(def))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if problems := h.registry.Validate(parsed); len(problems) > 0 {
+		h.t.Fatalf("definition: %+v", problems)
+	}
+	wf, err := h.store.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: h.org.ID, Name: "test",
+		Definition: json.RawMessage(def), ConcurrencyLimit: limit})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	head, err := h.store.WorkflowHeadForRun(ctx, h.org.ID, wf.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return head
+}
+
+func (h *harness) run(head store.WorkflowHead, trigger string) uuid.UUID {
+	h.t.Helper()
+	e, err := h.store.ExecutionCreate(context.Background(), store.SystemActor, store.NewExecution{OrganizationID: h.org.ID,
+		WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID, Version: head.Version,
+		TriggerKind: "manual", TriggerData: json.RawMessage(trigger)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return e.ID
+}
+
+func (h *harness) waitStatus(id uuid.UUID, want string) store.Execution {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e, err := h.store.ExecutionGet(context.Background(), h.org.ID, id)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if e.Status == want {
+			return e
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("execution %s is %s (%s), want %s", id, e.Status, e.Error, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) nodeStatuses(id uuid.UUID) map[string]string {
+	h.t.Helper()
+	runs, err := h.store.NodeRuns(context.Background(), h.org.ID, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, r := range runs {
+		out[r.NodeID] = string(r.Status)
+	}
+	return out
+}
+
+func (h *harness) waitEntered(node string) {
+	h.t.Helper()
+	select {
+	case got := <-h.effects.entered:
+		if got != node {
+			h.t.Fatalf("entered %s, want %s", got, node)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Fatalf("node %s never ran", node)
+	}
+}
+
+const orderFlow = `{"nodes":[
+ {"id":"hook","type":"trigger.webhook","config":{}},
+ {"id":"shape","type":"transform.data","config":{"jq":"{total: .body.total}"}},
+ {"id":"big","type":"condition.if","config":{"condition":"input.total > 100"}},
+ {"id":"vip","type":"action.test_effect","config":{}},
+ {"id":"normal","type":"action.test_effect","config":{}}],
+ "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"big"},
+  {"from":"big","port":"true","to":"vip"},{"from":"big","port":"false","to":"normal"}]}`
+
+func TestWorkerRunsAndRecordsEveryNode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorker(time.Minute)
+	head := h.workflow(orderFlow, nil)
+	id := h.run(head, `{"body":{"total":250}}`)
+	h.waitStatus(id, store.StatusSucceeded)
+	want := map[string]string{"hook": "succeeded", "shape": "succeeded", "big": "succeeded", "vip": "succeeded", "normal": "skipped"}
+	if got := h.nodeStatuses(id); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("node runs %v, want %v", got, want)
+	}
+	runs, _ := h.store.NodeRuns(context.Background(), h.org.ID, id)
+	for _, r := range runs {
+		if r.NodeID == "shape" && string(r.Output) != `{"total": 250}` {
+			t.Errorf("shape output %s", r.Output)
+		}
+		if r.NodeID == "big" && r.Port != "true" {
+			t.Errorf("if took port %q", r.Port)
+		}
+	}
+	if h.effects.count("vip") != 1 || h.effects.count("normal") != 0 {
+		t.Errorf("effects: vip %d normal %d", h.effects.count("vip"), h.effects.count("normal"))
+	}
+}
+
+// TestCrashResumeNeverRepeatsARecordedSideEffect stops the worker's River client in the middle of an execution
+// (after one side effect was recorded, while a second is in flight) and starts another: the execution resumes after
+// its last recorded node, and the recorded side effect happens once.
+func TestCrashResumeNeverRepeatsARecordedSideEffect(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	head := h.workflow(`{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"first","type":"action.test_effect","config":{}},
+		{"id":"second","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"first"},{"from":"first","to":"second"}]}`, nil)
+	h.effects.setBlocking("second", true)
+	client, _ := h.startWorker(time.Minute)
+	id := h.run(head, `{}`)
+	h.waitEntered("first")
+	h.waitEntered("second")
+
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.StopAndCancel(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := h.store.ExecutionGet(context.Background(), h.org.ID, id); e.Status != store.StatusRunning {
+		t.Fatalf("after the worker stopped the execution is %s, want it left running", e.Status)
+	}
+	if got := h.nodeStatuses(id); got["first"] != "succeeded" || got["second"] != "" {
+		t.Fatalf("recorded before the restart: %v", got)
+	}
+
+	h.effects.setBlocking("second", false)
+	h.startWorker(time.Minute)
+	h.waitStatus(id, store.StatusSucceeded)
+	if h.effects.count("first") != 1 || h.effects.count("second") != 1 {
+		t.Errorf("side effects: first %d, second %d; want 1 each", h.effects.count("first"), h.effects.count("second"))
+	}
+}
+
+func TestDurableDelaySurvivesARestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	head := h.workflow(`{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"wait","type":"condition.delay","config":{"duration":"1500ms"}},
+		{"id":"after","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"wait"},{"from":"wait","to":"after"}]}`, nil)
+	client, _ := h.startWorker(time.Minute)
+	id := h.run(head, `{"body":{"x":1}}`)
+	e := h.waitStatus(id, store.StatusWaiting)
+	if e.ResumeAt == nil {
+		t.Fatal("waiting execution has no resume time")
+	}
+	// No worker holds the execution while it waits: stop the only one.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if h.effects.count("after") != 0 {
+		t.Fatal("the node after the delay ran early")
+	}
+	h.startWorker(time.Minute)
+	done := h.waitStatus(id, store.StatusSucceeded)
+	if done.FinishedAt.Before(*e.ResumeAt) {
+		t.Errorf("finished at %v, before the delay ended at %v", done.FinishedAt, e.ResumeAt)
+	}
+	if h.effects.count("after") != 1 {
+		t.Errorf("after ran %d times", h.effects.count("after"))
+	}
+	if got := h.nodeStatuses(id); got["wait"] != "succeeded" || got["after"] != "succeeded" {
+		t.Errorf("node runs %v", got)
+	}
+}
+
+func TestCancelStopsARunningExecution(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	head := h.workflow(`{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"slow","type":"action.test_effect","config":{}},
+		{"id":"never","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"slow"},{"from":"slow","to":"never"}]}`, nil)
+	h.effects.setBlocking("slow", true)
+	h.startWorker(time.Minute)
+	waitListening(t, h)
+	id := h.run(head, `{}`)
+	h.waitEntered("slow")
+	if _, err := h.store.ExecutionRequestCancel(context.Background(), store.SystemActor, h.org.ID, id); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(id, store.StatusCanceled)
+	if h.effects.count("never") != 0 || h.effects.count("slow") != 0 {
+		t.Errorf("effects after cancel: slow %d never %d", h.effects.count("slow"), h.effects.count("never"))
+	}
+}
+
+func TestConcurrencyLimitRunsExecutionsOneAtATimeInOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	limit := int32(1)
+	head := h.workflow(`{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"work","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"work"}]}`, &limit)
+	var ids []uuid.UUID
+	for range 4 {
+		ids = append(ids, h.run(head, `{}`))
+	}
+	h.effects.setBlocking("work", true)
+	h.startWorker(time.Minute)
+	for i := range ids {
+		h.waitEntered("work")
+		// While one runs, the others stay queued.
+		var running int
+		for _, id := range ids {
+			e, _ := h.store.ExecutionGet(context.Background(), h.org.ID, id)
+			if e.Status == store.StatusRunning {
+				running++
+			}
+		}
+		if running != 1 {
+			t.Fatalf("%d executions running at once with a limit of 1", running)
+		}
+		h.effects.released <- struct{}{}
+		h.waitStatus(ids[i], store.StatusSucceeded)
+	}
+	var prev time.Time
+	for _, id := range ids {
+		e, _ := h.store.ExecutionGet(context.Background(), h.org.ID, id)
+		if e.StartedAt.Before(prev) {
+			t.Errorf("execution %s started out of order", id)
+		}
+		prev = *e.StartedAt
+	}
+}
+
+func waitListening(t testing.TB, h *harness) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var n atomic.Int32
+	for time.Now().Before(deadline) {
+		var c int32
+		if err := h.store.Pool().QueryRow(context.Background(),
+			"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN concertmaster%' AND datname = current_database()").Scan(&c); err == nil && c > 0 {
+			n.Store(c)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the event listener did not connect")
+}

@@ -1,0 +1,258 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
+)
+
+// executionJSON is an execution as the API shows it; Nodes only on the detail.
+type executionJSON struct {
+	ID          uuid.UUID       `json:"id"`
+	WorkflowID  uuid.UUID       `json:"workflow_id"`
+	Version     int32           `json:"version"`
+	Status      string          `json:"status"`
+	TriggerKind string          `json:"trigger_kind"`
+	Trigger     json.RawMessage `json:"trigger"`
+	Error       string          `json:"error,omitempty"`
+	RetryOf     *uuid.UUID      `json:"retry_of,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	StartedAt   *time.Time      `json:"started_at,omitempty"`
+	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
+	Nodes       []nodeRunJSON   `json:"nodes,omitempty"`
+}
+
+// nodeRunJSON is one node run of an execution.
+type nodeRunJSON struct {
+	NodeID     string          `json:"node_id"`
+	Type       string          `json:"type"`
+	Status     string          `json:"status"`
+	Attempt    int             `json:"attempt"`
+	ItemIndex  *int            `json:"item_index,omitempty"`
+	Port       string          `json:"port,omitempty"`
+	Input      json.RawMessage `json:"input"`
+	Output     json.RawMessage `json:"output"`
+	Error      string          `json:"error,omitempty"`
+	StartedAt  *time.Time      `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at"`
+}
+
+func executionOut(e store.Execution, runs []engine.NodeRun) executionJSON {
+	out := executionJSON{ID: e.ID, WorkflowID: e.WorkflowID, Version: e.Version, Status: e.Status,
+		TriggerKind: e.TriggerKind, Trigger: e.TriggerData, Error: e.Error, RetryOf: e.RetryOf,
+		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt}
+	if runs != nil {
+		out.Nodes = make([]nodeRunJSON, len(runs))
+		for i, r := range runs {
+			out.Nodes[i] = nodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
+				ItemIndex: r.ItemIndex, Port: r.Port, Input: orJSONNull(r.Input), Output: orJSONNull(r.Output),
+				Error: r.Error, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt)}
+		}
+	}
+	return out
+}
+
+func orJSONNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// executionStatuses are the values the status filter accepts.
+var executionStatuses = map[string]bool{store.StatusQueued: true, store.StatusRunning: true, store.StatusWaiting: true,
+	store.StatusSucceeded: true, store.StatusFailed: true, store.StatusCanceled: true}
+
+// apiExecutionList is GET /api/v1/executions?workflow_id=&status=&since=&cursor=&limit=.
+func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := authz.Authorize(p, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	var f store.ExecutionFilter
+	var fields []fault.FieldError
+	if v := q.Get("workflow_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			fields = append(fields, fault.FieldError{Field: "workflow_id", Message: "is not a valid id"})
+		}
+		f.WorkflowID = &id
+	}
+	if v := q.Get("status"); v != "" {
+		if !executionStatuses[v] {
+			fields = append(fields, fault.FieldError{Field: "status",
+				Message: "must be one of queued, running, waiting, succeeded, failed, canceled"})
+		}
+		f.Status = v
+	}
+	if v := q.Get("since"); v != "" {
+		at, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			fields = append(fields, fault.FieldError{Field: "since", Message: "must be an RFC 3339 time"})
+		}
+		f.CreatedAfter = &at
+	}
+	limit, err := queryLimit(q.Get("limit"))
+	if err != nil {
+		fields = append(fields, fault.As(err).Fields...)
+	}
+	f.Limit = limit
+	if c := q.Get("cursor"); c != "" {
+		at, id, err := decodePageCursor(c)
+		if err != nil {
+			fields = append(fields, errBadCursor.Fields...)
+		} else {
+			f.Before = &store.Execution{CreatedAt: at, ID: id}
+		}
+	}
+	if len(fields) > 0 {
+		s.problem(w, r, fault.Fields("bad filters", fields...))
+		return
+	}
+	items, err := s.deps.Store.ExecutionList(r.Context(), p.OrgID, f)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	out := make([]executionJSON, len(items))
+	for i, e := range items {
+		out[i] = executionOut(e, nil)
+	}
+	next := ""
+	if len(items) > 0 && len(items) == clampedLimit(f.Limit) {
+		last := items[len(items)-1]
+		next = encodePageCursor(last.CreatedAt, last.ID)
+	}
+	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+}
+
+// authorizedExecution loads an execution of the caller's organization and checks a against its workflow.
+func (s *Server) authorizedExecution(r *http.Request, a authz.Action) (store.Execution, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return store.Execution{}, err
+	}
+	p := principalFrom(r.Context())
+	exec, err := s.deps.Store.ExecutionGet(r.Context(), p.OrgID, id)
+	if err != nil {
+		return store.Execution{}, err
+	}
+	if _, err := s.authorizedWorkflow(r, exec.WorkflowID, a); err != nil {
+		return store.Execution{}, err
+	}
+	return exec, nil
+}
+
+// apiExecutionGet is GET /api/v1/executions/{id}, with its node runs.
+func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.authorizedExecution(r, authz.ExecutionView)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if runs == nil {
+		runs = []engine.NodeRun{}
+	}
+	respond(w, http.StatusOK, executionOut(exec, runs))
+}
+
+// apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running
+// one stops at its next node boundary, on whichever worker runs it.
+func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.authorizedExecution(r, authz.ExecutionCancel)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	status, err := s.deps.Store.ExecutionRequestCancel(r.Context(), s.actor(r), exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID, "status": status})
+}
+
+// apiExecutionRetry is POST /api/v1/executions/{id}/retry {from: "start" | "failed"}: a new execution of the same
+// version with the same trigger data, from the start or from the failed node with the recorded inputs (the runs
+// before it are carried over, never repeated).
+func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.authorizedExecution(r, authz.ExecutionRetry)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	in := struct {
+		From string `json:"from" validate:"omitempty,oneof=start failed"`
+	}{}
+	if r.ContentLength != 0 {
+		if err := decodeJSON(w, r, &in); err != nil {
+			s.problem(w, r, err)
+			return
+		}
+	}
+	if err := check(in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var keep []engine.NodeRun
+	if in.From == "failed" {
+		if exec.Status != store.StatusFailed {
+			s.problem(w, r, fault.New(fault.Conflict, "only a failed execution can be retried from its failed node"))
+			return
+		}
+		plan, err := s.planFor(r.Context(), exec.WorkflowVersionID)
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		keep = plan.RetryRuns(runs)
+	}
+	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/executions/"+retry.ID.String())
+	respond(w, http.StatusAccepted, map[string]any{"execution_id": retry.ID})
+}
+
+// planFor compiles a stored version once per process, like the workers do.
+func (s *Server) planFor(ctx context.Context, versionID uuid.UUID) (*engine.Plan, error) {
+	return s.deps.Plans.GetOrCompile(versionID.String(), func() (*engine.Plan, error) {
+		raw, err := s.deps.Store.WorkflowDefinition(ctx, versionID)
+		if err != nil {
+			return nil, err
+		}
+		def, err := engine.ParseDefinition(raw)
+		if err != nil {
+			return nil, err
+		}
+		return engine.Compile(def, s.deps.Registry)
+	})
+}

@@ -1,0 +1,199 @@
+// Package authz is the one place that decides whether a principal may do something. Every handler calls Authorize
+// before it reads or changes anything of an organization; nothing else in the code base compares roles.
+//
+// The rules, which README.md's "Roles and permissions" section restates as a table:
+//   - Roles rank owner > admin > member > viewer within one organization.
+//   - A viewer reads everything in the organization and changes nothing, except workflows it is granted run or
+//     edit on.
+//   - A member also creates workflows and forms, and edits, runs and deletes those it created or is granted.
+//   - An admin manages everything in the organization except owners and the owner-only organization settings.
+//   - An owner may do everything in the organization.
+//   - A per-workflow grant (view < run < edit) widens a member's or viewer's access to that one workflow.
+//   - Instance administration (the job monitor) belongs to instance administrators, whatever their roles.
+//   - A resource of another organization is NotFound, never Forbidden: its existence is not revealed.
+package authz
+
+import (
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+)
+
+// Role is a principal's role in its organization.
+type Role string
+
+// The roles, most powerful first.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+	RoleViewer Role = "viewer"
+)
+
+// rank orders the roles; an unknown role ranks below every known one and may do nothing.
+func (r Role) rank() int {
+	switch r {
+	case RoleOwner:
+		return 4
+	case RoleAdmin:
+		return 3
+	case RoleMember:
+		return 2
+	case RoleViewer:
+		return 1
+	}
+	return 0
+}
+
+// AtLeast reports whether r is min or more powerful.
+func (r Role) AtLeast(min Role) bool { return r.rank() > 0 && r.rank() >= min.rank() }
+
+// Grant is a per-workflow permission, each including the ones before it: view < run < edit.
+type Grant string
+
+// The grants.
+const (
+	GrantNone Grant = ""
+	GrantView Grant = "view"
+	GrantRun  Grant = "run"
+	GrantEdit Grant = "edit"
+)
+
+func (g Grant) includes(want Grant) bool {
+	order := map[Grant]int{GrantNone: 0, GrantView: 1, GrantRun: 2, GrantEdit: 3}
+	return order[g] >= order[want] && want != GrantNone
+}
+
+// Principal is who a request acts as: a user in one organization with the role they hold there now (re-read from
+// the database on every request, so a removed member or a changed role takes effect at once).
+type Principal struct {
+	UserID uuid.UUID
+	OrgID  uuid.UUID
+	Role   Role
+	// InstanceAdmin may administer the whole instance (the job monitor), across organizations.
+	InstanceAdmin bool
+	// TokenID is set when the request authenticated with a personal API token rather than a session or a JWT.
+	TokenID *uuid.UUID
+}
+
+// Authenticated reports whether p is a signed-in user rather than the zero (anonymous) principal.
+func (p Principal) Authenticated() bool { return p.UserID != uuid.Nil }
+
+// Action is something a principal may be allowed to do.
+type Action string
+
+// The actions. Names are resource.verb; the README's matrix lists who may do each.
+const (
+	WorkflowCreate Action = "workflow.create"
+	WorkflowView   Action = "workflow.view"
+	WorkflowEdit   Action = "workflow.edit"
+	WorkflowRun    Action = "workflow.run"
+	WorkflowDelete Action = "workflow.delete"
+	// WorkflowShare changes who is granted what on a workflow.
+	WorkflowShare Action = "workflow.share"
+
+	ExecutionView   Action = "execution.view"
+	ExecutionCancel Action = "execution.cancel"
+	ExecutionRetry  Action = "execution.retry"
+
+	FormsView   Action = "forms.view"
+	FormsCreate Action = "forms.create"
+	// FormsManage edits, publishes or deletes one form.
+	FormsManage Action = "forms.manage"
+
+	IntegrationsView   Action = "integrations.view"
+	IntegrationsManage Action = "integrations.manage"
+
+	MembersView   Action = "members.view"
+	MembersInvite Action = "members.invite"
+	// MembersManage changes a non-owner's role or removes a non-owner.
+	MembersManage Action = "members.manage"
+	// OwnersManage makes someone owner, or changes or removes an owner.
+	OwnersManage Action = "owners.manage"
+
+	AuditView Action = "audit.view"
+	// TokensManage creates and revokes the principal's own personal API tokens.
+	TokensManage Action = "tokens.manage"
+	// OrgSettings changes the owner-only organization settings (name, deletion).
+	OrgSettings Action = "org.settings"
+
+	// JobsAdmin opens the instance's job monitor, which spans organizations.
+	JobsAdmin Action = "jobs.admin"
+)
+
+// Actions lists every action, for the README's matrix test.
+var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
+	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
+	MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin}
+
+// Resource is what an action is done to: the organization it belongs to, who created it, and the principal's
+// per-workflow grant on it. An organization-wide action (listing, inviting) uses Org(orgID).
+type Resource struct {
+	OrgID uuid.UUID
+	// CreatedBy is the resource's creator, when it has one (workflows, forms); nil otherwise.
+	CreatedBy *uuid.UUID
+	// Grant is the principal's per-workflow grant on the resource (a workflow, or the workflow of an execution).
+	Grant Grant
+}
+
+// Org is the resource of an organization-wide action.
+func Org(orgID uuid.UUID) Resource { return Resource{OrgID: orgID} }
+
+// Workflow is the resource of an action on one workflow or one of its executions.
+func Workflow(orgID uuid.UUID, createdBy *uuid.UUID, grant Grant) Resource {
+	return Resource{OrgID: orgID, CreatedBy: createdBy, Grant: grant}
+}
+
+// Instance is the resource of an instance-wide action.
+var Instance = Resource{}
+
+// Authorize decides whether p may do a to r. It returns nil when allowed, an Unauthorized fault for an anonymous
+// principal, a NotFound fault when r belongs to another organization (so its existence is not revealed), and a
+// Forbidden fault otherwise.
+func Authorize(p Principal, a Action, r Resource) error {
+	if !p.Authenticated() {
+		return fault.New(fault.Unauthorized, "sign in first")
+	}
+	if a == JobsAdmin {
+		if p.InstanceAdmin {
+			return nil
+		}
+		return forbidden()
+	}
+	if r.OrgID == uuid.Nil || r.OrgID != p.OrgID {
+		return fault.New(fault.NotFound, "not found")
+	}
+	if allowed(p, a, r) {
+		return nil
+	}
+	return forbidden()
+}
+
+func forbidden() error {
+	return fault.New(fault.Forbidden, "your role in this organization does not allow this")
+}
+
+// allowed is the role matrix for an action on a resource of the principal's own organization.
+func allowed(p Principal, a Action, r Resource) bool {
+	role := p.Role
+	own := r.CreatedBy != nil && *r.CreatedBy == p.UserID
+	switch a {
+	case WorkflowView, ExecutionView, FormsView, IntegrationsView, MembersView:
+		return role.AtLeast(RoleViewer)
+	case WorkflowCreate, FormsCreate:
+		return role.AtLeast(RoleMember)
+	case WorkflowEdit:
+		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantEdit))
+	case WorkflowRun, ExecutionCancel, ExecutionRetry:
+		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantRun))
+	case WorkflowDelete, WorkflowShare, FormsManage:
+		return role.AtLeast(RoleAdmin) || (role == RoleMember && own)
+	case IntegrationsManage, MembersInvite, MembersManage, AuditView:
+		return role.AtLeast(RoleAdmin)
+	case OwnersManage, OrgSettings:
+		return role == RoleOwner
+	case TokensManage:
+		// A personal token cannot mint or revoke tokens: a leaked token must not be able to entrench itself.
+		return role.AtLeast(RoleViewer) && p.TokenID == nil
+	}
+	return false
+}

@@ -1,0 +1,36 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+)
+
+// Keyset paging: an opaque cursor carries the (created_at, id) of the last item of the previous page, which stays
+// correct while new rows arrive (an offset would shift).
+
+var errBadCursor = fault.Fields("bad cursor", fault.FieldError{Field: "cursor", Message: "is not a cursor this API gave"})
+
+func encodePageCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id.String()))
+}
+
+func decodePageCursor(c string) (time.Time, uuid.UUID, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, uuid.Nil, errBadCursor
+	}
+	ts, idText, ok := strings.Cut(string(raw), "|")
+	at, terr := time.Parse(time.RFC3339Nano, ts)
+	id, ierr := uuid.Parse(idText)
+	if !ok || terr != nil || ierr != nil {
+		return time.Time{}, uuid.Nil, errBadCursor
+	}
+	return at, id, nil
+}
+
+// ptr returns a pointer to a copy of v, for optional fields.
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,192 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/views"
+	"github.com/go-playground/validator/v10"
+)
+
+// Request body limits: forms are small; API JSON bodies (workflow definitions) larger.
+const (
+	maxFormBytes = 64 << 10
+	maxJSONBytes = 1 << 20
+)
+
+// validate checks input structs by their `validate` tags and names fields by their `form` (or `json`) tag.
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		for _, tag := range []string{"form", "json"} {
+			if name, _, _ := strings.Cut(f.Tag.Get(tag), ","); name != "" && name != "-" {
+				return name
+			}
+		}
+		return f.Name
+	})
+	return v
+}()
+
+// check validates in and returns an Invalid fault with one message per bad field, nil when all is well.
+func check(in any) error {
+	err := validate.Struct(in)
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	fields := make([]fault.FieldError, 0, len(verrs))
+	for _, fe := range verrs {
+		fields = append(fields, fault.FieldError{Field: fe.Field(), Message: fieldMessage(fe)})
+	}
+	return fault.Fields("some fields need attention", fields...)
+}
+
+func fieldMessage(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "email":
+		return "must be an e-mail address"
+	case "min":
+		if fe.Kind() == reflect.String {
+			return fmt.Sprintf("must be at least %s characters", fe.Param())
+		}
+		return "is too small"
+	case "max":
+		if fe.Kind() == reflect.String {
+			return fmt.Sprintf("must be at most %s characters", fe.Param())
+		}
+		return "is too large"
+	case "oneof":
+		return "must be one of: " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	case "eqfield":
+		return "does not match"
+	case "uuid":
+		return "is not a valid id"
+	}
+	return "is not valid"
+}
+
+// checkPassword adds the password policy's message to a validation failure.
+func checkPassword(field, password string) *fault.FieldError {
+	if err := auth.CheckPasswordPolicy(password); err != nil {
+		if e := fault.As(err); len(e.Fields) > 0 {
+			return &fault.FieldError{Field: field, Message: e.Fields[0].Message}
+		}
+	}
+	return nil
+}
+
+// joinInvalid merges extra field errors into a validation result.
+func joinInvalid(err error, extra ...*fault.FieldError) error {
+	var fields []fault.FieldError
+	if err != nil {
+		e := fault.As(err)
+		if e.Code != fault.Invalid {
+			return err
+		}
+		fields = e.Fields
+	}
+	for _, f := range extra {
+		if f != nil {
+			fields = append(fields, *f)
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return fault.Fields("some fields need attention", fields...)
+}
+
+// parseForm reads a form body of bounded size.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fault.New(fault.TooLarge, "the form is too large")
+		}
+		return fault.Wrap(err, fault.Invalid, "the form could not be read")
+	}
+	return nil
+}
+
+// decodeJSON reads a JSON body of bounded size into v, refusing unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fault.New(fault.TooLarge, "the request body is too large")
+		}
+		return fault.Wrap(err, fault.Invalid, "the request body is not valid JSON for this call")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fault.New(fault.Invalid, "the request body has data after its JSON value")
+	}
+	return nil
+}
+
+// formState turns a failed submission into what the form shows: values typed (the caller leaves passwords out) and
+// a message per field, or an overall message for any other failure.
+func formState(values map[string]string, err error) views.Form {
+	f := views.Form{Values: values, Errors: map[string]string{}}
+	if err == nil {
+		return f
+	}
+	e := fault.As(err)
+	for _, fe := range e.Fields {
+		if _, taken := f.Errors[fe.Field]; !taken {
+			f.Errors[fe.Field] = capitalize(fe.Message)
+		}
+	}
+	if len(e.Fields) == 0 {
+		f.Error = e.Message
+	}
+	return f
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// formStatus is the status a form page answers with after err: 422 for bad fields, the fault's own otherwise. It
+// sets Retry-After on a rate limit and logs an internal error, as every error answer does.
+func (s *Server) formStatus(w http.ResponseWriter, r *http.Request, err error) int {
+	return statusOf(s.classify(w, r, err).Code)
+}
+
+// Rate-limit windows.
+const (
+	rateWindowMinute = time.Minute
+)
+
+// allow counts one attempt against key and returns a RateLimited fault (with its Retry-After) when over limit. A
+// limiter failure is logged and let through: the in-process fallback (see ratelimit.Fallback) keeps counting.
+func (s *Server) allow(r *http.Request, key string, limit int, window time.Duration) error {
+	ok, wait, err := s.limiter.Allow(r.Context(), key, limit, window)
+	if err != nil {
+		loggerFrom(r.Context(), s.deps.Logger).Error("rate limiter unavailable", "error", err)
+		return nil
+	}
+	if !ok {
+		kind, _, _ := strings.Cut(key, ":") // the kind only: keys hold addresses and e-mails
+		loggerFrom(r.Context(), s.deps.Logger).Warn("rate limited", "limit", kind)
+		return tooManyAttempts(wait)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+	"github.com/google/uuid"
+)
+
+// dashboard is the signed-in landing page.
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	if err := authorize(r, authz.WorkflowView, authz.Org(id.org.ID)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "Dashboard", views.Dashboard(views.DashboardPage{
+		UserName: id.user.Name, OrgName: id.org.Name, Role: string(id.principal.Role), Version: s.deps.Version,
+	}))
+}
+
+func (s *Server) profileView(id *identity, name views.Form, password views.Form) views.ProfilePage {
+	if name.Values == nil {
+		name.Values = map[string]string{"name": id.user.Name}
+	}
+	return views.ProfilePage{Name: id.user.Name, Email: id.user.Email, NameForm: name, PasswordForm: password}
+}
+
+// The profile belongs to the signed-in user in every organization: it needs no role, only a session.
+func (s *Server) profilePage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "Profile", views.Profile(s.profileView(identityFrom(r.Context()), views.Form{}, views.Form{})))
+}
+
+func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	err := check(struct {
+		Name string `form:"name" validate:"required,max=200"`
+	}{name})
+	if err == nil {
+		var u store.User
+		if u, err = s.deps.Store.UserUpdateName(r.Context(), id.user.ID, name, s.actor(r)); err == nil {
+			id.user.Name = u.Name // the page and its navigation show the new name at once
+		}
+	}
+	f := formState(map[string]string{"name": name}, err)
+	status := http.StatusOK
+	if err != nil {
+		status = s.formStatus(w, r, err)
+	} else {
+		f.Notice = "Saved."
+	}
+	s.render(w, r, status, "Profile", views.Profile(s.profileView(id, f, views.Form{})))
+}
+
+// passwordChangesPerUser bounds guesses of the current password through a stolen session.
+const passwordChangesPerUser = 10
+
+// changePassword replaces the password after checking the current one. Every other session and access token ends
+// (the credentials version moves on); this session gets a new token and goes on.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	current, password := r.PostFormValue("current_password"), r.PostFormValue("password")
+	fail := func(err error) {
+		s.render(w, r, s.formStatus(w, r, err), "Profile", views.Profile(s.profileView(id, views.Form{}, formState(nil, err))))
+	}
+	if err := s.allow(r, "password:user:"+id.user.ID.String(), passwordChangesPerUser, 15*time.Minute); err != nil {
+		fail(err)
+		return
+	}
+	var mismatch *fault.FieldError
+	if password != r.PostFormValue("confirm") {
+		mismatch = &fault.FieldError{Field: "confirm", Message: "does not match"}
+	}
+	if err := joinInvalid(nil, requiredIf(current == "", "current_password"), checkPassword("password", password), mismatch); err != nil {
+		fail(err)
+		return
+	}
+	user, err := s.deps.Store.UserGet(r.Context(), id.user.ID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !auth.PasswordMatches(user.PasswordHash, current) {
+		fail(fault.Fields("wrong password", fault.FieldError{Field: "current_password", Message: "is not right"}))
+		return
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		fail(err)
+		return
+	}
+	user, err = s.deps.Store.UserChangePassword(r.Context(), user.ID, hash, s.actor(r))
+	if err != nil {
+		fail(err)
+		return
+	}
+	if err := s.signIn(r.Context(), user, id.org.ID); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	f := views.Form{Notice: "Password changed. Your other sessions were signed out."}
+	s.render(w, r, http.StatusOK, "Profile", views.Profile(s.profileView(id, views.Form{}, f)))
+}
+
+// switchOrganization moves the session to another organization of the user. The session token is renewed: a
+// change of organization is a change of privileges.
+func (s *Server) switchOrganization(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	orgID, err := uuid.Parse(r.PostFormValue("organization_id"))
+	if err != nil {
+		s.pageError(w, r, fault.New(fault.NotFound, "no such organization"))
+		return
+	}
+	p, err := s.deps.Store.PrincipalGet(r.Context(), id.user.ID, orgID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if err := authz.Authorize(identityOf(p).principal, authz.MembersView, authz.Org(orgID)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.sessions.Put(r.Context(), sessionOrgID, orgID.String())
+	s.redirect(w, r, "/")
+}

@@ -1,0 +1,149 @@
+// Package ratelimit counts attempts per key in fixed time windows: sign-ins per address and per account, API calls
+// per token. Two implementations share one interface: Redis when REDIS_URL is set, so every instance shares the
+// counts, and an in-process one otherwise.
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Limiter allows at most limit events per key in each window.
+type Limiter interface {
+	// Allow counts one event for key. When the key is over its limit it returns ok=false and how long until the
+	// window ends. An error means the count could not be kept; callers decide whether to fail open or closed.
+	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+}
+
+// Memory is the in-process Limiter: fixed windows in a map, bounded in size. Expired windows are swept as new keys
+// arrive; when the map is full of live windows, a new key evicts an arbitrary one (Go's map order), which can only
+// make the limiter more lenient, never lock anyone out.
+type Memory struct {
+	mu      sync.Mutex
+	windows map[string]*window
+	maxKeys int
+	now     func() time.Time
+	sweepAt time.Time
+}
+
+type window struct {
+	count int
+	ends  time.Time
+}
+
+// DefaultMaxKeys bounds Memory's size: at ~100 bytes a key, about 10 MB.
+const DefaultMaxKeys = 100_000
+
+// NewMemory returns an in-process limiter holding at most maxKeys windows (DefaultMaxKeys when maxKeys <= 0).
+func NewMemory(maxKeys int) *Memory {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Memory{windows: make(map[string]*window), maxKeys: maxKeys, now: time.Now}
+}
+
+// Allow implements Limiter.
+func (m *Memory) Allow(_ context.Context, key string, limit int, win time.Duration) (bool, time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	w, ok := m.windows[key]
+	if !ok || !now.Before(w.ends) {
+		if !ok {
+			m.makeRoom(now)
+		}
+		w = &window{ends: now.Add(win)}
+		m.windows[key] = w
+	}
+	w.count++
+	if w.count > limit {
+		return false, w.ends.Sub(now), nil
+	}
+	return true, 0, nil
+}
+
+// makeRoom drops expired windows (at most once a second) and, if still full, one live window.
+func (m *Memory) makeRoom(now time.Time) {
+	if len(m.windows) < m.maxKeys {
+		return
+	}
+	if now.After(m.sweepAt) {
+		for k, w := range m.windows {
+			if !now.Before(w.ends) {
+				delete(m.windows, k)
+			}
+		}
+		m.sweepAt = now.Add(time.Second)
+	}
+	for k := range m.windows {
+		if len(m.windows) < m.maxKeys {
+			break
+		}
+		delete(m.windows, k)
+	}
+}
+
+// Len is the number of windows held, for tests of the bound.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.windows)
+}
+
+// Redis is the shared Limiter: one counter per key and window in Redis, incremented and given its expiry
+// atomically by a Lua script, so instances behind a load balancer share the counts.
+type Redis struct {
+	client *redis.Client
+	prefix string
+}
+
+// NewRedis returns a limiter over client; keys are stored under "ratelimit:".
+func NewRedis(client *redis.Client) *Redis {
+	return &Redis{client: client, prefix: "concertmaster:ratelimit:"}
+}
+
+// allowScript increments the key, sets the window's expiry when the key is new (or lost its expiry), and returns
+// the count and the milliseconds left in the window.
+var allowScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if n == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+`)
+
+// Allow implements Limiter.
+func (r *Redis) Allow(ctx context.Context, key string, limit int, win time.Duration) (bool, time.Duration, error) {
+	res, err := allowScript.Run(ctx, r.client, []string{r.prefix + key}, win.Milliseconds()).Int64Slice()
+	if err != nil {
+		return false, 0, err
+	}
+	if res[0] > int64(limit) {
+		return false, time.Duration(res[1]) * time.Millisecond, nil
+	}
+	return true, 0, nil
+}
+
+// Fallback uses Primary and, when it fails (Redis unreachable), Secondary: limits keep holding per instance
+// rather than failing open across the board.
+type Fallback struct {
+	Primary, Secondary Limiter
+}
+
+// Allow implements Limiter.
+func (f Fallback) Allow(ctx context.Context, key string, limit int, win time.Duration) (bool, time.Duration, error) {
+	ok, wait, err := f.Primary.Allow(ctx, key, limit, win)
+	if err == nil {
+		return ok, wait, nil
+	}
+	ok, wait, err2 := f.Secondary.Allow(ctx, key, limit, win)
+	if err2 != nil {
+		return false, 0, err
+	}
+	return ok, wait, nil
+}

@@ -1,0 +1,93 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func exercise(t *testing.T, l Limiter, key string) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range 3 {
+		ok, _, err := l.Allow(ctx, key, 3, time.Minute)
+		if err != nil || !ok {
+			t.Fatalf("attempt %d refused (%v)", i+1, err)
+		}
+	}
+	ok, retry, err := l.Allow(ctx, key, 3, time.Minute)
+	if err != nil || ok {
+		t.Fatalf("fourth attempt allowed (%v)", err)
+	}
+	if retry <= 0 || retry > time.Minute {
+		t.Errorf("retryAfter = %v, want within the window", retry)
+	}
+	if ok, _, _ := l.Allow(ctx, key+"-other", 3, time.Minute); !ok {
+		t.Error("another key shares the count")
+	}
+}
+
+func TestMemoryLimitsPerKeyAndWindow(t *testing.T) {
+	t.Parallel()
+	m := NewMemory(0)
+	exercise(t, m, "k")
+
+	now := time.Now()
+	m.now = func() time.Time { return now }
+	for range 2 {
+		m.Allow(context.Background(), "w", 1, time.Second)
+	}
+	if ok, _, _ := m.Allow(context.Background(), "w", 1, time.Second); ok {
+		t.Fatal("over the limit within the window")
+	}
+	now = now.Add(time.Second)
+	if ok, _, _ := m.Allow(context.Background(), "w", 1, time.Second); !ok {
+		t.Fatal("a new window did not start")
+	}
+}
+
+func TestMemoryStaysBounded(t *testing.T) {
+	t.Parallel()
+	m := NewMemory(100)
+	for i := range 1000 {
+		m.Allow(context.Background(), fmt.Sprint("key", i), 5, time.Hour)
+	}
+	if n := m.Len(); n > 100 {
+		t.Fatalf("holds %d windows, bound is 100", n)
+	}
+}
+
+func TestRedisLimitsAcrossClients(t *testing.T) {
+	t.Parallel()
+	url := os.Getenv("TEST_REDIS_URL")
+	if url == "" {
+		t.Fatal("TEST_REDIS_URL is not set: run the tests with `make test`, which starts a private Redis")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := redis.NewClient(opts), redis.NewClient(opts)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	key := fmt.Sprintf("test-%d", time.Now().UnixNano())
+	exercise(t, NewRedis(a), key)
+	// A second instance sees the same count.
+	if ok, retry, err := NewRedis(b).Allow(context.Background(), key, 3, time.Minute); err != nil || ok || retry <= 0 {
+		t.Fatalf("second client: ok=%v retry=%v err=%v", ok, retry, err)
+	}
+	ttl, err := a.PTTL(context.Background(), "concertmaster:ratelimit:"+key).Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Errorf("key TTL %v (%v): keys must expire with their window", ttl, err)
+	}
+}
+
+func TestFallbackKeepsLimitingWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { down.Close() })
+	exercise(t, Fallback{Primary: NewRedis(down), Secondary: NewMemory(0)}, "k")
+}

@@ -1,0 +1,448 @@
+package handlers
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
+)
+
+// SignatureHeader carries a webhook call's signature: "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t.body)>". A
+// sender rotating secrets may send several v1 values.
+const SignatureHeader = "X-ConcertMaster-Signature"
+
+// Webhook limits and windows.
+const (
+	// signatureTolerance is the replay window: a signature older or newer than this is refused.
+	signatureTolerance = 5 * time.Minute
+	// webhookTargetTTL is how long a token's resolution is cached: the hot path then costs no query, and a
+	// deactivated workflow stops answering within this time.
+	webhookTargetTTL = time.Second
+	// idempotencyTTL is how long an Idempotency-Key's first answer is replayed.
+	idempotencyTTL = 24 * time.Hour
+	// webhookSecretGrace is how long a rotated-out secret still verifies.
+	webhookSecretGrace = 24 * time.Hour
+)
+
+// webhookTarget is a token resolved: the workflow version to run and how the trigger wants calls checked.
+type webhookTarget struct {
+	store.WebhookTarget
+	config nodes.WebhookConfig
+	sinks  []string
+}
+
+type cachedTarget struct {
+	target  *webhookTarget
+	err     error
+	expires time.Time
+}
+
+// webhookTargets caches token resolutions for webhookTargetTTL, misses included (a flood at an unknown token must
+// not reach the database either). It is bounded: past maxEntries it starts over.
+type webhookTargets struct {
+	mu      sync.Mutex
+	entries map[string]cachedTarget
+}
+
+const maxCachedTargets = 10000
+
+func (c *webhookTargets) get(token string) (cachedTarget, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[token]
+	if !ok || time.Now().After(e.expires) {
+		return cachedTarget{}, false
+	}
+	return e, true
+}
+
+func (c *webhookTargets) put(token string, e cachedTarget) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= maxCachedTargets {
+		c.entries = make(map[string]cachedTarget)
+	}
+	c.entries[token] = e
+}
+
+// resolveWebhook returns the target of a token, from the cache when it is fresh.
+func (s *Server) resolveWebhook(ctx context.Context, token string) (*webhookTarget, error) {
+	if e, ok := s.hookTargets.get(token); ok {
+		return e.target, e.err
+	}
+	t, err := s.loadWebhookTarget(ctx, token)
+	if err != nil && fault.CodeOf(err) != fault.NotFound {
+		return nil, err // a database hiccup is not cached
+	}
+	s.hookTargets.put(token, cachedTarget{target: t, err: err, expires: time.Now().Add(webhookTargetTTL)})
+	return t, err
+}
+
+func (s *Server) loadWebhookTarget(ctx context.Context, token string) (*webhookTarget, error) {
+	t, err := s.deps.Store.WebhookTargetByToken(ctx, s.deps.WebhookKeys, token)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := s.planFor(ctx, t.VersionID)
+	if err != nil {
+		return nil, err
+	}
+	trigger := plan.Trigger()
+	if trigger.Type != "trigger.webhook" {
+		return nil, fault.New(fault.NotFound, "no such webhook")
+	}
+	cfg, err := nodes.ParseWebhookConfig(trigger.Config)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookTarget{WebhookTarget: t, config: cfg, sinks: sinkNodes(plan.Definition())}, nil
+}
+
+// sinkNodes lists the nodes without children: their outputs are a workflow's result.
+func sinkNodes(def *engine.Definition) []string {
+	hasChild := map[string]bool{}
+	for _, e := range def.Edges {
+		hasChild[e.From] = true
+	}
+	var sinks []string
+	for _, n := range def.Nodes {
+		if !hasChild[n.ID] {
+			sinks = append(sinks, n.ID)
+		}
+	}
+	return sinks
+}
+
+// hook is POST /hooks/{token} (and GET when the trigger allows it): the public entry of webhook-triggered
+// workflows. It answers 202 {"execution_id"} only once the execution and its job are committed.
+func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if len(token) > 64 {
+		s.problem(w, r, fault.New(fault.NotFound, "no such webhook"))
+		return
+	}
+	target, err := s.resolveWebhook(r.Context(), token)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	status, execID, err := s.acceptHook(w, r, target)
+	size := 0
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength)
+	}
+	defer func() {
+		if s.deps.Deliveries != nil {
+			s.deps.Deliveries.Add(store.WebhookDelivery{OrganizationID: target.OrganizationID, WebhookID: target.WebhookID,
+				StatusCode: status, SizeBytes: size, ExecutionID: execID, RemoteIP: s.clientIP(r), At: time.Now()})
+		}
+	}()
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+}
+
+// acceptHook checks and accepts one call, answering it; it returns the status sent and the execution started.
+func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTarget) (int, *uuid.UUID, error) {
+	fail := func(err error) (int, *uuid.UUID, error) { return statusOf(fault.As(err).Code), nil, err }
+	if r.Method == http.MethodGet && !t.config.AllowGet {
+		w.Header().Set("Allow", "POST")
+		return fail(fault.New(fault.NotFound, "this webhook takes POST requests"))
+	}
+	if err := s.allow(r, "hook:"+t.WebhookID.String(), s.deps.WebhookRateLimit, time.Second); err != nil {
+		return fail(err)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.deps.WebhookMaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fail(fault.New(fault.TooLarge, "the body is larger than %d bytes", s.deps.WebhookMaxBodyBytes))
+		}
+		return fail(fault.Wrap(err, fault.Invalid, "the body could not be read"))
+	}
+	if err := checkHookAuth(r, t, body, time.Now()); err != nil {
+		return fail(err)
+	}
+	trigger, err := hookTriggerData(r, body, t.config)
+	if err != nil {
+		return fail(err)
+	}
+
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fail(err)
+	}
+	exec := store.NewExecution{ID: id, OrganizationID: t.OrganizationID, WorkflowID: t.WorkflowID,
+		WorkflowVersionID: t.VersionID, Version: t.Version, TriggerKind: "webhook", TriggerData: trigger,
+		Priority: t.Priority}
+
+	var finished <-chan store.ExecutionEvent
+	if t.config.Response == nodes.WebhookRespondResult && s.deps.Events != nil {
+		// Subscribed before the execution exists, so its end cannot be missed.
+		ch, unsubscribe := s.deps.Events.Subscribe(func(e store.ExecutionEvent) bool {
+			return e.ExecutionID == id && e.NodeID == "" && isFinal(e.Status)
+		}, 1)
+		defer unsubscribe()
+		finished = ch
+	}
+
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 255 {
+			return fail(fault.Fields("bad Idempotency-Key", fault.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
+		}
+		resp, replayed, err := s.deps.Store.ExecutionCreateIdempotent(r.Context(), exec, "webhook:"+t.WebhookID.String(), key, idempotencyTTL)
+		if err != nil {
+			return fail(err)
+		}
+		if replayed {
+			w.Header().Set("Idempotent-Replayed", "true")
+			writeJSON(w, resp.StatusCode, "application/json", resp.Body)
+			return resp.StatusCode, nil, nil
+		}
+	} else if _, err := s.deps.Ingester.Enqueue(r.Context(), exec); err != nil {
+		return fail(err)
+	}
+
+	if finished != nil {
+		if status, out, ok := s.awaitResult(r, t, id, finished); ok {
+			writeJSON(w, status, "application/json", out)
+			return status, &id, nil
+		}
+	}
+	w.Header().Set("Location", "/api/v1/executions/"+id.String())
+	respond(w, http.StatusAccepted, map[string]any{"execution_id": id})
+	return http.StatusAccepted, &id, nil
+}
+
+func isFinal(status string) bool {
+	return status == store.StatusSucceeded || status == store.StatusFailed || status == store.StatusCanceled
+}
+
+// awaitResult waits (up to the trigger's timeout) for the execution and returns the workflow's result: the output
+// of its last nodes, keyed by node id when several ran. ok is false when time ran out.
+func (s *Server) awaitResult(r *http.Request, t *webhookTarget, id uuid.UUID, finished <-chan store.ExecutionEvent) (int, json.RawMessage, bool) {
+	timer := time.NewTimer(time.Duration(t.config.TimeoutSeconds) * time.Second)
+	defer timer.Stop()
+	var ev store.ExecutionEvent
+	select {
+	case ev = <-finished:
+	case <-timer.C:
+		return 0, nil, false
+	case <-r.Context().Done():
+		return 0, nil, false
+	}
+	if ev.Status != store.StatusSucceeded {
+		exec, err := s.deps.Store.ExecutionGet(r.Context(), t.OrganizationID, id)
+		if err != nil {
+			return 0, nil, false
+		}
+		body, _ := json.Marshal(map[string]any{"execution_id": id, "status": exec.Status, "error": exec.Error})
+		return http.StatusBadGateway, body, true
+	}
+	runs, err := s.deps.Store.NodeRuns(r.Context(), t.OrganizationID, id)
+	if err != nil {
+		return 0, nil, false
+	}
+	outputs := map[string]json.RawMessage{}
+	for _, run := range runs {
+		for _, sink := range t.sinks {
+			if run.NodeID == sink && run.Status == engine.NodeSucceeded && run.ItemIndex == nil {
+				outputs[sink] = orJSONNull(run.Output)
+			}
+		}
+	}
+	if len(outputs) == 1 {
+		for _, out := range outputs {
+			return http.StatusOK, out, true
+		}
+	}
+	body, _ := json.Marshal(outputs)
+	return http.StatusOK, body, true
+}
+
+var errBadSignature = fault.New(fault.Unauthorized, "the request is not signed with this webhook's secret")
+
+// checkHookAuth applies the trigger's authentication mode. Every comparison is constant-time.
+func checkHookAuth(r *http.Request, t *webhookTarget, body []byte, now time.Time) error {
+	switch t.config.Auth {
+	case nodes.WebhookAuthNone:
+		return nil
+	case nodes.WebhookAuthHeader:
+		return matchSecret(t.Secrets, r.Header.Get(t.config.HeaderName))
+	case nodes.WebhookAuthBasic:
+		_, password, ok := r.BasicAuth()
+		if !ok {
+			return errBadSignature
+		}
+		return matchSecret(t.Secrets, password)
+	default:
+		return verifySignature(r.Header.Get(SignatureHeader), t.Secrets, body, now)
+	}
+}
+
+func matchSecret(secrets [][]byte, given string) error {
+	for _, secret := range secrets {
+		if given != "" && subtle.ConstantTimeCompare(secret, []byte(given)) == 1 {
+			return nil
+		}
+	}
+	return errBadSignature
+}
+
+// verifySignature checks "t=<unix>,v1=<hex>[,v1=…]" against each secret, refusing a timestamp outside the window.
+func verifySignature(header string, secrets [][]byte, body []byte, now time.Time) error {
+	var ts string
+	var sigs [][]byte
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			if sig, err := hex.DecodeString(v); err == nil {
+				sigs = append(sigs, sig)
+			}
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || len(sigs) == 0 {
+		return errBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > signatureTolerance || d < -signatureTolerance {
+		return fault.New(fault.Unauthorized, "the signature's timestamp is outside the 5-minute window")
+	}
+	for _, secret := range secrets {
+		want := Sign(secret, sec, body)
+		for _, sig := range sigs {
+			if hmac.Equal(sig, want) {
+				return nil
+			}
+		}
+	}
+	return errBadSignature
+}
+
+// Sign is the webhook signature of body at unix time t: HMAC-SHA256(secret, "<t>.<body>").
+func Sign(secret []byte, t int64, body []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(strconv.FormatInt(t, 10)))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return mac.Sum(nil)
+}
+
+// SignatureValue formats the X-ConcertMaster-Signature header value for body, for senders and tests.
+func SignatureValue(secret string, t time.Time, body []byte) string {
+	return "t=" + strconv.FormatInt(t.Unix(), 10) + ",v1=" + hex.EncodeToString(Sign([]byte(secret), t.Unix(), body))
+}
+
+// hookHeaderSkip are headers a workflow never sees: credentials and hop-by-hop noise.
+var hookHeaderSkip = map[string]bool{"authorization": true, "cookie": true, strings.ToLower(SignatureHeader): true,
+	"connection": true, "content-length": true}
+
+// hookTriggerData is the trigger's output {body, headers, query, method}: JSON bodies parsed, forms as objects, any
+// other body as text.
+func hookTriggerData(r *http.Request, body []byte, cfg nodes.WebhookConfig) (json.RawMessage, error) {
+	var parsed any = string(body)
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case len(body) == 0:
+		parsed = nil
+	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
+		if !json.Valid(body) {
+			return nil, fault.Fields("the body is not valid JSON", fault.FieldError{Field: "body", Message: "is not valid JSON"})
+		}
+		parsed = json.RawMessage(body)
+	case mediaType == "application/x-www-form-urlencoded":
+		values, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, fault.Fields("the form body is malformed", fault.FieldError{Field: "body", Message: "is not a valid form"})
+		}
+		parsed = flatten(values)
+	}
+	headers := make(map[string]string, len(r.Header))
+	for k, v := range r.Header {
+		if lk := strings.ToLower(k); !hookHeaderSkip[lk] && (cfg.Auth != nodes.WebhookAuthHeader || !strings.EqualFold(k, cfg.HeaderName)) {
+			headers[lk] = strings.Join(v, ", ")
+		}
+	}
+	return json.Marshal(map[string]any{"body": parsed, "headers": headers, "query": flatten(r.URL.Query()),
+		"method": r.Method})
+}
+
+// flatten turns repeated values into arrays and single ones into strings, as n8n shows query strings.
+func flatten(values url.Values) map[string]any {
+	out := make(map[string]any, len(values))
+	for k, v := range values {
+		if len(v) == 1 {
+			out[k] = v[0]
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// webhookInfo is the answer of GET /api/v1/workflows/{id}/webhook.
+type webhookInfo struct {
+	URL                     string     `json:"url"`
+	Secret                  string     `json:"secret"`
+	SignatureHeader         string     `json:"signature_header"`
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+}
+
+// apiWorkflowWebhook is GET /api/v1/workflows/{id}/webhook: the URL and secret, for those who may edit the
+// workflow (the secret lets its holder start runs). The webhook is created the first time it is asked for.
+func (s *Server) apiWorkflowWebhook(w http.ResponseWriter, r *http.Request) {
+	s.respondWebhook(w, r, false)
+}
+
+// apiWorkflowWebhookRotate is POST /api/v1/workflows/{id}/webhook/rotate: a new secret, the old one valid for a day.
+func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request) {
+	s.respondWebhook(w, r, true)
+}
+
+func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowEdit)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var hook store.Webhook
+	if rotate {
+		hook, err = s.deps.Store.WebhookRotate(r.Context(), s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID, webhookSecretGrace)
+	} else {
+		hook, err = s.deps.Store.WebhookEnsure(r.Context(), s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID)
+	}
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	respond(w, http.StatusOK, webhookInfo{URL: s.deps.BaseURL.String() + "/hooks/" + hook.Token, Secret: hook.Secret,
+		SignatureHeader: SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
+}

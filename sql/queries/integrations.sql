@@ -1,0 +1,72 @@
+-- name: IntegrationCreate :one
+-- IntegrationCreate stores an integration; the id is chosen by the caller because the sealed secrets are bound to
+-- it (associated data) before the row exists.
+INSERT INTO integrations (id, organization_id, name, kind, config, secret_ciphertext, rate_limit, rate_interval,
+    created_by)
+VALUES (@id, @organization_id, @name, @kind, @config, sqlc.narg('secret_ciphertext'), sqlc.narg('rate_limit'),
+    make_interval(0, 0, 0, 0, 0, 0, sqlc.narg('rate_interval_ms')::float8 / 1000), sqlc.narg('created_by'))
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at;
+
+-- name: IntegrationGet :one
+-- IntegrationGet returns an organization's integration without its secrets.
+SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+FROM integrations
+WHERE id = @id AND organization_id = @organization_id;
+
+-- name: IntegrationList :many
+-- IntegrationList lists an organization's integrations by name, optionally of one kind, without their secrets.
+SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+FROM integrations
+WHERE organization_id = @organization_id AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
+ORDER BY name, id;
+
+-- name: IntegrationGetSealed :one
+-- IntegrationGetSealed returns an integration with its sealed secrets, for the node runtime and for updates. FOR
+-- SHARE would not help the runtime, so it reads without locking; updates lock with IntegrationLock first.
+SELECT id, organization_id, name, kind, config, secret_ciphertext, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms
+FROM integrations
+WHERE id = @id AND organization_id = @organization_id;
+
+-- name: IntegrationLock :one
+-- IntegrationLock takes the row lock an update needs before it merges secrets, so two concurrent updates cannot
+-- each drop the other's change.
+SELECT id FROM integrations WHERE id = @id AND organization_id = @organization_id FOR UPDATE;
+
+-- name: IntegrationUpdate :one
+UPDATE integrations
+SET name = @name, config = @config, secret_ciphertext = sqlc.narg('secret_ciphertext'),
+    rate_limit = sqlc.narg('rate_limit'),
+    rate_interval = make_interval(0, 0, 0, 0, 0, 0, sqlc.narg('rate_interval_ms')::float8 / 1000)
+WHERE id = @id AND organization_id = @organization_id
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at;
+
+-- name: IntegrationDelete :one
+DELETE FROM integrations WHERE id = @id AND organization_id = @organization_id
+RETURNING id, name, kind;
+
+-- name: IntegrationRateTake :one
+-- IntegrationRateTake counts one request in the integration's current window and returns the window's start.
+-- Windows are aligned to a fixed origin on the database's clock, so every worker agrees on them whatever its own
+-- clock says. When the window is already full the upsert's WHERE refuses to pass the limit (atomically, under the
+-- row lock) and no row comes back.
+INSERT INTO integration_rate_windows AS w (integration_id, window_start, used)
+VALUES (@integration_id,
+    date_bin(make_interval(0, 0, 0, 0, 0, 0, sqlc.arg('window_ms')::float8 / 1000), now(), to_timestamp(0)), 1)
+ON CONFLICT (integration_id, window_start) DO UPDATE SET used = w.used + 1
+WHERE w.used < @max_requests::integer
+RETURNING w.used, w.window_start;
+
+-- name: IntegrationRateWindowAge :one
+-- IntegrationRateWindowAge returns how many milliseconds of the current window of the given length have passed,
+-- on the database's clock, so a caller told to wait knows for how long.
+SELECT (extract(epoch FROM now() - date_bin(make_interval(0, 0, 0, 0, 0, 0, sqlc.arg('window_ms')::float8 / 1000),
+    now(), to_timestamp(0))) * 1000)::bigint AS age_ms;
+
+-- name: IntegrationRateForget :exec
+-- IntegrationRateForget deletes an integration's past windows; called when a new window starts.
+DELETE FROM integration_rate_windows WHERE integration_id = @integration_id AND window_start < @before;

@@ -1,0 +1,374 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/sql/db"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// IntegrationStore keeps integrations (SMTP servers, HTTP credentials, PostgreSQL databases) with their secrets
+// sealed under SECRET_KEY. It is apart from Store because it holds the keyring: only what is built with it can
+// read a secret, and of its methods only Secrets and IntegrationForRun return one.
+type IntegrationStore struct {
+	s    *Store
+	keys *secrets.Keyring
+}
+
+// NewIntegrationStore returns the integrations of st, sealed with keys (secrets.NewKeyring("integrations", …)).
+func NewIntegrationStore(st *Store, keys *secrets.Keyring) *IntegrationStore {
+	return &IntegrationStore{s: st, keys: keys}
+}
+
+// Integration is an integration as its organization sees it: settings without secrets, and whether it has any.
+type Integration struct {
+	ID             uuid.UUID       `json:"id"`
+	OrganizationID uuid.UUID       `json:"organization_id"`
+	Name           string          `json:"name"`
+	Kind           string          `json:"kind"`
+	Config         json.RawMessage `json:"config"`
+	HasSecrets     bool            `json:"has_secrets"`
+	// RateLimit requests per RateInterval, shared by every worker; 0 is unlimited.
+	RateLimit    int           `json:"rate_limit,omitempty"`
+	RateInterval time.Duration `json:"rate_interval,omitempty"`
+	CreatedBy    *uuid.UUID    `json:"created_by,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
+}
+
+// NewIntegration is what IntegrationStore.Create needs. Config and Secrets are JSON objects with distinct keys
+// (actions.SplitSettings separates submitted settings).
+type NewIntegration struct {
+	OrganizationID uuid.UUID
+	Name           string
+	Kind           string
+	Config         json.RawMessage
+	Secrets        json.RawMessage
+	RateLimit      int
+	RateInterval   time.Duration
+	CreatedBy      *uuid.UUID
+}
+
+// IntegrationUpdate replaces an integration's name, config and rate limit. Secrets is merged into the stored
+// secrets (a key with null removes one); nil keeps them as they are. Either way they are sealed again under the
+// current key, which is how values sealed under SECRET_KEY_PREVIOUS move to the new key.
+type IntegrationUpdate struct {
+	OrganizationID uuid.UUID
+	ID             uuid.UUID
+	Name           string
+	Config         json.RawMessage
+	Secrets        json.RawMessage
+	RateLimit      int
+	RateInterval   time.Duration
+}
+
+// maxRateInterval bounds a rate window: longer ones are quotas, better kept by the service that sets them.
+const maxRateInterval = 31 * 24 * time.Hour
+
+// Create stores a new integration.
+func (is *IntegrationStore) Create(ctx context.Context, in NewIntegration, by Actor) (Integration, error) {
+	id := uuid.Must(uuid.NewV7())
+	secretMap, err := jsonObject(in.Secrets, "secrets")
+	if err != nil {
+		return Integration{}, err
+	}
+	sealed, err := is.checkAndSeal(in.OrganizationID, id, in.Kind, in.Config, secretMap, in.RateLimit, in.RateInterval)
+	if err != nil {
+		return Integration{}, err
+	}
+	var out Integration
+	err = is.s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		limit, interval := rateParams(in.RateLimit, in.RateInterval)
+		row, err := q.IntegrationCreate(ctx, db.IntegrationCreateParams{ID: id, OrganizationID: in.OrganizationID,
+			Name: in.Name, Kind: in.Kind, Config: in.Config, SecretCiphertext: sealed, RateLimit: limit,
+			RateIntervalMs: interval, CreatedBy: in.CreatedBy})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		out = integrationFromRow(db.IntegrationGetRow(row))
+		return audit(ctx, q, by, auditRecord{OrganizationID: &in.OrganizationID, Action: "integration.created",
+			TargetType: "integration", TargetID: id.String(), After: integrationSummary(out)})
+	})
+	return out, err
+}
+
+// Update changes an integration; see IntegrationUpdate. The row is locked while secrets are merged, so two
+// concurrent edits cannot each drop the other's secret.
+func (is *IntegrationStore) Update(ctx context.Context, in IntegrationUpdate, by Actor) (Integration, error) {
+	var out Integration
+	err := is.s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if _, err := q.IntegrationLock(ctx, db.IntegrationLockParams{ID: in.ID, OrganizationID: in.OrganizationID}); err != nil {
+			return interpret(err, "integration")
+		}
+		cur, err := q.IntegrationGetSealed(ctx, db.IntegrationGetSealedParams{ID: in.ID, OrganizationID: in.OrganizationID})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		stored, err := is.open(cur.OrganizationID, cur.ID, cur.SecretCiphertext)
+		if err != nil {
+			return err
+		}
+		patch, err := jsonObject(in.Secrets, "secrets")
+		if err != nil {
+			return err
+		}
+		for k, v := range patch {
+			if string(v) == "null" {
+				delete(stored, k)
+			} else {
+				stored[k] = v
+			}
+		}
+		sealed, err := is.checkAndSeal(in.OrganizationID, in.ID, cur.Kind, in.Config, stored, in.RateLimit, in.RateInterval)
+		if err != nil {
+			return err
+		}
+		limit, interval := rateParams(in.RateLimit, in.RateInterval)
+		row, err := q.IntegrationUpdate(ctx, db.IntegrationUpdateParams{ID: in.ID, OrganizationID: in.OrganizationID,
+			Name: in.Name, Config: in.Config, SecretCiphertext: sealed, RateLimit: limit, RateIntervalMs: interval})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		out = integrationFromRow(db.IntegrationGetRow(row))
+		before := integrationSummary(integrationFromRow(db.IntegrationGetRow{ID: cur.ID, Name: cur.Name, Kind: cur.Kind,
+			Config: cur.Config, RateLimit: cur.RateLimit, RateIntervalMs: cur.RateIntervalMs}))
+		after := integrationSummary(out)
+		if len(patch) > 0 {
+			after["secrets_changed"] = true
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &in.OrganizationID, Action: "integration.updated",
+			TargetType: "integration", TargetID: in.ID.String(), Before: before, After: after})
+	})
+	return out, err
+}
+
+// Get returns one of an organization's integrations, without secrets.
+func (is *IntegrationStore) Get(ctx context.Context, orgID, id uuid.UUID) (Integration, error) {
+	row, err := is.s.q.IntegrationGet(ctx, db.IntegrationGetParams{ID: id, OrganizationID: orgID})
+	if err != nil {
+		return Integration{}, interpret(err, "integration")
+	}
+	return integrationFromRow(row), nil
+}
+
+// List returns an organization's integrations by name, of one kind when kind is not "", without secrets.
+func (is *IntegrationStore) List(ctx context.Context, orgID uuid.UUID, kind string) ([]Integration, error) {
+	p := db.IntegrationListParams{OrganizationID: orgID}
+	if kind != "" {
+		p.Kind = &kind
+	}
+	rows, err := is.s.q.IntegrationList(ctx, p)
+	if err != nil {
+		return nil, interpret(err, "integrations")
+	}
+	out := make([]Integration, len(rows))
+	for i, r := range rows {
+		out[i] = integrationFromRow(db.IntegrationGetRow(r))
+	}
+	return out, nil
+}
+
+// Delete removes an integration. Nodes that name it fail with "not found" from then on; e-mail delivery records
+// keep their rows without it.
+func (is *IntegrationStore) Delete(ctx context.Context, orgID, id uuid.UUID, by Actor) error {
+	return is.s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.IntegrationDelete(ctx, db.IntegrationDeleteParams{ID: id, OrganizationID: orgID})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "integration.deleted",
+			TargetType: "integration", TargetID: id.String(), Before: map[string]any{"name": row.Name, "kind": row.Kind}})
+	})
+}
+
+// Secrets returns an integration's decrypted secrets as one JSON object. Only the runtime and the "test
+// connection" action may call it: nothing it returns is ever rendered.
+func (is *IntegrationStore) Secrets(ctx context.Context, orgID, id uuid.UUID) (json.RawMessage, error) {
+	row, err := is.s.q.IntegrationGetSealed(ctx, db.IntegrationGetSealedParams{ID: id, OrganizationID: orgID})
+	if err != nil {
+		return nil, interpret(err, "integration")
+	}
+	m, err := is.open(row.OrganizationID, row.ID, row.SecretCiphertext)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// IntegrationForRun implements actions.IntegrationSource: the integration's config and decrypted secrets merged
+// into one settings object, with its rate limit.
+func (is *IntegrationStore) IntegrationForRun(ctx context.Context, orgID, id uuid.UUID) (actions.ResolvedIntegration, error) {
+	row, err := is.s.q.IntegrationGetSealed(ctx, db.IntegrationGetSealedParams{ID: id, OrganizationID: orgID})
+	if err != nil {
+		return actions.ResolvedIntegration{}, interpret(err, "integration")
+	}
+	settings, err := jsonObject(row.Config, "config")
+	if err != nil {
+		return actions.ResolvedIntegration{}, err
+	}
+	secretMap, err := is.open(row.OrganizationID, row.ID, row.SecretCiphertext)
+	if err != nil {
+		return actions.ResolvedIntegration{}, err
+	}
+	for k, v := range secretMap {
+		settings[k] = v
+	}
+	merged, err := json.Marshal(settings)
+	if err != nil {
+		return actions.ResolvedIntegration{}, err
+	}
+	out := actions.ResolvedIntegration{
+		Integration: engine.Integration{ID: row.ID.String(), Kind: row.Kind, Settings: merged},
+	}
+	if row.RateLimit != nil {
+		out.RateLimit = int(*row.RateLimit)
+		out.RateInterval = time.Duration(row.RateIntervalMs) * time.Millisecond
+	}
+	return out, nil
+}
+
+// checkAndSeal validates an integration's settings as a whole and seals its secrets, bound to the integration.
+func (is *IntegrationStore) checkAndSeal(orgID, id uuid.UUID, kind string, config json.RawMessage,
+	secretMap map[string]json.RawMessage, rateLimit int, rateInterval time.Duration) ([]byte, error) {
+	configMap, err := jsonObject(config, "config")
+	if err != nil {
+		return nil, err
+	}
+	if config == nil {
+		return nil, fault.Fields("the integration is not valid", fault.FieldError{Field: "config", Message: "is required"})
+	}
+	merged := make(map[string]json.RawMessage, len(configMap)+len(secretMap))
+	for k, v := range configMap {
+		if secretMap[k] != nil {
+			return nil, fault.Fields("the integration is not valid",
+				fault.FieldError{Field: "config." + k, Message: "is a secret and belongs with the secrets"})
+		}
+		merged[k] = v
+	}
+	for k, v := range secretMap {
+		merged[k] = v
+	}
+	all, _ := json.Marshal(merged)
+	if err := actions.ValidateIntegration(kind, all); err != nil {
+		return nil, err
+	}
+	switch {
+	case rateLimit < 0:
+		return nil, fault.Fields("the rate limit is not valid", fault.FieldError{Field: "rate_limit", Message: "must be positive"})
+	case rateLimit > 0 && (rateInterval < time.Second || rateInterval > maxRateInterval):
+		return nil, fault.Fields("the rate limit is not valid",
+			fault.FieldError{Field: "rate_interval", Message: "must be between one second and 31 days"})
+	}
+	if len(secretMap) == 0 {
+		return nil, nil
+	}
+	plain, _ := json.Marshal(secretMap)
+	return is.keys.Seal(plain, secretsAAD(orgID, id))
+}
+
+// open decrypts an integration's secrets; an integration without secrets has an empty map.
+func (is *IntegrationStore) open(orgID, id uuid.UUID, sealed []byte) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if len(sealed) == 0 {
+		return out, nil
+	}
+	plain, err := is.keys.Open(sealed, secretsAAD(orgID, id))
+	if err != nil {
+		if errors.Is(err, secrets.ErrUnknownKey) {
+			return nil, fault.Wrap(err, fault.Unavailable,
+				"the integration's secrets were sealed under another SECRET_KEY; set SECRET_KEY_PREVIOUS or enter them again")
+		}
+		return nil, fmt.Errorf("integration %s secrets: %w", id, err)
+	}
+	if err := json.Unmarshal(plain, &out); err != nil {
+		return nil, fmt.Errorf("integration %s secrets: %w", id, err)
+	}
+	return out, nil
+}
+
+// secretsAAD binds sealed secrets to their integration and organization: copied to another row, they do not open.
+func secretsAAD(orgID, id uuid.UUID) []byte {
+	return []byte("integration/" + orgID.String() + "/" + id.String())
+}
+
+// jsonObject decodes an optional JSON object; nil or "null" is an empty one.
+func jsonObject(raw json.RawMessage, field string) (map[string]json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return m, nil
+	}
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, fault.Fields("the integration is not valid", fault.FieldError{Field: field, Message: "must be a JSON object"})
+	}
+	return m, nil
+}
+
+func rateParams(limit int, interval time.Duration) (*int32, *float64) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	l := int32(limit)
+	ms := float64(interval.Milliseconds())
+	return &l, &ms
+}
+
+func integrationFromRow(r db.IntegrationGetRow) Integration {
+	out := Integration{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Kind: r.Kind, Config: r.Config,
+		HasSecrets: r.HasSecrets, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if r.RateLimit != nil {
+		out.RateLimit = int(*r.RateLimit)
+		out.RateInterval = time.Duration(r.RateIntervalMs) * time.Millisecond
+	}
+	return out
+}
+
+// integrationSummary is what the audit log keeps of an integration: never a secret.
+func integrationSummary(i Integration) map[string]any {
+	return map[string]any{"name": i.Name, "kind": i.Kind, "config": i.Config, "rate_limit": i.RateLimit,
+		"rate_interval": i.RateInterval.String()}
+}
+
+// IntegrationRateLimiter is the PostgreSQL actions.RateLimiter: one counter row per integration and window,
+// taken by an atomic upsert, so every worker of every process shares it without Redis.
+type IntegrationRateLimiter struct{ s *Store }
+
+// IntegrationRateLimiter returns the PostgreSQL rate limiter over s.
+func (s *Store) IntegrationRateLimiter() *IntegrationRateLimiter {
+	return &IntegrationRateLimiter{s: s}
+}
+
+// Allow implements actions.RateLimiter.
+func (l *IntegrationRateLimiter) Allow(ctx context.Context, integrationID uuid.UUID, limit int, window time.Duration) (bool, time.Duration, error) {
+	if limit <= 0 || window <= 0 {
+		return true, 0, nil
+	}
+	row, err := l.s.q.IntegrationRateTake(ctx, db.IntegrationRateTakeParams{IntegrationID: integrationID,
+		WindowMs: float64(window.Milliseconds()), MaxRequests: int32(limit)})
+	if errors.Is(err, pgx.ErrNoRows) {
+		age, err := l.s.q.IntegrationRateWindowAge(ctx, float64(window.Milliseconds()))
+		if err != nil {
+			return false, 0, interpret(err, "rate limit")
+		}
+		return false, max(window-time.Duration(age)*time.Millisecond, time.Millisecond), nil
+	}
+	if err != nil {
+		return false, 0, interpret(err, "rate limit")
+	}
+	if row.Used == 1 {
+		// The first request of a window: the past windows of this integration will not be counted again.
+		if err := l.s.q.IntegrationRateForget(ctx, db.IntegrationRateForgetParams{IntegrationID: integrationID,
+			Before: row.WindowStart}); err != nil {
+			return true, 0, interpret(err, "rate limit")
+		}
+	}
+	return true, 0, nil
+}

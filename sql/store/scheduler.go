@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/concertmaster/concertmaster/sql/db"
+	"github.com/jackc/pgx/v5"
+)
+
+// NextRunFunc computes when a version's schedule trigger fires next after a time, from the version's definition.
+type NextRunFunc func(definition json.RawMessage, after time.Time) (time.Time, error)
+
+// Scheduler starts the executions of scheduled workflows. Every worker process runs one; they need no leader,
+// because each claims due schedules with FOR UPDATE SKIP LOCKED and, in the same transaction, starts the execution
+// and moves the schedule to its next time after now. So a tick runs once however many schedulers run, and after
+// downtime a schedule that missed several ticks runs once, not once per missed tick.
+type Scheduler struct {
+	store   *Store
+	logger  *slog.Logger
+	nextRun NextRunFunc
+}
+
+// NewScheduler returns a scheduler; Run drives it.
+func (s *Store) NewScheduler(logger *slog.Logger, nextRun NextRunFunc) *Scheduler {
+	return &Scheduler{store: s, logger: logger, nextRun: nextRun}
+}
+
+// Run fires due schedules every interval until ctx ends.
+func (sc *Scheduler) Run(ctx context.Context, interval time.Duration) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := sc.FireDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				sc.logger.Error("scheduler: firing due schedules failed", "error", err)
+			}
+		}
+	}
+}
+
+// scheduleBatch bounds one transaction of the scheduler; more due schedules wait for the next tick.
+const scheduleBatch = 200
+
+// FireDue starts an execution for every schedule due at now and returns how many it started.
+func (sc *Scheduler) FireDue(ctx context.Context, now time.Time) (int, error) {
+	fired := 0
+	err := sc.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		due, err := q.ScheduleClaimDue(ctx, scheduleBatch)
+		if err != nil {
+			return interpret(err, "schedules")
+		}
+		for _, d := range due {
+			next, err := sc.nextRun(d.Definition, now)
+			if err != nil {
+				// The current version has no schedule trigger any more: nothing to fire.
+				sc.logger.Warn("scheduler: dropping a schedule whose workflow is not scheduled", "workflow_id", d.WorkflowID, "error", err)
+				if err := q.ScheduleDelete(ctx, db.ScheduleDeleteParams{WorkflowID: d.WorkflowID, OrganizationID: d.OrganizationID}); err != nil {
+					return interpret(err, "schedule")
+				}
+				continue
+			}
+			trigger, _ := json.Marshal(map[string]any{"scheduled_at": d.NextRunAt.UTC(), "fired_at": now.UTC()})
+			if _, err := sc.store.executionCreateTx(ctx, tx, q, NewExecution{OrganizationID: d.OrganizationID,
+				WorkflowID: d.WorkflowID, WorkflowVersionID: d.VersionID, Version: d.Version, TriggerKind: "schedule",
+				TriggerData: trigger, Priority: d.Priority}, nil); err != nil {
+				return err
+			}
+			last := d.NextRunAt
+			if err := q.ScheduleAdvance(ctx, db.ScheduleAdvanceParams{WorkflowID: d.WorkflowID, NextRunAt: next,
+				LastRunAt: &last}); err != nil {
+				return interpret(err, "schedule")
+			}
+			fired++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return fired, nil
+}

@@ -1,0 +1,284 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/sql/db"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Webhook is a workflow's public endpoint: POST /hooks/{Token}, signed with Secret.
+type Webhook struct {
+	ID         uuid.UUID
+	WorkflowID uuid.UUID
+	Token      string
+	Secret     string
+	// PreviousSecretExpiresAt is when the secret replaced by the last rotation stops working.
+	PreviousSecretExpiresAt *time.Time
+	CreatedAt               time.Time
+}
+
+// secretAAD binds a sealed webhook secret to its workflow: a ciphertext copied to another row does not open.
+func secretAAD(workflowID uuid.UUID) []byte { return append([]byte("webhook:"), workflowID[:]...) }
+
+func newWebhookToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func newWebhookSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + hex.EncodeToString(b)
+}
+
+// WebhookEnsure returns a workflow's webhook, creating it (token and secret) the first time.
+func (s *Store) WebhookEnsure(ctx context.Context, by Actor, keys *secrets.Keyring, orgID, workflowID uuid.UUID) (Webhook, error) {
+	row, err := s.q.WebhookGetByWorkflow(ctx, db.WebhookGetByWorkflowParams{WorkflowID: workflowID, OrganizationID: orgID})
+	if err == nil {
+		return webhookFromRow(keys, row)
+	}
+	if err != pgx.ErrNoRows {
+		return Webhook{}, interpret(err, "webhook")
+	}
+	secret := newWebhookSecret()
+	sealed, err := keys.Seal([]byte(secret), secretAAD(workflowID))
+	if err != nil {
+		return Webhook{}, err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err = q.WebhookCreate(ctx, db.WebhookCreateParams{OrganizationID: orgID, WorkflowID: workflowID,
+			Token: newWebhookToken(), SecretCiphertext: sealed})
+		if err != nil {
+			return interpret(err, "webhook")
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "webhook.create", TargetType: "workflow",
+			TargetID: workflowID.String()})
+	})
+	if err != nil {
+		return Webhook{}, err
+	}
+	return webhookFromRow(keys, row)
+}
+
+// WebhookRotate gives a webhook a new secret; the old one keeps working for grace, so senders can switch over.
+func (s *Store) WebhookRotate(ctx context.Context, by Actor, keys *secrets.Keyring, orgID, workflowID uuid.UUID, grace time.Duration) (Webhook, error) {
+	if _, err := s.WebhookEnsure(ctx, by, keys, orgID, workflowID); err != nil {
+		return Webhook{}, err
+	}
+	sealed, err := keys.Seal([]byte(newWebhookSecret()), secretAAD(workflowID))
+	if err != nil {
+		return Webhook{}, err
+	}
+	var row db.Webhook
+	err = s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err = q.WebhookRotateSecret(ctx, db.WebhookRotateSecretParams{WorkflowID: workflowID, OrganizationID: orgID,
+			SecretCiphertext: sealed, PreviousExpiresAt: ptrTo(time.Now().Add(grace))})
+		if err != nil {
+			return interpret(err, "webhook")
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "webhook.rotate_secret",
+			TargetType: "workflow", TargetID: workflowID.String(), After: map[string]any{"grace": grace.String()}})
+	})
+	if err != nil {
+		return Webhook{}, err
+	}
+	return webhookFromRow(keys, row)
+}
+
+func webhookFromRow(keys *secrets.Keyring, r db.Webhook) (Webhook, error) {
+	secret, err := keys.Open(r.SecretCiphertext, secretAAD(r.WorkflowID))
+	if err != nil {
+		return Webhook{}, fmt.Errorf("open webhook secret: %w", err)
+	}
+	return Webhook{ID: r.ID, WorkflowID: r.WorkflowID, Token: r.Token, Secret: string(secret),
+		PreviousSecretExpiresAt: r.PreviousSecretExpiresAt, CreatedAt: r.CreatedAt}, nil
+}
+
+// WebhookTarget is what accepting a call to a webhook needs.
+type WebhookTarget struct {
+	WebhookID      uuid.UUID
+	OrganizationID uuid.UUID
+	WorkflowID     uuid.UUID
+	VersionID      uuid.UUID
+	Version        int32
+	Priority       int16
+	// Secrets are the secrets a signature may use: the current one, and the previous one during its grace.
+	Secrets [][]byte
+}
+
+// WebhookTargetByToken resolves a token. An unknown token, or one of an inactive or archived workflow, is NotFound.
+func (s *Store) WebhookTargetByToken(ctx context.Context, keys *secrets.Keyring, token string) (WebhookTarget, error) {
+	r, err := s.q.WebhookTarget(ctx, token)
+	if err != nil {
+		return WebhookTarget{}, interpret(err, "webhook")
+	}
+	t := WebhookTarget{WebhookID: r.WebhookID, OrganizationID: r.OrganizationID, WorkflowID: r.WorkflowID,
+		VersionID: r.VersionID, Version: r.Version, Priority: r.Priority}
+	current, err := keys.Open(r.SecretCiphertext, secretAAD(r.WorkflowID))
+	if err != nil {
+		return WebhookTarget{}, fmt.Errorf("open webhook secret: %w", err)
+	}
+	t.Secrets = append(t.Secrets, current)
+	if r.PreviousSecretCiphertext != nil && r.PreviousSecretExpiresAt != nil && time.Now().Before(*r.PreviousSecretExpiresAt) {
+		if previous, err := keys.Open(r.PreviousSecretCiphertext, secretAAD(r.WorkflowID)); err == nil {
+			t.Secrets = append(t.Secrets, previous)
+		}
+	}
+	return t, nil
+}
+
+// IdempotentResponse is the first answer given to an Idempotency-Key.
+type IdempotentResponse struct {
+	StatusCode int
+	Body       json.RawMessage
+}
+
+// ExecutionCreateIdempotent creates an execution unless key was used in scope within ttl, in which case it returns
+// the first answer (replayed true) and creates nothing. The key and the execution commit together.
+func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, scope, key string, ttl time.Duration) (IdempotentResponse, bool, error) {
+	if err := in.prepare(); err != nil {
+		return IdempotentResponse{}, false, err
+	}
+	first := IdempotentResponse{StatusCode: 202}
+	first.Body, _ = json.Marshal(map[string]any{"execution_id": in.ID})
+	var replay *IdempotentResponse
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		_, err := q.IdempotencyKeyClaim(ctx, db.IdempotencyKeyClaimParams{OrganizationID: in.OrganizationID,
+			Scope: scope, Key: key, StatusCode: int32(first.StatusCode), Response: first.Body,
+			ExpiresAt: time.Now().Add(ttl)})
+		if err == pgx.ErrNoRows {
+			prev, err := q.IdempotencyKeyGet(ctx, db.IdempotencyKeyGetParams{OrganizationID: in.OrganizationID,
+				Scope: scope, Key: key})
+			if err != nil {
+				return interpret(err, "idempotency key")
+			}
+			replay = &IdempotentResponse{StatusCode: int(prev.StatusCode), Body: prev.Response}
+			return nil
+		}
+		if err != nil {
+			return interpret(err, "idempotency key")
+		}
+		_, err = s.executionCreateTx(ctx, tx, q, in, nil)
+		return err
+	})
+	if err != nil {
+		return IdempotentResponse{}, false, err
+	}
+	if replay != nil {
+		return *replay, true, nil
+	}
+	return first, false, nil
+}
+
+// WebhookDelivery is one call to a webhook, for its deliveries log.
+type WebhookDelivery struct {
+	OrganizationID uuid.UUID
+	WebhookID      uuid.UUID
+	StatusCode     int
+	SizeBytes      int
+	ExecutionID    *uuid.UUID
+	RemoteIP       netip.Addr
+	At             time.Time
+}
+
+// WebhookDeliveries returns a webhook's latest deliveries.
+func (s *Store) WebhookDeliveries(ctx context.Context, orgID, webhookID uuid.UUID, limit int) ([]WebhookDelivery, error) {
+	rows, err := s.q.WebhookDeliveryList(ctx, db.WebhookDeliveryListParams{WebhookID: webhookID, OrganizationID: orgID,
+		MaxRows: int32(clampLimit(limit))})
+	if err != nil {
+		return nil, interpret(err, "webhook deliveries")
+	}
+	out := make([]WebhookDelivery, len(rows))
+	for i, r := range rows {
+		out[i] = WebhookDelivery{OrganizationID: r.OrganizationID, WebhookID: r.WebhookID, StatusCode: int(r.StatusCode),
+			SizeBytes: int(r.SizeBytes), ExecutionID: r.ExecutionID, At: r.CreatedAt}
+		if r.RemoteIp != nil {
+			out[i].RemoteIP = *r.RemoteIp
+		}
+	}
+	return out, nil
+}
+
+// DeliveryLog writes webhook deliveries in the background, in groups: the log must not cost the hot path a commit,
+// and losing its last lines in a crash is acceptable.
+type DeliveryLog struct {
+	store   *Store
+	logger  *slog.Logger
+	entries chan WebhookDelivery
+}
+
+// NewDeliveryLog returns a log; Run must be running.
+func (s *Store) NewDeliveryLog(logger *slog.Logger) *DeliveryLog {
+	return &DeliveryLog{store: s, logger: logger, entries: make(chan WebhookDelivery, 8192)}
+}
+
+// Add queues a delivery; under a flood beyond the buffer it is dropped rather than slow the webhook.
+func (l *DeliveryLog) Add(d WebhookDelivery) {
+	select {
+	case l.entries <- d:
+	default:
+	}
+}
+
+// Run writes queued deliveries every 100 ms until ctx ends, then writes what is left.
+func (l *DeliveryLog) Run(ctx context.Context) {
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	var batch []db.WebhookDeliveriesCreateParams
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := l.store.q.WebhookDeliveriesCreate(wctx, batch); err != nil {
+			l.logger.Warn("writing webhook deliveries failed", "count", len(batch), "error", err)
+		}
+		batch = batch[:0]
+	}
+	add := func(d WebhookDelivery) {
+		p := db.WebhookDeliveriesCreateParams{OrganizationID: d.OrganizationID, WebhookID: d.WebhookID,
+			StatusCode: int32(d.StatusCode), SizeBytes: int32(d.SizeBytes), ExecutionID: d.ExecutionID, CreatedAt: d.At}
+		if d.RemoteIP.IsValid() {
+			ip := d.RemoteIP
+			p.RemoteIp = &ip
+		}
+		batch = append(batch, p)
+	}
+	for {
+		select {
+		case d := <-l.entries:
+			add(d)
+			if len(batch) >= 1000 {
+				flush()
+			}
+		case <-ticker.C:
+			flush()
+		case <-ctx.Done():
+			for {
+				select {
+				case d := <-l.entries:
+					add(d)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+
+func ptrTo[T any](v T) *T { return &v }
