@@ -280,5 +280,4 @@ func (l *DeliveryLog) Run(ctx context.Context) {
 	}
 }
 
-
 func ptrTo[T any](v T) *T { return &v }
