@@ -100,6 +100,20 @@ func (s *Server) authorizedWorkflow(r *http.Request, id uuid.UUID, a authz.Actio
 	return wf, authz.Authorize(p, a, authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.Grant(grant)))
 }
 
+// pathWorkflow loads the workflow named by the {id} path segment and checks that the caller may do a to it,
+// answering the problem itself when not.
+func (s *Server) pathWorkflow(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Workflow, bool) {
+	id, err := pathID(r, "id")
+	if err == nil {
+		var wf store.Workflow
+		if wf, err = s.authorizedWorkflow(r, id, a); err == nil {
+			return wf, true
+		}
+	}
+	s.problem(w, r, err)
+	return store.Workflow{}, false
+}
+
 // pathID reads a {name} path segment as a UUID; a malformed one is simply not found.
 func pathID(r *http.Request, name string) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue(name))
@@ -206,14 +220,8 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, in workf
 
 // apiWorkflowGet is GET /api/v1/workflows/{id}: the head with its current definition.
 func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowView)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
+	if !ok {
 		return
 	}
 	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
@@ -233,14 +241,8 @@ func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowUpdate is PUT /api/v1/workflows/{id} {name?, description?, definition, version}: a new immutable
 // version, or 409 naming who saved in between when version is not the head any more.
 func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowEdit)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
+	if !ok {
 		return
 	}
 	var in workflowInput
@@ -248,7 +250,7 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	err = check(in)
+	err := check(in)
 	if in.Version == nil {
 		// If-Match carries the version too, for clients that speak ETags.
 		if v, perr := strconv.Unquote(r.Header.Get("If-Match")); perr == nil {
@@ -284,14 +286,8 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowDelete is DELETE /api/v1/workflows/{id}: archives it (executions stay readable).
 func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowDelete)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowDelete)
+	if !ok {
 		return
 	}
 	if _, err := s.deps.Store.WorkflowArchive(r.Context(), s.actor(r), wf.OrganizationID, wf.ID); err != nil {
@@ -304,14 +300,8 @@ func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowActivate is POST /api/v1/workflows/{id}/activate and …/deactivate.
 func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r, "id")
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		wf, err := s.authorizedWorkflow(r, id, authz.WorkflowEdit)
-		if err != nil {
-			s.problem(w, r, err)
+		wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
+		if !ok {
 			return
 		}
 		v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
@@ -376,14 +366,8 @@ func (s *Server) apiWorkflowImport(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowExport is GET /api/v1/workflows/{id}/export: a self-contained document that import accepts.
 func (s *Server) apiWorkflowExport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowView)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
+	if !ok {
 		return
 	}
 	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
@@ -408,14 +392,8 @@ type versionJSON struct {
 
 // apiWorkflowVersions is GET /api/v1/workflows/{id}/versions: the history, newest first.
 func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowView)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
+	if !ok {
 		return
 	}
 	versions, err := s.deps.Store.WorkflowVersions(r.Context(), wf.OrganizationID, wf.ID, 500)
@@ -488,14 +466,8 @@ func (s *Server) workflowVersionFromPath(r *http.Request, a authz.Action) (store
 // apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
 // answered 202 {execution_id} once the execution and its job are committed.
 func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowRun)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowRun)
+	if !ok {
 		return
 	}
 	var body json.RawMessage

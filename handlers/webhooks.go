@@ -422,17 +422,12 @@ func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowEdit)
-	if err != nil {
-		s.problem(w, r, err)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
+	if !ok {
 		return
 	}
 	var hook store.Webhook
+	var err error
 	if rotate {
 		hook, err = s.deps.Store.WebhookRotate(r.Context(), s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID, webhookSecretGrace)
 	} else {
