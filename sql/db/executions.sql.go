@@ -84,15 +84,17 @@ type ExecutionCreateManyParams struct {
 
 const executionFinish = `-- name: ExecutionFinish :one
 UPDATE workflow_executions
-SET status = $1, error = $2, finished_at = now(), resume_at = NULL, updated_at = now()
-WHERE id = $3 AND status IN ('queued', 'running', 'waiting')
+SET status = $1, error = $2, started_at = coalesce(started_at, $3),
+    finished_at = now(), resume_at = NULL, updated_at = now()
+WHERE id = $4 AND status IN ('queued', 'running', 'waiting')
 RETURNING id, organization_id, workflow_id, status, started_at, finished_at
 `
 
 type ExecutionFinishParams struct {
-	Status string
-	Error  *string
-	ID     uuid.UUID
+	Status    string
+	Error     *string
+	StartedAt *time.Time
+	ID        uuid.UUID
 }
 
 type ExecutionFinishRow struct {
@@ -106,7 +108,12 @@ type ExecutionFinishRow struct {
 
 // ExecutionFinish records a final status, unless the execution already has one (a cancel won the race).
 func (q *Queries) ExecutionFinish(ctx context.Context, arg ExecutionFinishParams) (ExecutionFinishRow, error) {
-	row := q.db.QueryRow(ctx, executionFinish, arg.Status, arg.Error, arg.ID)
+	row := q.db.QueryRow(ctx, executionFinish,
+		arg.Status,
+		arg.Error,
+		arg.StartedAt,
+		arg.ID,
+	)
 	var i ExecutionFinishRow
 	err := row.Scan(
 		&i.ID,

@@ -46,7 +46,8 @@ LEFT JOIN started s ON s.id = t.id;
 -- name: ExecutionFinish :one
 -- ExecutionFinish records a final status, unless the execution already has one (a cancel won the race).
 UPDATE workflow_executions
-SET status = @status, error = sqlc.narg('error'), finished_at = now(), resume_at = NULL, updated_at = now()
+SET status = @status, error = sqlc.narg('error'), started_at = coalesce(started_at, sqlc.narg('started_at')),
+    finished_at = now(), resume_at = NULL, updated_at = now()
 WHERE id = @id AND status IN ('queued', 'running', 'waiting')
 RETURNING id, organization_id, workflow_id, status, started_at, finished_at;
 

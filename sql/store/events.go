@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine"
 	"log/slog"
 	"sync"
 	"time"
@@ -19,17 +20,39 @@ const eventsChannel = "concertmaster_execution_events"
 // ExecutionEvent is one status change, small enough for a NOTIFY payload: listeners read details from the database.
 // NodeID is set for a node's change; CancelRequested for a cancel request that running workers must act on.
 type ExecutionEvent struct {
-	ExecutionID     uuid.UUID `json:"e"`
-	OrganizationID  uuid.UUID `json:"o"`
-	WorkflowID      uuid.UUID `json:"w"`
-	Status          string    `json:"s"`
-	NodeID          string    `json:"n,omitempty"`
-	NodeStatus      string    `json:"ns,omitempty"`
-	ItemIndex       *int      `json:"i,omitempty"`
-	CancelRequested bool      `json:"c,omitempty"`
+	ExecutionID    uuid.UUID `json:"e"`
+	OrganizationID uuid.UUID `json:"o"`
+	WorkflowID     uuid.UUID `json:"w"`
+	Status         string    `json:"s"`
+	NodeID         string    `json:"n,omitempty"`
+	NodeStatus     string    `json:"ns,omitempty"`
+	// Nodes carries the node runs written together with an execution's status (the pure nodes' runs, recorded at
+	// its end): one notification for the lot instead of one each. Runs beyond maxEventNodes are left out, and
+	// listeners read them from the database.
+	Nodes           []NodeStatusEvent `json:"ra,omitempty"`
+	ItemIndex       *int              `json:"i,omitempty"`
+	CancelRequested bool              `json:"c,omitempty"`
 	// Resync is set on an event the subscriber makes itself after reconnecting to the database: events may have
 	// been missed, so a listener should re-read what it shows.
 	Resync bool `json:"-"`
+}
+
+// NodeStatusEvent is one node run's status inside an execution's event.
+type NodeStatusEvent struct {
+	NodeID    string `json:"n"`
+	Status    string `json:"s"`
+	ItemIndex *int   `json:"i,omitempty"`
+}
+
+// maxEventNodes keeps a notification far below PostgreSQL's 8000-byte payload limit.
+const maxEventNodes = 64
+
+// withNodes folds node runs into an execution's event.
+func (e ExecutionEvent) withNodes(runs []engine.NodeRun) ExecutionEvent {
+	for _, r := range runs[:min(len(runs), maxEventNodes)] {
+		e.Nodes = append(e.Nodes, NodeStatusEvent{NodeID: r.NodeID, Status: string(r.Status), ItemIndex: r.ItemIndex})
+	}
+	return e
 }
 
 // notifyTx publishes events when tx commits (NOTIFY is transactional), in one statement whatever their number.

@@ -210,19 +210,17 @@ func nodeEvent(e queue.ExecutionRef, r engine.NodeRun) ExecutionEvent {
 func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool, error) {
 	var changed bool
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		events := make([]ExecutionEvent, 0, len(c.NodeRuns)+1)
+		event := ExecutionEvent{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID,
+			WorkflowID: c.Execution.WorkflowID}.withNodes(c.NodeRuns)
 		if len(c.NodeRuns) > 0 {
 			if err := q.NodeRunInsertMany(ctx, nodeRunParams(c.Execution, c.NodeRuns)); err != nil {
 				return interpret(err, "node runs")
-			}
-			for _, r := range c.NodeRuns {
-				events = append(events, nodeEvent(c.Execution, r))
 			}
 		}
 		if c.Status == engine.ExecutionWaiting {
 			if _, err := q.ExecutionPark(ctx, db.ExecutionParkParams{ID: c.Execution.ID, ResumeAt: &c.ResumeAt}); err != nil {
 				if err == pgx.ErrNoRows {
-					return nil // canceled meanwhile: no continuation
+					return s.notifyTx(ctx, tx, []ExecutionEvent{event}) // canceled meanwhile: no continuation
 				}
 				return interpret(err, "execution")
 			}
@@ -235,18 +233,22 @@ func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool
 			if c.Error != "" {
 				errText = &c.Error
 			}
-			_, err := q.ExecutionFinish(ctx, db.ExecutionFinishParams{ID: c.Execution.ID, Status: string(c.Status), Error: errText})
+			startedAt := c.StartedAt
+			if startedAt.IsZero() {
+				startedAt = time.Now()
+			}
+			_, err := q.ExecutionFinish(ctx, db.ExecutionFinishParams{ID: c.Execution.ID, Status: string(c.Status),
+				Error: errText, StartedAt: &startedAt})
 			if err == pgx.ErrNoRows {
-				return s.notifyTx(ctx, tx, events)
+				return s.notifyTx(ctx, tx, []ExecutionEvent{event}) // a cancel won the race: only the runs are news
 			}
 			if err != nil {
 				return interpret(err, "execution")
 			}
 		}
 		changed = true
-		events = append(events, ExecutionEvent{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID,
-			WorkflowID: c.Execution.WorkflowID, Status: string(c.Status)})
-		return s.notifyTx(ctx, tx, events)
+		event.Status = string(c.Status)
+		return s.notifyTx(ctx, tx, []ExecutionEvent{event})
 	})
 	return changed, err
 }

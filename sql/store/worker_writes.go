@@ -203,7 +203,7 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completion
 		Ids: make([]uuid.UUID, len(batch)), Statuses: make([]string, len(batch)),
 		Errors: make([]string, len(batch)), StartedAts: make([]time.Time, len(batch)),
 	}
-	events := make([]ExecutionEvent, 0, len(batch)*4)
+	events := make([]ExecutionEvent, 0, len(batch))
 	for i, r := range batch {
 		c := r.completion
 		runs.add(c.Execution, c.NodeRuns...)
@@ -211,9 +211,6 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completion
 		finish.StartedAts[i] = c.StartedAt
 		if c.StartedAt.IsZero() {
 			finish.StartedAts[i] = time.Now()
-		}
-		for _, run := range c.NodeRuns {
-			events = append(events, nodeEvent(c.Execution, run))
 		}
 	}
 	changed := make(map[uuid.UUID]bool, len(batch))
@@ -231,10 +228,13 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completion
 			changed[id] = true
 		}
 		for _, r := range batch {
-			if c := r.completion; changed[c.Execution.ID] {
-				events = append(events, ExecutionEvent{ExecutionID: c.Execution.ID,
-					OrganizationID: c.Execution.OrganizationID, WorkflowID: c.Execution.WorkflowID, Status: string(c.Status)})
+			c := r.completion
+			status := string(c.Status)
+			if !changed[c.Execution.ID] {
+				status = "" // a cancel won the race: only the node runs are news
 			}
+			events = append(events, ExecutionEvent{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID,
+				WorkflowID: c.Execution.WorkflowID, Status: status}.withNodes(c.NodeRuns))
 		}
 		return w.store.notifyTx(ctx, tx, events)
 	})
