@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,15 +24,17 @@ import (
 // effects is a side-effecting test node type: it counts its finished runs per node and, when told to, blocks
 // until its context ends or the test releases it — a stand-in for an e-mail or HTTP call in flight.
 type effects struct {
-	mu       sync.Mutex
-	done     map[string]int
+	mu   sync.Mutex
+	done map[string]int
+	// failOnce lists nodes whose first run fails for good.
+	failOnce map[string]bool
 	entered  chan string
 	block    map[string]bool
 	released chan struct{}
 }
 
 func newEffects() *effects {
-	return &effects{done: map[string]int{}, entered: make(chan string, 100), block: map[string]bool{},
+	return &effects{done: map[string]int{}, failOnce: map[string]bool{}, entered: make(chan string, 100), block: map[string]bool{},
 		released: make(chan struct{})}
 }
 
@@ -66,8 +69,12 @@ func (f *effects) nodeType() engine.NodeType {
 					}
 				}
 				f.mu.Lock()
+				defer f.mu.Unlock()
+				if f.failOnce[in.NodeID] {
+					delete(f.failOnce, in.NodeID)
+					return engine.Output{}, engine.Permanent(fmt.Errorf("%s failed", in.NodeID))
+				}
 				f.done[in.NodeID]++
-				f.mu.Unlock()
 				return engine.Output{Data: map[string]any{"done": in.NodeID}}, nil
 			}), nil
 		},
@@ -413,4 +420,52 @@ func waitListening(t testing.TB, h *harness) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("the event listener did not connect")
+}
+
+// TestRetryFromTheFailedNodeKeepsWhatRanBefore retries a failed execution from its failed node: the side effect
+// before it is carried over, not repeated, and the new execution resumes at the failed node.
+func TestRetryFromTheFailedNodeKeepsWhatRanBefore(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	def := `{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"charge","type":"action.test_effect","config":{}},
+		{"id":"notify","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"charge"},{"from":"charge","to":"notify"}]}`
+	head := h.workflow(def, nil)
+	h.effects.failOnce["notify"] = true
+	h.startWorker(time.Minute)
+	id := h.run(head, `{}`)
+	failed := h.waitStatus(id, store.StatusFailed)
+	if !strings.Contains(failed.Error, "notify failed") {
+		t.Fatalf("error %q", failed.Error)
+	}
+	plan, err := engine.Compile(mustParse(t, def), h.registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := h.store.NodeRuns(context.Background(), h.org.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry, err := h.store.ExecutionRetry(context.Background(), store.SystemActor, h.org.ID, id, plan.RetryRuns(runs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(retry.ID, store.StatusSucceeded)
+	if h.effects.count("charge") != 1 || h.effects.count("notify") != 1 {
+		t.Errorf("side effects: charge %d notify %d, want 1 each", h.effects.count("charge"), h.effects.count("notify"))
+	}
+	if got := h.nodeStatuses(retry.ID); got["charge"] != "succeeded" || got["notify"] != "succeeded" {
+		t.Errorf("retry's runs %v", got)
+	}
+}
+
+func mustParse(t *testing.T, def string) *engine.Definition {
+	t.Helper()
+	d, err := engine.ParseDefinition([]byte(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

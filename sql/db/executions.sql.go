@@ -277,7 +277,8 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 
 const executionLoad = `-- name: ExecutionLoad :one
 SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
-    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit
+    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit,
+    EXISTS (SELECT 1 FROM node_executions n WHERE n.execution_id = e.id) AS has_runs
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.id = $1
@@ -295,6 +296,7 @@ type ExecutionLoadRow struct {
 	CancelRequestedAt *time.Time
 	CreatedAt         time.Time
 	ConcurrencyLimit  *int32
+	HasRuns           bool
 }
 
 // ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
@@ -314,6 +316,7 @@ func (q *Queries) ExecutionLoad(ctx context.Context, id uuid.UUID) (ExecutionLoa
 		&i.CancelRequestedAt,
 		&i.CreatedAt,
 		&i.ConcurrencyLimit,
+		&i.HasRuns,
 	)
 	return i, err
 }

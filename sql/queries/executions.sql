@@ -97,7 +97,8 @@ SELECT * FROM node_executions WHERE execution_id = @execution_id;
 -- ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
 -- costs no commit (ExecutionMarkRunning records it later, in groups).
 SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
-    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit
+    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit,
+    EXISTS (SELECT 1 FROM node_executions n WHERE n.execution_id = e.id) AS has_runs
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.id = @id;

@@ -174,8 +174,8 @@ func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Executi
 		WorkflowVersionID: *row.WorkflowVersionID, Version: *row.Version, TriggerKind: *row.TriggerKind,
 		TriggerData: row.TriggerData, CreatedAt: *row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
 	}
-	// A queued execution has never run a node, so the common case skips the second query.
-	if row.PreviousStatus != StatusQueued {
+	// Even a queued execution may have runs to resume from: a retry from its failed node carries them over.
+	{
 		rows, err := s.q.NodeRunsForResume(ctx, id)
 		if err != nil {
 			return queue.Execution{}, queue.AlreadyFinished, interpret(err, "node runs")
@@ -193,6 +193,10 @@ func (s *Store) NodeRunRecord(ctx context.Context, e queue.ExecutionRef, run eng
 	return s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if err := q.NodeRunInsertMany(ctx, nodeRunParams(e, []engine.NodeRun{run})); err != nil {
 			return interpret(err, "node run")
+		}
+		// An execution with recorded runs is never left queued: a worker resuming it must know to read them.
+		if _, err := q.ExecutionMarkRunning(ctx, []uuid.UUID{e.ID}); err != nil {
+			return interpret(err, "execution")
 		}
 		return s.notifyTx(ctx, tx, []ExecutionEvent{nodeEvent(e, run)})
 	})

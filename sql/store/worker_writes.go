@@ -14,7 +14,9 @@ import (
 )
 
 // WorkerWrites is the storage of a worker process (queue.ExecutionStore) built for throughput. Starting an execution
-// costs no commit: it is read, and recorded as running later together with the others that started meanwhile. The
+// costs no commit: it is read, and recorded as running only if it is still running a little later (runningMarkDelay),
+// together with the others in that case; most executions finish sooner and go from queued to their end in one
+// write. The
 // completions of many executions (their pure node runs and final statuses) are written in one transaction, and each
 // worker waits only for the commit that holds its own. Side-effecting node runs and parked executions still go
 // straight to the database, one transaction each: those must not wait.
@@ -24,6 +26,7 @@ type WorkerWrites struct {
 	window      time.Duration
 	maxBatch    int
 	starts      chan uuid.UUID
+	finished    chan uuid.UUID
 	completions chan *completionRequest
 	stopped     chan struct{}
 }
@@ -40,11 +43,16 @@ type completionResult struct {
 
 var _ queue.ExecutionStore = (*WorkerWrites)(nil)
 
+// runningMarkDelay is how long an execution runs before it is recorded as running: long enough for the common quick
+// execution to finish first, short enough that people watching a slow one see it start.
+const runningMarkDelay = 200 * time.Millisecond
+
 // NewWorkerWrites returns the batching storage of a worker; Run must be running.
 func (s *Store) NewWorkerWrites(logger *slog.Logger, window time.Duration, maxBatch int) *WorkerWrites {
 	return &WorkerWrites{store: s, logger: logger, window: window, maxBatch: maxBatch,
-		starts: make(chan uuid.UUID, maxBatch*8), completions: make(chan *completionRequest, maxBatch*4),
-		stopped: make(chan struct{})}
+		starts: make(chan uuid.UUID, maxBatch*8), finished: make(chan uuid.UUID, maxBatch*8),
+		completions: make(chan *completionRequest, maxBatch*4),
+		stopped:     make(chan struct{})}
 }
 
 // ExecutionStart implements queue.ExecutionStore. Executions of workflows with a concurrency limit take the locking
@@ -60,8 +68,9 @@ func (w *WorkerWrites) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.
 	switch {
 	case row.Status != StatusQueued && row.Status != StatusRunning && row.Status != StatusWaiting:
 		return queue.Execution{}, queue.AlreadyFinished, nil
-	case row.ConcurrencyLimit != nil || row.Status != StatusQueued:
-		// Limited workflows, and resumed executions (whose recorded runs must be read), take the full path.
+	case row.ConcurrencyLimit != nil || row.Status != StatusQueued || row.HasRuns:
+		// Limited workflows, and executions with recorded runs to resume from (after a crash, a delay, or a retry
+		// from the failed node), take the full path.
 		return w.store.ExecutionStart(ctx, id)
 	}
 	select {
@@ -86,6 +95,10 @@ func (w *WorkerWrites) WorkflowDefinition(ctx context.Context, versionID uuid.UU
 
 // ExecutionComplete implements queue.ExecutionStore, grouping final statuses with other workers' ones.
 func (w *WorkerWrites) ExecutionComplete(ctx context.Context, c queue.Completion) (bool, error) {
+	select {
+	case w.finished <- c.Execution.ID:
+	default: // then it may be marked running after the fact, which its final status overrides
+	}
 	if c.Status == engine.ExecutionWaiting {
 		return w.store.ExecutionComplete(ctx, c) // it schedules a job: rare, and not worth a batch
 	}
@@ -109,21 +122,26 @@ func (w *WorkerWrites) ExecutionComplete(ctx context.Context, c queue.Completion
 // worker is left waiting.
 func (w *WorkerWrites) Run(ctx context.Context) {
 	defer close(w.stopped)
-	ticker := time.NewTicker(20 * time.Millisecond)
+	ticker := time.NewTicker(runningMarkDelay / 2)
 	defer ticker.Stop()
-	var starts []uuid.UUID
+	// started holds executions begun but not finished, with when they began.
+	started := map[uuid.UUID]time.Time{}
 	for {
 		select {
 		case id := <-w.starts:
-			starts = append(starts, id)
-			if len(starts) >= w.maxBatch {
-				w.markRunning(starts)
-				starts = starts[:0]
+			started[id] = time.Now()
+		case id := <-w.finished:
+			delete(started, id)
+		case now := <-ticker.C:
+			var due []uuid.UUID
+			for id, at := range started {
+				if now.Sub(at) >= runningMarkDelay {
+					due = append(due, id)
+					delete(started, id)
+				}
 			}
-		case <-ticker.C:
-			if len(starts) > 0 {
-				w.markRunning(starts)
-				starts = starts[:0]
+			if len(due) > 0 {
+				w.markRunning(due)
 			}
 		case first := <-w.completions:
 			w.flushCompletions(w.collect(ctx, first))
