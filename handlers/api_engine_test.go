@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,11 +17,29 @@ import (
 	"github.com/riverqueue/river"
 )
 
-// startWorkers runs executions in the test, with a River client over the harness's database.
+// testRegistry holds every node type, the built-ins and the actions, as the real process does.
+func testRegistry(t *testing.T) *engine.Registry {
+	reg := nodes.NewRegistry()
+	if err := actions.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// startWorkers runs executions in the test, with a River client over the harness's database and the action
+// nodes' services over the harness's integrations and file storage.
 func (h *harness) startWorkers() {
 	h.t.Helper()
+	services, err := actions.NewServicesFactory(actions.ServicesConfig{Integrations: h.srv.deps.Integrations,
+		Records: h.st, Files: h.srv.deps.Files, RateLimiter: h.st.IntegrationRateLimiter(),
+		OutboundAllowedHosts: []string{"127.0.0.1"}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { services.Close() })
 	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: h.st, Registry: h.srv.deps.Registry,
-		Plans: h.srv.deps.Plans, Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: time.Minute})
+		Plans: h.srv.deps.Plans, Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: time.Minute,
+		Services: services.ForExecution})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
 	client, err := h.st.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: 4,

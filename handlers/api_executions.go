@@ -27,6 +27,9 @@ type executionJSON struct {
 	StartedAt   *time.Time      `json:"started_at,omitempty"`
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
 	Nodes       []nodeRunJSON   `json:"nodes,omitempty"`
+	// Files and EmailDeliveries are what the execution's actions produced (detail only).
+	Files           []store.Upload        `json:"files,omitempty"`
+	EmailDeliveries []store.EmailDelivery `json:"email_deliveries,omitempty"`
 }
 
 // nodeRunJSON is one node run of an execution.
@@ -174,7 +177,16 @@ func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
 	if runs == nil {
 		runs = []engine.NodeRun{}
 	}
-	respond(w, http.StatusOK, executionOut(exec, runs))
+	out := executionOut(exec, runs)
+	if out.Files, err = s.deps.Store.UploadListForExecution(r.Context(), exec.OrganizationID, exec.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if out.EmailDeliveries, err = s.deps.Store.EmailDeliveryListForExecution(r.Context(), exec.OrganizationID, exec.ID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, out)
 }
 
 // apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/nodes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,9 +109,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		BaseURL: base, SecretKey: testSecretKey, Sessions: sessions,
 		CORSAllowedOrigins: []string{testOrigin}, SignupEnabled: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Registry:       nodes.NewRegistry(), Plans: engine.NewPlanCache(64),
+		Registry:       testRegistry(t), Plans: engine.NewPlanCache(64),
 	}
-	h.startTriggers(&deps)
+	h.engineDeps(&deps)
 	for _, o := range opts {
 		o(&deps, h)
 	}

@@ -83,6 +83,15 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/executions/{id}/retry", s.apiExecutionRetry)
 	s.api("GET /api/v1/workflows/{id}/webhook", s.apiWorkflowWebhook)
 	s.api("POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
+	s.api("GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
+
+	// Integrations (API).
+	s.api("GET /api/v1/integrations", s.apiIntegrationList)
+	s.api("POST /api/v1/integrations", s.apiIntegrationCreate)
+	s.api("GET /api/v1/integrations/{id}", s.apiIntegrationGet)
+	s.api("PUT /api/v1/integrations/{id}", s.apiIntegrationUpdate)
+	s.api("DELETE /api/v1/integrations/{id}", s.apiIntegrationDelete)
+	s.api("POST /api/v1/integrations/{id}/test", s.apiIntegrationTest)
 
 	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
 	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))

@@ -5,7 +5,9 @@ package handlers
 import (
 	"context"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/engine/storage"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -82,6 +84,12 @@ type Deps struct {
 	WebhookMaxBodyBytes int64
 	// WebhookRateLimit is how many calls one webhook accepts per second.
 	WebhookRateLimit int
+	// Files is the storage backend (uploads, exported files).
+	Files storage.Backend
+	// Integrations stores integrations with their secrets sealed.
+	Integrations *store.IntegrationStore
+	// ConnectionTester runs an integration's "test connection" through the outbound guard.
+	ConnectionTester *actions.ConnectionTester
 }
 
 // Server is the application's http.Handler.

@@ -12,20 +12,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/engine/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// startTriggers gives the harness what webhooks need, running as in cmd/concertmaster: the group-commit ingester,
-// the execution events relay, the deliveries log and the key sealing webhook secrets.
-func (h *harness) startTriggers(d *Deps) {
+// engineDeps gives the harness what cmd/concertmaster gives the web process besides accounts: the group-commit
+// ingester, the execution events relay and the deliveries log (running), the keys sealing webhook and integration
+// secrets, the connection tester and file storage.
+func (h *harness) engineDeps(d *Deps) {
 	h.t.Helper()
 	keys, err := secrets.NewKeyring("webhook-secrets", testSecretKey, "")
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	integrationKeys, err := secrets.NewKeyring("integrations", testSecretKey, "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	logger := slog.New(slog.DiscardHandler)
 	d.WebhookKeys = keys
+	d.Integrations = store.NewIntegrationStore(h.st, integrationKeys)
+	// The tests' own servers listen on loopback, which the guard refuses unless allowed.
+	if d.ConnectionTester, err = actions.NewConnectionTester([]string{"127.0.0.1"}); err != nil {
+		h.t.Fatal(err)
+	}
+	files, err := storage.NewLocal(h.t.TempDir(), storage.LocalOptions{MaxBytes: 10 << 20})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	d.Files = files
 	d.Ingester = h.st.NewExecutionIngester(logger, time.Millisecond, 100)
 	d.Events = store.NewExecutionEvents(h.pool, logger)
 	d.Deliveries = h.st.NewDeliveryLog(logger)
@@ -35,7 +52,7 @@ func (h *harness) startTriggers(d *Deps) {
 	go func() { defer wg.Done(); d.Ingester.Run(ctx) }()
 	go func() { defer wg.Done(); _ = d.Events.Run(ctx) }()
 	go func() { defer wg.Done(); d.Deliveries.Run(ctx) }()
-	h.t.Cleanup(func() { cancel(); wg.Wait() })
+	h.t.Cleanup(func() { cancel(); wg.Wait(); _ = files.Close() })
 }
 
 // hookWorkflow creates and activates a webhook workflow of organization A with the given trigger config, and

@@ -66,6 +66,9 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Registry, deps.Plans = bg.Registry, bg.Plans
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
+	if err := integrationDeps(cfg, st, &deps); err != nil {
+		return err
+	}
 	if deps.WebhookKeys, err = secrets.NewKeyring("webhook-secrets", cfg.SecretKey, cfg.SecretKeyPrevious); err != nil {
 		return err
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/engine/storage"
 	"log/slog"
 	"time"
 
@@ -74,4 +77,21 @@ func sweepSessions(logger *slog.Logger, st *store.Store) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// integrationDeps gives the web process what integrations and files need: the sealed-secrets store, the connection
+// tester (through the same outbound guard as the nodes) and the file storage for downloads.
+func integrationDeps(cfg *config, st *store.Store, deps *handlers.Deps) error {
+	keys, err := secrets.NewKeyring("integrations", cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		return err
+	}
+	deps.Integrations = store.NewIntegrationStore(st, keys)
+	if deps.ConnectionTester, err = actions.NewConnectionTester(cfg.OutboundAllowedHosts); err != nil {
+		return fmt.Errorf("OUTBOUND_ALLOWED_HOSTS: %w", err)
+	}
+	if deps.Files, err = storage.NewLocal(cfg.DataDir, storage.LocalOptions{MaxBytes: cfg.FileMaxBytes}); err != nil {
+		return fmt.Errorf("DATA_DIR: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,202 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
+)
+
+// postgresSettings points a PostgreSQL integration at the tests' own server.
+func postgresSettings(t *testing.T) (settings string, password string) {
+	t.Helper()
+	u, err := url.Parse(os.Getenv("TEST_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	password = "not-needed-but-secret-" + fmt.Sprint(os.Getpid())
+	return fmt.Sprintf(`{"host":%q,"port":%s,"database":%q,"user":%q,"password":%q,"sslmode":"disable"}`,
+		u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), u.User.Username(), password), password
+}
+
+func init() {
+	maps.Copy(routeCases, map[string]routeCase{
+		"GET /api/v1/integrations":      {get("/api/v1/integrations"), withAnon(every(200), 401)},
+		"POST /api/v1/integrations":     {newIntegrationRequest(), integrationManagers(201, 201)},
+		"GET /api/v1/integrations/{id}": {onIntegration("GET", ""), readers(200)},
+		"PUT /api/v1/integrations/{id}": {onIntegration("PUT", `{"name":"Renamed","settings":{"host":"db.internal","database":"app","user":"app"}}`),
+			integrationManagers(200, 404)},
+		"DELETE /api/v1/integrations/{id}":    {onIntegration("DELETE", ""), integrationManagers(204, 404)},
+		"POST /api/v1/integrations/{id}/test": {onIntegration("POST", ""), integrationManagers(200, 404)},
+		"GET /api/v1/executions/{id}/files/{fileID}": {func(h *harness, w *world) request {
+			req := onExecution("", store.StatusQueued, "")(h, w)
+			return request{Method: "GET", Path: req.Path + "/files/" + store.UploadSourceExport}
+		}, readersOf(404)},
+	})
+}
+
+// integrationManagers: admins and owners manage (the outsider only in its own organization); others may not.
+func integrationManagers(status, outsider int) map[string]int {
+	m := withAnon(every(status), 401)
+	m["viewer"], m["member"], m["outsider"] = http.StatusForbidden, http.StatusForbidden, outsider
+	return m
+}
+
+// readersOf: a route every member of organization A may call, answering status (the outsider 404, anonymous 401).
+func readersOf(status int) map[string]int { return withOutsider(withAnon(every(status), 401), 404) }
+
+func newIntegrationRequest() func(*harness, *world) request {
+	return func(*harness, *world) request {
+		return request{Method: "POST", Path: "/api/v1/integrations",
+			JSON: `{"name":"Warehouse","kind":"postgres","settings":{"host":"db.internal","database":"app","user":"app","password":"s3cret-pw"}}`}
+	}
+}
+
+func onIntegration(method, body string) func(*harness, *world) request {
+	return func(h *harness, w *world) request {
+		in, err := h.srv.deps.Integrations.Create(context.Background(), store.NewIntegration{OrganizationID: w.orgA.ID,
+			Name: "Warehouse", Kind: "postgres", Config: json.RawMessage(`{"host":"db.internal","database":"app","user":"app"}`),
+			Secrets: json.RawMessage(`{"password":"s3cret-pw"}`)}, store.Actor{})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		suffix := ""
+		if method == "POST" {
+			suffix = "/test"
+		}
+		return request{Method: method, Path: "/api/v1/integrations/" + in.ID.String() + suffix, JSON: body}
+	}
+}
+
+func TestIntegrationsAPIKeepsSecretsWriteOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	admin := h.accessToken(w.users["admin"], w.orgA.ID)
+	viewer := h.accessToken(w.users["viewer"], w.orgA.ID)
+	settings, password := postgresSettings(t)
+	h.remember(password)
+
+	resp := h.do(request{Method: "POST", Path: "/api/v1/integrations", Bearer: admin,
+		JSON: `{"name":"Test DB","kind":"postgres","settings":` + settings + `}`})
+	if resp.StatusCode != http.StatusCreated || strings.Contains(resp.body, password) || !strings.Contains(resp.body, `"has_secrets":true`) {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	resp.json(t, &created)
+	for _, path := range []string{"/api/v1/integrations", "/api/v1/integrations/" + created.ID} {
+		if resp := h.do(request{Method: "GET", Path: path, Bearer: viewer}); resp.StatusCode != 200 || strings.Contains(resp.body, password) ||
+			!strings.Contains(resp.body, "Test DB") {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, resp.body)
+		}
+	}
+	// The test connection reaches the real PostgreSQL with the sealed settings.
+	if resp := h.do(request{Method: "POST", Path: "/api/v1/integrations/" + created.ID + "/test", Bearer: admin}); resp.body != "{\"ok\":true}\n" {
+		t.Errorf("test connection: %d %s", resp.StatusCode, resp.body)
+	}
+	// Renaming without the password keeps it.
+	noPassword := strings.Replace(settings, fmt.Sprintf(`,"password":%q`, password), "", 1)
+	if resp := h.do(request{Method: "PUT", Path: "/api/v1/integrations/" + created.ID, Bearer: admin,
+		JSON: `{"name":"Renamed DB","settings":` + noPassword + `}`}); resp.StatusCode != 200 || !strings.Contains(resp.body, "Renamed DB") {
+		t.Fatalf("update: %d %s", resp.StatusCode, resp.body)
+	}
+	secrets, err := h.srv.deps.Integrations.Secrets(context.Background(), w.orgA.ID, mustUUID(t, created.ID))
+	if err != nil || !strings.Contains(string(secrets), password) {
+		t.Errorf("the stored password was lost on update (%v)", err)
+	}
+	var stored []byte
+	if err := h.pool.QueryRow(context.Background(), "SELECT secret_ciphertext FROM integrations WHERE id = $1", created.ID).Scan(&stored); err != nil ||
+		strings.Contains(string(stored), password) {
+		t.Errorf("the secret is not sealed at rest (%v)", err)
+	}
+	// A bad kind and bad settings are named.
+	resp = h.do(request{Method: "POST", Path: "/api/v1/integrations", Bearer: admin, JSON: `{"name":"X","kind":"ftp","settings":{}}`})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.body, `"field":"kind"`) {
+		t.Errorf("bad kind: %d %s", resp.StatusCode, resp.body)
+	}
+	resp = h.do(request{Method: "POST", Path: "/api/v1/integrations", Bearer: admin, JSON: `{"name":"","kind":"postgres","settings":{"port":"x"}}`})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.body, `"field":"name"`) {
+		t.Errorf("bad settings: %d %s", resp.StatusCode, resp.body)
+	}
+	if resp := h.do(request{Method: "DELETE", Path: "/api/v1/integrations/" + created.ID, Bearer: admin}); resp.StatusCode != 204 {
+		t.Errorf("delete: %d", resp.StatusCode)
+	}
+}
+
+func TestNodeCatalogueAndExportedFileDownload(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorkers()
+	w := h.newWorld()
+	member := h.accessToken(w.users["member"], w.orgA.ID)
+	outsider := h.accessToken(w.users["outsider"], w.orgB.ID)
+
+	var catalogue struct {
+		Items []struct {
+			Name         string          `json:"name"`
+			ConfigSchema json.RawMessage `json:"config_schema"`
+		} `json:"items"`
+	}
+	h.do(request{Method: "GET", Path: "/api/v1/node-types", Bearer: member}).json(t, &catalogue)
+	if len(catalogue.Items) != 16 {
+		t.Errorf("the catalogue lists %d node types, want 16", len(catalogue.Items))
+	}
+	for _, it := range catalogue.Items {
+		if len(it.ConfigSchema) == 0 {
+			t.Errorf("%s has no config schema", it.Name)
+		}
+	}
+
+	def := `{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"export","type":"action.file_export","config":{"items":"trigger.body.rows","format":"csv","filename":"rows.csv"}}],
+		"edges":[{"from":"hook","to":"export"}]}`
+	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: member, JSON: `{"name":"Export","definition":` + def + `}`})
+	var wf struct {
+		ID string `json:"id"`
+	}
+	resp.json(t, &wf)
+	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/run", Bearer: member,
+		JSON: `{"rows":[{"sku":"A-1","qty":2},{"sku":"B-2","qty":5}]}`})
+	var run struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	resp.json(t, &run)
+	h.waitExecution(member, run.ExecutionID, "succeeded")
+	var detail struct {
+		Files []struct {
+			ID       string `json:"id"`
+			Filename string `json:"filename"`
+		} `json:"files"`
+	}
+	h.do(request{Method: "GET", Path: "/api/v1/executions/" + run.ExecutionID, Bearer: member}).json(t, &detail)
+	if len(detail.Files) != 1 || detail.Files[0].Filename != "rows.csv" {
+		t.Fatalf("files %+v", detail.Files)
+	}
+	download := "/api/v1/executions/" + run.ExecutionID + "/files/" + detail.Files[0].ID
+	resp = h.do(request{Method: "GET", Path: download, Bearer: member})
+	if resp.StatusCode != 200 || !strings.Contains(resp.body, "A-1") || !strings.Contains(resp.Header.Get("Content-Disposition"), "rows.csv") {
+		t.Errorf("download: %d %q %s", resp.StatusCode, resp.body, resp.Header.Get("Content-Disposition"))
+	}
+	if resp := h.do(request{Method: "GET", Path: download, Bearer: outsider}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("outsider download: %d", resp.StatusCode)
+	}
+}
+
+func mustUUID(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
