@@ -36,6 +36,12 @@ func init() {
 			integrationManagers(200, 404)},
 		"DELETE /api/v1/integrations/{id}":    {onIntegration("DELETE", ""), integrationManagers(204, 404)},
 		"POST /api/v1/integrations/{id}/test": {onIntegration("POST", ""), integrationManagers(200, 404)},
+		"GET /integrations":                   {get("/integrations"), signedIn(200)},
+		"POST /integrations": {form("POST", "/integrations", url.Values{"name": {"Mail"}, "kind": {"smtp"},
+			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}),
+			pageManagers(200, 200)},
+		"POST /integrations/{id}/test":   {onIntegrationPage("test"), pageManagers(200, 404)},
+		"POST /integrations/{id}/delete": {onIntegrationPage("delete"), pageManagers(200, 404)},
 		"GET /api/v1/executions/{id}/files/{fileID}": {func(h *harness, w *world) request {
 			req := onExecution("", store.StatusQueued, "")(h, w)
 			return request{Method: "GET", Path: req.Path + "/files/" + store.UploadSourceExport}
@@ -52,6 +58,20 @@ func integrationManagers(status, outsider int) map[string]int {
 
 // readersOf: a route every member of organization A may call, answering status (the outsider 404, anonymous 401).
 func readersOf(status int) map[string]int { return withOutsider(withAnon(every(status), 401), 404) }
+
+// pageManagers is integrationManagers for pages: anonymous visitors are sent to sign in.
+func pageManagers(status, outsider int) map[string]int {
+	m := integrationManagers(status, outsider)
+	m["anonymous"] = http.StatusSeeOther
+	return m
+}
+
+func onIntegrationPage(action string) func(*harness, *world) request {
+	return func(h *harness, w *world) request {
+		req := onIntegration("GET", "")(h, w)
+		return request{Method: "POST", Path: strings.TrimPrefix(req.Path, "/api/v1") + "/" + action, Form: url.Values{}}
+	}
+}
 
 func newIntegrationRequest() func(*harness, *world) request {
 	return func(*harness, *world) request {
@@ -199,4 +219,37 @@ func mustUUID(t *testing.T, s string) uuid.UUID {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func TestIntegrationsPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	admin := h.sessionCookie(w.users["admin"], w.orgA.ID)
+	member := h.sessionCookie(w.users["member"], w.orgA.ID)
+
+	resp := h.do(request{Method: "POST", Path: "/integrations", Cookie: admin,
+		Form: url.Values{"name": {"Mail"}, "kind": {"smtp"}, "settings": {`{"host":`}}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || resp.doc(t).Find("#settings-error").Text() == "" {
+		t.Fatalf("bad JSON: %d", resp.StatusCode)
+	}
+	settings, password := postgresSettings(t)
+	h.remember(password)
+	resp = h.do(request{Method: "POST", Path: "/integrations", Cookie: admin,
+		Form: url.Values{"name": {"Warehouse DB"}, "kind": {"postgres"}, "settings": {settings}}})
+	doc := resp.doc(t)
+	if resp.StatusCode != 200 || !strings.Contains(doc.Find("table.integrations").Text(), "Warehouse DB") || strings.Contains(resp.body, password) {
+		t.Fatalf("create: %d %s", resp.StatusCode, doc.Find("main").Text())
+	}
+	id, _ := doc.Find("tr[data-integration-id]").Attr("data-integration-id")
+	resp = h.do(request{Method: "POST", Path: "/integrations/" + id + "/test", Cookie: admin, Form: url.Values{},
+		Header: http.Header{"Hx-Request": {"true"}}})
+	if !strings.Contains(resp.body, "Connected.") {
+		t.Errorf("test connection: %s", resp.body)
+	}
+	// A member sees the list but no way to change it.
+	resp = h.do(request{Method: "GET", Path: "/integrations", Cookie: member})
+	if d := resp.doc(t); d.Find("form[action='/integrations']").Length() != 0 || !strings.Contains(d.Text(), "Warehouse DB") {
+		t.Errorf("member's page offers management or hides the list")
+	}
 }

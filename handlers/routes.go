@@ -52,6 +52,12 @@ func (s *Server) routes() {
 	s.page("POST /settings/tokens/{id}/revoke", s.revokeToken)
 	s.page("GET /settings/audit", s.auditPage)
 
+	// Integrations.
+	s.page("GET /integrations", s.integrationsPage)
+	s.page("POST /integrations", s.createIntegration)
+	s.page("POST /integrations/{id}/test", s.testIntegrationPage)
+	s.page("POST /integrations/{id}/delete", s.deleteIntegrationPage)
+
 	// API.
 	// Any other /api path: CORS preflights, and a problem+json 404 rather than the mux's plain text.
 	s.handle("/api/", http.HandlerFunc(s.apiFallback))

@@ -1,0 +1,169 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+)
+
+// integrationKinds are the kinds the page offers, with example settings. Settings are typed as JSON on purpose:
+// one form serves every kind, and the examples show each kind's fields (the canvas editor will bring per-kind
+// forms generated from the same definitions).
+var integrationKinds = []views.IntegrationKind{
+	{Kind: actions.KindSMTP, Example: `{"host":"smtp.example.com","port":587,"tls":"starttls","username":"bot","password":"…","from":"Bot <bot@example.com>"}`},
+	{Kind: actions.KindHTTP, Example: `{"auth":"bearer","token":"…","base_url":"https://api.example.com","test_url":"https://api.example.com/health"}`},
+	{Kind: actions.KindPostgres, Example: `{"host":"db.example.com","port":5432,"database":"app","user":"reader","password":"…"}`},
+}
+
+func init() {
+	for i := range integrationKinds {
+		integrationKinds[i].SecretFields = actions.SecretFields(integrationKinds[i].Kind)
+	}
+}
+
+// integrationsPage is GET /integrations.
+func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
+	s.renderIntegrations(w, r, http.StatusOK, views.Form{})
+}
+
+func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
+	p := principalFrom(r.Context())
+	if err := authorize(r, authz.IntegrationsView, authz.Org(p.OrgID)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	items, err := s.deps.Integrations.List(r.Context(), p.OrgID, "")
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds,
+		CanManage: authorize(r, authz.IntegrationsManage, authz.Org(p.OrgID)) == nil}
+	for _, it := range items {
+		row := views.IntegrationRow{ID: it.ID.String(), Name: it.Name, Kind: it.Kind, Settings: string(it.Config),
+			HasSecrets: it.HasSecrets, RateLimit: "none", Created: views.Stamp(it.CreatedAt)}
+		if it.RateLimit > 0 {
+			row.RateLimit = strconv.Itoa(it.RateLimit) + " per " + it.RateInterval.String()
+		}
+		page.Items = append(page.Items, row)
+	}
+	s.render(w, r, status, "Integrations", views.Integrations(page))
+}
+
+// createIntegration is POST /integrations: the form's fields, settings as a JSON object.
+func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := authorize(r, authz.IntegrationsManage, authz.Org(p.OrgID)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	// Only the name and kind are typed back into a failed form: the settings may hold a password.
+	values := map[string]string{"name": r.PostFormValue("name"), "kind": r.PostFormValue("kind")}
+	settings := json.RawMessage(r.PostFormValue("settings"))
+	var err error
+	if !json.Valid(settings) {
+		err = fault.Fields("the settings are not JSON", fault.FieldError{Field: "settings", Message: "must be a JSON object"})
+	} else {
+		in := integrationInput{Name: strings.TrimSpace(values["name"]), Kind: values["kind"], Settings: settings}
+		config, secrets, serr := actions.SplitSettings(in.Kind, in.Settings)
+		var verr error
+		if serr == nil {
+			verr = actions.ValidateIntegration(in.Kind, in.Settings)
+		}
+		if err = mergeInvalid(check(in), serr, verr); err == nil {
+			_, err = s.deps.Integrations.Create(r.Context(), store.NewIntegration{OrganizationID: p.OrgID, Name: in.Name,
+				Kind: in.Kind, Config: config, Secrets: secrets, CreatedBy: ptr(p.UserID)}, s.actor(r))
+		}
+	}
+	if err != nil {
+		if fault.CodeOf(err) != fault.Invalid && fault.CodeOf(err) != fault.Conflict {
+			s.pageError(w, r, err)
+			return
+		}
+		s.renderIntegrations(w, r, http.StatusUnprocessableEntity, formState(values, settingsFieldErrors(err)))
+		return
+	}
+	s.renderIntegrations(w, r, http.StatusOK, views.Form{Notice: "Integration added."})
+}
+
+// settingsFieldErrors folds errors about fields inside the settings ("settings.port", "port") onto the settings
+// field the form has.
+func settingsFieldErrors(err error) error {
+	e := fault.As(err)
+	if e.Code != fault.Invalid {
+		return err
+	}
+	fields := make([]fault.FieldError, len(e.Fields))
+	for i, f := range e.Fields {
+		fields[i] = f
+		if f.Field != "name" && f.Field != "kind" && f.Field != "settings" {
+			fields[i] = fault.FieldError{Field: "settings", Message: f.Field + ": " + f.Message}
+		}
+	}
+	return fault.Fields(e.Message, fields...)
+}
+
+// pageIntegration loads the {id} integration for a page action the caller may do.
+func (s *Server) pageIntegration(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Integration, bool) {
+	p := principalFrom(r.Context())
+	id, err := pathID(r, "id")
+	if err == nil {
+		if err = authorize(r, a, authz.Org(p.OrgID)); err == nil {
+			var in store.Integration
+			if in, err = s.deps.Integrations.Get(r.Context(), p.OrgID, id); err == nil {
+				return in, true
+			}
+		}
+	}
+	s.pageError(w, r, err)
+	return store.Integration{}, false
+}
+
+// testIntegrationPage is POST /integrations/{id}/test: the result as a fragment (or the page without JavaScript).
+func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
+	in, ok := s.pageIntegration(w, r, authz.IntegrationsManage)
+	if !ok {
+		return
+	}
+	result := views.IntegrationTestResult{OK: true}
+	resolved, err := s.deps.Integrations.IntegrationForRun(r.Context(), in.OrganizationID, in.ID)
+	if err == nil {
+		err = s.deps.ConnectionTester.Test(r.Context(), in.Kind, resolved.Settings)
+	}
+	if err != nil {
+		result = views.IntegrationTestResult{Error: fault.As(err).Message}
+	}
+	if isFragmentRequest(r) {
+		s.render(w, r, http.StatusOK, "Integrations", views.IntegrationTest(result))
+		return
+	}
+	form := views.Form{Notice: in.Name + ": connected."}
+	if !result.OK {
+		form = views.Form{Error: in.Name + ": " + result.Error}
+	}
+	s.renderIntegrations(w, r, http.StatusOK, form)
+}
+
+// deleteIntegrationPage is POST /integrations/{id}/delete.
+func (s *Server) deleteIntegrationPage(w http.ResponseWriter, r *http.Request) {
+	in, ok := s.pageIntegration(w, r, authz.IntegrationsManage)
+	if !ok {
+		return
+	}
+	if err := s.deps.Integrations.Delete(r.Context(), in.OrganizationID, in.ID, s.actor(r)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.renderIntegrations(w, r, http.StatusOK, views.Form{Notice: in.Name + " deleted."})
+}
