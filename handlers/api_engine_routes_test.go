@@ -38,8 +38,9 @@ func init() {
 		"POST /api/v1/workflows/{id}/webhook/rotate":            {onWorkflow("POST", "/webhook/rotate", ""), editors(200)},
 		// Webhooks take no session or token: an unsigned call is refused whoever makes it, and a GET is not
 		// accepted unless the trigger allows it.
-		"POST /hooks/{token}": {onHook("POST"), every(401)},
-		"GET /hooks/{token}":  {onHook("GET"), every(404)},
+		"GET /api/v1/workflows/{id}/webhook/deliveries": {onWorkflow("GET", "/webhook/deliveries", ""), readers(200)},
+		"POST /hooks/{token}":                           {onHook("POST"), every(401)},
+		"GET /hooks/{token}":                            {onHook("GET"), every(404)},
 	})
 }
 

@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/executions/{id}/retry", s.apiExecutionRetry)
 	s.api("GET /api/v1/workflows/{id}/webhook", s.apiWorkflowWebhook)
 	s.api("POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
+	s.api("GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api("GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
 
 	// Integrations (API).

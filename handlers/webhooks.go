@@ -441,3 +441,47 @@ func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate b
 	respond(w, http.StatusOK, webhookInfo{URL: s.deps.BaseURL.String() + "/hooks/" + hook.Token, Secret: hook.Secret,
 		SignatureHeader: SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
 }
+
+// webhookDeliveryJSON is one call of a webhook, as its deliveries log shows it.
+type webhookDeliveryJSON struct {
+	At          time.Time  `json:"at"`
+	StatusCode  int        `json:"status_code"`
+	SizeBytes   int        `json:"size_bytes"`
+	ExecutionID *uuid.UUID `json:"execution_id,omitempty"`
+	RemoteIP    string     `json:"remote_ip,omitempty"`
+}
+
+// apiWorkflowWebhookDeliveries is GET /api/v1/workflows/{id}/webhook/deliveries: the latest calls (newest first),
+// for those who may see the workflow.
+func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
+	if !ok {
+		return
+	}
+	limit, err := queryLimit(r.URL.Query().Get("limit"))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	hook, err := s.deps.Store.WebhookIDOf(r.Context(), wf.OrganizationID, wf.ID)
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	items := []webhookDeliveryJSON{}
+	if hook != uuid.Nil {
+		deliveries, err := s.deps.Store.WebhookDeliveries(r.Context(), wf.OrganizationID, hook, limit)
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		for _, d := range deliveries {
+			item := webhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
+			if d.RemoteIP.IsValid() {
+				item.RemoteIP = d.RemoteIP.String()
+			}
+			items = append(items, item)
+		}
+	}
+	respond(w, http.StatusOK, map[string]any{"items": items})
+}

@@ -178,6 +178,26 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		t.Errorf("member reads the secret: %d", resp.StatusCode)
 	}
 
+	// Every call is in the webhook's deliveries log (written in the background).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var log struct {
+			Items []webhookDeliveryJSON `json:"items"`
+		}
+		h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wfID + "/webhook/deliveries", Bearer: member}).json(t, &log)
+		statuses := map[int]int{}
+		for _, d := range log.Items {
+			statuses[d.StatusCode]++
+		}
+		if statuses[202] >= 5 && statuses[401] >= 6 && statuses[413] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries log: %v", statuses)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	// Deactivated: 404 (once the cached resolution expires).
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/deactivate", Bearer: admin})
 	time.Sleep(webhookTargetTTL + 100*time.Millisecond)

@@ -193,6 +193,18 @@ type WebhookDelivery struct {
 	At             time.Time
 }
 
+// WebhookIDOf returns the id of a workflow's webhook, uuid.Nil when it has none yet.
+func (s *Store) WebhookIDOf(ctx context.Context, orgID, workflowID uuid.UUID) (uuid.UUID, error) {
+	row, err := s.q.WebhookGetByWorkflow(ctx, db.WebhookGetByWorkflowParams{WorkflowID: workflowID, OrganizationID: orgID})
+	if err == pgx.ErrNoRows {
+		return uuid.Nil, nil
+	}
+	if err != nil {
+		return uuid.Nil, interpret(err, "webhook")
+	}
+	return row.ID, nil
+}
+
 // WebhookDeliveries returns a webhook's latest deliveries.
 func (s *Store) WebhookDeliveries(ctx context.Context, orgID, webhookID uuid.UUID, limit int) ([]WebhookDelivery, error) {
 	rows, err := s.q.WebhookDeliveryList(ctx, db.WebhookDeliveryListParams{WebhookID: webhookID, OrganizationID: orgID,
