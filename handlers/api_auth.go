@@ -21,6 +21,19 @@ type tokenResponse struct {
 	OrganizationID uuid.UUID `json:"organization_id"`
 }
 
+// tokenRequest is the body of POST /api/v1/auth/token; OrganizationID picks one of the user's organizations (the
+// first one when absent).
+type tokenRequest struct {
+	Email          string     `json:"email"`
+	Password       string     `json:"password"`
+	OrganizationID *uuid.UUID `json:"organization_id"`
+}
+
+// refreshRequest is the body of POST /api/v1/auth/refresh and /logout.
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
 // refreshPerIP bounds refresh and logout calls per address: refresh tokens cannot be guessed, but a flood of
 // lookups is still a cost.
 const refreshPerIP = 120
@@ -28,11 +41,7 @@ const refreshPerIP = 120
 // apiIssueToken is POST /api/v1/auth/token {email, password, organization_id?}: the API's sign-in. It answers a
 // short-lived JWT access token and a refresh token that starts a new rotation family.
 func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Email          string     `json:"email"`
-		Password       string     `json:"password"`
-		OrganizationID *uuid.UUID `json:"organization_id"`
-	}
+	var in tokenRequest
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.problem(w, r, err)
 		return
@@ -77,9 +86,7 @@ func (s *Server) respondTokens(w http.ResponseWriter, r *http.Request, user stor
 // apiRefreshToken is POST /api/v1/auth/refresh {refresh_token}: it rotates the refresh token and answers a new
 // pair. Presenting a refresh token that was already rotated revokes its whole family.
 func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var in refreshRequest
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.problem(w, r, err)
 		return
@@ -110,9 +117,7 @@ func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 // apiLogout is POST /api/v1/auth/logout {refresh_token}: it revokes the refresh token's family. Access tokens
 // already issued run out within their short lifetime.
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var in refreshRequest
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.problem(w, r, err)
 		return
@@ -135,19 +140,24 @@ func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	type org struct {
-		ID   uuid.UUID `json:"id"`
-		Name string    `json:"name"`
-		Slug string    `json:"slug"`
-	}
-	respond(w, http.StatusOK, struct {
-		ID            uuid.UUID `json:"id"`
-		Email         string    `json:"email"`
-		Name          string    `json:"name"`
-		Role          string    `json:"role"`
-		InstanceAdmin bool      `json:"instance_admin"`
-		Organization  org       `json:"organization"`
-		ViaToken      bool      `json:"via_personal_token"`
-	}{id.user.ID, id.user.Email, id.user.Name, string(id.principal.Role), id.principal.InstanceAdmin,
-		org{id.org.ID, id.org.Name, id.org.Slug}, id.principal.TokenID != nil})
+	respond(w, http.StatusOK, meJSON{id.user.ID, id.user.Email, id.user.Name, string(id.principal.Role), id.principal.InstanceAdmin,
+		meOrgJSON{id.org.ID, id.org.Name, id.org.Slug}, id.principal.TokenID != nil})
+}
+
+// meJSON is the answer of GET /api/v1/me.
+type meJSON struct {
+	ID            uuid.UUID `json:"id"`
+	Email         string    `json:"email"`
+	Name          string    `json:"name"`
+	Role          string    `json:"role"`
+	InstanceAdmin bool      `json:"instance_admin"`
+	Organization  meOrgJSON `json:"organization"`
+	ViaToken      bool      `json:"via_personal_token"`
+}
+
+// meOrgJSON is the organization a token acts in.
+type meOrgJSON struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+	Slug string    `json:"slug"`
 }

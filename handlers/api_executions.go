@@ -214,9 +214,7 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	in := struct {
-		From string `json:"from" validate:"omitempty,oneof=start failed"`
-	}{}
+	var in retryInput
 	if r.ContentLength != 0 {
 		if err := decodeJSON(w, r, &in); err != nil {
 			s.problem(w, r, err)
@@ -252,6 +250,12 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+retry.ID.String())
 	respond(w, http.StatusAccepted, map[string]any{"execution_id": retry.ID})
+}
+
+// retryInput is the optional body of POST /api/v1/executions/{id}/retry: from the start (the default) or from the
+// failed node.
+type retryInput struct {
+	From string `json:"from" validate:"omitempty,oneof=start failed"`
 }
 
 // planFor compiles a stored version once per process, like the workers do.

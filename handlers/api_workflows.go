@@ -337,9 +337,7 @@ func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	var in struct {
-		Name *string `json:"name" validate:"omitempty,min=1,max=200"`
-	}
+	var in duplicateInput
 	if r.ContentLength != 0 {
 		if err := decodeJSON(w, r, &in); err != nil {
 			s.problem(w, r, err)
@@ -357,6 +355,11 @@ func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.createWorkflow(w, r, workflowInput{Name: &name, Description: &wf.Description, Definition: v.Definition,
 		Priority: &wf.Priority, ConcurrencyLimit: wf.ConcurrencyLimit})
+}
+
+// duplicateInput is the optional body of POST /api/v1/workflows/{id}/duplicate: the copy's name.
+type duplicateInput struct {
+	Name *string `json:"name" validate:"omitempty,min=1,max=200"`
 }
 
 // apiWorkflowImport is POST /api/v1/workflows/import: a document from …/export becomes a new workflow.

@@ -158,8 +158,11 @@ func (s *Server) apiAuditList(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, struct {
-		Items      []store.AuditEntry `json:"items"`
-		NextCursor string             `json:"next_cursor,omitempty"`
-	}{entries, auditCursor(next)})
+	respond(w, http.StatusOK, auditListJSON{entries, auditCursor(next)})
+}
+
+// auditListJSON is the answer of GET /api/v1/audit; NextCursor is absent on the last page.
+type auditListJSON struct {
+	Items      []store.AuditEntry `json:"items"`
+	NextCursor string             `json:"next_cursor,omitempty"`
 }

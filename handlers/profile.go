@@ -13,18 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// dashboard is the signed-in landing page.
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	id := identityFrom(r.Context())
-	if err := authorize(r, authz.WorkflowView, authz.Org(id.org.ID)); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "Dashboard", views.Dashboard(views.DashboardPage{
-		UserName: id.user.Name, OrgName: id.org.Name, Role: string(id.principal.Role), Version: s.deps.Version,
-	}))
-}
-
 func (s *Server) profileView(id *identity, name views.Form, password views.Form) views.ProfilePage {
 	if name.Values == nil {
 		name.Values = map[string]string{"name": id.user.Name}

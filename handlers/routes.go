@@ -58,9 +58,28 @@ func (s *Server) routes() {
 	s.page("POST /integrations/{id}/test", s.testIntegrationPage)
 	s.page("POST /integrations/{id}/delete", s.deleteIntegrationPage)
 
+	// Workflows and executions (pages): the monitoring UI, the cookie twin of the API below. See pages_*.go.
+	s.page("GET /workflows", s.workflowsPage)
+	s.page("POST /workflows", s.createWorkflowPage)
+	s.page("GET /workflows/{id}", s.workflowPage)
+	s.page("POST /workflows/{id}/activate", s.setWorkflowActivePage(true))
+	s.page("POST /workflows/{id}/deactivate", s.setWorkflowActivePage(false))
+	s.page("POST /workflows/{id}/duplicate", s.duplicateWorkflowPage)
+	s.page("POST /workflows/{id}/archive", s.archiveWorkflowPage)
+	s.page("POST /workflows/{id}/versions/{number}/restore", s.restoreWorkflowVersionPage)
+	s.page("GET /executions", s.executionsPage)
+	s.page("GET /executions/{id}", s.executionPage)
+	s.page("GET /executions/{id}/events", s.executionEventsPage)
+	s.page("GET /executions/{id}/files/{fileID}", s.executionFilePage)
+	s.page("POST /executions/{id}/cancel", s.cancelExecutionPage)
+	s.page("POST /executions/{id}/retry", s.retryExecutionPage)
+
 	// API.
 	// Any other /api path: CORS preflights, and a problem+json 404 rather than the mux's plain text.
 	s.handle("/api/", http.HandlerFunc(s.apiFallback))
+	// The API's description, generated from openapi_routes.go and the handlers' types, and its interactive docs.
+	s.handle("GET /api/openapi.json", s.withCORS(s.openAPIHandler()))
+	s.handle("GET /api/docs", http.HandlerFunc(s.apiDocs))
 	s.publicAPI("POST /api/v1/auth/token", s.apiIssueToken)
 	s.publicAPI("POST /api/v1/auth/refresh", s.apiRefreshToken)
 	s.publicAPI("POST /api/v1/auth/logout", s.apiLogout)
@@ -99,6 +118,9 @@ func (s *Server) routes() {
 	s.api("PUT /api/v1/integrations/{id}", s.apiIntegrationUpdate)
 	s.api("DELETE /api/v1/integrations/{id}", s.apiIntegrationDelete)
 	s.api("POST /api/v1/integrations/{id}/test", s.apiIntegrationTest)
+
+	// Forms (builder, public pages, submissions, API) and uploads to workflows: see formRoutes in forms.go.
+	s.formRoutes()
 
 	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
 	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))

@@ -59,18 +59,19 @@ type EmailDelivery struct {
 }
 
 type Form struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	Name           string
-	Slug           string
-	Description    string
-	Fields         json.RawMessage
-	Settings       json.RawMessage
-	Published      bool
-	CreatedBy      *uuid.UUID
-	Search         interface{}
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID              uuid.UUID
+	OrganizationID  uuid.UUID
+	Name            string
+	Slug            string
+	Description     string
+	Fields          json.RawMessage
+	Settings        json.RawMessage
+	Published       bool
+	CreatedBy       *uuid.UUID
+	Search          interface{}
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	SubmissionCount int32
 }
 
 type FormSubmission struct {

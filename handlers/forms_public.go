@@ -1,0 +1,402 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+)
+
+// The public form pages, /f/{slug}, are for anyone: they read no session and no cookie, and go through no
+// cross-origin protection. That is safe because a submission carries no authority of its own: a request forged on
+// another site can do exactly what the stranger behind it could do by opening the page, and what that is is
+// bounded by the form itself (published, open, under its limit), by validation against its schema, by the per-IP
+// rate limit and by the honeypot. CSRF protects the privileges a cookie gives; these routes give none.
+
+// Spam and size limits of public submissions.
+const (
+	// honeypotField is a text input hidden from people (the hidden attribute, out of the tab order and of the
+	// accessibility tree) that form-filling bots fill in. Its name cannot clash with a field's: field names start
+	// with a letter.
+	honeypotField = "_homepage"
+	// publicFormSubmitsPerMinute is how many submissions one address may make a minute, to any form.
+	publicFormSubmitsPerMinute = 20
+	// publicFormChecksPerMinute is how many inline validations one address may ask for a minute.
+	publicFormChecksPerMinute = 600
+	// maxSubmissionTextBytes bounds the text of one submission (every value but files, together).
+	maxSubmissionTextBytes = 1 << 20
+	// maxSubmissionParts bounds the parts of a multipart submission, so a flood of tiny parts cannot keep the
+	// server busy.
+	maxSubmissionParts = 1000
+	// partOverheadBytes is what each file part's headers add to the body, budgeted on top of its size limit.
+	partOverheadBytes = 16 << 10
+)
+
+// publicFormPage is GET /f/{slug}.
+func (s *Server) publicFormPage(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.openPublicForm(w, r)
+	if !ok {
+		return
+	}
+	allowFormRedirect(w, form)
+	s.render(w, r, http.StatusOK, form.Name, views.PublicFormView(views.PublicFormPage{Form: publicFormView(form, nil, nil)}))
+}
+
+// allowFormRedirect lets a form with a redirect setting send people there: browsers hold the redirect that answers
+// a form submission to the form-action of the page the form was on, which is 'self' on every other page. Only the
+// redirect's origin is added, and checkFormSettings made sure it is a plain scheme, host and port.
+func allowFormRedirect(w http.ResponseWriter, form store.Form) {
+	u, err := url.Parse(form.Settings.RedirectURL)
+	if form.Settings.RedirectURL == "" || err != nil || !redirectHostPattern.MatchString(u.Host) ||
+		(u.Scheme != "http" && u.Scheme != "https") {
+		return
+	}
+	w.Header().Set("Content-Security-Policy",
+		strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
+}
+
+// openPublicForm loads the form at /f/{slug}, or answers for it: 404 when no published form has this address (a
+// draft is not revealed), 410 when it is closed.
+func (s *Server) openPublicForm(w http.ResponseWriter, r *http.Request) (store.Form, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	slug := r.PathValue("slug")
+	var form store.Form
+	var err error = fault.New(fault.NotFound, "no such form")
+	if formSlugPattern.MatchString(slug) {
+		form, err = s.deps.Store.FormBySlug(r.Context(), slug)
+	}
+	switch {
+	case fault.CodeOf(err) == fault.NotFound || (err == nil && !form.Published):
+		s.render(w, r, http.StatusNotFound, "Form not found", views.FormNotice(views.FormNoticePage{
+			FormName: "Form not found", Title: "There is no form at this address.",
+			Message: "Check the link you were given; the form may have been taken down."}))
+		return store.Form{}, false
+	case err != nil:
+		s.pageError(w, r, err)
+		return store.Form{}, false
+	case form.Closed(time.Now()):
+		s.renderFormClosed(w, r, form)
+		return store.Form{}, false
+	}
+	return form, true
+}
+
+// renderFormClosed answers 410 Gone for a form past its close date or at its submission limit.
+func (s *Server) renderFormClosed(w http.ResponseWriter, r *http.Request, form store.Form) {
+	msg := "It has received all the answers it takes."
+	if c := form.Settings.CloseAt; c != nil && !time.Now().Before(*c) {
+		msg = "It stopped taking answers on " + views.Stamp(*c) + "."
+	}
+	s.render(w, r, http.StatusGone, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
+		Title: "This form is closed.", Message: msg}))
+}
+
+// publicFormView draws a form for visitors with the values they sent and a message per field.
+func publicFormView(f store.Form, values url.Values, errs map[string]string) views.PublicForm {
+	v := views.PublicForm{Slug: f.Slug, Name: f.Name, Description: f.Description, Action: "/f/" + f.Slug,
+		Multipart: f.HasFileFields(), Honeypot: honeypotField}
+	for _, fd := range f.Fields {
+		v.Fields = append(v.Fields, publicField(f.Slug, fd, values, errs[fd.Name]))
+	}
+	return v
+}
+
+// publicField draws one field; its values come back as sent (files cannot: browsers never prefill them).
+func publicField(slug string, fd store.FormField, values url.Values, msg string) views.PublicField {
+	pf := views.PublicField{Name: fd.Name, Label: fd.Label, Type: fd.Type, Help: fd.Help, Required: fd.Required,
+		Options: fd.Options, Error: msg, Value: values.Get(fd.Name), Values: values[fd.Name],
+		ValidateURL: "/f/" + slug + "/validate?" + url.Values{"field": {fd.Name}}.Encode()}
+	if fd.Min != nil {
+		pf.Min = string(*fd.Min)
+	}
+	if fd.Max != nil {
+		pf.Max = string(*fd.Max)
+	}
+	switch fd.Type {
+	case store.FieldText, store.FieldTextarea, store.FieldEmail:
+		pf.MaxLength = textLimit(fd)
+		if fd.MinLength != nil {
+			pf.MinLength = *fd.MinLength
+		}
+	case store.FieldFile:
+		pf.Accept = strings.Join(fd.Accept, ",")
+		pf.Limit = humanBytes(fileFieldLimit(fd))
+		pf.ValidateURL, pf.Value, pf.Values = "", "", nil
+	}
+	return pf
+}
+
+// fragment answers with a component alone, never inside the layout: the answer of an htmx call that swaps a part
+// of a page.
+func (s *Server) fragment(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		loggerFrom(r.Context(), s.deps.Logger).Error("render fragment", "error", err)
+	}
+}
+
+// publicFormValidate is POST /f/{slug}/validate?field=NAME: one field checked as the submission will be, answered
+// with the field's fragment (its message, or none) for htmx to swap in place as the visitor moves on.
+func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	form, err := s.deps.Store.FormBySlug(r.Context(), r.PathValue("slug"))
+	if err == nil && !form.Published {
+		err = fault.New(fault.NotFound, "no such form")
+	}
+	if err == nil {
+		err = s.allow(r, "form-check:"+s.clientIP(r).String(), publicFormChecksPerMinute, time.Minute)
+	}
+	if err == nil {
+		err = parseForm(w, r)
+	}
+	if err != nil {
+		status := s.formStatus(w, r, err)
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	name := r.URL.Query().Get("field")
+	for _, fd := range form.Fields {
+		if fd.Name != name || fd.Type == store.FieldFile {
+			continue
+		}
+		_, msg := validateFieldValue(fd, r.PostForm[fd.Name], nil)
+		s.fragment(w, r, http.StatusOK, views.PublicFormField(publicField(form.Slug, fd, r.PostForm, msg)))
+		return
+	}
+	http.Error(w, "no such field", http.StatusNotFound)
+}
+
+// publicFormSubmit is POST /f/{slug}: a submission, checked against the form's schema, stored with its files, and
+// handed to every active workflow the form triggers, all in one transaction. A submission with bad fields gets 422
+// and the form again with the values sent and a message per field; nothing is stored. A filled-in honeypot gets
+// the same answer as a success, and nothing is stored either.
+func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
+	form, ok := s.openPublicForm(w, r)
+	if !ok {
+		return
+	}
+	if err := s.allow(r, "form-submit:"+s.clientIP(r).String(), publicFormSubmitsPerMinute, time.Minute); err != nil {
+		s.renderPublicForm(w, r, form, nil, nil, err)
+		return
+	}
+	in, err := s.readSubmission(w, r, form)
+	committed := false
+	defer func() {
+		if !committed {
+			s.deleteFiles(r.Context(), in.storageKeys())
+		}
+	}()
+	if err != nil {
+		s.renderPublicForm(w, r, form, in.values, in.fileErrs, err)
+		return
+	}
+	if in.honeypot {
+		loggerFrom(r.Context(), s.deps.Logger).Info("form submission caught by the honeypot", "form_id", form.ID)
+		s.renderAccepted(w, r, form)
+		return
+	}
+	data, errs := validateSubmission(form.Fields, in.values, in.files, in.fileErrs)
+	if len(errs) > 0 {
+		s.renderPublicForm(w, r, form, in.values, errs, fault.New(fault.Invalid, "Some answers need attention."))
+		return
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	sub := store.NewFormSubmission{FormID: form.ID, Data: raw, RemoteIP: s.clientIP(r), UserAgent: truncateRunes(r.UserAgent(), 500)}
+	for _, fd := range form.Fields {
+		if f := in.files[fd.Name]; f != nil {
+			sub.Files = append(sub.Files, *f)
+		}
+	}
+	if _, _, err := s.deps.Store.FormSubmit(r.Context(), sub); err != nil {
+		if errors.Is(err, store.ErrFormClosed) {
+			s.renderFormClosed(w, r, form)
+			return
+		}
+		s.renderPublicForm(w, r, form, in.values, nil, err)
+		return
+	}
+	committed = true
+	s.renderAccepted(w, r, form)
+}
+
+// renderAccepted answers an accepted submission: the form's redirect, or its success message.
+func (s *Server) renderAccepted(w http.ResponseWriter, r *http.Request, form store.Form) {
+	if form.Settings.RedirectURL != "" {
+		http.Redirect(w, r, form.Settings.RedirectURL, http.StatusSeeOther)
+		return
+	}
+	msg := form.Settings.SuccessMessage
+	if msg == "" {
+		msg = "Your answers were received."
+	}
+	s.render(w, r, http.StatusOK, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
+		Title: "Thank you.", Message: msg}))
+}
+
+// renderPublicForm answers a refused submission with the form again: the values sent, a message per field, and
+// err's message above the form when it is not about fields (too many attempts, too large). The status is err's.
+func (s *Server) renderPublicForm(w http.ResponseWriter, r *http.Request, form store.Form, values url.Values,
+	errs map[string]string, err error) {
+	status := s.formStatus(w, r, err)
+	e := fault.As(err)
+	view := publicFormView(form, values, errs)
+	switch {
+	case e.Code == fault.Invalid && len(errs) > 0:
+		view.Error = "Some answers need attention: see the messages below."
+	case e.Code == fault.Internal:
+		view.Error = "Something went wrong on our side; your answers were not saved. Please try again."
+	default:
+		view.Error = e.Message
+	}
+	if e.Code == fault.TooLarge {
+		// The rest of the body is left unread: the connection cannot be reused.
+		w.Header().Set("Connection", "close")
+	}
+	allowFormRedirect(w, form)
+	s.render(w, r, status, form.Name, views.PublicFormView(views.PublicFormPage{Form: view}))
+}
+
+// submissionInput is a submission as read from the request: its values, the files already streamed to storage
+// (by field), the messages of files refused on the way, and whether the honeypot was filled in.
+type submissionInput struct {
+	values   url.Values
+	files    map[string]*store.ReceivedFile
+	fileErrs map[string]string
+	honeypot bool
+}
+
+// storageKeys lists the files stored while reading, to delete when the submission is not committed.
+func (in *submissionInput) storageKeys() []string {
+	var keys []string
+	for _, f := range in.files {
+		keys = append(keys, f.StorageKey)
+	}
+	return keys
+}
+
+// readSubmission reads a submission's body. A url-encoded body is read whole (it is bounded, and small). A
+// multipart body is read part by part with mime/multipart's streaming reader: values into memory (bounded by
+// maxSubmissionTextBytes together), each file of a file field straight into storage through receiveFile, which
+// checks its type by its first bytes and stops at its size limit. A file over its limit ends the reading at once
+// with a TooLarge fault: the rest of the body is never read. The returned input is never nil, so the caller can
+// always clean up the files it holds.
+func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form store.Form) (*submissionInput, error) {
+	in := &submissionInput{values: url.Values{}, files: map[string]*store.ReceivedFile{}, fileErrs: map[string]string{}}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType != "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, maxSubmissionTextBytes)
+		if err := r.ParseForm(); err != nil {
+			return in, submissionBodyError(err)
+		}
+		in.values = r.PostForm
+		in.honeypot = strings.TrimSpace(in.values.Get(honeypotField)) != ""
+		return in, nil
+	}
+
+	fields := map[string]store.FormField{}
+	limit := int64(maxSubmissionTextBytes)
+	for _, fd := range form.Fields {
+		fields[fd.Name] = fd
+		if fd.Type == store.FieldFile {
+			limit += fileFieldLimit(fd) + partOverheadBytes
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return in, submissionBodyError(err)
+	}
+	textBytes := 0
+	for parts := 0; ; parts++ {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return in, nil
+		}
+		if err != nil {
+			return in, submissionBodyError(err)
+		}
+		if parts >= maxSubmissionParts {
+			return in, fault.New(fault.TooLarge, "The submission has too many parts.")
+		}
+		name := part.FormName()
+		fd, known := fields[name]
+		if part.FileName() != "" || (known && fd.Type == store.FieldFile) {
+			// Only the first file of a file field is kept; any other file, and every file after the honeypot was
+			// found filled in, is read past without being stored.
+			if !known || fd.Type != store.FieldFile || in.honeypot || in.files[name] != nil || in.fileErrs[name] != "" {
+				if _, err := io.Copy(io.Discard, part); err != nil {
+					return in, submissionBodyError(err)
+				}
+				continue
+			}
+			f, err := s.receiveFile(r.Context(), part, fileFieldLimit(fd), fd.Accept)
+			var refused *fileTypeRefused
+			var tooLarge *fileTooLarge
+			switch {
+			case errors.Is(err, errNoFile):
+			case errors.As(err, &refused):
+				in.fileErrs[name] = refused.message()
+				if _, err := io.Copy(io.Discard, part); err != nil {
+					return in, submissionBodyError(err)
+				}
+			case errors.As(err, &tooLarge):
+				in.fileErrs[name] = tooLarge.message()
+				return in, fault.New(fault.TooLarge, "The file in %q is larger than %s.", fd.Label, humanBytes(tooLarge.limit))
+			case err != nil:
+				return in, submissionBodyError(err)
+			default:
+				f.Field = name
+				in.files[name] = &f
+			}
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(part, int64(maxSubmissionTextBytes-textBytes+1)))
+		if err != nil {
+			return in, submissionBodyError(err)
+		}
+		if textBytes += len(v); textBytes > maxSubmissionTextBytes {
+			return in, fault.New(fault.TooLarge, "The submission is larger than this form takes.")
+		}
+		in.values.Add(name, string(v))
+		if name == honeypotField && strings.TrimSpace(string(v)) != "" {
+			in.honeypot = true
+		}
+	}
+}
+
+// submissionBodyError is the fault of a body that could not be read: too large, or malformed.
+func submissionBodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return fault.Wrap(err, fault.TooLarge, "The submission is larger than this form takes.")
+	}
+	if fault.CodeOf(err) != fault.Internal {
+		return err
+	}
+	return fault.Wrap(err, fault.Invalid, "The submission could not be read; please send the form again.")
+}
+
+// truncateRunes cuts s to at most n runes.
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}

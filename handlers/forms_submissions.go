@@ -1,0 +1,386 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+	"github.com/google/uuid"
+)
+
+// authorizedSubmission loads the submission named by {id}/{sid}, checking a against its form.
+func (s *Server) authorizedSubmission(r *http.Request, a authz.Action) (store.Form, store.FormSubmission, error) {
+	form, err := s.authorizedForm(r, a)
+	if err != nil {
+		return store.Form{}, store.FormSubmission{}, err
+	}
+	sid, err := pathID(r, "sid")
+	if err != nil {
+		return store.Form{}, store.FormSubmission{}, err
+	}
+	sub, err := s.deps.Store.FormSubmissionGet(r.Context(), form.OrganizationID, form.ID, sid)
+	return form, sub, err
+}
+
+// submissionFilter reads the filters of a submissions listing: q (a web-search expression over every answer),
+// from and to (a date, YYYY-MM-DD, taking the whole day; or an RFC 3339 time, from inclusive and to exclusive),
+// cursor and limit.
+func submissionFilter(q url.Values) (store.SubmissionFilter, error) {
+	f := store.SubmissionFilter{Query: strings.TrimSpace(q.Get("q"))}
+	var fields []fault.FieldError
+	if v := strings.TrimSpace(q.Get("from")); v != "" {
+		if t, ok := parseTimeFilter(v, false); ok {
+			f.From = &t
+		} else {
+			fields = append(fields, fault.FieldError{Field: "from", Message: "must be a date (YYYY-MM-DD) or an RFC 3339 time"})
+		}
+	}
+	if v := strings.TrimSpace(q.Get("to")); v != "" {
+		if t, ok := parseTimeFilter(v, true); ok {
+			f.Before = &t
+		} else {
+			fields = append(fields, fault.FieldError{Field: "to", Message: "must be a date (YYYY-MM-DD) or an RFC 3339 time"})
+		}
+	}
+	limit, err := queryLimit(q.Get("limit"))
+	if err != nil {
+		fields = append(fields, fault.As(err).Fields...)
+	}
+	f.Limit = limit
+	if c := q.Get("cursor"); c != "" {
+		at, id, err := decodePageCursor(c)
+		if err != nil {
+			fields = append(fields, errBadCursor.Fields...)
+		} else {
+			f.After = &store.FormSubmission{CreatedAt: at, ID: id}
+		}
+	}
+	if len(fields) > 0 {
+		return f, fault.Fields("bad filters", fields...)
+	}
+	return f, nil
+}
+
+// parseTimeFilter reads a bound of a time window; a date bound ending the window (end) includes its whole day.
+func parseTimeFilter(v string, end bool) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, true
+	}
+	t, err := time.Parse(dateLayout, v)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if end {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, true
+}
+
+// submissionData decodes a submission's data, numbers kept as written.
+func submissionData(raw json.RawMessage) map[string]any {
+	data := map[string]any{}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&data)
+	return data
+}
+
+// answerText writes one answer as text for tables and CSV: a file by its name, a list joined by commas, a box
+// ticked as yes or no.
+func answerText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case bool:
+		if v {
+			return "yes"
+		}
+		return "no"
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = answerText(x)
+		}
+		return strings.Join(parts, ", ")
+	case map[string]any:
+		if name, ok := v["filename"].(string); ok {
+			return name
+		}
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// fileFields maps each upload id in a submission's data to the field it was sent in.
+func fileFields(data map[string]any) map[string]string {
+	out := map[string]string{}
+	for name, v := range data {
+		if obj, ok := v.(map[string]any); ok {
+			if id, ok := obj["upload_id"].(string); ok {
+				out[id] = name
+			}
+		}
+	}
+	return out
+}
+
+// submissionsPage is GET /forms/{id}/submissions?q=&from=&to=&cursor=.
+func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
+	form, err := s.authorizedForm(r, authz.FormsView)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	filter, err := submissionFilter(q)
+	page := views.SubmissionsPage{FormID: form.ID.String(), FormName: form.Name,
+		Filter: views.SubmissionsFilter{Query: filter.Query, From: q.Get("from"), To: q.Get("to")}}
+	for _, fd := range form.Fields {
+		page.Columns = append(page.Columns, fd.Label)
+	}
+	keep := url.Values{"q": {filter.Query}, "from": {q.Get("from")}, "to": {q.Get("to")}}
+	page.ExportURL = "/forms/" + form.ID.String() + "/submissions.csv?" + keep.Encode()
+	status := http.StatusOK
+	if err != nil {
+		status = s.formStatus(w, r, err)
+		for _, fe := range fault.As(err).Fields {
+			page.Error += capitalize(fe.Field) + " " + fe.Message + ". "
+		}
+		s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
+		return
+	}
+	subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, sub := range subs {
+		data := submissionData(sub.Data)
+		row := views.SubmissionRow{ID: sub.ID.String(), CreatedAt: sub.CreatedAt}
+		for _, fd := range form.Fields {
+			row.Cells = append(row.Cells, truncateRunes(answerText(data[fd.Name]), 120))
+		}
+		page.Rows = append(page.Rows, row)
+	}
+	if len(subs) == clampedLimit(filter.Limit) {
+		last := subs[len(subs)-1]
+		next := url.Values{"cursor": {encodePageCursor(last.CreatedAt, last.ID)}}
+		for k, v := range keep {
+			next[k] = v
+		}
+		page.NextURL = "/forms/" + form.ID.String() + "/submissions?" + next.Encode()
+	}
+	s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
+}
+
+// csvPageSize is how many submissions the export reads per query: the export streams page by page, so its memory
+// does not grow with the number of submissions.
+const csvPageSize = 500
+
+// submissionsCSV is GET /forms/{id}/submissions.csv?q=&from=&to=: every matching submission, newest first, one
+// column per current field, streamed as it is read. Exporting is audited: it copies personal data out.
+func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
+	form, err := s.authorizedForm(r, authz.FormsView)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	filter, err := submissionFilter(r.URL.Query())
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), &form.OrganizationID, "form.submissions.export", "form",
+		form.ID.String()); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	filter.Limit = csvPageSize
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
+		"filename": form.Slug + "-submissions.csv"}))
+	cw := csv.NewWriter(w)
+	header := []string{"submission_id", "submitted_at"}
+	for _, fd := range form.Fields {
+		header = append(header, fd.Name)
+	}
+	_ = cw.Write(header)
+	flusher, _ := w.(http.Flusher)
+	for {
+		subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
+		if err != nil {
+			// The status is sent: all that is left is to end the file early and say why in the log.
+			loggerFrom(r.Context(), s.deps.Logger).Error("export submissions", "form_id", form.ID, "error", err)
+			return
+		}
+		for _, sub := range subs {
+			data := submissionData(sub.Data)
+			row := []string{sub.ID.String(), sub.CreatedAt.UTC().Format(time.RFC3339)}
+			for _, fd := range form.Fields {
+				row = append(row, csvCell(answerText(data[fd.Name])))
+			}
+			_ = cw.Write(row)
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return // the client went away
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		if len(subs) < csvPageSize {
+			return
+		}
+		last := subs[len(subs)-1]
+		filter.After = &last
+	}
+}
+
+// csvCell defuses formula injection: a spreadsheet opening the export would run a cell a stranger typed as
+// "=HYPERLINK(…)", so a cell starting like a formula is prefixed with an apostrophe, which spreadsheets show as text.
+func csvCell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// submissionPage is GET /forms/{id}/submissions/{sid}: the answers, the files and the executions started.
+func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
+	form, sub, err := s.authorizedSubmission(r, authz.FormsView)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	execs, err := s.deps.Store.FormSubmissionExecutions(r.Context(), form.OrganizationID, sub.ID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	files, err := s.deps.Store.FormSubmissionFiles(r.Context(), form.OrganizationID, sub.ID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	data := submissionData(sub.Data)
+	page := views.SubmissionDetailPage{FormID: form.ID.String(), FormName: form.Name, ID: sub.ID.String(),
+		CreatedAt: sub.CreatedAt, UserAgent: sub.UserAgent,
+		CanDelete: authz.Authorize(principalFrom(r.Context()), authz.FormsManage, formResource(form)) == nil}
+	if sub.RemoteIP != nil {
+		page.RemoteIP = sub.RemoteIP.String()
+	}
+	shown := map[string]bool{}
+	for _, fd := range form.Fields {
+		page.Values = append(page.Values, views.SubmissionValue{Label: fd.Label, Name: fd.Name, Value: answerText(data[fd.Name])})
+		shown[fd.Name] = true
+	}
+	// Answers to fields removed from the form since are shown too, under their names.
+	for name, v := range data {
+		if !shown[name] {
+			page.Values = append(page.Values, views.SubmissionValue{Label: name, Name: name, Value: answerText(v)})
+		}
+	}
+	byUpload := fileFields(data)
+	for _, f := range files {
+		page.Files = append(page.Files, views.SubmissionFile{Field: byUpload[f.ID.String()], Filename: f.Filename,
+			ContentType: f.ContentType, Size: humanBytes(f.Size), SHA256: hex.EncodeToString(f.SHA256),
+			URL: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String() + "/files/" + f.ID.String()})
+	}
+	for _, e := range execs {
+		page.Executions = append(page.Executions, views.SubmissionExecutionRow{ID: e.ID.String(),
+			WorkflowName: e.WorkflowName, Status: e.Status, Error: e.Error, CreatedAt: e.CreatedAt})
+	}
+	s.render(w, r, http.StatusOK, "Submission", views.SubmissionDetail(page))
+}
+
+// submissionDelete is POST /forms/{id}/submissions/{sid}/delete.
+func (s *Server) submissionDelete(w http.ResponseWriter, r *http.Request) {
+	form, sub, err := s.authorizedSubmission(r, authz.FormsManage)
+	if err == nil {
+		err = s.deleteSubmission(r, form, sub.ID)
+	}
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.redirect(w, r, "/forms/"+form.ID.String()+"/submissions")
+}
+
+// deleteSubmission deletes a submission and then its files.
+func (s *Server) deleteSubmission(r *http.Request, form store.Form, id uuid.UUID) error {
+	keys, err := s.deps.Store.FormSubmissionDelete(r.Context(), s.actor(r), form.OrganizationID, form.ID, id)
+	if err != nil {
+		return err
+	}
+	s.deleteFiles(r.Context(), keys)
+	return nil
+}
+
+// submissionFile is GET /forms/{id}/submissions/{sid}/files/{fid}: a file of a submission, always as a download.
+// A stranger chose its bytes, so it is never rendered on this origin: it goes out as an attachment, in a sandbox,
+// and types a browser would run (HTML, SVG, scripts) go out as plain bytes.
+func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
+	form, sub, err := s.authorizedSubmission(r, authz.FormsView)
+	var fid uuid.UUID
+	if err == nil {
+		fid, err = pathID(r, "fid")
+	}
+	if err == nil && s.deps.Files == nil {
+		err = errNoStorage
+	}
+	var file store.Upload
+	if err == nil {
+		file, err = s.submissionUpload(r, form, sub, fid)
+	}
+	var body io.ReadCloser
+	if err == nil {
+		body, err = s.deps.Files.Open(r.Context(), file.StorageKey)
+	}
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	defer body.Close()
+	ctype := file.ContentType
+	if mt, _, _ := mime.ParseMediaType(ctype); mt == "text/html" || strings.Contains(mt, "xml") ||
+		strings.Contains(mt, "javascript") || strings.Contains(mt, "ecmascript") {
+		ctype = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file.Filename}))
+	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
+	if _, err := io.Copy(w, body); err != nil {
+		loggerFrom(r.Context(), s.deps.Logger).Warn("send a submission's file", "error", err)
+	}
+}
+
+// submissionUpload finds one live file of a submission.
+func (s *Server) submissionUpload(r *http.Request, form store.Form, sub store.FormSubmission, id uuid.UUID) (store.Upload, error) {
+	files, err := s.deps.Store.FormSubmissionFiles(r.Context(), form.OrganizationID, sub.ID)
+	if err != nil {
+		return store.Upload{}, err
+	}
+	for _, f := range files {
+		if f.ID == id {
+			return f, nil
+		}
+	}
+	return store.Upload{}, fault.New(fault.NotFound, "file not found")
+}

@@ -1,0 +1,435 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+	"github.com/google/uuid"
+)
+
+// executionSince maps the time filter's choices to how far back they reach.
+var executionSince = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour,
+	"30d": 30 * 24 * time.Hour}
+
+// workflowChoicesLimit caps the workflow filter's options and the names the list resolves; an execution of a
+// workflow beyond it shows the workflow's short id.
+const workflowChoicesLimit = 500
+
+// executionsPage is GET /executions?workflow_id=&status=&since=&cursor=.
+func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	page := views.ExecutionsPage{}
+	f := store.ExecutionFilter{Limit: pageListSize}
+	// A filter value this page did not offer is dropped rather than refused: the form cannot produce one.
+	if id, err := uuid.Parse(q.Get("workflow_id")); err == nil {
+		f.WorkflowID, page.WorkflowID = &id, id.String()
+	}
+	if v := q.Get("status"); executionStatuses[v] {
+		f.Status, page.Status = v, v
+	}
+	if d, ok := executionSince[q.Get("since")]; ok {
+		f.CreatedAfter, page.Since = ptr(time.Now().Add(-d)), q.Get("since")
+	}
+	if c := q.Get("cursor"); c != "" {
+		at, id, err := decodePageCursor(c)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		f.Before = &store.Execution{CreatedAt: at, ID: id}
+	}
+	workflows, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	names := map[uuid.UUID]string{}
+	for _, wf := range workflows {
+		names[wf.ID] = wf.Name
+		page.Workflows = append(page.Workflows, views.Choice{Value: wf.ID.String(), Label: wf.Name})
+	}
+	items, err := s.deps.Store.ExecutionList(r.Context(), p.OrgID, f)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, e := range items {
+		page.Items = append(page.Items, executionRow(e, names))
+	}
+	if len(items) == pageListSize {
+		last := items[len(items)-1]
+		page.OlderURL = pageURL("/executions", url.Values{"workflow_id": {page.WorkflowID}, "status": {page.Status},
+			"since": {page.Since}, "cursor": {encodePageCursor(last.CreatedAt, last.ID)}})
+	}
+	s.render(w, r, http.StatusOK, "Executions", views.Executions(page))
+}
+
+func executionRow(e store.Execution, names map[uuid.UUID]string) views.ExecutionRow {
+	name, ok := names[e.WorkflowID]
+	if !ok {
+		name = e.WorkflowID.String()[:8]
+	}
+	return views.ExecutionRow{ID: e.ID.String(), WorkflowID: e.WorkflowID.String(), Workflow: name, Status: e.Status,
+		Trigger: e.TriggerKind, Created: views.Stamp(e.CreatedAt), Duration: spanOf(e.StartedAt, e.FinishedAt)}
+}
+
+// spanOf is how long something took, "" until it has both ends.
+func spanOf(started, finished *time.Time) string {
+	if started == nil || finished == nil {
+		return ""
+	}
+	return durationText(finished.Sub(*started))
+}
+
+// durationText shows a duration in milliseconds below a second, rounded to hundredths of a second above.
+func durationText(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+// finalStatus reports whether an execution's status can no longer change.
+func finalStatus(status string) bool {
+	return status == store.StatusSucceeded || status == store.StatusFailed || status == store.StatusCanceled
+}
+
+// pageExecution loads the {id} execution for a page action the caller may do, answering the error page when not.
+func (s *Server) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
+	exec, err := s.authorizedExecution(r, a)
+	if err != nil {
+		s.pageError(w, r, err)
+		return store.Execution{}, false
+	}
+	return exec, true
+}
+
+// executionPage is GET /executions/{id}.
+func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	wf, err := s.deps.Store.WorkflowGet(ctx, exec.OrganizationID, exec.WorkflowID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	live, err := s.executionLive(ctx, exec)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
+		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
+		CanCancel: s.mayOnExecution(r, exec, authz.ExecutionCancel) && !live.Final,
+		CanRetry:  s.mayOnExecution(r, exec, authz.ExecutionRetry) && live.Final}
+	page.CanRetryFromFailed = page.CanRetry && exec.Status == store.StatusFailed
+	if exec.RetryOf != nil {
+		page.RetryOf = exec.RetryOf.String()
+	}
+	files, err := s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, f := range files {
+		page.Files = append(page.Files, views.ExecutionFile{URL: "/executions/" + exec.ID.String() + "/files/" + f.ID.String(),
+			Filename: f.Filename, Type: f.ContentType, Size: byteSize(f.Size)})
+	}
+	mails, err := s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	for _, m := range mails {
+		reply := m.SMTPReply
+		if m.Error != "" {
+			reply = m.Error
+		}
+		page.Emails = append(page.Emails, views.EmailRow{NodeID: m.NodeID, Status: m.Status,
+			Recipients: strings.Join(m.Recipients, ", "), Subject: m.Subject, Reply: reply, At: views.Stamp(m.UpdatedAt)})
+	}
+	s.render(w, r, http.StatusOK, "Execution "+page.ID[:8], views.Execution(page))
+}
+
+// mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
+func (s *Server) mayOnExecution(r *http.Request, exec store.Execution, a authz.Action) bool {
+	_, err := s.authorizedWorkflow(r, exec.WorkflowID, a)
+	return err == nil
+}
+
+// executionLive reads what the live part of an execution's page shows, fresh from the database: the events only
+// say that something changed.
+func (s *Server) executionLive(ctx context.Context, exec store.Execution) (views.ExecutionLive, error) {
+	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		return views.ExecutionLive{}, err
+	}
+	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: finalStatus(exec.Status),
+		Created: views.Stamp(exec.CreatedAt), Started: views.StampPtr(exec.StartedAt, "—"),
+		Finished: views.StampPtr(exec.FinishedAt, "—"), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
+		Error: exec.Error}
+	for _, run := range runs {
+		live.Nodes = append(live.Nodes, nodeRunRow(run))
+	}
+	return live, nil
+}
+
+func nodeRunRow(run engine.NodeRun) views.NodeRunRow {
+	row := views.NodeRunRow{NodeID: run.NodeID, Type: run.Type, Status: string(run.Status), Attempt: run.Attempt,
+		Input: prettyJSON(run.Input), Output: prettyJSON(run.Output), Error: run.Error,
+		Duration: spanOf(timeOrNil(run.StartedAt), timeOrNil(run.FinishedAt))}
+	if !run.StartedAt.IsZero() {
+		row.Started = run.StartedAt.UTC().Format("15:04:05.000")
+	}
+	if run.ItemIndex != nil {
+		row.Item = strconv.Itoa(*run.ItemIndex)
+	}
+	return row
+}
+
+// prettyJSON indents a JSON document for reading; "" for none. templ escapes it where it is shown.
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return out.String()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel (the same store call).
+func (s *Server) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionCancel)
+	if !ok {
+		return
+	}
+	if _, err := s.deps.Store.ExecutionRequestCancel(r.Context(), s.actor(r), exec.OrganizationID, exec.ID); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.redirect(w, r, "/executions/"+exec.ID.String())
+}
+
+// retryExecutionPage is POST /executions/{id}/retry {from: start | failed}: a new execution, whose page follows.
+func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionRetry)
+	if !ok {
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	var keep []engine.NodeRun
+	switch r.PostFormValue("from") {
+	case "", "start":
+	case "failed":
+		if exec.Status != store.StatusFailed {
+			s.pageError(w, r, fault.New(fault.Conflict, "Only a failed execution can be retried from its failed node."))
+			return
+		}
+		plan, err := s.planFor(r.Context(), exec.WorkflowVersionID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		keep = plan.RetryRuns(runs)
+	default:
+		s.pageError(w, r, fault.New(fault.Invalid, "Retry from the start or from the failed node."))
+		return
+	}
+	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.redirect(w, r, "/executions/"+retry.ID.String())
+}
+
+// executionFilePage is GET /executions/{id}/files/{fileID}: the API's file download for a signed-in browser,
+// which has a cookie rather than a Bearer token. Same authorization: whoever may see the execution.
+func (s *Server) executionFilePage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	file, body, err := s.openExecutionFile(r, exec)
+	if err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Type", file.ContentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFilename(file.Filename)+`"`)
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = io.Copy(w, body)
+}
+
+// openExecutionFile opens the {fileID} file of exec; a file of another execution is not found.
+func (s *Server) openExecutionFile(r *http.Request, exec store.Execution) (store.Upload, io.ReadCloser, error) {
+	fileID, err := uuid.Parse(r.PathValue("fileID"))
+	if err != nil {
+		return store.Upload{}, nil, fault.New(fault.NotFound, "no such file")
+	}
+	file, err := s.deps.Store.UploadGet(r.Context(), exec.OrganizationID, fileID)
+	if err == nil && (file.ExecutionID == nil || *file.ExecutionID != exec.ID) {
+		err = fault.New(fault.NotFound, "no such file")
+	}
+	if err != nil {
+		return store.Upload{}, nil, err
+	}
+	body, err := s.deps.Files.Open(r.Context(), file.StorageKey)
+	if err != nil {
+		return store.Upload{}, nil, err
+	}
+	return file, body, nil
+}
+
+// sseHeartbeat keeps proxies from closing an idle event stream, and finds a client that went away.
+const sseHeartbeat = 15 * time.Second
+
+// executionEventsPage is GET /executions/{id}/events: server-sent events that redraw the execution page's live
+// part. Every status change of the execution, whichever instance's worker made it, arrives through Postgres
+// NOTIFY (Deps.Events); each one, and each resync after a lost LISTEN connection, is answered with a "timeline"
+// event holding the freshly rendered fragment. The stream ends with an "end" event once the execution is final,
+// or when the client goes away.
+func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	// Subscribe before the first read, so a change between the read and the subscription is not lost.
+	events, unsubscribe := s.deps.Events.Subscribe(func(e store.ExecutionEvent) bool {
+		return e.ExecutionID == exec.ID
+	}, 16)
+	defer unsubscribe()
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide write timeout must not cut the stream
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	heartbeat := time.NewTicker(sseHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		final, err := s.sendTimeline(ctx, w, exec)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil || final {
+			if err != nil && ctx.Err() == nil {
+				loggerFrom(ctx, s.deps.Logger).Warn("execution events: stream ended", "error", err)
+			}
+			return
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-heartbeat.C:
+				if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
+					return
+				}
+				if err := rc.Flush(); err != nil {
+					return
+				}
+			case <-events:
+				break wait
+			}
+		}
+		// Coalesce a burst (several nodes finishing at once) into one redraw.
+		for drained := false; !drained; {
+			select {
+			case <-events:
+			default:
+				drained = true
+			}
+		}
+	}
+}
+
+// sendTimeline re-reads the execution and writes its live fragment as a "timeline" event, followed by "end" when
+// the execution is final.
+func (s *Server) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error) {
+	exec, err = s.deps.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		return false, err
+	}
+	live, err := s.executionLive(ctx, exec)
+	if err != nil {
+		return false, err
+	}
+	var html bytes.Buffer
+	if err := views.ExecutionTimeline(live).Render(ctx, &html); err != nil {
+		return false, err
+	}
+	if err := writeSSE(w, "timeline", html.String()); err != nil {
+		return false, err
+	}
+	if live.Final {
+		return true, writeSSE(w, "end", live.Status)
+	}
+	return false, nil
+}
+
+// sseNewlines turns every line break SSE knows (CR LF, CR, LF) into LF, so none can start a field of its own.
+var sseNewlines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// writeSSE writes one server-sent event. A data line may not hold a line break, so each line of data goes on a
+// data: line of its own (the client joins them with "\n" again).
+func writeSSE(w io.Writer, event, data string) error {
+	var b strings.Builder
+	b.WriteString("event: " + event + "\n")
+	for line := range strings.Lines(sseNewlines.Replace(data)) {
+		b.WriteString("data: " + strings.TrimSuffix(line, "\n") + "\n")
+	}
+	if data == "" {
+		b.WriteString("data: \n")
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
