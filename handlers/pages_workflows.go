@@ -205,6 +205,23 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, wf store
 		page.Webhook = &views.WebhookView{URL: s.deps.BaseURL.String() + "/hooks/" + hook.Token, Secret: hook.Secret,
 			SignatureHeader: SignatureHeader}
 	}
+	if hookID, err := s.deps.Store.WebhookIDOf(ctx, wf.OrganizationID, wf.ID); err != nil {
+		s.pageError(w, r, err)
+		return
+	} else if hookID != uuid.Nil {
+		deliveries, err := s.deps.Store.WebhookDeliveries(ctx, wf.OrganizationID, hookID, 20)
+		if err != nil {
+			s.pageError(w, r, err)
+			return
+		}
+		for _, d := range deliveries {
+			row := views.DeliveryRow{At: views.Stamp(d.At), Status: d.StatusCode, Size: d.SizeBytes}
+			if d.ExecutionID != nil {
+				row.ExecutionID = d.ExecutionID.String()
+			}
+			page.Deliveries = append(page.Deliveries, row)
+		}
+	}
 	versions, err := s.deps.Store.WorkflowVersions(ctx, wf.OrganizationID, wf.ID, 50)
 	if err != nil {
 		s.pageError(w, r, err)

@@ -198,6 +198,12 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	// The workflow page shows the same log to anyone who may see the workflow.
+	page := h.do(request{Method: "GET", Path: "/workflows/" + wfID, Cookie: h.sessionCookie(w.users["viewer"], w.orgA.ID)})
+	if rows := page.doc(t).Find("section.deliveries tbody tr").Length(); page.StatusCode != 200 || rows < 12 {
+		t.Errorf("workflow page deliveries: %d, %d rows", page.StatusCode, rows)
+	}
+
 	// Deactivated: 404 (once the cached resolution expires).
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/deactivate", Bearer: admin})
 	time.Sleep(webhookTargetTTL + 100*time.Millisecond)
