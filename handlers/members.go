@@ -139,16 +139,23 @@ func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
+	page.InviteLink, page.MailSent = s.sendInvitation(r, inv.Email, in.Role, token)
+	page.InviteEmail = inv.Email
+	s.renderMembers(w, r, page, nil)
+}
+
+// sendInvitation e-mails an invitation link (when a mailer is configured) and returns the link, which the inviter
+// is shown once, and whether a mail is on its way. The members page and the API both invite through it.
+func (s *Server) sendInvitation(r *http.Request, email, role, token string) (link string, mailSent bool) {
 	id := identityFrom(r.Context())
-	link := s.absoluteURL("/invitations/" + token)
-	page.InviteLink, page.InviteEmail = link, inv.Email
-	page.MailSent = s.sendMailLater(r, "invitation", mail.Message{
-		To:      []string{inv.Email},
+	link = s.absoluteURL("/invitations/" + token)
+	mailSent = s.sendMailLater(r, "invitation", mail.Message{
+		To:      []string{email},
 		Subject: id.user.Name + " invited you to " + id.org.Name + " on ConcertMaster",
 		Text: "Hello,\n\n" + id.user.Name + " invited you to join " + id.org.Name + " on ConcertMaster as " +
-			in.Role + ".\n\nTo accept, open this link within 7 days:\n\n" + link + "\n\nThe link works once.\n",
+			role + ".\n\nTo accept, open this link within 7 days:\n\n" + link + "\n\nThe link works once.\n",
 	})
-	s.renderMembers(w, r, page, nil)
+	return link, mailSent
 }
 
 // memberTarget reads the {userID} of a member route and returns the member's current role, NotFound when the user

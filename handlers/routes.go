@@ -119,6 +119,16 @@ func (s *Server) routes() {
 	s.api("DELETE /api/v1/integrations/{id}", s.apiIntegrationDelete)
 	s.api("POST /api/v1/integrations/{id}/test", s.apiIntegrationTest)
 
+	// Members, invitations and personal API tokens (API): the twins of the settings pages above.
+	s.api("GET /api/v1/members", s.apiMemberList)
+	s.api("PUT /api/v1/members/{userID}", s.apiMemberChangeRole)
+	s.api("DELETE /api/v1/members/{userID}", s.apiMemberRemove)
+	s.api("POST /api/v1/invitations", s.apiInvitationCreate)
+	s.api("DELETE /api/v1/invitations/{id}", s.apiInvitationRevoke)
+	s.api("GET /api/v1/tokens", s.apiTokenList)
+	s.api("POST /api/v1/tokens", s.apiTokenCreate)
+	s.api("DELETE /api/v1/tokens/{id}", s.apiTokenRevoke)
+
 	// Forms (builder, public pages, submissions, API) and uploads to workflows: see formRoutes in forms.go.
 	s.formRoutes()
 
