@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -155,7 +156,11 @@ func (s *Server) publicPage(pattern string, h http.HandlerFunc) {
 
 // api registers an API route that needs a Bearer token.
 func (s *Server) api(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.withCORS(s.bearerAuth(h)))
+	var next http.Handler = h
+	if strings.HasPrefix(pattern, "POST ") {
+		next = s.idempotent(pattern, h)
+	}
+	s.handle(pattern, s.withCORS(s.bearerAuth(next)))
 }
 
 // publicAPI registers an API route that takes no Bearer token.

@@ -49,6 +49,31 @@ func (q *Queries) IdempotencyKeyClaim(ctx context.Context, arg IdempotencyKeyCla
 	return id, err
 }
 
+const idempotencyKeyComplete = `-- name: IdempotencyKeyComplete :exec
+UPDATE idempotency_keys SET status_code = $1, response = $2
+WHERE organization_id = $3 AND scope = $4 AND key = $5
+`
+
+type IdempotencyKeyCompleteParams struct {
+	StatusCode     int32
+	Response       json.RawMessage
+	OrganizationID uuid.UUID
+	Scope          string
+	Key            string
+}
+
+// IdempotencyKeyComplete stores the answer of the request that claimed a key, for replays.
+func (q *Queries) IdempotencyKeyComplete(ctx context.Context, arg IdempotencyKeyCompleteParams) error {
+	_, err := q.db.Exec(ctx, idempotencyKeyComplete,
+		arg.StatusCode,
+		arg.Response,
+		arg.OrganizationID,
+		arg.Scope,
+		arg.Key,
+	)
+	return err
+}
+
 const idempotencyKeyDeleteExpired = `-- name: IdempotencyKeyDeleteExpired :execrows
 DELETE FROM idempotency_keys WHERE expires_at <= now()
 `
@@ -83,6 +108,22 @@ func (q *Queries) IdempotencyKeyGet(ctx context.Context, arg IdempotencyKeyGetPa
 	var i IdempotencyKeyGetRow
 	err := row.Scan(&i.StatusCode, &i.Response)
 	return i, err
+}
+
+const idempotencyKeyRelease = `-- name: IdempotencyKeyRelease :exec
+DELETE FROM idempotency_keys WHERE organization_id = $1 AND scope = $2 AND key = $3
+`
+
+type IdempotencyKeyReleaseParams struct {
+	OrganizationID uuid.UUID
+	Scope          string
+	Key            string
+}
+
+// IdempotencyKeyRelease frees a key whose request failed, so that a retry with it can succeed.
+func (q *Queries) IdempotencyKeyRelease(ctx context.Context, arg IdempotencyKeyReleaseParams) error {
+	_, err := q.db.Exec(ctx, idempotencyKeyRelease, arg.OrganizationID, arg.Scope, arg.Key)
+	return err
 }
 
 const webhookCreate = `-- name: WebhookCreate :one

@@ -54,3 +54,12 @@ WHERE organization_id = @organization_id AND scope = @scope AND key = @key AND e
 
 -- name: IdempotencyKeyDeleteExpired :execrows
 DELETE FROM idempotency_keys WHERE expires_at <= now();
+
+-- name: IdempotencyKeyComplete :exec
+-- IdempotencyKeyComplete stores the answer of the request that claimed a key, for replays.
+UPDATE idempotency_keys SET status_code = @status_code, response = @response
+WHERE organization_id = @organization_id AND scope = @scope AND key = @key;
+
+-- name: IdempotencyKeyRelease :exec
+-- IdempotencyKeyRelease frees a key whose request failed, so that a retry with it can succeed.
+DELETE FROM idempotency_keys WHERE organization_id = @organization_id AND scope = @scope AND key = @key;
