@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 	"html"
 	"io"
 	"mime"
@@ -338,7 +339,7 @@ func (n *emailNode) attachment(ctx context.Context, in engine.Input, vars *engin
 		}
 		var err error
 		if a.format == FormatCSV {
-			err = writeCSV(&buf, items.([]any), nil)
+			err = nodes.WriteCSV(&buf, items.([]any), nil)
 		} else {
 			enc := json.NewEncoder(&buf)
 			enc.SetEscapeHTML(false)

@@ -4,12 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/concertmaster/concertmaster/engine"
@@ -151,7 +150,7 @@ func writeItems(w io.Writer, format string, items []any, columns []string) error
 	var err error
 	switch format {
 	case FormatCSV:
-		err = writeCSV(bw, items, columns)
+		err = nodes.WriteCSV(bw, items, columns)
 	case FormatNDJSON:
 		enc := json.NewEncoder(bw)
 		enc.SetEscapeHTML(false)
@@ -190,62 +189,6 @@ func writeItems(w io.Writer, format string, items []any, columns []string) error
 		return err
 	}
 	return bw.Flush()
-}
-
-// writeCSV writes an array of objects as CSV with a header row: the given columns, or every key found, sorted
-// (JSON objects have no order to keep). Nested values are written as JSON. Text cells a spreadsheet would run as a
-// formula get a leading quote, as OWASP advises against CSV injection; transform.format does the same.
-func writeCSV(w io.Writer, items []any, columns []string) error {
-	if len(columns) == 0 {
-		seen := map[string]bool{}
-		for _, it := range items {
-			obj, ok := it.(map[string]any)
-			if !ok {
-				continue
-			}
-			for k := range obj {
-				if !seen[k] {
-					seen[k] = true
-					columns = append(columns, k)
-				}
-			}
-		}
-		sort.Strings(columns)
-	}
-	cw := csv.NewWriter(w)
-	if err := cw.Write(columns); err != nil {
-		return err
-	}
-	row := make([]string, len(columns))
-	for i, it := range items {
-		obj, ok := it.(map[string]any)
-		if !ok {
-			return engine.Permanent(fmt.Errorf("item %d is %s, not an object: CSV needs objects", i, describe(it)))
-		}
-		for j, col := range columns {
-			row[j] = csvCell(obj[col])
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-func csvCell(v any) string {
-	s := engine.FormatValue(v)
-	str, isString := v.(string)
-	if !isString || str == "" {
-		return s
-	}
-	switch str[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		if _, err := strconv.ParseFloat(strings.TrimSpace(str), 64); err != nil {
-			return "'" + s
-		}
-	}
-	return s
 }
 
 // asItems reads the array a node writes: an array as is, null as none, anything else as one item (CSV and NDJSON

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,8 +85,11 @@ func compileFormat(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, er
 			if err != nil {
 				return engine.Output{}, err
 			}
-			doc, err := writeCSV(list, columns)
-			return engine.Output{Data: doc}, err
+			buf := &boundedBuffer{limit: engine.MaxTemplateBytes}
+			if err := WriteCSV(buf, list, columns); err != nil {
+				return engine.Output{}, err
+			}
+			return engine.Output{Data: buf.String()}, nil
 		}), nil
 	}
 
@@ -118,13 +122,14 @@ func compileFormat(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, er
 	}), nil
 }
 
-// writeCSV writes an array of objects as CSV with a header row. Without explicit columns it uses every key found,
+// WriteCSV writes an array of objects as CSV with a header row. Without explicit columns it uses every key found,
 // sorted, because JSON objects have no order to keep. Nested values are written as JSON. Text cells that a
-// spreadsheet would run as a formula get a leading quote (OWASP's advice against CSV injection).
-func writeCSV(list []any, columns []string) (string, error) {
+// spreadsheet would run as a formula get a leading quote (OWASP's advice against CSV injection). transform.format,
+// e-mail attachments and file exports all write CSV through it, so they agree.
+func WriteCSV(w io.Writer, items []any, columns []string) error {
 	if len(columns) == 0 {
 		seen := map[string]bool{}
-		for _, it := range list {
+		for _, it := range items {
 			obj, ok := it.(map[string]any)
 			if !ok {
 				continue
@@ -138,29 +143,39 @@ func writeCSV(list []any, columns []string) (string, error) {
 		}
 		sort.Strings(columns)
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(columns); err != nil {
-		return "", err
+	cw := csv.NewWriter(w)
+	if err := cw.Write(columns); err != nil {
+		return err
 	}
 	row := make([]string, len(columns))
-	for i, it := range list {
+	for i, it := range items {
 		obj, ok := it.(map[string]any)
 		if !ok {
-			return "", engine.Permanent(fmt.Errorf("item %d is %s, not an object", i, describe(it)))
+			return engine.Permanent(fmt.Errorf("item %d is %s, not an object: CSV needs objects", i, describe(it)))
 		}
 		for j, col := range columns {
 			row[j] = csvCell(obj[col])
 		}
-		if err := w.Write(row); err != nil {
-			return "", err
-		}
-		if buf.Len() > engine.MaxTemplateBytes {
-			return "", engine.Permanent(fmt.Errorf("CSV is larger than %d bytes", engine.MaxTemplateBytes))
+		if err := cw.Write(row); err != nil {
+			return err
 		}
 	}
-	w.Flush()
-	return buf.String(), w.Error()
+	cw.Flush()
+	return cw.Error()
+}
+
+// boundedBuffer is a buffer that refuses to grow past limit, so a rendered document stays within the template
+// bounds however many items it is given.
+type boundedBuffer struct {
+	bytes.Buffer
+	limit int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.limit {
+		return 0, engine.Permanent(fmt.Errorf("CSV is larger than %d bytes", b.limit))
+	}
+	return b.Buffer.Write(p)
 }
 
 func csvCell(v any) string {
