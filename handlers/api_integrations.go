@@ -12,7 +12,6 @@ import (
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/google/uuid"
 )
 
 // integrationInput is the body of POST /integrations and PUT /integrations/{id}. Settings mixes plain settings and
@@ -185,20 +184,7 @@ func (s *Server) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	fileID, err := uuid.Parse(r.PathValue("fileID"))
-	if err != nil {
-		s.problem(w, r, fault.New(fault.NotFound, "no such file"))
-		return
-	}
-	file, err := s.deps.Store.UploadGet(r.Context(), exec.OrganizationID, fileID)
-	if err == nil && (file.ExecutionID == nil || *file.ExecutionID != exec.ID) {
-		err = fault.New(fault.NotFound, "no such file")
-	}
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	body, err := s.deps.Files.Open(r.Context(), file.StorageKey)
+	file, body, err := s.openExecutionFile(r, exec)
 	if err != nil {
 		s.problem(w, r, err)
 		return

@@ -304,13 +304,7 @@ func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		wf, err = s.deps.Store.WorkflowSetActive(r.Context(), s.actor(r), wf.OrganizationID, wf.ID, active,
-			nextScheduledRun(v.Definition, time.Now()))
+		wf, err := s.setWorkflowActive(r, wf, active)
 		if err != nil {
 			s.problem(w, r, err)
 			return
