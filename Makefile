@@ -8,6 +8,8 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # dozens of modules, and only `make generate` needs it.
 SQLC  := go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 TEMPL := go tool templ
+# How many executions each end-to-end benchmark runs: enough to reach a steady state.
+E2E_EXECUTIONS ?= 10000
 # Generated, committed files; check-generated fails when they differ from a fresh generation.
 GENERATED := sql/db views
 
@@ -37,9 +39,10 @@ test: vet check-generated ## Vet, check generated code, and run every test again
 	go test -race -count=1 -timeout 15m ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures
+bench: ## Run the benchmarks and print their figures (the end-to-end ones with 10,000 executions each)
 	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
-	go test -run '^$$' -bench . -benchmem -count=1 -timeout 20m ./...
+	go test -run '^$$' -bench . -benchmem -count=1 -timeout 20m $$(go list ./... | grep -v -e /cmd/ -e /engine/queue); \
+	go test -run '^$$' -bench EndToEnd -benchtime $(E2E_EXECUTIONS)x -benchmem -count=1 -timeout 20m ./engine/queue ./cmd/concertmaster
 
 .PHONY: vet
 vet: ## go vet and a gofmt check
