@@ -19,6 +19,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	// Schedules name IANA time zones; the database is built in so a minimal image (no /usr/share/zoneinfo) has it.
+	_ "time/tzdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from the module's build info.

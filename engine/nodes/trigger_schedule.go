@@ -26,6 +26,9 @@ type Schedule struct {
 	cron  cron.Schedule
 	every time.Duration
 	loc   *time.Location
+	// atHours is set when the cron names particular hours: such a schedule means times of day, and fires once when
+	// clocks fall back. One that runs every hour means elapsed time, and runs through the repeated hour too.
+	atHours bool
 }
 
 // cronParser accepts the five standard fields and descriptors such as @daily; "@every" is refused because the
@@ -63,7 +66,9 @@ func ParseSchedule(cfg json.RawMessage) (*Schedule, error) {
 				return nil, engine.ConfigError("timezone", fmt.Sprintf("unknown timezone %q", c.Timezone))
 			}
 		}
-		return &Schedule{cron: sched, loc: loc}, nil
+		allHours := uint64(1)<<24 - 1
+		spec, isSpec := sched.(*cron.SpecSchedule)
+		return &Schedule{cron: sched, loc: loc, atHours: isSpec && spec.Hour&allHours != allHours}, nil
 	}
 	return nil, engine.ConfigError("cron", "set cron or every")
 }
@@ -74,7 +79,26 @@ func (s *Schedule) Next(after time.Time) time.Time {
 	if s.every > 0 {
 		return after.Truncate(s.every).Add(s.every)
 	}
-	return s.cron.Next(after.In(s.loc))
+	next := s.cron.Next(after.In(s.loc))
+	// When clocks fall back, an hour's wall-clock times come twice and cron would fire at both. A schedule at
+	// particular hours means times of day, so it fires at the first only, as Vixie cron does. (When clocks spring
+	// forward, a time that does not exist that day is skipped.)
+	for s.atHours && isRepeatedWallClock(next) {
+		next = s.cron.Next(next)
+	}
+	return next
+}
+
+// isRepeatedWallClock reports whether t is the second occurrence of its wall-clock time, in a time zone whose clocks
+// were just set back (by the usual hour, or the half hour a few zones use).
+func isRepeatedWallClock(t time.Time) bool {
+	for _, shift := range []time.Duration{time.Hour, 30 * time.Minute} {
+		earlier := t.Add(-shift).In(t.Location())
+		if earlier.Hour() == t.Hour() && earlier.Minute() == t.Minute() && earlier.Day() == t.Day() {
+			return true
+		}
+	}
+	return false
 }
 
 // NextRun returns when a schedule with the given trigger.schedule config fires next after after, for the scheduler

@@ -129,6 +129,13 @@ func TestNextRun(t *testing.T) {
 		{`{"cron":"@daily"}`, time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)},
 		{`{"every":"1h"}`, time.Date(2025, 3, 1, 12, 20, 0, 0, time.UTC), time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC)},
 		{`{"every":"1h"}`, time.Date(2025, 3, 1, 13, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 14, 0, 0, 0, time.UTC)},
+		// A local time of day survives the change to summer time: 09:00 in Paris is 08:00 UTC, then 07:00 UTC.
+		{`{"cron":"0 9 * * *","timezone":"Europe/Paris"}`, time.Date(2025, 3, 29, 12, 0, 0, 0, time.UTC), time.Date(2025, 3, 30, 7, 0, 0, 0, time.UTC)},
+		// When clocks fall back, 02:30 comes twice in Paris; the schedule fires at the first one only …
+		{`{"cron":"30 2 * * *","timezone":"Europe/Paris"}`, time.Date(2025, 10, 25, 12, 0, 0, 0, time.UTC), time.Date(2025, 10, 26, 0, 30, 0, 0, time.UTC)},
+		{`{"cron":"30 2 * * *","timezone":"Europe/Paris"}`, time.Date(2025, 10, 26, 0, 30, 5, 0, time.UTC), time.Date(2025, 10, 27, 1, 30, 0, 0, time.UTC)},
+		// … and an every-15-minutes schedule still runs through both hours.
+		{`{"cron":"*/15 * * * *","timezone":"Europe/Paris"}`, time.Date(2025, 10, 26, 0, 50, 0, 0, time.UTC), time.Date(2025, 10, 26, 1, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
 		got, err := nodes.NextRun(json.RawMessage(tt.cfg), tt.after)
