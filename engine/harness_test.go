@@ -17,9 +17,11 @@ import (
 // world is the outside world of a test: it counts what test nodes did, so tests can assert that a side effect ran
 // exactly once.
 type world struct {
-	mu      sync.Mutex
-	calls   map[string]int
-	started chan string
+	mu    sync.Mutex
+	calls map[string]int
+	// firstCalls holds, per node, a channel closed on its first call.
+	firstCalls map[string]chan struct{}
+	started    chan string
 	// inflight and maxInflight measure concurrency.
 	inflight, maxInflight int
 	// barrier, when set, makes test.wait nodes wait for each other.
@@ -30,7 +32,26 @@ func (w *world) call(id string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls[id]++
+	if w.calls[id] == 1 {
+		close(w.firstCallLocked(id))
+	}
 	return w.calls[id]
+}
+
+// called returns a channel closed once node id has been called.
+func (w *world) called(id string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.firstCallLocked(id)
+}
+
+func (w *world) firstCallLocked(id string) chan struct{} {
+	ch, ok := w.firstCalls[id]
+	if !ok {
+		ch = make(chan struct{})
+		w.firstCalls[id] = ch
+	}
+	return ch
 }
 
 func (w *world) count(id string) int {
@@ -48,6 +69,8 @@ type effectConfig struct {
 	Port      string          `json:"port"`
 	// Sleep holds each call that long (or until ctx ends).
 	Sleep engine.Duration `json:"sleep"`
+	// After holds each call until the named node has been called, to order nodes on parallel branches.
+	After string `json:"after"`
 }
 
 // setup returns a registry with the built-in types and the test types, and the world those test types act on:
@@ -60,9 +83,16 @@ type effectConfig struct {
 func setup(t testing.TB) (*engine.Registry, *world) {
 	t.Helper()
 	reg := nodes.NewRegistry()
-	w := &world{calls: map[string]int{}, started: make(chan string, 100)}
+	w := &world{calls: map[string]int{}, firstCalls: map[string]chan struct{}{}, started: make(chan string, 100)}
 	effect := func(ctx context.Context, in engine.Input, cfg effectConfig) (engine.Output, error) {
 		n := w.call(in.NodeID)
+		if cfg.After != "" {
+			select {
+			case <-w.called(cfg.After):
+			case <-ctx.Done():
+				return engine.Output{}, ctx.Err()
+			}
+		}
 		if cfg.Sleep > 0 {
 			select {
 			case <-time.After(cfg.Sleep.Std()):

@@ -474,7 +474,7 @@ func TestRunStopLetsRunningBranchesFinish(t *testing.T) {
 	t.Parallel()
 	reg, w := setup(t)
 	plan := compile(t, reg, def(t,
-		[]string{`hook:trigger.webhook`, `bad:transform.flaky:{"fail":1,"permanent":true}`, `slow:action.effect:{"sleep":"30ms"}`, `after:action.effect`},
+		[]string{`hook:trigger.webhook`, `bad:transform.flaky:{"fail":1,"permanent":true,"after":"slow"}`, `slow:action.effect:{"sleep":"30ms"}`, `after:action.effect`},
 		"hook->bad", "hook->slow", "slow->after"))
 	res, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
