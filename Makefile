@@ -34,8 +34,8 @@ build: ## Build bin/concertmaster
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/concertmaster
 
 .PHONY: test
-test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL and Redis
-	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
+test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
+	@set -e; env=$$(deploy/dev/test-env.sh; deploy/dev/browser-env.sh); eval "$$env"; \
 	go test -race -count=1 -timeout 15m ./...
 
 .PHONY: bench
@@ -54,6 +54,11 @@ vet: ## go vet and a gofmt check
 generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
 	$(SQLC) generate
 	$(TEMPL) generate -path views -log-level warn
+
+.PHONY: assets
+assets: ## Rebuild static/dist (Tailwind stylesheet and canvas bundle) from static/editor
+	cd static/editor && npm ci --no-audit --no-fund && npm run build
+	@printf 'canvas bundle: %s bytes gzipped\n' $$(gzip -9c static/dist/editor.js | wc -c)
 
 .PHONY: check-generated
 check-generated: ## Fail when committed generated code differs from a fresh generation

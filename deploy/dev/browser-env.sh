@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Readies what the browser and asset tests need, printing `export` lines for `make test`:
+#   - Debian's chromium (installed when missing; go-rod drives it headless), as TEST_CHROMIUM;
+#   - static/editor/node_modules (npm ci from the lock file when missing), for the test that rebuilds the bundle.
+# Installs go to stderr so that only the export lines reach stdout.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+
+if [ -z "${TEST_CHROMIUM:-}" ]; then
+	if ! command -v chromium >/dev/null; then
+		echo "browser-env.sh: no chromium found; installing Debian's chromium package (a few minutes)" >&2
+		apt-get update -qq >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+	fi
+	echo "export TEST_CHROMIUM='$(command -v chromium)'"
+fi
+if [ ! -d "$root/static/editor/node_modules" ]; then
+	echo "browser-env.sh: installing the asset toolchain (npm ci in static/editor)" >&2
+	(cd "$root/static/editor" && npm ci --no-audit --no-fund >&2)
+fi
