@@ -140,6 +140,24 @@ func (r *Registry) Validate(def *Definition) []Problem {
 	return Validate(def, r)
 }
 
+// ExpressionKeyword is a custom JSON Schema keyword in config schemas that tells the canvas editor how the engine
+// evaluates a string field, so that it can offer the right hints. It is an annotation only: validation ignores it
+// (draft 2020-12 ignores unknown keywords), and the type's Compile is what actually evaluates the field. It sits on
+// the schema of the string itself (inside items, additionalProperties or a oneOf branch where the string lives); on
+// a schema that admits any JSON value (action.http's body) it applies to every string inside the value. Its value
+// is one of the ExpressionKind constants.
+const ExpressionKeyword = "x-expression"
+
+// Values of ExpressionKeyword.
+const (
+	// ExpressionKindExpression: the whole string is an expression (`input.total > 100`, `input.orders`).
+	ExpressionKindExpression = "expression"
+	// ExpressionKindTemplate: text in which `{{ expression }}` parts are evaluated.
+	ExpressionKindTemplate = "template"
+	// ExpressionKindJQ: a jq program whose `.` is the node's input.
+	ExpressionKindJQ = "jq"
+)
+
 func compileSchema(name string, raw json.RawMessage) (*jsonschema.Schema, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {

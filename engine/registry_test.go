@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,5 +138,81 @@ func TestRegistryTypesAndLookup(t *testing.T) {
 				t.Errorf("%v has no %s", entry["name"], key)
 			}
 		}
+	}
+}
+
+// The expression hint keyword (x-expression) is an annotation for the editor: a schema carrying it must compile and
+// validate exactly like the same schema without it, wherever it sits (properties, items, additionalProperties,
+// $defs, oneOf branches, an untyped schema).
+func TestExpressionKeywordDoesNotChangeValidation(t *testing.T) {
+	t.Parallel()
+	const annotated = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "$defs": {"addresses": {"oneOf": [
+    {"type": "string", "maxLength": 10, "x-expression": "template"},
+    {"type": "array", "items": {"type": "string", "minLength": 1, "x-expression": "template"}}]}},
+  "properties": {
+    "when": {"type": "string", "minLength": 1, "x-expression": "expression"},
+    "jq": {"type": "string", "x-expression": "jq"},
+    "to": {"$ref": "#/$defs/addresses"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string", "x-expression": "template"}},
+    "params": {"type": "array", "maxItems": 2, "items": {"type": "string", "x-expression": "template"}},
+    "body": {"x-expression": "template"}
+  },
+  "required": ["when"],
+  "additionalProperties": false
+}`
+	plain := strings.NewReplacer(`, "x-expression": "template"`, "", `, "x-expression": "expression"`, "",
+		`, "x-expression": "jq"`, "", `"x-expression": "template"`, "").Replace(annotated)
+	if strings.Contains(plain, "x-expression") {
+		t.Fatalf("the plain schema still has the keyword: %s", plain)
+	}
+	register := func(schema string) *engine.Registry {
+		reg := engine.NewRegistry()
+		reg.MustRegister(engine.NodeType{Name: "trigger.thing", Category: engine.CategoryTrigger, Title: "T", Description: "D",
+			ConfigSchema: json.RawMessage(schema), Example: json.RawMessage(`{"when":"x"}`), Compile: okCompile})
+		return reg
+	}
+	withKeyword, without := register(annotated), register(plain)
+	// The first two configs are valid, the others are not.
+	for i, cfg := range []string{
+		`{"when":"input.a > 1","jq":".","to":"a@b.c","headers":{"A":"{{ input.a }}"},"params":["1"],"body":{"a":[1,"{{ x }}"]}}`,
+		`{"when":"x","to":["a","b"],"body":"text"}`,
+		`{"when":""}`,
+		`{}`,
+		`{"when":1}`,
+		`{"when":"x","jq":2}`,
+		`{"when":"x","to":"far too long for ten"}`,
+		`{"when":"x","to":["a",""]}`,
+		`{"when":"x","to":3}`,
+		`{"when":"x","headers":{"A":1}}`,
+		`{"when":"x","params":["a","b","c"]}`,
+		`{"when":"x","other":true}`,
+	} {
+		def := func() *engine.Definition {
+			return &engine.Definition{Nodes: []engine.Node{{ID: "t", Type: "trigger.thing", Config: json.RawMessage(cfg)}}}
+		}
+		probs := withKeyword.Validate(def())
+		if (len(probs) == 0) != (i < 2) {
+			t.Errorf("%s: problems %v", cfg, probs)
+		}
+		got, want := fmt.Sprint(probs), fmt.Sprint(without.Validate(def()))
+		if got != want {
+			t.Errorf("%s:\n with x-expression %s\n without           %s", cfg, got, want)
+		}
+	}
+	// The catalogue hands the schema on as written, keyword included, for the editor.
+	nt, _ := withKeyword.Lookup("trigger.thing")
+	if !strings.Contains(string(nt.ConfigSchema), `"x-expression": "jq"`) {
+		t.Errorf("the registered schema lost the keyword: %s", nt.ConfigSchema)
+	}
+	builtin, _ := nodes.NewRegistry().Lookup("condition.if")
+	b, err := json.Marshal(builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"`+engine.ExpressionKeyword+`":"`+engine.ExpressionKindExpression+`"`) {
+		t.Errorf("condition.if in the catalogue has no expression hint: %s", b)
 	}
 }

@@ -62,7 +62,7 @@ const databaseSchema = `{
       "description": "A PostgreSQL integration."},
     "query": {"title": "SQL", "type": "string", "minLength": 1, "maxLength": 100000,
       "description": "One statement with $1, $2 … placeholders for the parameters. Values are bound, never spliced into the SQL."},
-    "params": {"title": "Parameters", "type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 65536},
+    "params": {"title": "Parameters", "type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 65536, "x-expression": "template"},
       "description": "Templates giving $1, $2 …; {{ input.id }} keeps its type."},
     "mode": {"title": "Mode", "enum": ["read", "write"], "default": "read",
       "description": "read runs in a read-only transaction; write needs an integration that allows writes."},

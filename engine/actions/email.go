@@ -71,32 +71,32 @@ const emailSchema = `{
   "type": "object",
   "$defs": {
     "addresses": {"oneOf": [
-      {"type": "string", "maxLength": 65536},
-      {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 65536}}
+      {"type": "string", "maxLength": 65536, "x-expression": "template"},
+      {"type": "array", "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 65536, "x-expression": "template"}}
     ]}
   },
   "properties": {
     "integration_id": {"title": "SMTP integration", "type": "string", "format": "uuid",
       "description": "The SMTP server to send through (an integration of kind smtp)."},
-    "from": {"title": "From", "type": "string", "maxLength": 1000,
+    "from": {"title": "From", "type": "string", "maxLength": 1000, "x-expression": "template",
       "description": "Overrides the integration's sender, e.g. \"Sales <sales@example.com>\"."},
     "to": {"title": "To", "$ref": "#/$defs/addresses",
       "description": "Addresses, comma-separated, or {{ an expression }} giving one or an array."},
     "cc": {"title": "Cc", "$ref": "#/$defs/addresses"},
     "bcc": {"title": "Bcc", "$ref": "#/$defs/addresses"},
-    "subject": {"title": "Subject", "type": "string", "maxLength": 2000},
-    "text": {"title": "Text body", "type": "string", "maxLength": 65536},
-    "html": {"title": "HTML body", "type": "string", "maxLength": 65536,
+    "subject": {"title": "Subject", "type": "string", "maxLength": 2000, "x-expression": "template"},
+    "text": {"title": "Text body", "type": "string", "maxLength": 65536, "x-expression": "template"},
+    "html": {"title": "HTML body", "type": "string", "maxLength": 65536, "x-expression": "template",
       "description": "Values of {{ expressions }} are HTML-escaped; the template's own markup is kept."},
     "attachments": {"title": "Attachments", "type": "array", "maxItems": 20, "items": {
       "type": "object",
       "properties": {
         "from_node": {"title": "From node", "type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$",
           "description": "A node whose output is a file (action.file_export), or whose output to render as format."},
-        "content": {"title": "Content", "type": "string", "maxLength": 65536,
+        "content": {"title": "Content", "type": "string", "maxLength": 65536, "x-expression": "template",
           "description": "A {{ template }} whose value is attached, rendered as format."},
         "format": {"title": "Format", "enum": ["csv", "json"]},
-        "filename": {"title": "File name", "type": "string", "maxLength": 500}
+        "filename": {"title": "File name", "type": "string", "maxLength": 500, "x-expression": "template"}
       },
       "additionalProperties": false,
       "oneOf": [{"required": ["from_node"]}, {"required": ["content"]}]

@@ -36,10 +36,10 @@ const fileExportSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "items": {"title": "Items", "type": "string", "minLength": 1, "maxLength": 65536,
+    "items": {"title": "Items", "type": "string", "minLength": 1, "maxLength": 65536, "x-expression": "expression",
       "description": "An expression giving the array to write, such as input.orders; the input by default."},
     "format": {"title": "Format", "enum": ["csv", "json", "ndjson"]},
-    "filename": {"title": "File name", "type": "string", "minLength": 1, "maxLength": 500,
+    "filename": {"title": "File name", "type": "string", "minLength": 1, "maxLength": 500, "x-expression": "template",
       "description": "A template, such as orders-{{ execution.id }}.csv."},
     "retention": {"title": "Keep for", "type": "string", "pattern": "^(forever|([0-9]+(\\.[0-9]+)?(m|h))+)$",
       "description": "How long the file stays downloadable, such as 168h; forever keeps it until deleted."},

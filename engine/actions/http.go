@@ -84,16 +84,16 @@ const httpSchema = `{
   "$defs": {
     "templates": {"type": "object", "maxProperties": 100,
       "propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_|~-]{1,128}$"},
-      "additionalProperties": {"type": "string", "maxLength": 65536}},
+      "additionalProperties": {"type": "string", "maxLength": 65536, "x-expression": "template"}},
     "duration": {"type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"}
   },
   "properties": {
     "method": {"title": "Method", "enum": ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], "default": "GET"},
-    "url": {"title": "URL", "type": "string", "minLength": 1, "maxLength": 8192,
+    "url": {"title": "URL", "type": "string", "minLength": 1, "maxLength": 8192, "x-expression": "template",
       "description": "http(s) URL, a template. Relative to the integration's base URL when it has one."},
     "headers": {"title": "Headers", "$ref": "#/$defs/templates"},
     "query": {"title": "Query parameters", "$ref": "#/$defs/templates"},
-    "body": {"title": "Body", "description": "JSON whose strings are templates; an object for form bodies, a string for raw ones."},
+    "body": {"title": "Body", "x-expression": "template", "description": "JSON whose strings are templates; an object for form bodies, a string for raw ones."},
     "body_type": {"title": "Body type", "enum": ["json", "form", "raw"], "default": "json"},
     "content_type": {"title": "Content type (raw body)", "type": "string", "maxLength": 200},
     "integration_id": {"title": "Credentials", "type": "string", "format": "uuid",

@@ -25,7 +25,7 @@ const delaySchema = `{
   "properties": {
     "duration": {"title": "Wait for", "type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
       "description": "Such as 30s, 15m or 48h."},
-    "until": {"title": "Wait until", "type": "string", "minLength": 1,
+    "until": {"title": "Wait until", "type": "string", "minLength": 1, "x-expression": "expression",
       "description": "An RFC 3339 time (2025-01-31T09:00:00Z) or an expression giving one."}
   },
   "oneOf": [{"required": ["duration"]}, {"required": ["until"]}],

@@ -16,7 +16,7 @@ const ifSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "condition": {"title": "Condition", "type": "string", "minLength": 1,
+    "condition": {"title": "Condition", "type": "string", "minLength": 1, "x-expression": "expression",
       "description": "An expression such as input.total > 100; null counts as false."}
   },
   "required": ["condition"],

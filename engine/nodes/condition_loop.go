@@ -29,7 +29,7 @@ const loopSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "items": {"title": "Items", "type": "string", "minLength": 1, "description": "An expression giving the array to loop over."},
+    "items": {"title": "Items", "type": "string", "minLength": 1, "x-expression": "expression", "description": "An expression giving the array to loop over."},
     "concurrency": {"title": "Items at once", "type": "integer", "minimum": 1, "maximum": 32, "default": 1},
     "max_iterations": {"title": "Maximum items", "type": "integer", "minimum": 1, "maximum": 100000, "default": 1000}
   },

@@ -31,7 +31,7 @@ const switchSchema = `{
         "type": "object",
         "properties": {
           "port": {"title": "Output", "type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "not": {"enum": ["default", "error"]}},
-          "condition": {"title": "When", "type": "string", "minLength": 1}
+          "condition": {"title": "When", "type": "string", "minLength": 1, "x-expression": "expression"}
         },
         "required": ["port", "condition"],
         "additionalProperties": false

@@ -36,7 +36,7 @@ const aggregateSchema = `{
     "path": {"type": "string", "pattern": "^[^.]+(\\.[^.]+)*$", "maxLength": 200}
   },
   "properties": {
-    "items": {"title": "Items", "type": "string", "minLength": 1,
+    "items": {"title": "Items", "type": "string", "minLength": 1, "x-expression": "expression",
       "description": "An expression giving the array to aggregate; the input when empty."},
     "group_by": {"title": "Group by", "type": "array", "maxItems": 10, "items": {"$ref": "#/$defs/path"}},
     "aggregations": {"title": "Aggregations", "type": "array", "minItems": 1, "maxItems": 50,

@@ -18,10 +18,10 @@ const dataSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "jq": {"title": "jq program", "type": "string", "minLength": 1,
+    "jq": {"title": "jq program", "type": "string", "minLength": 1, "x-expression": "jq",
       "description": "Its input (.) is the node's input; $trigger, $nodes, $item, $index and $execution are set."},
     "mapping": {"title": "Fields", "type": "object", "minProperties": 1, "maxProperties": 500,
-      "additionalProperties": {"type": "string"},
+      "additionalProperties": {"type": "string", "x-expression": "template"},
       "description": "Output key → template. A template that is exactly one {{ expression }} keeps the value's type."}
   },
   "oneOf": [{"required": ["jq"]}, {"required": ["mapping"]}],

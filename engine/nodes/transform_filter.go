@@ -19,9 +19,9 @@ const filterSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "condition": {"title": "Keep items where", "type": "string", "minLength": 1,
+    "condition": {"title": "Keep items where", "type": "string", "minLength": 1, "x-expression": "expression",
       "description": "An expression; item is the element tested, index its position."},
-    "items": {"title": "Items", "type": "string", "minLength": 1,
+    "items": {"title": "Items", "type": "string", "minLength": 1, "x-expression": "expression",
       "description": "An expression giving the array to filter; the input when empty."}
   },
   "required": ["condition"],

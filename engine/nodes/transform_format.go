@@ -39,10 +39,11 @@ const formatSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "template": {"title": "Template", "type": "string", "maxLength": 65536,
+    "template": {"title": "Template", "type": "string", "maxLength": 65536, "x-expression": "template",
       "description": "Text with {{ expressions }}. In html output values are escaped; in json output they are JSON-encoded."},
     "output": {"title": "Output", "enum": ["text", "html", "csv", "json"], "default": "text"},
-    "items": {"title": "Items (CSV)", "type": "string", "minLength": 1},
+    "items": {"title": "Items (CSV)", "type": "string", "minLength": 1, "x-expression": "expression",
+      "description": "An expression giving the array of objects to write; the input when empty."},
     "columns": {"title": "Columns (CSV)", "type": "array", "maxItems": 500, "items": {"type": "string", "minLength": 1}}
   },
   "required": ["output"],
