@@ -73,6 +73,11 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return err
 	}
 	defer closeWeb()
+	stopJobsUI, err := startJobsUI(ctx, logger, st, &deps)
+	if err != nil {
+		return err
+	}
+	defer stopJobsUI()
 	web := handlers.New(deps)
 	defer web.Wait() // e-mails still being sent in the background
 	srv := &http.Server{

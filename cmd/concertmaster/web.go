@@ -17,6 +17,8 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when
@@ -94,4 +96,27 @@ func integrationDeps(cfg *config, st *store.Store, deps *handlers.Deps) error {
 		return fmt.Errorf("DATA_DIR: %w", err)
 	}
 	return nil
+}
+
+// startJobsUI starts River's UI (the job monitor at /admin/jobs) over an insert-only River client of its own, so a
+// web-only process (serve --no-workers) serves it too, and puts it in deps. stop cancels the context of the UI's
+// background count caches (River UI's Handler has no Stop to wait on: they end on their own once it is canceled,
+// their queries canceled with it); serve calls it once the HTTP server has drained, before the pool closes.
+func startJobsUI(ctx context.Context, logger *slog.Logger, st *store.Store, deps *handlers.Deps) (stop func(), err error) {
+	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("job monitor: river client: %w", err)
+	}
+	ui, err := handlers.NewJobsUI(client, logger)
+	if err != nil {
+		return nil, fmt.Errorf("job monitor: %w", err)
+	}
+	// Like the background parts, the UI outlives ctx (canceled at the start of shutdown) until the server drained.
+	uiCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := ui.Start(uiCtx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("job monitor: %w", err)
+	}
+	deps.JobsUI = ui
+	return cancel, nil
 }
