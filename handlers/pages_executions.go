@@ -134,16 +134,13 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	live, err := s.executionLive(ctx, exec)
+	live, err := s.executionLive(ctx, exec, s.executionRights(r, exec))
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
-		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
-		CanCancel: s.mayOnExecution(r, exec, authz.ExecutionCancel) && !live.Final,
-		CanRetry:  s.mayOnExecution(r, exec, authz.ExecutionRetry) && live.Final}
-	page.CanRetryFromFailed = page.CanRetry && exec.Status == store.StatusFailed
+		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
 	}
@@ -178,9 +175,17 @@ func (s *Server) mayOnExecution(r *http.Request, exec store.Execution, a authz.A
 	return err == nil
 }
 
+// executionRights is what the caller may do to an execution, judged once per page or stream.
+type executionRights struct{ cancel, retry bool }
+
+func (s *Server) executionRights(r *http.Request, exec store.Execution) executionRights {
+	return executionRights{cancel: s.mayOnExecution(r, exec, authz.ExecutionCancel),
+		retry: s.mayOnExecution(r, exec, authz.ExecutionRetry)}
+}
+
 // executionLive reads what the live part of an execution's page shows, fresh from the database: the events only
 // say that something changed.
-func (s *Server) executionLive(ctx context.Context, exec store.Execution) (views.ExecutionLive, error) {
+func (s *Server) executionLive(ctx context.Context, exec store.Execution, may executionRights) (views.ExecutionLive, error) {
 	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		return views.ExecutionLive{}, err
@@ -188,10 +193,20 @@ func (s *Server) executionLive(ctx context.Context, exec store.Execution) (views
 	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: finalStatus(exec.Status),
 		Created: views.Stamp(exec.CreatedAt), Started: views.StampPtr(exec.StartedAt, "—"),
 		Finished: views.StampPtr(exec.FinishedAt, "—"), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
-		Error: exec.Error}
+		Error: exec.Error, MayCancel: may.cancel, MayRetry: may.retry}
+	anchored := map[string]bool{}
 	for _, run := range runs {
-		live.Nodes = append(live.Nodes, nodeRunRow(run))
+		row := nodeRunRow(run)
+		if !anchored[run.NodeID] {
+			anchored[run.NodeID], row.Anchor = true, timelineAnchor(run.NodeID)
+		}
+		live.Nodes = append(live.Nodes, row)
 	}
+	def, err := s.graphDefinition(ctx, exec.WorkflowVersionID)
+	if err != nil {
+		return views.ExecutionLive{}, err
+	}
+	live.Graph = executionGraph(def, exec, runs)
 	return live, nil
 }
 
@@ -337,6 +352,17 @@ func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	may := s.executionRights(r, exec)
+	s.streamExecution(w, r, exec, func(ctx context.Context, w io.Writer, exec store.Execution) (bool, error) {
+		return s.sendTimeline(ctx, w, exec, may)
+	})
+}
+
+// streamExecution answers with server-sent events about exec: send writes the execution's state at once and again
+// after each change the engine announces (a burst coalesced into one), until the execution is final (send says so)
+// or the client leaves. It works on whichever instance the browser reached: the changes come from NOTIFY.
+func (s *Server) streamExecution(w http.ResponseWriter, r *http.Request, exec store.Execution,
+	send func(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error)) {
 	ctx := r.Context()
 	// Subscribe before the first read, so a change between the read and the subscription is not lost.
 	events, unsubscribe := s.deps.Events.Subscribe(func(e store.ExecutionEvent) bool {
@@ -354,7 +380,7 @@ func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 	heartbeat := time.NewTicker(sseHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		final, err := s.sendTimeline(ctx, w, exec)
+		final, err := send(ctx, w, exec)
 		if err == nil {
 			err = rc.Flush()
 		}
@@ -393,12 +419,12 @@ func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 
 // sendTimeline re-reads the execution and writes its live fragment as a "timeline" event, followed by "end" when
 // the execution is final.
-func (s *Server) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error) {
+func (s *Server) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution, may executionRights) (final bool, err error) {
 	exec, err = s.deps.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		return false, err
 	}
-	live, err := s.executionLive(ctx, exec)
+	live, err := s.executionLive(ctx, exec, may)
 	if err != nil {
 		return false, err
 	}

@@ -227,3 +227,42 @@ func StampPtr(t *time.Time, never string) string {
 	}
 	return Stamp(*t)
 }
+
+// ExecutionGraph is the drawing of the workflow version an execution ran, each node coloured by how its runs went.
+// Handlers lay it out; coordinates are in the SVG's own user units and ViewBox scales them to the page.
+type ExecutionGraph struct {
+	// ViewBox is the SVG viewBox, "minX minY width height".
+	ViewBox string
+	Nodes   []GraphNode
+	Edges   []GraphEdge
+	// FailedAt is the id of the node the execution failed at, "" when none.
+	FailedAt string
+}
+
+// GraphNode is one box of an ExecutionGraph.
+type GraphNode struct {
+	ID string
+	// Label is the node's name (or id), shortened to fit the box; Name is the whole of it.
+	Label, Name, Type string
+	// Status is idle, running, waiting, succeeded, failed or skipped: the aggregate over the node's runs.
+	Status string
+	// Glyph shows Status without colour; Caption says it in words ("succeeded ×3").
+	Glyph, Caption string
+	// Title is the tooltip: status, runs, attempts and duration.
+	Title string
+	// Href links to the node's entry in the timeline.
+	Href     string
+	FailedAt bool
+	// X, Y are the box's top left corner; W, H its size.
+	X, Y, W, H int
+}
+
+// GraphEdge is one arrow of an ExecutionGraph: Path is its SVG path data, Port (if any) is written at LabelX,
+// LabelY.
+type GraphEdge struct {
+	From, To, Port string
+	Path           string
+	LabelX, LabelY int
+	// Taken is true when the run went along the edge: both ends ran and the target was not skipped.
+	Taken bool
+}
