@@ -169,24 +169,31 @@ func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
+	out, err := s.executionDetail(r.Context(), exec)
 	if err != nil {
 		s.problem(w, r, err)
 		return
+	}
+	respond(w, http.StatusOK, out)
+}
+
+// executionDetail is an execution as GET /api/v1/executions/{id} shows it: with its node runs, files and e-mails.
+func (s *Server) executionDetail(ctx context.Context, exec store.Execution) (executionJSON, error) {
+	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		return executionJSON{}, err
 	}
 	if runs == nil {
 		runs = []engine.NodeRun{}
 	}
 	out := executionOut(exec, runs)
-	if out.Files, err = s.deps.Store.UploadListForExecution(r.Context(), exec.OrganizationID, exec.ID); err != nil {
-		s.problem(w, r, err)
-		return
+	if out.Files, err = s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID); err != nil {
+		return executionJSON{}, err
 	}
-	if out.EmailDeliveries, err = s.deps.Store.EmailDeliveryListForExecution(r.Context(), exec.OrganizationID, exec.ID); err != nil {
-		s.problem(w, r, err)
-		return
+	if out.EmailDeliveries, err = s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID); err != nil {
+		return executionJSON{}, err
 	}
-	respond(w, http.StatusOK, out)
+	return out, nil
 }
 
 // apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running

@@ -218,6 +218,37 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, in workf
 	respond(w, http.StatusCreated, workflowOut(wf, def))
 }
 
+// definitionInput is the body of POST /api/v1/workflows/validate.
+type definitionInput struct {
+	Definition json.RawMessage `json:"definition"`
+}
+
+// definitionValid is the answer of POST /api/v1/workflows/validate for a valid definition; an invalid one gets
+// the 422 a save would get.
+type definitionValid struct {
+	Valid bool `json:"valid"`
+}
+
+// apiWorkflowValidate is POST /api/v1/workflows/validate: checks a definition as a save would, saving nothing, so
+// an editor can list every problem before its user saves.
+func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := authz.Authorize(p, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in definitionInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if _, err := s.validDefinition(in.Definition); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, definitionValid{Valid: true})
+}
+
 // apiWorkflowGet is GET /api/v1/workflows/{id}: the head with its current definition.
 func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
 	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)

@@ -185,6 +185,7 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, wf store
 	page := views.WorkflowPage{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description, Version: wf.Version,
 		Status: workflowStatus(wf), Active: wf.Active, Archived: wf.ArchivedAt != nil, Notice: notice,
 		CanEdit:      authorize(r, authz.WorkflowEdit, res) == nil,
+		CanRun:       authorize(r, authz.WorkflowRun, res) == nil,
 		CanArchive:   authorize(r, authz.WorkflowDelete, res) == nil,
 		CanDuplicate: authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil}
 	next, err := s.deps.Store.WorkflowNextRun(ctx, wf.OrganizationID, wf.ID)
@@ -244,9 +245,11 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, wf store
 }
 
 // afterWorkflowAction shows the workflow again: in place for htmx, by a redirect for a plain form (so a reload
-// does not post again).
+// does not post again). In place, the "workflow-changed" event tells the canvas on the page to load the workflow
+// anew (its head or active state moved under it).
 func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
 	if isFragmentRequest(r) {
+		w.Header().Set("HX-Trigger", "workflow-changed")
 		s.renderWorkflow(w, r, wf, notice)
 		return
 	}

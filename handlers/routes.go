@@ -53,6 +53,14 @@ func (s *Server) routes() {
 	s.page("POST /settings/tokens/{id}/revoke", s.revokeToken)
 	s.page("GET /settings/audit", s.auditPage)
 
+	// Instance administration: River's own UI (pages, assets, JSON API), for instance administrators only, since it
+	// spans organizations. See admin_jobs.go.
+	s.page("GET /admin/jobs", s.jobsUI)
+	s.page("GET /admin/jobs/", s.jobsUI)
+	s.page("POST /admin/jobs/api/", s.jobsUI)
+	s.page("PUT /admin/jobs/api/", s.jobsUI)
+	s.page("PATCH /admin/jobs/api/", s.jobsUI)
+
 	// Integrations.
 	s.page("GET /integrations", s.integrationsPage)
 	s.page("POST /integrations", s.createIntegration)
@@ -92,6 +100,7 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/workflows", s.apiWorkflowList)
 	s.api("POST /api/v1/workflows", s.apiWorkflowCreate)
 	s.api("POST /api/v1/workflows/import", s.apiWorkflowImport)
+	s.api("POST /api/v1/workflows/validate", s.apiWorkflowValidate)
 	s.api("GET /api/v1/workflows/{id}", s.apiWorkflowGet)
 	s.api("PUT /api/v1/workflows/{id}", s.apiWorkflowUpdate)
 	s.api("DELETE /api/v1/workflows/{id}", s.apiWorkflowDelete)
@@ -136,6 +145,9 @@ func (s *Server) routes() {
 	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
 	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))
 	s.handle("GET /hooks/{token}", http.HandlerFunc(s.hook))
+
+	// The canvas's own JSON routes: API routes again under /ui/api/v1, with the session cookie; see ui_api.go.
+	s.uiRoutes()
 }
 
 // handle registers a route and remembers its pattern for Routes.
@@ -161,6 +173,10 @@ func (s *Server) api(pattern string, h http.HandlerFunc) {
 		next = s.idempotent(pattern, h)
 	}
 	s.handle(pattern, s.withCORS(s.bearerAuth(next)))
+	if s.apiHandlers == nil {
+		s.apiHandlers = map[string]http.HandlerFunc{}
+	}
+	s.apiHandlers[pattern] = h
 }
 
 // publicAPI registers an API route that takes no Bearer token.

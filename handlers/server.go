@@ -90,6 +90,9 @@ type Deps struct {
 	Integrations *store.IntegrationStore
 	// ConnectionTester runs an integration's "test connection" through the outbound guard.
 	ConnectionTester *actions.ConnectionTester
+	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
+	// answers them 503.
+	JobsUI http.Handler
 }
 
 // Server is the application's http.Handler.
@@ -108,6 +111,8 @@ type Server struct {
 	mailWG    sync.WaitGroup
 	// patterns lists the registered routes in registration order.
 	patterns []string
+	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
+	apiHandlers map[string]http.HandlerFunc
 	// hookTargets caches webhook token resolutions.
 	hookTargets webhookTargets
 }

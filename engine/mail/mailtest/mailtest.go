@@ -55,6 +55,9 @@ type Options struct {
 	TLS, Implicit bool
 	// Reject makes the server refuse every recipient with this code (e.g. 550).
 	Reject int
+	// Hold, when set, keeps each message's DATA command waiting until it receives from Hold (a send lets one
+	// message through, closing lets all), so that a test can watch the sender while its e-mail is in flight.
+	Hold chan struct{}
 }
 
 // Server is a running SMTP server.
@@ -191,6 +194,9 @@ func (s *session) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	if s.server.opts.Hold != nil {
+		<-s.server.opts.Hold
 	}
 	_, isTLS := s.conn.TLSConnectionState()
 	s.server.mu.Lock()

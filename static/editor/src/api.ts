@@ -1,0 +1,118 @@
+// A typed client for the cookie-authenticated API the page mounts under data-api (/ui/api/v1). Every failure
+// becomes an ApiError carrying the server's problem+json, so callers can show `detail` and map `errors` to fields.
+import type {
+  Definition,
+  Execution,
+  FormInfo,
+  Integration,
+  NodeType,
+  Problem,
+  VersionInfo,
+  WebhookInfo,
+  Workflow,
+} from "./types";
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+  constructor(status: number, problem: Problem) {
+    super(problem.detail || problem.title || `request failed (${status})`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** Reads a message worth showing a person from whatever a failed call threw. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 401) return "Your session has ended: sign in again (in another tab) and retry.";
+    return err.message;
+  }
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export class Api {
+  constructor(readonly base: string) {}
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const init: RequestInit = { method, credentials: "same-origin", headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, init);
+    } catch {
+      throw new ApiError(0, { title: "Network error", detail: "The server could not be reached." });
+    }
+    const text = await res.text();
+    let data: unknown = undefined;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = undefined;
+      }
+    }
+    if (!res.ok) {
+      const problem: Problem =
+        data && typeof data === "object" ? (data as Problem) : { title: res.statusText, status: res.status };
+      throw new ApiError(res.status, problem);
+    }
+    return data as T;
+  }
+
+  nodeTypes() {
+    return this.request<{ items: NodeType[] }>("GET", "/node-types").then((r) => r.items ?? []);
+  }
+  workflow(id: string) {
+    return this.request<Workflow>("GET", `/workflows/${enc(id)}`);
+  }
+  save(id: string, definition: Definition, version: number, message?: string) {
+    return this.request<Workflow>("PUT", `/workflows/${enc(id)}`, { definition, version, ...(message ? { message } : {}) });
+  }
+  validate(definition: Definition) {
+    return this.request<{ valid: boolean }>("POST", "/workflows/validate", { definition });
+  }
+  setActive(id: string, active: boolean) {
+    return this.request<Workflow>("POST", `/workflows/${enc(id)}/${active ? "activate" : "deactivate"}`);
+  }
+  webhook(id: string) {
+    return this.request<WebhookInfo>("GET", `/workflows/${enc(id)}/webhook`);
+  }
+  versions(id: string) {
+    return this.request<{ items: VersionInfo[] }>("GET", `/workflows/${enc(id)}/versions`).then((r) => r.items ?? []);
+  }
+  version(id: string, n: number) {
+    return this.request<VersionInfo>("GET", `/workflows/${enc(id)}/versions/${n}`);
+  }
+  restore(id: string, n: number) {
+    return this.request<Workflow>("POST", `/workflows/${enc(id)}/versions/${n}/restore`);
+  }
+  run(id: string, sample: unknown) {
+    return this.request<{ execution_id: string }>("POST", `/workflows/${enc(id)}/run`, sample);
+  }
+  executions(workflowId: string, limit = 10) {
+    return this.request<{ items: Execution[] }>(
+      "GET",
+      `/executions?workflow_id=${enc(workflowId)}&limit=${limit}`,
+    ).then((r) => r.items ?? []);
+  }
+  execution(id: string) {
+    return this.request<Execution>("GET", `/executions/${enc(id)}`);
+  }
+  executionEventsURL(id: string) {
+    return `${this.base}/executions/${enc(id)}/events`;
+  }
+  integrations() {
+    return this.request<{ items: Integration[] }>("GET", "/integrations").then((r) => r.items ?? []);
+  }
+  forms() {
+    return this.request<{ items: FormInfo[] }>("GET", "/forms").then((r) => r.items ?? []);
+  }
+}
+
+const enc = encodeURIComponent;
