@@ -35,7 +35,7 @@ build: ## Build bin/concertmaster
 
 .PHONY: test
 test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
-	@set -e; env=$$(deploy/dev/test-env.sh; deploy/dev/browser-env.sh); eval "$$env"; \
+	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
 	go test -race -count=1 -timeout 15m ./...
 
 .PHONY: bench
