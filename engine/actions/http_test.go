@@ -248,20 +248,30 @@ func mustRun(t *testing.T, svc *engine.Services, cfg string) engine.NodeRun {
 func TestHTTPRateLimitPerIntegration(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	srv := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
-	id := env.integration(t, actions.KindHTTP, `{"auth":"none"}`, 2, time.Hour)
 	svc := env.services(env.factory(t, nil))
-	cfg := fmt.Sprintf(`{"url":"%s/limited","integration_id":%q}`, srv.URL, id)
-	for i := 0; i < 2; i++ {
-		output(t, mustRun(t, svc, cfg))
-	}
-	// The third request of the hour is not sent: the wait is too long to hold the worker, so it is left to a retry.
-	r := mustRun(t, svc, cfg)
-	if r.Status != engine.NodeFailed || !strings.Contains(r.Error, "rate limit of 2 requests per 1h0m0s reached") {
-		t.Errorf("third run: %+v", r)
-	}
-	if n := len(srv.seen()); n != 2 {
-		t.Errorf("server saw %d requests", n)
+	// Windows are aligned to the clock, so a run that meets the top of an hour sees a fresh window; then the test
+	// runs again with a new integration, which cannot meet the next top of an hour seconds later.
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		srv := newRecorder(t, func(_ int, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+		id := env.integration(t, actions.KindHTTP, `{"auth":"none"}`, 2, time.Hour)
+		cfg := fmt.Sprintf(`{"url":"%s/limited","integration_id":%q}`, srv.URL, id)
+		for i := 0; i < 2; i++ {
+			output(t, mustRun(t, svc, cfg))
+		}
+		// The third request of the hour is not sent: the wait is too long to hold the worker, so it is left to a
+		// retry.
+		r := mustRun(t, svc, cfg)
+		if !started.Truncate(time.Hour).Equal(time.Now().Truncate(time.Hour)) && attempt == 1 {
+			continue
+		}
+		if r.Status != engine.NodeFailed || !strings.Contains(r.Error, "rate limit of 2 requests per 1h0m0s reached") {
+			t.Errorf("third run: %+v", r)
+		}
+		if n := len(srv.seen()); n != 2 {
+			t.Errorf("server saw %d requests", n)
+		}
+		return
 	}
 }
 
