@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 )
 
@@ -49,10 +48,7 @@ func (adminJobsProbeArgs) Kind() string { return "admin_jobs_probe" }
 // insert-only River client for the test in *client.
 func withAdminJobsUI(client **river.Client[pgx.Tx]) harnessOption {
 	return func(d *Deps, h *harness) {
-		c, err := river.NewClient(riverpgxv5.New(h.pool), &river.Config{})
-		if err != nil {
-			h.t.Fatal(err)
-		}
+		c := h.st.Jobs()
 		ui, err := NewJobsUI(c, d.Logger)
 		if err != nil {
 			h.t.Fatal(err)

@@ -17,8 +17,6 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 )
 
 // webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when
@@ -98,16 +96,12 @@ func integrationDeps(cfg *config, st *store.Store, deps *handlers.Deps) error {
 	return nil
 }
 
-// startJobsUI starts River's UI (the job monitor at /admin/jobs) over an insert-only River client of its own, so a
+// startJobsUI starts River's UI (the job monitor at /admin/jobs) over the store's insert-only River client, so a
 // web-only process (serve --no-workers) serves it too, and puts it in deps. stop cancels the context of the UI's
 // background count caches (River UI's Handler has no Stop to wait on: they end on their own once it is canceled,
 // their queries canceled with it); serve calls it once the HTTP server has drained, before the pool closes.
 func startJobsUI(ctx context.Context, logger *slog.Logger, st *store.Store, deps *handlers.Deps) (stop func(), err error) {
-	client, err := river.NewClient(riverpgxv5.New(st.Pool()), &river.Config{Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("job monitor: river client: %w", err)
-	}
-	ui, err := handlers.NewJobsUI(client, logger)
+	ui, err := handlers.NewJobsUI(st.Jobs(), logger)
 	if err != nil {
 		return nil, fmt.Errorf("job monitor: %w", err)
 	}

@@ -35,6 +35,9 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	return &Store{pool: pool, q: db.New(pool), jobs: jobs}, nil
 }
 
+// Jobs is the store's insert-only River client, for what needs one beside the store itself (River's UI).
+func (s *Store) Jobs() *river.Client[pgx.Tx] { return s.jobs }
+
 // Pool is the connection pool, for the parts that need it directly (River, sessions, health checks).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
