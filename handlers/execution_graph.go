@@ -39,11 +39,11 @@ const (
 // The statuses a graph node shows: the node-run statuses, plus idle (no run yet) and waiting (a parked delay).
 const (
 	graphIdle      = "idle"
-	graphRunning   = "running"
+	graphRunning   = string(engine.NodeRunning)
 	graphWaiting   = "waiting"
-	graphSucceeded = "succeeded"
-	graphFailed    = "failed"
-	graphSkipped   = "skipped"
+	graphSucceeded = string(engine.NodeSucceeded)
+	graphFailed    = string(engine.NodeFailed)
+	graphSkipped   = string(engine.NodeSkipped)
 )
 
 // graphGlyphs show a node's status without relying on colour.
