@@ -449,9 +449,9 @@ func shorten(s string, n int) string {
 	return strings.TrimSpace(string(r[:n-1])) + "…"
 }
 
-// failedNodeOf is the node a failed execution stopped at: the one its error names (the engine writes
-// `node "id" failed: …`), else the last failed run of a node that stops the execution on error. "" when it did not
-// fail at a node (a timeout, say).
+// failedNodeOf is the node a failed execution stopped at: the one the engine reported, else (an execution recorded
+// before it was stored) the last failed run of a node that stops the execution on error. "" when it did not fail
+// at a node (a timeout, say).
 func failedNodeOf(def *engine.Definition, exec store.Execution, runs []engine.NodeRun) string {
 	if exec.Status != store.StatusFailed || def == nil {
 		return ""
@@ -464,14 +464,8 @@ func failedNodeOf(def *engine.Definition, exec store.Execution, runs []engine.No
 		}
 		return engine.Node{}, false
 	}
-	if rest, ok := strings.CutPrefix(exec.Error, "node "); ok {
-		if quoted, err := strconv.QuotedPrefix(rest); err == nil {
-			if id, err := strconv.Unquote(quoted); err == nil {
-				if _, ok := known(id); ok {
-					return id
-				}
-			}
-		}
+	if _, ok := known(exec.FailedNodeID); ok {
+		return exec.FailedNodeID
 	}
 	var at string
 	var when time.Time

@@ -121,7 +121,7 @@ func TestExecutionGraphPage(t *testing.T) {
 		failed := nodeRun("yes", "transform.data", engine.NodeFailed)
 		failed.Error, failed.Attempt = "too big", 3
 		if _, err := h.st.ExecutionComplete(ctx, queue.Completion{Execution: ref, Status: engine.ExecutionFailed,
-			Error: `node "yes" failed: too big`, NodeRuns: []engine.NodeRun{
+			Error: `node "yes" failed: too big`, FailedNodeID: "yes", NodeRuns: []engine.NodeRun{
 				nodeRun("hook", "trigger.webhook", engine.NodeSucceeded), nodeRun("shape", "transform.data", engine.NodeSucceeded),
 				nodeRun("big", "condition.if", engine.NodeSucceeded), failed, nodeRun("no", "transform.data", engine.NodeSkipped)}}); err != nil {
 			t.Fatal(err)
@@ -476,21 +476,24 @@ func TestGraphNodeStatus(t *testing.T) {
 func TestFailedNodeOf(t *testing.T) {
 	t.Parallel()
 	def := &engine.Definition{Nodes: []engine.Node{{ID: "a"}, {ID: "b", OnError: engine.OnErrorContinue}, {ID: "c"}}}
-	failed := func(msg string) store.Execution { return store.Execution{Status: store.StatusFailed, Error: msg} }
+	failed := func(nodeID string) store.Execution {
+		return store.Execution{Status: store.StatusFailed, Error: "boom", FailedNodeID: nodeID}
+	}
 	runs := []engine.NodeRun{nodeRun("b", "x", engine.NodeFailed), nodeRun("c", "x", engine.NodeFailed)}
 	for _, c := range []struct {
 		exec store.Execution
 		runs []engine.NodeRun
 		want string
 	}{
-		{failed(`node "a" failed: boom`), nil, "a"},
-		{failed(`node "zz" failed: boom`), runs, "c"}, // unknown node named: the failed run that stops
-		{failed("execution timed out"), nil, ""},
-		{failed("execution timed out"), runs[:1], ""}, // b continues on error: it did not stop the execution
-		{store.Execution{Status: store.StatusSucceeded, Error: `node "a" failed: x`}, runs, ""},
+		{failed("a"), runs, "a"},
+		{failed("zz"), runs, "c"},  // a node not in the version: the failed run that stops
+		{failed(""), runs, "c"},    // recorded before the failed node was stored
+		{failed(""), nil, ""},      // a timeout, say
+		{failed(""), runs[:1], ""}, // b continues on error: it did not stop the execution
+		{store.Execution{Status: store.StatusSucceeded, FailedNodeID: "a"}, runs, ""},
 	} {
 		if got := failedNodeOf(def, c.exec, c.runs); got != c.want {
-			t.Errorf("%q: %q, want %q", c.exec.Error, got, c.want)
+			t.Errorf("%s at %q: %q, want %q", c.exec.Status, c.exec.FailedNodeID, got, c.want)
 		}
 	}
 }

@@ -67,9 +67,11 @@ type ExecutionRef struct {
 type Completion struct {
 	Execution ExecutionRef
 	// Status is succeeded, failed, canceled, or waiting (then ResumeAt is set).
-	Status   engine.ExecutionStatus
-	Error    string
-	ResumeAt time.Time
+	Status engine.ExecutionStatus
+	Error  string
+	// FailedNodeID is the node a failed execution stopped at, when it failed at one.
+	FailedNodeID string
+	ResumeAt     time.Time
 	// StartedAt is when the worker began this pass; storage keeps it when nothing recorded the start earlier.
 	StartedAt time.Time
 	// NodeRuns are the runs not recorded yet (the pure nodes'), written together with the status.

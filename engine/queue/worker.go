@@ -155,7 +155,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 		return fmt.Errorf("execution %s interrupted: %w", exec.ID, context.Cause(runCtx))
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
-		ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
 }
 
 // interrupted reports whether an execution's context ended for a reason other than a user's cancel or its own

@@ -437,8 +437,8 @@ func TestRetryFromTheFailedNodeKeepsWhatRanBefore(t *testing.T) {
 	h.startWorker(time.Minute)
 	id := h.run(head, `{}`)
 	failed := h.waitStatus(id, store.StatusFailed)
-	if !strings.Contains(failed.Error, "notify failed") {
-		t.Fatalf("error %q", failed.Error)
+	if !strings.Contains(failed.Error, "notify failed") || failed.FailedNodeID != "notify" {
+		t.Fatalf("failed at %q: %q", failed.FailedNodeID, failed.Error)
 	}
 	plan, err := engine.Compile(mustParse(t, def), h.registry)
 	if err != nil {

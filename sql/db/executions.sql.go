@@ -18,7 +18,7 @@ INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_vers
     trigger_data, priority, retry_of, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
     $8, $9, $10)
-RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at
+RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id
 `
 
 type ExecutionCreateParams struct {
@@ -67,6 +67,7 @@ func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams
 		&i.FinishedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.FailedNodeID,
 	)
 	return i, err
 }
@@ -84,17 +85,19 @@ type ExecutionCreateManyParams struct {
 
 const executionFinish = `-- name: ExecutionFinish :one
 UPDATE workflow_executions
-SET status = $1, error = $2, started_at = coalesce(started_at, $3),
-    finished_at = now(), resume_at = NULL, updated_at = now()
-WHERE id = $4 AND status IN ('queued', 'running', 'waiting')
+SET status = $1, error = $2, failed_node_id = $3,
+    started_at = coalesce(started_at, $4), finished_at = now(), resume_at = NULL,
+    updated_at = now()
+WHERE id = $5 AND status IN ('queued', 'running', 'waiting')
 RETURNING id, organization_id, workflow_id, status, started_at, finished_at
 `
 
 type ExecutionFinishParams struct {
-	Status    string
-	Error     *string
-	StartedAt *time.Time
-	ID        uuid.UUID
+	Status       string
+	Error        *string
+	FailedNodeID *string
+	StartedAt    *time.Time
+	ID           uuid.UUID
 }
 
 type ExecutionFinishRow struct {
@@ -111,6 +114,7 @@ func (q *Queries) ExecutionFinish(ctx context.Context, arg ExecutionFinishParams
 	row := q.db.QueryRow(ctx, executionFinish,
 		arg.Status,
 		arg.Error,
+		arg.FailedNodeID,
 		arg.StartedAt,
 		arg.ID,
 	)
@@ -128,19 +132,20 @@ func (q *Queries) ExecutionFinish(ctx context.Context, arg ExecutionFinishParams
 
 const executionFinishMany = `-- name: ExecutionFinishMany :many
 UPDATE workflow_executions e
-SET status = f.status, error = nullif(f.error, ''), started_at = coalesce(e.started_at, f.started_at),
-    finished_at = now(), resume_at = NULL, updated_at = now()
+SET status = f.status, error = nullif(f.error, ''), failed_node_id = nullif(f.failed_node_id, ''),
+    started_at = coalesce(e.started_at, f.started_at), finished_at = now(), resume_at = NULL, updated_at = now()
 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status, unnest($3::text[]) AS error,
-        unnest($4::timestamptz[]) AS started_at) f
+        unnest($4::text[]) AS failed_node_id, unnest($5::timestamptz[]) AS started_at) f
 WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
 RETURNING e.id
 `
 
 type ExecutionFinishManyParams struct {
-	Ids        []uuid.UUID
-	Statuses   []string
-	Errors     []string
-	StartedAts []time.Time
+	Ids           []uuid.UUID
+	Statuses      []string
+	Errors        []string
+	FailedNodeIds []string
+	StartedAts    []time.Time
 }
 
 // ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
@@ -150,6 +155,7 @@ func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishMa
 		arg.Ids,
 		arg.Statuses,
 		arg.Errors,
+		arg.FailedNodeIds,
 		arg.StartedAts,
 	)
 	if err != nil {
@@ -171,7 +177,7 @@ func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishMa
 }
 
 const executionGet = `-- name: ExecutionGet :one
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at FROM workflow_executions WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id FROM workflow_executions WHERE id = $1 AND organization_id = $2
 `
 
 type ExecutionGetParams struct {
@@ -201,12 +207,13 @@ func (q *Queries) ExecutionGet(ctx context.Context, arg ExecutionGetParams) (Wor
 		&i.FinishedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.FailedNodeID,
 	)
 	return i, err
 }
 
 const executionList = `-- name: ExecutionList :many
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at FROM workflow_executions
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id FROM workflow_executions
 WHERE organization_id = $1
   AND ($2::uuid IS NULL OR workflow_id = $2::uuid)
   AND ($3::text IS NULL OR status = $3::text)
@@ -264,6 +271,7 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 			&i.FinishedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.FailedNodeID,
 		); err != nil {
 			return nil, err
 		}

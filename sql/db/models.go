@@ -286,6 +286,7 @@ type WorkflowExecution struct {
 	FinishedAt        *time.Time
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	FailedNodeID      *string
 }
 
 type WorkflowPermission struct {

@@ -46,8 +46,9 @@ LEFT JOIN started s ON s.id = t.id;
 -- name: ExecutionFinish :one
 -- ExecutionFinish records a final status, unless the execution already has one (a cancel won the race).
 UPDATE workflow_executions
-SET status = @status, error = sqlc.narg('error'), started_at = coalesce(started_at, sqlc.narg('started_at')),
-    finished_at = now(), resume_at = NULL, updated_at = now()
+SET status = @status, error = sqlc.narg('error'), failed_node_id = sqlc.narg('failed_node_id'),
+    started_at = coalesce(started_at, sqlc.narg('started_at')), finished_at = now(), resume_at = NULL,
+    updated_at = now()
 WHERE id = @id AND status IN ('queued', 'running', 'waiting')
 RETURNING id, organization_id, workflow_id, status, started_at, finished_at;
 
@@ -115,10 +116,10 @@ RETURNING id, organization_id, workflow_id;
 -- ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
 -- An execution that already has a final status (a cancel won the race) keeps it.
 UPDATE workflow_executions e
-SET status = f.status, error = nullif(f.error, ''), started_at = coalesce(e.started_at, f.started_at),
-    finished_at = now(), resume_at = NULL, updated_at = now()
+SET status = f.status, error = nullif(f.error, ''), failed_node_id = nullif(f.failed_node_id, ''),
+    started_at = coalesce(e.started_at, f.started_at), finished_at = now(), resume_at = NULL, updated_at = now()
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@statuses::text[]) AS status, unnest(@errors::text[]) AS error,
-        unnest(@started_ats::timestamptz[]) AS started_at) f
+        unnest(@failed_node_ids::text[]) AS failed_node_id, unnest(@started_ats::timestamptz[]) AS started_at) f
 WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
 RETURNING e.id;
 

@@ -39,6 +39,8 @@ type Execution struct {
 	RetryOf           *uuid.UUID
 	CreatedBy         *uuid.UUID
 	Error             string
+	// FailedNodeID is the node a failed execution stopped at, "" when it did not fail at a node.
+	FailedNodeID      string
 	CancelRequestedAt *time.Time
 	ResumeAt          *time.Time
 	CreatedAt         time.Time
@@ -233,16 +235,19 @@ func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool
 				return fmt.Errorf("schedule continuation: %w", err)
 			}
 		} else {
-			var errText *string
+			var errText, failedNode *string
 			if c.Error != "" {
 				errText = &c.Error
+			}
+			if c.FailedNodeID != "" {
+				failedNode = &c.FailedNodeID
 			}
 			startedAt := c.StartedAt
 			if startedAt.IsZero() {
 				startedAt = time.Now()
 			}
 			_, err := q.ExecutionFinish(ctx, db.ExecutionFinishParams{ID: c.Execution.ID, Status: string(c.Status),
-				Error: errText, StartedAt: &startedAt})
+				Error: errText, FailedNodeID: failedNode, StartedAt: &startedAt})
 			if err == pgx.ErrNoRows {
 				return s.notifyTx(ctx, tx, []ExecutionEvent{event}) // a cancel won the race: only the runs are news
 			}
@@ -418,6 +423,9 @@ func executionFromRow(r db.WorkflowExecution) Execution {
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 	if r.Error != nil {
 		e.Error = *r.Error
+	}
+	if r.FailedNodeID != nil {
+		e.FailedNodeID = *r.FailedNodeID
 	}
 	return e
 }

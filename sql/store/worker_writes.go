@@ -219,13 +219,15 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completion
 	var runs nodeRunBatch
 	finish := db.ExecutionFinishManyParams{
 		Ids: make([]uuid.UUID, len(batch)), Statuses: make([]string, len(batch)),
-		Errors: make([]string, len(batch)), StartedAts: make([]time.Time, len(batch)),
+		Errors: make([]string, len(batch)), FailedNodeIds: make([]string, len(batch)),
+		StartedAts: make([]time.Time, len(batch)),
 	}
 	events := make([]ExecutionEvent, 0, len(batch))
 	for i, r := range batch {
 		c := r.completion
 		runs.add(c.Execution, c.NodeRuns...)
 		finish.Ids[i], finish.Statuses[i], finish.Errors[i] = c.Execution.ID, string(c.Status), c.Error
+		finish.FailedNodeIds[i] = c.FailedNodeID
 		finish.StartedAts[i] = c.StartedAt
 		if c.StartedAt.IsZero() {
 			finish.StartedAts[i] = time.Now()
