@@ -16,26 +16,23 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/itchyny/gojq"
 )
 
-// Bounds on expressions. Users write these in the editor and every execution runs them, so none may be able to
-// stall a worker or fill its memory.
+// Bounds on expressions that do not depend on configuration. The configurable ones (time, memory, depth, output
+// size) are sandbox.Limits, handed to the Executor.
 const (
 	// MaxExpressionBytes bounds the source of one expression, template or jq program.
 	MaxExpressionBytes = 64 << 10
 	// MaxTemplateBytes bounds a rendered template.
 	MaxTemplateBytes = 1 << 20
-	// MaxJQResults bounds how many values one jq program may emit.
-	MaxJQResults = 100_000
-	// EvalTimeout bounds one jq evaluation (expr-lang has no loops beyond its bounded builtins and is bounded by
-	// exprMemoryBudget instead).
-	EvalTimeout = 2 * time.Second
 
 	// exprMaxNodes bounds the size of a compiled expr-lang program.
 	exprMaxNodes = 2_000
-	// exprMemoryBudget bounds what one expr-lang evaluation may allocate (its unit is roughly one element of a
-	// range, map or slice it builds).
+	// exprMemoryBudget bounds the elements one expr-lang evaluation may produce in ranges, maps and filters (its
+	// unit is roughly one element); the bytes it builds are bounded by the evaluation's guard (exprguard.go).
 	exprMemoryBudget = 1_000_000
 )
 
@@ -49,11 +46,12 @@ var jqVarNames = []string{"$trigger", "$input", "$nodes", "$item", "$index", "$e
 var exprOptions = func() []expr.Option {
 	// Declared as any, not nil: a nil declaration would make the checker refuse `input.total` ("type nil has no
 	// field total").
-	declared := make(types.Map, len(exprVarNames))
+	declared := make(types.Map, len(exprVarNames)+1)
 	for _, name := range exprVarNames {
 		declared[name] = types.Any
 	}
-	return []expr.Option{
+	declared[exprGuardVar] = types.Any
+	return append([]expr.Option{
 		expr.Env(declared),
 		// JSON numbers decode as float64 and expr-lang's % takes only integers, so `item.n % 2` would fail on
 		// every webhook payload; mod accepts both, as JavaScript's % does for n8n users.
@@ -64,13 +62,14 @@ var exprOptions = func() []expr.Option {
 		// is gone, replace checks the size it would build first.
 		expr.DisableBuiltin("repeat"),
 		expr.Function("replace", exprReplace, new(func(string, string, string) string)),
-	}
+	}, exprGuardFunctions...)
 }()
 
 // maxExprString bounds a string built by one replace call.
 const maxExprString = 16 << 20
 
 // exprReplace is expr-lang's replace(s, old, new), refusing results larger than maxExprString before building them.
+// It is called as the author wrote it, without the guard, so it keeps its own bound.
 func exprReplace(params ...any) (any, error) {
 	s, old, repl := params[0].(string), params[1].(string), params[2].(string)
 	n := strings.Count(s, old)
@@ -117,8 +116,14 @@ func exprNumber(v any) (f float64, whole, ok bool) {
 	return 0, false, false
 }
 
+// exprMachine is a VM and the guard of the evaluation it runs.
+type exprMachine struct {
+	vm    vm.VM
+	guard exprGuard
+}
+
 // vmPool reuses expr-lang VMs: a fresh VM per evaluation allocates its stack every time.
-var vmPool = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: exprMemoryBudget} }}
+var vmPool = sync.Pool{New: func() any { return &exprMachine{vm: vm.VM{MemoryBudget: exprMemoryBudget}} }}
 
 // Compiler compiles the expressions of one node's config, once per workflow version. It is handed to
 // NodeType.Compile; every failure it sees becomes a Problem naming the node and the config field, so that the
@@ -218,7 +223,11 @@ func compileExpression(src string) (*Expression, error) {
 	if len(src) > MaxExpressionBytes {
 		return nil, fmt.Errorf("expression is longer than %d bytes", MaxExpressionBytes)
 	}
-	program, err := expr.Compile(src, exprOptions...)
+	patcher := &exprGuardPatcher{}
+	program, err := expr.Compile(src, append(exprOptions[:len(exprOptions):len(exprOptions)], expr.Patch(patcher))...)
+	if patcher.err != nil {
+		return nil, patcher.err
+	}
 	if err != nil {
 		return nil, exprError(err)
 	}
@@ -262,19 +271,43 @@ func exprError(err error) error {
 	return err
 }
 
-// Eval evaluates the expression. Errors (a type mismatch, the memory budget) are Permanent: the same data would
-// fail the same way again.
+// Eval evaluates the expression within the limits (time, bytes built) of vars. Errors (a type mismatch, a limit)
+// are Permanent: the same data would fail the same way again; only ctx ending is not.
 func (e *Expression) Eval(ctx context.Context, vars *Vars) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	machine := vmPool.Get().(*vm.VM)
-	out, err := machine.Run(e.program, vars.exprEnv(e.uses))
-	vmPool.Put(machine)
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("expression %q: %w", e.src, exprError(err)))
+	limits := vars.limits()
+	m := vmPool.Get().(*exprMachine)
+	m.guard.reset(ctx, limits.Timeout, limits.Memory/exprMemoryShare)
+	env := vars.exprEnv(e.uses)
+	env[exprGuardVar] = &m.guard
+	out, err := m.vm.Run(e.program, env)
+	guardErr := m.guard.err
+	env[exprGuardVar] = nil
+	m.guard.ctx = nil
+	vmPool.Put(m)
+	switch {
+	case guardErr != nil && ctx.Err() != nil:
+		return nil, ctx.Err() // the node's deadline or the execution's end: not the expression's fault
+	case guardErr != nil:
+		return nil, fmt.Errorf("expression %q: %w", clip(e.src), guardErr)
+	case err != nil:
+		return nil, Permanent(fmt.Errorf("expression %q: %w", clip(e.src), exprError(err)))
 	}
 	return out, nil
+}
+
+// exprMemoryShare is the part of the evaluation memory limit one expression may build: expressions run in the
+// calling process, up to several at once per execution, so each gets a quarter of what a jq runner may hold.
+const exprMemoryShare = 4
+
+// clip shortens an author's source for an error message.
+func clip(src string) string {
+	if len(src) > 200 {
+		return src[:200] + "…"
+	}
+	return src
 }
 
 // Condition is a compiled expression yielding true or false.
@@ -426,19 +459,30 @@ func FormatValue(v any) string {
 	case time.Duration:
 		return x.String()
 	}
-	b, err := json.Marshal(v)
+	b, err := value.AppendJSON(nil, v, formatMaxDepth, formatMaxBytes)
+	if value.IsLimit(err) {
+		return "[" + err.Error() + "]"
+	}
 	if err != nil {
 		return fmt.Sprint(v)
 	}
 	return string(b)
 }
 
-// JQ is a compiled jq program.
+// Bounds of FormatValue: values that reach it have been bounded where they were made (node outputs, expression
+// results), so these only stop what is still left: many references to one large value.
+const (
+	formatMaxDepth = 1_000
+	formatMaxBytes = 16 << 20
+)
+
+// JQ is a compiled jq program. It runs in a sandbox runner process (engine/sandbox), never in this one: the
+// program is parsed here to report its errors at save time, and sent as text to the runner, which keeps its own
+// compiled copy.
 type JQ struct {
 	src     string
-	code    *gojq.Code
 	uses    varUse
-	timeout time.Duration
+	timeout time.Duration // shorter than the pool's, in tests
 }
 
 // Source returns the program as written.
@@ -455,10 +499,8 @@ func compileJQ(src string) (*JQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
 	}
-	// No environment loader and no input iterator: $ENV is empty and `input` is refused, so a program reads
-	// nothing but its arguments.
-	code, err := gojq.Compile(parsed, gojq.WithVariables(jqVarNames))
-	if err != nil {
+	// Compiled once here only to report unknown functions and variables at save time.
+	if _, err := gojq.Compile(parsed, gojq.WithVariables(jqVarNames)); err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
 	}
 	var uses varUse
@@ -468,50 +510,47 @@ func compileJQ(src string) (*JQ, error) {
 	if strings.Contains(src, "$execution") {
 		uses |= useExecution
 	}
-	return &JQ{src: src, code: code, uses: uses, timeout: EvalTimeout}, nil
+	return &JQ{src: src, uses: uses}, nil
 }
 
-// Run runs the program on input and returns every value it emits, bounded in time (EvalTimeout) and count
-// (MaxJQResults).
-func (q *JQ) Run(ctx context.Context, input any, vars *Vars) ([]any, error) {
-	parent := ctx
-	if d, ok := ctx.Deadline(); !ok || time.Until(d) > q.timeout {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, q.timeout)
-		defer cancel()
+// Run runs the program on the input of vars and returns every value it emits, within the limits of the sandbox
+// pool the execution runs with (time, memory, result count, output size and depth).
+func (q *JQ) Run(ctx context.Context, vars *Vars) ([]any, error) {
+	pool := vars.sandbox()
+	limits := pool.Limits()
+	run := sandbox.JQ{Program: q.src, VarNames: jqVarNames, Timeout: q.timeout}
+	var err error
+	if run.Input, err = vars.inputJSON(limits); err != nil {
+		return nil, Permanent(fmt.Errorf("jq input: %w", err))
 	}
-	iter := q.code.RunWithContext(ctx, input, vars.jqValues(q.uses)...)
-	var out []any
-	for {
-		v, ok := iter.Next()
-		if !ok {
-			break
-		}
-		if err, isErr := v.(error); isErr {
-			var halt *gojq.HaltError
-			if errors.As(err, &halt) && halt.Value() == nil {
-				break
-			}
-			if ctx.Err() != nil {
-				if parent.Err() != nil {
-					return nil, parent.Err() // the node's deadline or the execution's end: not the program's fault
-				}
-				return nil, Permanent(fmt.Errorf("jq program ran longer than %s", q.timeout))
-			}
-			return nil, Permanent(fmt.Errorf("jq: %w", err))
-		}
-		if len(out) == MaxJQResults {
-			return nil, Permanent(fmt.Errorf("jq program emitted more than %d values", MaxJQResults))
-		}
-		out = append(out, v)
+	if run.Vars, err = vars.jqJSON(q.uses, limits); err != nil {
+		return nil, Permanent(fmt.Errorf("jq variables: %w", err))
 	}
-	return out, nil
+	out, err := pool.RunJQ(ctx, run)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the node's deadline or the execution's end: not the program's fault
+		}
+		if errors.Is(err, sandbox.ErrClosed) {
+			return nil, err // shutting down: the execution resumes elsewhere
+		}
+		if value.IsLimit(err) {
+			return nil, Permanent(err)
+		}
+		return nil, Permanent(fmt.Errorf("jq: %w", err))
+	}
+	// The runner checked the values' depth; one more level is the array around them.
+	decoded, err := value.Decode(out, limits.MaxDepth+1)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("jq output: %w", err))
+	}
+	return decoded.([]any), nil
 }
 
 // First runs the program and returns its single result as a node output usually wants it: null when it emits
 // nothing, the value when it emits one, and an array of them when it emits several.
-func (q *JQ) First(ctx context.Context, input any, vars *Vars) (any, error) {
-	out, err := q.Run(ctx, input, vars)
+func (q *JQ) First(ctx context.Context, vars *Vars) (any, error) {
+	out, err := q.Run(ctx, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -525,14 +564,14 @@ func (q *JQ) First(ctx context.Context, input any, vars *Vars) (any, error) {
 }
 
 // Vars is what expressions of one node run see. It is built once per Run (Input.Vars) and not safe for
-// concurrent use; the maps it hands to expr-lang and gojq are built on first use and reused.
+// concurrent use; the maps it hands to expr-lang are built on first use and reused.
 type Vars struct {
 	env       *Env
 	input     any
+	raw       json.RawMessage // input encoded, when the caller has it
 	item      any
 	index     any
 	exprVars  map[string]any
-	jqVars    []any
 	nodes     map[string]any
 	execution map[string]any
 }
@@ -553,13 +592,21 @@ func (v *Vars) SetItem(item any, index int) {
 		v.exprVars["item"] = item
 		v.exprVars["index"] = index
 	}
-	if v.jqVars != nil {
-		v.jqVars[3], v.jqVars[4] = item, index
-	}
 }
 
 // Input returns the input the variables were built with.
 func (v *Vars) Input() any { return v.input }
+
+// sandbox returns the pool jq programs run in: the executor's, or the shared default outside an execution.
+func (v *Vars) sandbox() *sandbox.Pool {
+	if v.env != nil && v.env.sandbox != nil {
+		return v.env.sandbox
+	}
+	return sandbox.Shared()
+}
+
+// limits returns the evaluation limits of the execution.
+func (v *Vars) limits() sandbox.Limits { return v.sandbox().Limits() }
 
 func (v *Vars) nodesMap() map[string]any {
 	if v.nodes == nil {
@@ -599,7 +646,7 @@ func executionMap(e ExecutionInfo) map[string]any {
 // name missing from the map reads as null, which no program that does not mention it can tell.
 func (v *Vars) exprEnv(uses varUse) map[string]any {
 	if v.exprVars == nil {
-		v.exprVars = make(map[string]any, len(exprVarNames))
+		v.exprVars = make(map[string]any, len(exprVarNames)+1)
 		v.exprVars["trigger"] = v.trigger()
 		v.exprVars["input"] = v.input
 		v.exprVars["item"] = v.item
@@ -614,18 +661,51 @@ func (v *Vars) exprEnv(uses varUse) map[string]any {
 	return v.exprVars
 }
 
-// jqValues returns the variables for gojq, in jqVarNames order, with the same laziness as exprEnv.
-func (v *Vars) jqValues(uses varUse) []any {
-	if v.jqVars == nil {
-		v.jqVars = []any{v.trigger(), v.input, nil, v.item, v.index, nil}
+// maxJQVarBytes bounds one encoded jq variable in multiples of the output limit: $nodes holds every output so far.
+const maxJQVarBytes = 4
+
+// inputJSON returns the input encoded, reusing the encoding the caller had.
+func (v *Vars) inputJSON(limits sandbox.Limits) ([]byte, error) {
+	if v.raw != nil {
+		return v.raw, nil
 	}
-	if uses&useNodes != 0 && v.jqVars[2] == nil {
-		v.jqVars[2] = v.nodesMap()
+	return value.AppendJSON(nil, v.input, limits.MaxDepth, maxJQVarBytes*limits.MaxBytes)
+}
+
+// jqJSON returns the values of jqVarNames encoded, in that order; nodes and execution only when the program
+// reads them.
+func (v *Vars) jqJSON(uses varUse, limits sandbox.Limits) ([][]byte, error) {
+	encode := func(x any, extraDepth int) ([]byte, error) {
+		return value.AppendJSON(nil, x, limits.MaxDepth+extraDepth, maxJQVarBytes*limits.MaxBytes)
 	}
-	if uses&useExecution != 0 && v.jqVars[5] == nil {
-		v.jqVars[5] = v.executionMap()
+	null := []byte("null")
+	out := [][]byte{null, nil, null, null, null, null}
+	var err error
+	if v.env != nil && v.env.TriggerJSON != nil {
+		out[0] = v.env.TriggerJSON
+	} else if out[0], err = encode(v.trigger(), 0); err != nil {
+		return nil, err
 	}
-	return v.jqVars
+	if out[1], err = v.inputJSON(limits); err != nil {
+		return nil, err
+	}
+	if uses&useNodes != 0 {
+		if out[2], err = encode(v.nodesMap(), 2); err != nil { // {"id": {"output": …}}
+			return nil, err
+		}
+	}
+	if out[3], err = encode(v.item, 0); err != nil {
+		return nil, err
+	}
+	if out[4], err = encode(v.index, 0); err != nil {
+		return nil, err
+	}
+	if uses&useExecution != 0 {
+		if out[5], err = encode(v.executionMap(), 1); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // describe names a value's JSON type for error messages.

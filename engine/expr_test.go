@@ -251,7 +251,7 @@ func TestJQ(t *testing.T) {
 				q.timeout = 50 * time.Millisecond // it never ends; no need to wait the full EvalTimeout
 			}
 			in := decode(t, tt.input)
-			got, err := q.First(context.Background(), in, testVars(in))
+			got, err := q.First(context.Background(), testVars(in))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !IsPermanent(err) {
 					t.Fatalf("err %v, want permanent %q", err, tt.wantErr)
@@ -277,7 +277,7 @@ func TestJQStoppedByTheNodeDeadlineIsRetryable(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	_, err = q.Run(ctx, nil, testVars(nil))
+	_, err = q.Run(ctx, testVars(nil))
 	if err == nil || IsPermanent(err) {
 		t.Errorf("err %v: the node's own timeout is a retryable failure", err)
 	}
@@ -301,7 +301,7 @@ func TestVarsSetItem(t *testing.T) {
 		if err != nil || ok != (n > float64(i)) {
 			t.Errorf("item %d: %v %v", i, ok, err)
 		}
-		v, err := q.First(context.Background(), nil, vars)
+		v, err := q.First(context.Background(), vars)
 		if err != nil || v != n+float64(i) {
 			t.Errorf("jq item %d: %v %v", i, v, err)
 		}

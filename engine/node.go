@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 )
 
 // Category groups node types in the editor's palette and in validation: a workflow has exactly one trigger.
@@ -126,7 +128,9 @@ type Input struct {
 // Vars returns the variables expressions see for this input. Build it once per Run and reuse it for every
 // expression the node evaluates: it caches the lookup maps.
 func (in Input) Vars() *Vars {
-	return newVars(in.Env, in.Data)
+	v := newVars(in.Env, in.Data)
+	v.raw = in.JSON
+	return v
 }
 
 // Logger returns the services' logger annotated with the execution and node ids, or a discarding logger. It is
@@ -191,8 +195,9 @@ type Env struct {
 	Item      any
 	ItemIndex *int
 
-	scope *scope
-	now   func() time.Time
+	scope   *scope
+	now     func() time.Time
+	sandbox *sandbox.Pool
 }
 
 // Now returns the executor's clock, so that nodes computing times (delays) can be tested without waiting.

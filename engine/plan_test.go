@@ -159,12 +159,12 @@ func TestEncodeOutput(t *testing.T) {
 		{name: "given JSON is trusted", out: Output{Data: "x", JSON: json.RawMessage(`"x"`)}, wantRaw: `"x"`},
 		{name: "JSON alone is decoded", out: Output{JSON: json.RawMessage(`{"k":1}`)}, wantRaw: `{"k":1}`},
 		{name: "unencodable", out: Output{Data: make(chan int)}, wantErr: "cannot be encoded"},
-		{name: "too large", out: Output{Data: strings.Repeat("x", 100)}, wantErr: "more than the 50 allowed"},
+		{name: "too large", out: Output{Data: strings.Repeat("x", 100)}, wantErr: "larger than the 50 bytes allowed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			data, raw, err := encodeOutput(tt.out, 50)
+			data, raw, err := encodeOutput(tt.out, 10, 50)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !IsPermanent(err) {
 					t.Fatalf("err %v", err)

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/engine/value"
 )
 
 // ExecutionStatus is how a call to Run left the execution. "queued" and "running" exist only in storage: the
@@ -143,8 +146,12 @@ type ExecutorOptions struct {
 	// DefaultNodeTimeout bounds each attempt of a side-effecting node without a timeout of its own (default 5
 	// minutes). Pure nodes do no I/O: they are bounded by the expression limits and the execution's deadline.
 	DefaultNodeTimeout time.Duration
-	// MaxOutputBytes bounds one node's encoded output (default 8 MiB); a larger output fails the node.
+	// MaxOutputBytes bounds one node's encoded output (default: the sandbox's MaxBytes, 8 MiB); a larger output
+	// fails the node.
 	MaxOutputBytes int
+	// Sandbox runs the jq programs and holds the limits every evaluation of author-written code runs under
+	// (default sandbox.Shared()). Its MaxDepth bounds the nesting of trigger data and of every output.
+	Sandbox *sandbox.Pool
 	// Now is the clock (default time.Now); tests move it to resume delays.
 	Now func() time.Time
 	// Sleep waits between retries (default a timer that gives up when ctx is done); tests make it instant.
@@ -155,7 +162,8 @@ type ExecutorOptions struct {
 
 // Executor runs plans. It holds only options, so one Executor serves every execution of a process.
 type Executor struct {
-	opts ExecutorOptions
+	opts     ExecutorOptions
+	maxDepth int
 }
 
 // NewExecutor returns an Executor with the given options.
@@ -166,8 +174,11 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 	if opts.DefaultNodeTimeout <= 0 {
 		opts.DefaultNodeTimeout = 5 * time.Minute
 	}
+	if opts.Sandbox == nil {
+		opts.Sandbox = sandbox.Shared()
+	}
 	if opts.MaxOutputBytes <= 0 {
-		opts.MaxOutputBytes = 8 << 20
+		opts.MaxOutputBytes = opts.Sandbox.Limits().MaxBytes
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -183,7 +194,7 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 			return rand.N(ceiling + 1)
 		}
 	}
-	return &Executor{opts: opts}
+	return &Executor{opts: opts, maxDepth: opts.Sandbox.Limits().MaxDepth}
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -246,10 +257,10 @@ func (x *Executor) Run(ctx context.Context, plan *Plan, in RunInput) (RunResult,
 		}
 	}
 	var err error
-	env := &Env{TriggerJSON: in.Trigger, Execution: in.Execution, now: x.opts.Now}
+	env := &Env{TriggerJSON: in.Trigger, Execution: in.Execution, now: x.opts.Now, sandbox: x.opts.Sandbox}
 	if len(in.Trigger) == 0 {
 		env.TriggerJSON = jsonNull
-	} else if env.Trigger, err = decodeJSON(in.Trigger); err != nil {
+	} else if env.Trigger, err = value.Decode(in.Trigger, x.maxDepth); err != nil {
 		return RunResult{Status: ExecutionFailed, Error: "trigger data is not valid JSON: " + err.Error()}, nil
 	}
 	top := newScope(ex, plan.top, nil, env, nil, &ex.halt)
@@ -575,7 +586,7 @@ func (s *scope) reuse(n *planNode, rec *NodeRun, in nodeInput) *settled {
 		st := &settled{status: NodeSucceeded, deliver: true, port: rec.Port, raw: rec.Output}
 		if len(rec.Output) > 0 {
 			var err error
-			if st.data, err = decodeJSON(rec.Output); err != nil {
+			if st.data, err = value.Decode(rec.Output, s.ex.x.maxDepth+1); err != nil {
 				return nil // unreadable record: run again rather than feed children garbage
 			}
 		}
@@ -758,7 +769,7 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input) (res attempt
 		return attemptResult{err: ctx.Err()}
 	}
 	// A timer per attempt is most of a pure node's cost, and pure nodes do no I/O by contract: their expressions
-	// are bounded by EvalTimeout and the memory budget, and the execution's deadline bounds the rest. So only
+	// and jq programs are bounded by the sandbox's limits, and the execution's deadline bounds the rest. So only
 	// side-effecting nodes, and nodes with a timeout of their own, get one.
 	actx, cancel := ctx, context.CancelFunc(nil)
 	timeout := n.Timeout.Std()
@@ -798,32 +809,41 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input) (res attempt
 		res.err = Permanent(fmt.Errorf("type %s chose port %q, which node %q does not have", n.Type, res.out.Port, n.ID))
 		return res
 	}
-	res.data, res.raw, res.err = encodeOutput(res.out, ex.x.opts.MaxOutputBytes)
+	res.data, res.raw, res.err = encodeOutput(res.out, ex.x.maxDepth, ex.x.opts.MaxOutputBytes)
 	return res
 }
 
 // encodeOutput gives an output's data both as JSON-shaped values (for children and expressions) and encoded (for
-// the record), encoding at most once.
-func encodeOutput(out Output, limit int) (any, json.RawMessage, error) {
+// the record), encoding at most once. Every output passes here, so this is where the depth and size limits hold
+// for values of any origin: an output nested deeper than maxDepth or larger than limit fails its node, and is
+// refused without being encoded whole.
+func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error) {
 	data, raw := out.Data, out.JSON
 	if raw == nil {
 		var err error
-		if raw, err = json.Marshal(data); err != nil {
+		if raw, err = value.AppendJSON(nil, data, maxDepth, limit); err != nil {
+			var le *value.LimitError
+			if errors.As(err, &le) && le.Limit == value.LimitDepth {
+				return nil, nil, Permanent(fmt.Errorf("output is nested deeper than %d levels, the limit", maxDepth))
+			}
+			if errors.As(err, &le) {
+				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed", limit))
+			}
 			return nil, nil, Permanent(fmt.Errorf("output cannot be encoded as JSON: %w", err))
 		}
 		if !isPlain(data, 0) {
-			if data, err = decodeJSON(raw); err != nil {
+			if data, err = value.Decode(raw, maxDepth); err != nil {
 				return nil, nil, Permanent(fmt.Errorf("output cannot be decoded: %w", err))
 			}
 		}
 	} else if data == nil && string(raw) != "null" {
 		var err error
-		if data, err = decodeJSON(raw); err != nil {
+		if data, err = value.Decode(raw, maxDepth); err != nil {
 			return nil, nil, Permanent(fmt.Errorf("output JSON is invalid: %w", err))
 		}
 	}
 	if len(raw) > limit {
-		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, more than the %d allowed", len(raw), limit))
+		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed", len(raw), limit))
 	}
 	return data, raw, nil
 }
@@ -944,12 +964,12 @@ func (s *scope) runLoop(ctx context.Context, n *planNode, loop *Loop) (any, json
 
 // runItem runs the body of loop n for one item and returns what the body's sinks delivered (nil if nothing).
 func (s *scope) runItem(ctx context.Context, n *planNode, k int, item any, stop *atomic.Bool) (*settled, error) {
-	raw, err := json.Marshal(item)
+	raw, err := value.AppendJSON(nil, item, s.ex.x.maxDepth, s.ex.x.opts.MaxOutputBytes)
 	if err != nil {
-		return nil, fmt.Errorf("item %d cannot be encoded: %w", k, err)
+		return nil, Permanent(fmt.Errorf("item %d cannot be encoded: %w", k, err))
 	}
 	if !isPlain(item, 0) {
-		item, _ = decodeJSON(raw)
+		item, _ = value.Decode(raw, s.ex.x.maxDepth)
 	}
 	idx := k
 	env := *s.env

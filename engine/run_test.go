@@ -1008,7 +1008,7 @@ func TestRunOutputLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "more than the 100 allowed") {
+	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "larger than the 100 bytes allowed") {
 		t.Fatalf("status %s, big %+v", res.Status, big)
 	}
 }

@@ -53,7 +53,7 @@ func compileData(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, erro
 			return nil, err
 		}
 		return engine.RunnableFunc(func(ctx context.Context, in engine.Input) (engine.Output, error) {
-			v, err := q.First(ctx, in.Data, in.Vars())
+			v, err := q.First(ctx, in.Vars())
 			return engine.Output{Data: v}, err
 		}), nil
 	}

@@ -1,4 +1,4 @@
-package engine
+package value
 
 import (
 	"encoding/json"
@@ -25,9 +25,12 @@ func TestDecodeJSONMatchesEncodingJSON(t *testing.T) {
 	for _, in := range jsonCorpus {
 		checkDecodeJSON(t, in)
 	}
-	deep := strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1)
-	if _, err := decodeJSON([]byte(deep)); err == nil {
-		t.Error("no depth limit")
+	deep := strings.Repeat("[", 101) + strings.Repeat("]", 101)
+	if _, err := Decode([]byte(deep), 100); !IsLimit(err) {
+		t.Errorf("101 levels under a limit of 100: %v, want a LimitError", err)
+	}
+	if _, err := Decode([]byte(deep), 101); err != nil {
+		t.Errorf("101 levels under a limit of 101: %v", err)
 	}
 }
 
@@ -35,7 +38,7 @@ func checkDecodeJSON(t *testing.T, in string) {
 	t.Helper()
 	var want any
 	wantErr := json.Unmarshal([]byte(in), &want)
-	got, err := decodeJSON([]byte(in))
+	got, err := Decode([]byte(in), 10_000)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("%q: error %v, encoding/json says %v", in, err, wantErr)
 	}
@@ -58,7 +61,7 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.Run("decodeJSON", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := decodeJSON(in); err != nil {
+			if _, err := Decode(in, 10_000); err != nil {
 				b.Fatal(err)
 			}
 		}

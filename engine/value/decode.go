@@ -1,4 +1,8 @@
-package engine
+// Package value holds what the engine does with JSON-shaped values (map[string]any, []any, string, float64, bool,
+// nil) at its edges: decoding and encoding them fast and within limits on depth and size, and the LimitError that
+// names a limit an evaluation or a value went past. It imports nothing of the engine, so the sandbox runner and the
+// engine share it.
+package value
 
 import (
 	"errors"
@@ -9,15 +13,14 @@ import (
 	"unsafe"
 )
 
-// maxJSONDepth matches encoding/json's nesting limit.
-const maxJSONDepth = 10_000
-
-// decodeJSON decodes JSON into the values encoding/json gives for an `any` target (map[string]any, []any,
+// Decode decodes JSON into the values encoding/json gives for an `any` target (map[string]any, []any,
 // string, float64, bool, nil) and accepts and refuses exactly what it does, in one pass and without reflection.
 // It exists because decoding the trigger data is the largest cost of a short execution: this is about three times
 // faster than json.Unmarshal with the same allocations for the values themselves.
-func decodeJSON(data []byte) (any, error) {
-	d := jsonDecoder{data: data}
+//
+// Values nested deeper than maxDepth are refused with a LimitError (encoding/json's own limit is 10,000).
+func Decode(data []byte, maxDepth int) (any, error) {
+	d := jsonDecoder{data: data, maxDepth: maxDepth}
 	d.skipSpace()
 	v, err := d.value(0)
 	if err != nil {
@@ -31,8 +34,9 @@ func decodeJSON(data []byte) (any, error) {
 }
 
 type jsonDecoder struct {
-	data []byte
-	pos  int
+	data     []byte
+	pos      int
+	maxDepth int
 }
 
 func (d *jsonDecoder) syntaxError(context string) error {
@@ -90,8 +94,8 @@ func (d *jsonDecoder) literal(word string) error {
 }
 
 func (d *jsonDecoder) object(depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("JSON nested too deeply")
+	if depth > d.maxDepth {
+		return nil, DepthError(d.maxDepth)
 	}
 	d.pos++ // {
 	m := make(map[string]any)
@@ -137,8 +141,8 @@ func (d *jsonDecoder) object(depth int) (any, error) {
 }
 
 func (d *jsonDecoder) array(depth int) (any, error) {
-	if depth > maxJSONDepth {
-		return nil, errors.New("JSON nested too deeply")
+	if depth > d.maxDepth {
+		return nil, DepthError(d.maxDepth)
 	}
 	d.pos++ // [
 	a := []any{}
