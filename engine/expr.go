@@ -11,13 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
-	"github.com/concertmaster/concertmaster/engine/sandbox"
-	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/itchyny/gojq"
 )
 

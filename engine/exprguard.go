@@ -254,4 +254,3 @@ var exprGuardFunctions = []expr.Option{
 	expr.Function("__add", exprAdd, new(func(any, any, any) any)),
 	expr.Function("__builtin", exprBuiltin),
 }
-

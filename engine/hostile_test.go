@@ -1,0 +1,68 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
+)
+
+// Findings 1–3 of the isolation issue, as whole executions: each hostile node fails with a message naming its
+// limit, and the process (this test binary) lives on. Before the sandbox, the first case ended the process with
+// "fatal error: stack overflow" while encoding the node's output.
+func TestHostileNodesFailTheirExecutionNotTheProcess(t *testing.T) {
+	t.Parallel()
+	// A minute for each evaluation, so that on a busy machine each meets the limit it is about, not the clock; a
+	// second where the clock is the limit.
+	slow := sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{Timeout: time.Minute}})
+	quick := sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{Timeout: time.Second}})
+	t.Cleanup(func() { slow.Close(); quick.Close() })
+	tests := []struct {
+		name, node, want string
+	}{
+		{"deep value built by jq", `x:transform.data:{"jq":"reduce range(1000000) as $i (null; [.])"}`, "nested deeper than"},
+		{"string repeated by jq", `x:transform.data:{"jq":"(\"x\" * 1000000000) | length"}`, "memory"},
+		{"runaway recursion in jq", `x:transform.data:{"jq":"def f: [f]; f"}`, "memory"},
+		{"nested reduce in a condition", `x:condition.if:{"condition":"let r = 1..2000; reduce(r, #acc + reduce(r, #acc + reduce(r, #acc+1,0),0),0) > 0"}`, "ran longer than 1s"},
+		{"deep value built by a mapping", `x:transform.data:{"mapping":{"v":"{{ toJSON(map(1..300000, trigger.body.s)) }}"}}`, "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg, _ := setup(t)
+			plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, tt.node}, "hook->x"))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			pool := slow
+			if strings.Contains(tt.want, "longer") {
+				pool = quick
+			}
+			res, err := engine.NewExecutor(engine.ExecutorOptions{Sandbox: pool}).Run(ctx, plan, engine.RunInput{Trigger: trigger(`{"s":"` + strings.Repeat("y", 1000) + `"}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := byNode(res.NodeRuns)["x"]
+			if res.Status != engine.ExecutionFailed || x.Status != engine.NodeFailed || !strings.Contains(x.Error, tt.want) {
+				t.Fatalf("status %s, node %s: %q; want failed with %q", res.Status, x.Status, x.Error, tt.want)
+			}
+		})
+	}
+}
+
+// A trigger nested deeper than the limit fails its execution with a message, and never reaches a node.
+func TestDeepTriggerDataFailsTheExecution(t *testing.T) {
+	t.Parallel()
+	reg, _ := setup(t)
+	plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `x:transform.data:{"jq":"."}`}, "hook->x"))
+	deep := strings.Repeat(`{"a":`, 9999) + `1` + strings.Repeat(`}`, 9999)
+	res, err := engine.NewExecutor(engine.ExecutorOptions{}).Run(context.Background(), plan, engine.RunInput{Trigger: []byte(deep)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.ExecutionFailed || !strings.Contains(res.Error, "nested deeper than 128 levels") {
+		t.Fatalf("status %s, error %q", res.Status, res.Error)
+	}
+}
