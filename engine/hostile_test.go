@@ -66,3 +66,49 @@ func TestDeepTriggerDataFailsTheExecution(t *testing.T) {
 		t.Fatalf("status %s, error %q", res.Status, res.Error)
 	}
 }
+
+// Cancel stops a runaway evaluation in a running execution, expression or jq program, although its own time
+// limit is an hour away: Run returns canceled, so the evaluation's goroutine has returned (an expression's CPU is
+// its goroutine's) and the jq runner was killed (the pool holds no busy runner).
+func TestCancelStopsARunawayEvaluation(t *testing.T) {
+	t.Parallel()
+	for name, node := range map[string]string{
+		"expression": `x:condition.if:{"condition":"let r = 1..5000; reduce(r, #acc + reduce(r, #acc + reduce(r, #acc+1,0),0),0) > 0"}`,
+		"jq":         `x:transform.data:{"jq":"def f: f; f"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := sandbox.NewPool(sandbox.Options{Runners: 1, Limits: sandbox.Limits{Timeout: time.Hour}})
+			t.Cleanup(func() { pool.Close() })
+			reg, _ := setup(t)
+			plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, node}, "hook->x"))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			observer := engine.ObserverFunc(func(_ context.Context, ev engine.NodeEvent) {
+				if ev.Run.NodeID == "x" && ev.Kind == engine.NodeEventStarted {
+					// Well into the evaluation, most likely; were it not started yet, it would end at once.
+					time.AfterFunc(300*time.Millisecond, cancel)
+				}
+			})
+			done := make(chan engine.RunResult, 1)
+			go func() {
+				res, _ := engine.NewExecutor(engine.ExecutorOptions{Sandbox: pool}).Run(ctx, plan,
+					engine.RunInput{Trigger: trigger(`{}`), Observer: observer})
+				done <- res
+			}()
+			select {
+			case res := <-done:
+				if res.Status != engine.ExecutionCanceled {
+					t.Fatalf("status %s (%s), want canceled", res.Status, res.Error)
+				}
+			case <-time.After(2 * time.Minute): // alone, the evaluation would run for an hour
+				t.Fatal("cancel did not stop the evaluation")
+			}
+			// The runner is gone, not back in the pool: nothing of the program is left running.
+			out, err := pool.RunJQ(context.Background(), sandbox.JQ{Program: `1`, Input: []byte(`null`)})
+			if err != nil || string(out) != `[1]` {
+				t.Fatalf("the pool after cancel: %s %v", out, err)
+			}
+		})
+	}
+}
