@@ -36,7 +36,8 @@ build: ## Build bin/concertmaster
 .PHONY: test
 test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
 	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
-	go test -race -count=1 -timeout 15m ./...
+	go test -race -count=1 -timeout 15m ./...; \
+	go test -count=1 -timeout 10m -run Hostile ./engine ./engine/sandbox
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures (the end-to-end ones with 10,000 executions each)

@@ -518,7 +518,7 @@ func compileJQ(src string) (*JQ, error) {
 func (q *JQ) Run(ctx context.Context, vars *Vars) ([]any, error) {
 	pool := vars.sandbox()
 	limits := pool.Limits()
-	run := sandbox.JQ{Program: q.src, VarNames: jqVarNames, Timeout: q.timeout}
+	run := sandbox.JQ{Program: q.src, VarNames: jqVarNames, Timeout: q.timeout, Tenant: vars.tenant()}
 	var err error
 	if run.Input, err = vars.inputJSON(limits); err != nil {
 		return nil, Permanent(fmt.Errorf("jq input: %w", err))
@@ -603,6 +603,17 @@ func (v *Vars) sandbox() *sandbox.Pool {
 		return v.env.sandbox
 	}
 	return sandbox.Shared()
+}
+
+// tenant names whose turn a jq program waits for in the sandbox: its organization, else its workflow.
+func (v *Vars) tenant() string {
+	if v.env == nil {
+		return ""
+	}
+	if v.env.Execution.OrganizationID != "" {
+		return v.env.Execution.OrganizationID
+	}
+	return v.env.Execution.WorkflowID
 }
 
 // limits returns the evaluation limits of the execution.

@@ -15,6 +15,9 @@ import (
 // "fatal error: stack overflow" while encoding the node's output.
 func TestHostileNodesFailTheirExecutionNotTheProcess(t *testing.T) {
 	t.Parallel()
+	if raceDetector {
+		t.Skip("hostile programs run in the pass without the race detector (see sandbox.skipUnderRace)")
+	}
 	// A minute for each evaluation, so that on a busy machine each meets the limit it is about, not the clock; a
 	// second where the clock is the limit.
 	slow := sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{Timeout: time.Minute}})

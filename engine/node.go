@@ -181,6 +181,8 @@ type ExecutionInfo struct {
 	ID         string `json:"id"`
 	WorkflowID string `json:"workflow_id"`
 	Version    int64  `json:"version"`
+	// OrganizationID is not shown to expressions; the sandbox shares its runners fairly between organizations.
+	OrganizationID string `json:"-"`
 }
 
 // Env is the execution around a node: what an expression can see besides the node's own input. There is one Env

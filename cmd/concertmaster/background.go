@@ -15,6 +15,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,9 +79,14 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 		bg.stopWrites = stopWrites
 		bg.writesDone = make(chan struct{})
 		go func() { writes.Run(writesCtx); close(bg.writesDone) }()
+		evalOpts := cfg.Eval
+		evalOpts.Logger = logger
+		evaluator := sandbox.NewPool(evalOpts)
+		// Closed after the workers have stopped: a runner is killed only by its own evaluation's end.
+		bg.closers = append(bg.closers, func() { evaluator.Close() })
 		worker := queue.NewExecuteWorker(queue.WorkerOptions{
 			Store: writes, Registry: registry, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
-			Executor:         engine.NewExecutor(engine.ExecutorOptions{}),
+			Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
 			Services:         services.ForExecution,
 			ExecutionTimeout: cfg.ExecutionTimeout,
 		})

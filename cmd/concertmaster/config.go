@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 )
 
 // config is the whole configuration of a process, read only from environment variables. Every variable is in the
@@ -37,6 +38,8 @@ type config struct {
 	FileRetention        time.Duration
 	FileMaxBytes         int64
 	DataDir              string
+	// Eval bounds author-written code (jq, expressions, templates) and sizes its runner pool.
+	Eval sandbox.Options
 
 	// Accounts and the web's security (issue 3).
 	SMTPURL            string
@@ -131,6 +134,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	}
 
 	loadAccountsConfig(cfg, get, bad)
+	loadEvalConfig(cfg, get, bad)
 
 	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")

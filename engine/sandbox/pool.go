@@ -84,7 +84,7 @@ type Pool struct {
 	limits Limits
 	logger *slog.Logger
 	exe    string
-	slots  chan struct{}
+	turns  *turns
 
 	mu     sync.Mutex
 	idle   []*process
@@ -103,7 +103,7 @@ func NewPool(opts Options) *Pool {
 	if err != nil {
 		exe = os.Args[0]
 	}
-	return &Pool{limits: opts.Limits.Defaults(), logger: opts.Logger, exe: exe, slots: make(chan struct{}, opts.Runners)}
+	return &Pool{limits: opts.Limits.Defaults(), logger: opts.Logger, exe: exe, turns: newTurns(opts.Runners)}
 }
 
 var (
@@ -146,18 +146,19 @@ type JQ struct {
 	Input []byte
 	// Timeout, when positive and shorter than the pool's, bounds this run instead.
 	Timeout time.Duration
+	// Tenant is whose turn the run waits for when every runner is busy (an organization): turns go round the
+	// tenants that wait, so one tenant's backlog of slow programs delays another's by at most one program each.
+	Tenant string
 }
 
 // RunJQ runs a program and returns the values it emitted as one JSON array. Errors: the program's own (its
 // message), a *value.LimitError naming the limit it went past, ctx's error when ctx ended first (the runner is
 // killed at once, so its CPU stops), or ErrClosed.
 func (p *Pool) RunJQ(ctx context.Context, run JQ) ([]byte, error) {
-	select {
-	case p.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := p.turns.wait(ctx, run.Tenant); err != nil {
+		return nil, err
 	}
-	defer func() { <-p.slots }()
+	defer p.turns.done()
 	proc, err := p.take()
 	if err != nil {
 		return nil, err
