@@ -132,8 +132,8 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	res, err := w.opts.Executor.Run(runCtx, plan, engine.RunInput{
 		Execution: engine.ExecutionInfo{ID: exec.ID.String(), WorkflowID: exec.WorkflowID.String(), Version: int64(exec.Version),
 			OrganizationID: exec.OrganizationID.String()},
-		Trigger:   exec.TriggerData,
-		Recorded:  exec.Recorded,
+		Trigger:  exec.TriggerData,
+		Recorded: exec.Recorded,
 		Recorder: engine.RecorderFunc(func(ctx context.Context, run engine.NodeRun) error {
 			if run.Status == engine.NodeFailed && w.interrupted(runCtx) {
 				// The node did not finish: the worker is stopping. Recording it as failed would make the
