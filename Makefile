@@ -37,7 +37,7 @@ build: ## Build bin/concertmaster
 test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
 	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
 	go test -race -count=1 -timeout 15m ./...; \
-	go test -count=1 -timeout 10m -run Hostile ./engine ./engine/sandbox
+	go test -count=1 -timeout 10m -p 1 -run Hostile ./engine ./engine/sandbox ./cmd/concertmaster
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures (the end-to-end ones with 10,000 executions each)

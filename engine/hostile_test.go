@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,33 @@ func TestCancelStopsARunawayEvaluation(t *testing.T) {
 				t.Fatalf("the pool after cancel: %s %v", out, err)
 			}
 		})
+	}
+}
+
+// 999 parallel branches (the most a workflow holds), each stuck in a two-second program ran one after another for minutes, since every
+// branch was already waiting for a place when the first failed. Now a failure halts the branches still waiting:
+// only those holding a place (MaxConcurrency) run.
+func TestAFailureStopsTheBranchesStillWaiting(t *testing.T) {
+	t.Parallel()
+	reg, _ := setup(t)
+	nodes := []string{`hook:trigger.webhook`}
+	var edges []string
+	for i := range 999 {
+		nodes = append(nodes, fmt.Sprintf(`x%d:transform.data:{"jq":"error(\"branch %d failed\")"}`, i, i))
+		edges = append(edges, fmt.Sprintf("hook->x%d", i))
+	}
+	plan := compile(t, reg, def(t, nodes, edges...))
+	const places = 4
+	res, err := engine.NewExecutor(engine.ExecutorOptions{MaxConcurrency: places}).Run(context.Background(), plan,
+		engine.RunInput{Trigger: trigger(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != engine.ExecutionFailed || !strings.Contains(res.Error, "failed") {
+		t.Fatalf("status %s: %q", res.Status, res.Error)
+	}
+	// The trigger, and each branch that held a place when the first failure halted the execution.
+	if ran := len(res.NodeRuns) - 1; ran > places {
+		t.Fatalf("%d branches ran after the first failure; want at most the %d holding a place", ran, places)
 	}
 }

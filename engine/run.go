@@ -422,6 +422,9 @@ func (s *scope) run(ctx context.Context) {
 	var done chan nodeDone
 	inflight := 0
 	settle := func(i int, st *settled) {
+		if st == nil {
+			return // never started: the scope halted while it waited for a place
+		}
 		s.outs[g.local[i]].Store(st)
 		if st.status == NodeRunning {
 			return // parked: its descendants wait for the resume
@@ -679,7 +682,8 @@ func (ex *execution) park(until time.Time) {
 	ex.mu.Unlock()
 }
 
-// execute runs a node, with its retries, and returns its final state.
+// execute runs a node, with its retries, and returns its final state, or nil when the scope halted before the
+// node got a place to run in: like a node that was never ready, it has no run.
 func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 	ex := s.ex
 	n := ex.plan.nodes[i]
@@ -690,12 +694,23 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 	for {
 		run.Attempt++
 		input.Attempt = run.Attempt
-		if ex.in.Observer != nil {
-			ev := run
-			ev.Status = NodeRunning
-			ex.in.Observer.ObserveNode(ctx, NodeEvent{Kind: NodeEventStarted, Run: ev})
+		started := func() {
+			if ex.in.Observer != nil {
+				ev := run
+				ev.Status = NodeRunning
+				ex.in.Observer.ObserveNode(ctx, NodeEvent{Kind: NodeEventStarted, Run: ev})
+			}
 		}
-		res = s.attempt(ctx, n, input)
+		previous := res
+		res = s.attempt(ctx, n, input, started)
+		if res.err == errHalted {
+			if run.Attempt == 1 {
+				return nil
+			}
+			run.Attempt--
+			res = previous // a retry that never started: the last attempt's failure stands
+			break
+		}
 		if res.err == nil || ctx.Err() != nil || IsPermanent(res.err) || run.Attempt >= n.retry.maxAttempts {
 			break
 		}
@@ -760,14 +775,24 @@ type attemptResult struct {
 	err  error
 }
 
-// attempt runs one attempt of a node, holding a concurrency place only while its code runs.
-func (s *scope) attempt(ctx context.Context, n *planNode, in Input) (res attemptResult) {
+// errHalted is attempt's answer when the scope halted while the attempt waited for a place: it never started.
+var errHalted = errors.New("halted before the node started")
+
+// attempt runs one attempt of a node, holding a concurrency place only while its code runs; started is called
+// once it holds one. Thousands of parallel branches wait here: once a failure halts the scope, none of those
+// still waiting start.
+func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func()) (res attemptResult) {
 	ex := s.ex
 	select {
 	case ex.sem <- struct{}{}:
 	case <-ctx.Done():
 		return attemptResult{err: ctx.Err()}
 	}
+	if s.halted() {
+		<-ex.sem
+		return attemptResult{err: errHalted}
+	}
+	started()
 	// A timer per attempt is most of a pure node's cost, and pure nodes do no I/O by contract: their expressions
 	// and jq programs are bounded by the sandbox's limits, and the execution's deadline bounds the rest. So only
 	// side-effecting nodes, and nodes with a timeout of their own, get one.

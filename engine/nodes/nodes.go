@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"github.com/concertmaster/concertmaster/engine"
 )
@@ -91,6 +92,14 @@ func items(ctx context.Context, expr *engine.Expression, vars *engine.Vars) ([]a
 		return x, nil
 	case nil:
 		return nil, nil
+	}
+	// Expressions give typed slices too: []int from a range such as 1..10, []string from split.
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 {
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = rv.Index(i).Interface()
+		}
+		return out, nil
 	}
 	if expr != nil {
 		return nil, engine.Permanent(fmt.Errorf("items %q gave %s, not an array", expr.Source(), describe(v)))

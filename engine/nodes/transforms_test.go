@@ -44,6 +44,8 @@ func TestFilterTransform(t *testing.T) {
 		{name: "nothing kept is an empty array", cfg: `{"condition":"false"}`, input: `[1,2]`, want: `[]`},
 		{name: "null input is empty", cfg: `{"condition":"true","items":"input.missing"}`, input: `{}`, want: `[]`},
 		{name: "input not an array", cfg: `{"condition":"true"}`, input: `{"a":1}`, wantErr: "input is an object, not an array"},
+		{name: "range is an array", cfg: `{"condition":"item > 1","items":"1..3"}`, input: `{}`, want: `[2,3]`},
+		{name: "split is an array", cfg: `{"condition":"item != 'b'","items":"split(input.s, ',')"}`, input: `{"s":"a,b,c"}`, want: `["a","c"]`},
 		{name: "items not an array", cfg: `{"condition":"true","items":"input.a"}`, input: `{"a":"s"}`, wantErr: `items "input.a" gave a string, not an array`},
 		{name: "condition error", cfg: `{"condition":"item.x"}`, input: `[{"x":"s"}]`, wantErr: "not true or false"},
 	})
