@@ -34,11 +34,16 @@ SELECT s.workflow_id, s.organization_id, s.next_run_at, w.priority, v.id AS vers
 FROM workflow_schedules s
 JOIN workflows w ON w.id = s.workflow_id AND w.active AND w.archived_at IS NULL
 JOIN workflow_versions v ON v.workflow_id = w.id AND v.number = w.current_version
-WHERE s.next_run_at <= now()
+WHERE s.next_run_at <= $1
 ORDER BY s.next_run_at
-LIMIT $1
+LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 `
+
+type ScheduleClaimDueParams struct {
+	Now     time.Time
+	MaxRows int32
+}
 
 type ScheduleClaimDueRow struct {
 	WorkflowID     uuid.UUID
@@ -51,9 +56,10 @@ type ScheduleClaimDueRow struct {
 }
 
 // ScheduleClaimDue locks the schedules that are due, with what starting their executions needs; rows another
-// scheduler holds are skipped, so two instances never fire the same tick.
-func (q *Queries) ScheduleClaimDue(ctx context.Context, maxRows int32) ([]ScheduleClaimDueRow, error) {
-	rows, err := q.db.Query(ctx, scheduleClaimDue, maxRows)
+// scheduler holds are skipped, so two instances never fire the same tick. Due is by the caller's clock (@now), so
+// that tests and the scheduler agree on which tick is due.
+func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDueParams) ([]ScheduleClaimDueRow, error) {
+	rows, err := q.db.Query(ctx, scheduleClaimDue, arg.Now, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ const scheduleBatch = 200
 func (sc *Scheduler) FireDue(ctx context.Context, now time.Time) (int, error) {
 	fired := 0
 	err := sc.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		due, err := q.ScheduleClaimDue(ctx, scheduleBatch)
+		due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{Now: now, MaxRows: scheduleBatch})
 		if err != nil {
 			return interpret(err, "schedules")
 		}
