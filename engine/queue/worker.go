@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from
@@ -20,6 +22,32 @@ var errCanceledByUser = errors.New("execution canceled")
 // concurrencySnooze is how long an execution held back by its workflow's concurrency limit waits before asking
 // again. Short, because the older executions it waits for are usually quick.
 const concurrencySnooze = 250 * time.Millisecond
+
+// orgCapSnooze is how long an execution held back by its organization's cap waits before asking again (with up to
+// as much again of jitter, so that a backlog's snoozed jobs do not come back all at once).
+const orgCapSnooze = time.Second
+
+// riverRescuedError is the attempt error River's JobRescuer records on a job whose worker stopped heartbeating:
+// the process died (killed, out of memory) or the pass outlived its job deadline without returning.
+const riverRescuedError = "Stuck job rescued by JobRescuer"
+
+// JobTimeout is River's deadline for one pass over an execution: the execution's own timeout, which the worker
+// enforces itself so that a timed-out execution is recorded as failed rather than retried, plus the margin needed to
+// record that failure.
+func JobTimeout(executionTimeout time.Duration) time.Duration {
+	return executionTimeout + jobMargin(executionTimeout)
+}
+
+// RescueStuckJobsAfter is when River's JobRescuer takes back a job still marked running: a margin past its
+// deadline, so that a pass that is only slow to return is never run twice at once.
+func RescueStuckJobsAfter(executionTimeout time.Duration) time.Duration {
+	return JobTimeout(executionTimeout) + jobMargin(executionTimeout)
+}
+
+// jobMargin is a tenth of the execution timeout, between 5 seconds and a minute.
+func jobMargin(executionTimeout time.Duration) time.Duration {
+	return min(max(executionTimeout/10, 5*time.Second), time.Minute)
+}
 
 // WorkerOptions is what an ExecuteWorker is built from.
 type WorkerOptions struct {
@@ -34,6 +62,12 @@ type WorkerOptions struct {
 	Metrics  *Metrics
 	// ExecutionTimeout bounds one worker pass over an execution; past it the execution fails.
 	ExecutionTimeout time.Duration
+	// MaxWorkerStops is how many times an execution may stop the worker running it (its process died, or it
+	// panicked) before the next pickup fails it instead of running it again; 0 means DefaultMaxWorkerStops.
+	MaxWorkerStops int
+	// OrgMaxRunning is how many executions of one organization may hold a worker at once, counted across every
+	// process on the database; one more is snoozed. 0 means DefaultOrgMaxRunning, negative no cap.
+	OrgMaxRunning int
 }
 
 // ExecuteWorker is the River worker that runs executions. One serves every job of a process.
@@ -56,13 +90,18 @@ func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
 	if opts.ExecutionTimeout <= 0 {
 		opts.ExecutionTimeout = time.Hour
 	}
+	if opts.MaxWorkerStops <= 0 {
+		opts.MaxWorkerStops = DefaultMaxWorkerStops
+	}
+	if opts.OrgMaxRunning == 0 {
+		opts.OrgMaxRunning = DefaultOrgMaxRunning
+	}
 	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}}
 }
 
-// Timeout implements river.Worker: River's own deadline sits a little past the execution timeout, which the worker
-// enforces itself so that a timed-out execution is recorded as failed rather than retried.
+// Timeout implements river.Worker (see JobTimeout).
 func (w *ExecuteWorker) Timeout(*river.Job[ExecuteArgs]) time.Duration {
-	return w.opts.ExecutionTimeout + time.Minute
+	return JobTimeout(w.opts.ExecutionTimeout)
 }
 
 // CancelExecution cancels the context of an execution this process is running, if it is; the engine stops at the
@@ -79,6 +118,17 @@ func (w *ExecuteWorker) CancelExecution(id uuid.UUID) bool {
 
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 {
+		// This job is already counted (River marked it running when it was fetched), so every job that goes on
+		// saw every other that had been fetched before it: at most OrgMaxRunning go on, whatever the processes.
+		running, err := w.opts.Store.OrganizationRunningJobs(ctx, org, w.opts.OrgMaxRunning+1)
+		if err != nil {
+			return fmt.Errorf("count running executions of organization %s: %w", org, err)
+		}
+		if running > w.opts.OrgMaxRunning {
+			return river.JobSnooze(orgCapSnooze + rand.N(orgCapSnooze))
+		}
+	}
 	exec, outcome, err := w.opts.Store.ExecutionStart(ctx, job.Args.ExecutionID)
 	if err != nil {
 		return fmt.Errorf("start execution %s: %w", job.Args.ExecutionID, err)
@@ -93,6 +143,11 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	w.opts.Metrics.started()
 	passStarted := time.Now()
 
+	if stops := workerStops(job.Errors); stops >= w.opts.MaxWorkerStops {
+		logger.Warn("execution failed for stopping its worker", "stops", stops)
+		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionFailed,
+			Error: fmt.Sprintf("the execution stopped its worker %d times; it was failed to protect the instance", stops)})
+	}
 	if exec.CancelRequested {
 		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionCanceled,
 			Error: "canceled"})
@@ -157,6 +212,19 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// workerStops counts the earlier attempts of a job that stopped their worker: rescued by River (the process died,
+// or the pass outlived its deadline and never returned) or panicked (River recovered it; the trace says so). An
+// ordinary error, a graceful shutdown (which River does not record as an attempt) and a snooze do not count.
+func workerStops(errs []rivertype.AttemptError) int {
+	n := 0
+	for _, e := range errs {
+		if e.Error == riverRescuedError || e.Trace != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // interrupted reports whether an execution's context ended for a reason other than a user's cancel or its own
