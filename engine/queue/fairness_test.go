@@ -104,17 +104,19 @@ func TestOrganizationCapHoldsAcrossWorkerProcesses(t *testing.T) {
 	}
 	h.effects.setBlocking("vip", true)
 	capped := func(o *queue.WorkerOptions) { o.OrgMaxRunning = 2 }
-	// Two worker processes on the same database, with room for every execution between them.
-	h.startWorkerOpts(time.Minute, 5, 50*time.Millisecond, capped)
-	h.startWorkerOpts(time.Minute, 5, 50*time.Millisecond, capped)
-
 	head := h.workflow(orderFlow, nil)
+	// The first worker process fills the cap; the second, with room to spare, must learn that from the database.
+	h.startWorkerOpts(time.Minute, 2, 50*time.Millisecond, capped)
 	var ids []uuid.UUID
-	for range 6 {
+	for range 2 {
 		ids = append(ids, h.run(head, `{"body":{"total":250}}`))
 	}
 	h.waitEntered("vip")
 	h.waitEntered("vip")
+	h.startWorkerOpts(time.Minute, 5, 50*time.Millisecond, capped)
+	for range 4 {
+		ids = append(ids, h.run(head, `{"body":{"total":250}}`))
+	}
 	// Wait until each of the four others has been picked up and held back at least once.
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -77,6 +77,8 @@ type ExecuteWorker struct {
 
 	mu      sync.Mutex
 	running map[uuid.UUID]context.CancelCauseFunc
+	// orgRunning counts this process's jobs per organization, for the organization cap.
+	orgRunning map[uuid.UUID]int
 }
 
 // NewExecuteWorker returns a worker.
@@ -96,7 +98,7 @@ func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
 	if opts.OrgMaxRunning == 0 {
 		opts.OrgMaxRunning = DefaultOrgMaxRunning
 	}
-	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}}
+	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}, orgRunning: map[uuid.UUID]int{}}
 }
 
 // Timeout implements river.Worker (see JobTimeout).
@@ -118,14 +120,11 @@ func (w *ExecuteWorker) CancelExecution(id uuid.UUID) bool {
 
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
-	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 {
-		// This job is already counted (River marked it running when it was fetched), so every job that goes on
-		// saw every other that had been fetched before it: at most OrgMaxRunning go on, whatever the processes.
-		running, err := w.opts.Store.OrganizationRunningJobs(ctx, org, w.opts.OrgMaxRunning+1)
-		if err != nil {
-			return fmt.Errorf("count running executions of organization %s: %w", org, err)
-		}
-		if running > w.opts.OrgMaxRunning {
+	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 && len(job.AttemptedBy) > 0 {
+		defer w.leaveOrg(org)
+		if over, err := w.overOrgCap(ctx, org, job.AttemptedBy[len(job.AttemptedBy)-1]); err != nil {
+			return err
+		} else if over {
 			return river.JobSnooze(orgCapSnooze + rand.N(orgCapSnooze))
 		}
 	}
@@ -212,6 +211,35 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// overOrgCap counts this job in its organization's running executions and reports whether that passes the cap:
+// this process's jobs as counted in memory (exact, and at once), the other processes' as River marks them running
+// in the database (from the statement that fetched them). Each job is counted before it looks, so of two jobs
+// picked up together at least one sees the other: at most OrgMaxRunning go on, whatever the processes. River marks
+// an ended job a little late, so another process's jobs that just ended may still count: the cap errs on the side
+// of waiting. leaveOrg must follow.
+func (w *ExecuteWorker) overOrgCap(ctx context.Context, org uuid.UUID, client string) (bool, error) {
+	w.mu.Lock()
+	w.orgRunning[org]++
+	local := w.orgRunning[org]
+	w.mu.Unlock()
+	if local > w.opts.OrgMaxRunning {
+		return true, nil
+	}
+	others, err := w.opts.Store.OrganizationRunningJobs(ctx, org, client, w.opts.OrgMaxRunning-local+1)
+	if err != nil {
+		return false, fmt.Errorf("count running executions of organization %s: %w", org, err)
+	}
+	return local+others > w.opts.OrgMaxRunning, nil
+}
+
+func (w *ExecuteWorker) leaveOrg(org uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.orgRunning[org]--; w.orgRunning[org] <= 0 {
+		delete(w.orgRunning, org)
+	}
 }
 
 // workerStops counts the earlier attempts of a job that stopped their worker: rescued by River (the process died,

@@ -67,16 +67,19 @@ func (s *Store) SetOrgQueueShare(share float64, now func() time.Time) {
 	s.lanes = queue.NewLanes(share, now)
 }
 
-// OrganizationRunningJobs counts the execution jobs of org that River has marked running, in every process, up to
-// limit. River marks a job running in the statement that fetches it, so the count is exact at once, unlike the
-// executions' own status (recorded late, in groups). The partial index of migration 0010 holds only running jobs,
-// keyed by organization, so this reads at most limit index entries.
-func (s *Store) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, limit int) (int, error) {
+// OrganizationRunningJobs counts the execution jobs of org that River has marked running in processes other than
+// the River client exceptClient, up to limit. River marks a job running in the statement that fetches it, so a job
+// is counted from its pickup on, unlike by the executions' own status (recorded late, in groups). The calling
+// process counts its own jobs in memory instead: River records a job's end a little after its worker returned, in
+// batches, and those ended jobs would otherwise hold a busy organization below its cap. The partial index of
+// migration 0010 holds only running jobs, keyed by organization.
+func (s *Store) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (
 		SELECT 1 FROM river_job
 		WHERE state = 'running' AND (args->>'organization_id') = $1 AND queue = $2
-		LIMIT $3) running`, org.String(), queue.QueueExecutions, limit).Scan(&n)
+		  AND attempted_by[array_upper(attempted_by, 1)] IS DISTINCT FROM $3
+		LIMIT $4) running`, org.String(), queue.QueueExecutions, exceptClient, limit).Scan(&n)
 	if err != nil {
 		return 0, interpret(err, "running jobs")
 	}

@@ -89,8 +89,8 @@ func (w *WorkerWrites) NodeRunRecord(ctx context.Context, ref queue.ExecutionRef
 }
 
 // OrganizationRunningJobs implements queue.ExecutionStore.
-func (w *WorkerWrites) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, limit int) (int, error) {
-	return w.store.OrganizationRunningJobs(ctx, org, limit)
+func (w *WorkerWrites) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
+	return w.store.OrganizationRunningJobs(ctx, org, exceptClient, limit)
 }
 
 // WorkflowDefinition implements queue.ExecutionStore.
