@@ -250,6 +250,10 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 		}
 		keep = plan.RetryRuns(runs)
 	}
+	if err := s.allowTrigger(r, exec.OrganizationID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
 	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
 	if err != nil {
 		s.problem(w, r, err)

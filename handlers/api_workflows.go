@@ -519,6 +519,10 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
+	if err := s.allowTrigger(r, head.OrganizationID); err != nil {
+		s.problem(w, r, err)
+		return
+	}
 	p := principalFrom(r.Context())
 	exec, err := s.deps.Store.ExecutionCreate(r.Context(), s.actor(r), store.NewExecution{
 		OrganizationID: head.OrganizationID, WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID,

@@ -189,6 +189,10 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderPublicForm(w, r, form, nil, nil, err)
 		return
 	}
+	if err := s.allowTrigger(r, form.OrganizationID); err != nil {
+		s.renderPublicForm(w, r, form, nil, nil, err)
+		return
+	}
 	in, err := s.readSubmission(w, r, form)
 	committed := false
 	defer func() {

@@ -291,6 +291,10 @@ func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, fault.New(fault.Invalid, "Retry from the start or from the failed node."))
 		return
 	}
+	if err := s.allowTrigger(r, exec.OrganizationID); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
 	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
 	if err != nil {
 		s.pageError(w, r, err)

@@ -84,6 +84,9 @@ type Deps struct {
 	WebhookMaxBodyBytes int64
 	// WebhookRateLimit is how many calls one webhook accepts per second.
 	WebhookRateLimit int
+	// OrgTriggerRateLimit is how many executions one organization may start a second through triggers
+	// (trigger_limit.go); 0 means DefaultOrgTriggerRateLimit.
+	OrgTriggerRateLimit int
 	// Files is the storage backend (uploads, exported files).
 	Files storage.Backend
 	// Integrations stores integrations with their secrets sealed.

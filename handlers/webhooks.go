@@ -182,6 +182,9 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 	if err := checkHookAuth(r, t, body, time.Now()); err != nil {
 		return fail(err)
 	}
+	if err := s.allowTrigger(r, t.OrganizationID); err != nil { // after auth: strangers spend no one's allowance
+		return fail(err)
+	}
 	trigger, err := hookTriggerData(r, body, t.config)
 	if err != nil {
 		return fail(err)

@@ -89,6 +89,7 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 			Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
 			Services:         services.ForExecution,
 			ExecutionTimeout: cfg.ExecutionTimeout,
+			MaxWorkerStops:   cfg.Fairness.MaxWorkerStops, OrgMaxRunning: cfg.Fairness.OrgMaxRunning,
 		})
 		workers := river.NewWorkers()
 		river.AddWorker(workers, worker)

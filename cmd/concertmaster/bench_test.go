@@ -62,7 +62,7 @@ func BenchmarkSignedWebhooksEndToEnd(b *testing.B) {
 
 	base := startServe(b, map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0",
 		"SECRET_KEY": testSecretKey, "LOG_LEVEL": "error", "WORKER_CONCURRENCY": "200", "DATABASE_MAX_CONNS": "40",
-		"WEBHOOK_RATE_LIMIT": "100000"})
+		"WEBHOOK_RATE_LIMIT": "100000", "ORG_TRIGGER_RATE_LIMIT": "1000000"})
 	url := base + "/hooks/" + hook.Token
 	body := []byte(`{"total":250,"email":"a@example.com"}`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}

@@ -38,6 +38,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	if err != nil {
 		return err
 	}
+	st.SetOrgQueueShare(float64(cfg.Fairness.OrgQueueShare), nil)
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(
@@ -66,6 +67,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Registry, deps.Plans = bg.Registry, bg.Plans
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
+	deps.OrgTriggerRateLimit = cfg.Fairness.OrgTriggerRateLimit
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return err
 	}

@@ -8,10 +8,13 @@ import "github.com/google/uuid"
 // QueueExecutions is the River queue executions run on.
 const QueueExecutions = "executions"
 
-// ExecuteArgs asks a worker to run (or resume) one execution. It carries only the id: everything else is read
-// from the execution row, which is the source of truth.
+// ExecuteArgs asks a worker to run (or resume) one execution. It carries the id, and the organization so that the
+// per-organization cap can count an organization's running jobs through an index on river_job (migration 0010)
+// before the execution is read; everything else is read from the execution row, which is the source of truth.
 type ExecuteArgs struct {
 	ExecutionID uuid.UUID `json:"execution_id"`
+	// OrganizationID is empty in jobs enqueued before it existed; those are not counted against the cap.
+	OrganizationID uuid.UUID `json:"organization_id,omitzero"`
 }
 
 // Kind implements river.JobArgs.

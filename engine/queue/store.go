@@ -19,6 +19,10 @@ type ExecutionStore interface {
 	// scheduling the continuation job of a waiting execution in it too. It reports false when the execution
 	// already had a final status.
 	ExecutionComplete(ctx context.Context, c Completion) (bool, error)
+	// OrganizationRunningJobs counts the execution jobs of an organization that River has marked running in the
+	// processes other than the River client exceptClient, stopping at limit (the caller only needs to know whether
+	// the cap is passed).
+	OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error)
 	// WorkflowDefinition returns the definition of a workflow version; versions never change.
 	WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error)
 }

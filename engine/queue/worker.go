@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from
@@ -20,6 +22,32 @@ var errCanceledByUser = errors.New("execution canceled")
 // concurrencySnooze is how long an execution held back by its workflow's concurrency limit waits before asking
 // again. Short, because the older executions it waits for are usually quick.
 const concurrencySnooze = 250 * time.Millisecond
+
+// orgCapSnooze is how long an execution held back by its organization's cap waits before asking again (with up to
+// as much again of jitter, so that a backlog's snoozed jobs do not come back all at once).
+const orgCapSnooze = time.Second
+
+// riverRescuedError is the attempt error River's JobRescuer records on a job whose worker stopped heartbeating:
+// the process died (killed, out of memory) or the pass outlived its job deadline without returning.
+const riverRescuedError = "Stuck job rescued by JobRescuer"
+
+// JobTimeout is River's deadline for one pass over an execution: the execution's own timeout, which the worker
+// enforces itself so that a timed-out execution is recorded as failed rather than retried, plus the margin needed to
+// record that failure.
+func JobTimeout(executionTimeout time.Duration) time.Duration {
+	return executionTimeout + jobMargin(executionTimeout)
+}
+
+// RescueStuckJobsAfter is when River's JobRescuer takes back a job still marked running: a margin past its
+// deadline, so that a pass that is only slow to return is never run twice at once.
+func RescueStuckJobsAfter(executionTimeout time.Duration) time.Duration {
+	return JobTimeout(executionTimeout) + jobMargin(executionTimeout)
+}
+
+// jobMargin is a tenth of the execution timeout, between 5 seconds and a minute.
+func jobMargin(executionTimeout time.Duration) time.Duration {
+	return min(max(executionTimeout/10, 5*time.Second), time.Minute)
+}
 
 // WorkerOptions is what an ExecuteWorker is built from.
 type WorkerOptions struct {
@@ -34,6 +62,12 @@ type WorkerOptions struct {
 	Metrics  *Metrics
 	// ExecutionTimeout bounds one worker pass over an execution; past it the execution fails.
 	ExecutionTimeout time.Duration
+	// MaxWorkerStops is how many times an execution may stop the worker running it (its process died, or it
+	// panicked) before the next pickup fails it instead of running it again; 0 means DefaultMaxWorkerStops.
+	MaxWorkerStops int
+	// OrgMaxRunning is how many executions of one organization may hold a worker at once, counted across every
+	// process on the database; one more is snoozed. 0 means DefaultOrgMaxRunning, negative no cap.
+	OrgMaxRunning int
 }
 
 // ExecuteWorker is the River worker that runs executions. One serves every job of a process.
@@ -43,6 +77,8 @@ type ExecuteWorker struct {
 
 	mu      sync.Mutex
 	running map[uuid.UUID]context.CancelCauseFunc
+	// orgRunning counts this process's jobs per organization, for the organization cap.
+	orgRunning map[uuid.UUID]int
 }
 
 // NewExecuteWorker returns a worker.
@@ -56,13 +92,18 @@ func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
 	if opts.ExecutionTimeout <= 0 {
 		opts.ExecutionTimeout = time.Hour
 	}
-	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}}
+	if opts.MaxWorkerStops <= 0 {
+		opts.MaxWorkerStops = DefaultMaxWorkerStops
+	}
+	if opts.OrgMaxRunning == 0 {
+		opts.OrgMaxRunning = DefaultOrgMaxRunning
+	}
+	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}, orgRunning: map[uuid.UUID]int{}}
 }
 
-// Timeout implements river.Worker: River's own deadline sits a little past the execution timeout, which the worker
-// enforces itself so that a timed-out execution is recorded as failed rather than retried.
+// Timeout implements river.Worker (see JobTimeout).
 func (w *ExecuteWorker) Timeout(*river.Job[ExecuteArgs]) time.Duration {
-	return w.opts.ExecutionTimeout + time.Minute
+	return JobTimeout(w.opts.ExecutionTimeout)
 }
 
 // CancelExecution cancels the context of an execution this process is running, if it is; the engine stops at the
@@ -79,6 +120,14 @@ func (w *ExecuteWorker) CancelExecution(id uuid.UUID) bool {
 
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 && len(job.AttemptedBy) > 0 {
+		defer w.leaveOrg(org)
+		if over, err := w.overOrgCap(ctx, org, job.AttemptedBy[len(job.AttemptedBy)-1]); err != nil {
+			return err
+		} else if over {
+			return river.JobSnooze(orgCapSnooze + rand.N(orgCapSnooze))
+		}
+	}
 	exec, outcome, err := w.opts.Store.ExecutionStart(ctx, job.Args.ExecutionID)
 	if err != nil {
 		return fmt.Errorf("start execution %s: %w", job.Args.ExecutionID, err)
@@ -93,6 +142,11 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	w.opts.Metrics.started()
 	passStarted := time.Now()
 
+	if stops := workerStops(job.Errors); stops >= w.opts.MaxWorkerStops {
+		logger.Warn("execution failed for stopping its worker", "stops", stops)
+		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionFailed,
+			Error: fmt.Sprintf("the execution stopped its worker %d times; it was failed to protect the instance", stops)})
+	}
 	if exec.CancelRequested {
 		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionCanceled,
 			Error: "canceled"})
@@ -157,6 +211,48 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// overOrgCap counts this job in its organization's running executions and reports whether that passes the cap:
+// this process's jobs as counted in memory (exact, and at once), the other processes' as River marks them running
+// in the database (from the statement that fetched them). Each job is counted before it looks, so of two jobs
+// picked up together at least one sees the other: at most OrgMaxRunning go on, whatever the processes. River marks
+// an ended job a little late, so another process's jobs that just ended may still count: the cap errs on the side
+// of waiting. leaveOrg must follow.
+func (w *ExecuteWorker) overOrgCap(ctx context.Context, org uuid.UUID, client string) (bool, error) {
+	w.mu.Lock()
+	w.orgRunning[org]++
+	local := w.orgRunning[org]
+	w.mu.Unlock()
+	if local > w.opts.OrgMaxRunning {
+		return true, nil
+	}
+	others, err := w.opts.Store.OrganizationRunningJobs(ctx, org, client, w.opts.OrgMaxRunning-local+1)
+	if err != nil {
+		return false, fmt.Errorf("count running executions of organization %s: %w", org, err)
+	}
+	return local+others > w.opts.OrgMaxRunning, nil
+}
+
+func (w *ExecuteWorker) leaveOrg(org uuid.UUID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.orgRunning[org]--; w.orgRunning[org] <= 0 {
+		delete(w.orgRunning, org)
+	}
+}
+
+// workerStops counts the earlier attempts of a job that stopped their worker: rescued by River (the process died,
+// or the pass outlived its deadline and never returned) or panicked (River recovered it; the trace says so). An
+// ordinary error, a graceful shutdown (which River does not record as an attempt) and a snooze do not count.
+func workerStops(errs []rivertype.AttemptError) int {
+	n := 0
+	for _, e := range errs {
+		if e.Error == riverRescuedError || e.Trace != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // interrupted reports whether an execution's context ended for a reason other than a user's cancel or its own

@@ -121,12 +121,23 @@ func (h *harness) startWorker(timeout time.Duration) (*river.Client[pgx.Tx], *qu
 
 func (h *harness) startWorkerWith(timeout time.Duration, maxWorkers int, poll time.Duration) (*river.Client[pgx.Tx], *queue.ExecuteWorker) {
 	h.t.Helper()
+	return h.startWorkerOpts(timeout, maxWorkers, poll, nil)
+}
+
+// startWorkerOpts is startWorkerWith whose worker options tweak may change (the fairness limits).
+func (h *harness) startWorkerOpts(timeout time.Duration, maxWorkers int, poll time.Duration,
+	tweak func(*queue.WorkerOptions)) (*river.Client[pgx.Tx], *queue.ExecuteWorker) {
+	h.t.Helper()
 	writes := h.store.NewWorkerWrites(slog.New(slog.DiscardHandler), store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
 	writesCtx, stopWrites := context.WithCancel(context.Background())
 	writesDone := make(chan struct{})
 	go func() { writes.Run(writesCtx); close(writesDone) }()
-	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: writes, Registry: h.registry,
-		Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: timeout})
+	opts := queue.WorkerOptions{Store: writes, Registry: h.registry,
+		Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: timeout}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	worker := queue.NewExecuteWorker(opts)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
 	client, err := h.store.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: maxWorkers,
@@ -163,6 +174,11 @@ func (h *harness) startWorkerWith(timeout time.Duration, maxWorkers int, poll ti
 
 func (h *harness) workflow(def string, limit *int32) store.WorkflowHead {
 	h.t.Helper()
+	return h.workflowIn(h.org.ID, def, limit)
+}
+
+func (h *harness) workflowIn(orgID uuid.UUID, def string, limit *int32) store.WorkflowHead {
+	h.t.Helper()
 	ctx := context.Background()
 	parsed, err := engine.ParseDefinition([]byte(def))
 	if err != nil {
@@ -171,12 +187,12 @@ func (h *harness) workflow(def string, limit *int32) store.WorkflowHead {
 	if problems := h.registry.Validate(parsed); len(problems) > 0 {
 		h.t.Fatalf("definition: %+v", problems)
 	}
-	wf, err := h.store.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: h.org.ID, Name: "test",
+	wf, err := h.store.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: orgID, Name: "test",
 		Definition: json.RawMessage(def), ConcurrencyLimit: limit})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	head, err := h.store.WorkflowHeadForRun(ctx, h.org.ID, wf.ID)
+	head, err := h.store.WorkflowHeadForRun(ctx, orgID, wf.ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -185,7 +201,7 @@ func (h *harness) workflow(def string, limit *int32) store.WorkflowHead {
 
 func (h *harness) run(head store.WorkflowHead, trigger string) uuid.UUID {
 	h.t.Helper()
-	e, err := h.store.ExecutionCreate(context.Background(), store.SystemActor, store.NewExecution{OrganizationID: h.org.ID,
+	e, err := h.store.ExecutionCreate(context.Background(), store.SystemActor, store.NewExecution{OrganizationID: head.OrganizationID,
 		WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID, Version: head.Version,
 		TriggerKind: "manual", TriggerData: json.RawMessage(trigger)})
 	if err != nil {

@@ -79,10 +79,13 @@ func (n *NewExecution) prepare() error {
 	return nil
 }
 
-func (n *NewExecution) jobParams() river.InsertManyParams {
+// jobParams is the execution's job, at the priority lanes give it (which the execution row does not record: the
+// row keeps its workflow's priority).
+func (n *NewExecution) jobParams(lanes *queue.Lanes) river.InsertManyParams {
 	return river.InsertManyParams{
-		Args:       queue.ExecuteArgs{ExecutionID: n.ID},
-		InsertOpts: &river.InsertOpts{Queue: queue.QueueExecutions, Priority: int(n.Priority)},
+		Args: queue.ExecuteArgs{ExecutionID: n.ID, OrganizationID: n.OrganizationID},
+		InsertOpts: &river.InsertOpts{Queue: queue.QueueExecutions,
+			Priority: lanes.Priority(n.OrganizationID, int(n.Priority))},
 	}
 }
 
@@ -150,7 +153,7 @@ func (s *Store) executionCreateTx(ctx context.Context, tx pgx.Tx, q *db.Queries,
 			return Execution{}, interpret(err, "node runs")
 		}
 	}
-	p := in.jobParams()
+	p := in.jobParams(s.lanes)
 	if _, err := s.jobs.InsertTx(ctx, tx, p.Args, p.InsertOpts); err != nil {
 		return Execution{}, fmt.Errorf("enqueue execution: %w", err)
 	}
@@ -230,7 +233,7 @@ func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool
 				}
 				return interpret(err, "execution")
 			}
-			args := queue.ExecuteArgs{ExecutionID: c.Execution.ID}
+			args := queue.ExecuteArgs{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID}
 			if _, err := s.jobs.InsertTx(ctx, tx, args, &river.InsertOpts{Queue: queue.QueueExecutions, ScheduledAt: c.ResumeAt}); err != nil {
 				return fmt.Errorf("schedule continuation: %w", err)
 			}

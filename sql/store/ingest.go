@@ -160,7 +160,7 @@ func (g *ExecutionIngester) write(ctx context.Context, batch []*ingestRequest) e
 		rows[i] = db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,
 			WorkflowVersionID: e.WorkflowVersionID, Version: e.Version, TriggerKind: e.TriggerKind,
 			TriggerData: e.TriggerData, Priority: e.Priority}
-		jobs[i] = e.jobParams()
+		jobs[i] = e.jobParams(g.store.lanes)
 		events[i] = ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,
 			Status: StatusQueued}
 	}

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -16,8 +18,8 @@ type JobClientConfig struct {
 	Workers *river.Workers
 	// MaxWorkers is how many executions one process runs at once.
 	MaxWorkers int
-	// ExecutionTimeout bounds one pass over an execution; a job running longer than that (plus a margin) belongs
-	// to a worker that died, and River's rescuer makes it available again.
+	// ExecutionTimeout bounds one pass over an execution; a job running longer than that (plus margins, see
+	// queue.RescueStuckJobsAfter) belongs to a worker that died, and River's rescuer makes it available again.
 	ExecutionTimeout time.Duration
 	// FetchCooldown and FetchPollInterval override River's fetch pacing when set (tests, benchmarks).
 	FetchCooldown     time.Duration
@@ -49,11 +51,37 @@ func (s *Store) NewJobClient(cfg JobClientConfig) (*river.Client[pgx.Tx], error)
 		Workers:              cfg.Workers,
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
-		RescueStuckJobsAfter: cfg.ExecutionTimeout + 2*time.Minute,
+		JobTimeout:           queue.JobTimeout(cfg.ExecutionTimeout),
+		RescueStuckJobsAfter: queue.RescueStuckJobsAfter(cfg.ExecutionTimeout),
 		Logger:               cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	return client, nil
+}
+
+// SetOrgQueueShare sets how many executions a second each organization enqueues at its workflows' priority before
+// the rest go to the overflow lane (queue.Lanes); now is the clock, nil for time.Now. Call it before enqueuing.
+func (s *Store) SetOrgQueueShare(share float64, now func() time.Time) {
+	s.lanes = queue.NewLanes(share, now)
+}
+
+// OrganizationRunningJobs counts the execution jobs of org that River has marked running in processes other than
+// the River client exceptClient, up to limit. River marks a job running in the statement that fetches it, so a job
+// is counted from its pickup on, unlike by the executions' own status (recorded late, in groups). The calling
+// process counts its own jobs in memory instead: River records a job's end a little after its worker returned, in
+// batches, and those ended jobs would otherwise hold a busy organization below its cap. The partial index of
+// migration 0010 holds only running jobs, keyed by organization.
+func (s *Store) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT 1 FROM river_job
+		WHERE state = 'running' AND (args->>'organization_id') = $1 AND queue = $2
+		  AND attempted_by[array_upper(attempted_by, 1)] IS DISTINCT FROM $3
+		LIMIT $4) running`, org.String(), queue.QueueExecutions, exceptClient, limit).Scan(&n)
+	if err != nil {
+		return 0, interpret(err, "running jobs")
+	}
+	return n, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,6 +25,8 @@ type Store struct {
 	// jobs is an insert-only River client: the store enqueues jobs in the same transaction as the rows that need
 	// them, while working them is the business of the worker processes' own clients.
 	jobs *river.Client[pgx.Tx]
+	// lanes picks each new execution's River priority so that organizations interleave (jobs.go).
+	lanes *queue.Lanes
 }
 
 // New returns a Store over pool.
@@ -32,7 +35,8 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
-	return &Store{pool: pool, q: db.New(pool), jobs: jobs}, nil
+	return &Store{pool: pool, q: db.New(pool), jobs: jobs,
+		lanes: queue.NewLanes(queue.DefaultOrgQueueShare, nil)}, nil
 }
 
 // Jobs is the store's insert-only River client, for what needs one beside the store itself (River's UI).

@@ -88,6 +88,11 @@ func (w *WorkerWrites) NodeRunRecord(ctx context.Context, ref queue.ExecutionRef
 	return w.store.NodeRunRecord(ctx, ref, run)
 }
 
+// OrganizationRunningJobs implements queue.ExecutionStore.
+func (w *WorkerWrites) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
+	return w.store.OrganizationRunningJobs(ctx, org, exceptClient, limit)
+}
+
 // WorkflowDefinition implements queue.ExecutionStore.
 func (w *WorkerWrites) WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error) {
 	return w.store.WorkflowDefinition(ctx, versionID)
