@@ -9,6 +9,8 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 )
@@ -189,5 +191,33 @@ func TestDatabaseRefusesPrivilegedRoles(t *testing.T) {
 	}
 	if err := tester.Test(context.Background(), resolved); err == nil || !strings.Contains(err.Error(), "pg_execute_server_program") {
 		t.Errorf("connection test of a privileged role: %v", err)
+	}
+}
+
+func TestRunTimeUseCheckFailsTheNode(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	api, _ := origins(t)
+	id := env.integration(t, actions.KindHTTP, fmt.Sprintf(`{"auth":"bearer","token":"tok-1234","allowed_hosts":[%q]}`, api.URL), 0, 0)
+	versionID := uuid.New()
+	var asked []uuid.UUID
+	f := env.factory(t, func(c *actions.ServicesConfig) {
+		c.MayUse = func(_ context.Context, orgID, version, integration uuid.UUID) error {
+			asked = append(asked, version, integration)
+			return fault.New(fault.Forbidden, "integration %q may no longer be used", "Admin API")
+		}
+	})
+	svc := f.ForExecution(context.Background(), queue.Execution{ID: env.executionID, OrganizationID: env.org.ID,
+		WorkflowID: env.workflowID, WorkflowVersionID: versionID})
+	_, runs, _ := runChain(t, svc, `{}`, node{id: "call", typ: "action.http", retry: &engine.RetryPolicy{MaxAttempts: 3},
+		cfg: fmt.Sprintf(`{"url":"%s/x","integration_id":%q}`, api.URL, id)})
+	if r := runs["call"]; r.Status != engine.NodeFailed || r.Attempt != 1 || !strings.Contains(r.Error, "may no longer be used") {
+		t.Errorf("run %s after %d: %s", r.Status, r.Attempt, r.Error)
+	}
+	if len(asked) != 2 || asked[0] != versionID || asked[1].String() != id {
+		t.Errorf("MayUse asked %v", asked)
+	}
+	if len(api.seen()) != 0 {
+		t.Error("the request was sent")
 	}
 }
