@@ -12,6 +12,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/google/uuid"
 )
 
 // integrationInput is the body of POST /integrations and PUT /integrations/{id}. Settings mixes plain settings and
@@ -169,7 +170,7 @@ func (s *Server) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := s.deps.ConnectionTester.Test(r.Context(), current.Kind, resolved.Settings); err != nil {
+	if err := s.deps.ConnectionTester.Test(r.Context(), resolved); err != nil {
 		respond(w, http.StatusOK, map[string]any{"ok": false, "error": fault.As(err).Message})
 		return
 	}
@@ -205,4 +206,68 @@ func safeFilename(name string) string {
 		}
 		return r
 	}, name)
+}
+
+// integrationUseInput is the body of PUT /api/v1/integrations/{id}/use: restricted false lets everyone in the
+// organization use the integration; true only admins, owners, the roles listed and the members listed.
+type integrationUseInput struct {
+	Restricted bool        `json:"restricted"`
+	Roles      []string    `json:"roles" validate:"max=4"`
+	UserIDs    []uuid.UUID `json:"user_ids" validate:"max=1000"`
+}
+
+// apiIntegrationSetUse is PUT /api/v1/integrations/{id}/use.
+func (s *Server) apiIntegrationSetUse(w http.ResponseWriter, r *http.Request) {
+	current, ok := s.pathIntegration(w, r, authz.IntegrationsManage)
+	if !ok {
+		return
+	}
+	var in integrationUseInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	if err := check(in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	updated, err := s.deps.Integrations.SetUse(r.Context(), current.OrganizationID, current.ID,
+		store.IntegrationUse{Restricted: in.Restricted, Roles: in.Roles, UserIDs: in.UserIDs}, s.actor(r))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, updated)
+}
+
+// privilegedRoleInput is the body of PUT /api/v1/integrations/{id}/privileged-role.
+type privilegedRoleInput struct {
+	Allowed bool `json:"allowed"`
+}
+
+// apiIntegrationPrivilegedRole is PUT /api/v1/integrations/{id}/privileged-role: an instance administrator lets a
+// PostgreSQL integration (of any organization) connect as a superuser or a member of pg_read_server_files,
+// pg_write_server_files or pg_execute_server_program, or stops it.
+func (s *Server) apiIntegrationPrivilegedRole(w http.ResponseWriter, r *http.Request) {
+	p := principalFrom(r.Context())
+	if err := authz.Authorize(p, authz.IntegrationsPrivilegedRole, authz.Instance); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	var in privilegedRoleInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	updated, err := s.deps.Integrations.SetPrivilegedRole(r.Context(), id, in.Allowed, s.actor(r))
+	if err != nil {
+		s.problem(w, r, err)
+		return
+	}
+	respond(w, http.StatusOK, updated)
 }

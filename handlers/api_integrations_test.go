@@ -13,6 +13,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 // postgresSettings points a PostgreSQL integration at the tests' own server.
@@ -22,9 +23,26 @@ func postgresSettings(t *testing.T) (settings string, password string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An ordinary role of its own: the test database's user is a superuser, which integrations refuse.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	role := "cm_handlers_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
 	password = "not-needed-but-secret-" + fmt.Sprint(os.Getpid())
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, password)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), u.String()); err == nil {
+			_, _ = c.Exec(context.Background(), "DROP ROLE "+role)
+			c.Close(context.Background())
+		}
+	})
 	return fmt.Sprintf(`{"host":%q,"port":%s,"database":%q,"user":%q,"password":%q,"sslmode":"disable"}`,
-		u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), u.User.Username(), password), password
+		u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), role, password), password
 }
 
 func init() {
@@ -36,7 +54,16 @@ func init() {
 			integrationManagers(200, 404)},
 		"DELETE /api/v1/integrations/{id}":    {onIntegration("DELETE", ""), integrationManagers(204, 404)},
 		"POST /api/v1/integrations/{id}/test": {onIntegration("POST", ""), integrationManagers(200, 404)},
-		"GET /integrations":                   {get("/integrations"), signedIn(200)},
+		"PUT /api/v1/integrations/{id}/use": {func(h *harness, w *world) request {
+			req := onIntegration("GET", "")(h, w)
+			return request{Method: "PUT", Path: req.Path + "/use", JSON: `{"restricted":true,"roles":["member"]}`}
+		}, integrationManagers(200, 404)},
+		// No actor of the matrix is an instance administrator (TestPrivilegedRoleIsForInstanceAdmins is).
+		"PUT /api/v1/integrations/{id}/privileged-role": {func(h *harness, w *world) request {
+			req := onIntegration("GET", "")(h, w)
+			return request{Method: "PUT", Path: req.Path + "/privileged-role", JSON: `{"allowed":true}`}
+		}, withAnon(every(http.StatusForbidden), 401)},
+		"GET /integrations": {get("/integrations"), signedIn(200)},
 		"POST /integrations": {form("POST", "/integrations", url.Values{"name": {"Mail"}, "kind": {"smtp"},
 			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}),
 			pageManagers(200, 200)},

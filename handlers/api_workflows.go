@@ -66,8 +66,9 @@ type workflowInput struct {
 	Message          string `json:"message" validate:"max=500"`
 }
 
-// validDefinition parses and validates a definition, naming every problem's node and field.
-func (s *Server) validDefinition(raw json.RawMessage) (json.RawMessage, error) {
+// validDefinition parses and validates a definition, naming every problem's node and field, and checks that
+// the caller may use every integration it names.
+func (s *Server) validDefinition(r *http.Request, raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, fault.Fields("a definition is required", fault.FieldError{Field: "definition", Message: "is required"})
 	}
@@ -81,6 +82,9 @@ func (s *Server) validDefinition(raw json.RawMessage) (json.RawMessage, error) {
 			fields[i] = fault.FieldError{NodeID: p.NodeID, Field: p.Field, Message: p.Message}
 		}
 		return nil, fault.Fields("the definition is not valid", fields...)
+	}
+	if err := s.checkIntegrationUse(r.Context(), principalFrom(r.Context()), def); err != nil {
+		return nil, err
 	}
 	// Stored as given, so the editor gets back exactly what it saved (positions, names, key order).
 	return raw, nil
@@ -196,7 +200,7 @@ func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, in workf
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
 		err = errors.Join(err, fault.Fields("a name is required", fault.FieldError{Field: "name", Message: "is required"}))
 	}
-	def, defErr := s.validDefinition(in.Definition)
+	def, defErr := s.validDefinition(r, in.Definition)
 	if err = mergeInvalid(err, defErr); err != nil {
 		s.problem(w, r, err)
 		return
@@ -242,7 +246,7 @@ func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if _, err := s.validDefinition(in.Definition); err != nil {
+	if _, err := s.validDefinition(r, in.Definition); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -295,7 +299,7 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 		err = errors.Join(err, fault.Fields("the version edited is required", fault.FieldError{Field: "version",
 			Message: "is required: the version this edit started from"}))
 	}
-	def, defErr := s.validDefinition(in.Definition)
+	def, defErr := s.validDefinition(r, in.Definition)
 	if err = mergeInvalid(err, defErr); err != nil {
 		s.problem(w, r, err)
 		return
@@ -457,7 +461,7 @@ func (s *Server) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	def, err := s.validDefinition(v.Definition)
+	def, err := s.validDefinition(r, v.Definition)
 	if err != nil {
 		// A version saved before a node type changed may no longer validate; it cannot become the head.
 		s.problem(w, r, err)

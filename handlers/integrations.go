@@ -1,16 +1,20 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
+	"github.com/google/uuid"
 )
 
 // integrationKinds are the kinds the page offers, with example settings. Settings are typed as JSON on purpose:
@@ -139,7 +143,7 @@ func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
 	result := views.IntegrationTestResult{OK: true}
 	resolved, err := s.deps.Integrations.IntegrationForRun(r.Context(), in.OrganizationID, in.ID)
 	if err == nil {
-		err = s.deps.ConnectionTester.Test(r.Context(), in.Kind, resolved.Settings)
+		err = s.deps.ConnectionTester.Test(r.Context(), resolved)
 	}
 	if err != nil {
 		result = views.IntegrationTestResult{Error: fault.As(err).Message}
@@ -166,4 +170,79 @@ func (s *Server) deleteIntegrationPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderIntegrations(w, r, http.StatusOK, views.Form{Notice: in.Name + " deleted."})
+}
+
+// usePolicy is an integration's use policy as authz reads it; nil when unrestricted.
+func usePolicy(in store.Integration) *authz.UsePolicy {
+	if !in.Use.Restricted {
+		return nil
+	}
+	p := &authz.UsePolicy{Users: in.Use.UserIDs}
+	for _, r := range in.Use.Roles {
+		p.Roles = append(p.Roles, authz.Role(r))
+	}
+	return p
+}
+
+// checkIntegrationUse refuses a definition naming an integration the saver may not use (authz.IntegrationsUse),
+// naming the node and the integration. An id that names no integration of the organization is left to the run,
+// which fails that node with "not found".
+func (s *Server) checkIntegrationUse(ctx context.Context, p authz.Principal, def *engine.Definition) error {
+	var problems []fault.FieldError
+	for _, n := range def.Nodes {
+		var cfg struct {
+			IntegrationID string `json:"integration_id"`
+		}
+		if json.Unmarshal(n.Config, &cfg) != nil || cfg.IntegrationID == "" {
+			continue
+		}
+		id, err := uuid.Parse(cfg.IntegrationID)
+		if err != nil {
+			continue
+		}
+		in, err := s.deps.Integrations.Get(ctx, p.OrgID, id)
+		if fault.CodeOf(err) == fault.NotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if authz.Authorize(p, authz.IntegrationsUse, authz.Integration(p.OrgID, usePolicy(in))) != nil {
+			problems = append(problems, fault.FieldError{NodeID: n.ID, Field: "integration_id",
+				Message: fmt.Sprintf("you may not use integration %q: an admin restricted who may use it", in.Name)})
+		}
+	}
+	if len(problems) > 0 {
+		return fault.Fields("the definition uses integrations you may not use", problems...)
+	}
+	return nil
+}
+
+// IntegrationUseChecker is the workers' run-time check (actions.ServicesConfig.MayUse): the member who saved the
+// running version must still be allowed to use the integration, by the same rule as saving. A version whose
+// author left the organization (or is unknown) keeps the unrestricted integrations and loses the restricted ones.
+func IntegrationUseChecker(is *store.IntegrationStore) func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error {
+	return func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error {
+		in, err := is.Get(ctx, orgID, integrationID)
+		if err != nil {
+			return err
+		}
+		author, role, err := is.VersionAuthor(ctx, orgID, versionID)
+		if err != nil {
+			return err
+		}
+		p := authz.Principal{UserID: author, OrgID: orgID, Role: authz.Role(role)}
+		if author == uuid.Nil || role == "" {
+			if in.Use.Restricted {
+				return fault.New(fault.Forbidden, "integration %q is restricted, and whoever saved this workflow version "+
+					"is no longer a member of the organization; save the workflow again as someone who may use it", in.Name)
+			}
+			return nil
+		}
+		if authz.Authorize(p, authz.IntegrationsUse, authz.Integration(orgID, usePolicy(in))) != nil {
+			return fault.New(fault.Forbidden, "integration %q may no longer be used by the member who saved this "+
+				"workflow version; an admin can allow them, or someone allowed can save the workflow again", in.Name)
+		}
+		return nil
+	}
 }

@@ -240,5 +240,11 @@ func init() {
 		"POST /api/v1/integrations/{id}/test": {Tag: tagIntegrations, Summary: "Test the connection",
 			Description: "A failed connection is an answer (ok: false), not an API error.",
 			Responses:   with(one(ok(connectionTestJSON{}, "The outcome.")), st403, st404)},
+		"PUT /api/v1/integrations/{id}/use": {Tag: tagIntegrations, Summary: "Set who may use an integration",
+			Description: "restricted false: everyone in the organization; true: admins, owners, the roles and members listed.",
+			Body:        integrationUseInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st422)},
+		"PUT /api/v1/integrations/{id}/privileged-role": {Tag: tagIntegrations, Summary: "Allow a privileged database role (instance administrators)",
+			Description: "Lets a PostgreSQL integration connect as a superuser or a member of pg_read_server_files, pg_write_server_files or pg_execute_server_program.",
+			Body:        privilegedRoleInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st422)},
 	})
 }

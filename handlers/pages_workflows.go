@@ -137,7 +137,7 @@ func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
 // newWorkflow validates a definition and creates a workflow of the caller's organization from it; from, when set,
 // is the workflow it copies priority and concurrency limit from.
 func (s *Server) newWorkflow(r *http.Request, name, description string, definition json.RawMessage, from *store.Workflow) (store.Workflow, error) {
-	def, err := s.validDefinition(definition)
+	def, err := s.validDefinition(r, definition)
 	if err != nil {
 		return store.Workflow{}, err
 	}
@@ -336,7 +336,7 @@ func (s *Server) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Reque
 		s.pageError(w, r, err)
 		return
 	}
-	def, err := s.validDefinition(v.Definition)
+	def, err := s.validDefinition(r, v.Definition)
 	if err == nil {
 		wf, err = s.deps.Store.WorkflowSave(r.Context(), s.actor(r), store.WorkflowUpdate{
 			OrganizationID: wf.OrganizationID, ID: wf.ID, BaseVersion: wf.Version, Definition: def,

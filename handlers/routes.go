@@ -128,6 +128,8 @@ func (s *Server) routes() {
 	s.api("PUT /api/v1/integrations/{id}", s.apiIntegrationUpdate)
 	s.api("DELETE /api/v1/integrations/{id}", s.apiIntegrationDelete)
 	s.api("POST /api/v1/integrations/{id}/test", s.apiIntegrationTest)
+	s.api("PUT /api/v1/integrations/{id}/use", s.apiIntegrationSetUse)
+	s.api("PUT /api/v1/integrations/{id}/privileged-role", s.apiIntegrationPrivilegedRole)
 
 	// Members, invitations and personal API tokens (API): the twins of the settings pages above.
 	s.api("GET /api/v1/members", s.apiMemberList)

@@ -16,6 +16,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -179,8 +180,9 @@ func (bg *background) startActionServices(ctx context.Context, cfg *config, logg
 		redisClient = redis.NewClient(opts)
 		bg.closers = append(bg.closers, func() { _ = redisClient.Close() })
 	}
+	integrations := store.NewIntegrationStore(st, keys)
 	factory, err := actions.NewServicesFactory(actions.ServicesConfig{
-		Integrations: store.NewIntegrationStore(st, keys), Records: st, Files: files,
+		Integrations: integrations, MayUse: handlers.IntegrationUseChecker(integrations), Records: st, Files: files,
 		RateLimiter: st.IntegrationRateLimiter(), Redis: redisClient,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})

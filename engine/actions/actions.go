@@ -43,9 +43,22 @@ func Register(reg *engine.Registry) error {
 // (Integration.Settings, one JSON object) and its rate limit.
 type ResolvedIntegration struct {
 	engine.Integration
+	// Name is the integration's name, for error messages.
+	Name string
 	// RateLimit is the number of requests allowed per RateInterval, shared by every worker; 0 is unlimited.
 	RateLimit    int
 	RateInterval time.Duration
+	// AllowPrivilegedRole lets a PostgreSQL integration connect as a superuser or a member of the roles that reach
+	// the server's files and programs; only an instance administrator sets it.
+	AllowPrivilegedRole bool
+}
+
+// label names the integration in an error message: its name, or its id when the name is not known.
+func (in ResolvedIntegration) label() string {
+	if in.Name != "" {
+		return in.Name
+	}
+	return in.ID
 }
 
 // IntegrationSource resolves an organization's integrations for the runtime; sql/store's IntegrationStore

@@ -130,11 +130,14 @@ func compileDatabase(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, 
 // Run runs the statement in a transaction of its own: read-only unless writing is both asked for and allowed,
 // with the statement timeout set for it alone (SET LOCAL). Outputs {rows, row_count, truncated, command,
 // rows_affected}.
-func (n *databaseNode) Run(ctx context.Context, in engine.Input) (engine.Output, error) {
+func (n *databaseNode) Run(ctx context.Context, in engine.Input) (out engine.Output, err error) {
+	var red Redactor
+	defer func() { out, err = red.Result(out, err) }()
 	integration, err := resolveFor(ctx, in.Services, n.integrationID, KindPostgres)
 	if err != nil {
 		return engine.Output{}, err
 	}
+	red.addIntegration(KindPostgres, integration.Settings)
 	settings, err := ParsePostgresSettings(integration.Settings)
 	if err != nil {
 		return engine.Output{}, engine.Permanent(fmt.Errorf("integration %s: %w", n.integrationID, err))
@@ -172,14 +175,14 @@ func (n *databaseNode) Run(ctx context.Context, in engine.Input) (engine.Output,
 	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(n.timeout.Milliseconds(), 10)); err != nil {
 		return engine.Output{}, databaseError(err)
 	}
-	out, err := n.query1(ctx, tx, args)
+	rows, err := n.query1(ctx, tx, args)
 	if err != nil {
 		return engine.Output{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return engine.Output{}, databaseError(err)
 	}
-	return engine.Output{Data: out}, nil
+	return engine.Output{Data: rows}, nil
 }
 
 func (n *databaseNode) query1(ctx context.Context, tx pgx.Tx, args []any) (map[string]any, error) {
@@ -230,7 +233,7 @@ func (n *databaseNode) connect(ctx context.Context, svc *engine.Services, in Res
 }, release func(), err error) {
 	if svc != nil {
 		if rt, ok := svc.Integrations.(*executionRuntime); ok {
-			pool, done, err := rt.f.pools.acquire(ctx, rt.orgID.String()+"/"+in.ID, s)
+			pool, done, err := rt.f.pools.acquire(ctx, rt.orgID.String()+"/"+in.ID, in, s)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -246,7 +249,61 @@ func (n *databaseNode) connect(ctx context.Context, svc *engine.Services, in Res
 	if err != nil {
 		return nil, nil, databaseError(err)
 	}
+	if err := checkDatabaseRole(ctx, c, in.label(), in.AllowPrivilegedRole); err != nil {
+		c.Close(context.Background())
+		return nil, nil, databaseError(err)
+	}
 	return c, func() { c.Close(context.Background()) }, nil
+}
+
+// PrivilegedRoleError is the refusal of a database integration whose role is a superuser or may reach the
+// server's files or programs (COPY … TO PROGRAM runs a shell command as the server, even in a read-only
+// transaction). Permanent: an administrator must change the role, or an instance administrator allow it.
+type PrivilegedRoleError struct {
+	Integration string
+	Role        string
+	Reasons     []string
+}
+
+func (e *PrivilegedRoleError) Error() string {
+	return fmt.Sprintf("integration %q connects as role %s, which is %s; connect with a role without these "+
+		"privileges, or have an instance administrator allow a privileged role for this integration",
+		e.Integration, e.Role, strings.Join(e.Reasons, " and "))
+}
+
+// privilegedRoleQuery lists what makes the connected role privileged. MEMBER membership counts whether or not it
+// is inherited, because a member can SET ROLE to the privileged role inside the one statement a node runs.
+const privilegedRoleQuery = `SELECT current_user::text,
+    EXISTS (SELECT 1 FROM pg_roles s WHERE s.rolsuper AND pg_has_role(current_user, s.oid, 'MEMBER')),
+    coalesce(array_agg(r.rolname::text ORDER BY r.rolname) FILTER (WHERE pg_has_role(current_user, r.oid, 'MEMBER')), '{}')
+FROM pg_roles r
+WHERE r.rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program')`
+
+// checkDatabaseRole refuses a connection whose role is privileged (see PrivilegedRoleError) unless allowed. It
+// runs on every new connection, so a role made superuser later is refused from its next connection on.
+func checkDatabaseRole(ctx context.Context, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, integration string, allowed bool) error {
+	if allowed {
+		return nil
+	}
+	var role string
+	var super bool
+	var members []string
+	if err := conn.QueryRow(ctx, privilegedRoleQuery).Scan(&role, &super, &members); err != nil {
+		return fmt.Errorf("checking the role's privileges: %w", err)
+	}
+	var reasons []string
+	if super {
+		reasons = append(reasons, "a superuser (or may become one)")
+	}
+	if len(members) > 0 {
+		reasons = append(reasons, "a member of "+strings.Join(members, ", "))
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return &PrivilegedRoleError{Integration: integration, Role: role, Reasons: reasons}
 }
 
 // postgresConnConfig is the connection of a PostgreSQL integration: dialed through the guard, with host names
@@ -355,6 +412,10 @@ func jsonValue(v any) any {
 // canceled statements (statement_timeout) may pass on a retry; errors in the statement itself (syntax, a
 // constraint, writing in a read-only transaction, permissions) are permanent.
 func databaseError(err error) error {
+	var privileged *PrivilegedRoleError
+	if errors.As(err, &privileged) {
+		return engine.Permanent(privileged)
+	}
 	if IsBlocked(err) {
 		return engine.Permanent(err)
 	}
@@ -412,8 +473,11 @@ func newPoolCache(g *Guard) *poolCache {
 }
 
 // acquire returns the pool for an integration; call done when finished with it.
-func (c *poolCache) acquire(ctx context.Context, integrationKey string, s PostgresSettings) (*pgxpool.Pool, func(), error) {
-	digest, _ := json.Marshal(s)
+func (c *poolCache) acquire(ctx context.Context, integrationKey string, in ResolvedIntegration, s PostgresSettings) (*pgxpool.Pool, func(), error) {
+	digest, _ := json.Marshal(struct {
+		S          PostgresSettings
+		Privileged bool
+	}{s, in.AllowPrivilegedRole})
 	sum := sha256.Sum256(digest)
 	key := integrationKey + "/" + hex.EncodeToString(sum[:8])
 
@@ -431,6 +495,10 @@ func (c *poolCache) acquire(ctx context.Context, integrationKey string, s Postgr
 			return nil, nil, err
 		}
 		cfg.ConnConfig = postgresConnConfig(s, c.guard)
+		label, allowed := in.label(), in.AllowPrivilegedRole
+		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+			return checkDatabaseRole(ctx, conn, label, allowed)
+		}
 		cfg.MaxConns = int32(s.MaxConnections)
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = time.Minute

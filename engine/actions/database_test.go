@@ -10,14 +10,24 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/google/uuid"
 )
 
 // targetDatabase creates a database for the node to query, with a small customers table, and returns the
-// settings of a PostgreSQL integration reaching it (allow_writes as given).
+// settings of a PostgreSQL integration reaching it (allow_writes as given) as an ordinary role of its own.
 func targetDatabase(t *testing.T, allowWrites bool) string {
 	t.Helper()
+	return targetDatabaseAs(t, allowWrites, "")
+}
+
+// targetDatabaseAs is targetDatabase connecting as a new role created with the given extra attributes
+// ("SUPERUSER") or grant ("pg_execute_server_program"), so tests can try privileged roles. Roles are
+// cluster-wide: each gets a random name and is dropped after the test.
+func targetDatabaseAs(t *testing.T, allowWrites bool, privilege string) string {
+	t.Helper()
 	pool, dbURL := dbtest.NewDatabase(t)
-	_, err := pool.Exec(context.Background(), `
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `
 		CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, tags jsonb, joined timestamptz,
 			balance numeric(12,2), ref uuid);
 		INSERT INTO customers VALUES
@@ -26,13 +36,31 @@ func targetDatabase(t *testing.T, allowWrites bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	role := "cm_test_" + strings.ReplaceAll(uuid.NewString()[:13], "-", "")
+	password := "pw-" + uuid.NewString()
+	create := fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", role, password)
+	switch privilege {
+	case "":
+	case "SUPERUSER":
+		create += " SUPERUSER"
+	default:
+		create += " IN ROLE " + privilege
+	}
+	for _, stmt := range []string{create, "GRANT ALL ON customers TO " + role} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), "DROP OWNED BY "+role)
+		_, _ = pool.Exec(context.Background(), "DROP ROLE "+role)
+	})
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	password, _ := u.User.Password()
 	return fmt.Sprintf(`{"host":%q,"port":%s,"database":%q,"user":%q,"password":%q,"sslmode":"disable","allow_writes":%t}`,
-		u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), u.User.Username(), password, allowWrites)
+		u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), role, password, allowWrites)
 }
 
 func TestDatabaseQueriesAreParameterizedAndReadOnly(t *testing.T) {

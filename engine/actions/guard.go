@@ -257,11 +257,7 @@ func newGuardedHTTPClient(g *Guard, opts GuardOptions) *http.Client {
 		Transport: transport,
 		Timeout:   opts.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
-			}
-			dropCredentialsOffOrigin(req, via)
-			return nil
+			return checkRedirect(req, via, maxRedirects)
 		},
 	}
 }

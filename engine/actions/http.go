@@ -215,8 +215,12 @@ func compileHTTP(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, erro
 	return n, nil
 }
 
-// Run sends the request and outputs {status, headers, body, url}, plus truncated and cached when they apply.
-func (n *httpNode) Run(ctx context.Context, in engine.Input) (engine.Output, error) {
+// Run sends the request and outputs {status, headers, body, url}, plus truncated and cached when they apply. The
+// integration's secrets are redacted from both the output and the error (a key sent in the query would otherwise
+// come back in "url" and in error messages).
+func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output, err error) {
+	var red Redactor
+	defer func() { out, err = red.Result(out, err) }()
 	svc := in.Services
 	if svc == nil || svc.HTTP == nil {
 		return engine.Output{}, engine.Permanent(errors.New("HTTP requests are not available to this execution"))
@@ -228,17 +232,31 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (engine.Output, err
 	}
 	var integration ResolvedIntegration
 	var settings HTTPSettings
+	var hosts []origin
 	if n.integrationID != "" {
 		if integration, err = resolveFor(ctx, svc, n.integrationID, KindHTTP); err != nil {
 			return engine.Output{}, err
 		}
+		red.addIntegration(KindHTTP, integration.Settings)
 		if settings, err = ParseHTTPSettings(integration.Settings); err != nil {
 			return engine.Output{}, engine.Permanent(fmt.Errorf("integration %s: %w", n.integrationID, err))
+		}
+		if settings.hasCredentials() {
+			if hosts = settings.credentialHosts(); len(hosts) == 0 {
+				return engine.Output{}, engine.Permanent(fmt.Errorf("integration %q has no base URL or allowed hosts: "+
+					"an admin must set base_url or allowed_hosts on it before an HTTP node can send its credentials",
+					integration.label()))
+			}
 		}
 	}
 	target, err := requestURL(rawURL, settings.BaseURL)
 	if err != nil {
 		return engine.Output{}, engine.Permanent(err)
+	}
+	if hosts != nil && !allows(hosts, target) {
+		return engine.Output{}, engine.Permanent(fmt.Errorf("url %s://%s is not among the hosts of integration %q "+
+			"(its base_url and allowed_hosts): its credentials are sent only there", target.Scheme, target.Host,
+			integration.label()))
 	}
 	q := target.Query()
 	if err := n.query.render(ctx, vars, func(k, v string) error { q.Add(k, v); return nil }); err != nil {
@@ -300,7 +318,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (engine.Output, err
 		req.Header.Set("User-Agent", "ConcertMaster")
 	}
 	if n.integrationID != "" {
-		if req, err = authenticate(req, settings, body, time.Now()); err != nil {
+		if req, err = authenticate(req, settings, hosts, body, time.Now()); err != nil {
 			return engine.Output{}, engine.Permanent(err)
 		}
 	}
@@ -320,46 +338,42 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (engine.Output, err
 	if err := n.statusError(resp, data); err != nil {
 		return engine.Output{}, err
 	}
-	out := map[string]any{
+	res := map[string]any{
 		"status":  resp.StatusCode,
 		"headers": responseHeaders(resp.Header),
 		"body":    decodeBody(data, resp.Header.Get("Content-Type"), n.format, truncated),
 		"url":     resp.Request.URL.String(),
 	}
 	if n.format == "base64" || (n.format == "auto" && len(data) > 0 && !isTextual(data, resp.Header.Get("Content-Type"))) {
-		out["body_encoding"] = "base64"
+		res["body_encoding"] = "base64"
 	}
 	if truncated {
-		out["truncated"] = true
+		res["truncated"] = true
 	}
 	if cache != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 && !truncated {
-		if b, err := json.Marshal(out); err == nil {
+		if b, err := json.Marshal(red.Value(res)); err == nil {
 			cache.Set(ctx, cacheKey, b, n.cacheTTL)
 		}
 	}
-	return engine.Output{Data: out}, nil
+	return engine.Output{Data: res}, nil
 }
 
-// requestURL parses the rendered URL, resolving it against the integration's base URL. Credentials are sent only
-// to the base URL's origin: an absolute URL elsewhere is refused rather than given the integration's secrets.
+// requestURL parses the rendered URL, resolving a relative one against the integration's base URL. Whether the
+// credentials may go there is the caller's check (credentialHosts).
 func requestURL(raw, base string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		return nil, fmt.Errorf("url %q is not valid: %w", raw, err)
 	}
-	if base != "" {
+	if base != "" && !u.IsAbs() {
 		b, err := url.Parse(base)
 		if err != nil {
 			return nil, fmt.Errorf("the integration's base URL is not valid")
 		}
-		if !u.IsAbs() {
-			if !strings.HasSuffix(b.Path, "/") {
-				b.Path += "/"
-			}
-			u = b.ResolveReference(&url.URL{Path: strings.TrimPrefix(u.Path, "/"), RawQuery: u.RawQuery})
-		} else if !strings.EqualFold(u.Scheme, b.Scheme) || !strings.EqualFold(u.Host, b.Host) {
-			return nil, fmt.Errorf("url %s is outside the integration's base URL %s", u.Redacted(), base)
+		if !strings.HasSuffix(b.Path, "/") {
+			b.Path += "/"
 		}
+		u = b.ResolveReference(&url.URL{Path: strings.TrimPrefix(u.Path, "/"), RawQuery: u.RawQuery})
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("url %q: only http and https URLs can be requested", raw)
@@ -422,7 +436,8 @@ func (n *httpNode) networkError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if IsBlocked(err) {
+	var offHosts *RedirectOffHostsError
+	if IsBlocked(err) || errors.As(err, &offHosts) {
 		return engine.Permanent(err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -562,22 +577,22 @@ func requestDigest(tenant, integrationID, method, target string, header http.Hea
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// credentialHeadersKey marks a request's context with the headers that carry an integration's credentials, so
-// the guarded client's redirect policy can drop them when a redirect leaves the origin.
-type credentialHeadersKey struct{}
+// credentialScopeKey marks a request's context with where its credentials may go, for the guarded client's
+// redirect policy (checkRedirect).
+type credentialScopeKey struct{}
 
-// authenticate adds an HTTP integration's credentials to req and returns it with its context marked (see
-// credentialHeadersKey). For HMAC the signature covers the exact body bytes sent (and the timestamp, when the
-// integration sends one).
-func authenticate(req *http.Request, s HTTPSettings, body []byte, now time.Time) (*http.Request, error) {
-	var headers []string
+// credentialScope is where a request carrying an integration's credentials may be redirected.
+type credentialScope struct{ hosts []origin }
+
+// authenticate adds an HTTP integration's credentials to req and returns it with its context marked with the
+// hosts they may go to (see checkRedirect). For HMAC the signature covers the exact body bytes sent (and the
+// timestamp, when the integration sends one).
+func authenticate(req *http.Request, s HTTPSettings, hosts []origin, body []byte, now time.Time) (*http.Request, error) {
 	switch s.Auth {
 	case HTTPAuthBasic:
 		req.SetBasicAuth(s.Username, s.Password)
-		headers = append(headers, "Authorization")
 	case HTTPAuthBearer:
 		req.Header.Set("Authorization", "Bearer "+s.Token)
-		headers = append(headers, "Authorization")
 	case HTTPAuthAPIKey:
 		if s.APIKeyIn == "query" {
 			q := req.URL.Query()
@@ -585,7 +600,6 @@ func authenticate(req *http.Request, s HTTPSettings, body []byte, now time.Time)
 			req.URL.RawQuery = q.Encode()
 		} else {
 			req.Header.Set(s.APIKeyName, s.APIKey)
-			headers = append(headers, s.APIKeyName)
 		}
 	case HTTPAuthHMAC:
 		mac := hmac.New(sha256.New, []byte(s.HMACSecret))
@@ -600,27 +614,37 @@ func authenticate(req *http.Request, s HTTPSettings, body []byte, now time.Time)
 			prefix = *s.HMACPrefix
 		}
 		req.Header.Set(s.HMACHeader, prefix+hex.EncodeToString(mac.Sum(nil)))
-		headers = append(headers, s.HMACHeader)
 	}
-	if len(headers) == 0 {
+	if !s.hasCredentials() {
 		return req, nil
 	}
-	return req.WithContext(context.WithValue(req.Context(), credentialHeadersKey{}, headers)), nil
+	return req.WithContext(context.WithValue(req.Context(), credentialScopeKey{}, credentialScope{hosts: hosts})), nil
 }
 
-// dropCredentialsOffOrigin removes an integration's credential headers from a redirected request that leaves the
-// original scheme and host. Go's client already drops Authorization across domains, but not an API key or a
-// signature under a header name of the integration's choosing.
-func dropCredentialsOffOrigin(req *http.Request, via []*http.Request) {
-	headers, _ := req.Context().Value(credentialHeadersKey{}).([]string)
-	if len(headers) == 0 || len(via) == 0 {
-		return
+// RedirectOffHostsError is the refusal to follow a redirect that would take a request carrying an integration's
+// credentials (in headers, or in the query where the redirect may copy them) to a host that is not the
+// integration's. Permanent: the server will redirect the same way next time.
+type RedirectOffHostsError struct {
+	From, To string
+}
+
+// Error names the hosts only: the redirect's URL may hold the credentials.
+func (e *RedirectOffHostsError) Error() string {
+	return fmt.Sprintf("%s redirected to %s, which is not among the integration's hosts (base_url, allowed_hosts); "+
+		"the redirect was not followed, so its credentials stay with its own hosts", e.From, e.To)
+}
+
+// checkRedirect is the redirect policy of the guarded client. No Referer is ever sent (Go's client adds one from
+// the previous URL, query included, which may hold a key). A request carrying an integration's credentials
+// follows redirects only among the integration's hosts: following one elsewhere without them is not possible in
+// general, since a key may be in the query the server copied into the new location.
+func checkRedirect(req *http.Request, via []*http.Request, maxRedirects int) error {
+	req.Header.Del("Referer")
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
-	first := via[0].URL
-	if strings.EqualFold(req.URL.Scheme, first.Scheme) && strings.EqualFold(req.URL.Host, first.Host) {
-		return
+	if scope, ok := req.Context().Value(credentialScopeKey{}).(credentialScope); ok && !allows(scope.hosts, req.URL) {
+		return &RedirectOffHostsError{From: via[0].URL.Host, To: req.URL.Host}
 	}
-	for _, h := range headers {
-		req.Header.Del(h)
-	}
+	return nil
 }

@@ -84,9 +84,13 @@ type HTTPSettings struct {
 	HMACHeader          string  `json:"hmac_header,omitempty"`
 	HMACPrefix          *string `json:"hmac_prefix,omitempty"`
 	HMACTimestampHeader string  `json:"hmac_timestamp_header,omitempty"`
-	// BaseURL, when set, is where relative URLs of nodes using the integration resolve, and the only origin the
-	// credentials are sent to.
+	// BaseURL, when set, is where relative URLs of nodes using the integration resolve; its origin is one the
+	// credentials may be sent to.
 	BaseURL string `json:"base_url,omitempty"`
+	// AllowedHosts are further origins the credentials may be sent to: "api.example.com" (https, port 443),
+	// "api.example.com:8443", or "http://host:port" for plain HTTP. Matched exactly (no wildcards). An integration
+	// with credentials needs BaseURL or AllowedHosts before a node can use it.
+	AllowedHosts []string `json:"allowed_hosts,omitempty"`
 	// TestURL is requested (GET) by the "test connection" action.
 	TestURL string `json:"test_url,omitempty"`
 }
@@ -217,14 +221,94 @@ func ParseHTTPSettings(raw json.RawMessage) (HTTPSettings, error) {
 		if u == "" {
 			continue
 		}
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			bad(field, "must be an http:// or https:// URL")
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.User != nil {
+			bad(field, "must be an http:// or https:// URL without user name or password")
+		}
+	}
+	for i, h := range s.AllowedHosts {
+		if _, err := parseOrigin(h); err != nil {
+			bad(fmt.Sprintf("allowed_hosts[%d]", i), err.Error())
 		}
 	}
 	if len(problems) > 0 {
 		return s, fault.Fields("the HTTP settings are not valid", problems...)
 	}
 	return s, nil
+}
+
+// origin is where a request goes: scheme, host (lower case, no trailing dot, an address in canonical form) and
+// port.
+type origin struct{ scheme, host, port string }
+
+// parseOrigin reads an allowed_hosts entry: host, host:port or scheme://host[:port], https when no scheme is given.
+func parseOrigin(entry string) (origin, error) {
+	raw := strings.TrimSpace(entry)
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" ||
+		u.Fragment != "" || strings.ContainsAny(u.Host, "*%") {
+		return origin{}, errors.New("must be a host, host:port or http(s)://host[:port], without path or wildcard")
+	}
+	o, ok := originOf(u)
+	if !ok {
+		return origin{}, errors.New("must be an http or https host")
+	}
+	return o, nil
+}
+
+// originOf returns the origin a URL is sent to; ok is false for a URL that is not plain http(s) to a host, or
+// that carries a user name or password (which would make "host" ambiguous to a reader, and is never needed).
+func originOf(u *url.URL) (origin, bool) {
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme != "http" && scheme != "https") || u.User != nil || u.Hostname() == "" {
+		return origin{}, false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.Unmap().String()
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if scheme == "http" {
+			port = "80"
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return origin{}, false
+	}
+	port = strings.TrimLeft(port, "0")
+	return origin{scheme: scheme, host: host, port: port}, true
+}
+
+// credentialHosts are the origins an HTTP integration's credentials may be sent to: its base URL's and its
+// allowed hosts. Empty when the admin set neither.
+func (s HTTPSettings) credentialHosts() []origin {
+	var out []origin
+	if s.BaseURL != "" {
+		if u, err := url.Parse(s.BaseURL); err == nil {
+			if o, ok := originOf(u); ok {
+				out = append(out, o)
+			}
+		}
+	}
+	for _, h := range s.AllowedHosts {
+		if o, err := parseOrigin(h); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// hasCredentials reports whether requests made with the integration carry a secret.
+func (s HTTPSettings) hasCredentials() bool { return s.Auth != HTTPAuthNone && s.Auth != "" }
+
+// allows reports whether u goes to one of origins.
+func allows(origins []origin, u *url.URL) bool {
+	o, ok := originOf(u)
+	return ok && slices.Contains(origins, o)
 }
 
 // ParsePostgresSettings decodes and checks PostgreSQL settings, filling in defaults.
@@ -300,13 +384,36 @@ func ValidateIntegration(kind string, settings json.RawMessage) error {
 	case KindSMTP:
 		_, err = ParseSMTPSettings(settings)
 	case KindHTTP:
-		_, err = ParseHTTPSettings(settings)
+		var s HTTPSettings
+		if s, err = ParseHTTPSettings(settings); err == nil {
+			err = checkHTTPHosts(s)
+		}
 	case KindPostgres:
 		_, err = ParsePostgresSettings(settings)
 	default:
 		return fault.Fields("unknown integration kind", fault.FieldError{Field: "kind", Message: "must be smtp, http or postgres"})
 	}
 	return err
+}
+
+// checkHTTPHosts asks for the hosts an HTTP integration's credentials may go to, and keeps its test URL among
+// them. Only saving asks: a stored integration without hosts stays readable, and the node says what to set.
+func checkHTTPHosts(s HTTPSettings) error {
+	if !s.hasCredentials() {
+		return nil
+	}
+	hosts := s.credentialHosts()
+	if len(hosts) == 0 {
+		return fault.Fields("the HTTP settings are not valid", fault.FieldError{Field: "allowed_hosts",
+			Message: "set base_url or allowed_hosts: the integration's credentials are sent only to these hosts"})
+	}
+	if s.TestURL != "" {
+		if u, err := url.Parse(s.TestURL); err == nil && !allows(hosts, u) {
+			return fault.Fields("the HTTP settings are not valid", fault.FieldError{Field: "test_url",
+				Message: "must be on the base URL's host or one of allowed_hosts"})
+		}
+	}
+	return nil
 }
 
 // SplitSettings separates submitted settings into the config shown again and the secrets sealed at rest. Only
@@ -358,27 +465,34 @@ func NewConnectionTester(allowedHosts []string) (*ConnectionTester, error) {
 // testTimeout bounds one connection test: a person waits for it.
 const testTimeout = 15 * time.Second
 
-// Test checks the settings of an integration of kind: SMTP connects, greets (EHLO) and authenticates; HTTP
-// requests the test URL and wants a 2xx or 3xx answer; PostgreSQL connects and runs SELECT 1. The error's message
-// is fit to show the person testing.
-func (t *ConnectionTester) Test(ctx context.Context, kind string, settings json.RawMessage) error {
+// Test checks an integration's settings reach a working service: SMTP connects, greets (EHLO) and
+// authenticates; HTTP requests the test URL and wants a 2xx or 3xx answer; PostgreSQL connects, checks that its
+// role is not privileged (see checkDatabaseRole) and runs SELECT 1. The error's message is fit to show the person
+// testing, with the integration's secrets redacted.
+func (t *ConnectionTester) Test(ctx context.Context, in ResolvedIntegration) error {
 	ctx, cancel := context.WithTimeout(ctx, testTimeout)
 	defer cancel()
-	switch kind {
+	var red Redactor
+	red.addIntegration(in.Kind, in.Settings)
+	return red.Error(t.test(ctx, in))
+}
+
+func (t *ConnectionTester) test(ctx context.Context, in ResolvedIntegration) error {
+	switch in.Kind {
 	case KindSMTP:
-		s, err := ParseSMTPSettings(settings)
+		s, err := ParseSMTPSettings(in.Settings)
 		if err != nil {
 			return err
 		}
 		return t.testSMTP(ctx, s)
 	case KindHTTP:
-		s, err := ParseHTTPSettings(settings)
+		s, err := ParseHTTPSettings(in.Settings)
 		if err != nil {
 			return err
 		}
 		return t.testHTTP(ctx, s)
 	case KindPostgres:
-		s, err := ParsePostgresSettings(settings)
+		s, err := ParsePostgresSettings(in.Settings)
 		if err != nil {
 			return err
 		}
@@ -387,13 +501,16 @@ func (t *ConnectionTester) Test(ctx context.Context, kind string, settings json.
 			return fault.Wrap(err, fault.Invalid, "cannot connect: "+pgErrorText(err))
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
+		if err := checkDatabaseRole(ctx, conn, in.label(), in.AllowPrivilegedRole); err != nil {
+			return fault.Wrap(err, fault.Invalid, err.Error())
+		}
 		var one int
 		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 			return fault.Wrap(err, fault.Invalid, "connected, but SELECT 1 failed: "+pgErrorText(err))
 		}
 		return nil
 	}
-	return ValidateIntegration(kind, settings)
+	return ValidateIntegration(in.Kind, in.Settings)
 }
 
 // testSMTP greets the server the way engine/mail's sender does, without sending a message: that sender has no
@@ -449,11 +566,19 @@ func (t *ConnectionTester) testHTTP(ctx context.Context, s HTTPSettings) error {
 	if target == "" {
 		return fault.Fields("nothing to test", fault.FieldError{Field: "test_url", Message: "set a test URL to test the connection"})
 	}
+	if err := checkHTTPHosts(s); err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {
 		return fault.Wrap(err, fault.Invalid, "the test URL is not valid")
 	}
-	if req, err = authenticate(req, s, nil, time.Now()); err != nil {
+	hosts := s.credentialHosts()
+	if s.hasCredentials() && !allows(hosts, req.URL) {
+		return fault.Fields("the test URL is not valid", fault.FieldError{Field: "test_url",
+			Message: "must be on the base URL's host or one of allowed_hosts"})
+	}
+	if req, err = authenticate(req, s, hosts, nil, time.Now()); err != nil {
 		return err
 	}
 	resp, err := t.http.Do(req)

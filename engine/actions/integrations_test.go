@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
@@ -37,7 +38,8 @@ func TestConnectionTests(t *testing.T) {
 		}
 	})
 	httpSettings := func(token string) json.RawMessage {
-		return json.RawMessage(fmt.Sprintf(`{"auth":"bearer","token":%q,"test_url":%q}`, token, srv.URL+"/me"))
+		return json.RawMessage(fmt.Sprintf(`{"auth":"bearer","token":%q,"test_url":%q,"allowed_hosts":[%q]}`, token,
+			srv.URL+"/me", srv.URL))
 	}
 	pg := json.RawMessage(targetDatabase(t, false))
 
@@ -61,7 +63,8 @@ func TestConnectionTests(t *testing.T) {
 		{"invalid settings", tester, actions.KindPostgres, json.RawMessage(`{"host":""}`), "not valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.tester.Test(ctx, tc.kind, tc.settings)
+			err := tc.tester.Test(ctx, actions.ResolvedIntegration{Integration: engine.Integration{Kind: tc.kind,
+				Settings: tc.settings}})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("test failed: %v", err)

@@ -42,7 +42,11 @@ type ServicesConfig struct {
 	RateLimitWait time.Duration
 	// SMTPTLSConfig, when set, is the base TLS configuration for SMTP (tests trust their own CA).
 	SMTPTLSConfig *tls.Config
-	Logger        *slog.Logger
+	// MayUse, when set, is asked before a node of an execution uses an integration: whether the author of the
+	// workflow version the execution runs may (still) use it. A fault.Forbidden error fails the node at once.
+	// handlers.IntegrationUseChecker is the one implementation, so saving and running apply one rule.
+	MayUse func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error
+	Logger *slog.Logger
 }
 
 // DefaultFileRetention is how long exported files are kept by default.
@@ -100,11 +104,14 @@ func NewServicesFactory(cfg ServicesConfig) (*ServicesFactory, error) {
 // ForExecution returns the services of one execution, for queue.WorkerOptions.Services. Everything in them is
 // narrowed to the execution's organization.
 func (f *ServicesFactory) ForExecution(_ context.Context, e queue.Execution) *engine.Services {
-	return f.Services(e.OrganizationID, e.WorkflowID, e.ID)
+	rt := &executionRuntime{f: f, orgID: e.OrganizationID, workflowID: e.WorkflowID, executionID: e.ID,
+		versionID: e.WorkflowVersionID}
+	return &engine.Services{HTTP: f.http, Mailer: rt, Storage: rt, Integrations: rt}
 }
 
-// Services returns the services of one execution of a workflow in an organization. The Logger is left nil so the
-// worker's, which carries the execution id, is used.
+// Services returns the services of one execution of a workflow in an organization, with no version to check
+// integration use against (ForExecution checks it). The Logger is left nil so the worker's, which carries the
+// execution id, is used.
 func (f *ServicesFactory) Services(orgID, workflowID, executionID uuid.UUID) *engine.Services {
 	rt := &executionRuntime{f: f, orgID: orgID, workflowID: workflowID, executionID: executionID}
 	return &engine.Services{HTTP: f.http, Mailer: rt, Storage: rt, Integrations: rt}
@@ -118,6 +125,8 @@ func (f *ServicesFactory) Close() { f.pools.close() }
 type executionRuntime struct {
 	f                              *ServicesFactory
 	orgID, workflowID, executionID uuid.UUID
+	// versionID is the workflow version run, whose author's right to use each integration is checked.
+	versionID uuid.UUID
 }
 
 // Integration implements engine.Integrations.
@@ -133,7 +142,16 @@ func (rt *executionRuntime) resolveIntegration(ctx context.Context, id string) (
 	if err != nil {
 		return ResolvedIntegration{}, fault.New(fault.NotFound, "integration not found")
 	}
-	return rt.f.cfg.Integrations.IntegrationForRun(ctx, rt.orgID, uid)
+	in, err := rt.f.cfg.Integrations.IntegrationForRun(ctx, rt.orgID, uid)
+	if err != nil {
+		return in, err
+	}
+	if rt.f.cfg.MayUse != nil && rt.versionID != uuid.Nil {
+		if err := rt.f.cfg.MayUse(ctx, rt.orgID, rt.versionID, uid); err != nil {
+			return ResolvedIntegration{}, err
+		}
+	}
+	return in, nil
 }
 
 // waitTurn applies the integration's rate limit.
@@ -251,7 +269,7 @@ func resolveFor(ctx context.Context, svc *engine.Services, id, kind string) (Res
 
 func classifyIntegrationError(id string, err error) error {
 	switch fault.CodeOf(err) {
-	case fault.NotFound, fault.Invalid:
+	case fault.NotFound, fault.Invalid, fault.Forbidden:
 		return engine.Permanent(fmt.Errorf("integration %s: %w", id, err))
 	}
 	return fmt.Errorf("integration %s: %w", id, err)

@@ -9,7 +9,10 @@
 //   - An admin manages everything in the organization except owners and the owner-only organization settings.
 //   - An owner may do everything in the organization.
 //   - A per-workflow grant (view < run < edit) widens a member's or viewer's access to that one workflow.
-//   - Instance administration (the job monitor) belongs to instance administrators, whatever their roles.
+//   - Using an integration in a workflow is open to everyone in the organization unless an admin restricted it
+//     to named roles and members; admins and owners may always use it.
+//   - Instance administration (the job monitor, letting a database integration connect with a privileged role)
+//     belongs to instance administrators, whatever their roles.
 //   - A resource of another organization is NotFound, never Forbidden: its existence is not revealed.
 package authz
 
@@ -102,6 +105,12 @@ const (
 
 	IntegrationsView   Action = "integrations.view"
 	IntegrationsManage Action = "integrations.manage"
+	// IntegrationsUse names an integration in a workflow version (checked on save, and again on each run against
+	// the version's author). Its resource is Integration(…).
+	IntegrationsUse Action = "integrations.use"
+	// IntegrationsPrivilegedRole lets a database integration connect as a superuser or a member of the roles
+	// reaching the database server's files and programs: instance administrators only.
+	IntegrationsPrivilegedRole Action = "integrations.privileged_role"
 
 	MembersView   Action = "members.view"
 	MembersInvite Action = "members.invite"
@@ -123,7 +132,7 @@ const (
 // Actions lists every action, for the README's matrix test.
 var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
 	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
-	MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin}
+	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin}
 
 // Resource is what an action is done to: the organization it belongs to, who created it, and the principal's
 // per-workflow grant on it. An organization-wide action (listing, inviting) uses Org(orgID).
@@ -133,6 +142,20 @@ type Resource struct {
 	CreatedBy *uuid.UUID
 	// Grant is the principal's per-workflow grant on the resource (a workflow, or the workflow of an execution).
 	Grant Grant
+	// Use is an integration's use policy; nil lets everyone in the organization use it.
+	Use *UsePolicy
+}
+
+// UsePolicy restricts who may use an integration to admins, owners, the holders of Roles and the users in
+// Users.
+type UsePolicy struct {
+	Roles []Role
+	Users []uuid.UUID
+}
+
+// Integration is the resource of using an integration whose use is restricted by use (nil: unrestricted).
+func Integration(orgID uuid.UUID, use *UsePolicy) Resource {
+	return Resource{OrgID: orgID, Use: use}
 }
 
 // Org is the resource of an organization-wide action.
@@ -153,7 +176,7 @@ func Authorize(p Principal, a Action, r Resource) error {
 	if !p.Authenticated() {
 		return fault.New(fault.Unauthorized, "sign in first")
 	}
-	if a == JobsAdmin {
+	if a == JobsAdmin || a == IntegrationsPrivilegedRole {
 		if p.InstanceAdmin {
 			return nil
 		}
@@ -189,11 +212,31 @@ func allowed(p Principal, a Action, r Resource) bool {
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own)
 	case IntegrationsManage, MembersInvite, MembersManage, AuditView:
 		return role.AtLeast(RoleAdmin)
+	case IntegrationsUse:
+		return role.AtLeast(RoleAdmin) || (role.AtLeast(RoleViewer) && r.Use.admits(p.UserID, role))
 	case OwnersManage, OrgSettings:
 		return role == RoleOwner
 	case TokensManage:
 		// A personal token cannot mint or revoke tokens: a leaked token must not be able to entrench itself.
 		return role.AtLeast(RoleViewer) && p.TokenID == nil
+	}
+	return false
+}
+
+// admits reports whether a use policy lets user, holding role, use the integration.
+func (u *UsePolicy) admits(user uuid.UUID, role Role) bool {
+	if u == nil {
+		return true
+	}
+	for _, r := range u.Roles {
+		if r == role {
+			return true
+		}
+	}
+	for _, id := range u.Users {
+		if id == user {
+			return true
+		}
 	}
 	return false
 }

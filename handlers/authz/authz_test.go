@@ -19,7 +19,7 @@ func TestAnonymousOtherOrganizationAndForbidden(t *testing.T) {
 	}
 	owner := Principal{UserID: uuid.New(), OrgID: org, Role: RoleOwner}
 	for _, a := range Actions {
-		if a == JobsAdmin {
+		if a == JobsAdmin || a == IntegrationsPrivilegedRole {
 			continue
 		}
 		if err := Authorize(owner, a, Org(other)); fault.CodeOf(err) != fault.NotFound {
@@ -45,6 +45,37 @@ func TestAnonymousOtherOrganizationAndForbidden(t *testing.T) {
 	tokenID := uuid.New()
 	if err := Authorize(Principal{UserID: owner.UserID, OrgID: org, Role: RoleOwner, TokenID: &tokenID}, TokensManage, Org(org)); err == nil {
 		t.Error("a personal token may mint tokens")
+	}
+}
+
+func TestIntegrationUsePolicy(t *testing.T) {
+	t.Parallel()
+	org := uuid.New()
+	named := uuid.New()
+	restricted := &UsePolicy{Roles: []Role{RoleViewer}, Users: []uuid.UUID{named}}
+	for _, tc := range []struct {
+		name string
+		p    Principal
+		use  *UsePolicy
+		want bool
+	}{
+		{"member, unrestricted", Principal{UserID: uuid.New(), OrgID: org, Role: RoleMember}, nil, true},
+		{"member, restricted", Principal{UserID: uuid.New(), OrgID: org, Role: RoleMember}, restricted, false},
+		{"member named", Principal{UserID: named, OrgID: org, Role: RoleMember}, restricted, true},
+		{"viewer by role", Principal{UserID: uuid.New(), OrgID: org, Role: RoleViewer}, restricted, true},
+		{"admin always", Principal{UserID: uuid.New(), OrgID: org, Role: RoleAdmin}, &UsePolicy{}, true},
+		{"unknown role", Principal{UserID: named, OrgID: org, Role: "king"}, restricted, false},
+	} {
+		err := Authorize(tc.p, IntegrationsUse, Integration(org, tc.use))
+		if (err == nil) != tc.want {
+			t.Errorf("%s: %v, want allowed=%v", tc.name, err, tc.want)
+		}
+	}
+	if err := Authorize(Principal{UserID: uuid.New(), OrgID: org, Role: RoleOwner}, IntegrationsPrivilegedRole, Instance); fault.CodeOf(err) != fault.Forbidden {
+		t.Errorf("an owner who is no instance admin allows a privileged role: %v", err)
+	}
+	if err := Authorize(Principal{UserID: uuid.New(), InstanceAdmin: true}, IntegrationsPrivilegedRole, Instance); err != nil {
+		t.Errorf("instance admin: %v", err)
 	}
 }
 
@@ -75,7 +106,7 @@ func matrix() string {
 	b.WriteString("| action | owner | admin | member | viewer |\n|---|---|---|---|---|\n")
 	org := uuid.New()
 	for _, a := range Actions {
-		if a == JobsAdmin {
+		if a == JobsAdmin || a == IntegrationsPrivilegedRole {
 			b.WriteString("| `" + string(a) + "` | instance admin | instance admin | instance admin | instance admin |\n")
 			continue
 		}
@@ -85,15 +116,18 @@ func matrix() string {
 			someone := uuid.New()
 			cell := "—"
 			switch {
-			case Authorize(p, a, Resource{OrgID: org, CreatedBy: &someone}) == nil:
+			case Authorize(p, a, Resource{OrgID: org, CreatedBy: &someone, Use: &UsePolicy{}}) == nil:
 				cell = "yes"
 			default:
 				var ways []string
-				if Authorize(p, a, Resource{OrgID: org, CreatedBy: &p.UserID}) == nil {
+				if Authorize(p, a, Resource{OrgID: org, CreatedBy: &someone}) == nil {
+					ways = append(ways, "unless restricted")
+				}
+				if Authorize(p, a, Resource{OrgID: org, CreatedBy: &p.UserID, Use: &UsePolicy{}}) == nil {
 					ways = append(ways, "own")
 				}
 				for _, g := range []Grant{GrantView, GrantRun, GrantEdit} {
-					if Authorize(p, a, Resource{OrgID: org, CreatedBy: &someone, Grant: g}) == nil {
+					if Authorize(p, a, Resource{OrgID: org, CreatedBy: &someone, Grant: g, Use: &UsePolicy{}}) == nil {
 						ways = append(ways, "`"+string(g)+"` grant")
 						break
 					}

@@ -19,7 +19,8 @@ INSERT INTO integrations (id, organization_id, name, kind, config, secret_cipher
 VALUES ($1, $2, $3, $4, $5, $6, $7,
     make_interval(0, 0, 0, 0, 0, 0, $8::float8 / 1000), $9)
 RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 `
 
 type IntegrationCreateParams struct {
@@ -35,17 +36,21 @@ type IntegrationCreateParams struct {
 }
 
 type IntegrationCreateRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	Name           string
-	Kind           string
-	Config         json.RawMessage
-	HasSecrets     bool
-	RateLimit      *int32
-	RateIntervalMs int64
-	CreatedBy      *uuid.UUID
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 // IntegrationCreate stores an integration; the id is chosen by the caller because the sealed secrets are bound to
@@ -75,6 +80,10 @@ func (q *Queries) IntegrationCreate(ctx context.Context, arg IntegrationCreatePa
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
 	)
 	return i, err
 }
@@ -104,7 +113,8 @@ func (q *Queries) IntegrationDelete(ctx context.Context, arg IntegrationDeletePa
 
 const integrationGet = `-- name: IntegrationGet :one
 SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE id = $1 AND organization_id = $2
 `
@@ -115,17 +125,21 @@ type IntegrationGetParams struct {
 }
 
 type IntegrationGetRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	Name           string
-	Kind           string
-	Config         json.RawMessage
-	HasSecrets     bool
-	RateLimit      *int32
-	RateIntervalMs int64
-	CreatedBy      *uuid.UUID
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 // IntegrationGet returns an organization's integration without its secrets.
@@ -144,13 +158,18 @@ func (q *Queries) IntegrationGet(ctx context.Context, arg IntegrationGetParams) 
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
 	)
 	return i, err
 }
 
 const integrationGetSealed = `-- name: IntegrationGetSealed :one
 SELECT id, organization_id, name, kind, config, secret_ciphertext, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE id = $1 AND organization_id = $2
 `
@@ -161,14 +180,18 @@ type IntegrationGetSealedParams struct {
 }
 
 type IntegrationGetSealedRow struct {
-	ID               uuid.UUID
-	OrganizationID   uuid.UUID
-	Name             string
-	Kind             string
-	Config           json.RawMessage
-	SecretCiphertext []byte
-	RateLimit        *int32
-	RateIntervalMs   int64
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	SecretCiphertext    []byte
+	RateLimit           *int32
+	RateIntervalMs      int64
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 // IntegrationGetSealed returns an integration with its sealed secrets, for the node runtime and for updates. FOR
@@ -185,13 +208,18 @@ func (q *Queries) IntegrationGetSealed(ctx context.Context, arg IntegrationGetSe
 		&i.SecretCiphertext,
 		&i.RateLimit,
 		&i.RateIntervalMs,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
 	)
 	return i, err
 }
 
 const integrationList = `-- name: IntegrationList :many
 SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE organization_id = $1 AND ($2::text IS NULL OR kind = $2::text)
 ORDER BY name, id
@@ -203,17 +231,21 @@ type IntegrationListParams struct {
 }
 
 type IntegrationListRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	Name           string
-	Kind           string
-	Config         json.RawMessage
-	HasSecrets     bool
-	RateLimit      *int32
-	RateIntervalMs int64
-	CreatedBy      *uuid.UUID
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 // IntegrationList lists an organization's integrations by name, optionally of one kind, without their secrets.
@@ -238,6 +270,10 @@ func (q *Queries) IntegrationList(ctx context.Context, arg IntegrationListParams
 			&i.CreatedBy,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.UseRestricted,
+			&i.UseRoles,
+			&i.UseUserIds,
+			&i.AllowPrivilegedRole,
 		); err != nil {
 			return nil, err
 		}
@@ -327,6 +363,128 @@ func (q *Queries) IntegrationRateWindowAge(ctx context.Context, windowMs float64
 	return age_ms, err
 }
 
+const integrationSetPrivilegedRole = `-- name: IntegrationSetPrivilegedRole :one
+UPDATE integrations SET allow_privileged_role = $1
+WHERE id = $2
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
+`
+
+type IntegrationSetPrivilegedRoleParams struct {
+	AllowPrivilegedRole bool
+	ID                  uuid.UUID
+}
+
+type IntegrationSetPrivilegedRoleRow struct {
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
+}
+
+// IntegrationSetPrivilegedRole is the instance administrator's switch letting a database integration connect
+// with a privileged role; it spans organizations, so it finds the integration by id alone.
+func (q *Queries) IntegrationSetPrivilegedRole(ctx context.Context, arg IntegrationSetPrivilegedRoleParams) (IntegrationSetPrivilegedRoleRow, error) {
+	row := q.db.QueryRow(ctx, integrationSetPrivilegedRole, arg.AllowPrivilegedRole, arg.ID)
+	var i IntegrationSetPrivilegedRoleRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Kind,
+		&i.Config,
+		&i.HasSecrets,
+		&i.RateLimit,
+		&i.RateIntervalMs,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
+	)
+	return i, err
+}
+
+const integrationSetUse = `-- name: IntegrationSetUse :one
+UPDATE integrations
+SET use_restricted = $1, use_roles = $2::text[], use_user_ids = $3::uuid[]
+WHERE id = $4 AND organization_id = $5
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
+`
+
+type IntegrationSetUseParams struct {
+	UseRestricted  bool
+	UseRoles       []string
+	UseUserIds     []uuid.UUID
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+type IntegrationSetUseRow struct {
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
+}
+
+// IntegrationSetUse replaces who may use an integration in workflows: everyone in the organization (restricted
+// false), or admins, owners and the given roles and users.
+func (q *Queries) IntegrationSetUse(ctx context.Context, arg IntegrationSetUseParams) (IntegrationSetUseRow, error) {
+	row := q.db.QueryRow(ctx, integrationSetUse,
+		arg.UseRestricted,
+		arg.UseRoles,
+		arg.UseUserIds,
+		arg.ID,
+		arg.OrganizationID,
+	)
+	var i IntegrationSetUseRow
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Kind,
+		&i.Config,
+		&i.HasSecrets,
+		&i.RateLimit,
+		&i.RateIntervalMs,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
+	)
+	return i, err
+}
+
 const integrationUpdate = `-- name: IntegrationUpdate :one
 UPDATE integrations
 SET name = $1, config = $2, secret_ciphertext = $3,
@@ -334,7 +492,8 @@ SET name = $1, config = $2, secret_ciphertext = $3,
     rate_interval = make_interval(0, 0, 0, 0, 0, 0, $5::float8 / 1000)
 WHERE id = $6 AND organization_id = $7
 RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 `
 
 type IntegrationUpdateParams struct {
@@ -348,17 +507,21 @@ type IntegrationUpdateParams struct {
 }
 
 type IntegrationUpdateRow struct {
-	ID             uuid.UUID
-	OrganizationID uuid.UUID
-	Name           string
-	Kind           string
-	Config         json.RawMessage
-	HasSecrets     bool
-	RateLimit      *int32
-	RateIntervalMs int64
-	CreatedBy      *uuid.UUID
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 func (q *Queries) IntegrationUpdate(ctx context.Context, arg IntegrationUpdateParams) (IntegrationUpdateRow, error) {
@@ -384,6 +547,36 @@ func (q *Queries) IntegrationUpdate(ctx context.Context, arg IntegrationUpdatePa
 		&i.CreatedBy,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.UseRestricted,
+		&i.UseRoles,
+		&i.UseUserIds,
+		&i.AllowPrivilegedRole,
 	)
+	return i, err
+}
+
+const integrationVersionAuthor = `-- name: IntegrationVersionAuthor :one
+SELECT v.author_id, m.role
+FROM workflow_versions v
+LEFT JOIN memberships m ON m.organization_id = v.organization_id AND m.user_id = v.author_id
+WHERE v.id = $1 AND v.organization_id = $2
+`
+
+type IntegrationVersionAuthorParams struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+type IntegrationVersionAuthorRow struct {
+	AuthorID *uuid.UUID
+	Role     *string
+}
+
+// IntegrationVersionAuthor returns who saved a workflow version and their role in its organization now (NULL when
+// they left it or were deleted), for the run-time check that they may still use the integrations it names.
+func (q *Queries) IntegrationVersionAuthor(ctx context.Context, arg IntegrationVersionAuthorParams) (IntegrationVersionAuthorRow, error) {
+	row := q.db.QueryRow(ctx, integrationVersionAuthor, arg.ID, arg.OrganizationID)
+	var i IntegrationVersionAuthorRow
+	err := row.Scan(&i.AuthorID, &i.Role)
 	return i, err
 }

@@ -102,17 +102,21 @@ type IdempotencyKey struct {
 }
 
 type Integration struct {
-	ID               uuid.UUID
-	OrganizationID   uuid.UUID
-	Name             string
-	Kind             string
-	Config           json.RawMessage
-	SecretCiphertext []byte
-	RateLimit        *int32
-	RateInterval     pgtype.Interval
-	CreatedBy        *uuid.UUID
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	SecretCiphertext    []byte
+	RateLimit           *int32
+	RateInterval        pgtype.Interval
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
 }
 
 type IntegrationRateWindow struct {

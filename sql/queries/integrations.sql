@@ -6,19 +6,22 @@ INSERT INTO integrations (id, organization_id, name, kind, config, secret_cipher
 VALUES (@id, @organization_id, @name, @kind, @config, sqlc.narg('secret_ciphertext'), sqlc.narg('rate_limit'),
     make_interval(0, 0, 0, 0, 0, 0, sqlc.narg('rate_interval_ms')::float8 / 1000), sqlc.narg('created_by'))
 RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at;
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role;
 
 -- name: IntegrationGet :one
 -- IntegrationGet returns an organization's integration without its secrets.
 SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE id = @id AND organization_id = @organization_id;
 
 -- name: IntegrationList :many
 -- IntegrationList lists an organization's integrations by name, optionally of one kind, without their secrets.
 SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE organization_id = @organization_id AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
 ORDER BY name, id;
@@ -27,7 +30,8 @@ ORDER BY name, id;
 -- IntegrationGetSealed returns an integration with its sealed secrets, for the node runtime and for updates. FOR
 -- SHARE would not help the runtime, so it reads without locking; updates lock with IntegrationLock first.
 SELECT id, organization_id, name, kind, config, secret_ciphertext, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
 FROM integrations
 WHERE id = @id AND organization_id = @organization_id;
 
@@ -43,7 +47,8 @@ SET name = @name, config = @config, secret_ciphertext = sqlc.narg('secret_cipher
     rate_interval = make_interval(0, 0, 0, 0, 0, 0, sqlc.narg('rate_interval_ms')::float8 / 1000)
 WHERE id = @id AND organization_id = @organization_id
 RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
-    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at;
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role;
 
 -- name: IntegrationDelete :one
 DELETE FROM integrations WHERE id = @id AND organization_id = @organization_id
@@ -70,3 +75,30 @@ SELECT (extract(epoch FROM now() - date_bin(make_interval(0, 0, 0, 0, 0, 0, sqlc
 -- name: IntegrationRateForget :exec
 -- IntegrationRateForget deletes an integration's past windows; called when a new window starts.
 DELETE FROM integration_rate_windows WHERE integration_id = @integration_id AND window_start < @before;
+
+-- name: IntegrationSetUse :one
+-- IntegrationSetUse replaces who may use an integration in workflows: everyone in the organization (restricted
+-- false), or admins, owners and the given roles and users.
+UPDATE integrations
+SET use_restricted = @use_restricted, use_roles = @use_roles::text[], use_user_ids = @use_user_ids::uuid[]
+WHERE id = @id AND organization_id = @organization_id
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role;
+
+-- name: IntegrationSetPrivilegedRole :one
+-- IntegrationSetPrivilegedRole is the instance administrator's switch letting a database integration connect
+-- with a privileged role; it spans organizations, so it finds the integration by id alone.
+UPDATE integrations SET allow_privileged_role = @allow_privileged_role
+WHERE id = @id
+RETURNING id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role;
+
+-- name: IntegrationVersionAuthor :one
+-- IntegrationVersionAuthor returns who saved a workflow version and their role in its organization now (NULL when
+-- they left it or were deleted), for the run-time check that they may still use the integrations it names.
+SELECT v.author_id, m.role
+FROM workflow_versions v
+LEFT JOIN memberships m ON m.organization_id = v.organization_id AND m.user_id = v.author_id
+WHERE v.id = @id AND v.organization_id = @organization_id;

@@ -43,6 +43,19 @@ type Integration struct {
 	CreatedBy    *uuid.UUID    `json:"created_by,omitempty"`
 	CreatedAt    time.Time     `json:"created_at"`
 	UpdatedAt    time.Time     `json:"updated_at"`
+	// Use says who may use the integration in workflows.
+	Use IntegrationUse `json:"use"`
+	// AllowPrivilegedRole: an instance administrator let this PostgreSQL integration connect with a privileged
+	// role (superuser, or a member of the roles reaching the server's files and programs).
+	AllowPrivilegedRole bool `json:"allow_privileged_role"`
+}
+
+// IntegrationUse is who may use an integration in workflows: everyone in the organization when Restricted is
+// false; otherwise admins, owners, the members holding one of Roles and the users in UserIDs.
+type IntegrationUse struct {
+	Restricted bool        `json:"restricted"`
+	Roles      []string    `json:"roles"`
+	UserIDs    []uuid.UUID `json:"user_ids"`
 }
 
 // NewIntegration is what IntegrationStore.Create needs. Config and Secrets are JSON objects with distinct keys
@@ -190,6 +203,86 @@ func (is *IntegrationStore) Delete(ctx context.Context, orgID, id uuid.UUID, by 
 	})
 }
 
+// SetUse replaces who may use an integration in workflows. Roles must be organization roles; users must be
+// members of the organization.
+func (is *IntegrationStore) SetUse(ctx context.Context, orgID, id uuid.UUID, use IntegrationUse, by Actor) (Integration, error) {
+	for i, r := range use.Roles {
+		if !Role(r).Valid() {
+			return Integration{}, fault.Fields("the use policy is not valid", fault.FieldError{Field: fmt.Sprintf("roles[%d]", i),
+				Message: "must be owner, admin, member or viewer"})
+		}
+	}
+	if use.Roles == nil {
+		use.Roles = []string{}
+	}
+	if use.UserIDs == nil {
+		use.UserIDs = []uuid.UUID{}
+	}
+	var out Integration
+	err := is.s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		for i, u := range use.UserIDs {
+			if _, err := q.MembershipGet(ctx, db.MembershipGetParams{OrganizationID: orgID, UserID: u}); err != nil {
+				if errors.Is(err, pgx.ErrNoRows) {
+					return fault.Fields("the use policy is not valid", fault.FieldError{Field: fmt.Sprintf("user_ids[%d]", i),
+						Message: "is not a member of the organization"})
+				}
+				return interpret(err, "membership")
+			}
+		}
+		cur, err := q.IntegrationGet(ctx, db.IntegrationGetParams{ID: id, OrganizationID: orgID})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		row, err := q.IntegrationSetUse(ctx, db.IntegrationSetUseParams{ID: id, OrganizationID: orgID,
+			UseRestricted: use.Restricted, UseRoles: use.Roles, UseUserIds: use.UserIDs})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		out = integrationFromRow(db.IntegrationGetRow(row))
+		return audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "integration.use_changed",
+			TargetType: "integration", TargetID: id.String(), Before: map[string]any{"use": integrationFromRow(cur).Use},
+			After: map[string]any{"use": out.Use}})
+	})
+	return out, err
+}
+
+// SetPrivilegedRole lets a PostgreSQL integration of any organization connect with a privileged role, or stops
+// it. Only instance administrators may call it: the role reaches the database server's files and programs.
+func (is *IntegrationStore) SetPrivilegedRole(ctx context.Context, id uuid.UUID, allowed bool, by Actor) (Integration, error) {
+	var out Integration
+	err := is.s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		row, err := q.IntegrationSetPrivilegedRole(ctx, db.IntegrationSetPrivilegedRoleParams{ID: id, AllowPrivilegedRole: allowed})
+		if err != nil {
+			return interpret(err, "integration")
+		}
+		out = integrationFromRow(db.IntegrationGetRow(row))
+		if out.Kind != actions.KindPostgres {
+			return fault.New(fault.Invalid, "only PostgreSQL integrations connect with a database role")
+		}
+		return audit(ctx, q, by, auditRecord{OrganizationID: &out.OrganizationID, Action: "integration.privileged_role_changed",
+			TargetType: "integration", TargetID: id.String(), After: map[string]any{"allow_privileged_role": allowed}})
+	})
+	return out, err
+}
+
+// VersionAuthor returns who saved a workflow version and their current role in the organization ("" when they
+// are no longer a member, uuid.Nil when the author is unknown or deleted).
+func (is *IntegrationStore) VersionAuthor(ctx context.Context, orgID, versionID uuid.UUID) (uuid.UUID, string, error) {
+	row, err := is.s.q.IntegrationVersionAuthor(ctx, db.IntegrationVersionAuthorParams{ID: versionID, OrganizationID: orgID})
+	if err != nil {
+		return uuid.Nil, "", interpret(err, "workflow version")
+	}
+	var author uuid.UUID
+	if row.AuthorID != nil {
+		author = *row.AuthorID
+	}
+	role := ""
+	if row.Role != nil {
+		role = *row.Role
+	}
+	return author, role, nil
+}
+
 // Secrets returns an integration's decrypted secrets as one JSON object. Only the runtime and the "test
 // connection" action may call it: nothing it returns is ever rendered.
 func (is *IntegrationStore) Secrets(ctx context.Context, orgID, id uuid.UUID) (json.RawMessage, error) {
@@ -228,6 +321,7 @@ func (is *IntegrationStore) IntegrationForRun(ctx context.Context, orgID, id uui
 	}
 	out := actions.ResolvedIntegration{
 		Integration: engine.Integration{ID: row.ID.String(), Kind: row.Kind, Settings: merged},
+		Name:        row.Name, AllowPrivilegedRole: row.AllowPrivilegedRole,
 	}
 	if row.RateLimit != nil {
 		out.RateLimit = int(*row.RateLimit)
@@ -323,7 +417,15 @@ func rateParams(limit int, interval time.Duration) (*int32, *float64) {
 
 func integrationFromRow(r db.IntegrationGetRow) Integration {
 	out := Integration{ID: r.ID, OrganizationID: r.OrganizationID, Name: r.Name, Kind: r.Kind, Config: r.Config,
-		HasSecrets: r.HasSecrets, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		HasSecrets: r.HasSecrets, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Use:                 IntegrationUse{Restricted: r.UseRestricted, Roles: r.UseRoles, UserIDs: r.UseUserIds},
+		AllowPrivilegedRole: r.AllowPrivilegedRole}
+	if out.Use.Roles == nil {
+		out.Use.Roles = []string{}
+	}
+	if out.Use.UserIDs == nil {
+		out.Use.UserIDs = []uuid.UUID{}
+	}
 	if r.RateLimit != nil {
 		out.RateLimit = int(*r.RateLimit)
 		out.RateInterval = time.Duration(r.RateIntervalMs) * time.Millisecond
