@@ -59,6 +59,13 @@ func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine
 		return MailReceipt{}, fmt.Errorf("record e-mail delivery: %w", err)
 	}
 	receipt, sendErr := rt.sendSMTP(ctx, settings, m)
+	if sendErr != nil {
+		// A server's reply or a dial error can quote what it was given; the delivery record, the node's error and
+		// the logs get it without the integration's secrets.
+		var red Redactor
+		red.addIntegration(KindSMTP, in.Settings)
+		sendErr = red.Error(sendErr)
+	}
 	result := EmailDeliveryResult{Status: DeliverySent, MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
 	if sendErr != nil {
 		result = EmailDeliveryResult{Status: DeliveryFailed, Error: sendErr.Error()}
