@@ -118,6 +118,29 @@ func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
 	}
 }
 
+// A server that quotes the password it refused: neither the node's error nor the delivery record holds it.
+func TestEmailErrorsCarryNoSecret(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	srv := mailtest.Start(t, mailtest.Options{Username: "shop", Password: "the-right-one", Quote: true})
+	host, port := hostPort(t, "smtp://"+srv.Addr)
+	const secret = "s3cret-password-of-the-shop"
+	smtpID := env.integration(t, actions.KindSMTP, fmt.Sprintf(`{"host":%q,"port":%d,"tls":"none","from":"shop@example.com",
+		"username":"shop","password":%q}`, host, port, secret), 0, 0)
+	cfg := fmt.Sprintf(`{"integration_id":%q,"to":"bob@example.com","subject":"Hi","text":"Hello"}`, smtpID)
+	_, runs, _ := runChain(t, env.services(env.factory(t, nil)), `{}`, node{id: "mail", typ: "action.email", cfg: cfg})
+	r := runs["mail"]
+	if r.Status != engine.NodeFailed || !strings.Contains(r.Error, "535") || strings.Contains(r.Error, secret) ||
+		!strings.Contains(r.Error, "[redacted]") {
+		t.Errorf("run %+v, want a failure quoting the reply with the password redacted", r)
+	}
+	ds, _ := env.store.EmailDeliveryListForExecution(ctx, env.org.ID, env.executionID)
+	if len(ds) != 1 || strings.Contains(ds[0].Error, secret) || !strings.Contains(ds[0].Error, "[redacted]") {
+		t.Errorf("deliveries %+v", ds)
+	}
+}
+
 func TestEmailFailuresAreRecordedAndClassified(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)

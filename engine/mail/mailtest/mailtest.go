@@ -55,6 +55,9 @@ type Options struct {
 	TLS, Implicit bool
 	// Reject makes the server refuse every recipient with this code (e.g. 550).
 	Reject int
+	// Quote makes a refused AUTH quote the credentials it was given, as careless servers do, so that a test can
+	// check they are redacted wherever the reply lands.
+	Quote bool
 	// Hold, when set, keeps each message's DATA command waiting until it receives from Hold (a send lets one
 	// message through, closing lets all), so that a test can watch the sender while its e-mail is in flight.
 	Hold chan struct{}
@@ -167,6 +170,9 @@ func (s *session) AuthMechanisms() []string {
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		if username != s.server.opts.Username || password != s.server.opts.Password {
+			if s.server.opts.Quote {
+				return &smtp.SMTPError{Code: 535, Message: "invalid credentials " + username + ":" + password}
+			}
 			return errors.New("invalid credentials")
 		}
 		s.username = username
