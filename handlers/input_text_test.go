@@ -151,6 +151,7 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 				{"sign-up organization", "/signup", url.Values{"name": {"Ada"}, "email": {newEmail()}, "password": {testPassword}, "organization": {v}}, false},
 				{"workflow page", "/workflows", url.Values{"name": {v}}, true},
 				{"token page", "/settings/tokens", url.Values{"name": {v}, "expires_in_days": {"7"}}, true},
+				{"integration page", "/integrations", url.Values{"name": {v}, "kind": {"postgres"}, "settings": {`{"host":"db.internal","database":"app","user":"app"}`}}, true},
 			} {
 				req := request{Method: "POST", Path: c.path, Form: c.form}
 				if c.cookie {
@@ -159,6 +160,17 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 				resp := h.do(req)
 				refused(t, c.what+" "+name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.body, "")
 			}
+		}
+	})
+
+	t.Run("settings", func(t *testing.T) {
+		// Integration settings typed into the page arrive as JSON text inside a form field.
+		cookie := h.sessionCookie(w.users["admin"], w.orgA.ID)
+		for name, host := range map[string]string{"NUL escape": `db\u0000`, "lone surrogate": `db\ud800`, "invalid UTF-8": "db\xff"} {
+			settings := `{"host":"` + host + `","database":"app","user":"app"}`
+			resp := h.do(request{Method: "POST", Path: "/integrations", Cookie: cookie,
+				Form: url.Values{"name": {"Warehouse " + name}, "kind": {"postgres"}, "settings": {settings}}})
+			refused(t, name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.body, "")
 		}
 	})
 
