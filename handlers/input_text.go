@@ -69,7 +69,15 @@ func checkValues(prefix string, values url.Values) error {
 		return nil
 	}
 	sort.Slice(bad, func(i, j int) bool { return bad[i].Field < bad[j].Field })
-	return fault.Fields("some fields are not valid text", bad...)
+	// The message names the fields too: a page that shows only the message (an error page) still says which.
+	if len(bad) == 1 {
+		return fault.Fields("The field "+strconv.Quote(bad[0].Field)+" "+bad[0].Message+".", bad...)
+	}
+	names := make([]string, len(bad))
+	for i, b := range bad {
+		names[i] = strconv.Quote(b.Field)
+	}
+	return fault.Fields("These fields are not valid text: "+strings.Join(names, ", ")+".", bad...)
 }
 
 func joinField(prefix, name string) string {

@@ -146,19 +146,20 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 				what, path string
 				form       url.Values
 				cookie     bool
+				field      string
 			}{
-				{"login e-mail", "/login", url.Values{"email": {v + "@example.com"}, "password": {testPassword}}, false},
-				{"sign-up organization", "/signup", url.Values{"name": {"Ada"}, "email": {newEmail()}, "password": {testPassword}, "organization": {v}}, false},
-				{"workflow page", "/workflows", url.Values{"name": {v}}, true},
-				{"token page", "/settings/tokens", url.Values{"name": {v}, "expires_in_days": {"7"}}, true},
-				{"integration page", "/integrations", url.Values{"name": {v}, "kind": {"postgres"}, "settings": {`{"host":"db.internal","database":"app","user":"app"}`}}, true},
+				{"login e-mail", "/login", url.Values{"email": {v + "@example.com"}, "password": {testPassword}}, false, "email"},
+				{"sign-up organization", "/signup", url.Values{"name": {"Ada"}, "email": {newEmail()}, "password": {testPassword}, "organization": {v}}, false, "organization"},
+				{"workflow page", "/workflows", url.Values{"name": {v}}, true, "name"},
+				{"token page", "/settings/tokens", url.Values{"name": {v}, "expires_in_days": {"7"}}, true, "name"},
+				{"integration page", "/integrations", url.Values{"name": {v}, "kind": {"postgres"}, "settings": {`{"host":"db.internal","database":"app","user":"app"}`}}, true, "name"},
 			} {
 				req := request{Method: "POST", Path: c.path, Form: c.form}
 				if c.cookie {
 					req.Cookie = cookie
 				}
 				resp := h.do(req)
-				refused(t, c.what+" "+name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.body, "")
+				refused(t, c.what+" "+name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.body, "&#34;"+c.field+"&#34;")
 			}
 		}
 	})
