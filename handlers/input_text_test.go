@@ -92,6 +92,15 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 		}
 	})
 
+	t.Run("webhook idempotency key", func(t *testing.T) {
+		// Header values may carry any byte above 0x7f; the key reaches the database, whose refusal is a 422.
+		b := []byte(`{}`)
+		hdr := signed(info.Secret, time.Now(), b)
+		hdr.Set("Idempotency-Key", "key-\xff")
+		status, out := post(t, info.URL, b, hdr)
+		refused(t, "invalid UTF-8 Idempotency-Key", status, "application/problem+json", out, "")
+	})
+
 	t.Run("manual run body", func(t *testing.T) {
 		for name, body := range hostileJSON {
 			resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/run", Bearer: admin, JSON: body})
