@@ -504,7 +504,7 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var body json.RawMessage
 	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &body); err != nil {
+		if err := decodeJSONDepth(w, r, &body, maxTriggerDepth); err != nil {
 			s.problem(w, r, err)
 			return
 		}

@@ -219,7 +219,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	sub := store.NewFormSubmission{FormID: form.ID, Data: raw, RemoteIP: s.clientIP(r), UserAgent: truncateRunes(r.UserAgent(), 500)}
+	sub := store.NewFormSubmission{FormID: form.ID, Data: raw, RemoteIP: s.clientIP(r), UserAgent: truncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)}
 	for _, fd := range form.Fields {
 		if f := in.files[fd.Name]; f != nil {
 			sub.Files = append(sub.Files, *f)
@@ -308,7 +308,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 		}
 		in.values = r.PostForm
 		in.honeypot = strings.TrimSpace(in.values.Get(honeypotField)) != ""
-		return in, nil
+		return in, checkValues("", in.values)
 	}
 
 	fields := map[string]store.FormField{}
@@ -328,7 +328,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 	for parts := 0; ; parts++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return in, nil
+			return in, checkValues("", in.values)
 		}
 		if err != nil {
 			return in, submissionBodyError(err)

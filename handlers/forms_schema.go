@@ -103,6 +103,7 @@ func checkFormInput(in *store.FormInput) error {
 		}
 	}
 	errs = append(errs, checkFormSettings(&in.Settings)...)
+	errs = append(errs, checkStructText(in)...)
 	if len(errs) > 0 {
 		return fault.Fields("the form is not valid", errs...)
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,14 +39,17 @@ var validate = func() *validator.Validate {
 
 // check validates in and returns an Invalid fault with one message per bad field, nil when all is well.
 func check(in any) error {
+	fields := checkStructText(in)
 	err := validate.Struct(in)
 	var verrs validator.ValidationErrors
-	if !errors.As(err, &verrs) {
+	if !errors.As(err, &verrs) && err != nil {
 		return err
 	}
-	fields := make([]fault.FieldError, 0, len(verrs))
 	for _, fe := range verrs {
 		fields = append(fields, fault.FieldError{Field: fe.Field(), Message: fieldMessage(fe)})
+	}
+	if len(fields) == 0 {
+		return nil
 	}
 	return fault.Fields("some fields need attention", fields...)
 }
@@ -107,7 +111,7 @@ func joinInvalid(err error, extra ...*fault.FieldError) error {
 	return fault.Fields("some fields need attention", fields...)
 }
 
-// parseForm reads a form body of bounded size.
+// parseForm reads a form body of bounded size, refusing fields (the URL's query included) that are not text.
 func parseForm(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -117,23 +121,32 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fault.Wrap(err, fault.Invalid, "the form could not be read")
 	}
-	return nil
+	return checkValues("", r.Form)
 }
 
-// decodeJSON reads a JSON body of bounded size into v, refusing unknown fields and trailing data.
+// decodeJSON reads an API document of bounded size and depth into v, refusing unknown fields, trailing data and
+// text that cannot be stored (see checkJSONText).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	return decodeJSONDepth(w, r, v, maxDocumentDepth)
+}
+
+// decodeJSONDepth is decodeJSON for a body allowed to nest maxDepth deep (trigger bodies take maxTriggerDepth).
+func decodeJSONDepth(w http.ResponseWriter, r *http.Request, v any, maxDepth int) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fault.New(fault.TooLarge, "the request body is too large")
 		}
-		return fault.Wrap(err, fault.Invalid, "the request body is not valid JSON for this call")
+		return fault.Wrap(err, fault.Invalid, "the request body could not be read")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fault.New(fault.Invalid, "the request body has data after its JSON value")
+	if err := checkJSONText("", body, maxDepth); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fault.Wrap(err, fault.Invalid, "the request body is not valid JSON for this call")
 	}
 	return nil
 }

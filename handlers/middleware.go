@@ -140,3 +140,19 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// withTextURL refuses a request whose path or query decodes to a NUL character or invalid UTF-8, naming the part:
+// no handler then passes such bytes to a query (PostgreSQL refuses them in text) or into trigger data.
+func (s *Server) withTextURL(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := checkText("path", r.URL.Path)
+		if err == nil && r.URL.RawQuery != "" {
+			err = checkValues("query", r.URL.Query())
+		}
+		if err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

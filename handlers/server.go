@@ -173,7 +173,7 @@ func New(deps Deps) *Server {
 	_ = s.csrf.AddTrustedOrigin(deps.BaseURL.Scheme + "://" + deps.BaseURL.Host)
 	s.csrf.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
 	s.routes()
-	s.handler = s.withSecurityHeaders(s.withRequestID(s.withObservation(s.withRecovery(s.mux))))
+	s.handler = s.withSecurityHeaders(s.withRequestID(s.withObservation(s.withRecovery(s.withTextURL(s.mux)))))
 	return s
 }
 

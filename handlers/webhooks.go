@@ -367,13 +367,13 @@ var hookHeaderSkip = map[string]bool{"authorization": true, "cookie": true, stri
 func hookTriggerData(r *http.Request, body []byte, cfg nodes.WebhookConfig) (json.RawMessage, error) {
 	var parsed any = string(body)
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err := checkHookBody(mediaType, body); err != nil {
+		return nil, err
+	}
 	switch {
 	case len(body) == 0:
 		parsed = nil
-	case mediaType == "application/json" || strings.HasSuffix(mediaType, "+json"):
-		if !json.Valid(body) {
-			return nil, fault.Fields("the body is not valid JSON", fault.FieldError{Field: "body", Message: "is not valid JSON"})
-		}
+	case isJSONMediaType(mediaType):
 		parsed = json.RawMessage(body)
 	case mediaType == "application/x-www-form-urlencoded":
 		values, err := url.ParseQuery(string(body))

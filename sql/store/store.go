@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/queue"
@@ -48,15 +49,46 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// inTx runs fn in one transaction, committing when it returns nil and rolling back otherwise.
+// inTx runs fn in one transaction, committing when it returns nil and rolling back otherwise. A statement refused
+// for its input is an Invalid fault whichever query of fn met it (see invalidInput).
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return fn(tx, s.q.WithTx(tx))
 	})
+	if fault.CodeOf(err) == fault.Internal {
+		if invalid := invalidInput(err, "the input"); invalid != nil {
+			return invalid
+		}
+	}
+	return err
+}
+
+// inputErrorCodes are the SQLSTATEs of a value PostgreSQL refuses as input.
+var inputErrorCodes = map[string]bool{
+	"22021": true, // character_not_in_repertoire: invalid UTF-8, a NUL in text
+	"22P05": true, // untranslatable_character: \u0000 in jsonb
+	"22P02": true, // invalid_text_representation: a malformed number, uuid or JSON text
+	"22003": true, // numeric_value_out_of_range
+	"54001": true, // statement_too_complex: a value nested past max_stack_depth
+}
+
+// invalidInput is the Invalid fault of a statement PostgreSQL refused for the values it was given, nil for any
+// other error. The handlers check input before it gets here (NUL characters, invalid UTF-8, depth, number size);
+// this is the second line, so input that slips past them is still the caller's 422 and not a server error.
+func invalidInput(err error, what string) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil
+	}
+	if inputErrorCodes[pgErr.Code] || strings.HasPrefix(pgErr.Code, "2203") { // 2203x: the SQL/JSON errors
+		return fault.Wrap(err, fault.Invalid, what+" holds a value the database cannot store")
+	}
+	return nil
 }
 
 // interpret maps a database error to a fault: a missing row is NotFound, a unique violation Conflict, a check
-// violation Invalid; anything else stays an internal error with its context.
+// violation or a value refused as input (invalidInput) Invalid; anything else stays an internal error with its
+// context.
 func interpret(err error, what string) error {
 	if err == nil {
 		return nil
@@ -74,6 +106,9 @@ func interpret(err error, what string) error {
 		case "23503": // foreign_key_violation
 			return fault.Wrap(err, fault.NotFound, what+" refers to something that does not exist")
 		}
+	}
+	if invalid := invalidInput(err, what); invalid != nil {
+		return invalid
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
