@@ -3,16 +3,29 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"strings"
 	"testing"
 	"time"
 )
 
 // testEnv is an environment as a running node would see it, without a scope: `nodes` is empty.
-func testVars(input any) *Vars {
+// The tests' sandboxes: a patient one, so that on a busy machine (and under the race detector) each hostile case
+// meets the limit it is about rather than the clock, and a quick one for the cases where the clock is the limit.
+var (
+	patientSandbox = sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{Timeout: time.Minute}})
+	quickSandbox   = sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{Timeout: time.Second}})
+)
+
+func testVars(input any) *Vars { return varsIn(patientSandbox, input) }
+
+// quickVars is testVars with a one-second time limit.
+func quickVars(input any) *Vars { return varsIn(quickSandbox, input) }
+
+func varsIn(pool *sandbox.Pool, input any) *Vars {
 	var trig any
 	_ = json.Unmarshal([]byte(`{"body":{"email":"a@example.com","n":3}}`), &trig)
-	env := &Env{Trigger: trig, Execution: ExecutionInfo{ID: "e1", WorkflowID: "w1", Version: 2}}
+	env := &Env{Trigger: trig, Execution: ExecutionInfo{ID: "e1", WorkflowID: "w1", Version: 2}, sandbox: pool}
 	return newVars(env, input)
 }
 
