@@ -165,15 +165,17 @@ func FuzzVerifySignature(f *testing.F) {
 	f.Add("t=-9223372036854775808,v1=zz,v1=,t=", []byte{})
 	f.Add(" t = 1800000000 , v1=00", []byte("x"))
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
-		err := verifySignature(header, [][]byte{secret}, body, now)
+		signedAt, err := verifySignature(header, [][]byte{secret}, body, now)
 		if err != nil {
 			if fault.CodeOf(err) != fault.Unauthorized {
 				t.Fatalf("refusal %v is not 401", err)
 			}
 		} else if !carriesSignature(header, secret, body, now) {
 			t.Fatalf("accepted %q, which does not carry the body's signature at a time in the window", header)
+		} else if !strings.Contains(strings.ToLower(header), hex.EncodeToString(Sign(secret, signedAt, body))) {
+			t.Fatalf("accepted %q as signed at %d, which is not the time its signature covers", header, signedAt)
 		}
-		if err := verifySignature(SignatureValue(string(secret), now, body), [][]byte{secret}, body, now); err != nil {
+		if _, err := verifySignature(SignatureValue(string(secret), now, body), [][]byte{secret}, body, now); err != nil {
 			t.Fatalf("its own signature is refused: %v", err)
 		}
 	})

@@ -31,8 +31,12 @@ const SignatureHeader = "X-ConcertMaster-Signature"
 
 // Webhook limits and windows.
 const (
-	// signatureTolerance is the replay window: a signature older or newer than this is refused.
+	// signatureTolerance is the signature window: a signature older or newer than this is refused, and one inside
+	// it is accepted once (its nonce is kept until the window has passed).
 	signatureTolerance = 5 * time.Minute
+	// nonceClockSlack keeps a nonce past its signature's window, for instances whose clocks run behind the
+	// database's or each other's.
+	nonceClockSlack = time.Minute
 	// webhookTargetTTL is how long a token's resolution is cached: the hot path then costs no query, and a
 	// deactivated workflow stops answering within this time.
 	webhookTargetTTL = time.Second
@@ -179,7 +183,8 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 		}
 		return fail(fault.Wrap(err, fault.Invalid, "the body could not be read"))
 	}
-	if err := checkHookAuth(r, t, body, time.Now()); err != nil {
+	nonce, err := checkHookAuth(r, t, body, time.Now())
+	if err != nil {
 		return fail(err)
 	}
 	if err := s.allowTrigger(r, t.OrganizationID); err != nil { // after auth: strangers spend no one's allowance
@@ -212,7 +217,7 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 		if len(key) > 255 {
 			return fail(fault.Fields("bad Idempotency-Key", fault.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
 		}
-		resp, replayed, err := s.deps.Store.ExecutionCreateIdempotent(r.Context(), exec, "webhook:"+t.WebhookID.String(), key, idempotencyTTL)
+		resp, replayed, err := s.deps.Store.ExecutionCreateIdempotent(r.Context(), exec, "webhook:"+t.WebhookID.String(), key, idempotencyTTL, nonce)
 		if err != nil {
 			return fail(err)
 		}
@@ -220,6 +225,10 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 			w.Header().Set("Idempotent-Replayed", "true")
 			writeJSON(w, resp.StatusCode, "application/json", resp.Body)
 			return resp.StatusCode, nil, nil
+		}
+	} else if nonce != nil {
+		if _, err := s.deps.Ingester.EnqueueOnce(r.Context(), exec, *nonce); err != nil {
+			return fail(err)
 		}
 	} else if _, err := s.deps.Ingester.Enqueue(r.Context(), exec); err != nil {
 		return fail(err)
@@ -284,22 +293,40 @@ func (s *Server) awaitResult(r *http.Request, t *webhookTarget, id uuid.UUID, fi
 
 var errBadSignature = fault.New(fault.Unauthorized, "the request is not signed with this webhook's secret")
 
-// checkHookAuth applies the trigger's authentication mode. Every comparison is constant-time.
-func checkHookAuth(r *http.Request, t *webhookTarget, body []byte, now time.Time) error {
+// checkHookAuth applies the trigger's authentication mode. Every comparison is constant-time. A signed call gets
+// its nonce, to be claimed with its execution so that it is accepted once; the other modes have none (their
+// credential is the same on every call, so a repeat is indistinguishable from a new call).
+func checkHookAuth(r *http.Request, t *webhookTarget, body []byte, now time.Time) (*store.WebhookNonce, error) {
 	switch t.config.Auth {
 	case nodes.WebhookAuthNone:
-		return nil
+		return nil, nil
 	case nodes.WebhookAuthHeader:
-		return matchSecret(t.Secrets, r.Header.Get(t.config.HeaderName))
+		return nil, matchSecret(t.Secrets, r.Header.Get(t.config.HeaderName))
 	case nodes.WebhookAuthBasic:
 		_, password, ok := r.BasicAuth()
 		if !ok {
-			return errBadSignature
+			return nil, errBadSignature
 		}
-		return matchSecret(t.Secrets, password)
+		return nil, matchSecret(t.Secrets, password)
 	default:
-		return verifySignature(r.Header.Get(SignatureHeader), t.Secrets, body, now)
+		signedAt, err := verifySignature(r.Header.Get(SignatureHeader), t.Secrets, body, now)
+		if err != nil {
+			return nil, err
+		}
+		return signatureNonce(t.WebhookID, signedAt, body), nil
 	}
+}
+
+// signatureNonce identifies what a signature covers, the timestamp and the body: the same pair again is the same
+// signed request, whichever secret or extra v1 values its header carries, so replaying it with a trimmed or
+// reordered header is still a replay. The timestamp is the parsed one, so "t=0123" and "t=123" are one.
+func signatureNonce(webhookID uuid.UUID, signedAt int64, body []byte) *store.WebhookNonce {
+	h := sha256.New()
+	h.Write([]byte(strconv.FormatInt(signedAt, 10)))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return &store.WebhookNonce{WebhookID: webhookID, Value: h.Sum(nil),
+		ExpiresAt: time.Unix(signedAt, 0).Add(signatureTolerance + nonceClockSlack)}
 }
 
 func matchSecret(secrets [][]byte, given string) error {
@@ -312,7 +339,8 @@ func matchSecret(secrets [][]byte, given string) error {
 }
 
 // verifySignature checks "t=<unix>,v1=<hex>[,v1=…]" against each secret, refusing a timestamp outside the window.
-func verifySignature(header string, secrets [][]byte, body []byte, now time.Time) error {
+// It returns the signature's timestamp.
+func verifySignature(header string, secrets [][]byte, body []byte, now time.Time) (int64, error) {
 	var ts string
 	var sigs [][]byte
 	for _, part := range strings.Split(header, ",") {
@@ -328,20 +356,20 @@ func verifySignature(header string, secrets [][]byte, body []byte, now time.Time
 	}
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || len(sigs) == 0 {
-		return errBadSignature
+		return 0, errBadSignature
 	}
 	if d := now.Sub(time.Unix(sec, 0)); d > signatureTolerance || d < -signatureTolerance {
-		return fault.New(fault.Unauthorized, "the signature's timestamp is outside the 5-minute window")
+		return 0, fault.New(fault.Unauthorized, "the signature's timestamp is outside the 5-minute window")
 	}
 	for _, secret := range secrets {
 		want := Sign(secret, sec, body)
 		for _, sig := range sigs {
 			if hmac.Equal(sig, want) {
-				return nil
+				return sec, nil
 			}
 		}
 	}
-	return errBadSignature
+	return 0, errBadSignature
 }
 
 // Sign is the webhook signature of body at unix time t: HMAC-SHA256(secret, "<t>.<body>").

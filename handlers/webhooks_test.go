@@ -49,9 +49,11 @@ func (h *harness) engineDeps(d *Deps) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); d.Ingester.Run(ctx) }()
-	go func() { defer wg.Done(); _ = d.Events.Run(ctx) }()
-	go func() { defer wg.Done(); d.Deliveries.Run(ctx) }()
+	// Each part is taken now: an option may replace one in d with its own, which it runs itself.
+	ingester, events, deliveries := d.Ingester, d.Events, d.Deliveries
+	go func() { defer wg.Done(); ingester.Run(ctx) }()
+	go func() { defer wg.Done(); _ = events.Run(ctx) }()
+	go func() { defer wg.Done(); deliveries.Run(ctx) }()
 	h.t.Cleanup(func() { cancel(); wg.Wait(); _ = files.Close() })
 }
 
@@ -107,8 +109,10 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		t.Fatalf("webhook info %+v", info)
 	}
 	body := []byte(`{"total":250,"email":"a@example.com"}`)
+	// Each accepted call below is signed at its own second: the same body signed at the same second is a replay.
+	t0 := time.Now()
 
-	status, out := post(t, info.URL, body, signed(info.Secret, time.Now(), body))
+	status, out := post(t, info.URL, body, signed(info.Secret, t0, body))
 	if status != http.StatusAccepted {
 		t.Fatalf("signed call: %d %s", status, out)
 	}
@@ -147,7 +151,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	}
 
 	// The same Idempotency-Key twice: the same answer, one execution.
-	hdr := signed(info.Secret, time.Now(), body)
+	hdr := signed(info.Secret, t0.Add(-time.Second), body)
 	hdr.Set("Idempotency-Key", "order-42")
 	s1, o1 := post(t, info.URL, body, hdr)
 	s2, o2 := post(t, info.URL, body, hdr)
@@ -168,8 +172,8 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		t.Fatalf("rotation: %+v", rotated)
 	}
 	time.Sleep(webhookTargetTTL + 100*time.Millisecond) // the token's cached secrets expire
-	for _, secret := range []string{info.Secret, rotated.Secret} {
-		if status, out := post(t, info.URL, body, signed(secret, time.Now(), body)); status != 202 {
+	for i, secret := range []string{info.Secret, rotated.Secret} {
+		if status, out := post(t, info.URL, body, signed(secret, t0.Add(-time.Duration(2+i)*time.Second), body)); status != 202 {
 			t.Errorf("after rotation, %.12s…: %d %s", secret, status, out)
 		}
 	}

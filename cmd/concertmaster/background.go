@@ -67,6 +67,7 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 	bg.goRun(func() { _ = bg.Events.Run(bgCtx) })
 	bg.goRun(func() { bg.Ingester.Run(bgCtx) })
 	bg.goRun(func() { bg.Deliveries.Run(bgCtx) })
+	bg.goRun(func() { st.NewDedupPruner(logger, store.DefaultDedupPruneInterval, time.Now).Run(bgCtx) })
 
 	if withWorkers {
 		services, err := bg.startActionServices(bgCtx, cfg, logger, st)

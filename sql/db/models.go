@@ -255,6 +255,13 @@ type WebhookDelivery struct {
 	CreatedAt      time.Time
 }
 
+type WebhookNonce struct {
+	WebhookID  uuid.UUID
+	Nonce      []byte
+	AcceptedAt time.Time
+	ExpiresAt  time.Time
+}
+
 type Workflow struct {
 	ID               uuid.UUID
 	OrganizationID   uuid.UUID

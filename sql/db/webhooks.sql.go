@@ -75,11 +75,12 @@ func (q *Queries) IdempotencyKeyComplete(ctx context.Context, arg IdempotencyKey
 }
 
 const idempotencyKeyDeleteExpired = `-- name: IdempotencyKeyDeleteExpired :execrows
-DELETE FROM idempotency_keys WHERE expires_at <= now()
+DELETE FROM idempotency_keys WHERE expires_at <= $1
 `
 
-func (q *Queries) IdempotencyKeyDeleteExpired(ctx context.Context) (int64, error) {
-	result, err := q.db.Exec(ctx, idempotencyKeyDeleteExpired)
+// IdempotencyKeyDeleteExpired prunes keys whose answers are no longer replayed.
+func (q *Queries) IdempotencyKeyDeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, idempotencyKeyDeleteExpired, now)
 	if err != nil {
 		return 0, err
 	}
@@ -239,6 +240,100 @@ func (q *Queries) WebhookGetByWorkflow(ctx context.Context, arg WebhookGetByWork
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const webhookNonceAcceptedAt = `-- name: WebhookNonceAcceptedAt :many
+SELECT webhook_id, nonce, accepted_at FROM webhook_nonces
+WHERE webhook_id = ANY($1::uuid[]) AND nonce = ANY($2::bytea[])
+`
+
+type WebhookNonceAcceptedAtParams struct {
+	WebhookIds []uuid.UUID
+	Nonces     [][]byte
+}
+
+type WebhookNonceAcceptedAtRow struct {
+	WebhookID  uuid.UUID
+	Nonce      []byte
+	AcceptedAt time.Time
+}
+
+// WebhookNonceAcceptedAt returns when the holders of nonces were accepted, for the answer to a replay. It may
+// return pairs beyond those asked for (any webhook id with any nonce): the caller picks its own.
+func (q *Queries) WebhookNonceAcceptedAt(ctx context.Context, arg WebhookNonceAcceptedAtParams) ([]WebhookNonceAcceptedAtRow, error) {
+	rows, err := q.db.Query(ctx, webhookNonceAcceptedAt, arg.WebhookIds, arg.Nonces)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WebhookNonceAcceptedAtRow{}
+	for rows.Next() {
+		var i WebhookNonceAcceptedAtRow
+		if err := rows.Scan(&i.WebhookID, &i.Nonce, &i.AcceptedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const webhookNonceClaimMany = `-- name: WebhookNonceClaimMany :many
+INSERT INTO webhook_nonces (webhook_id, nonce, expires_at)
+SELECT unnest($1::uuid[]), unnest($2::bytea[]), unnest($3::timestamptz[])
+ON CONFLICT (webhook_id, nonce) DO UPDATE
+SET accepted_at = now(), expires_at = EXCLUDED.expires_at
+WHERE webhook_nonces.expires_at <= now()
+RETURNING webhook_id, nonce
+`
+
+type WebhookNonceClaimManyParams struct {
+	WebhookIds []uuid.UUID
+	Nonces     [][]byte
+	ExpiresAt  []time.Time
+}
+
+type WebhookNonceClaimManyRow struct {
+	WebhookID uuid.UUID
+	Nonce     []byte
+}
+
+// WebhookNonceClaimMany claims a group's nonces in one statement and returns those it claimed: a nonce held by an
+// unexpired row is not returned (that call is a replay); an expired row still waiting for the pruner is taken over.
+// The caller passes each (webhook_id, nonce) pair once.
+func (q *Queries) WebhookNonceClaimMany(ctx context.Context, arg WebhookNonceClaimManyParams) ([]WebhookNonceClaimManyRow, error) {
+	rows, err := q.db.Query(ctx, webhookNonceClaimMany, arg.WebhookIds, arg.Nonces, arg.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WebhookNonceClaimManyRow{}
+	for rows.Next() {
+		var i WebhookNonceClaimManyRow
+		if err := rows.Scan(&i.WebhookID, &i.Nonce); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const webhookNonceDeleteExpired = `-- name: WebhookNonceDeleteExpired :execrows
+DELETE FROM webhook_nonces WHERE expires_at <= $1
+`
+
+// WebhookNonceDeleteExpired prunes nonces whose signatures can no longer verify.
+func (q *Queries) WebhookNonceDeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, webhookNonceDeleteExpired, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const webhookRotateSecret = `-- name: WebhookRotateSecret :one

@@ -53,7 +53,8 @@ SELECT status_code, response FROM idempotency_keys
 WHERE organization_id = @organization_id AND scope = @scope AND key = @key AND expires_at > now();
 
 -- name: IdempotencyKeyDeleteExpired :execrows
-DELETE FROM idempotency_keys WHERE expires_at <= now();
+-- IdempotencyKeyDeleteExpired prunes keys whose answers are no longer replayed.
+DELETE FROM idempotency_keys WHERE expires_at <= @now;
 
 -- name: IdempotencyKeyComplete :exec
 -- IdempotencyKeyComplete stores the answer of the request that claimed a key, for replays.
@@ -63,3 +64,24 @@ WHERE organization_id = @organization_id AND scope = @scope AND key = @key;
 -- name: IdempotencyKeyRelease :exec
 -- IdempotencyKeyRelease frees a key whose request failed, so that a retry with it can succeed.
 DELETE FROM idempotency_keys WHERE organization_id = @organization_id AND scope = @scope AND key = @key;
+
+-- name: WebhookNonceClaimMany :many
+-- WebhookNonceClaimMany claims a group's nonces in one statement and returns those it claimed: a nonce held by an
+-- unexpired row is not returned (that call is a replay); an expired row still waiting for the pruner is taken over.
+-- The caller passes each (webhook_id, nonce) pair once.
+INSERT INTO webhook_nonces (webhook_id, nonce, expires_at)
+SELECT unnest(@webhook_ids::uuid[]), unnest(@nonces::bytea[]), unnest(@expires_at::timestamptz[])
+ON CONFLICT (webhook_id, nonce) DO UPDATE
+SET accepted_at = now(), expires_at = EXCLUDED.expires_at
+WHERE webhook_nonces.expires_at <= now()
+RETURNING webhook_id, nonce;
+
+-- name: WebhookNonceAcceptedAt :many
+-- WebhookNonceAcceptedAt returns when the holders of nonces were accepted, for the answer to a replay. It may
+-- return pairs beyond those asked for (any webhook id with any nonce): the caller picks its own.
+SELECT webhook_id, nonce, accepted_at FROM webhook_nonces
+WHERE webhook_id = ANY(@webhook_ids::uuid[]) AND nonce = ANY(@nonces::bytea[]);
+
+-- name: WebhookNonceDeleteExpired :execrows
+-- WebhookNonceDeleteExpired prunes nonces whose signatures can no longer verify.
+DELETE FROM webhook_nonces WHERE expires_at <= @now;

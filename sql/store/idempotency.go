@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/concertmaster/concertmaster/sql/db"
@@ -41,4 +42,51 @@ func (s *Store) IdempotencyKeyComplete(ctx context.Context, orgID uuid.UUID, sco
 func (s *Store) IdempotencyKeyRelease(ctx context.Context, orgID uuid.UUID, scope, key string) error {
 	return interpret(s.q.IdempotencyKeyRelease(ctx, db.IdempotencyKeyReleaseParams{OrganizationID: orgID, Scope: scope,
 		Key: key}), "idempotency key")
+}
+
+// PruneExpiredDedup deletes the de-duplication records expired at now: webhook nonces whose signatures can no longer
+// verify, and Idempotency-Keys whose answers are no longer replayed. It returns how many of each went.
+func (s *Store) PruneExpiredDedup(ctx context.Context, now time.Time) (nonces, keys int64, err error) {
+	if nonces, err = s.q.WebhookNonceDeleteExpired(ctx, now); err != nil {
+		return 0, 0, interpret(err, "webhook nonces")
+	}
+	if keys, err = s.q.IdempotencyKeyDeleteExpired(ctx, now); err != nil {
+		return nonces, 0, interpret(err, "idempotency keys")
+	}
+	return nonces, keys, nil
+}
+
+// DefaultDedupPruneInterval is how often expired nonces and keys are pruned: they are refused by their expiry
+// already, so pruning only keeps the tables (and the nonce claims' index) small.
+const DefaultDedupPruneInterval = time.Minute
+
+// DedupPruner runs PruneExpiredDedup periodically. Several processes may run one: the deletes do not conflict.
+type DedupPruner struct {
+	store    *Store
+	logger   *slog.Logger
+	interval time.Duration
+	now      func() time.Time
+}
+
+// NewDedupPruner returns a pruner reading the time from now (time.Now outside tests).
+func (s *Store) NewDedupPruner(logger *slog.Logger, interval time.Duration, now func() time.Time) *DedupPruner {
+	return &DedupPruner{store: s, logger: logger, interval: interval, now: now}
+}
+
+// Run prunes at once, then every interval, until ctx ends.
+func (p *DedupPruner) Run(ctx context.Context) {
+	ticker := time.NewTicker(p.interval)
+	defer ticker.Stop()
+	for {
+		if nonces, keys, err := p.store.PruneExpiredDedup(ctx, p.now()); err != nil && ctx.Err() == nil {
+			p.logger.Warn("pruning expired webhook nonces and idempotency keys failed", "error", err)
+		} else if nonces+keys > 0 {
+			p.logger.Debug("pruned expired webhook nonces and idempotency keys", "nonces", nonces, "keys", keys)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }

@@ -16,7 +16,8 @@ import (
 // ExecutionIngester writes executions arriving together (webhooks, form posts) in group commits: one transaction
 // holds every execution row and River job that arrived within Window, up to MaxBatch. Each caller of Enqueue still
 // returns only after the commit that holds its row, so an accepted trigger is never lost, while the database pays
-// for one commit per group instead of one per request. Rows are written with COPY.
+// for one commit per group instead of one per request. Rows are written with COPY. A signed webhook call's nonce is
+// claimed in the same transaction, for the whole group in one statement; a replay fails only its own request.
 type ExecutionIngester struct {
 	store    *Store
 	logger   *slog.Logger
@@ -28,7 +29,9 @@ type ExecutionIngester struct {
 
 type ingestRequest struct {
 	execution NewExecution
-	done      chan error
+	// nonce, when set, is claimed with the execution; a replay is refused and writes nothing.
+	nonce *WebhookNonce
+	done  chan error
 }
 
 // Defaults for NewExecutionIngester, from measurements: a millisecond groups the requests that arrive under load
@@ -50,10 +53,20 @@ func (s *Store) NewExecutionIngester(logger *slog.Logger, window time.Duration, 
 
 // Enqueue writes an execution and its job, returning once they are committed.
 func (g *ExecutionIngester) Enqueue(ctx context.Context, e NewExecution) (NewExecution, error) {
+	return g.enqueue(ctx, e, nil)
+}
+
+// EnqueueOnce is Enqueue for a signed webhook call: it also claims the call's nonce, in the same transaction. A
+// nonce already claimed and unexpired makes it a replay: a Conflict, and nothing is written.
+func (g *ExecutionIngester) EnqueueOnce(ctx context.Context, e NewExecution, nonce WebhookNonce) (NewExecution, error) {
+	return g.enqueue(ctx, e, &nonce)
+}
+
+func (g *ExecutionIngester) enqueue(ctx context.Context, e NewExecution, nonce *WebhookNonce) (NewExecution, error) {
 	if err := e.prepare(); err != nil {
 		return e, err
 	}
-	req := &ingestRequest{execution: e, done: make(chan error, 1)}
+	req := &ingestRequest{execution: e, nonce: nonce, done: make(chan error, 1)}
 	select {
 	case <-g.stopped:
 		return e, errIngesterStopped
@@ -133,38 +146,61 @@ func (g *ExecutionIngester) drain() {
 }
 
 // flush writes a group in one transaction. When the group fails, each request is tried alone, so that one bad row
-// (a workflow deleted meanwhile) fails only its own request.
+// (a workflow deleted meanwhile) fails only its own request. A replay is not a failure of the group: it is
+// answered alone while the others commit.
 func (g *ExecutionIngester) flush(batch []*ingestRequest) {
 	// Writes finish even during shutdown: the callers are waiting for them.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := g.write(ctx, batch)
-	if err == nil || len(batch) == 1 {
-		for _, r := range batch {
-			r.done <- err
+	refused, err := g.write(ctx, batch)
+	if err == nil {
+		for i, r := range batch {
+			r.done <- refused[i]
 		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].done <- err
 		return
 	}
 	g.logger.Warn("group commit failed; writing its executions one by one", "size", len(batch), "error", err)
 	for _, r := range batch {
-		r.done <- g.write(ctx, []*ingestRequest{r})
+		refused, err := g.write(ctx, []*ingestRequest{r})
+		if err == nil {
+			err = refused[0]
+		}
+		r.done <- err
 	}
 }
 
-func (g *ExecutionIngester) write(ctx context.Context, batch []*ingestRequest) error {
-	rows := make([]db.ExecutionCreateManyParams, len(batch))
-	jobs := make([]river.InsertManyParams, len(batch))
-	events := make([]ExecutionEvent, len(batch))
+// write commits a group; refused[i] is the replay error of request i, which wrote nothing.
+func (g *ExecutionIngester) write(ctx context.Context, batch []*ingestRequest) (refused []error, err error) {
+	nonces := make([]*WebhookNonce, len(batch))
 	for i, r := range batch {
-		e := &r.execution
-		rows[i] = db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,
-			WorkflowVersionID: e.WorkflowVersionID, Version: e.Version, TriggerKind: e.TriggerKind,
-			TriggerData: e.TriggerData, Priority: e.Priority}
-		jobs[i] = e.jobParams(g.store.lanes)
-		events[i] = ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,
-			Status: StatusQueued}
+		nonces[i] = r.nonce
 	}
-	return g.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+	err = g.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if refused, err = claimNoncesTx(ctx, q, nonces); err != nil {
+			return err
+		}
+		rows := make([]db.ExecutionCreateManyParams, 0, len(batch))
+		jobs := make([]river.InsertManyParams, 0, len(batch))
+		events := make([]ExecutionEvent, 0, len(batch))
+		for i, r := range batch {
+			if refused[i] != nil {
+				continue
+			}
+			e := &r.execution
+			rows = append(rows, db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID,
+				WorkflowID: e.WorkflowID, WorkflowVersionID: e.WorkflowVersionID, Version: e.Version,
+				TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority})
+			jobs = append(jobs, e.jobParams(g.store.lanes))
+			events = append(events, ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID,
+				WorkflowID: e.WorkflowID, Status: StatusQueued})
+		}
+		if len(rows) == 0 {
+			return nil
+		}
 		if _, err := q.ExecutionCreateMany(ctx, rows); err != nil {
 			return interpret(err, "executions")
 		}
@@ -173,6 +209,7 @@ func (g *ExecutionIngester) write(ctx context.Context, batch []*ingestRequest) e
 		}
 		return g.store.notifyTx(ctx, tx, events)
 	})
+	return refused, err
 }
 
 // IsStopped reports whether err means the ingester has shut down.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/secrets"
 	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
@@ -146,8 +147,11 @@ type IdempotentResponse struct {
 }
 
 // ExecutionCreateIdempotent creates an execution unless key was used in scope within ttl, in which case it returns
-// the first answer (replayed true) and creates nothing. The key and the execution commit together.
-func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, scope, key string, ttl time.Duration) (IdempotentResponse, bool, error) {
+// the first answer (replayed true) and creates nothing. The key and the execution commit together. A signed call
+// also claims its nonce (nil for an unsigned one) in that transaction, after the key: the same key answers again
+// whatever its signature, while a new key on a signature already accepted is a replay (a Conflict, and the key
+// stays free) — the key is not signed, so a replayer could otherwise pick a fresh one for each try.
+func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, scope, key string, ttl time.Duration, nonce *WebhookNonce) (IdempotentResponse, bool, error) {
 	if err := in.prepare(); err != nil {
 		return IdempotentResponse{}, false, err
 	}
@@ -170,6 +174,15 @@ func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, 
 		if err != nil {
 			return interpret(err, "idempotency key")
 		}
+		if nonce != nil {
+			refused, err := claimNoncesTx(ctx, q, []*WebhookNonce{nonce})
+			if err != nil {
+				return err
+			}
+			if refused[0] != nil {
+				return refused[0]
+			}
+		}
 		_, err = s.executionCreateTx(ctx, tx, q, in, nil)
 		return err
 	})
@@ -180,6 +193,91 @@ func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, 
 		return *replay, true, nil
 	}
 	return first, false, nil
+}
+
+// WebhookNonce makes a signed webhook call single-use: the call claims it with its execution, and a call with a
+// nonce already claimed and unexpired is a replay, refused without creating anything. ExpiresAt is when its
+// signature can no longer verify, after which the row is pruned.
+type WebhookNonce struct {
+	WebhookID uuid.UUID
+	Value     []byte
+	ExpiresAt time.Time
+}
+
+func (n *WebhookNonce) key() string { return string(n.WebhookID[:]) + string(n.Value) }
+
+// replayError is the answer to a replayed signed call; acceptedAt is zero when the first call's row is gone.
+func replayError(acceptedAt time.Time) error {
+	if acceptedAt.IsZero() {
+		return fault.New(fault.Conflict, "this signed request was already accepted; send a new timestamp and signature")
+	}
+	return fault.New(fault.Conflict, "this signed request was already accepted at %s; send a new timestamp and signature",
+		acceptedAt.UTC().Format(time.RFC3339))
+}
+
+// claimNoncesTx claims nonces (nil entries are calls without one, left alone) in one statement, whatever their
+// number: the group commit must not pay a round trip per call. refused[i] is the replay error of entry i, nil when
+// it was claimed. Within nonces, the first of several entries with the same nonce claims it and the others are
+// replays. A second statement runs only when some nonce was already held, to say since when.
+func claimNoncesTx(ctx context.Context, q *db.Queries, nonces []*WebhookNonce) (refused []error, err error) {
+	refused = make([]error, len(nonces))
+	first := map[string]int{}
+	var params db.WebhookNonceClaimManyParams
+	for i, n := range nonces {
+		if n == nil {
+			continue
+		}
+		if _, seen := first[n.key()]; seen {
+			continue
+		}
+		first[n.key()] = i
+		params.WebhookIds = append(params.WebhookIds, n.WebhookID)
+		params.Nonces = append(params.Nonces, n.Value)
+		params.ExpiresAt = append(params.ExpiresAt, n.ExpiresAt)
+	}
+	if len(first) == 0 {
+		return refused, nil
+	}
+	rows, err := q.WebhookNonceClaimMany(ctx, params)
+	if err != nil {
+		return nil, interpret(err, "webhook nonces")
+	}
+	claimed := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		claimed[(&WebhookNonce{WebhookID: r.WebhookID, Value: r.Nonce}).key()] = true
+	}
+	var held db.WebhookNonceAcceptedAtParams
+	for i, n := range nonces {
+		if n == nil {
+			continue
+		}
+		if !claimed[n.key()] && first[n.key()] == i {
+			held.WebhookIds = append(held.WebhookIds, n.WebhookID)
+			held.Nonces = append(held.Nonces, n.Value)
+		}
+	}
+	acceptedAt := map[string]time.Time{}
+	if len(held.Nonces) > 0 {
+		rows, err := q.WebhookNonceAcceptedAt(ctx, held)
+		if err != nil {
+			return nil, interpret(err, "webhook nonces")
+		}
+		for _, r := range rows {
+			acceptedAt[(&WebhookNonce{WebhookID: r.WebhookID, Value: r.Nonce}).key()] = r.AcceptedAt
+		}
+	}
+	now := time.Now()
+	for i, n := range nonces {
+		switch {
+		case n == nil:
+		case !claimed[n.key()]:
+			refused[i] = replayError(acceptedAt[n.key()])
+		case first[n.key()] != i:
+			// Its twin in this group claims the nonce, and is accepted when the group commits.
+			refused[i] = replayError(now)
+		}
+	}
+	return refused, nil
 }
 
 // WebhookDelivery is one call to a webhook, for its deliveries log.
