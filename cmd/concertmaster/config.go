@@ -40,6 +40,8 @@ type config struct {
 	DataDir              string
 	// Eval bounds author-written code (jq, expressions, templates) and sizes its runner pool.
 	Eval sandbox.Options
+	// Metrics protects /metrics: a Bearer token, a listener of its own.
+	Metrics metricsConfig
 
 	// Accounts and the web's security (issue 3).
 	SMTPURL            string
@@ -135,6 +137,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 
 	loadAccountsConfig(cfg, get, bad)
 	loadEvalConfig(cfg, get, bad)
+	loadMetricsConfig(cfg, get, bad)
 
 	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")
