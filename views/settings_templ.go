@@ -598,7 +598,7 @@ func Tokens(p TokensPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, ", in this organization only, and no further than its access: read views workflows, executions, forms and integrations; run also runs workflows and cancels or retries executions; write also creates, edits and deletes them; admin also manages members and settings. No token can create tokens or make someone owner. Send it as <code>Authorization: Bearer …</code>.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, ", in this organization only, and no further than its access: read views workflows, executions, forms, integrations and the members; run also runs workflows and cancels or retries executions; write also creates, edits and deletes them; admin also manages members and settings. No token can create tokens or make someone owner. Send it as <code>Authorization: Bearer …</code>.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -9,7 +9,7 @@ import (
 
 // Scope bounds what a personal API token may do, on top of its user's role: a token never does more than its user
 // may, and often much less. Scopes form a ladder, read < run < write < admin, each including the ones before it:
-//   - read views workflows, executions, forms and integrations;
+//   - read views workflows, executions, forms, integrations and the member list;
 //   - run also runs workflows and cancels or retries executions;
 //   - write also creates, edits and deletes workflows, forms and integrations;
 //   - admin also does everything else the role allows: members, invitations, roles, sharing, the audit log, and
@@ -40,6 +40,9 @@ func (s Scope) Includes(want Scope) bool { return s.Valid() && s.rank() >= want.
 
 // scopeOf is the scope each action needs. An action missing here needs ScopeAdmin.
 var scopeOf = map[Action]Scope{
+	// MembersView is also what GET /api/v1/me takes: any token may see whom it acts as and who its colleagues are;
+	// changing members is admin's.
+	MembersView:      ScopeRead,
 	WorkflowView:     ScopeRead,
 	ExecutionView:    ScopeRead,
 	FormsView:        ScopeRead,
