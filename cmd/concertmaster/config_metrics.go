@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -29,7 +30,7 @@ func loadMetricsConfig(cfg *config, get func(name, def string) string, bad func(
 	if cfg.Metrics.Addr = get("METRICS_ADDR", ""); cfg.Metrics.Addr != "" {
 		if _, _, err := net.SplitHostPort(cfg.Metrics.Addr); err != nil {
 			bad("METRICS_ADDR", "want host:port, got %q", cfg.Metrics.Addr)
-		} else if cfg.Metrics.Addr == cfg.ListenAddr {
+		} else if cfg.Metrics.Addr == cfg.ListenAddr && !strings.HasSuffix(cfg.Metrics.Addr, ":0") {
 			bad("METRICS_ADDR", "must differ from LISTEN_ADDR")
 		}
 	}
