@@ -15,21 +15,69 @@ import (
 	"github.com/google/uuid"
 )
 
-// Sign-in and reset limits. An address gets a few dozen guesses an hour, an account ten a quarter hour, whichever
-// comes first; resets are rarer still, since each one sends an e-mail.
+// Sign-in limits count failures only (a successful sign-in is refunded), under three keys so that guessing from
+// one address cannot lock the owner out everywhere:
+//   - per account and address: ten failures a quarter hour stop that address guessing that account;
+//   - per account: a hundred failures an hour stop a guesser spread over many addresses (reaching it locks the
+//     account for the rest of the hour: the price of stopping a distributed guesser);
+//   - per address: thirty failures a quarter hour stop one address trying many accounts.
+//
+// Resets are rarer still, since each one sends an e-mail.
 const (
-	loginPerIP          = 30
-	loginPerIPWindow    = 15 * time.Minute
-	loginPerAccount     = 10
-	loginPerAccountWin  = 15 * time.Minute
-	signupPerIP         = 10
-	signupPerIPWindow   = time.Hour
-	resetPerIP          = 10
-	resetPerIPWindow    = time.Hour
-	resetPerAccount     = 3
-	resetPerAccountWin  = time.Hour
-	passwordResetExpiry = time.Hour
+	loginPerAccountIP    = 10
+	loginPerAccountIPWin = 15 * time.Minute
+	loginPerAccount      = 100
+	loginPerAccountWin   = time.Hour
+	loginPerIP           = 30
+	loginPerIPWindow     = 15 * time.Minute
+	signupPerIP          = 10
+	signupPerIPWindow    = time.Hour
+	resetPerIP           = 10
+	resetPerIPWindow     = time.Hour
+	resetPerAccount      = 3
+	resetPerAccountWin   = time.Hour
+	passwordResetExpiry  = time.Hour
 )
+
+// attemptLimit is one limit an attempt counts against.
+type attemptLimit struct {
+	key    string
+	limit  int
+	window time.Duration
+}
+
+// loginLimits are the limits a sign-in attempt for email from the request's address counts against.
+func (s *Server) loginLimits(r *http.Request, email string) []attemptLimit {
+	ip := s.clientIP(r).String()
+	acct := strings.ToLower(email)
+	return []attemptLimit{
+		{"login:acct-ip:" + acct + "|" + ip, loginPerAccountIP, loginPerAccountIPWin},
+		{"login:acct:" + acct, loginPerAccount, loginPerAccountWin},
+		{"login:ip:" + ip, loginPerIP, loginPerIPWindow},
+	}
+}
+
+// reserveAttempt counts an attempt against every limit before it is checked, so concurrent attempts cannot slip
+// past a limit, and returns refund, which takes the attempt back out of every count: call it when the attempt
+// succeeded, since only failures count. An attempt refused by one limit is refunded from all: it checked nothing.
+func (s *Server) reserveAttempt(r *http.Request, limits []attemptLimit) (refund func(), err error) {
+	counted := make([]string, 0, len(limits))
+	refund = func() {
+		for _, key := range counted {
+			if err := s.limiter.Refund(r.Context(), key); err != nil {
+				loggerFrom(r.Context(), s.deps.Logger).Error("rate limiter refund", "error", err)
+			}
+		}
+	}
+	for _, l := range limits {
+		counted = append(counted, l.key)
+		if err := s.allow(r, l.key, l.limit, l.window); err != nil {
+			refund()
+			return nil, err
+		}
+	}
+	return refund, nil
+}
 
 // dummyHash is compared against when an e-mail has no account, so a wrong e-mail costs the same bcrypt time as a
 // wrong password and timing does not reveal which accounts exist.
@@ -87,18 +135,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // errBadCredentials is the one answer to a wrong e-mail or a wrong password.
 var errBadCredentials = fault.New(fault.Unauthorized, "The e-mail or password is not right.")
 
-// checkCredentials applies the sign-in rate limits and verifies an e-mail and password, returning the user and
+// checkCredentials applies the sign-in rate limits (failures only: see loginLimits) and verifies an e-mail and password, returning the user and
 // their organizations (oldest membership first). It is shared by the sign-in page and the API's token endpoint.
 func (s *Server) checkCredentials(r *http.Request, email, password, method string) (store.User, []store.UserOrganization, error) {
 	if email == "" || password == "" {
 		return store.User{}, nil, joinInvalid(nil,
 			requiredIf(email == "", "email"), requiredIf(password == "", "password"))
 	}
-	ip := s.clientIP(r).String()
-	if err := s.allow(r, "login:ip:"+ip, loginPerIP, loginPerIPWindow); err != nil {
-		return store.User{}, nil, err
-	}
-	if err := s.allow(r, "login:acct:"+strings.ToLower(email), loginPerAccount, loginPerAccountWin); err != nil {
+	refund, err := s.reserveAttempt(r, s.loginLimits(r, email))
+	if err != nil {
 		return store.User{}, nil, err
 	}
 	user, err := s.deps.Store.UserGetByEmail(r.Context(), email)
@@ -114,6 +159,7 @@ func (s *Server) checkCredentials(r *http.Request, email, password, method strin
 		s.auditLoginFailure(r, &user, method)
 		return store.User{}, nil, errBadCredentials
 	}
+	refund()
 	orgs, err := s.deps.Store.UserOrganizations(r.Context(), user.ID)
 	if err != nil {
 		return store.User{}, nil, err

@@ -2,13 +2,20 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/concertmaster/concertmaster/handlers/ratelimit"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // fromIP makes a request come from addr through the trusted proxy (the harness trusts 127.0.0.0/8).
@@ -87,46 +94,124 @@ func TestSignUpSignInAndOut(t *testing.T) {
 	}
 }
 
-func TestLoginBruteForceGets429(t *testing.T) {
+// randomIP is a random private address, so the counts an earlier run left in Redis never meet this run's.
+func randomIP() string {
+	b := uuid.New()
+	return fmt.Sprintf("10.%d.%d.%d", b[0], b[1], b[2]|1)
+}
+
+// TestLoginLimitsCountFailuresWhereTheyHappen is the regression test of finding 9: guesses from one address lock
+// that address out of that account, not the owner signing in from elsewhere; successful sign-ins count against
+// nothing; a per-account ceiling stops a guesser spread over many addresses and a per-address limit one address
+// trying many accounts. It runs over both limiters.
+func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	w := h.newWorld()
-	victim := w.users["viewer"].Email
+	for _, tc := range []struct {
+		name    string
+		limiter func(t *testing.T) ratelimit.Limiter // nil: the in-process one, on the harness's clock
+	}{
+		{"memory", nil},
+		{"redis", func(t *testing.T) ratelimit.Limiter {
+			url := os.Getenv("TEST_REDIS_URL")
+			if url == "" {
+				t.Fatal("TEST_REDIS_URL is not set: run the tests with `make test`, which starts a private Redis")
+			}
+			opts, err := redis.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := redis.NewClient(opts)
+			t.Cleanup(func() { c.Close() })
+			return ratelimit.NewRedis(c)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixNano())
+			h := newHarness(t, func(d *Deps, h *harness) {
+				d.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+				if tc.limiter != nil {
+					d.Limiter = tc.limiter(h.t)
+				}
+			})
+			w := h.newWorld()
+			owner := w.users["owner"].Email
+			attacker, home := randomIP(), randomIP()
 
-	// Per account: ten wrong guesses from ten addresses, then even the right password is refused for a while.
-	for i := range loginPerAccount {
-		if resp := h.login(victim, "wrong password "+strconv.Itoa(i), "198.51.100."+strconv.Itoa(i+1)); resp.StatusCode != 401 {
-			t.Fatalf("guess %d = %d", i+1, resp.StatusCode)
-		} else if !strings.Contains(resp.doc(t).Find(".alert.error").Text(), "not right") {
-			t.Fatalf("guess %d: no error shown", i+1)
-		}
-	}
-	resp := h.login(victim, testPassword, "198.51.100.200")
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("11th attempt = %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
-	}
-	if secs, _ := strconv.Atoi(resp.Header.Get("Retry-After")); secs <= 0 || secs > 15*60 {
-		t.Errorf("Retry-After %d", secs)
-	}
-	api := h.do(request{Method: "POST", Path: "/api/v1/auth/token", Header: fromIP("198.51.100.201"),
-		JSON: `{"email":"` + victim + `","password":"` + testPassword + `"}`})
-	if api.StatusCode != 429 || api.Header.Get("Retry-After") == "" || api.Header.Get("Content-Type") != "application/problem+json" {
-		t.Errorf("API sign-in of a locked account = %d %s", api.StatusCode, api.Header.Get("Content-Type"))
-	}
-	// Another account is unaffected.
-	if ok := h.login(w.users["member"].Email, testPassword, "198.51.100.202"); ok.StatusCode != 303 || sessionFrom(ok) == nil {
-		t.Errorf("another account = %d", ok.StatusCode)
-	}
+			// Ten wrong guesses from the attacker's address: the eleventh attempt from there is refused, even with the
+			// right password.
+			for i := range loginPerAccountIP {
+				if resp := h.login(owner, "wrong password "+strconv.Itoa(i), attacker); resp.StatusCode != 401 {
+					t.Fatalf("guess %d = %d", i+1, resp.StatusCode)
+				} else if !strings.Contains(resp.doc(t).Find(".alert.error").Text(), "not right") {
+					t.Fatalf("guess %d: no error shown", i+1)
+				}
+			}
+			resp := h.login(owner, testPassword, attacker)
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("11th attempt from the guessing address = %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+			if secs, _ := strconv.Atoi(resp.Header.Get("Retry-After")); secs <= 0 || secs > 15*60 {
+				t.Errorf("Retry-After %d", secs)
+			}
+			api := h.do(request{Method: "POST", Path: "/api/v1/auth/token", Header: fromIP(attacker),
+				JSON: `{"email":"` + owner + `","password":"` + testPassword + `"}`})
+			if api.StatusCode != 429 || api.Header.Get("Retry-After") == "" || api.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("API sign-in from the guessing address = %d %s", api.StatusCode, api.Header.Get("Content-Type"))
+			}
 
-	// Per address: one address trying many accounts.
-	for i := range loginPerIP {
-		h.login("nobody"+strconv.Itoa(i)+"@example.com", "guess", "203.0.113.7")
-	}
-	if resp := h.login(w.users["admin"].Email, testPassword, "203.0.113.7"); resp.StatusCode != 429 {
-		t.Errorf("address over its limit = %d", resp.StatusCode)
-	}
-	if h.auditCount("session.login_failed") < loginPerAccount {
-		t.Error("failed sign-ins are not audited")
+			// The owner, from home, is not locked out; and signs in again and again without counting against anything.
+			for i := range loginPerAccountIP + 2 {
+				if ok := h.login(owner, testPassword, home); ok.StatusCode != 303 || sessionFrom(ok) == nil {
+					t.Fatalf("the owner's sign-in %d from another address = %d", i+1, ok.StatusCode)
+				}
+			}
+			if resp := h.login(owner, "a typo", home); resp.StatusCode != 401 {
+				t.Errorf("a wrong password after many successful sign-ins = %d, want 401", resp.StatusCode)
+			}
+
+			// Per account: a guesser spread over many addresses meets the ceiling, and then the account waits.
+			for range loginPerAccount - loginPerAccountIP - 2 {
+				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:acct:"+strings.ToLower(owner), loginPerAccount, loginPerAccountWin); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if resp := h.login(owner, "one more guess", randomIP()); resp.StatusCode != 401 {
+				t.Fatalf("the hundredth failure = %d", resp.StatusCode)
+			}
+			if resp := h.login(owner, testPassword, home); resp.StatusCode != 429 {
+				t.Errorf("past the per-account ceiling = %d, want 429", resp.StatusCode)
+			}
+
+			// Per address: one address trying many accounts.
+			spray := randomIP()
+			for range loginPerIP - 1 {
+				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:ip:"+spray, loginPerIP, loginPerIPWindow); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if resp := h.login("nobody@example.com", "guess", spray); resp.StatusCode != 401 {
+				t.Fatalf("the thirtieth failure from one address = %d", resp.StatusCode)
+			}
+			if resp := h.login(w.users["admin"].Email, testPassword, spray); resp.StatusCode != 429 {
+				t.Errorf("address over its limit = %d", resp.StatusCode)
+			}
+			if resp := h.login(w.users["admin"].Email, testPassword, randomIP()); resp.StatusCode != 303 {
+				t.Errorf("the same account from another address = %d", resp.StatusCode)
+			}
+			if h.auditCount("session.login_failed") < loginPerAccountIP {
+				t.Error("failed sign-ins are not audited")
+			}
+
+			// The windows end: the guessing address may try again (the in-process limiter runs on the test's clock).
+			if tc.limiter == nil {
+				clock.Add(int64(loginPerAccountWin))
+				if ok := h.login(owner, testPassword, attacker); ok.StatusCode != 303 {
+					t.Errorf("after the windows = %d", ok.StatusCode)
+				}
+			}
+		})
 	}
 }
 

@@ -102,7 +102,8 @@ func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiInvitationCreate is POST /api/v1/invitations {email, role}: an invitation link, answered once and e-mailed when
-// a mailer is configured. Inviting an owner takes an owner.
+// a mailer is configured. Inviting an owner takes an owner in a browser session that re-entered its password, so
+// over the API it is always refused.
 func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	if err := authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
@@ -121,6 +122,11 @@ func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	if in.Role == string(store.RoleOwner) {
 		if err := authz.Authorize(p, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
+			s.problem(w, r, err)
+			return
+		}
+		// Never true of an API caller: inviting an owner is done in the browser (RequireFreshPassword).
+		if err := authz.RequireFreshPassword(p, "invite an owner"); err != nil {
 			s.problem(w, r, err)
 			return
 		}
@@ -161,8 +167,9 @@ func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// apiMemberChangeRole is PUT /api/v1/members/{userID} {role}. Admins manage non-owners; making someone owner, or
-// changing an owner, takes an owner; the store refuses to demote the last owner (409).
+// apiMemberChangeRole is PUT /api/v1/members/{userID} {role}. Admins manage non-owners; changing an owner takes an
+// owner; making someone owner is refused (it takes a browser session that re-entered its password); the store
+// refuses to demote the last owner (409).
 func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	if err := authz.Authorize(p, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
@@ -186,6 +193,13 @@ func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 	role := store.Role(in.Role)
 	if current == store.RoleOwner || role == store.RoleOwner {
 		if err := authz.Authorize(p, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
+			s.problem(w, r, err)
+			return
+		}
+	}
+	// Never true of an API caller: making someone owner is done in the browser (RequireFreshPassword).
+	if role == store.RoleOwner && current != store.RoleOwner {
+		if err := authz.RequireFreshPassword(p, "make someone owner"); err != nil {
 			s.problem(w, r, err)
 			return
 		}

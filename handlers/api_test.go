@@ -160,7 +160,7 @@ func TestPersonalTokensAndRemovedMembers(t *testing.T) {
 	cookie := h.sessionCookie(member, w.orgA.ID)
 
 	created := h.do(request{Method: "POST", Path: "/settings/tokens", Cookie: cookie,
-		Form: url.Values{"name": {"deploy script"}, "expires_in_days": {"90"}}})
+		Form: url.Values{"name": {"deploy script"}, "expires_in_days": {"90"}, "scopes": {"admin"}}})
 	secret, _ := created.doc(t).Find("input.secret").Attr("value")
 	h.remember(secret)
 	if created.StatusCode != 201 || !strings.HasPrefix(secret, "cm_pat_") {
@@ -215,7 +215,7 @@ func TestRevokedTokenAndRateLimitPerToken(t *testing.T) {
 	h := newHarness(t, func(d *Deps, _ *harness) { d.APIRateLimit = 3 })
 	w := h.newWorld()
 	cookie := h.sessionCookie(w.users["viewer"], w.orgA.ID)
-	created := h.do(request{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"t"}, "expires_in_days": {"0"}}})
+	created := h.do(request{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"t"}, "expires_in_days": {"0"}, "scopes": {"read"}}})
 	secret, _ := created.doc(t).Find("input.secret").Attr("value")
 	h.remember(secret)
 	for i := range 3 {

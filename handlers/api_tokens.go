@@ -12,7 +12,7 @@ import (
 )
 
 // The personal API tokens API: the twin of the tokens page (tokens.go). Every route takes TokensManage, which a
-// caller authenticated with a personal token never has: a leaked token can neither mint nor revoke tokens, nor list
+// caller authenticated with a personal token never has, whatever its scopes: a leaked token can neither mint nor revoke tokens, nor list
 // them. A token is its owner's alone; anyone else's is NotFound.
 
 // apiTokenJSON is one of the caller's tokens: never its secret nor its hash.
@@ -24,11 +24,12 @@ type apiTokenJSON struct {
 	LastUsedAt *time.Time `json:"last_used_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	Scopes     []string   `json:"scopes"`
 }
 
 func apiTokenFrom(t store.APIToken) apiTokenJSON {
 	return apiTokenJSON{ID: t.ID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt,
-		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, Scopes: t.Scopes}
 }
 
 // apiTokenList is the answer of GET /api/v1/tokens: live tokens first, newest first.
@@ -37,10 +38,11 @@ type apiTokenListJSON struct {
 }
 
 // apiTokenInput is the body of POST /api/v1/tokens. ExpiresInDays takes the page's choices; 0 (or absent) never
-// expires.
+// expires. Scopes is required: at least one of read, run, write, admin (README, "Accounts and security").
 type apiTokenInput struct {
-	Name          string `json:"name" validate:"required,max=100"`
-	ExpiresInDays int    `json:"expires_in_days" validate:"oneof=0 30 90 365"`
+	Name          string   `json:"name" validate:"required,max=100"`
+	ExpiresInDays int      `json:"expires_in_days" validate:"oneof=0 30 90 365"`
+	Scopes        []string `json:"scopes"`
 }
 
 // apiTokenCreatedJSON is the answer of POST /api/v1/tokens: Token is the secret, in this answer only.
@@ -82,19 +84,20 @@ func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if err := check(in); err != nil {
+	scopes, scopesErr := tokenScopes(in.Scopes)
+	if err := joinInvalid(check(in), scopesErr); err != nil {
 		s.problem(w, r, err)
 		return
 	}
 	var expires *time.Time
 	if in.ExpiresInDays > 0 {
-		t := time.Now().Add(time.Duration(in.ExpiresInDays) * 24 * time.Hour)
+		t := s.deps.Now().Add(time.Duration(in.ExpiresInDays) * 24 * time.Hour)
 		expires = &t
 	}
 	token, hash := auth.NewToken(auth.PersonalTokenPrefix)
 	created, err := s.deps.Store.APITokenCreate(r.Context(), store.NewAPIToken{
 		OrganizationID: p.OrgID, UserID: p.UserID, Name: in.Name, TokenHash: hash, Prefix: auth.DisplayPrefix(token),
-		ExpiresAt: expires,
+		ExpiresAt: expires, Scopes: scopes,
 	}, s.actor(r))
 	if err != nil {
 		s.problem(w, r, err)

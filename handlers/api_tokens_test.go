@@ -15,13 +15,13 @@ func init() {
 	maps.Copy(routeCases, map[string]routeCase{
 		"GET /api/v1/tokens": {get("/api/v1/tokens"), withAnon(every(200), 401)},
 		"POST /api/v1/tokens": {func(*harness, *world) request {
-			return request{Method: "POST", Path: "/api/v1/tokens", JSON: `{"name":"ci","expires_in_days":30}`}
+			return request{Method: "POST", Path: "/api/v1/tokens", JSON: `{"name":"ci","expires_in_days":30,"scopes":["run"]}`}
 		}, withAnon(every(201), 401)},
 		// A token is its owner's alone: anyone else, even an admin of the same organization, gets 404.
 		"DELETE /api/v1/tokens/{id}": {func(h *harness, w *world) request {
 			_, hash := auth.NewToken(auth.PersonalTokenPrefix)
 			tok, err := h.st.APITokenCreate(context.Background(), store.NewAPIToken{OrganizationID: w.orgA.ID,
-				UserID: w.users["owner"].ID, Name: "owner's", TokenHash: hash, Prefix: "cm_pat_xxxx"}, store.Actor{})
+				UserID: w.users["owner"].ID, Name: "owner's", TokenHash: hash, Prefix: "cm_pat_xxxx", Scopes: []string{"read"}}, store.Actor{})
 			if err != nil {
 				h.t.Fatal(err)
 			}
@@ -47,12 +47,14 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 		return resp
 	}
 
-	for _, bad := range []string{`{"name":"","expires_in_days":7}`, `{"name":"ci","scopes":["all"]}`, `{"name":"ci","expires_in_days":-1}`} {
+	for _, bad := range []string{`{"name":"","expires_in_days":7,"scopes":["read"]}`, `{"name":"ci","scopes":["all"]}`,
+		`{"name":"ci","expires_in_days":-1,"scopes":["read"]}`, `{"name":"ci"}`, `{"name":"ci","scopes":[]}`,
+		`{"name":"ci","scopes":["read","read"]}`} {
 		if r := call("POST /api/v1/tokens", "/api/v1/tokens", member, bad); r.StatusCode != 422 {
 			t.Errorf("create %s = %d %s", bad, r.StatusCode, r.body)
 		}
 	}
-	body := `{"name":"deploy bot","expires_in_days":90}`
+	body := `{"name":"deploy bot","expires_in_days":90,"scopes":["admin"]}`
 	c.validateRequest(t, "POST /api/v1/tokens", body)
 	resp := call("POST /api/v1/tokens", "/api/v1/tokens", member, body)
 	var created apiTokenCreatedJSON
@@ -64,8 +66,8 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 	}
 	secret := created.Token
 	h.remember(secret)
-	c.validateRequest(t, "POST /api/v1/tokens", `{"name":"forever"}`)
-	if r := call("POST /api/v1/tokens", "/api/v1/tokens", member, `{"name":"forever"}`); r.StatusCode != 201 || !strings.Contains(r.body, `"expires_at":null`) {
+	c.validateRequest(t, "POST /api/v1/tokens", `{"name":"forever","scopes":["read"]}`)
+	if r := call("POST /api/v1/tokens", "/api/v1/tokens", member, `{"name":"forever","scopes":["read"]}`); r.StatusCode != 201 || !strings.Contains(r.body, `"expires_at":null`) {
 		t.Errorf("create without expiry = %d %s", r.StatusCode, r.body)
 	} else {
 		var other apiTokenCreatedJSON
@@ -79,7 +81,7 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 	}
 	for _, r := range []response{
 		call("GET /api/v1/tokens", "/api/v1/tokens", secret, ""),
-		call("POST /api/v1/tokens", "/api/v1/tokens", secret, `{"name":"entrenched"}`),
+		call("POST /api/v1/tokens", "/api/v1/tokens", secret, `{"name":"entrenched","scopes":["admin"]}`),
 		call("DELETE /api/v1/tokens/{id}", "/api/v1/tokens/"+created.ID.String(), secret, ""),
 	} {
 		if r.StatusCode != 403 {

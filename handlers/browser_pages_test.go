@@ -97,7 +97,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	for _, r := range []request{
 		{Method: "POST", Path: "/integrations", Cookie: cookie, Form: url.Values{"name": {"Transactional mail"}, "kind": {"smtp"},
 			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}},
-		{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"CI deploys"}, "expires_in_days": {"90"}}},
+		{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"CI deploys"}, "expires_in_days": {"90"}, "scopes": {"run"}}},
 	} {
 		if resp := h.do(r); resp.StatusCode >= 400 {
 			t.Fatalf("%s %s: %d %.300s", r.Method, r.Path, resp.StatusCode, resp.body)
@@ -108,6 +108,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	return map[string]browserPage{
 		"GET /{$}":                          {path: "/", who: "owner"},
 		"GET /profile":                      {path: "/profile", who: "owner"},
+		"GET /reauth":                       {path: "/reauth?next=%2Fsettings%2Fmembers", who: "owner"},
 		"GET /settings/members":             {path: "/settings/members", who: "owner"},
 		"GET /settings/tokens":              {path: "/settings/tokens", who: "owner"},
 		"GET /settings/audit":               {path: "/settings/audit", who: "owner"},

@@ -88,6 +88,18 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, page view
 	s.render(w, r, status, "Members", views.Members(page))
 }
 
+// renderNeedsPassword answers a refusal of RequireFreshPassword: the members page, 403, with the refusal and a link
+// to re-enter the password.
+func (s *Server) renderNeedsPassword(w http.ResponseWriter, r *http.Request, page views.MembersPage, err error) {
+	page.Error, page.NeedsPassword = fault.As(err).Message, true
+	page, lerr := s.membersView(r, page)
+	if lerr != nil {
+		s.pageError(w, r, lerr)
+		return
+	}
+	s.render(w, r, http.StatusForbidden, "Members", views.Members(page))
+}
+
 func (s *Server) classifyStatus(w http.ResponseWriter, r *http.Request, err error) int {
 	return statusOf(s.classify(w, r, err).Code)
 }
@@ -101,6 +113,7 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // inviteMember creates an invitation link (shown once to the inviter) and e-mails it when SMTP is configured.
+// Inviting an owner takes an owner who re-entered their password (RequireFreshPassword).
 func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	if err := authorize(r, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
@@ -127,6 +140,11 @@ func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 	if in.Role == string(store.RoleOwner) {
 		if err := authorize(r, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
 			s.pageError(w, r, err)
+			return
+		}
+		if err := requireFreshPassword(r, "invite an owner"); err != nil {
+			page.InviteForm = formState(map[string]string{"email": in.Email, "role": in.Role}, nil)
+			s.renderNeedsPassword(w, r, page, err)
 			return
 		}
 	}
@@ -170,7 +188,8 @@ func (s *Server) memberTarget(r *http.Request) (uuid.UUID, store.Role, error) {
 }
 
 // changeMemberRole gives a member another role. Admins manage non-owners; making someone owner, or changing an
-// owner, takes an owner; the last owner cannot be demoted.
+// owner, takes an owner; making someone owner also takes a freshly re-entered password (RequireFreshPassword); the
+// last owner cannot be demoted.
 func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
 	if err := authorize(r, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
@@ -195,6 +214,12 @@ func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
 	if current == store.RoleOwner || role == store.RoleOwner {
 		if err := authorize(r, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
 			s.pageError(w, r, err)
+			return
+		}
+	}
+	if role == store.RoleOwner && current != store.RoleOwner {
+		if err := requireFreshPassword(r, "make someone owner"); err != nil {
+			s.renderNeedsPassword(w, r, views.MembersPage{}, err)
 			return
 		}
 	}

@@ -193,7 +193,17 @@ func TestLastOwnerRules(t *testing.T) {
 	if h.auditCount("member.role_changed")+h.auditCount("member.removed")+h.auditCount("member.left") != 0 {
 		t.Fatal("refused changes were audited")
 	}
-	// With a second owner, the first may step down; the session is renewed on the role change.
+	// With a second owner (made after re-entering the password), the first may step down; the session is renewed
+	// on the role change.
+	if r := post(owner, "/settings/members/"+adminID+"/role", url.Values{"role": {"owner"}}); r.StatusCode != 403 {
+		t.Fatalf("promote without re-entering the password = %d", r.StatusCode)
+	}
+	if r := post(owner, "/reauth", url.Values{"password": {testPassword}}); r.StatusCode != 303 || sessionFrom(r) == nil {
+		t.Fatalf("re-enter the password = %d", r.StatusCode)
+	} else {
+		owner = sessionFrom(r)
+		h.remember(owner.Value)
+	}
 	if r := post(owner, "/settings/members/"+adminID+"/role", url.Values{"role": {"owner"}}); r.StatusCode != 200 {
 		t.Fatalf("promote = %d", r.StatusCode)
 	}

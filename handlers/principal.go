@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/auth"
@@ -21,7 +22,12 @@ const (
 	sessionUserID  = "uid"
 	sessionOrgID   = "oid"
 	sessionCredVer = "cv"
+	// sessionPasswordAt is when the password was last re-entered (unix seconds), for RequireFreshPassword.
+	sessionPasswordAt = "pwat"
 )
+
+// freshPasswordWindow is how long a re-entered password lets a session make someone owner.
+const freshPasswordWindow = 5 * time.Minute
 
 // identity is the authenticated caller of a request: the authorization principal plus the names pages show.
 type identity struct {
@@ -49,11 +55,26 @@ func withIdentity(r *http.Request, id *identity) *http.Request {
 }
 
 func identityOf(p store.Principal) *identity {
+	scopes := make([]authz.Scope, len(p.TokenScopes))
+	for i, sc := range p.TokenScopes {
+		scopes[i] = authz.Scope(sc)
+	}
 	return &identity{
 		principal: authz.Principal{UserID: p.User.ID, OrgID: p.Organization.ID, Role: authz.Role(p.Role),
-			InstanceAdmin: p.User.InstanceAdmin, TokenID: p.TokenID},
+			InstanceAdmin: p.User.InstanceAdmin, TokenID: p.TokenID, Scopes: scopes},
 		user: p.User, org: p.Organization,
 	}
+}
+
+// sessionIdentityOf is identityOf for a cookie session, which alone may hold a freshly re-entered password.
+func (s *Server) sessionIdentityOf(ctx context.Context, p store.Principal) *identity {
+	id := identityOf(p)
+	id.principal.Session = true
+	if at := s.sessions.GetInt64(ctx, sessionPasswordAt); at > 0 {
+		age := s.deps.Now().Sub(time.Unix(at, 0))
+		id.principal.FreshPassword = age >= 0 && age < freshPasswordWindow
+	}
+	return id
 }
 
 // cookieAuth is the stack of every cookie-authenticated route: cross-origin protection (the CSRF defence, with
@@ -89,7 +110,7 @@ func (s *Server) loadSessionPrincipal(next http.Handler) http.Handler {
 		case err != nil:
 			s.pageError(w, r, err)
 		default:
-			next.ServeHTTP(w, withIdentity(r, identityOf(p)))
+			next.ServeHTTP(w, withIdentity(r, s.sessionIdentityOf(ctx, p)))
 		}
 	})
 }

@@ -134,3 +134,73 @@ func (s *Server) switchOrganization(w http.ResponseWriter, r *http.Request) {
 	s.sessions.Put(r.Context(), sessionOrgID, orgID.String())
 	s.redirect(w, r, "/")
 }
+
+// Re-entering the password: wrong guesses through a stolen session are limited per user, failures only.
+const (
+	reauthPerUser    = 10
+	reauthPerUserWin = 15 * time.Minute
+)
+
+func (s *Server) reauthPage(f views.Form, next string, id *identity) views.ReauthPage {
+	return views.ReauthPage{Form: f, Next: next, Email: id.user.Email}
+}
+
+// reauthForm asks the signed-in user for their password again (see RequireFreshPassword).
+func (s *Server) reauthForm(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	s.render(w, r, http.StatusOK, "Confirm your password",
+		views.Reauth(s.reauthPage(views.Form{}, safeNext(r.URL.Query().Get("next")), id)))
+}
+
+// reauth checks the signed-in user's password and records the time in the session: for the next
+// freshPasswordWindow this session may make someone owner. The session token is renewed, as on every change of
+// privileges.
+func (s *Server) reauth(w http.ResponseWriter, r *http.Request) {
+	id := identityFrom(r.Context())
+	if err := parseForm(w, r); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	next := safeNext(r.PostFormValue("next"))
+	password := r.PostFormValue("password")
+	fail := func(err error) {
+		s.render(w, r, s.formStatus(w, r, err), "Confirm your password",
+			views.Reauth(s.reauthPage(formState(nil, err), next, id)))
+	}
+	if err := joinInvalid(nil, requiredIf(password == "", "password")); err != nil {
+		fail(err)
+		return
+	}
+	refund, err := s.reserveAttempt(r, []attemptLimit{{"reauth:user:" + id.user.ID.String(), reauthPerUser, reauthPerUserWin}})
+	if err != nil {
+		fail(err)
+		return
+	}
+	user, err := s.deps.Store.UserGet(r.Context(), id.user.ID)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if !auth.PasswordMatches(user.PasswordHash, password) {
+		s.auditLoginFailure(r, &user, "reauth")
+		fail(fault.Fields("wrong password", fault.FieldError{Field: "password", Message: "is not right"}))
+		return
+	}
+	refund()
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.sessions.Put(r.Context(), sessionPasswordAt, s.deps.Now().Unix())
+	if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), &id.principal.OrgID, "session.password_confirmed", "user",
+		id.user.ID.String()); err != nil {
+		s.pageError(w, r, err)
+		return
+	}
+	s.redirect(w, r, next)
+}
+
+// requireFreshPassword is authz.RequireFreshPassword for the request's principal.
+func requireFreshPassword(r *http.Request, what string) error {
+	return authz.RequireFreshPassword(principalFrom(r.Context()), what)
+}

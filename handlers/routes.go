@@ -3,8 +3,6 @@ package handlers
 import (
 	"net/http"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes is the one route table of the application. Each line picks how its route is protected:
@@ -19,7 +17,9 @@ import (
 func (s *Server) routes() {
 	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
 	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
-	s.handle("GET /metrics", promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{Registry: s.deps.Metrics}))
+	if !s.deps.MetricsOwnListener {
+		s.handle("GET /metrics", s.MetricsHandler())
+	}
 	s.handle("GET /static/", staticHandler())
 
 	// Accounts.
@@ -39,6 +39,8 @@ func (s *Server) routes() {
 	s.page("GET /profile", s.profilePage)
 	s.page("POST /profile", s.updateProfile)
 	s.page("POST /profile/password", s.changePassword)
+	s.page("GET /reauth", s.reauthForm)
+	s.page("POST /reauth", s.reauth)
 	s.page("POST /orgs/switch", s.switchOrganization)
 
 	// Settings.

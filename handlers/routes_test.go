@@ -138,13 +138,13 @@ var routeCases = map[string]routeCase{
 		return request{Method: "POST", Path: "/settings/invitations/" + invs[0].ID.String() + "/revoke", Form: url.Values{}}
 	}, adminsOnly(200, 404)},
 	"GET /settings/tokens": {get("/settings/tokens"), signedIn(200)},
-	"POST /settings/tokens": {form("POST", "/settings/tokens", url.Values{"name": {"ci"}, "expires_in_days": {"30"}}),
+	"POST /settings/tokens": {form("POST", "/settings/tokens", url.Values{"name": {"ci"}, "expires_in_days": {"30"}, "scopes": {"run"}}),
 		signedIn(201)},
 	// A token is its owner's alone: anyone else, even an admin of the same organization, gets 404.
 	"POST /settings/tokens/{id}/revoke": {func(h *harness, w *world) request {
 		_, hash := auth.NewToken(auth.PersonalTokenPrefix)
 		tok, err := h.st.APITokenCreate(context.Background(), store.NewAPIToken{OrganizationID: w.orgA.ID,
-			UserID: w.users["owner"].ID, Name: "owner's", TokenHash: hash, Prefix: "cm_pat_xxxx"}, store.Actor{})
+			UserID: w.users["owner"].ID, Name: "owner's", TokenHash: hash, Prefix: "cm_pat_xxxx", Scopes: []string{"read"}}, store.Actor{})
 		if err != nil {
 			h.t.Fatal(err)
 		}

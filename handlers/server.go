@@ -57,6 +57,12 @@ type Deps struct {
 	SessionLifetime    time.Duration
 	// Limiter counts rate-limited attempts: Redis when REDIS_URL is set, in-process when nil.
 	Limiter ratelimit.Limiter
+	// Now is the clock of the re-entered password's freshness and of the in-process limiter; time.Now when nil.
+	Now func() time.Time
+	// MetricsToken, when set, is the Bearer token /metrics requires; MetricsOwnListener serves /metrics only on
+	// the listener MetricsHandler is mounted on (METRICS_ADDR), not on this server.
+	MetricsToken       string
+	MetricsOwnListener bool
 	// Mailer sends password-reset and invitation mails; nil when SMTP_URL is unset (links are then shown, not sent).
 	Mailer Mailer
 	// CORSAllowedOrigins may call /api from a browser (exact origins, "https://app.example.com").
@@ -146,6 +152,9 @@ func New(deps Deps) *Server {
 	if deps.APIRateLimit <= 0 {
 		deps.APIRateLimit = DefaultAPIRateLimit
 	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	if deps.BaseURL == nil {
 		deps.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
@@ -163,7 +172,7 @@ func New(deps Deps) *Server {
 		cors:      map[string]bool{},
 	}
 	if s.limiter == nil {
-		s.limiter = ratelimit.NewMemory(0)
+		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)
 	}
 	for _, o := range deps.CORSAllowedOrigins {
 		s.cors[o] = true

@@ -117,6 +117,8 @@ type MembersPage struct {
 	// Error is a refusal to show above the list (the last owner cannot leave …).
 	Error  string
 	Notice string
+	// NeedsPassword links the Error to the re-enter-password step (making someone owner needs it).
+	NeedsPassword bool
 }
 
 // MemberRow is one member and what the viewer may do to them.
@@ -166,6 +168,8 @@ type TokensPage struct {
 	Form    Form
 	// NewToken is the secret of the token just created: shown this once.
 	NewToken string
+	// Scopes are the scope choices, least powerful first.
+	Scopes []string
 }
 
 // TokenRow is one personal API token.
@@ -177,6 +181,15 @@ type TokenRow struct {
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	Revoked    bool
+	Scopes     string
+}
+
+// ReauthPage asks a signed-in user for their password again before a sensitive action.
+type ReauthPage struct {
+	Form Form
+	// Next is where to go once the password is confirmed (a local path).
+	Next  string
+	Email string
 }
 
 // AuditPage lists the audit log with its filters.

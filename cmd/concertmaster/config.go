@@ -42,6 +42,8 @@ type config struct {
 	Eval sandbox.Options
 	// Fairness keeps one organization or one bad execution from starving the others.
 	Fairness fairnessConfig
+	// Metrics protects /metrics: a Bearer token, a listener of its own.
+	Metrics metricsConfig
 
 	// Accounts and the web's security (issue 3).
 	SMTPURL            string
@@ -138,6 +140,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadAccountsConfig(cfg, get, bad)
 	loadEvalConfig(cfg, get, bad)
 	loadFairnessConfig(cfg, get, bad)
+	loadMetricsConfig(cfg, get, bad)
 
 	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")

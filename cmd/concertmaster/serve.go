@@ -19,6 +19,8 @@ import (
 type serveOptions struct {
 	web, workers bool
 	listening    func(addr string)
+	// metricsListening is told METRICS_ADDR's bound address, when it is set.
+	metricsListening func(addr string)
 }
 
 // serve runs the web server and/or the workers until ctx is canceled, then shuts down gracefully: it stops
@@ -68,6 +70,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
 	deps.OrgTriggerRateLimit = cfg.Fairness.OrgTriggerRateLimit
+	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return err
 	}
@@ -82,6 +85,13 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	defer stopJobsUI()
 	web := handlers.New(deps)
 	defer web.Wait() // e-mails still being sent in the background
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
+	}
 	srv := &http.Server{
 		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,

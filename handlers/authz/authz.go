@@ -76,6 +76,11 @@ type Principal struct {
 	InstanceAdmin bool
 	// TokenID is set when the request authenticated with a personal API token rather than a session or a JWT.
 	TokenID *uuid.UUID
+	// Scopes bound a personal token (TokenID set); see scopes.go.
+	Scopes []Scope
+	// Session is set for a cookie session; FreshPassword when its password was re-entered within the last few
+	// minutes (RequireFreshPassword).
+	Session, FreshPassword bool
 }
 
 // Authenticated reports whether p is a signed-in user rather than the zero (anonymous) principal.
@@ -175,6 +180,10 @@ var Instance = Resource{}
 func Authorize(p Principal, a Action, r Resource) error {
 	if !p.Authenticated() {
 		return fault.New(fault.Unauthorized, "sign in first")
+	}
+	// A token's scopes depend on the action alone, so refusing before the organization check reveals nothing.
+	if err := checkScopes(p, a); err != nil {
+		return err
 	}
 	if a == JobsAdmin || a == IntegrationsPrivilegedRole {
 		if p.InstanceAdmin {

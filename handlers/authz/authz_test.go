@@ -154,3 +154,45 @@ func TestReadmeMatrixIsAuthorize(t *testing.T) {
 		t.Errorf("README.md's role matrix differs from Authorize; it should read:\n\n%s", want)
 	}
 }
+
+// TestScopeOf: every action has a scope, an action nobody listed needs admin, and the ladder includes downwards.
+func TestScopeOf(t *testing.T) {
+	for _, a := range Actions {
+		if !ScopeOf(a).Valid() {
+			t.Errorf("%s has no valid scope", a)
+		}
+	}
+	for _, a := range []Action{MembersInvite, MembersManage, OwnersManage, TokensManage, OrgSettings, AuditView, WorkflowShare, "integrations.brand_new"} {
+		if ScopeOf(a) != ScopeAdmin {
+			t.Errorf("ScopeOf(%s) = %s, want admin", a, ScopeOf(a))
+		}
+	}
+	if !ScopeAdmin.Includes(ScopeRead) || !ScopeWrite.Includes(ScopeRun) || ScopeRun.Includes(ScopeWrite) || Scope("root").Includes(ScopeRead) {
+		t.Error("the scope ladder is wrong")
+	}
+	tok := uuid.New()
+	p := Principal{UserID: uuid.New(), OrgID: uuid.New(), Role: RoleOwner, TokenID: &tok, Scopes: []Scope{ScopeRun}}
+	if err := Authorize(p, WorkflowRun, Org(p.OrgID)); err != nil {
+		t.Errorf("run token runs: %v", err)
+	}
+	if err := Authorize(p, WorkflowEdit, Org(p.OrgID)); err == nil {
+		t.Error("run token edits")
+	}
+	p.TokenID, p.Scopes = nil, nil
+	if err := Authorize(p, OwnersManage, Org(p.OrgID)); err != nil {
+		t.Errorf("a session carries no scopes and is not bound by them: %v", err)
+	}
+	if RequireFreshPassword(Principal{UserID: p.UserID, Session: true, FreshPassword: true, TokenID: &tok}, "x") == nil ||
+		RequireFreshPassword(Principal{UserID: p.UserID, Session: true}, "x") == nil ||
+		RequireFreshPassword(Principal{UserID: p.UserID, Session: true, FreshPassword: true}, "x") != nil {
+		t.Error("RequireFreshPassword")
+	}
+	if _, err := ParseScopes([]string{"read", "admin"}); err != nil {
+		t.Error(err)
+	}
+	for _, bad := range [][]string{nil, {"all"}, {"read", "read"}} {
+		if _, err := ParseScopes(bad); err == nil {
+			t.Errorf("ParseScopes(%q) accepted", bad)
+		}
+	}
+}

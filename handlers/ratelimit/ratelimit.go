@@ -1,6 +1,9 @@
 // Package ratelimit counts attempts per key in fixed time windows: sign-ins per address and per account, API calls
 // per token. Two implementations share one interface: Redis when REDIS_URL is set, so every instance shares the
 // counts, and an in-process one otherwise.
+//
+// Counting only failures (sign-ins) is Allow before the attempt and Refund once it succeeded: the attempt holds its
+// place in the count while it runs, so concurrent guesses cannot slip past the limit, and a success leaves no trace.
 package ratelimit
 
 import (
@@ -16,6 +19,9 @@ type Limiter interface {
 	// Allow counts one event for key. When the key is over its limit it returns ok=false and how long until the
 	// window ends. An error means the count could not be kept; callers decide whether to fail open or closed.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// Refund takes back one event counted by Allow in key's current window, for an attempt that turned out not to
+	// count (a successful sign-in). A key whose window ended, or whose count is zero, is left alone.
+	Refund(ctx context.Context, key string) error
 }
 
 // Memory is the in-process Limiter: fixed windows in a map, bounded in size. Expired windows are swept as new keys
@@ -39,10 +45,18 @@ const DefaultMaxKeys = 100_000
 
 // NewMemory returns an in-process limiter holding at most maxKeys windows (DefaultMaxKeys when maxKeys <= 0).
 func NewMemory(maxKeys int) *Memory {
+	return NewMemoryClock(maxKeys, time.Now)
+}
+
+// NewMemoryClock is NewMemory reading the time from now, so tests move windows along without sleeping.
+func NewMemoryClock(maxKeys int, now func() time.Time) *Memory {
 	if maxKeys <= 0 {
 		maxKeys = DefaultMaxKeys
 	}
-	return &Memory{windows: make(map[string]*window), maxKeys: maxKeys, now: time.Now}
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{windows: make(map[string]*window), maxKeys: maxKeys, now: now}
 }
 
 // Allow implements Limiter.
@@ -63,6 +77,16 @@ func (m *Memory) Allow(_ context.Context, key string, limit int, win time.Durati
 		return false, w.ends.Sub(now), nil
 	}
 	return true, 0, nil
+}
+
+// Refund implements Limiter.
+func (m *Memory) Refund(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if w, ok := m.windows[key]; ok && m.now().Before(w.ends) && w.count > 0 {
+		w.count--
+	}
+	return nil
 }
 
 // makeRoom drops expired windows (at most once a second) and, if still full, one live window.
@@ -129,6 +153,21 @@ func (r *Redis) Allow(ctx context.Context, key string, limit int, win time.Durat
 	return true, 0, nil
 }
 
+// refundScript decrements a live key, never below zero, and leaves its expiry as it is: a refund must not create a
+// key nor stretch a window.
+var refundScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+`)
+
+// Refund implements Limiter.
+func (r *Redis) Refund(ctx context.Context, key string) error {
+	return refundScript.Run(ctx, r.client, []string{r.prefix + key}).Err()
+}
+
 // Fallback uses Primary and, when it fails (Redis unreachable), Secondary: limits keep holding per instance
 // rather than failing open across the board.
 type Fallback struct {
@@ -146,4 +185,16 @@ func (f Fallback) Allow(ctx context.Context, key string, limit int, win time.Dur
 		return false, 0, err
 	}
 	return ok, wait, nil
+}
+
+// Refund implements Limiter: like Allow, it falls back to Secondary when Primary fails.
+func (f Fallback) Refund(ctx context.Context, key string) error {
+	err := f.Primary.Refund(ctx, key)
+	if err == nil {
+		return nil
+	}
+	if err2 := f.Secondary.Refund(ctx, key); err2 != nil {
+		return err
+	}
+	return nil
 }

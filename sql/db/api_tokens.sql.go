@@ -13,7 +13,7 @@ import (
 )
 
 const aPITokenAuthenticate = `-- name: APITokenAuthenticate :one
-SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.name, u.instance_admin, m.role,
+SELECT t.id AS token_id, t.last_used_at, t.scopes, u.id AS user_id, u.email, u.name, u.instance_admin, m.role,
     o.id AS organization_id, o.name AS organization_name, o.slug AS organization_slug
 FROM api_tokens t
 JOIN users u ON u.id = t.user_id
@@ -25,6 +25,7 @@ WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.
 type APITokenAuthenticateRow struct {
 	TokenID          uuid.UUID
 	LastUsedAt       *time.Time
+	Scopes           []string
 	UserID           uuid.UUID
 	Email            string
 	Name             string
@@ -43,6 +44,7 @@ func (q *Queries) APITokenAuthenticate(ctx context.Context, tokenHash []byte) (A
 	err := row.Scan(
 		&i.TokenID,
 		&i.LastUsedAt,
+		&i.Scopes,
 		&i.UserID,
 		&i.Email,
 		&i.Name,
@@ -56,9 +58,9 @@ func (q *Queries) APITokenAuthenticate(ctx context.Context, tokenHash []byte) (A
 }
 
 const aPITokenCreate = `-- name: APITokenCreate :one
-INSERT INTO api_tokens (organization_id, user_id, name, token_hash, token_prefix, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at
+INSERT INTO api_tokens (organization_id, user_id, name, token_hash, token_prefix, expires_at, scopes)
+VALUES ($1, $2, $3, $4, $5, $6, $7::text[])
+RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes
 `
 
 type APITokenCreateParams struct {
@@ -68,6 +70,7 @@ type APITokenCreateParams struct {
 	TokenHash      []byte
 	TokenPrefix    string
 	ExpiresAt      *time.Time
+	Scopes         []string
 }
 
 type APITokenCreateRow struct {
@@ -80,6 +83,7 @@ type APITokenCreateRow struct {
 	ExpiresAt      *time.Time
 	RevokedAt      *time.Time
 	CreatedAt      time.Time
+	Scopes         []string
 }
 
 func (q *Queries) APITokenCreate(ctx context.Context, arg APITokenCreateParams) (APITokenCreateRow, error) {
@@ -90,6 +94,7 @@ func (q *Queries) APITokenCreate(ctx context.Context, arg APITokenCreateParams) 
 		arg.TokenHash,
 		arg.TokenPrefix,
 		arg.ExpiresAt,
+		arg.Scopes,
 	)
 	var i APITokenCreateRow
 	err := row.Scan(
@@ -102,12 +107,13 @@ func (q *Queries) APITokenCreate(ctx context.Context, arg APITokenCreateParams) 
 		&i.ExpiresAt,
 		&i.RevokedAt,
 		&i.CreatedAt,
+		&i.Scopes,
 	)
 	return i, err
 }
 
 const aPITokenListForUser = `-- name: APITokenListForUser :many
-SELECT id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at
+SELECT id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes
 FROM api_tokens
 WHERE organization_id = $1 AND user_id = $2
 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC
@@ -128,6 +134,7 @@ type APITokenListForUserRow struct {
 	ExpiresAt      *time.Time
 	RevokedAt      *time.Time
 	CreatedAt      time.Time
+	Scopes         []string
 }
 
 // APITokenListForUser lists a user's tokens in one organization, live ones first.
@@ -150,6 +157,7 @@ func (q *Queries) APITokenListForUser(ctx context.Context, arg APITokenListForUs
 			&i.ExpiresAt,
 			&i.RevokedAt,
 			&i.CreatedAt,
+			&i.Scopes,
 		); err != nil {
 			return nil, err
 		}
@@ -164,7 +172,7 @@ func (q *Queries) APITokenListForUser(ctx context.Context, arg APITokenListForUs
 const aPITokenRevoke = `-- name: APITokenRevoke :one
 UPDATE api_tokens SET revoked_at = now()
 WHERE id = $1 AND organization_id = $2 AND user_id = $3 AND revoked_at IS NULL
-RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at
+RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes
 `
 
 type APITokenRevokeParams struct {
@@ -183,6 +191,7 @@ type APITokenRevokeRow struct {
 	ExpiresAt      *time.Time
 	RevokedAt      *time.Time
 	CreatedAt      time.Time
+	Scopes         []string
 }
 
 func (q *Queries) APITokenRevoke(ctx context.Context, arg APITokenRevokeParams) (APITokenRevokeRow, error) {
@@ -198,6 +207,7 @@ func (q *Queries) APITokenRevoke(ctx context.Context, arg APITokenRevokeParams) 
 		&i.ExpiresAt,
 		&i.RevokedAt,
 		&i.CreatedAt,
+		&i.Scopes,
 	)
 	return i, err
 }

@@ -123,6 +123,27 @@ func (q *Queries) InvitationGetByTokenHash(ctx context.Context, tokenHash []byte
 	return i, err
 }
 
+const invitationInviterIsOwner = `-- name: InvitationInviterIsOwner :one
+SELECT EXISTS (
+    SELECT 1 FROM memberships
+    WHERE organization_id = $1 AND user_id = $2::uuid AND role = 'owner'
+)
+`
+
+type InvitationInviterIsOwnerParams struct {
+	OrganizationID uuid.UUID
+	InvitedBy      *uuid.UUID
+}
+
+// InvitationInviterIsOwner reports whether an invitation's inviter is an owner of its organization now: an owner
+// invitation is honoured only while the owner who sent it still is one.
+func (q *Queries) InvitationInviterIsOwner(ctx context.Context, arg InvitationInviterIsOwnerParams) (bool, error) {
+	row := q.db.QueryRow(ctx, invitationInviterIsOwner, arg.OrganizationID, arg.InvitedBy)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const invitationListPending = `-- name: InvitationListPending :many
 SELECT i.id, i.email, i.role, i.expires_at, i.created_at, coalesce(u.name, '') AS invited_by_name
 FROM invitations i

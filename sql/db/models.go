@@ -25,6 +25,7 @@ type ApiToken struct {
 	RevokedAt      *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	Scopes         []string
 }
 
 type AuditLog struct {

@@ -1,11 +1,11 @@
 -- name: APITokenCreate :one
-INSERT INTO api_tokens (organization_id, user_id, name, token_hash, token_prefix, expires_at)
-VALUES (@organization_id, @user_id, @name, @token_hash, @token_prefix, sqlc.narg('expires_at'))
-RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at;
+INSERT INTO api_tokens (organization_id, user_id, name, token_hash, token_prefix, expires_at, scopes)
+VALUES (@organization_id, @user_id, @name, @token_hash, @token_prefix, sqlc.narg('expires_at'), @scopes::text[])
+RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes;
 
 -- name: APITokenListForUser :many
 -- APITokenListForUser lists a user's tokens in one organization, live ones first.
-SELECT id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at
+SELECT id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes
 FROM api_tokens
 WHERE organization_id = @organization_id AND user_id = @user_id
 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC;
@@ -13,12 +13,12 @@ ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC;
 -- name: APITokenRevoke :one
 UPDATE api_tokens SET revoked_at = now()
 WHERE id = @id AND organization_id = @organization_id AND user_id = @user_id AND revoked_at IS NULL
-RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at;
+RETURNING id, organization_id, user_id, name, token_prefix, last_used_at, expires_at, revoked_at, created_at, scopes;
 
 -- name: APITokenAuthenticate :one
 -- APITokenAuthenticate resolves a presented token to its live owner: the token must be unrevoked and unexpired
 -- and its user still a member of the token's organization.
-SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.email, u.name, u.instance_admin, m.role,
+SELECT t.id AS token_id, t.last_used_at, t.scopes, u.id AS user_id, u.email, u.name, u.instance_admin, m.role,
     o.id AS organization_id, o.name AS organization_name, o.slug AS organization_slug
 FROM api_tokens t
 JOIN users u ON u.id = t.user_id

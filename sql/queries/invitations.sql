@@ -36,3 +36,11 @@ ORDER BY i.created_at DESC, i.id DESC;
 UPDATE invitations SET revoked_at = now()
 WHERE id = @id AND organization_id = @organization_id AND accepted_at IS NULL AND revoked_at IS NULL
 RETURNING *;
+
+-- name: InvitationInviterIsOwner :one
+-- InvitationInviterIsOwner reports whether an invitation's inviter is an owner of its organization now: an owner
+-- invitation is honoured only while the owner who sent it still is one.
+SELECT EXISTS (
+    SELECT 1 FROM memberships
+    WHERE organization_id = @organization_id AND user_id = sqlc.narg('invited_by')::uuid AND role = 'owner'
+);

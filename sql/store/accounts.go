@@ -325,8 +325,9 @@ type Principal struct {
 	Organization       Organization
 	Role               Role
 	CredentialsVersion int
-	// TokenID is set when the request authenticated with a personal API token.
-	TokenID *uuid.UUID
+	// TokenID is set when the request authenticated with a personal API token, and TokenScopes are its scopes.
+	TokenID     *uuid.UUID
+	TokenScopes []string
 }
 
 // PrincipalGet loads the user and their current role in org; NotFound when either is gone or they are no longer a

@@ -21,6 +21,8 @@ type APIToken struct {
 	ExpiresAt      *time.Time
 	RevokedAt      *time.Time
 	CreatedAt      time.Time
+	// Scopes bound what the token may do (handlers/authz/scopes.go): read, run, write, admin.
+	Scopes []string
 }
 
 // NewAPIToken is what APITokenCreate needs; TokenHash is the SHA-256 of the secret shown once to its owner.
@@ -31,15 +33,20 @@ type NewAPIToken struct {
 	TokenHash      []byte
 	Prefix         string
 	ExpiresAt      *time.Time
+	// Scopes must name at least one scope: none would be a token good for nothing, and no default is safe.
+	Scopes []string
 }
 
 // APITokenCreate stores a new personal API token.
 func (s *Store) APITokenCreate(ctx context.Context, in NewAPIToken, by Actor) (APIToken, error) {
 	var tok APIToken
+	if len(in.Scopes) == 0 {
+		return tok, fault.Fields("no scopes", fault.FieldError{Field: "scopes", Message: "choose at least one scope"})
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		row, err := q.APITokenCreate(ctx, db.APITokenCreateParams{
 			OrganizationID: in.OrganizationID, UserID: in.UserID, Name: in.Name, TokenHash: in.TokenHash,
-			TokenPrefix: in.Prefix, ExpiresAt: in.ExpiresAt,
+			TokenPrefix: in.Prefix, ExpiresAt: in.ExpiresAt, Scopes: in.Scopes,
 		})
 		if err != nil {
 			return interpret(err, "API token")
@@ -47,7 +54,8 @@ func (s *Store) APITokenCreate(ctx context.Context, in NewAPIToken, by Actor) (A
 		tok = apiTokenFromRow(db.APITokenListForUserRow(row))
 		return audit(ctx, q, by, auditRecord{OrganizationID: &in.OrganizationID, Action: "api_token.created",
 			TargetType: "api_token", TargetID: row.ID.String(),
-			After: map[string]any{"name": row.Name, "prefix": row.TokenPrefix, "expires_at": row.ExpiresAt}})
+			After: map[string]any{"name": row.Name, "prefix": row.TokenPrefix, "expires_at": row.ExpiresAt,
+				"scopes": row.Scopes}})
 	})
 	return tok, err
 }
@@ -80,7 +88,7 @@ func (s *Store) APITokenRevoke(ctx context.Context, orgID, userID, id uuid.UUID,
 
 func apiTokenFromRow(r db.APITokenListForUserRow) APIToken {
 	return APIToken{ID: r.ID, OrganizationID: r.OrganizationID, UserID: r.UserID, Name: r.Name, Prefix: r.TokenPrefix,
-		LastUsedAt: r.LastUsedAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, CreatedAt: r.CreatedAt}
+		LastUsedAt: r.LastUsedAt, ExpiresAt: r.ExpiresAt, RevokedAt: r.RevokedAt, CreatedAt: r.CreatedAt, Scopes: r.Scopes}
 }
 
 // lastUsedResolution is how stale an API token's last-used time may be: recording every use would be a write per
@@ -108,6 +116,7 @@ func (s *Store) APITokenAuthenticate(ctx context.Context, tokenHash []byte) (Pri
 		Organization: Organization{ID: row.OrganizationID, Name: row.OrganizationName, Slug: row.OrganizationSlug},
 		Role:         Role(row.Role),
 		TokenID:      &tokenID,
+		TokenScopes:  row.Scopes,
 	}, nil
 }
 

@@ -216,9 +216,9 @@ func (s *Store) InvitationRevoke(ctx context.Context, orgID, id uuid.UUID, by Ac
 func (s *Store) InvitationAcceptExisting(ctx context.Context, tokenHash []byte, userID uuid.UUID, by Actor) (Invitation, error) {
 	var inv Invitation
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		row, err := q.InvitationClaim(ctx, tokenHash)
+		row, err := claimInvitation(ctx, q, tokenHash)
 		if err != nil {
-			return interpret(err, "invitation")
+			return err
 		}
 		user, err := q.UserGet(ctx, userID)
 		if err != nil {
@@ -250,9 +250,9 @@ func (s *Store) InvitationAcceptNew(ctx context.Context, tokenHash []byte, name,
 	var user User
 	var inv Invitation
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
-		row, err := q.InvitationClaim(ctx, tokenHash)
+		row, err := claimInvitation(ctx, q, tokenHash)
 		if err != nil {
-			return interpret(err, "invitation")
+			return err
 		}
 		if user, err = createUser(ctx, q, row.Email, name, passwordHash, false); err != nil {
 			if fault.CodeOf(err) == fault.Conflict {
@@ -272,6 +272,27 @@ func (s *Store) InvitationAcceptNew(ctx context.Context, tokenHash []byte, name,
 			After: map[string]any{"invitation_id": row.ID, "email": row.Email, "role": row.Role, "new_user": true}})
 	})
 	return user, inv, err
+}
+
+// claimInvitation uses an invitation up. An owner invitation whose inviter is no longer an owner is refused (and,
+// the transaction rolling back, left unused): making someone owner is the act of a current owner, so demoting or
+// removing an owner also withdraws the owners they invited.
+func claimInvitation(ctx context.Context, q *db.Queries, tokenHash []byte) (db.Invitation, error) {
+	row, err := q.InvitationClaim(ctx, tokenHash)
+	if err != nil {
+		return row, interpret(err, "invitation")
+	}
+	if Role(row.Role) == RoleOwner {
+		ok, err := q.InvitationInviterIsOwner(ctx, db.InvitationInviterIsOwnerParams{
+			OrganizationID: row.OrganizationID, InvitedBy: row.InvitedBy})
+		if err != nil {
+			return row, interpret(err, "invitation")
+		}
+		if !ok {
+			return row, fault.New(fault.Forbidden, "whoever sent this owner invitation is no longer an owner: ask an owner for a new one")
+		}
+	}
+	return row, nil
 }
 
 func invitationFromRow(r db.Invitation, orgName string) Invitation {
