@@ -88,10 +88,11 @@ func TestCancelStopsARunawayEvaluation(t *testing.T) {
 			plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, node}, "hook->x"))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			canceledAt := make(chan time.Time, 1)
 			observer := engine.ObserverFunc(func(_ context.Context, ev engine.NodeEvent) {
 				if ev.Run.NodeID == "x" && ev.Kind == engine.NodeEventStarted {
 					// Well into the evaluation, most likely; were it not started yet, it would end at once.
-					time.AfterFunc(300*time.Millisecond, cancel)
+					time.AfterFunc(300*time.Millisecond, func() { canceledAt <- time.Now(); cancel() })
 				}
 			})
 			done := make(chan engine.RunResult, 1)
@@ -104,6 +105,13 @@ func TestCancelStopsARunawayEvaluation(t *testing.T) {
 			case res := <-done:
 				if res.Status != engine.ExecutionCanceled {
 					t.Fatalf("status %s (%s), want canceled", res.Status, res.Error)
+				}
+				// The issue's bound, generous for a machine this busy: the guard checks every 256 steps, and
+				// the runner is killed at once.
+				if took := time.Since(<-canceledAt); took > 2*time.Second {
+					t.Errorf("the evaluation stopped %s after cancel", took)
+				} else {
+					t.Logf("the evaluation stopped %s after cancel", took)
 				}
 			case <-time.After(2 * time.Minute): // alone, the evaluation would run for an hour
 				t.Fatal("cancel did not stop the evaluation")
