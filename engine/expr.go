@@ -476,12 +476,13 @@ const (
 	formatMaxBytes = 16 << 20
 )
 
-// JQ is a compiled jq program. It runs in a sandbox runner process (engine/sandbox), never in this one: the
-// program is parsed here to report its errors at save time, and sent as text to the runner, which keeps its own
-// compiled copy.
+// JQ is a compiled jq program. It runs in a sandbox runner process (engine/sandbox): the program is parsed here
+// to report its errors at save time, and sent as text to the runner, which keeps its own compiled copy. The one
+// exception is a projection (jqlocal.go), which cannot loop or grow, and runs here.
 type JQ struct {
 	src     string
 	uses    varUse
+	local   *gojq.Code    // the compiled projection, or nil
 	timeout time.Duration // shorter than the pool's, in tests
 }
 
@@ -499,8 +500,9 @@ func compileJQ(src string) (*JQ, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
 	}
-	// Compiled once here only to report unknown functions and variables at save time.
-	if _, err := gojq.Compile(parsed, gojq.WithVariables(jqVarNames)); err != nil {
+	// Compiled here to report unknown functions and variables at save time, and kept for a projection.
+	code, err := gojq.Compile(parsed, gojq.WithVariables(jqVarNames))
+	if err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
 	}
 	var uses varUse
@@ -510,7 +512,11 @@ func compileJQ(src string) (*JQ, error) {
 	if strings.Contains(src, "$execution") {
 		uses |= useExecution
 	}
-	return &JQ{src: src, uses: uses}, nil
+	q := &JQ{src: src, uses: uses}
+	if jqProjection(parsed) {
+		q.local = code
+	}
+	return q, nil
 }
 
 // Run runs the program on the input of vars and returns every value it emits, within the limits of the sandbox
@@ -518,6 +524,11 @@ func compileJQ(src string) (*JQ, error) {
 func (q *JQ) Run(ctx context.Context, vars *Vars) ([]any, error) {
 	pool := vars.sandbox()
 	limits := pool.Limits()
+	if q.local != nil {
+		if out, ok, err := q.runLocal(ctx, vars, limits); ok {
+			return out, err
+		}
+	}
 	run := sandbox.JQ{Program: q.src, VarNames: jqVarNames, Timeout: q.timeout, Tenant: vars.tenant()}
 	var err error
 	if run.Input, err = vars.inputJSON(limits); err != nil {

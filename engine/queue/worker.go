@@ -79,7 +79,18 @@ type ExecuteWorker struct {
 	running map[uuid.UUID]context.CancelCauseFunc
 	// orgRunning counts this process's jobs per organization, for the organization cap.
 	orgRunning map[uuid.UUID]int
+	// orgOthers is the last count of other processes' running jobs per organization, and when it was read.
+	orgOthers map[uuid.UUID]othersCount
 }
+
+// othersCount is a snapshot of how many jobs of an organization other processes run.
+type othersCount struct {
+	n    int
+	read time.Time
+}
+
+// orgSnapshotAge is how old the count of an organization's jobs in other processes may be.
+const orgSnapshotAge = 100 * time.Millisecond
 
 // NewExecuteWorker returns a worker.
 func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
@@ -98,7 +109,8 @@ func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
 	if opts.OrgMaxRunning == 0 {
 		opts.OrgMaxRunning = DefaultOrgMaxRunning
 	}
-	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}, orgRunning: map[uuid.UUID]int{}}
+	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}, orgRunning: map[uuid.UUID]int{},
+		orgOthers: map[uuid.UUID]othersCount{}}
 }
 
 // Timeout implements river.Worker (see JobTimeout).
@@ -214,23 +226,40 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 }
 
 // overOrgCap counts this job in its organization's running executions and reports whether that passes the cap:
-// this process's jobs as counted in memory (exact, and at once), the other processes' as River marks them running
-// in the database (from the statement that fetched them). Each job is counted before it looks, so of two jobs
-// picked up together at least one sees the other: at most OrgMaxRunning go on, whatever the processes. River marks
-// an ended job a little late, so another process's jobs that just ended may still count: the cap errs on the side
-// of waiting. leaveOrg must follow.
+// this process's jobs as counted in memory (exact, and at once), plus the other processes' as River marks them
+// running in the database. Counting those is a query, too dear for every job of a busy instance (a quarter of the
+// end-to-end throughput), so once an organization has a count it is read again at most every orgSnapshotAge, by
+// the first job to find it stale; the jobs meanwhile use the last count. Until there is one, every job counts. Across processes the cap can so be passed by what the
+// other processes started since their last count: a fraction of a second's work. River marks an ended job a
+// little late, so another process's jobs that just ended may still count: there the cap errs on the side of
+// waiting. leaveOrg must follow.
 func (w *ExecuteWorker) overOrgCap(ctx context.Context, org uuid.UUID, client string) (bool, error) {
+	now := time.Now()
 	w.mu.Lock()
 	w.orgRunning[org]++
 	local := w.orgRunning[org]
+	snap, known := w.orgOthers[org]
+	stale := !known || now.Sub(snap.read) >= orgSnapshotAge
+	if known && stale {
+		w.orgOthers[org] = othersCount{n: snap.n, read: now} // this job counts; the others keep the last count
+	}
 	w.mu.Unlock()
 	if local > w.opts.OrgMaxRunning {
 		return true, nil
 	}
+	if !stale {
+		return local+snap.n > w.opts.OrgMaxRunning, nil
+	}
 	others, err := w.opts.Store.OrganizationRunningJobs(ctx, org, client, w.opts.OrgMaxRunning-local+1)
 	if err != nil {
+		w.mu.Lock()
+		delete(w.orgOthers, org) // the next job counts again
+		w.mu.Unlock()
 		return false, fmt.Errorf("count running executions of organization %s: %w", org, err)
 	}
+	w.mu.Lock()
+	w.orgOthers[org] = othersCount{n: others, read: now}
+	w.mu.Unlock()
 	return local+others > w.opts.OrgMaxRunning, nil
 }
 
@@ -239,6 +268,7 @@ func (w *ExecuteWorker) leaveOrg(org uuid.UUID) {
 	defer w.mu.Unlock()
 	if w.orgRunning[org]--; w.orgRunning[org] <= 0 {
 		delete(w.orgRunning, org)
+		delete(w.orgOthers, org)
 	}
 }
 
