@@ -9,7 +9,7 @@ import "github.com/google/uuid"
 const QueueExecutions = "executions"
 
 // ExecuteArgs asks a worker to run (or resume) one execution. It carries the id, and the organization so that the
-// per-organization cap can count an organization's running jobs through an index on river_job (migration 0010)
+// per-organization cap can count an organization's running jobs in river_job
 // before the execution is read; everything else is read from the execution row, which is the source of truth.
 type ExecuteArgs struct {
 	ExecutionID uuid.UUID `json:"execution_id"`

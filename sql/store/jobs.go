@@ -71,8 +71,9 @@ func (s *Store) SetOrgQueueShare(share float64, now func() time.Time) {
 // the River client exceptClient, up to limit. River marks a job running in the statement that fetches it, so a job
 // is counted from its pickup on, unlike by the executions' own status (recorded late, in groups). The calling
 // process counts its own jobs in memory instead: River records a job's end a little after its worker returned, in
-// batches, and those ended jobs would otherwise hold a busy organization below its cap. The partial index of
-// migration 0010 holds only running jobs, keyed by organization.
+// batches, and those ended jobs would otherwise hold a busy organization below its cap. River's fetching index
+// (state, queue, …) finds the running jobs, as many as there are busy workers; a partial index of its own cost
+// every job an index write for a query the worker makes at most ten times a second per organization.
 func (s *Store) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (
