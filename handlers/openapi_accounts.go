@@ -47,7 +47,7 @@ func init() {
 			Description: "Name, prefix and dates, never the secret. Not with a personal token (403): a token cannot manage tokens.",
 			Responses:   with(ok(apiTokenListJSON{}, "The caller's tokens in this organization, live ones first."), st403)},
 		"POST /api/v1/tokens": {Tag: tagTokens, Summary: "Create a personal API token",
-			Description: "The secret is in this answer only; the server keeps its hash. expires_in_days is 30, 90, 365 or 0 (never). Not with a personal token (403).",
+			Description: "The secret is in this answer only; the server keeps its hash. expires_in_days is 30, 90, 365 or 0 (never). scopes is required: one or more of read, run, write, admin (each includes the ones before it). Not with a personal token (403).",
 			Body:        apiTokenInput{},
 			Responses:   with(once(apiTokenCreatedJSON{}, "The token and its secret."), st403, st422)},
 		"DELETE /api/v1/tokens/{id}": {Tag: tagTokens, Summary: "Revoke one of the caller's tokens",
