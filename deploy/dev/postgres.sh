@@ -43,10 +43,21 @@ install_server() {
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 }
 
+# serving reports whether a PostgreSQL on the port lets us in as postgres without a password: this checkout's
+# cluster, or another checkout's (a second clone, a CI run beside a working copy). Tests make their own databases
+# in it, so sharing one is safe; a second cluster could not take the port anyway.
+serving() {
+	as_owner "$1/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc "SELECT 1" >/dev/null 2>&1
+}
+
 start() {
 	install_server
 	local bin
 	bin=$(pg_bin)
+	if serving "$bin"; then
+		ensure_database "$bin"
+		return
+	fi
 	mkdir -p "$root/.data"
 	[ "$(id -u)" = 0 ] && let_postgres_reach "$data"
 	if [ ! -f "$data/PG_VERSION" ]; then
@@ -67,9 +78,13 @@ CONF
 		as_owner "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start >/dev/null ||
 			{ tail -n 20 "$data/server.log" >&2; exit 1; }
 	fi
-	if ! as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+	ensure_database "$bin"
+}
+
+ensure_database() {
+	if ! as_owner "$1/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
 		"SELECT 1 FROM pg_database WHERE datname = 'concertmaster'" | grep -q 1; then
-		as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE concertmaster" >/dev/null
+		as_owner "$1/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE concertmaster" >/dev/null
 	fi
 }
 
