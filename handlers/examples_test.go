@@ -430,3 +430,29 @@ func TestSigningSnippets(t *testing.T) {
 		}
 	}
 }
+
+// TestExamplesREADME keeps examples/README.md in step with the files: every workflow and every placeholder they
+// use is described there.
+func TestExamplesREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join(examplesDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(examplesDir, "workflows", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if !strings.Contains(string(readme), "(workflows/"+name+")") {
+			t.Errorf("README.md does not describe %s", name)
+		}
+		raw, _ := os.ReadFile(f)
+		for _, p := range examplePlaceholder.FindAllString(string(raw), -1) {
+			if !strings.Contains(string(readme), "| `"+p+"` |") {
+				t.Errorf("README.md does not explain %s, used by %s", p, name)
+			}
+		}
+	}
+}
