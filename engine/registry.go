@@ -22,6 +22,8 @@ import (
 type Registry struct {
 	mu    sync.RWMutex
 	types map[string]*registeredType
+	// definitionSchema caches DefinitionSchema; Register clears it.
+	definitionSchema json.RawMessage
 }
 
 // registeredType is a NodeType with its schema compiled once.
@@ -93,6 +95,7 @@ func (r *Registry) Register(t NodeType) error {
 		return fmt.Errorf("node type %q is already registered", t.Name)
 	}
 	r.types[t.Name] = rt
+	r.definitionSchema = nil
 	return nil
 }
 

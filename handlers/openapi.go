@@ -608,6 +608,9 @@ func (ref *schemaReflector) fields(t reflect.Type, request bool, props map[strin
 			name = f.Name
 		}
 		schema := ref.schemaOf(ft, request)
+		if name == "definition" && (ft == rawMessageType || ft == reflect.PointerTo(rawMessageType)) {
+			schema = definitionSchemaRef(request)
+		}
 		if slices.Contains(strings.Split(opts, ","), "string") {
 			schema = map[string]any{"type": "string"}
 		}
@@ -619,6 +622,15 @@ func (ref *schemaReflector) fields(t reflect.Type, request bool, props map[strin
 			*required = append(*required, name)
 		}
 	}
+}
+
+// definitionSchemaRef is the schema of a workflow definition property: a request's must match the served schema. A
+// stored definition is only described by it, since a version saved before a node type changed may no longer match.
+func definitionSchemaRef(request bool) map[string]any {
+	if request {
+		return map[string]any{"$ref": definitionSchemaPath}
+	}
+	return map[string]any{"description": "A workflow definition, as saved; its shape is " + definitionSchemaPath + "."}
 }
 
 // applyValidation carries the validator tags the handlers check into the schema, so clients see the same limits.

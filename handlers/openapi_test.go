@@ -37,7 +37,10 @@ type apiContract struct {
 	seen     map[string]map[int]bool
 }
 
-const schemasURL = "mem://components.json"
+const (
+	schemasURL          = "mem://components.json"
+	definitionSchemaURL = "mem://workflow-definition.json"
+)
 
 // loadContract fetches /api/openapi.json from the real server and prepares its schemas for validation: the
 // component schemas become the $defs of one JSON Schema resource, and every $ref points there.
@@ -48,6 +51,8 @@ func loadContract(t *testing.T, h *harness) *apiContract {
 		t.Fatalf("openapi.json: %d %s %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), resp.body)
 	}
 	rewritten := strings.ReplaceAll(resp.body, `"#/components/schemas/`, `"`+schemasURL+`#/$defs/`)
+	// Definitions refer to the served definition schema, by its path on this server.
+	rewritten = strings.ReplaceAll(rewritten, `"$ref": "`+definitionSchemaPath+`"`, `"$ref": "`+definitionSchemaURL+`"`)
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(rewritten), &doc); err != nil {
 		t.Fatalf("openapi.json is not JSON: %v", err)
@@ -66,6 +71,14 @@ func loadContract(t *testing.T, h *harness) *apiContract {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	if err := c.AddResource(schemasURL, defs); err != nil {
+		t.Fatal(err)
+	}
+	defResp := h.do(request{Method: "GET", Path: definitionSchemaPath})
+	defSchema, err := jsonschema.UnmarshalJSON(strings.NewReader(defResp.body))
+	if err != nil {
+		t.Fatalf("%s: %d %v", definitionSchemaPath, defResp.StatusCode, err)
+	}
+	if err := c.AddResource(definitionSchemaURL, defSchema); err != nil {
 		t.Fatal(err)
 	}
 	ct := &apiContract{doc: doc, compiler: c, compiled: map[string]*jsonschema.Schema{}, seen: map[string]map[int]bool{}}
@@ -360,9 +373,11 @@ func TestAPILifeCycle(t *testing.T) {
 		JSON: fmt.Sprintf(`{"email":%q,"password":"wrong password"}`, w.users["admin"].Email)})
 	expect(resp, 401, "wrong password")
 
-	// Create: an invalid definition is a 422 naming the node; then a valid one.
-	resp = call("POST /api/v1/workflows", request{Method: "POST", Path: "/api/v1/workflows", Bearer: bearer,
+	// Create: an invalid definition is a 422 naming the node; then a valid one. The document's definition schema
+	// refuses the invalid body too, so only the answer is checked against it.
+	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: bearer,
 		JSON: `{"name":"Orders","definition":{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}},{"id":"x","type":"no.such","config":{}}],"edges":[]}}`})
+	c.validate(t, "POST /api/v1/workflows", resp)
 	expect(resp, 422, "invalid definition")
 	if !strings.Contains(resp.body, `"node_id":"x"`) {
 		t.Errorf("the 422 does not name node x: %s", resp.body)

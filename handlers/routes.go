@@ -91,6 +91,8 @@ func (s *Server) routes() {
 	// The API's description, generated from openapi_routes.go and the handlers' types, and its interactive docs.
 	s.handle("GET /api/openapi.json", s.withCORS(s.openAPIHandler()))
 	s.handle("GET /api/docs", http.HandlerFunc(s.apiDocs))
+	// The workflow definition's JSON Schema, for editors: public, it holds no organization's data. See schema.go.
+	s.handle("GET "+definitionSchemaPath, s.withCORS(s.definitionSchemaHandler()))
 	s.publicAPI("POST /api/v1/auth/token", s.apiIssueToken)
 	s.publicAPI("POST /api/v1/auth/refresh", s.apiRefreshToken)
 	s.publicAPI("POST /api/v1/auth/logout", s.apiLogout)
