@@ -62,6 +62,14 @@ assets: ## Rebuild static/dist (Tailwind stylesheet and canvas bundle) from stat
 	cd static/editor && npm ci --no-audit --no-fund && npm run build
 	@printf 'canvas bundle: %s bytes gzipped\n' $$(gzip -9c static/dist/editor.js | wc -c)
 
+.PHONY: screenshots
+screenshots: ## Refresh docs/screenshots from the browser test that builds and watches a workflow
+	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
+	go test -count=1 -run '^TestBuildAndWatchAWorkflowInTheBrowser$$' ./handlers; \
+	mkdir -p docs/screenshots; \
+	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/canvas-light.png docs/screenshots/canvas.png; \
+	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/execution-light.png docs/screenshots/execution.png
+
 .PHONY: check-generated
 check-generated: ## Fail when committed generated code differs from a fresh generation
 	@sum() { find $(GENERATED) -type f -name '*.go' -exec sha256sum {} + | sort | sha256sum; }; \
