@@ -185,7 +185,8 @@ func usePolicy(in store.Integration) *authz.UsePolicy {
 }
 
 // checkIntegrationUse refuses a definition naming an integration the saver may not use (authz.IntegrationsUse),
-// naming the node and the integration. An id that names no integration of the organization is left to the run,
+// naming the node and the integration, and an integration_id that is not an id at all. An id that names no
+// integration of the organization is left to the run (a workflow may be imported before its integrations exist),
 // which fails that node with "not found".
 func (s *Server) checkIntegrationUse(ctx context.Context, p authz.Principal, def *engine.Definition) error {
 	var problems []fault.FieldError
@@ -198,6 +199,10 @@ func (s *Server) checkIntegrationUse(ctx context.Context, p authz.Principal, def
 		}
 		id, err := uuid.Parse(cfg.IntegrationID)
 		if err != nil {
+			// Never an integration's id: a placeholder left behind (${SMTP_INTEGRATION_ID}) or a name. Said now,
+			// rather than by the node's first run.
+			problems = append(problems, fault.FieldError{NodeID: n.ID, Field: "config.integration_id",
+				Message: "is not an integration's id (a UUID, from /api/v1/integrations)"})
 			continue
 		}
 		in, err := s.deps.Integrations.Get(ctx, p.OrgID, id)
@@ -213,7 +218,7 @@ func (s *Server) checkIntegrationUse(ctx context.Context, p authz.Principal, def
 		}
 	}
 	if len(problems) > 0 {
-		return fault.Fields("the definition uses integrations you may not use", problems...)
+		return fault.Fields("the definition names integrations you may not use, or ids that are not integrations' ids", problems...)
 	}
 	return nil
 }

@@ -66,6 +66,14 @@ func TestIntegrationUseIsCheckedOnSaveAndRun(t *testing.T) {
 		t.Errorf("admin save: %d %s", resp.StatusCode, resp.body)
 	}
 
+	// An integration_id that is no id at all (a placeholder left behind) is refused at save, naming the node.
+	bad := strings.Replace(def, in.ID.String(), "${SMTP_INTEGRATION_ID}", 1)
+	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: admin, JSON: `{"name":"Calls 4","definition":` + bad + `}`})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.body, `"node_id":"call"`) ||
+		!strings.Contains(resp.body, "config.integration_id") {
+		t.Errorf("save with a placeholder for an integration id: %d %s", resp.StatusCode, resp.body)
+	}
+
 	// Naming the member lets them again.
 	resp = h.do(request{Method: "PUT", Path: "/api/v1/integrations/" + in.ID.String() + "/use", Bearer: admin,
 		JSON: fmt.Sprintf(`{"restricted":true,"user_ids":[%q]}`, w.users["member"].ID)})
