@@ -17,7 +17,7 @@ import (
 func TestReadmeQuickStartByAPI(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "openssl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("the quick start needs %s: apt-get install -y curl openssl jq", tool)
+			t.Fatalf("the quick start needs %s (make test installs it; else apt-get install -y curl openssl jq)", tool)
 		}
 	}
 	readme, err := os.ReadFile("../../README.md")
