@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -81,18 +80,8 @@ func (h *harness) hookWorkflow(w *world, triggerConfig string) (webhookInfo, str
 // post calls a webhook URL with body and headers.
 func post(t *testing.T, url string, body []byte, header http.Header) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	status, answer, _ := postFull(t, url, body, header)
+	return status, answer
 }
 
 func signed(secret string, at time.Time, body []byte) http.Header {
