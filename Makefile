@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+MODULE  := github.com/concertmaster/concertmaster
 BIN     := bin/concertmaster
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Code generators, pinned. sqlc is run by version rather than as a go.mod tool: it is a long cgo build that pulls
@@ -46,10 +47,10 @@ bench: ## Run the benchmarks and print their figures (the end-to-end ones with 1
 	go test -run '^$$' -bench EndToEnd -benchtime $(E2E_EXECUTIONS)x -benchmem -count=1 -timeout 20m ./engine/queue ./cmd/concertmaster
 
 .PHONY: vet
-vet: ## go vet and a gofmt check
+vet: ## go vet, and a goimports check (gofmt plus imports in three groups: standard, others, this module)
 	go vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '_templ.go$$' || true); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(go tool goimports -local $(MODULE) -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v -e '_templ.go$$' -e '^sql/db/' || true); \
+	if [ -n "$$out" ]; then echo "goimports -local $(MODULE) would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: generate
 generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
@@ -82,8 +83,8 @@ check-generated: ## Fail when committed generated code differs from a fresh gene
 		echo "generated code was stale and has been regenerated: review and commit it"; exit 1; fi
 
 .PHONY: fmt
-fmt: ## gofmt and templ fmt
-	gofmt -w $$(git ls-files '*.go' | grep -v '_templ.go$$')
+fmt: ## goimports (three groups: standard, others, this module) and templ fmt
+	go tool goimports -local $(MODULE) -w $$(git ls-files '*.go' | grep -v -e '_templ.go$$' -e '^sql/db/')
 	$(TEMPL) fmt views
 
 .PHONY: clean

@@ -11,14 +11,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/sandbox"
-	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
 	"github.com/itchyny/gojq"
+
+	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/engine/value"
 )
 
 // Bounds on expressions that do not depend on configuration. The configurable ones (time, memory, depth, output

@@ -3,10 +3,11 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 )
 
 // testEnv is an environment as a running node would see it, without a scope: `nodes` is empty.

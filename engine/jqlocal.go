@@ -6,9 +6,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/itchyny/gojq"
+
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/engine/value"
-	"github.com/itchyny/gojq"
 )
 
 // Most jq programs in workflows only reshape their input: {id: .body.order_id, email: .body.email}. A sandbox

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // fullRegistry has every built-in type, as the server registers them.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Limits on a definition, so that one workflow cannot make validation or a run unreasonably expensive.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 func TestValidate(t *testing.T) {

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/concertmaster/concertmaster/handlers/ratelimit"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
 // fromIP makes a request come from addr through the trusted proxy (the harness trusts 127.0.0.0/8).

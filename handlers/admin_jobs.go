@@ -8,11 +8,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
+
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // The job monitor is River's own UI (riverqueue.com/riverui): its pages, assets and JSON API are served below

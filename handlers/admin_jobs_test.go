@@ -11,11 +11,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // The job monitor's routes: no actor of the matrix is an instance administrator, so everyone signed in is refused

@@ -4,17 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/nodes"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/riverqueue/river"
 )
 
 // testRegistry holds every node type, the built-ins and the actions, as the real process does.

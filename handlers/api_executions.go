@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/handlers/authz"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // executionJSON is an execution as the API shows it; Nodes only on the detail.

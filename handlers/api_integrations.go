@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/handlers/authz"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // integrationInput is the body of POST /integrations and PUT /integrations/{id}. Settings mixes plain settings and

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // postgresSettings points a PostgreSQL integration at the tests' own server.

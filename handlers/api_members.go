@@ -5,11 +5,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/google/uuid"
 )
 
 // The members and invitations API: the twin of the members page (members.go), with the same authorization and the

@@ -34,13 +34,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/launcher"
 	"github.com/go-rod/rod/lib/proto"
 	"github.com/go-rod/rod/lib/utils"
 	"github.com/google/uuid"
 	"github.com/ysmood/gson"
+
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // browserTimeout bounds every single browser step (a navigation, a wait, an evaluation). It is generous because

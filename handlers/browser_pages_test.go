@@ -9,11 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/proto"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // browserFlow is a three-node workflow whose transform fails on a negative total, so the seeded world has both

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Keyset paging: an opaque cursor carries the (created_at, id) of the last item of the previous page, which stays

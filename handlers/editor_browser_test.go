@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
 	"github.com/go-rod/rod"
 	"github.com/go-rod/rod/lib/input"
 	"github.com/go-rod/rod/lib/proto"
+
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
 
 // TestBuildAndWatchAWorkflowInTheBrowser is the whole story of the canvas, as a person lives it in Chromium: sign

@@ -17,11 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
-	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
+	"github.com/concertmaster/concertmaster/sql/dbtest"
 )
 
 // The tests below import every workflow of examples/workflows through the API, run it against real services and

@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
-	"github.com/google/uuid"
 )
 
 // formRoutes registers the form builder, the public form pages, submissions, the forms API and workflow uploads.

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/handlers/authz"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // formJSON is a form as the API shows it. Fields and settings are the stored schema itself, so what a client

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/concertmaster/concertmaster/engine/fault"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )

@@ -11,8 +11,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // The role matrix of forms, submissions and uploads, merged into routeCases. The form and the workflow in these

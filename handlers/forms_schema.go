@@ -12,8 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

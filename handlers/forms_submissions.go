@@ -13,11 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
-	"github.com/google/uuid"
 )
 
 // authorizedSubmission loads the submission named by {id}/{sid}, checking a against its form.

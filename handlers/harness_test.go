@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,14 +18,16 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/alexedwards/scs/pgxstore"
-	"github.com/concertmaster/concertmaster/engine/mail"
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
-	"github.com/concertmaster/concertmaster/handlers/auth"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
+	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 const (

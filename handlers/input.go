@@ -11,10 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/handlers/auth"
-	"github.com/concertmaster/concertmaster/views"
 	"github.com/go-playground/validator/v10"
+
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/views"
 )
 
 // Request body limits: forms are small; API JSON bodies (workflow definitions) larger.

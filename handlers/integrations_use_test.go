@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 func TestIntegrationUseIsCheckedOnSaveAndRun(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/concertmaster/concertmaster/platform/mail"
 )
 
 // mailTimeout bounds one background send.

@@ -5,13 +5,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/engine/mail"
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
-	"github.com/google/uuid"
 )
 
 // invitationLifetime is how long an invitation link stays usable.

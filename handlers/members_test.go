@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
 
 var linkInMail = regexp.MustCompile(`https?://\S+/(invitations/|reset-password\?token=)\S+`)

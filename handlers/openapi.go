@@ -15,9 +15,10 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // The OpenAPI 3.1 document is generated from Go code so that it cannot drift from the handlers:

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
-	"github.com/google/uuid"
 )
 
 // executionSince maps the time filter's choices to how far back they reach.

@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/concertmaster/concertmaster/engine/fault"
+
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/views"
 )
 

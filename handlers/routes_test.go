@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/google/uuid"
 )
 
 // actors are who each route is tried as: anonymous, each role of organization A, and the owner of organization B

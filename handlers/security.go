@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere: scripts (htmx) and styles are files under

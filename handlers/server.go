@@ -4,10 +4,6 @@ package handlers
 
 import (
 	"context"
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/engine/storage"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -17,11 +13,16 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
-	"github.com/concertmaster/concertmaster/engine/mail"
-	"github.com/concertmaster/concertmaster/handlers/auth"
-	"github.com/concertmaster/concertmaster/handlers/ratelimit"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // Pinger reports whether the database answers; /readyz uses it.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/handlers/ratelimit"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
 func TestOrganizationTriggerRateLimitAnswers429(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

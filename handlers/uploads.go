@@ -14,13 +14,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/engine/storage"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
-	"github.com/google/uuid"
 )
 
 // Files arrive from outside in two places: file fields of public forms, and uploads to workflows whose trigger is

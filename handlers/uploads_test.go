@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/storage"
+	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

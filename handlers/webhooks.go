@@ -17,12 +17,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/google/uuid"
 )
 
 // SignatureHeader carries a webhook call's signature: "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t.body)>". A

@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/handlers"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // BenchmarkSignedWebhooksEndToEnd is DESIGN.md's yardstick, run against the real binary's serve command on a real

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/mail"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/platform/mail"
 )
 
 // config is the whole configuration of a process, read only from environment variables. Every variable is in the

@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/handlers"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // hostileWorkflows are workflows a stranger who signed up could save, each of which took the process down,

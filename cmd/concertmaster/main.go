@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
 	// Schedules name IANA time zones; the database is built in so a minimal image (no /usr/share/zoneinfo) has it.
 	_ "time/tzdata"
 )

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/concertmaster/concertmaster/migrations"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/migrations"
 )
 
 func migrate(ctx context.Context, getenv func(string) string) error {

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine/secrets"
 	"net"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/concertmaster/concertmaster/handlers"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 type serveOptions struct {

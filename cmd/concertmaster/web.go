@@ -3,20 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/engine/storage"
 	"log/slog"
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/pgxstore"
-	"github.com/concertmaster/concertmaster/engine/mail"
-	"github.com/concertmaster/concertmaster/handlers"
-	"github.com/concertmaster/concertmaster/handlers/ratelimit"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when

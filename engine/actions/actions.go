@@ -15,8 +15,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // Types returns the action node types.

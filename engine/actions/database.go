@@ -16,12 +16,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // Bounds of action.database.

@@ -7,10 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
-	"github.com/google/uuid"
 )
 
 // targetDatabase creates a database for the node to query, with a small customers table, and returns the

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine/nodes"
 	"html"
 	"io"
 	"mime"
@@ -14,8 +13,10 @@ import (
 	"path"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 )
 
 // MaxAttachmentBytes bounds the attachments of one message together: mail servers refuse much larger messages,

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
-	"github.com/google/uuid"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
 
 // mailParts returns the decoded parts of a received multipart message by file name ("" for the bodies, joined).

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/queue"
-	"github.com/google/uuid"
 )
 
 func TestFileExportStreamsToStorageAndRecordsTheFile(t *testing.T) {

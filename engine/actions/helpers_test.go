@@ -9,15 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/engine/storage"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // registry holds the built-in and action types; it is read-only once built.

@@ -17,12 +17,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
-	cmmail "github.com/concertmaster/concertmaster/engine/mail"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	cmmail "github.com/concertmaster/concertmaster/platform/mail"
 )
 
 // Integration kinds, as the integrations table has them.
@@ -513,7 +514,7 @@ func (t *ConnectionTester) test(ctx context.Context, in ResolvedIntegration) err
 	return ValidateIntegration(in.Kind, in.Settings)
 }
 
-// testSMTP greets the server the way engine/mail's sender does, without sending a message: that sender has no
+// testSMTP greets the server the way platform/mail's sender does, without sending a message: that sender has no
 // way to stop before MAIL FROM.
 func (t *ConnectionTester) testSMTP(ctx context.Context, s SMTPSettings) error {
 	addr, err := t.guard.Resolve(ctx, s.Host)

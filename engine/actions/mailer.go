@@ -8,9 +8,10 @@ import (
 	"net/mail"
 	"strconv"
 
-	"github.com/concertmaster/concertmaster/engine"
-	cmmail "github.com/concertmaster/concertmaster/engine/mail"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
+	cmmail "github.com/concertmaster/concertmaster/platform/mail"
 )
 
 // MailReceipt is what became of one message an action.email node sent.
@@ -32,7 +33,7 @@ func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) error {
 	return err
 }
 
-// deliver sends m through engine/mail's Sender and records it: a delivery row in status sending first, then sent
+// deliver sends m through platform/mail's Sender and records it: a delivery row in status sending first, then sent
 // with the server's reply and the Message-ID, or failed with the error. SMTP 5xx answers and invalid messages are
 // permanent; everything else may pass on a retry.
 func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine.Mail) (MailReceipt, error) {
@@ -84,7 +85,7 @@ func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine
 	return out, nil
 }
 
-// sendSMTP sends through the integration's server. engine/mail's Sender dials the host it is given, so the host is
+// sendSMTP sends through the integration's server. platform/mail's Sender dials the host it is given, so the host is
 // resolved here, through the guard, and the sender is handed the allowed address itself; TLS still verifies the
 // certificate against the configured host name.
 func (rt *executionRuntime) sendSMTP(ctx context.Context, s SMTPSettings, m engine.Mail) (cmmail.Receipt, error) {

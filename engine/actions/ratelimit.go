@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // RedisRateLimiter is the RateLimiter used when REDIS_URL is set: one counter per integration and window, taken

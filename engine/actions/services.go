@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/engine/queue"
-	"github.com/concertmaster/concertmaster/engine/storage"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/storage"
 )
 
 // ServicesConfig is what NewServicesFactory builds the action nodes' services from.

@@ -6,12 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine/nodes"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/nodes"
 )
 
 // valueTemplate is a JSON value from a config whose strings are {{ }} templates (an HTTP body, a mapping): objects

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/robfig/cron/v3"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // MinScheduleInterval is the shortest "every": a schedule firing faster than this is a load test, not a schedule.

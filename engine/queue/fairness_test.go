@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/queue"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // stopKind is how a simulated earlier attempt of a job ended.

@@ -4,8 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // Metrics counts executions and times them and their nodes. A nil *Metrics records nothing, for tests.

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // ExecutionStore is the storage a worker needs; sql/store implements it.

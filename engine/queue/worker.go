@@ -9,10 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from

@@ -16,8 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/itchyny/gojq"
+
+	"github.com/concertmaster/concertmaster/engine/value"
 )
 
 // Environment of a runner process. The pool starts runners with these and nothing else: a runner sees no

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Password length bounds. bcrypt reads only the first 72 bytes, so a longer password would silently be truncated;

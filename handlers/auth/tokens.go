@@ -11,9 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Prefixes of the secrets ConcertMaster hands out. A visible prefix tells a person (and a secret scanner) what a

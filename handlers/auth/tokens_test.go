@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 const testSecret = "test-secret-key-with-at-least-32-characters"

@@ -17,8 +17,9 @@
 package authz
 
 import (
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Role is a principal's role in its organization.

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 var roles = []Role{RoleOwner, RoleAdmin, RoleMember, RoleViewer}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Scope bounds what a personal API token may do, on top of its user's role: a token never does more than its user

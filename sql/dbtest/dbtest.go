@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/migrations"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/migrations"
 )
 
 // templateLockID serializes template creation across the test binaries `go test ./...` runs in parallel.

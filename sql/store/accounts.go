@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // Role is a user's role in one organization, from most to least powerful: owner, admin, member, viewer.

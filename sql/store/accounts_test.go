@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // accountsSetup is a store with an organization owned by one user and a second user as member.

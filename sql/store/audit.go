@@ -7,8 +7,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // Actor is who makes a change and from where. Every store method that changes state takes one and writes the audit

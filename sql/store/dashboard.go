@@ -4,8 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // Dashboard is an organization's executions since a time, summed up for its landing page.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/sql/db"
-	"github.com/google/uuid"
 )
 
 // EmailDelivery is the record of one message an action.email node sent (or tried to), shown on its execution.

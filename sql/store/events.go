@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/concertmaster/concertmaster/engine"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
 // eventsChannel is the Postgres NOTIFY channel of execution and node status changes.

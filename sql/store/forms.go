@@ -9,11 +9,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // The form field types. A checkbox without options is one yes/no box; with options it is a group of boxes, any

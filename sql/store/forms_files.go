@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // ReceivedFile is a file that arrived from outside (a form's file field, an upload to a workflow) and is already

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 func (b testBundle) form(t *testing.T, slug string, settings store.FormSettings) store.Form {

@@ -6,9 +6,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // IdempotencyPending is the stored status of a key whose first request has not answered yet.

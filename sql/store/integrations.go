@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/engine/secrets"
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // IntegrationStore keeps integrations (SMTP servers, HTTP credentials, PostgreSQL databases) with their secrets

@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/concertmaster/concertmaster/engine/queue"
 )
 
 // JobClientConfig tunes the River client of a worker process.

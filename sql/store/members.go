@@ -6,10 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // Member is one person in an organization, as the members page lists them.

@@ -4,9 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/concertmaster/concertmaster/engine/queue"
 )
 
 // PoolCollector exposes a pgx pool's statistics to Prometheus, read at scrape time.

@@ -6,8 +6,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // NextRunFunc computes when a version's schedule trigger fires next after a time, from the version's definition.

@@ -4,10 +4,11 @@ import (
 	"context"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/engine/storage"
-	"github.com/concertmaster/concertmaster/sql/db"
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // Upload is a file held by the storage backend: an upload to a workflow, a form's file field, or a node's export.

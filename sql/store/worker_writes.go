@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/sql/db"
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // WorkerWrites is the storage of a worker process (queue.ExecutionStore) built for throughput. Starting an execution

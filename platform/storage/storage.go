@@ -16,8 +16,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Object describes a stored file.
@@ -33,7 +32,10 @@ type Object struct {
 
 // Backend stores files. Every implementation streams: neither Put nor Open holds a whole file in memory.
 type Backend interface {
-	engine.Storage
+	// Put stores r and returns its key: the engine.Storage a node writes files through.
+	Put(ctx context.Context, name, contentType string, r io.Reader) (key string, err error)
+	// Open streams a stored file; the caller closes it.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// PutObject stores r and describes what was stored. name and contentType are hints for backends that keep
 	// metadata; the key is always generated.
 	PutObject(ctx context.Context, name, contentType string, r io.Reader) (Object, error)

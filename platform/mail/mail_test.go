@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
-	"github.com/concertmaster/concertmaster/engine/mail"
-	"github.com/concertmaster/concertmaster/engine/mail/mailtest"
+	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
 
 func sender(t *testing.T, srv *mailtest.Server) *mail.Sender {

@@ -12,10 +12,11 @@ import (
 	"testing"
 
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/storage"
+	"github.com/concertmaster/concertmaster/platform/storage"
 )
 
-var _ engine.Storage = (*storage.Local)(nil)
+// A backend is what the engine writes files through.
+var _ engine.Storage = storage.Backend(nil)
 
 func newLocal(t *testing.T, opts storage.LocalOptions) (*storage.Local, string) {
 	t.Helper()

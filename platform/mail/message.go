@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // Message is one e-mail. Addresses are RFC 5322 ("Ada <ada@example.com>" or "ada@example.com"); at least one of To,

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/engine/secrets"
+	"github.com/concertmaster/concertmaster/platform/secrets"
 )
 
 const (

@@ -13,9 +13,10 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/concertmaster/concertmaster/engine/fault"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
 // TLSMode is how a connection to the SMTP server is secured.
