@@ -12,6 +12,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -140,7 +141,7 @@ var errBadCredentials = fault.New(fault.Unauthorized, "The e-mail or password is
 // their organizations (oldest membership first). It is shared by the sign-in page and the API's token endpoint.
 func (s *Server) checkCredentials(r *http.Request, email, password, method string) (store.User, []store.UserOrganization, error) {
 	if email == "" || password == "" {
-		return store.User{}, nil, joinInvalid(nil,
+		return store.User{}, nil, validate.Join(nil,
 			requiredIf(email == "", "email"), requiredIf(password == "", "password"))
 	}
 	refund, err := s.reserveAttempt(r, s.loginLimits(r, email))
@@ -252,7 +253,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
 		s.render(w, r, s.formStatus(w, r, err), "Sign up", views.Signup(views.SignupPage{Form: formState(values, err)}))
 	}
-	if err := joinInvalid(check(in), checkPassword("password", in.Password), slugCheck(in.Organization)); err != nil {
+	if err := validate.Join(validate.Struct(in), checkPassword("password", in.Password), slugCheck(in.Organization)); err != nil {
 		fail(err)
 		return
 	}
@@ -307,7 +308,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		page.Form = formState(map[string]string{"email": email}, err)
 		s.render(w, r, s.formStatus(w, r, err), "Reset your password", views.ForgotPassword(page))
 	}
-	if err := check(struct {
+	if err := validate.Struct(struct {
 		Email string `form:"email" validate:"required,email,max=254"`
 	}{email}); err != nil {
 		fail(err)
@@ -389,7 +390,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if password != r.PostFormValue("confirm") {
 		mismatch = &fault.FieldError{Field: "confirm", Message: "does not match"}
 	}
-	if err := joinInvalid(nil, checkPassword("password", password), mismatch); err != nil {
+	if err := validate.Join(nil, checkPassword("password", password), mismatch); err != nil {
 		fail(err)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -229,7 +230,7 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := check(in); err != nil {
+	if err := validate.Struct(in); err != nil {
 		s.problem(w, r, err)
 		return
 	}

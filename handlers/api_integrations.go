@@ -13,6 +13,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -76,7 +77,7 @@ func (s *Server) apiIntegrationCreate(w http.ResponseWriter, r *http.Request) {
 	if serr == nil {
 		verr = actions.ValidateIntegration(in.Kind, in.Settings)
 	}
-	if err := mergeInvalid(check(in), ierr, serr, verr); err != nil {
+	if err := mergeInvalid(validate.Struct(in), ierr, serr, verr); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -128,7 +129,7 @@ func (s *Server) apiIntegrationUpdate(w http.ResponseWriter, r *http.Request) {
 	in.Kind = current.Kind
 	interval, ierr := in.interval()
 	config, secrets, serr := actions.SplitSettings(current.Kind, in.Settings)
-	if err := mergeInvalid(check(in), ierr, serr); err != nil {
+	if err := mergeInvalid(validate.Struct(in), ierr, serr); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -228,7 +229,7 @@ func (s *Server) apiIntegrationSetUse(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := check(in); err != nil {
+	if err := validate.Struct(in); err != nil {
 		s.problem(w, r, err)
 		return
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -117,7 +118,7 @@ func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.Email = strings.TrimSpace(in.Email)
-	if err := check(in); err != nil {
+	if err := validate.Struct(in); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -187,7 +188,7 @@ func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := check(in); err != nil {
+	if err := validate.Struct(in); err != nil {
 		s.problem(w, r, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -86,7 +87,7 @@ func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	in.Name = strings.TrimSpace(in.Name)
 	scopes, scopesErr := tokenScopes(in.Scopes)
-	if err := joinInvalid(check(in), scopesErr); err != nil {
+	if err := validate.Join(validate.Struct(in), scopesErr); err != nil {
 		s.problem(w, r, err)
 		return
 	}

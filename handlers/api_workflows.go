@@ -14,6 +14,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -197,7 +198,7 @@ func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, in workflowInput) {
 	p := principalFrom(r.Context())
-	err := check(in)
+	err := validate.Struct(in)
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
 		err = errors.Join(err, fault.Fields("a name is required", fault.FieldError{Field: "name", Message: "is required"}))
 	}
@@ -286,7 +287,7 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	err := check(in)
+	err := validate.Struct(in)
 	if in.Version == nil {
 		// If-Match carries the version too, for clients that speak ETags.
 		if v, perr := strconv.Unquote(r.Header.Get("If-Match")); perr == nil {
@@ -505,7 +506,7 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var body json.RawMessage
 	if r.ContentLength != 0 {
-		if err := decodeJSONDepth(w, r, &body, maxTriggerDepth); err != nil {
+		if err := decodeJSONDepth(w, r, &body, validate.MaxTriggerDepth); err != nil {
 			s.problem(w, r, err)
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -309,7 +310,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 		}
 		in.values = r.PostForm
 		in.honeypot = strings.TrimSpace(in.values.Get(honeypotField)) != ""
-		return in, checkValues("", in.values)
+		return in, validate.Values("", in.values)
 	}
 
 	fields := map[string]store.FormField{}
@@ -329,7 +330,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 	for parts := 0; ; parts++ {
 		part, err := mr.NextPart()
 		if err == io.EOF {
-			return in, checkValues("", in.values)
+			return in, validate.Values("", in.values)
 		}
 		if err != nil {
 			return in, submissionBodyError(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -103,7 +104,7 @@ func checkFormInput(in *store.FormInput) error {
 		}
 	}
 	errs = append(errs, checkFormSettings(&in.Settings)...)
-	errs = append(errs, checkStructText(in)...)
+	errs = append(errs, validate.StructText(in)...)
 	if len(errs) > 0 {
 		return fault.Fields("the form is not valid", errs...)
 	}

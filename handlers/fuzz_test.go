@@ -17,9 +17,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/engine/value"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -43,58 +43,9 @@ func clientError(t *testing.T, what string, err error) {
 // than maxDepth: what every accepted input must never hold.
 func storable(t *testing.T, what string, data []byte, maxDepth int) {
 	t.Helper()
-	if err := checkJSONText("", data, maxDepth); err != nil {
+	if err := validate.JSONText("", data, maxDepth); err != nil {
 		t.Fatalf("%s: accepted, but not storable: %v\n%q", what, err, data)
 	}
-}
-
-// FuzzCheckJSONText checks the JSON checker against decoders. Properties: a refusal is an Invalid fault naming
-// one field; an accepted document decodes with value.Decode at the same depth, holds no NUL in any string or key,
-// and re-encoded is accepted again.
-func FuzzCheckJSONText(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2,{"b":"c"}]}`, `"x\u0000"`, `{"k\ud800":1}`, `["\ud83d\ude00"]`,
-		"\"\xff\"", `[[[[[[[[[[1]]]]]]]]]]`, `1e400`, `-0.0e-0`, `{"a":"\\u0000"}`, `{"a":"\"\ud800"}`, ` {"a" : [ ] } `} {
-		f.Add([]byte(s), 8)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, depth int) {
-		depth = 1 + (depth&0xff)%40
-		err := checkJSONText("body", data, depth)
-		if err != nil {
-			e := fault.As(err)
-			if e.Code != fault.Invalid || len(e.Fields) != 1 || !strings.HasPrefix(e.Fields[0].Field, "body") {
-				t.Fatalf("refusal %#v", e)
-			}
-			return
-		}
-		v, err := value.Decode(data, depth)
-		if err != nil {
-			t.Fatalf("accepted at depth %d, but value.Decode refuses: %v\n%q", depth, err, data)
-		}
-		var walk func(v any)
-		walk = func(v any) {
-			switch v := v.(type) {
-			case string:
-				if strings.IndexByte(v, 0) >= 0 {
-					t.Fatalf("accepted a NUL: %q", data)
-				}
-			case []any:
-				for _, x := range v {
-					walk(x)
-				}
-			case map[string]any:
-				for k, x := range v {
-					walk(k)
-					walk(x)
-				}
-			}
-		}
-		walk(v)
-		again, err := json.Marshal(v)
-		if err != nil {
-			t.Fatalf("accepted, but does not encode again: %v", err)
-		}
-		storable(t, "re-encoded", again, depth)
-	})
 }
 
 // FuzzDecodeJSON posts bodies to the API's decoder with the workflow input as its target. Properties: every
@@ -113,14 +64,14 @@ func FuzzDecodeJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if bad := checkStructText(in); len(bad) > 0 {
+		if bad := validate.StructText(in); len(bad) > 0 {
 			t.Fatalf("accepted text the database refuses: %+v", bad)
 		}
 		again, err := json.Marshal(in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		storable(t, "re-encoded input", again, maxDocumentDepth+1)
+		storable(t, "re-encoded input", again, validate.MaxDocumentDepth+1)
 	})
 }
 
@@ -143,13 +94,13 @@ func FuzzWebhookTriggerData(f *testing.F) {
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", mediaType)
 		// The middleware refuses a query that is not text before any handler reads it.
-		if checkValues("query", r.URL.Query()) != nil {
+		if validate.Values("query", r.URL.Query()) != nil {
 			return
 		}
 		trigger, err := hookTriggerData(r, body, nodes.WebhookConfig{})
 		clientError(t, "hookTriggerData", err)
 		if err == nil {
-			storable(t, "trigger data", trigger, maxTriggerDepth+1)
+			storable(t, "trigger data", trigger, validate.MaxTriggerDepth+1)
 		}
 	})
 }
@@ -236,7 +187,7 @@ func FuzzFormSchema(f *testing.F) {
 		}
 		form := store.Form{Name: in.Name, Slug: in.Slug, Fields: in.Fields, Settings: in.Settings, Published: true}
 		values, err := url.ParseQuery(submission)
-		if err != nil || checkValues("", values) != nil {
+		if err != nil || validate.Values("", values) != nil {
 			return // refused before validation, as readSubmission does
 		}
 		data, errs := validateSubmission(form.Fields, values, nil, nil)
@@ -245,7 +196,7 @@ func FuzzFormSchema(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted data does not encode: %v", err)
 			}
-			storable(t, "submission", raw, maxDocumentDepth)
+			storable(t, "submission", raw, validate.MaxDocumentDepth)
 		}
 		if err := views.PublicFormBody(publicFormView(form, values, errs)).Render(context.Background(), io.Discard); err != nil {
 			t.Fatalf("the form does not render: %v", err)
@@ -297,7 +248,7 @@ func FuzzMultipartUpload(f *testing.F) {
 		}
 		s.deleteFiles(context.Background(), in.storageKeys())
 		if err == nil {
-			if bad := checkValues("", in.values); bad != nil {
+			if bad := validate.Values("", in.values); bad != nil {
 				t.Fatalf("accepted values that are not text: %v", bad)
 			}
 		}

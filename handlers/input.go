@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"reflect"
 	"strings"
 	"time"
 
-	"github.com/go-playground/validator/v10"
-
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/views"
 )
 
@@ -24,63 +21,6 @@ const (
 	maxJSONBytes = 1 << 20
 )
 
-// validate checks input structs by their `validate` tags and names fields by their `form` (or `json`) tag.
-var validate = func() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		for _, tag := range []string{"form", "json"} {
-			if name, _, _ := strings.Cut(f.Tag.Get(tag), ","); name != "" && name != "-" {
-				return name
-			}
-		}
-		return f.Name
-	})
-	return v
-}()
-
-// check validates in and returns an Invalid fault with one message per bad field, nil when all is well.
-func check(in any) error {
-	fields := checkStructText(in)
-	err := validate.Struct(in)
-	var verrs validator.ValidationErrors
-	if !errors.As(err, &verrs) && err != nil {
-		return err
-	}
-	for _, fe := range verrs {
-		fields = append(fields, fault.FieldError{Field: fe.Field(), Message: fieldMessage(fe)})
-	}
-	if len(fields) == 0 {
-		return nil
-	}
-	return fault.Fields("some fields need attention", fields...)
-}
-
-func fieldMessage(fe validator.FieldError) string {
-	switch fe.Tag() {
-	case "required":
-		return "is required"
-	case "email":
-		return "must be an e-mail address"
-	case "min":
-		if fe.Kind() == reflect.String {
-			return fmt.Sprintf("must be at least %s characters", fe.Param())
-		}
-		return "is too small"
-	case "max":
-		if fe.Kind() == reflect.String {
-			return fmt.Sprintf("must be at most %s characters", fe.Param())
-		}
-		return "is too large"
-	case "oneof":
-		return "must be one of: " + strings.ReplaceAll(fe.Param(), " ", ", ")
-	case "eqfield":
-		return "does not match"
-	case "uuid":
-		return "is not a valid id"
-	}
-	return "is not valid"
-}
-
 // checkPassword adds the password policy's message to a validation failure.
 func checkPassword(field, password string) *fault.FieldError {
 	if err := auth.CheckPasswordPolicy(password); err != nil {
@@ -89,27 +29,6 @@ func checkPassword(field, password string) *fault.FieldError {
 		}
 	}
 	return nil
-}
-
-// joinInvalid merges extra field errors into a validation result.
-func joinInvalid(err error, extra ...*fault.FieldError) error {
-	var fields []fault.FieldError
-	if err != nil {
-		e := fault.As(err)
-		if e.Code != fault.Invalid {
-			return err
-		}
-		fields = e.Fields
-	}
-	for _, f := range extra {
-		if f != nil {
-			fields = append(fields, *f)
-		}
-	}
-	if len(fields) == 0 {
-		return nil
-	}
-	return fault.Fields("some fields need attention", fields...)
 }
 
 // parseForm reads a form body of bounded size, refusing fields (the URL's query included) that are not text.
@@ -122,16 +41,16 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fault.Wrap(err, fault.Invalid, "the form could not be read")
 	}
-	return checkValues("", r.Form)
+	return validate.Values("", r.Form)
 }
 
 // decodeJSON reads an API document of bounded size and depth into v, refusing unknown fields, trailing data and
 // text that cannot be stored (see checkJSONText).
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	return decodeJSONDepth(w, r, v, maxDocumentDepth)
+	return decodeJSONDepth(w, r, v, validate.MaxDocumentDepth)
 }
 
-// decodeJSONDepth is decodeJSON for a body allowed to nest maxDepth deep (trigger bodies take maxTriggerDepth).
+// decodeJSONDepth is decodeJSON for a body allowed to nest maxDepth deep (trigger bodies take validate.MaxTriggerDepth).
 func decodeJSONDepth(w http.ResponseWriter, r *http.Request, v any, maxDepth int) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBytes))
 	if err != nil {
@@ -141,7 +60,7 @@ func decodeJSONDepth(w http.ResponseWriter, r *http.Request, v any, maxDepth int
 		}
 		return fault.Wrap(err, fault.Invalid, "the request body could not be read")
 	}
-	if err := checkJSONText("", body, maxDepth); err != nil {
+	if err := validate.JSONText("", body, maxDepth); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concertmaster/concertmaster/platform/validate"
 )
 
 // Bodies no surface may store: each must be refused with a 4xx problem, never a 500.
@@ -107,9 +109,9 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 			refused(t, name, resp.StatusCode, resp.Header.Get("Content-Type"), resp.body, "")
 		}
 		// A body as deep as a trigger may be is accepted: the limit is the trigger's, not an API document's.
-		deep := `{"a":` + strings.Repeat("[", maxTriggerDepth-1) + strings.Repeat("]", maxTriggerDepth-1) + `}`
+		deep := `{"a":` + strings.Repeat("[", validate.MaxTriggerDepth-1) + strings.Repeat("]", validate.MaxTriggerDepth-1) + `}`
 		if resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/run", Bearer: admin, JSON: deep}); resp.StatusCode != http.StatusAccepted {
-			t.Errorf("a %d-deep body: %d %s", maxTriggerDepth, resp.StatusCode, resp.body)
+			t.Errorf("a %d-deep body: %d %s", validate.MaxTriggerDepth, resp.StatusCode, resp.body)
 		}
 	})
 

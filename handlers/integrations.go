@@ -14,6 +14,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -86,7 +87,7 @@ func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
 		if serr == nil {
 			verr = actions.ValidateIntegration(in.Kind, in.Settings)
 		}
-		if err = mergeInvalid(check(in), serr, verr); err == nil {
+		if err = mergeInvalid(validate.Struct(in), serr, verr); err == nil {
 			_, err = s.deps.Integrations.Create(r.Context(), store.NewIntegration{OrganizationID: p.OrgID, Name: in.Name,
 				Kind: in.Kind, Config: config, Secrets: secrets, CreatedBy: ptr(p.UserID)}, s.actor(r))
 		}

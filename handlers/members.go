@@ -11,6 +11,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -134,7 +135,7 @@ func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 		page.InviteForm = formState(map[string]string{"email": in.Email, "role": in.Role}, err)
 		s.renderMembers(w, r, page, err)
 	}
-	if err := check(in); err != nil {
+	if err := validate.Struct(in); err != nil {
 		fail(err)
 		return
 	}
@@ -390,7 +391,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 	}
 	name, password := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
 	values := map[string]string{"name": name}
-	if err := joinInvalid(check(struct {
+	if err := validate.Join(validate.Struct(struct {
 		Name string `form:"name" validate:"required,max=200"`
 	}{name}), checkPassword("password", password)); err != nil {
 		fail(err, values)

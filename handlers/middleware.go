@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/concertmaster/concertmaster/platform/validate"
 )
 
 type contextKey int
@@ -145,9 +147,9 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 // no handler then passes such bytes to a query (PostgreSQL refuses them in text) or into trigger data.
 func (s *Server) withTextURL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := checkText("path", r.URL.Path)
+		err := validate.Text("path", r.URL.Path)
 		if err == nil && r.URL.RawQuery != "" {
-			err = checkValues("query", r.URL.Query())
+			err = validate.Values("query", r.URL.Query())
 		}
 		if err != nil {
 			s.problem(w, r, err)

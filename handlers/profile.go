@@ -10,6 +10,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -33,7 +34,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	err := check(struct {
+	err := validate.Struct(struct {
 		Name string `form:"name" validate:"required,max=200"`
 	}{name})
 	if err == nil {
@@ -75,7 +76,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if password != r.PostFormValue("confirm") {
 		mismatch = &fault.FieldError{Field: "confirm", Message: "does not match"}
 	}
-	if err := joinInvalid(nil, requiredIf(current == "", "current_password"), checkPassword("password", password), mismatch); err != nil {
+	if err := validate.Join(nil, requiredIf(current == "", "current_password"), checkPassword("password", password), mismatch); err != nil {
 		fail(err)
 		return
 	}
@@ -168,7 +169,7 @@ func (s *Server) reauth(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, s.formStatus(w, r, err), "Confirm your password",
 			views.Reauth(s.reauthPage(formState(nil, err), next, id)))
 	}
-	if err := joinInvalid(nil, requiredIf(password == "", "password")); err != nil {
+	if err := validate.Join(nil, requiredIf(password == "", "password")); err != nil {
 		fail(err)
 		return
 	}

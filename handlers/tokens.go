@@ -11,6 +11,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -81,7 +82,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		Days string `form:"expires_in_days" validate:"oneof=0 30 90 365"`
 	}{strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("expires_in_days")}
 	scopes, scopesErr := tokenScopes(r.PostForm["scopes"])
-	if err := joinInvalid(check(in), scopesErr); err != nil {
+	if err := validate.Join(validate.Struct(in), scopesErr); err != nil {
 		s.renderTokens(w, r, s.formStatus(w, r, err), views.TokensPage{Form: formState(map[string]string{
 			"name": in.Name, "expires_in_days": in.Days, "scopes": r.PostFormValue("scopes")}, err)})
 		return
