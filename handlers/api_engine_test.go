@@ -38,7 +38,7 @@ func (h *harness) startWorkers() {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { services.Close() })
-	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: h.st, Registry: h.srv.deps.Registry,
+	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: h.st,
 		Plans: h.srv.deps.Plans, Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: time.Minute,
 		Services: services.ForExecution})
 	workers := river.NewWorkers()

@@ -240,7 +240,7 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 			s.problem(w, r, fault.New(fault.Conflict, "only a failed execution can be retried from its failed node"))
 			return
 		}
-		plan, err := s.planFor(r.Context(), exec.WorkflowVersionID)
+		plan, err := s.deps.Plans.Load(r.Context(), exec.WorkflowVersionID)
 		if err != nil {
 			s.problem(w, r, err)
 			return
@@ -269,19 +269,4 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 // failed node.
 type retryInput struct {
 	From string `json:"from" validate:"omitempty,oneof=start failed"`
-}
-
-// planFor compiles a stored version once per process, like the workers do.
-func (s *Server) planFor(ctx context.Context, versionID uuid.UUID) (*engine.Plan, error) {
-	return s.deps.Plans.GetOrCompile(versionID.String(), func() (*engine.Plan, error) {
-		raw, err := s.deps.Store.WorkflowDefinition(ctx, versionID)
-		if err != nil {
-			return nil, err
-		}
-		def, err := engine.ParseDefinition(raw)
-		if err != nil {
-			return nil, err
-		}
-		return engine.Compile(def, s.deps.Registry)
-	})
 }

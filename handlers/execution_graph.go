@@ -66,7 +66,7 @@ func timelineAnchor(nodeID string) string {
 // usual case, shared with the workers) and parsed afresh otherwise. A definition that cannot even be parsed is
 // drawn as nothing rather than failing the page.
 func (s *Server) graphDefinition(ctx context.Context, versionID uuid.UUID) (*engine.Definition, error) {
-	if plan, err := s.planFor(ctx, versionID); err == nil {
+	if plan, err := s.deps.Plans.Load(ctx, versionID); err == nil {
 		return plan.Definition(), nil
 	}
 	raw, err := s.deps.Store.WorkflowDefinition(ctx, versionID)

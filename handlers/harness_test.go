@@ -104,13 +104,14 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(h.ts.Close)
 	base, _ := url.Parse(h.ts.URL)
 	sessions := pgxstore.NewWithCleanupInterval(pool, 0)
+	registry := testRegistry(t)
 	deps := Deps{
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		DB:     st, Store: st, Metrics: prometheus.NewRegistry(), Version: "test",
 		BaseURL: base, SecretKey: testSecretKey, Sessions: sessions,
 		CORSAllowedOrigins: []string{testOrigin}, SignupEnabled: true,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Registry:       testRegistry(t), Plans: engine.NewPlanCache(64),
+		Registry:       registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(64), registry, st),
 	}
 	h.engineDeps(&deps)
 	for _, o := range opts {

@@ -277,7 +277,7 @@ func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
 			s.pageError(w, r, fault.New(fault.Conflict, "Only a failed execution can be retried from its failed node."))
 			return
 		}
-		plan, err := s.planFor(r.Context(), exec.WorkflowVersionID)
+		plan, err := s.deps.Plans.Load(r.Context(), exec.WorkflowVersionID)
 		if err != nil {
 			s.pageError(w, r, err)
 			return

@@ -77,8 +77,9 @@ type Deps struct {
 
 	// Registry holds the node types: validation, the node catalogue and compiling plans.
 	Registry *engine.Registry
-	// Plans caches compiled workflow versions (retry from a failed node needs the graph).
-	Plans *engine.PlanCache
+	// Plans loads compiled workflow versions (retry from a failed node, the execution graph and a webhook's answer
+	// need the graph), sharing one cache with the workers.
+	Plans *engine.PlanLoader
 	// Ingester writes webhook-triggered executions in group commits.
 	Ingester *store.ExecutionIngester
 	// Events relays execution status changes (a webhook waiting for its result, live pages).

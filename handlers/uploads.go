@@ -235,7 +235,7 @@ func (s *Server) resolveUploadTarget(ctx context.Context, wf store.Workflow) (up
 	if err != nil {
 		return uploadTarget{}, err
 	}
-	plan, err := s.planFor(ctx, head.VersionID)
+	plan, err := s.deps.Plans.Load(ctx, head.VersionID)
 	if err != nil {
 		return uploadTarget{}, err
 	}

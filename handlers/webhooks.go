@@ -106,7 +106,7 @@ func (s *Server) loadWebhookTarget(ctx context.Context, token string) (*webhookT
 	if err != nil {
 		return nil, err
 	}
-	plan, err := s.planFor(ctx, t.VersionID)
+	plan, err := s.deps.Plans.Load(ctx, t.VersionID)
 	if err != nil {
 		return nil, err
 	}

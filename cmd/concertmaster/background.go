@@ -29,7 +29,7 @@ import (
 type background struct {
 	Registry *engine.Registry
 	// Plans caches compiled workflow versions for this process (workers and the API share it).
-	Plans    *engine.PlanCache
+	Plans    *engine.PlanLoader
 	Events   *store.ExecutionEvents
 	Ingester *store.ExecutionIngester
 	// Deliveries logs webhook calls.
@@ -61,7 +61,7 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 
 	// The background parts outlive ctx: stop ends them in order, after the HTTP server has drained.
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	bg := &background{Registry: registry, Plans: engine.NewPlanCache(1024), logger: logger, cancel: cancel,
+	bg := &background{Registry: registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(1024), registry, st), logger: logger, cancel: cancel,
 		Events:   store.NewExecutionEvents(st.Pool(), logger),
 		Ingester: st.NewExecutionIngester(logger, store.DefaultIngestWindow, store.DefaultIngestMaxBatch)}
 	bg.Deliveries = st.NewDeliveryLog(logger)
@@ -88,7 +88,7 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 		// Closed after the workers have stopped: a runner is killed only by its own evaluation's end.
 		bg.closers = append(bg.closers, func() { evaluator.Close() })
 		worker := queue.NewExecuteWorker(queue.WorkerOptions{
-			Store: writes, Registry: registry, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
+			Store: writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
 			Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
 			Services:         services.ForExecution,
 			ExecutionTimeout: cfg.ExecutionTimeout,

@@ -24,8 +24,6 @@ type ExecutionStore interface {
 	// processes other than the River client exceptClient, stopping at limit (the caller only needs to know whether
 	// the cap is passed).
 	OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error)
-	// WorkflowDefinition returns the definition of a workflow version; versions never change.
-	WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error)
 }
 
 // Execution is what a worker needs to run an execution.

@@ -53,10 +53,9 @@ func jobMargin(executionTimeout time.Duration) time.Duration {
 // WorkerOptions is what an ExecuteWorker is built from.
 type WorkerOptions struct {
 	Store    ExecutionStore
-	Registry *engine.Registry
 	Executor *engine.Executor
-	// Plans caches compiled versions by version id; a nil cache gets a default one.
-	Plans *engine.PlanCache
+	// Plans gives the compiled plan of the version an execution runs (required).
+	Plans *engine.PlanLoader
 	// Services returns what the nodes of one execution may use (scoped to its organization); nil gives none.
 	Services func(ctx context.Context, e Execution) *engine.Services
 	Logger   *slog.Logger
@@ -95,9 +94,6 @@ const orgSnapshotAge = 100 * time.Millisecond
 
 // NewExecuteWorker returns a worker.
 func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
-	if opts.Plans == nil {
-		opts.Plans = engine.NewPlanCache(1024)
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +160,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 		return w.complete(ctx, logger, exec, passStarted, Completion{Execution: exec.Ref(), Status: engine.ExecutionCanceled,
 			Error: "canceled"})
 	}
-	plan, err := w.plan(ctx, exec.WorkflowVersionID)
+	plan, err := w.opts.Plans.Load(ctx, exec.WorkflowVersionID)
 	if err != nil {
 		// A stored version that no longer compiles (a node type removed since) cannot succeed on retry.
 		logger.Error("workflow version does not compile", "error", err)
@@ -307,19 +303,4 @@ func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec 
 		logger.Info("execution failed", "error", c.Error)
 	}
 	return nil
-}
-
-// plan returns the compiled plan of a version, compiling it once per process.
-func (w *ExecuteWorker) plan(ctx context.Context, versionID uuid.UUID) (*engine.Plan, error) {
-	return w.opts.Plans.GetOrCompile(versionID.String(), func() (*engine.Plan, error) {
-		raw, err := w.opts.Store.WorkflowDefinition(ctx, versionID)
-		if err != nil {
-			return nil, err
-		}
-		def, err := engine.ParseDefinition(raw)
-		if err != nil {
-			return nil, err
-		}
-		return engine.Compile(def, w.opts.Registry)
-	})
 }

@@ -133,7 +133,7 @@ func (h *harness) startWorkerOpts(timeout time.Duration, maxWorkers int, poll ti
 	writesCtx, stopWrites := context.WithCancel(context.Background())
 	writesDone := make(chan struct{})
 	go func() { writes.Run(writesCtx); close(writesDone) }()
-	opts := queue.WorkerOptions{Store: writes, Registry: h.registry,
+	opts := queue.WorkerOptions{Store: writes, Plans: engine.NewPlanLoader(engine.NewPlanCache(64), h.registry, h.store),
 		Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: timeout}
 	if tweak != nil {
 		tweak(&opts)
