@@ -11,6 +11,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -67,7 +68,7 @@ func (s *Server) reserveAttempt(r *http.Request, limits []attemptLimit) (refund 
 	refund = func() {
 		for _, key := range counted {
 			if err := s.limiter.Refund(r.Context(), key); err != nil {
-				loggerFrom(r.Context(), s.deps.Logger).Error("rate limiter refund", "error", err)
+				logging.From(r.Context(), s.deps.Logger).Error("rate limiter refund", "error", err)
 			}
 		}
 	}
@@ -178,7 +179,7 @@ func (s *Server) auditLoginFailure(r *http.Request, user *store.User, method str
 		userID = &user.ID
 	}
 	if err := s.deps.Store.AuditLoginFailure(r.Context(), userID, method, s.actor(r)); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("audit failed sign-in", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("audit failed sign-in", "error", err)
 	}
 }
 
@@ -205,7 +206,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if id := identityFrom(r.Context()); id != nil {
 		if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), &id.principal.OrgID, "session.logout", "user",
 			id.principal.UserID.String()); err != nil {
-			loggerFrom(r.Context(), s.deps.Logger).Error("audit sign-out", "error", err)
+			logging.From(r.Context(), s.deps.Logger).Error("audit sign-out", "error", err)
 		}
 	}
 	if err := s.sessions.Destroy(r.Context()); err != nil {
@@ -323,7 +324,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.deps.Mailer == nil {
-		loggerFrom(r.Context(), s.deps.Logger).Warn("password reset asked for, but SMTP_URL is not set")
+		logging.From(r.Context(), s.deps.Logger).Warn("password reset asked for, but SMTP_URL is not set")
 		s.render(w, r, http.StatusOK, "Reset your password", views.ForgotPassword(page))
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 )
 
 // The job monitor is River's own UI (riverqueue.com/riverui): its pages, assets and JSON API are served below
@@ -78,7 +79,7 @@ func (s *Server) jobsUI(w http.ResponseWriter, r *http.Request) {
 	// River UI commits its change in a transaction of its own, so the audit row follows it rather than sharing it.
 	action, targetType, targetID := jobsUIAuditEvent(r.Method, strings.TrimPrefix(r.URL.Path, JobsUIPrefix+"/api/"), body)
 	if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), nil, action, targetType, targetID); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("audit a job monitor change", "action", action, "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("audit a job monitor change", "action", action, "error", err)
 	}
 }
 

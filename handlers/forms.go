@@ -15,6 +15,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -570,7 +571,7 @@ func (s *Server) deleteFiles(ctx context.Context, keys []string) {
 	ctx = context.WithoutCancel(ctx)
 	for _, k := range keys {
 		if err := s.deps.Files.Delete(ctx, k); err != nil {
-			loggerFrom(ctx, s.deps.Logger).Warn("delete a file now; the sweep will retry", "error", err)
+			logging.From(ctx, s.deps.Logger).Warn("delete a file now; the sweep will retry", "error", err)
 		}
 	}
 }

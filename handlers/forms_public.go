@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -143,7 +144,7 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request, status int, c 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("render fragment", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("render fragment", "error", err)
 	}
 }
 
@@ -207,7 +208,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.honeypot {
-		loggerFrom(r.Context(), s.deps.Logger).Info("form submission caught by the honeypot", "form_id", form.ID)
+		logging.From(r.Context(), s.deps.Logger).Info("form submission caught by the honeypot", "form_id", form.ID)
 		s.renderAccepted(w, r, form)
 		return
 	}

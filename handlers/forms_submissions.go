@@ -17,6 +17,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -227,7 +228,7 @@ func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
 		subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
 		if err != nil {
 			// The status is sent: all that is left is to end the file early and say why in the log.
-			loggerFrom(r.Context(), s.deps.Logger).Error("export submissions", "form_id", form.ID, "error", err)
+			logging.From(r.Context(), s.deps.Logger).Error("export submissions", "form_id", form.ID, "error", err)
 			return
 		}
 		for _, sub := range subs {
@@ -368,7 +369,7 @@ func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": file.Filename}))
 	w.Header().Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	if _, err := io.Copy(w, body); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Warn("send a submission's file", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Warn("send a submission's file", "error", err)
 	}
 }
 

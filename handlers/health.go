@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/concertmaster/concertmaster/platform/logging"
 )
 
 // healthz answers 200 while the process can serve at all; it checks nothing else, so an orchestrator restarts the
@@ -25,7 +27,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.deps.DB.Ping(ctx); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Warn("readiness check failed", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Warn("readiness check failed", "error", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("database unavailable\n"))
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -62,7 +63,7 @@ func (s *Server) idempotent(pattern string, next http.HandlerFunc) http.HandlerF
 			err = s.deps.Store.IdempotencyKeyRelease(ctx, p.OrgID, scope, key)
 		}
 		if err != nil {
-			loggerFrom(ctx, s.deps.Logger).Error("storing an idempotent answer failed", "error", err)
+			logging.From(ctx, s.deps.Logger).Error("storing an idempotent answer failed", "error", err)
 		}
 	}
 }

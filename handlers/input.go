@@ -11,6 +11,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -113,13 +114,13 @@ const (
 func (s *Server) allow(r *http.Request, key string, limit int, window time.Duration) error {
 	ok, wait, err := s.limiter.Allow(r.Context(), key, limit, window)
 	if err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("rate limiter unavailable", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("rate limiter unavailable", "error", err)
 		return nil
 	}
 	if !ok {
 		kind, _, _ := strings.Cut(key, ":") // the kind only: keys hold addresses and e-mails
-		loggerFrom(r.Context(), s.deps.Logger).Warn("rate limited", "limit", kind)
-		return tooManyAttempts(wait)
+		logging.From(r.Context(), s.deps.Logger).Warn("rate limited", "limit", kind)
+		return fault.TooManyAttempts(wait)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/mail"
 )
 
@@ -19,7 +20,7 @@ func (s *Server) sendMailLater(r *http.Request, kind string, m mail.Message) boo
 	if s.deps.Mailer == nil {
 		return false
 	}
-	logger := loggerFrom(r.Context(), s.deps.Logger).With("mail", kind)
+	logger := logging.From(r.Context(), s.deps.Logger).With("mail", kind)
 	select {
 	case s.mailSlots <- struct{}{}:
 	default:

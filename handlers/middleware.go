@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
 )
 
@@ -20,7 +21,6 @@ type contextKey int
 
 const (
 	requestIDKey contextKey = iota
-	loggerKey
 )
 
 // validRequestID accepts an incoming X-Request-ID only when it is short and plain, so a caller cannot inject
@@ -36,7 +36,7 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, s.deps.Logger.With("request_id", id))
+		ctx = logging.With(ctx, s.deps.Logger.With("request_id", id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -51,14 +51,6 @@ func newRequestID() string {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey).(string)
 	return id
-}
-
-// loggerFrom returns the request's logger, or fallback outside a request.
-func loggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
-		return l
-	}
-	return fallback
 }
 
 // statusRecorder remembers the status and size of a response for the access log and metrics.
@@ -108,7 +100,7 @@ func (s *Server) withObservation(next http.Handler) http.Handler {
 		}
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		s.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		loggerFrom(r.Context(), s.deps.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
+		logging.From(r.Context(), s.deps.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", loggablePath(r)), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
@@ -134,7 +126,7 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				loggerFrom(r.Context(), s.deps.Logger).Error("handler panic",
+				logging.From(r.Context(), s.deps.Logger).Error("handler panic",
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -391,7 +392,7 @@ func (s *Server) streamExecution(w http.ResponseWriter, r *http.Request, exec st
 		}
 		if err != nil || final {
 			if err != nil && ctx.Err() == nil {
-				loggerFrom(ctx, s.deps.Logger).Warn("execution events: stream ended", "error", err)
+				logging.From(ctx, s.deps.Logger).Warn("execution events: stream ended", "error", err)
 			}
 			return
 		}

@@ -2,16 +2,15 @@ package handlers
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/a-h/templ"
 
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/views"
 )
 
@@ -32,7 +31,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, titl
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("render page", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("render page", "error", err)
 	}
 }
 
@@ -48,7 +47,7 @@ func (s *Server) frame(r *http.Request, title string) views.Frame {
 		CanViewAudit: authz.Authorize(id.principal, authz.AuditView, authz.Org(id.org.ID)) == nil}
 	orgs, err := s.deps.Store.UserOrganizations(r.Context(), id.principal.UserID)
 	if err != nil {
-		loggerFrom(r.Context(), s.deps.Logger).Error("load organizations for the switcher", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("load organizations for the switcher", "error", err)
 	}
 	for _, o := range orgs {
 		u.Orgs = append(u.Orgs, views.OrgChoice{ID: o.ID.String(), Name: o.Name, Role: string(o.Role),
@@ -105,32 +104,16 @@ func statusOf(code fault.Code) int {
 	return http.StatusInternalServerError
 }
 
-// retryAfter is the cause of a RateLimited fault: when the caller may try again.
-type retryAfter time.Duration
-
-func (d retryAfter) Error() string { return "retry after " + time.Duration(d).String() }
-
-// tooManyAttempts is the fault of a rate limit, carrying its Retry-After.
-func tooManyAttempts(d time.Duration) error {
-	wait := max(time.Second, d.Round(time.Second))
-	msg := fmt.Sprintf("Too many attempts: try again in %s.", wait)
-	if wait >= time.Minute {
-		msg = fmt.Sprintf("Too many attempts: try again in %d minutes.", int((wait+time.Minute-1)/time.Minute))
-	}
-	return fault.Wrap(retryAfter(wait), fault.RateLimited, msg)
-}
-
 // classify turns any error into a fault, logging the internal ones (with their cause, which is never shown) and
 // setting Retry-After on rate limits.
 func (s *Server) classify(w http.ResponseWriter, r *http.Request, err error) *fault.Error {
 	e := fault.As(err)
 	if e.Code == fault.Internal {
-		loggerFrom(r.Context(), s.deps.Logger).Error("request failed", "error", err)
+		logging.From(r.Context(), s.deps.Logger).Error("request failed", "error", err)
 		e = &fault.Error{Code: fault.Internal, Message: "Something went wrong on our side; it has been logged."}
 	}
-	var ra retryAfter
-	if errors.As(err, &ra) {
-		w.Header().Set("Retry-After", fmt.Sprint(int(time.Duration(ra).Seconds())))
+	if wait, ok := fault.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())))
 	}
 	return e
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 )
 
 // contentSecurityPolicy allows nothing inline and nothing from elsewhere: scripts (htmx) and styles are files under
@@ -41,7 +42,7 @@ func (s *Server) noStore(next http.Handler) http.Handler {
 
 // crossOriginRefused answers a state-changing request that a browser sent from another site.
 func (s *Server) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
-	loggerFrom(r.Context(), s.deps.Logger).Warn("cross-origin request refused",
+	logging.From(r.Context(), s.deps.Logger).Warn("cross-origin request refused",
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	http.Error(w, "cross-origin request refused", http.StatusForbidden)
 }

@@ -6,6 +6,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies a failure; each maps to one HTTP status.
@@ -82,3 +83,28 @@ func As(err error) *Error {
 	}
 	return &Error{Code: Internal, Message: "internal error", Err: err}
 }
+
+// TooManyAttempts is the fault of a rate limit: RateLimited, with a message saying when to try again and the wait
+// itself, which RetryAfter reads back for a Retry-After header. The wait is rounded up to whole seconds.
+func TooManyAttempts(wait time.Duration) error {
+	wait = max(time.Second, wait.Round(time.Second))
+	msg := fmt.Sprintf("Too many attempts: try again in %s.", wait)
+	if wait >= time.Minute {
+		msg = fmt.Sprintf("Too many attempts: try again in %d minutes.", int((wait+time.Minute-1)/time.Minute))
+	}
+	return Wrap(retryAfter(wait), RateLimited, msg)
+}
+
+// RetryAfter returns the wait a TooManyAttempts fault carries.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra retryAfter
+	if errors.As(err, &ra) {
+		return time.Duration(ra), true
+	}
+	return 0, false
+}
+
+// retryAfter is the cause of a TooManyAttempts fault: when the caller may try again.
+type retryAfter time.Duration
+
+func (d retryAfter) Error() string { return "retry after " + time.Duration(d).String() }
