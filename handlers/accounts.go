@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
@@ -91,7 +92,7 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 func (s *Server) loginPage(f views.Form, next string) views.LoginPage {
-	return views.LoginPage{Form: f, Next: next, SignupEnabled: s.deps.SignupEnabled, ResetEnabled: s.deps.Mailer != nil}
+	return views.LoginPage{Form: f, Next: next, SignupEnabled: s.deps.SignupEnabled, ResetEnabled: s.deps.App.Outbox.Enabled()}
 }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +255,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	fail := func(err error) {
 		s.render(w, r, s.formStatus(w, r, err), "Sign up", views.Signup(views.SignupPage{Form: formState(values, err)}))
 	}
-	if err := validate.Join(validate.Struct(in), checkPassword("password", in.Password), slugCheck(in.Organization)); err != nil {
+	if err := validate.Join(validate.Struct(in), app.CheckPassword("password", in.Password), slugCheck(in.Organization)); err != nil {
 		fail(err)
 		return
 	}
@@ -293,7 +294,7 @@ func slugCheck(name string) *fault.FieldError {
 
 func (s *Server) forgotPasswordForm(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "Reset your password",
-		views.ForgotPassword(views.ForgotPasswordPage{Enabled: s.deps.Mailer != nil}))
+		views.ForgotPassword(views.ForgotPasswordPage{Enabled: s.deps.App.Outbox.Enabled()}))
 }
 
 // forgotPassword e-mails a single-use reset link when the address has an account, and answers the same either way
@@ -304,7 +305,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	page := views.ForgotPasswordPage{Enabled: s.deps.Mailer != nil}
+	page := views.ForgotPasswordPage{Enabled: s.deps.App.Outbox.Enabled()}
 	fail := func(err error) {
 		page.Form = formState(map[string]string{"email": email}, err)
 		s.render(w, r, s.formStatus(w, r, err), "Reset your password", views.ForgotPassword(page))
@@ -323,7 +324,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	if s.deps.Mailer == nil {
+	if !s.deps.App.Outbox.Enabled() {
 		logging.From(r.Context(), s.deps.Logger).Warn("password reset asked for, but SMTP_URL is not set")
 		s.render(w, r, http.StatusOK, "Reset your password", views.ForgotPassword(page))
 		return
@@ -337,7 +338,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		link := s.absoluteURL("/reset-password?token=" + url.QueryEscape(token))
-		s.sendMailLater(r, "password reset", mail.Message{
+		s.deps.App.Outbox.SendLater(r.Context(), "password reset", mail.Message{
 			To:      []string{user.Email},
 			Subject: "Reset your ConcertMaster password",
 			Text: "Hello " + user.Name + ",\n\nSomeone (hopefully you) asked to reset the password of your ConcertMaster " +
@@ -391,7 +392,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if password != r.PostFormValue("confirm") {
 		mismatch = &fault.FieldError{Field: "confirm", Message: "does not match"}
 	}
-	if err := validate.Join(nil, checkPassword("password", password), mismatch); err != nil {
+	if err := validate.Join(nil, app.CheckPassword("password", password), mismatch); err != nil {
 		fail(err)
 		return
 	}

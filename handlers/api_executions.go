@@ -11,7 +11,6 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -84,11 +83,6 @@ var executionStatuses = map[string]bool{store.StatusQueued: true, store.StatusRu
 
 // apiExecutionList is GET /api/v1/executions?workflow_id=&status=&since=&cursor=&limit=.
 func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	var f store.ExecutionFilter
 	var fields []fault.FieldError
@@ -130,7 +124,7 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, fault.Fields("bad filters", fields...))
 		return
 	}
-	items, err := s.deps.Store.ExecutionList(r.Context(), p.OrgID, f)
+	items, err := s.deps.App.Executions.List(r.Context(), s.caller(r), f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -147,21 +141,13 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
-// authorizedExecution loads an execution of the caller's organization and checks a against its workflow.
+// authorizedExecution loads the execution named by the {id} path segment and checks a against its workflow.
 func (s *Server) authorizedExecution(r *http.Request, a authz.Action) (store.Execution, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return store.Execution{}, err
 	}
-	p := principalFrom(r.Context())
-	exec, err := s.deps.Store.ExecutionGet(r.Context(), p.OrgID, id)
-	if err != nil {
-		return store.Execution{}, err
-	}
-	if _, err := s.authorizedWorkflow(r, exec.WorkflowID, a); err != nil {
-		return store.Execution{}, err
-	}
-	return exec, nil
+	return s.deps.App.Executions.Get(r.Context(), s.caller(r), id, a)
 }
 
 // apiExecutionGet is GET /api/v1/executions/{id}, with its node runs.
@@ -201,12 +187,12 @@ func (s *Server) executionDetail(ctx context.Context, exec store.Execution) (exe
 // apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running
 // one stops at its next node boundary, on whichever worker runs it.
 func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
-	exec, err := s.authorizedExecution(r, authz.ExecutionCancel)
+	id, err := pathID(r, "id")
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	status, err := s.deps.Store.ExecutionRequestCancel(r.Context(), s.actor(r), exec.OrganizationID, exec.ID)
+	exec, status, err := s.deps.App.Executions.Cancel(r.Context(), s.caller(r), id)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -218,7 +204,7 @@ func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
 // version with the same trigger data, from the start or from the failed node with the recorded inputs (the runs
 // before it are carried over, never repeated).
 func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
-	exec, err := s.authorizedExecution(r, authz.ExecutionRetry)
+	id, err := pathID(r, "id")
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -230,33 +216,7 @@ func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := validate.Struct(in); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	var keep []engine.NodeRun
-	if in.From == "failed" {
-		if exec.Status != store.StatusFailed {
-			s.problem(w, r, fault.New(fault.Conflict, "only a failed execution can be retried from its failed node"))
-			return
-		}
-		plan, err := s.deps.Plans.Load(r.Context(), exec.WorkflowVersionID)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		keep = plan.RetryRuns(runs)
-	}
-	if err := s.allowTrigger(r, exec.OrganizationID); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
+	retry, err := s.deps.App.Executions.Retry(r.Context(), s.caller(r), id, in.From)
 	if err != nil {
 		s.problem(w, r, err)
 		return

@@ -2,21 +2,16 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/authz"
-	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// The members and invitations API: the twin of the members page (members.go), with the same authorization and the
-// same store calls. The store enforces the rule about owners itself (an organization keeps one); who may touch an
-// owner is checked here as on the page.
+// The members and invitations API: an adapter over app.Members, as the members page (members.go) is.
 
 // memberJSON is one member of the organization.
 type memberJSON struct {
@@ -55,12 +50,6 @@ type memberListJSON struct {
 	Invitations []invitationJSON `json:"invitations"`
 }
 
-// invitationInput is the body of POST /api/v1/invitations.
-type invitationInput struct {
-	Email string `json:"email" validate:"required,email,max=254"`
-	Role  string `json:"role" validate:"required,oneof=owner admin member viewer"`
-}
-
 // invitationCreatedJSON is the answer of POST /api/v1/invitations: the link is in this answer only (the database
 // keeps its hash); MailSent says whether an e-mail carrying it was queued.
 type invitationCreatedJSON struct {
@@ -71,34 +60,22 @@ type invitationCreatedJSON struct {
 
 // memberRoleInput is the body of PUT /api/v1/members/{userID}.
 type memberRoleInput struct {
-	Role string `json:"role" validate:"required,oneof=owner admin member viewer"`
+	Role string `json:"role" validate:"required,oneof=owner admin member viewer"` // the tag documents; app validates
 }
 
 // apiMemberList is GET /api/v1/members: the members, most powerful first, and the pending invitations.
 func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.MembersView, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	members, err := s.deps.Store.MemberList(r.Context(), p.OrgID)
+	list, err := s.deps.App.Members.List(r.Context(), s.caller(r))
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	out := memberListJSON{Members: make([]memberJSON, 0, len(members)), Invitations: []invitationJSON{}}
-	for _, m := range members {
+	out := memberListJSON{Members: make([]memberJSON, 0, len(list.Members)), Invitations: []invitationJSON{}}
+	for _, m := range list.Members {
 		out.Members = append(out.Members, memberFrom(m))
 	}
-	if authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)) == nil {
-		invs, err := s.deps.Store.InvitationList(r.Context(), p.OrgID)
-		if err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		for _, inv := range invs {
-			out.Invitations = append(out.Invitations, invitationFrom(inv))
-		}
+	for _, inv := range list.Invitations {
+		out.Invitations = append(out.Invitations, invitationFrom(inv))
 	}
 	respond(w, http.StatusOK, out)
 }
@@ -107,60 +84,30 @@ func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
 // a mailer is configured. Inviting an owner takes an owner in a browser session that re-entered its password, so
 // over the API it is always refused.
 func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.problem(w, r, err) // before reading the body, as every API route
 		return
 	}
-	var in invitationInput
+	var in app.Invitation
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	in.Email = strings.TrimSpace(in.Email)
-	if err := validate.Struct(in); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if in.Role == string(store.RoleOwner) {
-		if err := authz.Authorize(p, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-		// Never true of an API caller: inviting an owner is done in the browser (RequireFreshPassword).
-		if err := authz.RequireFreshPassword(p, "invite an owner"); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-	}
-	token, hash := auth.NewToken(auth.LinkTokenPrefix)
-	inv, err := s.deps.Store.InvitationCreate(r.Context(), store.NewInvitation{
-		OrganizationID: p.OrgID, Email: in.Email, Role: store.Role(in.Role), TokenHash: hash, InvitedBy: p.UserID,
-		ExpiresAt: time.Now().Add(invitationLifetime),
-	}, s.actor(r))
+	invited, err := s.deps.App.Members.Invite(r.Context(), s.caller(r), in)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	id := identityFrom(r.Context())
-	if inv.InvitedByName == "" {
-		inv.InvitedByName = id.user.Name
-	}
-	link, sent := s.sendInvitation(r, inv.Email, in.Role, token)
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusCreated, invitationCreatedJSON{invitationJSON: invitationFrom(inv), Link: link, MailSent: sent})
+	respond(w, http.StatusCreated, invitationCreatedJSON{invitationJSON: invitationFrom(invited.Invitation),
+		Link: invited.Link, MailSent: invited.MailSent})
 }
 
 // apiInvitationRevoke is DELETE /api/v1/invitations/{id}: withdraws a pending invitation.
 func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	id, err := pathID(r, "id")
 	if err == nil {
-		err = s.deps.Store.InvitationRevoke(r.Context(), p.OrgID, id, s.actor(r))
+		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.caller(r), id)
 	}
 	if err != nil {
 		s.problem(w, r, err)
@@ -169,16 +116,14 @@ func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// apiMemberChangeRole is PUT /api/v1/members/{userID} {role}. Admins manage non-owners; changing an owner takes an
-// owner; making someone owner is refused (it takes a browser session that re-entered its password); the store
-// refuses to demote the last owner (409).
+// apiMemberChangeRole is PUT /api/v1/members/{userID} {role}: see app.Members.ChangeRole for who may do what.
+// Making someone owner is always refused here: it takes a browser session that re-entered its password.
 func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
+	if err := authorize(r, authz.MembersManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	userID, current, err := s.memberTarget(r)
+	userID, err := memberID(r)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -188,62 +133,22 @@ func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := validate.Struct(in); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	role := store.Role(in.Role)
-	if current == store.RoleOwner || role == store.RoleOwner {
-		if err := authz.Authorize(p, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-	}
-	// Never true of an API caller: making someone owner is done in the browser (RequireFreshPassword).
-	if role == store.RoleOwner && current != store.RoleOwner {
-		if err := authz.RequireFreshPassword(p, "make someone owner"); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-	}
-	if _, err := s.deps.Store.MemberChangeRole(r.Context(), p.OrgID, userID, role, s.actor(r)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	members, err := s.deps.Store.MemberList(r.Context(), p.OrgID)
+	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.caller(r), userID, in.Role)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	for _, m := range members {
-		if m.UserID == userID {
-			respond(w, http.StatusOK, memberFrom(m))
-			return
-		}
-	}
-	s.problem(w, r, fault.New(fault.NotFound, "no such member"))
+	respond(w, http.StatusOK, memberFrom(member))
 }
 
 // apiMemberRemove is DELETE /api/v1/members/{userID}. As on the page, it takes MembersManage; removing oneself is
 // leaving the organization, and the store refuses to remove the last owner (409).
 func (s *Server) apiMemberRemove(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
+	userID, err := memberID(r)
+	if err == nil {
+		_, _, err = s.deps.App.Members.Remove(r.Context(), s.caller(r), userID)
 	}
-	userID, current, err := s.memberTarget(r)
 	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if current == store.RoleOwner && userID != p.UserID {
-		if err := authz.Authorize(p, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.problem(w, r, err)
-			return
-		}
-	}
-	if _, err := s.deps.Store.MemberRemove(r.Context(), p.OrgID, userID, s.actor(r)); err != nil {
 		s.problem(w, r, err)
 		return
 	}

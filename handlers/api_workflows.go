@@ -94,16 +94,7 @@ func (s *Server) validDefinition(r *http.Request, raw json.RawMessage) (json.Raw
 
 // authorizedWorkflow loads a workflow of the caller's organization and checks that the caller may do a to it.
 func (s *Server) authorizedWorkflow(r *http.Request, id uuid.UUID, a authz.Action) (store.Workflow, error) {
-	p := principalFrom(r.Context())
-	wf, err := s.deps.Store.WorkflowGet(r.Context(), p.OrgID, id)
-	if err != nil {
-		return store.Workflow{}, err
-	}
-	grant, err := s.deps.Store.WorkflowGrant(r.Context(), p.OrgID, id, p.UserID)
-	if err != nil {
-		return store.Workflow{}, err
-	}
-	return wf, authz.Authorize(p, a, authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.Grant(grant)))
+	return s.deps.App.Workflows.Authorized(r.Context(), s.caller(r), id, a)
 }
 
 // pathWorkflow loads the workflow named by the {id} path segment and checks that the caller may do a to it,
@@ -525,7 +516,7 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := s.allowTrigger(r, head.OrganizationID); err != nil {
+	if err := s.deps.App.Triggers.Admit(r.Context(), head.OrganizationID); err != nil {
 		s.problem(w, r, err)
 		return
 	}

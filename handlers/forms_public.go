@@ -192,7 +192,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderPublicForm(w, r, form, nil, nil, err)
 		return
 	}
-	if err := s.allowTrigger(r, form.OrganizationID); err != nil {
+	if err := s.deps.App.Triggers.Admit(r.Context(), form.OrganizationID); err != nil {
 		s.renderPublicForm(w, r, form, nil, nil, err)
 		return
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/mail"
@@ -72,6 +73,8 @@ type harness struct {
 	pool *pgxpool.Pool
 	logs *lockedBuffer
 	mail *mailtest.Server
+	// app configures the use cases; options may change it before New builds them.
+	app app.Config
 	// secrets are strings that must never appear in a log line or in a response other than the one handing it out.
 	secretsMu sync.Mutex
 	secrets   []string
@@ -87,7 +90,7 @@ func withMail() harnessOption {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		d.Mailer = mail.NewSender(cfg)
+		h.app.Mailer = mail.NewSender(cfg)
 	}
 }
 
@@ -114,14 +117,17 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		Registry:       registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(64), registry, st),
 	}
 	h.engineDeps(&deps)
+	h.app = app.Config{Store: st, Plans: deps.Plans, BaseURL: base, Logger: deps.Logger}
 	for _, o := range opts {
 		o(&deps, h)
 	}
+	h.app.Limiter, h.app.Now = deps.Limiter, deps.Now
+	deps.App = app.New(h.app)
 	h.srv = New(deps)
 	h.ts.Config.Handler = h.srv
 	h.remember(testPassword, testSecretKey, testPasswordHash())
 	t.Cleanup(func() {
-		h.srv.Wait()
+		deps.App.Outbox.Wait()
 		logs := h.logs.String()
 		for _, s := range h.secretList() {
 			if strings.Contains(logs, s) {

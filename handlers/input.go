@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
@@ -21,16 +20,6 @@ const (
 	maxFormBytes = 64 << 10
 	maxJSONBytes = 1 << 20
 )
-
-// checkPassword adds the password policy's message to a validation failure.
-func checkPassword(field, password string) *fault.FieldError {
-	if err := auth.CheckPasswordPolicy(password); err != nil {
-		if e := fault.As(err); len(e.Fields) > 0 {
-			return &fault.FieldError{Field: field, Message: e.Fields[0].Message}
-		}
-	}
-	return nil
-}
 
 // parseForm reads a form body of bounded size, refusing fields (the URL's query included) that are not text.
 func parseForm(w http.ResponseWriter, r *http.Request) error {

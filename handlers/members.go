@@ -1,23 +1,18 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/platform/mail"
-	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
-
-// invitationLifetime is how long an invitation link stays usable.
-const invitationLifetime = 7 * 24 * time.Hour
 
 // grantableRoles are the roles the principal may give: owners may make owners, admins only the others.
 func grantableRoles(p authz.Principal) []string {
@@ -31,7 +26,7 @@ func grantableRoles(p authz.Principal) []string {
 func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.MembersPage, error) {
 	id := identityFrom(r.Context())
 	p := id.principal
-	members, err := s.deps.Store.MemberList(r.Context(), p.OrgID)
+	list, err := s.deps.App.Members.List(r.Context(), s.caller(r))
 	if err != nil {
 		return page, err
 	}
@@ -45,7 +40,7 @@ func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.Mem
 		page.InviteForm.Values = map[string]string{"role": "member"}
 	}
 	page.Members = page.Members[:0]
-	for _, m := range members {
+	for _, m := range list.Members {
 		self := m.UserID == p.UserID
 		mayTouch := canManage && (m.Role != store.RoleOwner || canOwners)
 		page.Members = append(page.Members, views.MemberRow{
@@ -54,15 +49,9 @@ func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.Mem
 			CanRemove: mayTouch && !self, CanLeave: self,
 		})
 	}
-	if page.CanInvite {
-		invs, err := s.deps.Store.InvitationList(r.Context(), p.OrgID)
-		if err != nil {
-			return page, err
-		}
-		for _, inv := range invs {
-			page.Invitations = append(page.Invitations, views.InvitationRow{ID: inv.ID.String(), Email: inv.Email,
-				Role: string(inv.Role), InvitedBy: inv.InvitedByName, ExpiresAt: inv.ExpiresAt, CanRevoke: true})
-		}
+	for _, inv := range list.Invitations {
+		page.Invitations = append(page.Invitations, views.InvitationRow{ID: inv.ID.String(), Email: inv.Email,
+			Role: string(inv.Role), InvitedBy: inv.InvitedByName, ExpiresAt: inv.ExpiresAt, CanRevoke: true})
 	}
 	return page, nil
 }
@@ -115,10 +104,9 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // inviteMember creates an invitation link (shown once to the inviter) and e-mails it when SMTP is configured.
-// Inviting an owner takes an owner who re-entered their password (RequireFreshPassword).
+// Inviting an owner takes an owner who re-entered their password: the page then offers to re-enter it.
 func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
+	if err := authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -126,167 +114,110 @@ func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	in := struct {
-		Email string `form:"email" validate:"required,email,max=254"`
-		Role  string `form:"role" validate:"required,oneof=owner admin member viewer"`
-	}{strings.TrimSpace(r.PostFormValue("email")), r.PostFormValue("role")}
+	in := app.Invitation{Email: strings.TrimSpace(r.PostFormValue("email")), Role: r.PostFormValue("role")}
+	invited, err := s.deps.App.Members.Invite(r.Context(), s.caller(r), in)
 	page := views.MembersPage{}
-	fail := func(err error) {
-		page.InviteForm = formState(map[string]string{"email": in.Email, "role": in.Role}, err)
+	values := map[string]string{"email": in.Email, "role": in.Role}
+	switch {
+	case errors.Is(err, authz.ErrStalePassword):
+		page.InviteForm = formState(values, nil)
+		s.renderNeedsPassword(w, r, page, err)
+		return
+	case fault.CodeOf(err) == fault.Forbidden:
+		s.pageError(w, r, err)
+		return
+	case err != nil:
+		page.InviteForm = formState(values, err)
 		s.renderMembers(w, r, page, err)
-	}
-	if err := validate.Struct(in); err != nil {
-		fail(err)
 		return
 	}
-	if in.Role == string(store.RoleOwner) {
-		if err := authorize(r, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-		if err := requireFreshPassword(r, "invite an owner"); err != nil {
-			page.InviteForm = formState(map[string]string{"email": in.Email, "role": in.Role}, nil)
-			s.renderNeedsPassword(w, r, page, err)
-			return
-		}
-	}
-	token, hash := auth.NewToken(auth.LinkTokenPrefix)
-	inv, err := s.deps.Store.InvitationCreate(r.Context(), store.NewInvitation{
-		OrganizationID: p.OrgID, Email: in.Email, Role: store.Role(in.Role), TokenHash: hash, InvitedBy: p.UserID,
-		ExpiresAt: time.Now().Add(invitationLifetime),
-	}, s.actor(r))
-	if err != nil {
-		fail(err)
-		return
-	}
-	page.InviteLink, page.MailSent = s.sendInvitation(r, inv.Email, in.Role, token)
-	page.InviteEmail = inv.Email
+	page.InviteLink, page.MailSent, page.InviteEmail = invited.Link, invited.MailSent, invited.Invitation.Email
 	s.renderMembers(w, r, page, nil)
 }
 
-// sendInvitation e-mails an invitation link (when a mailer is configured) and returns the link, which the inviter
-// is shown once, and whether a mail is on its way. The members page and the API both invite through it.
-func (s *Server) sendInvitation(r *http.Request, email, role, token string) (link string, mailSent bool) {
-	id := identityFrom(r.Context())
-	link = s.absoluteURL("/invitations/" + token)
-	mailSent = s.sendMailLater(r, "invitation", mail.Message{
-		To:      []string{email},
-		Subject: id.user.Name + " invited you to " + id.org.Name + " on ConcertMaster",
-		Text: "Hello,\n\n" + id.user.Name + " invited you to join " + id.org.Name + " on ConcertMaster as " +
-			role + ".\n\nTo accept, open this link within 7 days:\n\n" + link + "\n\nThe link works once.\n",
-	})
-	return link, mailSent
-}
-
-// memberTarget reads the {userID} of a member route and returns the member's current role, NotFound when the user
-// is not a member of the principal's organization (whether or not they exist elsewhere).
-func (s *Server) memberTarget(r *http.Request) (uuid.UUID, store.Role, error) {
+// memberID reads the {userID} of a member route; a malformed one is no such member.
+func memberID(r *http.Request) (uuid.UUID, error) {
 	userID, err := uuid.Parse(r.PathValue("userID"))
 	if err != nil {
-		return uuid.Nil, "", fault.New(fault.NotFound, "no such member")
+		return uuid.Nil, fault.New(fault.NotFound, "no such member")
 	}
-	role, err := s.deps.Store.MembershipRole(r.Context(), principalFrom(r.Context()).OrgID, userID)
-	return userID, role, err
+	return userID, nil
 }
 
-// changeMemberRole gives a member another role. Admins manage non-owners; making someone owner, or changing an
-// owner, takes an owner; making someone owner also takes a freshly re-entered password (RequireFreshPassword); the
-// last owner cannot be demoted.
+// memberRefused answers a refused change on the members page: a stale password offers to re-enter it, a refusal
+// or a missing member is an error page, anything else (the last owner, bad input) is shown on the page.
+func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, authz.ErrStalePassword):
+		s.renderNeedsPassword(w, r, views.MembersPage{}, err)
+	case fault.CodeOf(err) == fault.Forbidden || fault.CodeOf(err) == fault.NotFound:
+		s.pageError(w, r, err)
+	default:
+		s.renderMembers(w, r, views.MembersPage{}, err)
+	}
+}
+
+// changeMemberRole gives a member another role (see app.Members.ChangeRole for who may do what).
 func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
+	if err := authorize(r, authz.MembersManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	userID, current, err := s.memberTarget(r)
+	userID, err := memberID(r)
+	if err == nil {
+		err = parseForm(w, r)
+	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.caller(r), userID, r.PostFormValue("role"))
+	if err != nil {
+		s.memberRefused(w, r, err)
 		return
 	}
-	role := store.Role(r.PostFormValue("role"))
-	if !role.Valid() {
-		s.renderMembers(w, r, views.MembersPage{}, fault.Fields("bad role",
-			fault.FieldError{Field: "role", Message: "choose owner, admin, member or viewer"}))
-		return
-	}
-	if current == store.RoleOwner || role == store.RoleOwner {
-		if err := authorize(r, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-	}
-	if role == store.RoleOwner && current != store.RoleOwner {
-		if err := requireFreshPassword(r, "make someone owner"); err != nil {
-			s.renderNeedsPassword(w, r, views.MembersPage{}, err)
-			return
-		}
-	}
-	if _, err := s.deps.Store.MemberChangeRole(r.Context(), p.OrgID, userID, role, s.actor(r)); err != nil {
-		s.renderMembers(w, r, views.MembersPage{}, err)
-		return
-	}
-	if userID == p.UserID {
+	if id := identityFrom(r.Context()); userID == id.principal.UserID {
 		// The principal's own privileges changed: a new session token, and the page drawn with the new role.
 		if err := s.sessions.RenewToken(r.Context()); err != nil {
 			s.pageError(w, r, err)
 			return
 		}
-		identityFrom(r.Context()).principal.Role = authz.Role(role)
+		id.principal.Role = authz.Role(member.Role)
 	}
 	s.renderMembers(w, r, views.MembersPage{Notice: "Role changed."}, nil)
 }
 
 // removeMember takes someone out of the organization; removing oneself is leaving.
 func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.MembersManage, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
-		return
+	userID, err := memberID(r)
+	var left bool
+	var remaining []store.UserOrganization
+	if err == nil {
+		left, remaining, err = s.deps.App.Members.Remove(r.Context(), s.caller(r), userID)
 	}
-	userID, current, err := s.memberTarget(r)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+	switch {
+	case err != nil:
+		s.memberRefused(w, r, err)
+	case left:
+		s.afterLeaving(w, r, remaining)
+	default:
+		s.renderMembers(w, r, views.MembersPage{Notice: "Member removed."}, nil)
 	}
-	if userID == p.UserID {
-		s.leaveOrganization(w, r)
-		return
-	}
-	if current == store.RoleOwner {
-		if err := authorize(r, authz.OwnersManage, authz.Org(p.OrgID)); err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-	}
-	if _, err := s.deps.Store.MemberRemove(r.Context(), p.OrgID, userID, s.actor(r)); err != nil {
-		s.renderMembers(w, r, views.MembersPage{}, err)
-		return
-	}
-	s.renderMembers(w, r, views.MembersPage{Notice: "Member removed."}, nil)
 }
 
-// leaveOrganization takes the principal out of its organization (not the last owner) and moves the session to
-// another of their organizations, or ends it.
+// leaveOrganization takes the principal out of its organization (not the last owner).
 func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.MembersView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	if _, err := s.deps.Store.MemberRemove(r.Context(), p.OrgID, p.UserID, s.actor(r)); err != nil {
-		s.renderMembers(w, r, views.MembersPage{}, err)
-		return
-	}
-	orgs, err := s.deps.Store.UserOrganizations(r.Context(), p.UserID)
+	remaining, err := s.deps.App.Members.Leave(r.Context(), s.caller(r))
 	if err != nil {
-		s.pageError(w, r, err)
+		s.memberRefused(w, r, err)
 		return
 	}
-	if len(orgs) == 0 {
+	s.afterLeaving(w, r, remaining)
+}
+
+// afterLeaving moves the session to another of the user's organizations, or ends it when none is left.
+func (s *Server) afterLeaving(w http.ResponseWriter, r *http.Request, remaining []store.UserOrganization) {
+	if len(remaining) == 0 {
 		if err := s.sessions.Destroy(r.Context()); err != nil {
 			s.pageError(w, r, err)
 			return
@@ -298,21 +229,16 @@ func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	s.sessions.Put(r.Context(), sessionOrgID, orgs[0].ID.String())
+	s.sessions.Put(r.Context(), sessionOrgID, remaining[0].ID.String())
 	s.redirect(w, r, "/")
 }
 
 // revokeInvitation withdraws a pending invitation of the organization.
 func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.MembersInvite, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err == nil {
-		err = s.deps.Store.InvitationRevoke(r.Context(), p.OrgID, id, s.actor(r))
-	} else {
+		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.caller(r), id)
+	} else if err = authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err == nil {
 		err = fault.New(fault.NotFound, "no such invitation")
 	}
 	if err != nil {
@@ -336,7 +262,7 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) invitationView(r *http.Request, f views.Form) (views.InvitationPage, int, error) {
 	token := r.PathValue("token")
-	inv, err := s.deps.Store.InvitationByToken(r.Context(), auth.HashToken(token))
+	inv, err := s.deps.App.Members.InvitationByToken(r.Context(), token)
 	if fault.CodeOf(err) == fault.NotFound {
 		return views.InvitationPage{Invalid: true}, http.StatusNotFound, nil
 	}
@@ -359,7 +285,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	hash := auth.HashToken(r.PathValue("token"))
+	token := r.PathValue("token")
 	fail := func(err error, values map[string]string) {
 		if fault.CodeOf(err) == fault.Internal {
 			s.pageError(w, r, err)
@@ -376,7 +302,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "Invitation", views.Invitation(page))
 	}
 	if id := identityFrom(r.Context()); id != nil {
-		inv, err := s.deps.Store.InvitationAcceptExisting(r.Context(), hash, id.user.ID, s.actor(r))
+		inv, err := s.deps.App.Members.AcceptInvitation(r.Context(), s.caller(r), token)
 		if err != nil {
 			fail(err, nil)
 			return
@@ -389,22 +315,10 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 		s.redirect(w, r, "/")
 		return
 	}
-	name, password := strings.TrimSpace(r.PostFormValue("name")), r.PostFormValue("password")
-	values := map[string]string{"name": name}
-	if err := validate.Join(validate.Struct(struct {
-		Name string `form:"name" validate:"required,max=200"`
-	}{name}), checkPassword("password", password)); err != nil {
-		fail(err, values)
-		return
-	}
-	passwordHash, err := auth.HashPassword(password)
+	in := app.NewAccount{Name: strings.TrimSpace(r.PostFormValue("name")), Password: r.PostFormValue("password")}
+	user, inv, err := s.deps.App.Members.AcceptInvitationNewAccount(r.Context(), s.actor(r), token, in)
 	if err != nil {
-		fail(err, values)
-		return
-	}
-	user, inv, err := s.deps.Store.InvitationAcceptNew(r.Context(), hash, name, passwordHash, s.actor(r))
-	if err != nil {
-		fail(err, values)
+		fail(err, map[string]string{"name": in.Name})
 		return
 	}
 	if err := s.signIn(r.Context(), user, inv.OrganizationID); err != nil {

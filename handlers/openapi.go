@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/platform/fault"
 )
@@ -467,6 +468,8 @@ var schemaEnums = map[reflect.Type][]any{
 // componentNames renames types whose Go name would read badly in the document.
 var componentNames = map[reflect.Type]string{
 	reflect.TypeFor[problemBody](): "Problem",
+	// Use cases' input types keep the names the API has always given them.
+	reflect.TypeFor[app.Invitation](): "InvitationInput",
 }
 
 // schemaOf returns the schema of t, registering named structs as components.

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/app"
 )
 
 // The descriptions of the members, invitations and personal API token routes (api_members.go, api_tokens.go). As in
@@ -38,7 +40,7 @@ func init() {
 			Params:      userID, Responses: with(noContent("Removed."), st403, st404, st409)},
 		"POST /api/v1/invitations": {Tag: tagMembers, Summary: "Invite someone by e-mail",
 			Description: "The link is in this answer only; it is also e-mailed when the server sends mail (mail_sent). It works once, within 7 days. Inviting an owner takes an owner.",
-			Body:        invitationInput{},
+			Body:        app.Invitation{},
 			Responses:   with(once(invitationCreatedJSON{}, "The invitation and its link."), st403, st422)},
 		"DELETE /api/v1/invitations/{id}": {Tag: tagMembers, Summary: "Withdraw a pending invitation",
 			Responses: with(noContent("Withdrawn: the link no longer works."), st403, st404)},

@@ -68,7 +68,7 @@ func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
 		names[wf.ID] = wf.Name
 		page.Workflows = append(page.Workflows, views.Choice{Value: wf.ID.String(), Label: wf.Name})
 	}
-	items, err := s.deps.Store.ExecutionList(r.Context(), p.OrgID, f)
+	items, err := s.deps.App.Executions.List(r.Context(), s.caller(r), f)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -247,57 +247,29 @@ func byteSize(n int64) string {
 	return strconv.FormatInt(n, 10) + " bytes"
 }
 
-// cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel (the same store call).
+// cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel.
 func (s *Server) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
-	exec, ok := s.pageExecution(w, r, authz.ExecutionCancel)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	if err == nil {
+		_, _, err = s.deps.App.Executions.Cancel(r.Context(), s.caller(r), id)
 	}
-	if _, err := s.deps.Store.ExecutionRequestCancel(r.Context(), s.actor(r), exec.OrganizationID, exec.ID); err != nil {
+	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/executions/"+exec.ID.String())
+	s.redirect(w, r, "/executions/"+id.String())
 }
 
 // retryExecutionPage is POST /executions/{id}/retry {from: start | failed}: a new execution, whose page follows.
 func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
-	exec, ok := s.pageExecution(w, r, authz.ExecutionRetry)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	if err == nil {
+		err = parseForm(w, r)
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
-		return
+	var retry store.Execution
+	if err == nil {
+		retry, err = s.deps.App.Executions.Retry(r.Context(), s.caller(r), id, r.PostFormValue("from"))
 	}
-	var keep []engine.NodeRun
-	switch r.PostFormValue("from") {
-	case "", "start":
-	case "failed":
-		if exec.Status != store.StatusFailed {
-			s.pageError(w, r, fault.New(fault.Conflict, "Only a failed execution can be retried from its failed node."))
-			return
-		}
-		plan, err := s.deps.Plans.Load(r.Context(), exec.WorkflowVersionID)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-		runs, err := s.deps.Store.NodeRuns(r.Context(), exec.OrganizationID, exec.ID)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-		keep = plan.RetryRuns(runs)
-	default:
-		s.pageError(w, r, fault.New(fault.Invalid, "Retry from the start or from the failed node."))
-		return
-	}
-	if err := s.allowTrigger(r, exec.OrganizationID); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	retry, err := s.deps.Store.ExecutionRetry(r.Context(), s.actor(r), exec.OrganizationID, exec.ID, keep)
 	if err != nil {
 		s.pageError(w, r, err)
 		return

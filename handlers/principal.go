@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -241,6 +242,15 @@ func (s *Server) actor(r *http.Request) store.Actor {
 		a.TokenID = id.principal.TokenID
 	}
 	return a
+}
+
+// caller is the request's caller as the use cases take it.
+func (s *Server) caller(r *http.Request) app.Caller {
+	c := app.Caller{Principal: principalFrom(r.Context()), Actor: s.actor(r)}
+	if id := identityFrom(r.Context()); id != nil {
+		c.UserName, c.OrgName = id.user.Name, id.org.Name
+	}
+	return c
 }
 
 // authorize is authz.Authorize for the request's principal.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/auth"
 	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -76,7 +77,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	if password != r.PostFormValue("confirm") {
 		mismatch = &fault.FieldError{Field: "confirm", Message: "does not match"}
 	}
-	if err := validate.Join(nil, requiredIf(current == "", "current_password"), checkPassword("password", password), mismatch); err != nil {
+	if err := validate.Join(nil, requiredIf(current == "", "current_password"), app.CheckPassword("password", password), mismatch); err != nil {
 		fail(err)
 		return
 	}

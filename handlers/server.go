@@ -8,17 +8,16 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/auth"
-	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -30,16 +29,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Mailer sends e-mail; *mail.Sender is the real one.
-type Mailer interface {
-	Send(ctx context.Context, m mail.Message) (mail.Receipt, error)
-}
-
 // Deps is everything the HTTP layer needs, built once in cmd/concertmaster.
 type Deps struct {
 	Logger *slog.Logger
 	DB     Pinger
-	// Store is the application's data.
+	// App holds the use cases the handlers adapt (app.New); required.
+	App *app.App
+	// Store is the application's data, for the reads and actions not yet moved into App.
 	Store *store.Store
 	// Metrics is the registry served at /metrics; the HTTP metrics are registered in it by New.
 	Metrics *prometheus.Registry
@@ -64,8 +60,6 @@ type Deps struct {
 	// the listener MetricsHandler is mounted on (METRICS_ADDR), not on this server.
 	MetricsToken       string
 	MetricsOwnListener bool
-	// Mailer sends password-reset and invitation mails; nil when SMTP_URL is unset (links are then shown, not sent).
-	Mailer Mailer
 	// CORSAllowedOrigins may call /api from a browser (exact origins, "https://app.example.com").
 	CORSAllowedOrigins []string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client's address.
@@ -92,9 +86,6 @@ type Deps struct {
 	WebhookMaxBodyBytes int64
 	// WebhookRateLimit is how many calls one webhook accepts per second.
 	WebhookRateLimit int
-	// OrgTriggerRateLimit is how many executions one organization may start a second through triggers
-	// (trigger_limit.go); 0 means DefaultOrgTriggerRateLimit.
-	OrgTriggerRateLimit int
 	// Files is the storage backend (uploads, exported files).
 	Files storage.Backend
 	// Integrations stores integrations with their secrets sealed.
@@ -117,9 +108,6 @@ type Server struct {
 	access   *auth.AccessTokens
 	limiter  ratelimit.Limiter
 	cors     map[string]bool
-	// mailSlots bounds the e-mails being sent in the background at once.
-	mailSlots chan struct{}
-	mailWG    sync.WaitGroup
 	// patterns lists the registered routes in registration order.
 	patterns []string
 	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
@@ -168,10 +156,9 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{
 		deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics),
-		access:    auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
-		limiter:   deps.Limiter,
-		mailSlots: make(chan struct{}, 8),
-		cors:      map[string]bool{},
+		access:  auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
+		limiter: deps.Limiter,
+		cors:    map[string]bool{},
 	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)
@@ -214,6 +201,3 @@ const SessionCookieName = "cm_session"
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
-
-// Wait blocks until the e-mails being sent in the background are done, for a graceful shutdown and tests.
-func (s *Server) Wait() { s.mailWG.Wait() }

@@ -13,8 +13,8 @@ import (
 
 func TestOrganizationTriggerRateLimitAnswers429(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(d *Deps, _ *harness) {
-		d.OrgTriggerRateLimit = 3
+	h := newHarness(t, func(d *Deps, h *harness) {
+		h.app.OrgTriggerRateLimit = 3
 		// The clock stopped: no window ends, so the test does not depend on how fast this machine sends the calls.
 		stopped := time.Now()
 		d.Limiter = ratelimit.NewMemoryClock(1000, func() time.Time { return stopped })

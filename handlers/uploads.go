@@ -309,7 +309,7 @@ func uploadBodyError(err error) error {
 // acceptUpload stores an uploaded file and starts the workflow with it, deleting the file again when the
 // execution cannot be recorded: storage never keeps a file the database does not know.
 func (s *Server) acceptUpload(w http.ResponseWriter, r *http.Request, t uploadTarget) (store.Upload, store.Execution, error) {
-	if err := s.allowTrigger(r, t.head.OrganizationID); err != nil {
+	if err := s.deps.App.Triggers.Admit(r.Context(), t.head.OrganizationID); err != nil {
 		return store.Upload{}, store.Execution{}, err
 	}
 	file, err := s.receiveUpload(w, r, t.config)

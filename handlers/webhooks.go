@@ -188,7 +188,7 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 	if err != nil {
 		return fail(err)
 	}
-	if err := s.allowTrigger(r, t.OrganizationID); err != nil { // after auth: strangers spend no one's allowance
+	if err := s.deps.App.Triggers.Admit(r.Context(), t.OrganizationID); err != nil { // after auth: strangers spend no one's allowance
 		return fail(err)
 	}
 	trigger, err := hookTriggerData(r, body, t.config)

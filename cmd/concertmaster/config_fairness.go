@@ -3,8 +3,8 @@ package main
 import (
 	"strconv"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine/queue"
-	"github.com/concertmaster/concertmaster/handlers"
 )
 
 // fairnessConfig holds the limits that keep one organization (or one bad execution) from starving the others
@@ -37,6 +37,6 @@ func loadFairnessConfig(cfg *config, get func(name, def string) string, bad func
 	f.OrgMaxRunning = whole("ORG_MAX_RUNNING_EXECUTIONS", queue.DefaultOrgMaxRunning, 1, 1_000_000,
 		"a number of executions")
 	f.OrgQueueShare = whole("ORG_QUEUE_SHARE", queue.DefaultOrgQueueShare, 1, 1_000_000, "executions per second")
-	f.OrgTriggerRateLimit = whole("ORG_TRIGGER_RATE_LIMIT", handlers.DefaultOrgTriggerRateLimit, 1, 10_000_000,
+	f.OrgTriggerRateLimit = whole("ORG_TRIGGER_RATE_LIMIT", app.DefaultOrgTriggerRateLimit, 1, 10_000_000,
 		"executions per second")
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -70,7 +72,6 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Registry, deps.Plans = bg.Registry, bg.Plans
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
-	deps.OrgTriggerRateLimit = cfg.Fairness.OrgTriggerRateLimit
 	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return err
@@ -84,8 +85,14 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return err
 	}
 	defer stopJobsUI()
+	var mailer app.Mailer // nil unless SMTP_URL is set: links are then shown rather than sent
+	if cfg.SMTP != nil {
+		mailer = mail.NewSender(*cfg.SMTP)
+	}
+	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Limiter: deps.Limiter,
+		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
+	defer deps.App.Outbox.Wait() // e-mails still being sent in the background
 	web := handlers.New(deps)
-	defer web.Wait() // e-mails still being sent in the background
 	if cfg.Metrics.Addr != "" {
 		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening)
 		if err != nil {

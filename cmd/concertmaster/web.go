@@ -13,7 +13,6 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers"
-	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -30,9 +29,6 @@ func webDeps(ctx context.Context, cfg *config, logger *slog.Logger, st *store.St
 		SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		SignupEnabled: cfg.SignupEnabled, APIRateLimit: cfg.APIRateLimit,
-	}
-	if cfg.SMTP != nil {
-		deps.Mailer = mail.NewSender(*cfg.SMTP)
 	}
 	if cfg.RedisURL == "" {
 		deps.Sessions = pgxstore.NewWithCleanupInterval(st.Pool(), 0)

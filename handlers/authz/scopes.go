@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -130,7 +131,12 @@ func RequireFreshPassword(p Principal, what string) error {
 		return nil
 	}
 	if p.TokenID != nil || !p.Session {
-		return fault.New(fault.Forbidden, "re-enter your password to %s: this takes a signed-in browser session, never an API token", what)
+		return fault.Wrap(ErrStalePassword, fault.Forbidden,
+			"re-enter your password to "+what+": this takes a signed-in browser session, never an API token")
 	}
-	return fault.New(fault.Forbidden, "re-enter your password to %s", what)
+	return fault.Wrap(ErrStalePassword, fault.Forbidden, "re-enter your password to "+what)
 }
+
+// ErrStalePassword is the cause of RequireFreshPassword's refusals (errors.Is), so that a page can offer to
+// re-enter the password rather than show a plain refusal.
+var ErrStalePassword = errors.New("the password was not re-entered recently")

@@ -1,0 +1,91 @@
+// Package app holds ConcertMaster's use cases: each thing a person or a program does to an organization's data
+// (invite a member, cancel an execution, retry it from its failed node …) is written here once, with its
+// authorization, its validation and its audit record. The HTTP surfaces — pages, the REST API and the canvas's
+// JSON routes — are adapters over it: they parse a request, call a use case with the Caller, and render what it
+// returns or the fault it fails with.
+//
+// A use case takes a Caller, never an *http.Request, and returns store types or faults (platform/fault). It may
+// import the engine, the store and platform packages; it must not import handlers or views.
+package app
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
+	"github.com/concertmaster/concertmaster/sql/store"
+)
+
+// Caller is who a use case acts for: the principal authorization decides on, the actor the audit log names, and
+// the names that messages sent on their behalf show.
+type Caller struct {
+	Principal authz.Principal
+	Actor     store.Actor
+	UserName  string
+	OrgName   string
+}
+
+// Config is what New builds the use cases from; cmd/concertmaster fills it once.
+type Config struct {
+	Store *store.Store
+	// Plans loads compiled workflow versions (retry from the failed node needs the graph).
+	Plans *engine.PlanLoader
+	// Limiter counts rate-limited events (executions started by triggers); an in-process one when nil.
+	Limiter ratelimit.Limiter
+	// OrgTriggerRateLimit is how many executions one organization may start a second through its triggers; 0
+	// means DefaultOrgTriggerRateLimit.
+	OrgTriggerRateLimit int
+	// Mailer sends e-mail in the background (invitations); nil when SMTP is not configured, and links are then
+	// shown rather than sent.
+	Mailer Mailer
+	// BaseURL is the public address links in e-mails point at.
+	BaseURL *url.URL
+	Logger  *slog.Logger
+	// Now is the clock of expiry times; time.Now when nil.
+	Now func() time.Time
+}
+
+// App is the set of use cases, one field per domain area.
+type App struct {
+	Members    *Members
+	Executions *Executions
+	Workflows  *Workflows
+	Triggers   *Triggers
+	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
+	// a mail went out.
+	Outbox *Outbox
+}
+
+// New builds the use cases.
+func New(cfg Config) *App {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = ratelimit.NewMemoryClock(0, cfg.Now)
+	}
+	if cfg.OrgTriggerRateLimit <= 0 {
+		cfg.OrgTriggerRateLimit = DefaultOrgTriggerRateLimit
+	}
+	if cfg.BaseURL == nil {
+		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	}
+	outbox := newOutbox(cfg.Mailer, cfg.Logger)
+	workflows := &Workflows{store: cfg.Store}
+	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
+	return &App{
+		Outbox:    outbox,
+		Workflows: workflows,
+		Triggers:  triggers,
+		Members: &Members{store: cfg.Store, outbox: outbox, now: cfg.Now,
+			baseURL: strings.TrimRight(cfg.BaseURL.String(), "/")},
+		Executions: &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+	}
+}
