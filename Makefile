@@ -34,8 +34,8 @@ $(RUN_PID): build
 	@set -e; mkdir -p $(@D); trap 'rm -f $@' EXIT; echo $$$$ >$@; \
 	env=$$(deploy/dev/env.sh); eval "$$env"; \
 	./$(BIN) migrate; \
-	echo "ConcertMaster is starting on http://$${LISTEN_ADDR:-127.0.0.1:8080} (Ctrl-C stops it; make stop stops the database)"; \
 	[ -e $@ ] || exit 130; \
+	echo "ConcertMaster is starting on http://$${LISTEN_ADDR:-127.0.0.1:8080} (Ctrl-C stops it; make stop stops the database)"; \
 	exec ./$(BIN) serve --pid-file $@
 
 .PHONY: stop
