@@ -18,12 +18,25 @@ GENERATED := sql/db views
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
+# The file the server started by make run keeps its pid in, and the file make run really makes. A SIGINT sent to make
+# alone (an IDE's stop button; Ctrl-C at a terminal signals the whole foreground group, the server included) is not
+# passed on: GNU make waits for the running recipe, but first deletes the target file that recipe changed (unless it
+# is .PHONY or .PRECIOUS), and serve --pid-file stops gracefully when its file is removed. The recipe writes the
+# file (with its shell's pid, which exec hands on to the server) before setting up, so that a SIGINT during set-up
+# stops the run too.
+RUN_PID ?= .data/run.pid
+
 .PHONY: run
-run: build ## Set up everything (a private PostgreSQL unless DATABASE_URL is set), migrate and serve on LISTEN_ADDR
-	@set -e; env=$$(deploy/dev/env.sh); eval "$$env"; \
+run: $(RUN_PID) ## Set up everything (a private PostgreSQL unless DATABASE_URL is set), migrate and serve on LISTEN_ADDR
+
+# Made every time, since build is phony.
+$(RUN_PID): build
+	@set -e; mkdir -p $(@D); trap 'rm -f $@' EXIT; echo $$$$ >$@; \
+	env=$$(deploy/dev/env.sh); eval "$$env"; \
 	./$(BIN) migrate; \
+	[ -e $@ ] || exit 130; \
 	echo "ConcertMaster is starting on http://$${LISTEN_ADDR:-127.0.0.1:8080} (Ctrl-C stops it; make stop stops the database)"; \
-	exec ./$(BIN) serve
+	exec ./$(BIN) serve --pid-file $@
 
 .PHONY: stop
 stop: ## Stop the private PostgreSQL and Redis started by make run / make test

@@ -1,9 +1,9 @@
 // Command concertmaster is the whole platform in one binary: the web server, the workers, the migrations and the
 // administration commands.
 //
-//	concertmaster serve [--no-workers]   web + workers + scheduler
-//	concertmaster worker                 workers only (scale out by running more)
-//	concertmaster migrate                apply every migration (application and River)
+//	concertmaster serve [--no-workers] [--pid-file PATH]   web + workers + scheduler
+//	concertmaster worker                                   workers only (scale out by running more)
+//	concertmaster migrate                                  apply every migration (application and River)
 //	concertmaster user create --email E --password P --name N --org O [--role owner] [--instance-admin]
 //	concertmaster version
 package main
@@ -40,7 +40,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: concertmaster serve [--no-workers] | worker | migrate | user create … | version")
+var errUsage = errors.New("usage: concertmaster serve [--no-workers] [--pid-file PATH] | worker | migrate | user create … | version")
 
 // run is main without the process: tests call it with their own arguments, environment and context. listening,
 // when set, is told the HTTP server's address once it accepts connections.
@@ -52,10 +52,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case "serve":
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		noWorkers := fs.Bool("no-workers", false, "serve web requests only; run `concertmaster worker` elsewhere")
+		pidFile := fs.String("pid-file", "", "keep the pid in this file; removing it stops serve gracefully")
 		if err := fs.Parse(rest); err != nil {
 			return errUsage
 		}
-		return serve(ctx, getenv, serveOptions{web: true, workers: !*noWorkers, listening: listening})
+		return serve(ctx, getenv, serveOptions{web: true, workers: !*noWorkers, pidFile: *pidFile, listening: listening})
 	case "worker":
 		return serve(ctx, getenv, serveOptions{workers: true})
 	case "migrate":

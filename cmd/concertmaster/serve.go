@@ -21,14 +21,27 @@ import (
 
 type serveOptions struct {
 	web, workers bool
-	listening    func(addr string)
+	// pidFile, when set, is where serve keeps its pid; removing the file stops serve gracefully (holdPIDFile).
+	pidFile   string
+	listening func(addr string)
 	// metricsListening is told METRICS_ADDR's bound address, when it is set.
 	metricsListening func(addr string)
 }
 
 // serve runs the web server and/or the workers until ctx is canceled, then shuts down gracefully: it stops
-// accepting, lets in-flight requests finish, and stops the workers, each within SHUTDOWN_TIMEOUT.
+// accepting, lets in-flight requests finish, and stops the workers, each within SHUTDOWN_TIMEOUT. Removing
+// opts.pidFile cancels ctx too.
 func serve(ctx context.Context, getenv func(string) string, opts serveOptions) error {
+	// The pid file first: `make run` checks that it is there just before starting serve, so the moment when removing
+	// it would stop nothing must be short.
+	if opts.pidFile != "" {
+		pidCtx, release, err := holdPIDFile(ctx, opts.pidFile)
+		if err != nil {
+			return err
+		}
+		defer release()
+		ctx = pidCtx
+	}
 	cfg, err := loadConfig(getenv, configNeeds{secretKey: true})
 	if err != nil {
 		return err
