@@ -332,8 +332,8 @@ type DeliveryLog struct {
 	batch  *batch.Batcher[WebhookDelivery, struct{}]
 }
 
-// NewDeliveryLog returns a log; it must be started. Deliveries are written at most 100 ms after they arrive, up to
-// 1,000 in a statement, and up to 8,192 wait meanwhile.
+// NewDeliveryLog returns a log; it must be started. A group is written 100 ms after its first delivery, or once it
+// holds 1,000; up to 8,192 more wait meanwhile.
 func (s *Store) NewDeliveryLog(arch *service.Archetype) *DeliveryLog {
 	l := &DeliveryLog{store: s, logger: arch.Logger}
 	l.batch = batch.New(batch.Config{Window: 100 * time.Millisecond, MaxSize: 1000, Queue: 8192,
