@@ -22,7 +22,9 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // The tests below import every workflow of examples/workflows through the API, run it against real services and
@@ -299,7 +301,8 @@ func TestExampleNightlyReport(t *testing.T) {
 		}
 	}
 	// The scheduler's tick, at an injected time just after the one due.
-	fired, err := e.st.NewScheduler(slog.New(slog.DiscardHandler), nodes.NextScheduledRun).FireDue(context.Background(), tick.Add(time.Second))
+	fired, err := e.st.NewScheduler(service.NewArchetype(slog.New(slog.DiscardHandler)), nodes.NextScheduledRun,
+		store.DefaultScheduleInterval).FireDue(context.Background(), tick.Add(time.Second))
 	if err != nil || fired != 1 {
 		t.Fatalf("fired %d: %v", fired, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/concertmaster/concertmaster/platform/service"
 )
 
 // hookExecutions counts a workflow's executions.
@@ -191,11 +193,11 @@ func TestSignedWebhookIsAcceptedOnce(t *testing.T) {
 // enough that it never closes a group early), so that concurrent calls are written in one group commit.
 func withGroupedIngester(size int) harnessOption {
 	return func(d *Deps, h *harness) {
-		g := h.st.NewExecutionIngester(slog.New(slog.DiscardHandler), time.Minute, size)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { g.Run(ctx); close(done) }()
-		h.t.Cleanup(func() { cancel(); <-done })
+		g := h.st.NewExecutionIngester(service.NewArchetype(slog.New(slog.DiscardHandler)), time.Minute, size)
+		if err := g.Start(context.Background()); err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(g.Stop)
 		d.Ingester = g
 	}
 }

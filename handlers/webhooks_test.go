@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -42,18 +42,16 @@ func (h *harness) engineDeps(d *Deps) {
 		h.t.Fatal(err)
 	}
 	d.Files = files
-	d.Ingester = h.st.NewExecutionIngester(logger, time.Millisecond, 100)
-	d.Events = store.NewExecutionEvents(h.pool, logger)
-	d.Deliveries = h.st.NewDeliveryLog(logger)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(3)
+	arch := service.NewArchetype(logger)
+	d.Ingester = h.st.NewExecutionIngester(arch, time.Millisecond, 100)
+	d.Events = store.NewExecutionEvents(h.pool, arch)
+	d.Deliveries = h.st.NewDeliveryLog(arch)
 	// Each part is taken now: an option may replace one in d with its own, which it runs itself.
-	ingester, events, deliveries := d.Ingester, d.Events, d.Deliveries
-	go func() { defer wg.Done(); ingester.Run(ctx) }()
-	go func() { defer wg.Done(); _ = events.Run(ctx) }()
-	go func() { defer wg.Done(); deliveries.Run(ctx) }()
-	h.t.Cleanup(func() { cancel(); wg.Wait(); _ = files.Close() })
+	parts := []service.Service{d.Ingester, d.Events, d.Deliveries}
+	if err := service.StartAll(context.Background(), parts...); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { service.StopAll(parts...); _ = files.Close() })
 }
 
 // hookWorkflow creates and activates a webhook workflow of organization A with the given trigger config, and

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,36 +19,41 @@ import (
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // background is what a process runs besides its HTTP server: the execution events relay, the group-commit
-// ingester for triggers, and (unless --no-workers) the River client working executions.
+// ingester for triggers, the webhook delivery log, the pruner of expired nonces and keys, and (unless
+// --no-workers) the River client working executions with the workers' grouped writes, their cancel listener, the
+// scheduler and the sweep of expired files. Every part but the River client is a service.Service.
 type background struct {
 	Registry *engine.Registry
-	// Plans caches compiled workflow versions for this process (workers and the API share it).
+	// Plans loads compiled workflow versions for this process (workers and the API share its cache).
 	Plans    *engine.PlanLoader
 	Events   *store.ExecutionEvents
 	Ingester *store.ExecutionIngester
 	// Deliveries logs webhook calls.
 	Deliveries *store.DeliveryLog
 
-	logger  *slog.Logger
-	jobs    *river.Client[pgx.Tx]
-	cancel  context.CancelFunc
-	running sync.WaitGroup
-	// stopWrites ends the workers' grouped writes, after the River client has stopped (writesDone then closes).
-	stopWrites context.CancelFunc
+	logger *slog.Logger
+	jobs   *river.Client[pgx.Tx]
+	// cancel ends the River client's context, last: after a stop that did not end it.
+	cancel context.CancelFunc
+	// writes are the workers' grouped writes, stopped after the River client so that no worker is left waiting.
+	writes *store.WorkerWrites
+	// services are stopped together once the workers have stopped.
+	services []service.Service
 	// closers release what the background parts hold, last.
-	closers    []func()
-	writesDone chan struct{}
-	stopped    sync.Once
-	stopErr    error
+	closers []func()
+	stopped sync.Once
+	stopErr error
 }
 
 // startBackground starts the background parts. withWorkers adds the River client that runs executions.
-func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *store.Store, metrics *prometheus.Registry, withWorkers bool) (*background, error) {
+func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry, withWorkers bool) (*background, error) {
+	logger := arch.Logger
 	registry := engine.NewRegistry()
 	if err := nodes.Register(registry); err != nil {
 		return nil, fmt.Errorf("node types: %w", err)
@@ -62,81 +66,85 @@ func startBackground(ctx context.Context, cfg *config, logger *slog.Logger, st *
 	// The background parts outlive ctx: stop ends them in order, after the HTTP server has drained.
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	bg := &background{Registry: registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(1024), registry, st), logger: logger, cancel: cancel,
-		Events:   store.NewExecutionEvents(st.Pool(), logger),
-		Ingester: st.NewExecutionIngester(logger, store.DefaultIngestWindow, store.DefaultIngestMaxBatch)}
-	bg.Deliveries = st.NewDeliveryLog(logger)
-	bg.goRun(func() { _ = bg.Events.Run(bgCtx) })
-	bg.goRun(func() { bg.Ingester.Run(bgCtx) })
-	bg.goRun(func() { bg.Deliveries.Run(bgCtx) })
-	bg.goRun(func() { st.NewDedupPruner(logger, store.DefaultDedupPruneInterval, time.Now).Run(bgCtx) })
-
-	if withWorkers {
-		services, err := bg.startActionServices(bgCtx, cfg, logger, st)
-		if err != nil {
-			cancel()
+		Events:     store.NewExecutionEvents(st.Pool(), arch),
+		Ingester:   st.NewExecutionIngester(arch, store.DefaultIngestWindow, store.DefaultIngestMaxBatch),
+		Deliveries: st.NewDeliveryLog(arch)}
+	bg.services = []service.Service{bg.Events, bg.Ingester, bg.Deliveries,
+		st.NewDedupPruner(arch, store.DefaultDedupPruneInterval)}
+	if !withWorkers {
+		if err := service.StartAll(bgCtx, bg.services...); err != nil {
+			bg.close()
 			return nil, err
 		}
-		// Workers' writes are grouped: an execution's start costs no commit, and completions share theirs.
-		writes := st.NewWorkerWrites(logger, store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
-		writesCtx, stopWrites := context.WithCancel(context.WithoutCancel(ctx))
-		bg.stopWrites = stopWrites
-		bg.writesDone = make(chan struct{})
-		go func() { writes.Run(writesCtx); close(bg.writesDone) }()
-		evalOpts := cfg.Eval
-		evalOpts.Logger = logger
-		evaluator := sandbox.NewPool(evalOpts)
-		// Closed after the workers have stopped: a runner is killed only by its own evaluation's end.
-		bg.closers = append(bg.closers, func() { evaluator.Close() })
-		worker := queue.NewExecuteWorker(queue.WorkerOptions{
-			Store: writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
-			Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
-			Services:         services.ForExecution,
-			ExecutionTimeout: cfg.ExecutionTimeout,
-			MaxWorkerStops:   cfg.Fairness.MaxWorkerStops, OrgMaxRunning: cfg.Fairness.OrgMaxRunning,
-		})
-		workers := river.NewWorkers()
-		river.AddWorker(workers, worker)
-		jobs, err := st.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
-			ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		// Cancel requests are published by whichever instance received them; each worker acts on its own.
-		cancels, unsubscribe := bg.Events.Subscribe(func(e store.ExecutionEvent) bool { return e.CancelRequested }, 256)
-		bg.goRun(func() {
-			defer unsubscribe()
-			for {
-				select {
-				case e := <-cancels:
-					worker.CancelExecution(e.ExecutionID)
-				case <-bgCtx.Done():
-					return
-				}
-			}
-		})
-		scheduler := st.NewScheduler(logger, nodes.NextScheduledRun)
-		bg.goRun(func() { scheduler.Run(bgCtx, time.Second) })
-		if err := jobs.Start(bgCtx); err != nil {
-			cancel()
-			return nil, fmt.Errorf("start workers: %w", err)
-		}
-		bg.jobs = jobs
-		logger.Info("workers started", "concurrency", cfg.WorkerConcurrency)
+		return bg, nil
 	}
+
+	services, files, err := bg.actionServices(cfg, logger, st)
+	if err != nil {
+		bg.close()
+		return nil, err
+	}
+	// Workers' writes are grouped: an execution's start costs no commit, and completions share theirs.
+	bg.writes = st.NewWorkerWrites(arch, store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
+	evalOpts := cfg.Eval
+	evalOpts.Logger = logger
+	evaluator := sandbox.NewPool(evalOpts)
+	// Closed after the workers have stopped: a runner is killed only by its own evaluation's end.
+	bg.closers = append(bg.closers, func() { evaluator.Close() })
+	worker := queue.NewExecuteWorker(queue.WorkerOptions{
+		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
+		Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
+		Services:         services.ForExecution,
+		ExecutionTimeout: cfg.ExecutionTimeout,
+		MaxWorkerStops:   cfg.Fairness.MaxWorkerStops, OrgMaxRunning: cfg.Fairness.OrgMaxRunning,
+	})
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	jobs, err := st.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
+		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
+	if err != nil {
+		bg.close()
+		return nil, err
+	}
+	bg.services = append(bg.services, cancelListener(bg.Events, worker),
+		st.NewScheduler(arch, nodes.NextScheduledRun, store.DefaultScheduleInterval),
+		st.NewUploadSweeper(arch, files, store.DefaultUploadSweepInterval))
+	started := append([]service.Service{bg.writes}, bg.services...)
+	if err := service.StartAll(bgCtx, started...); err != nil {
+		bg.close()
+		return nil, err
+	}
+	if err := jobs.Start(bgCtx); err != nil {
+		service.StopAll(started...)
+		bg.close()
+		return nil, fmt.Errorf("start workers: %w", err)
+	}
+	bg.jobs = jobs
+	logger.Info("workers started", "concurrency", cfg.WorkerConcurrency)
 	return bg, nil
 }
 
-func (bg *background) goRun(f func()) {
-	bg.running.Add(1)
-	go func() {
-		defer bg.running.Done()
-		f()
-	}()
+// cancelListener is the service that cancels the executions this process runs when a cancel request arrives:
+// requests are published by whichever instance received them, and each worker acts on its own executions.
+func cancelListener(events *store.ExecutionEvents, worker *queue.ExecuteWorker) service.Service {
+	// Subscribed now, before the workers start, so that no request is missed.
+	cancels, unsubscribe := events.Subscribe(func(e store.ExecutionEvent) bool { return e.CancelRequested }, 256)
+	return service.NewLoop(func(ctx context.Context) {
+		defer unsubscribe()
+		for {
+			select {
+			case e := <-cancels:
+				worker.CancelExecution(e.ExecutionID)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
 }
 
 // stop stops the workers (running executions get until ctx's deadline to finish, then are canceled and resume
-// elsewhere), then the ingester, after writing what it holds, and the events relay. Only the first call acts.
+// elsewhere) and their writes, then every other service (the ingester after writing what it holds), and releases
+// what they held. Only the first call acts.
 func (bg *background) stop(ctx context.Context) error {
 	bg.stopped.Do(func() { bg.stopErr = bg.stopOnce(ctx) })
 	return bg.stopErr
@@ -151,33 +159,37 @@ func (bg *background) stopOnce(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("stop workers: %w", err))
 			}
 		}
-		bg.stopWrites()
-		<-bg.writesDone
+		bg.writes.Stop()
 	}
-	bg.cancel()
-	bg.running.Wait()
-	for _, closeFn := range bg.closers {
-		closeFn()
-	}
+	service.StopAll(bg.services...)
+	bg.close()
 	return errors.Join(errs...)
 }
 
-// startActionServices builds what action nodes use (integrations with their secrets, file storage, the guarded
-// HTTP client, shared rate limits) and starts the sweep of expired exported files.
-func (bg *background) startActionServices(ctx context.Context, cfg *config, logger *slog.Logger, st *store.Store) (*actions.ServicesFactory, error) {
+// close cancels the background context and releases what the parts held.
+func (bg *background) close() {
+	bg.cancel()
+	for _, closeFn := range bg.closers {
+		closeFn()
+	}
+}
+
+// actionServices builds what action nodes use (integrations with their secrets, file storage, the guarded HTTP
+// client, shared rate limits); the file storage is returned too, for the sweep of expired files.
+func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store.Store) (*actions.ServicesFactory, storage.Backend, error) {
 	keys, err := secrets.NewKeyring("integrations", cfg.SecretKey, cfg.SecretKeyPrevious)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	files, err := storage.NewLocal(cfg.DataDir, storage.LocalOptions{MaxBytes: cfg.FileMaxBytes})
 	if err != nil {
-		return nil, fmt.Errorf("DATA_DIR: %w", err)
+		return nil, nil, fmt.Errorf("DATA_DIR: %w", err)
 	}
 	var redisClient *redis.Client
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: not a valid Redis URL")
+			return nil, nil, fmt.Errorf("REDIS_URL: not a valid Redis URL")
 		}
 		redisClient = redis.NewClient(opts)
 		bg.closers = append(bg.closers, func() { _ = redisClient.Close() })
@@ -189,24 +201,8 @@ func (bg *background) startActionServices(ctx context.Context, cfg *config, logg
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bg.closers = append(bg.closers, func() { factory.Close() }, func() { _ = files.Close() })
-	bg.goRun(func() {
-		ticker := time.NewTicker(time.Hour)
-		defer ticker.Stop()
-		for {
-			if n, err := st.SweepExpiredUploads(ctx, files, time.Now()); err != nil && ctx.Err() == nil {
-				logger.Error("sweeping expired files failed", "error", err)
-			} else if n > 0 {
-				logger.Info("swept expired files", "count", n)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-ticker.C:
-			}
-		}
-	})
-	return factory, nil
+	return factory, files, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -65,7 +66,9 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		store.NewPoolCollector(pool),
 	)
 
-	bg, err := startBackground(ctx, cfg, logger, st, metrics, opts.workers)
+	// Every background service logs and reads the time through it.
+	arch := service.NewArchetype(logger)
+	bg, err := startBackground(ctx, cfg, arch, st, metrics, opts.workers)
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return bg.stop(stopCtx)
 	}
 
-	deps, closeWeb, err := webDeps(ctx, cfg, logger, st, metrics, buildVersion())
+	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion())
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -22,9 +23,9 @@ import (
 // webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when
 // REDIS_URL is set, PostgreSQL and in-process otherwise) and the mailer (when SMTP_URL is set). close releases
 // them after the server has stopped.
-func webDeps(ctx context.Context, cfg *config, logger *slog.Logger, st *store.Store, metrics *prometheus.Registry, version string) (handlers.Deps, func(), error) {
+func webDeps(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry, version string) (handlers.Deps, func(), error) {
 	deps := handlers.Deps{
-		Logger: logger, DB: st, Store: st, Metrics: metrics, Version: version,
+		Logger: arch.Logger, DB: st, Store: st, Metrics: metrics, Version: version,
 		BaseURL: cfg.BaseURL, SecretKey: cfg.SecretKey,
 		SessionIdleTimeout: cfg.SessionIdleTimeout, SessionLifetime: cfg.SessionLifetime,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies,
@@ -33,7 +34,8 @@ func webDeps(ctx context.Context, cfg *config, logger *slog.Logger, st *store.St
 	if cfg.RedisURL == "" {
 		deps.Sessions = pgxstore.NewWithCleanupInterval(st.Pool(), 0)
 		deps.Limiter = ratelimit.NewMemory(0)
-		return deps, sweepSessions(logger, st), nil
+		stop, err := sweepSessions(ctx, arch, st)
+		return deps, stop, err
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -54,26 +56,18 @@ func webDeps(ctx context.Context, cfg *config, logger *slog.Logger, st *store.St
 // sessionSweepInterval is how often ended sessions are deleted from PostgreSQL.
 const sessionSweepInterval = 5 * time.Minute
 
-// sweepSessions deletes ended sessions periodically until the returned stop is called.
-func sweepSessions(logger *slog.Logger, st *store.Store) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(sessionSweepInterval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if _, err := st.SessionDeleteExpired(ctx); err != nil && ctx.Err() == nil {
-					logger.Warn("delete expired sessions", "error", err)
-				}
-			}
+// sweepSessions starts the service deleting ended sessions periodically; stop ends it.
+func sweepSessions(ctx context.Context, arch *service.Archetype, st *store.Store) (stop func(), err error) {
+	sweeper := service.NewPeriodic(arch.Clock, sessionSweepInterval, func(ctx context.Context) {
+		if _, err := st.SessionDeleteExpired(ctx); err != nil && ctx.Err() == nil {
+			arch.Logger.Warn("delete expired sessions", "error", err)
 		}
-	}()
-	return func() { cancel(); <-done }
+	})
+	// Like the background parts, it outlives ctx (canceled at the start of shutdown) until the server drained.
+	if err := sweeper.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, err
+	}
+	return sweeper.Stop, nil
 }
 
 // integrationDeps gives the web process what integrations and files need: the sealed-secrets store, the connection

@@ -3,7 +3,6 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"sort"
 	"sync"
 	"testing"
@@ -27,8 +26,7 @@ func BenchmarkExecutionsEndToEnd(b *testing.B) {
 	head := h.workflow(benchFlow, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ingester := h.store.NewExecutionIngester(slog.New(slog.DiscardHandler), store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
-	go ingester.Run(ctx)
+	ingester := h.ingester()
 	h.startWorkerWith(time.Minute, 200, 100*time.Millisecond)
 
 	finished := make(chan store.ExecutionEvent, 1<<16)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -182,8 +181,7 @@ func TestFloodFromOneOrganizationDoesNotDelayAnother(t *testing.T) {
 	headB := h.workflowIn(orgB.ID, benchFlow, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ingester := h.store.NewExecutionIngester(slog.New(slog.DiscardHandler), store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
-	go ingester.Run(ctx)
+	ingester := h.ingester()
 	enqueue := func(head store.WorkflowHead, n int) {
 		t.Helper()
 		var wg sync.WaitGroup

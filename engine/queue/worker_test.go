@@ -18,6 +18,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -107,11 +108,27 @@ func newHarness(t testing.TB) *harness {
 	if err := h.registry.Register(h.effects.nodeType()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	h.events = store.NewExecutionEvents(pool, slog.New(slog.DiscardHandler))
-	go h.events.Run(ctx)
+	h.events = store.NewExecutionEvents(pool, service.NewArchetype(slog.New(slog.DiscardHandler)))
+	h.start(h.events)
 	return h
+}
+
+// start starts a service for the rest of the test.
+func (h *harness) start(s service.Service) {
+	h.t.Helper()
+	if err := s.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(s.Stop)
+}
+
+// ingester starts a group-commit ingester, as `concertmaster serve` runs one, for the rest of the test.
+func (h *harness) ingester() *store.ExecutionIngester {
+	h.t.Helper()
+	g := h.store.NewExecutionIngester(service.NewArchetype(slog.New(slog.DiscardHandler)), store.DefaultIngestWindow,
+		store.DefaultIngestMaxBatch)
+	h.start(g)
+	return g
 }
 
 // startWorker starts a River client with an execution worker, as `concertmaster worker` does, and returns it.
@@ -129,10 +146,11 @@ func (h *harness) startWorkerWith(timeout time.Duration, maxWorkers int, poll ti
 func (h *harness) startWorkerOpts(timeout time.Duration, maxWorkers int, poll time.Duration,
 	tweak func(*queue.WorkerOptions)) (*river.Client[pgx.Tx], *queue.ExecuteWorker) {
 	h.t.Helper()
-	writes := h.store.NewWorkerWrites(slog.New(slog.DiscardHandler), store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
-	writesCtx, stopWrites := context.WithCancel(context.Background())
-	writesDone := make(chan struct{})
-	go func() { writes.Run(writesCtx); close(writesDone) }()
+	writes := h.store.NewWorkerWrites(service.NewArchetype(slog.New(slog.DiscardHandler)), store.DefaultIngestWindow,
+		store.DefaultIngestMaxBatch)
+	if err := writes.Start(context.Background()); err != nil {
+		h.t.Fatal(err)
+	}
 	opts := queue.WorkerOptions{Store: writes, Plans: engine.NewPlanLoader(engine.NewPlanCache(64), h.registry, h.store),
 		Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: timeout}
 	if tweak != nil {
@@ -167,8 +185,7 @@ func (h *harness) startWorkerOpts(timeout time.Duration, maxWorkers int, poll ti
 		stopCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 		defer stop()
 		_ = client.StopAndCancel(stopCtx)
-		stopWrites()
-		<-writesDone
+		writes.Stop()
 	})
 	return client, worker
 }

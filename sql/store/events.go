@@ -11,8 +11,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/platform/service"
 )
 
 // eventsChannel is the Postgres NOTIFY channel of execution and node status changes.
@@ -76,10 +78,12 @@ func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, events []ExecutionEvent
 }
 
 // ExecutionEvents relays the status changes that any instance publishes to subscribers in this process, over one
-// dedicated LISTEN connection that reconnects by itself.
+// dedicated LISTEN connection that reconnects by itself. It is a service.Service: it listens once started.
 type ExecutionEvents struct {
+	*service.Loop
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+	clock  clockwork.Clock
 
 	mu     sync.Mutex
 	subs   map[uint64]*subscription
@@ -91,9 +95,11 @@ type subscription struct {
 	ch    chan ExecutionEvent
 }
 
-// NewExecutionEvents returns a relay; Run must be running for subscribers to receive anything.
-func NewExecutionEvents(pool *pgxpool.Pool, logger *slog.Logger) *ExecutionEvents {
-	return &ExecutionEvents{pool: pool, logger: logger, subs: map[uint64]*subscription{}}
+// NewExecutionEvents returns a relay; it must be started for subscribers to receive anything.
+func NewExecutionEvents(pool *pgxpool.Pool, arch *service.Archetype) *ExecutionEvents {
+	r := &ExecutionEvents{pool: pool, logger: arch.Logger, clock: arch.Clock, subs: map[uint64]*subscription{}}
+	r.Loop = service.NewLoop(r.run)
+	return r
 }
 
 // Subscribe returns a channel of the events match accepts (all when match is nil) and a function to unsubscribe.
@@ -129,20 +135,22 @@ func (r *ExecutionEvents) deliver(e ExecutionEvent) {
 	}
 }
 
-// Run listens until ctx ends, reconnecting after a lost connection with a capped backoff; after each reconnect
+// run listens until ctx ends, reconnecting after a lost connection with a capped backoff; after each reconnect
 // subscribers get a Resync event.
-func (r *ExecutionEvents) Run(ctx context.Context) error {
+func (r *ExecutionEvents) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for first := true; ; first = false {
 		err := r.listen(ctx, !first)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		r.logger.Warn("execution events: connection lost; reconnecting", "error", err, "in", backoff)
+		timer := r.clock.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+			timer.Stop()
+			return
+		case <-timer.Chan():
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}

@@ -3,12 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -61,33 +61,17 @@ func (s *Store) PruneExpiredDedup(ctx context.Context, now time.Time) (nonces, k
 // already, so pruning only keeps the tables (and the nonce claims' index) small.
 const DefaultDedupPruneInterval = time.Minute
 
-// DedupPruner runs PruneExpiredDedup periodically. Several processes may run one: the deletes do not conflict.
-type DedupPruner struct {
-	store    *Store
-	logger   *slog.Logger
-	interval time.Duration
-	now      func() time.Time
-}
+// DedupPruner is a service.Service running PruneExpiredDedup at once and then every interval. Several processes
+// may run one: the deletes do not conflict.
+type DedupPruner struct{ *service.Loop }
 
-// NewDedupPruner returns a pruner reading the time from now (time.Now outside tests).
-func (s *Store) NewDedupPruner(logger *slog.Logger, interval time.Duration, now func() time.Time) *DedupPruner {
-	return &DedupPruner{store: s, logger: logger, interval: interval, now: now}
-}
-
-// Run prunes at once, then every interval, until ctx ends.
-func (p *DedupPruner) Run(ctx context.Context) {
-	ticker := time.NewTicker(p.interval)
-	defer ticker.Stop()
-	for {
-		if nonces, keys, err := p.store.PruneExpiredDedup(ctx, p.now()); err != nil && ctx.Err() == nil {
-			p.logger.Warn("pruning expired webhook nonces and idempotency keys failed", "error", err)
+// NewDedupPruner returns a pruner; the archetype's clock says what time expiries are compared with.
+func (s *Store) NewDedupPruner(arch *service.Archetype, interval time.Duration) *DedupPruner {
+	return &DedupPruner{service.NewPeriodic(arch.Clock, interval, func(ctx context.Context) {
+		if nonces, keys, err := s.PruneExpiredDedup(ctx, arch.Clock.Now()); err != nil && ctx.Err() == nil {
+			arch.Logger.Warn("pruning expired webhook nonces and idempotency keys failed", "error", err)
 		} else if nonces+keys > 0 {
-			p.logger.Debug("pruned expired webhook nonces and idempotency keys", "nonces", nonces, "keys", keys)
+			arch.Logger.Debug("pruned expired webhook nonces and idempotency keys", "nonces", nonces, "keys", keys)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+	})}
 }

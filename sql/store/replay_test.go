@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -65,11 +64,8 @@ func (b replayBundle) count(t *testing.T, query string) int {
 // runIngester runs an ingester whose groups hold exactly size requests: its window never closes a group early.
 func runIngester(t *testing.T, st *store.Store, size int) *store.ExecutionIngester {
 	t.Helper()
-	g := st.NewExecutionIngester(slog.New(slog.DiscardHandler), time.Minute, size)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { g.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	g := st.NewExecutionIngester(testArchetype(), time.Minute, size)
+	startService(t, g)
 	return g
 }
 
@@ -195,25 +191,25 @@ func TestPruneExpiredDedupRemovesOnlyExpiredRows(t *testing.T) {
 	if err != nil || nonces != 1 || keys != 1 {
 		t.Fatalf("prune: %d nonces, %d keys, %v; want 1 and 1", nonces, keys, err)
 	}
-	var left string
-	if err := b.store.Pool().QueryRow(ctx, "SELECT string_agg(convert_from(nonce, 'UTF8'), ',') FROM webhook_nonces").Scan(&left); err != nil || left != "new" {
-		t.Errorf("nonces left: %q (%v), want new", left, err)
+	var kept string
+	if err := b.store.Pool().QueryRow(ctx, "SELECT string_agg(convert_from(nonce, 'UTF8'), ',') FROM webhook_nonces").Scan(&kept); err != nil || kept != "new" {
+		t.Errorf("nonces left: %q (%v), want new", kept, err)
 	}
-	if err := b.store.Pool().QueryRow(ctx, "SELECT string_agg(key, ',') FROM idempotency_keys").Scan(&left); err != nil || left != "long" {
-		t.Errorf("keys left: %q (%v), want long", left, err)
+	if err := b.store.Pool().QueryRow(ctx, "SELECT string_agg(key, ',') FROM idempotency_keys").Scan(&kept); err != nil || kept != "long" {
+		t.Errorf("keys left: %q (%v), want long", kept, err)
 	}
 
-	// The background pruner, its clock three days on, empties both tables on its first round.
-	pruneCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	pruner := b.store.NewDedupPruner(slog.New(slog.DiscardHandler), time.Hour, func() time.Time { return base.Add(72 * time.Hour) })
-	go func() { pruner.Run(pruneCtx); close(done) }()
-	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(10 * time.Second)
-	for b.count(t, "SELECT (SELECT count(*) FROM webhook_nonces) + (SELECT count(*) FROM idempotency_keys)") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the pruner left expired rows")
+	// The background pruner prunes at once by its clock (an hour on: the nonce goes, the two-day key stays), and
+	// again every interval as its clock moves (three days on: the key goes).
+	arch, clock := fakeArchetype(base.Add(time.Hour))
+	startService(t, b.store.NewDedupPruner(arch, time.Hour))
+	left := "SELECT (SELECT count(*) FROM webhook_nonces) || ' nonces, ' || (SELECT count(*) FROM idempotency_keys) || ' keys'"
+	for _, want := range []string{"0 nonces, 1 keys", "0 nonces, 0 keys"} {
+		waitRound(t, clock)
+		var got string
+		if err := b.store.Pool().QueryRow(ctx, left).Scan(&got); err != nil || got != want {
+			t.Fatalf("after a round at %s: %s left (%v), want %s", clock.Now().Sub(base), got, err, want)
 		}
-		time.Sleep(10 * time.Millisecond)
+		clock.Advance(72 * time.Hour)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -17,32 +18,27 @@ type NextRunFunc func(definition json.RawMessage, after time.Time) (time.Time, e
 // Scheduler starts the executions of scheduled workflows. Every worker process runs one; they need no leader,
 // because each claims due schedules with FOR UPDATE SKIP LOCKED and, in the same transaction, starts the execution
 // and moves the schedule to its next time after now. So a tick runs once however many schedulers run, and after
-// downtime a schedule that missed several ticks runs once, not once per missed tick.
+// downtime a schedule that missed several ticks runs once, not once per missed tick. It is a service.Service that
+// fires due schedules at once and then every interval.
 type Scheduler struct {
+	*service.Loop
 	store   *Store
 	logger  *slog.Logger
 	nextRun NextRunFunc
 }
 
-// NewScheduler returns a scheduler; Run drives it.
-func (s *Store) NewScheduler(logger *slog.Logger, nextRun NextRunFunc) *Scheduler {
-	return &Scheduler{store: s, logger: logger, nextRun: nextRun}
-}
+// DefaultScheduleInterval is how often a scheduler looks for due schedules: the resolution of every schedule.
+const DefaultScheduleInterval = time.Second
 
-// Run fires due schedules every interval until ctx ends.
-func (sc *Scheduler) Run(ctx context.Context, interval time.Duration) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if _, err := sc.FireDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
-				sc.logger.Error("scheduler: firing due schedules failed", "error", err)
-			}
+// NewScheduler returns a scheduler firing due schedules every interval once started.
+func (s *Store) NewScheduler(arch *service.Archetype, nextRun NextRunFunc, interval time.Duration) *Scheduler {
+	sc := &Scheduler{store: s, logger: arch.Logger, nextRun: nextRun}
+	sc.Loop = service.NewPeriodic(arch.Clock, interval, func(ctx context.Context) {
+		if _, err := sc.FireDue(ctx, arch.Clock.Now()); err != nil && ctx.Err() == nil {
+			sc.logger.Error("scheduler: firing due schedules failed", "error", err)
 		}
-	}
+	})
+	return sc
 }
 
 // scheduleBatch bounds one transaction of the scheduler; more due schedules wait for the next tick.

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +28,8 @@ func TestSchedulersFireEachTickOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	schedulers := []*store.Scheduler{
-		b.store.NewScheduler(slog.New(slog.DiscardHandler), nodes.NextScheduledRun),
-		b.store.NewScheduler(slog.New(slog.DiscardHandler), nodes.NextScheduledRun),
+		b.store.NewScheduler(testArchetype(), nodes.NextScheduledRun, store.DefaultScheduleInterval),
+		b.store.NewScheduler(testArchetype(), nodes.NextScheduledRun, store.DefaultScheduleInterval),
 	}
 	now := time.Now()
 	var wg sync.WaitGroup

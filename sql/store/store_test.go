@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -105,14 +104,13 @@ func TestIngesterGroupsConcurrentTriggersAndPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	events := store.NewExecutionEvents(b.store.Pool(), slog.New(slog.DiscardHandler))
-	go events.Run(ctx)
+	events := store.NewExecutionEvents(b.store.Pool(), testArchetype())
+	startService(t, events)
 	received, unsubscribe := events.Subscribe(func(e store.ExecutionEvent) bool { return e.WorkflowID == wf.ID }, 1000)
 	defer unsubscribe()
 
-	ingester := b.store.NewExecutionIngester(slog.New(slog.DiscardHandler), 5*time.Millisecond, 50)
-	ingestDone := make(chan struct{})
-	go func() { ingester.Run(ctx); close(ingestDone) }()
+	ingester := b.store.NewExecutionIngester(testArchetype(), 5*time.Millisecond, 50)
+	startService(t, ingester)
 
 	// Let the listener connect before publishing.
 	waitListening(t, b.store)
@@ -174,8 +172,7 @@ func TestIngesterGroupsConcurrentTriggersAndPublishes(t *testing.T) {
 	if fault.CodeOf(err) != fault.NotFound {
 		t.Errorf("bad workflow: %v", err)
 	}
-	cancel()
-	<-ingestDone
+	ingester.Stop()
 	if _, err := ingester.Enqueue(context.Background(), store.NewExecution{OrganizationID: b.org.ID}); !store.IsStopped(err) {
 		t.Errorf("enqueue after stop: %v", err)
 	}

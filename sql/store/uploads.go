@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
@@ -107,8 +108,8 @@ func (s *Store) UploadDelete(ctx context.Context, id uuid.UUID) error {
 }
 
 // SweepExpiredUploads deletes the files whose retention ended before now, from storage and then from the table,
-// in batches, and returns how many went. Run it periodically (a River periodic job, or a ticker in the worker
-// process); it is safe to run on several instances at once, since deleting twice is harmless.
+// in batches, and returns how many went. An UploadSweeper runs it periodically; it is safe to run on several
+// instances at once, since deleting twice is harmless.
 func (s *Store) SweepExpiredUploads(ctx context.Context, files storage.Backend, now time.Time) (int, error) {
 	deleted := 0
 	for {
@@ -129,6 +130,24 @@ func (s *Store) SweepExpiredUploads(ctx context.Context, files storage.Backend, 
 			return deleted, nil
 		}
 	}
+}
+
+// DefaultUploadSweepInterval is how often expired files are swept: an expired file is no longer served anyway, so
+// the sweep only frees space.
+const DefaultUploadSweepInterval = time.Hour
+
+// UploadSweeper is a service.Service running SweepExpiredUploads at once and then every interval.
+type UploadSweeper struct{ *service.Loop }
+
+// NewUploadSweeper returns a sweeper of files's expired files; the archetype's clock says when they expire.
+func (s *Store) NewUploadSweeper(arch *service.Archetype, files storage.Backend, interval time.Duration) *UploadSweeper {
+	return &UploadSweeper{service.NewPeriodic(arch.Clock, interval, func(ctx context.Context) {
+		if n, err := s.SweepExpiredUploads(ctx, files, arch.Clock.Now()); err != nil && ctx.Err() == nil {
+			arch.Logger.Error("sweeping expired files failed", "error", err)
+		} else if n > 0 {
+			arch.Logger.Info("swept expired files", "count", n)
+		}
+	})}
 }
 
 func uploadFromRow(r db.Upload) Upload {

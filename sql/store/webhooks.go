@@ -14,8 +14,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/concertmaster/concertmaster/platform/batch"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/secrets"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -323,71 +325,44 @@ func (s *Store) WebhookDeliveries(ctx context.Context, orgID, webhookID uuid.UUI
 }
 
 // DeliveryLog writes webhook deliveries in the background, in groups: the log must not cost the hot path a commit,
-// and losing its last lines in a crash is acceptable.
+// and losing its last lines in a crash is acceptable. It is a service.Service; Stop writes what it holds.
 type DeliveryLog struct {
-	store   *Store
-	logger  *slog.Logger
-	entries chan WebhookDelivery
+	store  *Store
+	logger *slog.Logger
+	batch  *batch.Batcher[WebhookDelivery, struct{}]
 }
 
-// NewDeliveryLog returns a log; Run must be running.
-func (s *Store) NewDeliveryLog(logger *slog.Logger) *DeliveryLog {
-	return &DeliveryLog{store: s, logger: logger, entries: make(chan WebhookDelivery, 8192)}
+// NewDeliveryLog returns a log; it must be started. A group is written 100 ms after its first delivery, or once it
+// holds 1,000; up to 8,192 more wait meanwhile.
+func (s *Store) NewDeliveryLog(arch *service.Archetype) *DeliveryLog {
+	l := &DeliveryLog{store: s, logger: arch.Logger}
+	l.batch = batch.New(batch.Config{Window: 100 * time.Millisecond, MaxSize: 1000, Queue: 8192,
+		FlushTimeout: 10 * time.Second, Clock: arch.Clock}, l.write)
+	return l
 }
+
+// Start implements service.Service.
+func (l *DeliveryLog) Start(ctx context.Context) error { return l.batch.Start(ctx) }
+
+// Stop implements service.Service.
+func (l *DeliveryLog) Stop() { l.batch.Stop() }
 
 // Add queues a delivery; under a flood beyond the buffer it is dropped rather than slow the webhook.
-func (l *DeliveryLog) Add(d WebhookDelivery) {
-	select {
-	case l.entries <- d:
-	default:
-	}
-}
+func (l *DeliveryLog) Add(d WebhookDelivery) { l.batch.Offer(d) }
 
-// Run writes queued deliveries every 100 ms until ctx ends, then writes what is left.
-func (l *DeliveryLog) Run(ctx context.Context) {
-	ticker := time.NewTicker(100 * time.Millisecond)
-	defer ticker.Stop()
-	var batch []db.WebhookDeliveriesCreateParams
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := l.store.q.WebhookDeliveriesCreate(wctx, batch); err != nil {
-			l.logger.Warn("writing webhook deliveries failed", "count", len(batch), "error", err)
-		}
-		batch = batch[:0]
-	}
-	add := func(d WebhookDelivery) {
-		p := db.WebhookDeliveriesCreateParams{OrganizationID: d.OrganizationID, WebhookID: d.WebhookID,
+// write writes a group of deliveries in one statement; a failure is logged, and nobody waits for it.
+func (l *DeliveryLog) write(ctx context.Context, deliveries []WebhookDelivery, _ []batch.Result[struct{}]) {
+	rows := make([]db.WebhookDeliveriesCreateParams, len(deliveries))
+	for i, d := range deliveries {
+		rows[i] = db.WebhookDeliveriesCreateParams{OrganizationID: d.OrganizationID, WebhookID: d.WebhookID,
 			StatusCode: int32(d.StatusCode), SizeBytes: int32(d.SizeBytes), ExecutionID: d.ExecutionID, CreatedAt: d.At}
 		if d.RemoteIP.IsValid() {
 			ip := d.RemoteIP
-			p.RemoteIp = &ip
+			rows[i].RemoteIp = &ip
 		}
-		batch = append(batch, p)
 	}
-	for {
-		select {
-		case d := <-l.entries:
-			add(d)
-			if len(batch) >= 1000 {
-				flush()
-			}
-		case <-ticker.C:
-			flush()
-		case <-ctx.Done():
-			for {
-				select {
-				case d := <-l.entries:
-					add(d)
-				default:
-					flush()
-					return
-				}
-			}
-		}
+	if _, err := l.store.q.WebhookDeliveriesCreate(ctx, rows); err != nil {
+		l.logger.Warn("writing webhook deliveries failed", "count", len(rows), "error", err)
 	}
 }
 

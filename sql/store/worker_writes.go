@@ -3,43 +3,43 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/platform/batch"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
 // WorkerWrites is the storage of a worker process (queue.ExecutionStore) built for throughput. Starting an execution
 // costs no commit: it is read, and recorded as running only if it is still running a little later (runningMarkDelay),
 // together with the others in that case; most executions finish sooner and go from queued to their end in one
-// write. The
-// completions of many executions (their pure node runs and final statuses) are written in one transaction, and each
-// worker waits only for the commit that holds its own. Side-effecting node runs and parked executions still go
-// straight to the database, one transaction each: those must not wait.
+// write. The completions of many executions (their pure node runs and final statuses) are written in one
+// transaction, and each worker waits only for the commit that holds its own. Side-effecting node runs and parked
+// executions still go straight to the database, one transaction each: those must not wait.
+//
+// It is a service.Service. Stop it after the River client, so that no worker is left waiting: it writes the
+// completions it took, and completions arriving after are written one by one.
 type WorkerWrites struct {
 	store       *Store
 	logger      *slog.Logger
-	window      time.Duration
-	maxBatch    int
-	starts      chan uuid.UUID
-	finished    chan uuid.UUID
-	completions chan *completionRequest
-	stopped     chan struct{}
-}
-
-type completionRequest struct {
-	completion queue.Completion
-	done       chan completionResult
-}
-
-type completionResult struct {
-	changed bool
-	err     error
+	clock       clockwork.Clock
+	completions *batch.Batcher[queue.Completion, bool]
+	// marks records executions as running; starts and finished feed it.
+	marks    *service.Loop
+	starts   chan uuid.UUID
+	finished chan uuid.UUID
+	// writing lets one statement over many execution rows run at a time (a group's completions, or running marks):
+	// two of them locking shared rows in different orders could deadlock.
+	writing sync.Mutex
 }
 
 var _ queue.ExecutionStore = (*WorkerWrites)(nil)
@@ -48,13 +48,22 @@ var _ queue.ExecutionStore = (*WorkerWrites)(nil)
 // execution to finish first, short enough that people watching a slow one see it start.
 const runningMarkDelay = 200 * time.Millisecond
 
-// NewWorkerWrites returns the batching storage of a worker; Run must be running.
-func (s *Store) NewWorkerWrites(logger *slog.Logger, window time.Duration, maxBatch int) *WorkerWrites {
-	return &WorkerWrites{store: s, logger: logger, window: window, maxBatch: maxBatch,
-		starts: make(chan uuid.UUID, maxBatch*8), finished: make(chan uuid.UUID, maxBatch*8),
-		completions: make(chan *completionRequest, maxBatch*4),
-		stopped:     make(chan struct{})}
+// NewWorkerWrites returns the batching storage of a worker; it must be started.
+func (s *Store) NewWorkerWrites(arch *service.Archetype, window time.Duration, maxBatch int) *WorkerWrites {
+	w := &WorkerWrites{store: s, logger: arch.Logger, clock: arch.Clock,
+		starts: make(chan uuid.UUID, maxBatch*8), finished: make(chan uuid.UUID, maxBatch*8)}
+	w.completions = batch.New(batch.Config{Window: window, MaxSize: maxBatch, Clock: arch.Clock}, w.flushCompletions)
+	w.marks = service.NewLoop(w.markRunningLoop)
+	return w
 }
+
+// Start implements service.Service.
+func (w *WorkerWrites) Start(ctx context.Context) error {
+	return service.StartAll(ctx, w.completions, w.marks)
+}
+
+// Stop implements service.Service: it returns once the completions it took are written.
+func (w *WorkerWrites) Stop() { service.StopAll(w.completions, w.marks) }
 
 // ExecutionStart implements queue.ExecutionStore. Executions of workflows with a concurrency limit take the locking
 // path (ordering needs the lock); the others are only read.
@@ -108,37 +117,28 @@ func (w *WorkerWrites) ExecutionComplete(ctx context.Context, c queue.Completion
 	if c.Status == engine.ExecutionWaiting {
 		return w.store.ExecutionComplete(ctx, c) // it schedules a job: rare, and not worth a batch
 	}
-	req := &completionRequest{completion: c, done: make(chan completionResult, 1)}
-	select {
-	case w.completions <- req:
-	case <-w.stopped:
+	changed, err := w.completions.Submit(ctx, c)
+	if errors.Is(err, service.ErrStopped) {
+		// Not written by the group: a worker still finishing after the stop writes its own.
 		return w.store.ExecutionComplete(ctx, c)
-	case <-ctx.Done():
-		return false, ctx.Err()
 	}
-	select {
-	case res := <-req.done:
-		return res.changed, res.err
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
+	return changed, err
 }
 
-// Run groups and writes until ctx ends, then writes what is still waiting. Stop the River client first, so that no
-// worker is left waiting.
-func (w *WorkerWrites) Run(ctx context.Context) {
-	defer close(w.stopped)
-	ticker := time.NewTicker(runningMarkDelay / 2)
+// markRunningLoop records as running, every half runningMarkDelay, the executions started at least runningMarkDelay
+// ago and not finished since, until ctx ends.
+func (w *WorkerWrites) markRunningLoop(ctx context.Context) {
+	ticker := w.clock.NewTicker(runningMarkDelay / 2)
 	defer ticker.Stop()
 	// started holds executions begun but not finished, with when they began.
 	started := map[uuid.UUID]time.Time{}
 	for {
 		select {
 		case id := <-w.starts:
-			started[id] = time.Now()
+			started[id] = w.clock.Now()
 		case id := <-w.finished:
 			delete(started, id)
-		case now := <-ticker.C:
+		case now := <-ticker.Chan():
 			var due []uuid.UUID
 			for id, at := range started {
 				if now.Sub(at) >= runningMarkDelay {
@@ -149,40 +149,16 @@ func (w *WorkerWrites) Run(ctx context.Context) {
 			if len(due) > 0 {
 				w.markRunning(due)
 			}
-		case first := <-w.completions:
-			w.flushCompletions(w.collect(ctx, first))
 		case <-ctx.Done():
-			for {
-				select {
-				case r := <-w.completions:
-					w.flushCompletions(w.collect(ctx, r))
-				default:
-					return
-				}
-			}
+			return
 		}
 	}
-}
-
-func (w *WorkerWrites) collect(ctx context.Context, first *completionRequest) []*completionRequest {
-	batch := []*completionRequest{first}
-	timer := time.NewTimer(w.window)
-	defer timer.Stop()
-	for len(batch) < w.maxBatch {
-		select {
-		case r := <-w.completions:
-			batch = append(batch, r)
-		case <-timer.C:
-			return batch
-		case <-ctx.Done():
-			return batch
-		}
-	}
-	return batch
 }
 
 // markRunning records, in one statement, that executions have started, and publishes it.
 func (w *WorkerWrites) markRunning(ids []uuid.UUID) {
+	w.writing.Lock()
+	defer w.writing.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := w.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
@@ -204,42 +180,40 @@ func (w *WorkerWrites) markRunning(ids []uuid.UUID) {
 
 // flushCompletions writes a group of completions in one transaction; when the group fails, each is written alone so
 // that one bad completion fails only its own worker.
-func (w *WorkerWrites) flushCompletions(batch []*completionRequest) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	changed, err := w.writeCompletions(ctx, batch)
+func (w *WorkerWrites) flushCompletions(ctx context.Context, group []queue.Completion, results []batch.Result[bool]) {
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	changed, err := w.writeCompletions(ctx, group)
 	if err == nil {
-		for _, r := range batch {
-			r.done <- completionResult{changed: changed[r.completion.Execution.ID]}
+		for i, c := range group {
+			results[i].Value = changed[c.Execution.ID]
 		}
 		return
 	}
-	w.logger.Warn("group completion failed; writing one by one", "size", len(batch), "error", err)
-	for _, r := range batch {
-		ok, err := w.store.ExecutionComplete(ctx, r.completion)
-		r.done <- completionResult{changed: ok, err: err}
+	w.logger.Warn("group completion failed; writing one by one", "size", len(group), "error", err)
+	for i, c := range group {
+		results[i].Value, results[i].Err = w.store.ExecutionComplete(ctx, c)
 	}
 }
 
-func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completionRequest) (map[uuid.UUID]bool, error) {
+func (w *WorkerWrites) writeCompletions(ctx context.Context, group []queue.Completion) (map[uuid.UUID]bool, error) {
 	var runs nodeRunBatch
 	finish := db.ExecutionFinishManyParams{
-		Ids: make([]uuid.UUID, len(batch)), Statuses: make([]string, len(batch)),
-		Errors: make([]string, len(batch)), FailedNodeIds: make([]string, len(batch)),
-		StartedAts: make([]time.Time, len(batch)),
+		Ids: make([]uuid.UUID, len(group)), Statuses: make([]string, len(group)),
+		Errors: make([]string, len(group)), FailedNodeIds: make([]string, len(group)),
+		StartedAts: make([]time.Time, len(group)),
 	}
-	events := make([]ExecutionEvent, 0, len(batch))
-	for i, r := range batch {
-		c := r.completion
+	events := make([]ExecutionEvent, 0, len(group))
+	for i, c := range group {
 		runs.add(c.Execution, c.NodeRuns...)
 		finish.Ids[i], finish.Statuses[i], finish.Errors[i] = c.Execution.ID, string(c.Status), c.Error
 		finish.FailedNodeIds[i] = c.FailedNodeID
 		finish.StartedAts[i] = c.StartedAt
 		if c.StartedAt.IsZero() {
-			finish.StartedAts[i] = time.Now()
+			finish.StartedAts[i] = w.clock.Now()
 		}
 	}
-	changed := make(map[uuid.UUID]bool, len(batch))
+	changed := make(map[uuid.UUID]bool, len(group))
 	err := w.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if !runs.empty() {
 			if err := q.NodeRunInsertMany(ctx, runs.NodeRunInsertManyParams); err != nil {
@@ -253,8 +227,7 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, batch []*completion
 		for _, id := range ids {
 			changed[id] = true
 		}
-		for _, r := range batch {
-			c := r.completion
+		for _, c := range group {
 			status := string(c.Status)
 			if !changed[c.Execution.ID] {
 				status = "" // a cancel won the race: only the node runs are news
