@@ -19,6 +19,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -182,10 +183,15 @@ func (bg *background) startActionServices(ctx context.Context, cfg *config, logg
 		redisClient = redis.NewClient(opts)
 		bg.closers = append(bg.closers, func() { _ = redisClient.Close() })
 	}
+	// Integrations' rate limits are shared by every worker: in Redis when there is one, else in PostgreSQL.
+	var limiter ratelimit.Limiter = st.IntegrationRateLimiter()
+	if redisClient != nil {
+		limiter = ratelimit.NewRedis(redisClient)
+	}
 	integrations := store.NewIntegrationStore(st, keys)
 	factory, err := actions.NewServicesFactory(actions.ServicesConfig{
 		Integrations: integrations, MayUse: handlers.IntegrationUseChecker(integrations), Records: st, Files: files,
-		RateLimiter: st.IntegrationRateLimiter(), Redis: redisClient,
+		RateLimiter: limiter, Redis: redisClient,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})
 	if err != nil {

@@ -7,16 +7,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
-// ResponseCache keeps HTTP node responses for their cache_ttl. Keys are digests that include the organization,
-// so tenants never share entries.
-type ResponseCache interface {
-	Get(ctx context.Context, key string) ([]byte, bool)
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
-}
-
-// RedisResponseCache is the ResponseCache used when REDIS_URL is set, shared by every worker. Redis errors read
+// RedisResponseCache is the engine.ResponseCache used when REDIS_URL is set, shared by every worker. Redis errors read
 // as misses: a cache that is down costs requests, not failures.
 type RedisResponseCache struct {
 	client redis.UniversalClient
@@ -28,7 +23,7 @@ func NewRedisResponseCache(client redis.UniversalClient) *RedisResponseCache {
 	return &RedisResponseCache{client: client, prefix: "concertmaster:http-cache:"}
 }
 
-// Get implements ResponseCache.
+// Get implements engine.ResponseCache.
 func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool) {
 	b, err := c.client.Get(ctx, c.prefix+key).Bytes()
 	if err != nil {
@@ -37,12 +32,12 @@ func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool)
 	return b, true
 }
 
-// Set implements ResponseCache.
+// Set implements engine.ResponseCache.
 func (c *RedisResponseCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
 	_ = c.client.Set(ctx, c.prefix+key, value, ttl).Err()
 }
 
-// MemoryResponseCache is the in-process ResponseCache: least recently used entries go first once it holds
+// MemoryResponseCache is the in-process engine.ResponseCache: least recently used entries go first once it holds
 // maxBytes, so a burst of large responses cannot grow the worker's memory.
 type MemoryResponseCache struct {
 	mu       sync.Mutex
@@ -71,7 +66,7 @@ func NewMemoryResponseCache(maxBytes int) *MemoryResponseCache {
 	return &MemoryResponseCache{entries: map[string]*list.Element{}, order: list.New(), maxBytes: maxBytes, now: time.Now}
 }
 
-// Get implements ResponseCache.
+// Get implements engine.ResponseCache.
 func (c *MemoryResponseCache) Get(_ context.Context, key string) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -88,7 +83,7 @@ func (c *MemoryResponseCache) Get(_ context.Context, key string) ([]byte, bool) 
 	return e.value, true
 }
 
-// Set implements ResponseCache. A value larger than a quarter of the cache is not kept: it would evict too much.
+// Set implements engine.ResponseCache. A value larger than a quarter of the cache is not kept: it would evict too much.
 func (c *MemoryResponseCache) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
 	size := len(key) + len(value)
 	if ttl <= 0 || size > c.maxBytes/4 {
@@ -118,4 +113,19 @@ func (c *MemoryResponseCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
+}
+
+// orgCache is a response cache seen by one organization: its keys are prefixed with the organization's id, so
+// tenants never share entries whatever key a node chooses.
+type orgCache struct {
+	cache engine.ResponseCache
+	org   string
+}
+
+func (c orgCache) Get(ctx context.Context, key string) ([]byte, bool) {
+	return c.cache.Get(ctx, c.org+"/"+key)
+}
+
+func (c orgCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	c.cache.Set(ctx, c.org+"/"+key, value, ttl)
 }

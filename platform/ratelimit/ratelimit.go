@@ -1,6 +1,8 @@
-// Package ratelimit counts attempts per key in fixed time windows: sign-ins per address and per account, API calls
-// per token. Two implementations share one interface: Redis when REDIS_URL is set, so every instance shares the
-// counts, and an in-process one otherwise.
+// Package ratelimit is the one rate limiter: it counts attempts per key in fixed time windows, for sign-ins per
+// address and per account, API calls per token, webhook calls, the executions an organization's triggers start, and
+// integrations' requests. Implementations share one interface: Redis when REDIS_URL is set, so every instance
+// shares the counts; an in-process one otherwise; and, for integrations without Redis, sql/store's PostgreSQL one,
+// so that every worker still shares them.
 //
 // Counting only failures (sign-ins) is Allow before the attempt and Refund once it succeeded: the attempt holds its
 // place in the count while it runs, so concurrent guesses cannot slip past the limit, and a success leaves no trace.
