@@ -124,7 +124,7 @@ type Server struct {
 	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
 	apiHandlers map[string]http.HandlerFunc
 	// hookTargets caches webhook token resolutions.
-	hookTargets webhookTargets
+	hookTargets *webhookTargets
 }
 
 // Defaults for the Deps left zero.
@@ -167,10 +167,11 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{
 		deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics),
-		access:    auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
-		limiter:   deps.Limiter,
-		mailSlots: make(chan struct{}, 8),
-		cors:      map[string]bool{},
+		access:      auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
+		limiter:     deps.Limiter,
+		mailSlots:   make(chan struct{}, 8),
+		cors:        map[string]bool{},
+		hookTargets: newWebhookTargets(),
 	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)

@@ -50,7 +50,7 @@ type ServicesConfig struct {
 	// handlers.IntegrationUseChecker is the one implementation, so saving and running apply one rule.
 	MayUse func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error
 	Logger *slog.Logger
-	// Clock times rate-limit waits; the real clock when nil.
+	// Clock times rate-limit waits and the in-process response cache's expiries; the real clock when nil.
 	Clock clockwork.Clock
 }
 
@@ -95,7 +95,7 @@ func NewServicesFactory(cfg ServicesConfig) (*ServicesFactory, error) {
 	if cfg.Redis != nil {
 		f.cache = NewRedisResponseCache(cfg.Redis)
 	} else {
-		f.cache = NewMemoryResponseCache(0)
+		f.cache = NewMemoryResponseCacheClock(0, cfg.Clock)
 	}
 	return f, nil
 }
