@@ -354,7 +354,8 @@ func (in Integration) Label() string {
 type RateLimiter interface {
 	// Wait takes one request from in's limit (in.RateLimit per in.RateInterval; none when RateLimit is 0). When
 	// the window is full it waits in place for the next one if that is near and fits ctx's deadline, and otherwise
-	// returns a RetryAfter error so that the run loop tries the node again then, without holding a worker.
+	// returns a RetryAfter error so that the node's retry policy tries again then, holding no concurrency place
+	// meanwhile.
 	Wait(ctx context.Context, in Integration) error
 }
 

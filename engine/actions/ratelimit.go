@@ -30,7 +30,7 @@ func IntegrationOfRateKey(key string) (string, bool) {
 
 // RateGate is the engine.RateLimiter of the action nodes' services: each request is counted by a
 // ratelimit.Limiter shared by every worker, and a full window is waited out in place when it ends within MaxWait
-// (and before the node's deadline); a longer wait becomes a RetryAfter error, which frees the worker.
+// (and before the node's deadline); a longer wait becomes a RetryAfter error for the node's retry policy.
 type RateGate struct {
 	limiter ratelimit.Limiter
 	maxWait time.Duration
