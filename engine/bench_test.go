@@ -149,3 +149,24 @@ func BenchmarkPlanCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkPlanCacheChurn asks for twice as many versions as the cache holds, so most calls miss, compile (here a
+// function returning a ready plan) and evict.
+func BenchmarkPlanCacheChurn(b *testing.B) {
+	c := engine.NewPlanCache(64)
+	plan := benchPlan(b, `{"jq":"."}`)
+	keys := make([]string, 128)
+	for i := range keys {
+		keys[i] = fmt.Sprint("v", i)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i = (i + 7) % len(keys)
+			if _, err := c.GetOrCompile(keys[i], func() (*engine.Plan, error) { return plan, nil }); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}

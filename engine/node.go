@@ -224,15 +224,26 @@ func (e *Env) Output(nodeID string) (any, bool) {
 	return st.data, true
 }
 
-// Services is the outside world handed to nodes for one execution. It is supplied by the caller per execution (so
-// organization-scoped things such as integrations are already narrowed to the right tenant) and any field may be
-// nil when the caller has no such service; a node needing a missing one should return a Permanent error. Types
-// that need process-wide dependencies not listed here can capture them in their Compile closure when registered.
+// Services is the outside world handed to nodes for one execution: every capability a node may use is a field
+// here, and a node uses nothing else (no type assertions on these fields for richer interfaces). It is supplied by
+// the caller per execution, so organization-scoped things (integrations, files, cached responses, database
+// connections) are already narrowed to the right tenant. Any field may be nil when the caller has no such service:
+// a node that needs a missing one fails with a Permanent error naming it, except where a field says what a nil
+// means instead. A node type needing a process-wide dependency of its own, rather than a service of the
+// execution, captures it in its Compile closure when registered.
 type Services struct {
 	HTTP         HTTPClient
 	Mailer       Mailer
 	Storage      Storage
 	Integrations Integrations
+	// RateLimiter applies integrations' rate limits. A node using an integration with a rate limit fails when it
+	// is nil rather than call the integration unmetered.
+	RateLimiter RateLimiter
+	// ResponseCache keeps responses that nodes may reuse (action.http's cache_ttl); nil caches nothing, and every
+	// run sends its request.
+	ResponseCache ResponseCache
+	// Databases runs statements on database integrations (action.database).
+	Databases Databases
 	// Logger is the execution's logger; Input.Logger adds the node id.
 	Logger *slog.Logger
 }
@@ -243,19 +254,32 @@ type HTTPClient interface {
 	Do(req *http.Request) (*http.Response, error)
 }
 
-// Mailer sends one e-mail (through SMTP, or a River job that does).
+// Mailer sends e-mail through the execution's SMTP integrations.
 type Mailer interface {
-	Send(ctx context.Context, m Mail) error
+	// Send sends m through the integration m.IntegrationID and records its delivery against m.NodeID. The receipt
+	// is returned with the error too when the message was recorded before it failed.
+	Send(ctx context.Context, m Mail) (MailReceipt, error)
 }
 
 // Mail is one message for a Mailer.
 type Mail struct {
+	// NodeID is the node sending it, for the delivery record.
+	NodeID        string
 	IntegrationID string
 	From          string
 	To, Cc, Bcc   []string
 	Subject       string
 	Text, HTML    string
 	Attachments   []Attachment
+}
+
+// MailReceipt is what became of a message a Mailer sent.
+type MailReceipt struct {
+	// DeliveryID is the id of the delivery record, empty when the Mailer keeps none.
+	DeliveryID string
+	// MessageID is the message's Message-ID header; SMTPReply the server's answer to it.
+	MessageID string
+	SMTPReply string
 }
 
 // Attachment is a file attached to a Mail.
@@ -265,11 +289,34 @@ type Attachment struct {
 	Data        []byte
 }
 
-// Storage keeps files (uploads, exports) outside the execution's JSON, which stays small.
+// Storage keeps files (uploads, exports) outside the execution's JSON, which stays small. References are scoped
+// to the execution's organization: another tenant's reference (or a made-up one) is not found.
 type Storage interface {
-	// Put stores a file and returns a reference that a later Open (or a download link) accepts.
-	Put(ctx context.Context, name, contentType string, r io.Reader) (ref string, err error)
-	Open(ctx context.Context, ref string) (io.ReadCloser, error)
+	// Put stores the file read from r and returns what was stored; its Ref is what Open (or a download link)
+	// accepts.
+	Put(ctx context.Context, f NewFile, r io.Reader) (File, error)
+	// Open returns a stored file and its content; the caller closes the content.
+	Open(ctx context.Context, ref string) (File, io.ReadCloser, error)
+}
+
+// NewFile describes a file for Storage.Put.
+type NewFile struct {
+	Name        string
+	ContentType string
+	// Retention is how long the file is kept: 0 is the storage's default, a negative duration forever.
+	Retention time.Duration
+}
+
+// File is a stored file.
+type File struct {
+	Ref string
+	// ID is the file's record (an upload id), empty when the storage keeps none.
+	ID          string
+	Filename    string
+	ContentType string
+	Size        int64
+	// ExpiresAt is when the file is deleted; zero means never.
+	ExpiresAt time.Time
 }
 
 // Integrations resolves an integration id from a node config to its decrypted settings. It is scoped to the
@@ -280,7 +327,71 @@ type Integrations interface {
 
 // Integration is a stored connection (SMTP server, API key, database) with its secrets decrypted.
 type Integration struct {
-	ID       string
-	Kind     string
+	ID   string
+	Kind string
+	// Name is the integration's name, for error messages; it may be empty.
+	Name string
+	// Settings is one JSON object, secrets included.
 	Settings json.RawMessage
+	// RateLimit is the number of requests allowed per RateInterval, shared by every worker; 0 is unlimited. Nodes
+	// take each request from it through Services.RateLimiter.
+	RateLimit    int
+	RateInterval time.Duration
+	// AllowPrivilegedRole lets a database integration connect as a superuser or a member of the roles that reach
+	// the server's files and programs; only an instance administrator sets it.
+	AllowPrivilegedRole bool
+}
+
+// Label names the integration in an error message: its name, or its id when the name is not known.
+func (in Integration) Label() string {
+	if in.Name != "" {
+		return in.Name
+	}
+	return in.ID
+}
+
+// RateLimiter takes requests from integrations' rate limits, counted in windows every worker shares.
+type RateLimiter interface {
+	// Wait takes one request from in's limit (in.RateLimit per in.RateInterval; none when RateLimit is 0). When
+	// the window is full it waits in place for the next one if that is near and fits ctx's deadline, and otherwise
+	// returns a RetryAfter error so that the node's retry policy tries again then, holding no concurrency place
+	// meanwhile.
+	Wait(ctx context.Context, in Integration) error
+}
+
+// ResponseCache keeps responses for a while. Keys are chosen by the node; the caller scopes them to the execution's
+// organization, so tenants never share entries. A cache that fails reads as a miss: it costs requests, not runs.
+type ResponseCache interface {
+	Get(ctx context.Context, key string) ([]byte, bool)
+	// Set keeps value under key for ttl; a cache may decline values too large for it.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
+}
+
+// Databases runs statements on database integrations, on connections it keeps per integration.
+type Databases interface {
+	// Query runs q in a transaction of its own on the database of in (an integration of the execution's
+	// organization) and commits it. Errors a retry cannot fix (the statement's own, a refused role) are Permanent.
+	Query(ctx context.Context, in Integration, q DatabaseQuery) (DatabaseResult, error)
+}
+
+// DatabaseQuery is one statement for Databases.Query.
+type DatabaseQuery struct {
+	SQL  string
+	Args []any
+	// Write runs it in a read-write transaction; otherwise the transaction is read-only.
+	Write bool
+	// Timeout bounds the statement on the server.
+	Timeout time.Duration
+	// MaxRows stops reading rows after this many; DatabaseResult.Truncated then says so.
+	MaxRows int
+}
+
+// DatabaseResult is what a statement returned.
+type DatabaseResult struct {
+	// Rows are JSON-shaped objects keyed by column name.
+	Rows      []map[string]any
+	Truncated bool
+	// Command and RowsAffected are the server's command tag ("INSERT 0 3", 3), known only when every row was read.
+	Command      string
+	RowsAffected int64
 }

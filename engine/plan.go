@@ -1,9 +1,11 @@
 package engine
 
 import (
-	"container/list"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/sync/singleflight"
 )
 
 // Plan is a validated definition compiled for running: nodes in topological order, each with its compiled
@@ -139,110 +141,68 @@ func (p *Plan) HasSideEffects(id string) bool {
 
 // PlanCache keeps compiled plans by key (a workflow version id), so that parsing, schema checks and expression
 // compiling happen once per version rather than once per execution. Versions are immutable, so entries never go
-// stale; the cache is bounded and evicts the least recently used plan. It is safe for concurrent use.
+// stale; the cache is bounded and evicts the least recently used plan (golang-lru's simplelru under a plain mutex,
+// which costs a hit half of what lru.Cache's read-write lock does), and concurrent misses for one key share a
+// single compile (singleflight). It is safe for concurrent use.
 type PlanCache struct {
 	mu       sync.Mutex
-	capacity int
-	entries  map[string]*list.Element
-	lru      *list.List // front = most recently used
-	inflight map[string]*planCall
-}
-
-type planEntry struct {
-	key  string
-	plan *Plan
-}
-
-// planCall lets concurrent misses for one key share a single compile.
-type planCall struct {
-	done chan struct{}
-	plan *Plan
-	err  error
+	plans    *simplelru.LRU[string, *Plan]
+	compiles singleflight.Group
 }
 
 // NewPlanCache returns a cache holding at most capacity plans (at least 1).
 func NewPlanCache(capacity int) *PlanCache {
-	return &PlanCache{
-		capacity: max(capacity, 1),
-		entries:  make(map[string]*list.Element),
-		lru:      list.New(),
-		inflight: make(map[string]*planCall),
-	}
+	plans, _ := simplelru.NewLRU[string, *Plan](max(capacity, 1), nil) // fails only for a size below 1
+	return &PlanCache{plans: plans}
 }
 
 // Get returns the plan cached under key.
 func (c *PlanCache) Get(key string) (*Plan, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return nil, false
-	}
-	c.lru.MoveToFront(el)
-	return el.Value.(*planEntry).plan, true
+	return c.plans.Get(key)
 }
 
 // Add caches plan under key, evicting the least recently used plan when full.
 func (c *PlanCache) Add(key string, plan *Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.addLocked(key, plan)
-}
-
-func (c *PlanCache) addLocked(key string, plan *Plan) {
-	if el, ok := c.entries[key]; ok {
-		el.Value.(*planEntry).plan = plan
-		c.lru.MoveToFront(el)
-		return
-	}
-	c.entries[key] = c.lru.PushFront(&planEntry{key: key, plan: plan})
-	for c.lru.Len() > c.capacity {
-		oldest := c.lru.Back()
-		c.lru.Remove(oldest)
-		delete(c.entries, oldest.Value.(*planEntry).key)
-	}
+	c.plans.Add(key, plan)
 }
 
 // Len returns the number of cached plans.
 func (c *PlanCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len()
+	return c.plans.Len()
 }
 
 // GetOrCompile returns the plan cached under key, or calls compile once (however many goroutines ask at the same
-// time) and caches its result. Errors are not cached: a version that failed to load may load next time.
+// time) and caches its result. Errors are not cached: a version that failed to load may load next time. A compile
+// that panics is reported to every caller waiting for it as an error.
 func (c *PlanCache) GetOrCompile(key string, compile func() (*Plan, error)) (*Plan, error) {
-	c.mu.Lock()
-	if el, ok := c.entries[key]; ok {
-		c.lru.MoveToFront(el)
-		c.mu.Unlock()
-		return el.Value.(*planEntry).plan, nil
+	if plan, ok := c.Get(key); ok {
+		return plan, nil
 	}
-	if call, ok := c.inflight[key]; ok {
-		c.mu.Unlock()
-		<-call.done
-		return call.plan, call.err
-	}
-	call := &planCall{done: make(chan struct{})}
-	c.inflight[key] = call
-	c.mu.Unlock()
-
-	func() {
+	v, err, _ := c.compiles.Do(key, func() (plan any, err error) {
+		// A compile that finished between the miss above and this call has cached its plan already.
+		if plan, ok := c.Get(key); ok {
+			return plan, nil
+		}
 		defer func() {
 			if r := recover(); r != nil {
-				call.err = &panicError{value: r}
+				plan, err = nil, &panicError{value: r}
 			}
 		}()
-		call.plan, call.err = compile()
-	}()
-
-	c.mu.Lock()
-	delete(c.inflight, key)
-	if call.err == nil {
-		c.addLocked(key, call.plan)
+		p, err := compile()
+		if err != nil {
+			return nil, err
+		}
+		c.Add(key, p)
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	c.mu.Unlock()
-	close(call.done)
-	return call.plan, call.err
+	return v.(*Plan), nil
 }

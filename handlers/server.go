@@ -113,7 +113,7 @@ type Server struct {
 	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
 	apiHandlers map[string]http.HandlerFunc
 	// hookTargets caches webhook token resolutions.
-	hookTargets webhookTargets
+	hookTargets *webhookTargets
 }
 
 // Defaults for the Deps left zero.
@@ -156,9 +156,10 @@ func New(deps Deps) *Server {
 	}
 	s := &Server{
 		deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics),
-		access:  auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
-		limiter: deps.Limiter,
-		cors:    map[string]bool{},
+		access:      auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
+		limiter:     deps.Limiter,
+		cors:        map[string]bool{},
+		hookTargets: newWebhookTargets(),
 	}
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)

@@ -14,10 +14,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
@@ -54,51 +55,46 @@ type webhookTarget struct {
 	sinks  []string
 }
 
+// webhookTargets caches token resolutions for webhookTargetTTL, misses included (a flood at an unknown token must
+// not reach the database either): a bounded LRU whose entries carry their expiry, read against the server's clock
+// (Deps.Now) so tests step past the TTL instead of sleeping. Concurrent misses for one token share one load.
+type webhookTargets struct {
+	entries *lru.Cache[string, cachedTarget]
+	loads   singleflight.Group
+}
+
 type cachedTarget struct {
 	target  *webhookTarget
 	err     error
 	expires time.Time
 }
 
-// webhookTargets caches token resolutions for webhookTargetTTL, misses included (a flood at an unknown token must
-// not reach the database either). It is bounded: past maxEntries it starts over.
-type webhookTargets struct {
-	mu      sync.Mutex
-	entries map[string]cachedTarget
-}
-
 const maxCachedTargets = 10000
 
-func (c *webhookTargets) get(token string) (cachedTarget, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[token]
-	if !ok || time.Now().After(e.expires) {
-		return cachedTarget{}, false
-	}
-	return e, true
-}
-
-func (c *webhookTargets) put(token string, e cachedTarget) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil || len(c.entries) >= maxCachedTargets {
-		c.entries = make(map[string]cachedTarget)
-	}
-	c.entries[token] = e
+func newWebhookTargets() *webhookTargets {
+	entries, _ := lru.New[string, cachedTarget](maxCachedTargets) // fails only for a size below 1
+	return &webhookTargets{entries: entries}
 }
 
 // resolveWebhook returns the target of a token, from the cache when it is fresh.
 func (s *Server) resolveWebhook(ctx context.Context, token string) (*webhookTarget, error) {
-	if e, ok := s.hookTargets.get(token); ok {
+	if e, ok := s.hookTargets.entries.Get(token); ok && s.deps.Now().Before(e.expires) {
 		return e.target, e.err
 	}
-	t, err := s.loadWebhookTarget(ctx, token)
-	if err != nil && fault.CodeOf(err) != fault.NotFound {
-		return nil, err // a database hiccup is not cached
+	v, err, _ := s.hookTargets.loads.Do(token, func() (any, error) {
+		// Other calls may be waiting for this load: the first caller going away must not fail theirs.
+		t, err := s.loadWebhookTarget(context.WithoutCancel(ctx), token)
+		if err != nil && fault.CodeOf(err) != fault.NotFound {
+			return nil, err // a database hiccup is not cached
+		}
+		s.hookTargets.entries.Add(token, cachedTarget{target: t, err: err, expires: s.deps.Now().Add(webhookTargetTTL)})
+		return cachedTarget{target: t, err: err}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	s.hookTargets.put(token, cachedTarget{target: t, err: err, expires: time.Now().Add(webhookTargetTTL)})
-	return t, err
+	e := v.(cachedTarget)
+	return e.target, e.err
 }
 
 func (s *Server) loadWebhookTarget(ctx context.Context, token string) (*webhookTarget, error) {

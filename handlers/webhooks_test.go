@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -86,9 +87,22 @@ func signed(secret string, at time.Time, body []byte) http.Header {
 	return http.Header{SignatureHeader: {SignatureValue(secret, at, body)}}
 }
 
+// steppedClock is the real time plus an offset a test moves forward: what the server times by Deps.Now (cached
+// webhook targets, the in-process limiter's windows) passes without the test sleeping.
+type steppedClock struct{ offset atomic.Int64 }
+
+func (c *steppedClock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+func (c *steppedClock) Step(d time.Duration) { c.offset.Add(int64(d)) }
+
+func withClock(c *steppedClock) harnessOption {
+	return func(d *Deps, _ *harness) { d.Now = c.Now }
+}
+
 func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	clock := &steppedClock{}
+	h := newHarness(t, withClock(clock))
 	h.startWorkers()
 	w := h.newWorld()
 	info, wfID := h.hookWorkflow(w, `{}`)
@@ -158,7 +172,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	if rotated.Secret == info.Secret || rotated.URL != info.URL || rotated.PreviousSecretExpiresAt == nil {
 		t.Fatalf("rotation: %+v", rotated)
 	}
-	time.Sleep(webhookTargetTTL + 100*time.Millisecond) // the token's cached secrets expire
+	clock.Step(webhookTargetTTL) // the token's cached secrets expire
 	for i, secret := range []string{info.Secret, rotated.Secret} {
 		if status, out := post(t, info.URL, body, signed(secret, t0.Add(-time.Duration(2+i)*time.Second), body)); status != 202 {
 			t.Errorf("after rotation, %.12s…: %d %s", secret, status, out)
@@ -197,7 +211,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 
 	// Deactivated: 404 (once the cached resolution expires).
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/deactivate", Bearer: admin})
-	time.Sleep(webhookTargetTTL + 100*time.Millisecond)
+	clock.Step(webhookTargetTTL)
 	if status, _ := post(t, info.URL, body, signed(rotated.Secret, time.Now(), body)); status != http.StatusNotFound {
 		t.Errorf("inactive workflow: %d", status)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -194,10 +195,15 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 		redisClient = redis.NewClient(opts)
 		bg.closers = append(bg.closers, func() { _ = redisClient.Close() })
 	}
+	// Integrations' rate limits are shared by every worker: in Redis when there is one, else in PostgreSQL.
+	var limiter ratelimit.Limiter = st.IntegrationRateLimiter()
+	if redisClient != nil {
+		limiter = ratelimit.NewRedis(redisClient)
+	}
 	integrations := store.NewIntegrationStore(st, keys)
 	factory, err := actions.NewServicesFactory(actions.ServicesConfig{
 		Integrations: integrations, MayUse: handlers.IntegrationUseChecker(integrations), Records: st, Files: files,
-		RateLimiter: st.IntegrationRateLimiter(), Redis: redisClient,
+		RateLimiter: limiter, Redis: redisClient,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})
 	if err != nil {

@@ -1,11 +1,13 @@
 // Package actions holds the node types that change the world: action.email, action.http, action.database and
 // action.file_export, together with what they run on: the integrations they use (SMTP servers, HTTP credentials,
-// PostgreSQL databases), the SSRF guard every outbound connection goes through, a per-integration rate limit shared
-// by all workers, and the per-execution engine.Services that the worker hands them (NewServicesFactory).
+// PostgreSQL databases), the SSRF guard every outbound connection goes through, integrations' rate limits shared
+// by all workers (over platform/ratelimit), and the per-execution engine.Services that the worker hands them
+// (NewServicesFactory).
 //
-// The node types reach the platform only through engine.Services. What the engine's interfaces do not carry (the
-// e-mail delivery record, a file's digest, a connection pool, the response cache) the implementations built here
-// offer through extra methods, which the nodes look for and do without when a caller supplies plain Services.
+// The node types reach the platform only through the fields of engine.Services: the e-mail delivery record comes
+// back in the Mailer's receipt, files' records from Storage, connection pools stay behind Databases, and a rate
+// limit or a response cache is a field of its own. A caller leaving a field nil gets a node that fails naming
+// what is missing (or, for the response cache, one that caches nothing), never one that quietly does less.
 package actions
 
 import (
@@ -40,39 +42,10 @@ func Register(reg *engine.Registry) error {
 	return nil
 }
 
-// ResolvedIntegration is a stored integration as the runtime needs it: its settings with the secrets decrypted
-// (Integration.Settings, one JSON object) and its rate limit.
-type ResolvedIntegration struct {
-	engine.Integration
-	// Name is the integration's name, for error messages.
-	Name string
-	// RateLimit is the number of requests allowed per RateInterval, shared by every worker; 0 is unlimited.
-	RateLimit    int
-	RateInterval time.Duration
-	// AllowPrivilegedRole lets a PostgreSQL integration connect as a superuser or a member of the roles that reach
-	// the server's files and programs; only an instance administrator sets it.
-	AllowPrivilegedRole bool
-}
-
-// label names the integration in an error message: its name, or its id when the name is not known.
-func (in ResolvedIntegration) label() string {
-	if in.Name != "" {
-		return in.Name
-	}
-	return in.ID
-}
-
 // IntegrationSource resolves an organization's integrations for the runtime; sql/store's IntegrationStore
 // implements it. An integration of another organization is reported as not found.
 type IntegrationSource interface {
-	IntegrationForRun(ctx context.Context, orgID, id uuid.UUID) (ResolvedIntegration, error)
-}
-
-// RateLimiter counts requests per integration in fixed windows shared by every worker: sql/store's Postgres
-// implementation, or RedisRateLimiter.
-type RateLimiter interface {
-	// Allow counts one request. Over the limit it returns ok=false and how long until the window ends.
-	Allow(ctx context.Context, integrationID uuid.UUID, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+	IntegrationForRun(ctx context.Context, orgID, id uuid.UUID) (engine.Integration, error)
 }
 
 // EmailDelivery is the record of one message, written before it is sent.

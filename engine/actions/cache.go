@@ -1,23 +1,20 @@
 package actions
 
 import (
-	"container/list"
 	"context"
+	"math"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/jonboulle/clockwork"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/concertmaster/concertmaster/engine"
 )
 
-// ResponseCache keeps HTTP node responses for their cache_ttl. Keys are digests that include the organization,
-// so tenants never share entries.
-type ResponseCache interface {
-	Get(ctx context.Context, key string) ([]byte, bool)
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration)
-}
-
-// RedisResponseCache is the ResponseCache used when REDIS_URL is set, shared by every worker. Redis errors read
-// as misses: a cache that is down costs requests, not failures.
+// RedisResponseCache is the engine.ResponseCache used when REDIS_URL is set, shared by every worker. Redis errors
+// read as misses: a cache that is down costs requests, not failures.
 type RedisResponseCache struct {
 	client redis.UniversalClient
 	prefix string
@@ -28,7 +25,7 @@ func NewRedisResponseCache(client redis.UniversalClient) *RedisResponseCache {
 	return &RedisResponseCache{client: client, prefix: "concertmaster:http-cache:"}
 }
 
-// Get implements ResponseCache.
+// Get implements engine.ResponseCache.
 func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool) {
 	b, err := c.client.Get(ctx, c.prefix+key).Bytes()
 	if err != nil {
@@ -37,24 +34,25 @@ func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool)
 	return b, true
 }
 
-// Set implements ResponseCache.
+// Set implements engine.ResponseCache.
 func (c *RedisResponseCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
 	_ = c.client.Set(ctx, c.prefix+key, value, ttl).Err()
 }
 
-// MemoryResponseCache is the in-process ResponseCache: least recently used entries go first once it holds
-// maxBytes, so a burst of large responses cannot grow the worker's memory.
+// MemoryResponseCache is the in-process engine.ResponseCache: least recently used entries go first once it holds
+// maxBytes, so a burst of large responses cannot grow the worker's memory. Each entry keeps its own expiry (a
+// node's cache_ttl), read against the cache's clock; an expired entry is dropped when it is next read, or evicted
+// in its turn. golang-lru's expirable cache does not fit: it has one TTL for every entry, reads the real clock, and
+// runs a goroutine per cache that never stops.
 type MemoryResponseCache struct {
 	mu       sync.Mutex
-	entries  map[string]*list.Element
-	order    *list.List // front: most recently used
+	lru      *simplelru.LRU[string, cacheEntry]
 	bytes    int
 	maxBytes int
-	now      func() time.Time
+	clock    clockwork.Clock
 }
 
 type cacheEntry struct {
-	key     string
 	value   []byte
 	expires time.Time
 }
@@ -65,57 +63,76 @@ const DefaultMemoryCacheBytes = 32 << 20
 // NewMemoryResponseCache returns a cache holding at most maxBytes of responses (DefaultMemoryCacheBytes when
 // maxBytes <= 0).
 func NewMemoryResponseCache(maxBytes int) *MemoryResponseCache {
+	return NewMemoryResponseCacheClock(maxBytes, nil)
+}
+
+// NewMemoryResponseCacheClock is NewMemoryResponseCache reading expiries against clock (the real one when nil), so
+// tests move past a TTL without sleeping.
+func NewMemoryResponseCacheClock(maxBytes int, clock clockwork.Clock) *MemoryResponseCache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMemoryCacheBytes
 	}
-	return &MemoryResponseCache{entries: map[string]*list.Element{}, order: list.New(), maxBytes: maxBytes, now: time.Now}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	c := &MemoryResponseCache{maxBytes: maxBytes, clock: clock}
+	// The bound is in bytes, kept by Set; the LRU's own bound (a count) is never the one reached.
+	c.lru, _ = simplelru.NewLRU(math.MaxInt, func(key string, e cacheEntry) { c.bytes -= entrySize(key, e.value) })
+	return c
 }
 
-// Get implements ResponseCache.
+func entrySize(key string, value []byte) int { return len(key) + len(value) }
+
+// Get implements engine.ResponseCache.
 func (c *MemoryResponseCache) Get(_ context.Context, key string) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.entries[key]
+	e, ok := c.lru.Get(key)
 	if !ok {
 		return nil, false
 	}
-	e := el.Value.(*cacheEntry)
-	if !c.now().Before(e.expires) {
-		c.remove(el)
+	if !c.clock.Now().Before(e.expires) {
+		c.lru.Remove(key)
 		return nil, false
 	}
-	c.order.MoveToFront(el)
 	return e.value, true
 }
 
-// Set implements ResponseCache. A value larger than a quarter of the cache is not kept: it would evict too much.
+// Set implements engine.ResponseCache. A value larger than a quarter of the cache is not kept: it would evict too
+// much.
 func (c *MemoryResponseCache) Set(_ context.Context, key string, value []byte, ttl time.Duration) {
-	size := len(key) + len(value)
+	size := entrySize(key, value)
 	if ttl <= 0 || size > c.maxBytes/4 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.entries[key]; ok {
-		c.remove(el)
-	}
+	c.lru.Remove(key) // a replaced entry gives its bytes back through the eviction callback
 	for c.bytes+size > c.maxBytes {
-		c.remove(c.order.Back())
+		c.lru.RemoveOldest()
 	}
-	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, value: value, expires: c.now().Add(ttl)})
+	c.lru.Add(key, cacheEntry{value: value, expires: c.clock.Now().Add(ttl)})
 	c.bytes += size
-}
-
-func (c *MemoryResponseCache) remove(el *list.Element) {
-	e := el.Value.(*cacheEntry)
-	c.order.Remove(el)
-	delete(c.entries, e.key)
-	c.bytes -= len(e.key) + len(e.value)
 }
 
 // Len is the number of entries held, for tests of the bound.
 func (c *MemoryResponseCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.lru.Len()
+}
+
+// orgCache is a response cache seen by one organization: its keys are prefixed with the organization's id, so
+// tenants never share entries whatever key a node chooses.
+type orgCache struct {
+	cache engine.ResponseCache
+	org   string
+}
+
+func (c orgCache) Get(ctx context.Context, key string) ([]byte, bool) {
+	return c.cache.Get(ctx, c.org+"/"+key)
+}
+
+func (c orgCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
+	c.cache.Set(ctx, c.org+"/"+key, value, ttl)
 }

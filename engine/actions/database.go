@@ -128,13 +128,17 @@ func compileDatabase(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, 
 	return n, nil
 }
 
-// Run runs the statement in a transaction of its own: read-only unless writing is both asked for and allowed,
-// with the statement timeout set for it alone (SET LOCAL). Outputs {rows, row_count, truncated, command,
-// rows_affected}.
+// Run runs the statement through the services' Databases: in a transaction of its own, read-only unless writing
+// is both asked for and allowed, with the statement timeout set for it alone. Outputs {rows, row_count, truncated,
+// command, rows_affected}.
 func (n *databaseNode) Run(ctx context.Context, in engine.Input) (out engine.Output, err error) {
 	var red Redactor
 	defer func() { out, err = red.Result(out, err) }()
-	integration, err := resolveFor(ctx, in.Services, n.integrationID, KindPostgres)
+	svc := in.Services
+	if svc == nil || svc.Databases == nil {
+		return engine.Output{}, engine.Permanent(errors.New("database connections are not available to this execution"))
+	}
+	integration, err := resolveIntegration(ctx, svc, n.integrationID, KindPostgres)
 	if err != nil {
 		return engine.Output{}, err
 	}
@@ -155,41 +159,70 @@ func (n *databaseNode) Run(ctx context.Context, in engine.Input) (out engine.Out
 		}
 		args[i] = sqlParam(v)
 	}
-
-	conn, release, err := n.connect(ctx, in.Services, integration, settings)
+	res, err := svc.Databases.Query(ctx, integration, engine.DatabaseQuery{SQL: n.query, Args: args, Write: n.write,
+		Timeout: n.timeout, MaxRows: n.maxRows})
 	if err != nil {
 		return engine.Output{}, err
 	}
-	defer release()
+	rows := make([]any, len(res.Rows))
+	for i, r := range res.Rows {
+		rows[i] = r
+	}
+	data := map[string]any{"rows": rows, "row_count": len(rows), "truncated": res.Truncated}
+	if !res.Truncated {
+		data["command"] = res.Command
+		data["rows_affected"] = res.RowsAffected
+	}
+	return engine.Output{Data: data}, nil
+}
 
-	ctx, cancel := context.WithTimeout(ctx, n.timeout+5*time.Second) // the server's timeout fires first
+// Query implements engine.Databases on the factory's pool for the integration (one per integration and settings,
+// shared by the process's executions), with the statement timeout set for the transaction alone (SET LOCAL).
+func (rt *executionRuntime) Query(ctx context.Context, in engine.Integration, q engine.DatabaseQuery) (engine.DatabaseResult, error) {
+	settings, err := ParsePostgresSettings(in.Settings)
+	if err != nil {
+		return engine.DatabaseResult{}, engine.Permanent(fmt.Errorf("integration %s: %w", in.ID, err))
+	}
+	pool, done, err := rt.f.pools.acquire(ctx, rt.orgID.String()+"/"+in.ID, in, settings)
+	if err != nil {
+		return engine.DatabaseResult{}, err
+	}
+	defer done()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return engine.DatabaseResult{}, databaseError(err)
+	}
+	defer conn.Release()
+
+	ctx, cancel := context.WithTimeout(ctx, q.Timeout+5*time.Second) // the server's timeout fires first
 	defer cancel()
 	mode := pgx.ReadOnly
-	if n.write {
+	if q.Write {
 		mode = pgx.ReadWrite
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
 	if err != nil {
-		return engine.Output{}, databaseError(err)
+		return engine.DatabaseResult{}, databaseError(err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(n.timeout.Milliseconds(), 10)); err != nil {
-		return engine.Output{}, databaseError(err)
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = "+strconv.FormatInt(q.Timeout.Milliseconds(), 10)); err != nil {
+		return engine.DatabaseResult{}, databaseError(err)
 	}
-	rows, err := n.query1(ctx, tx, args)
+	res, err := query(ctx, tx, q)
 	if err != nil {
-		return engine.Output{}, err
+		return engine.DatabaseResult{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return engine.Output{}, databaseError(err)
+		return engine.DatabaseResult{}, databaseError(err)
 	}
-	return engine.Output{Data: rows}, nil
+	return res, nil
 }
 
-func (n *databaseNode) query1(ctx context.Context, tx pgx.Tx, args []any) (map[string]any, error) {
-	rows, err := tx.Query(ctx, n.query, args...)
+// query runs the statement and reads up to q.MaxRows rows as JSON-shaped objects.
+func query(ctx context.Context, tx pgx.Tx, q engine.DatabaseQuery) (engine.DatabaseResult, error) {
+	rows, err := tx.Query(ctx, q.SQL, q.Args...)
 	if err != nil {
-		return nil, databaseError(err)
+		return engine.DatabaseResult{}, databaseError(err)
 	}
 	defer rows.Close()
 	fields := rows.FieldDescriptions()
@@ -197,64 +230,31 @@ func (n *databaseNode) query1(ctx context.Context, tx pgx.Tx, args []any) (map[s
 	for i, f := range fields {
 		names[i] = f.Name
 	}
-	list := []any{}
-	truncated := false
+	res := engine.DatabaseResult{Rows: []map[string]any{}}
 	for rows.Next() {
-		if len(list) == n.maxRows {
-			truncated = true
+		if len(res.Rows) == q.MaxRows {
+			res.Truncated = true
 			break
 		}
 		values, err := rows.Values()
 		if err != nil {
-			return nil, databaseError(err)
+			return engine.DatabaseResult{}, databaseError(err)
 		}
 		row := make(map[string]any, len(values))
 		for i, v := range values {
 			row[names[i]] = jsonValue(v)
 		}
-		list = append(list, row)
+		res.Rows = append(res.Rows, row)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, databaseError(err)
+		return engine.DatabaseResult{}, databaseError(err)
 	}
-	tag := rows.CommandTag()
-	out := map[string]any{"rows": list, "row_count": len(list), "truncated": truncated}
-	if !truncated {
-		out["command"] = tag.String()
-		out["rows_affected"] = tag.RowsAffected()
+	if !res.Truncated {
+		tag := rows.CommandTag()
+		res.Command, res.RowsAffected = tag.String(), tag.RowsAffected()
 	}
-	return out, nil
-}
-
-// connect returns a connection from the runtime's pool for the integration, or, with plain Services, a
-// connection of its own closed after the run.
-func (n *databaseNode) connect(ctx context.Context, svc *engine.Services, in ResolvedIntegration, s PostgresSettings) (conn interface {
-	BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
-}, release func(), err error) {
-	if svc != nil {
-		if rt, ok := svc.Integrations.(*executionRuntime); ok {
-			pool, done, err := rt.f.pools.acquire(ctx, rt.orgID.String()+"/"+in.ID, in, s)
-			if err != nil {
-				return nil, nil, err
-			}
-			c, err := pool.Acquire(ctx)
-			if err != nil {
-				done()
-				return nil, nil, databaseError(err)
-			}
-			return c, func() { c.Release(); done() }, nil
-		}
-	}
-	c, err := pgx.ConnectConfig(ctx, postgresConnConfig(s, guardOf(svc)))
-	if err != nil {
-		return nil, nil, databaseError(err)
-	}
-	if err := checkDatabaseRole(ctx, c, in.label(), in.AllowPrivilegedRole); err != nil {
-		c.Close(context.Background())
-		return nil, nil, databaseError(err)
-	}
-	return c, func() { c.Close(context.Background()) }, nil
+	return res, nil
 }
 
 // PrivilegedRoleError is the refusal of a database integration whose role is a superuser or may reach the
@@ -474,7 +474,7 @@ func newPoolCache(g *Guard) *poolCache {
 }
 
 // acquire returns the pool for an integration; call done when finished with it.
-func (c *poolCache) acquire(ctx context.Context, integrationKey string, in ResolvedIntegration, s PostgresSettings) (*pgxpool.Pool, func(), error) {
+func (c *poolCache) acquire(ctx context.Context, integrationKey string, in engine.Integration, s PostgresSettings) (*pgxpool.Pool, func(), error) {
 	digest, _ := json.Marshal(struct {
 		S          PostgresSettings
 		Privileged bool
@@ -496,7 +496,7 @@ func (c *poolCache) acquire(ctx context.Context, integrationKey string, in Resol
 			return nil, nil, err
 		}
 		cfg.ConnConfig = postgresConnConfig(s, c.guard)
-		label, allowed := in.label(), in.AllowPrivilegedRole
+		label, allowed := in.Label(), in.AllowPrivilegedRole
 		cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 			return checkDatabaseRole(ctx, conn, label, allowed)
 		}

@@ -13,8 +13,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 )
@@ -246,12 +244,8 @@ func (n *emailNode) Run(ctx context.Context, in engine.Input) (engine.Output, er
 		m.Attachments = append(m.Attachments, att)
 	}
 
-	var receipt MailReceipt
-	if d, ok := svc.Mailer.(mailDeliverer); ok {
-		receipt, err = d.deliver(ctx, in.NodeID, m)
-	} else {
-		err = svc.Mailer.Send(ctx, m)
-	}
+	m.NodeID = in.NodeID
+	receipt, err := svc.Mailer.Send(ctx, m)
 	if err != nil {
 		return engine.Output{}, err
 	}
@@ -264,8 +258,8 @@ func (n *emailNode) Run(ctx context.Context, in engine.Input) (engine.Output, er
 		"to": stringsToAny(m.To), "cc": stringsToAny(m.Cc), "bcc": stringsToAny(m.Bcc),
 		"subject": m.Subject, "attachments": names,
 	}
-	if receipt.DeliveryID != uuid.Nil {
-		out["delivery_id"] = receipt.DeliveryID.String()
+	if receipt.DeliveryID != "" {
+		out["delivery_id"] = receipt.DeliveryID
 	}
 	return engine.Output{Data: out}, nil
 }
@@ -376,17 +370,7 @@ func attachFile(ctx context.Context, svc *engine.Services, nodeID string, out an
 	if svc == nil || svc.Storage == nil {
 		return engine.Attachment{}, engine.Permanent(errors.New("files are not available to this execution"))
 	}
-	filename, _ := obj["filename"].(string)
-	ctype, _ := obj["content_type"].(string)
-	var rc io.ReadCloser
-	var err error
-	if fr, ok := svc.Storage.(fileRuntime); ok {
-		var meta StoredFile
-		meta, rc, err = fr.openFile(ctx, ref)
-		filename, ctype = meta.Filename, meta.ContentType
-	} else {
-		rc, err = svc.Storage.Open(ctx, ref)
-	}
+	file, rc, err := svc.Storage.Open(ctx, ref)
 	if err != nil {
 		return engine.Attachment{}, engine.Permanent(fmt.Errorf("the file of node %q: %w", nodeID, err))
 	}
@@ -399,9 +383,9 @@ func attachFile(ctx context.Context, svc *engine.Services, nodeID string, out an
 		return engine.Attachment{}, engine.Permanent(fmt.Errorf("the file of node %q is larger than %d MB", nodeID, MaxAttachmentBytes>>20))
 	}
 	if name == "" {
-		name = filename
+		name = file.Filename
 	}
-	return engine.Attachment{Filename: safeFilename(name, "attachment"), ContentType: ctype, Data: data}, nil
+	return engine.Attachment{Filename: safeFilename(name, "attachment"), ContentType: file.ContentType, Data: data}, nil
 }
 
 func stringsToAny(s []string) []any {

@@ -133,30 +133,22 @@ func (n *fileExportNode) Run(ctx context.Context, in engine.Input) (engine.Outpu
 		pw.CloseWithError(err)
 		encodeErr <- err
 	}()
-	// The digest is computed here too, so a storage that is not this package's still yields size and SHA-256.
+	// The digest is computed here, from the bytes as they stream to storage.
 	counter := &hashingReader{r: pr, h: sha256.New()}
-	out := map[string]any{"filename": name, "content_type": ctype}
-	var putErr error
-	if fr, ok := svc.Storage.(fileRuntime); ok {
-		var f exportedFile
-		f, putErr = fr.export(ctx, name, ctype, n.retention, counter)
-		if putErr == nil {
-			out["ref"], out["upload_id"] = f.Ref, f.UploadID.String()
-			if f.ExpiresAt != nil {
-				out["expires_at"] = f.ExpiresAt.Format(time.RFC3339)
-			}
-		}
-	} else {
-		var ref string
-		ref, putErr = svc.Storage.Put(ctx, name, ctype, counter)
-		out["ref"] = ref
-	}
+	file, putErr := svc.Storage.Put(ctx, engine.NewFile{Name: name, ContentType: ctype, Retention: n.retention}, counter)
 	pr.CloseWithError(errors.New("export stopped"))
 	if err := <-encodeErr; err != nil && (putErr == nil || engine.IsPermanent(err)) {
 		return engine.Output{}, err
 	}
 	if putErr != nil {
 		return engine.Output{}, fmt.Errorf("store %s: %w", name, putErr)
+	}
+	out := map[string]any{"ref": file.Ref, "filename": name, "content_type": ctype}
+	if file.ID != "" {
+		out["upload_id"] = file.ID
+	}
+	if !file.ExpiresAt.IsZero() {
+		out["expires_at"] = file.ExpiresAt.Format(time.RFC3339)
 	}
 	out["size"] = counter.n
 	out["sha256"] = hex.EncodeToString(counter.h.Sum(nil))

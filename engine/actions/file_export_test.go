@@ -45,9 +45,12 @@ func TestFileExportStreamsToStorageAndRecordsTheFile(t *testing.T) {
 				out["size"] != float64(len(tc.want)) || out["sha256"] != hex.EncodeToString(sum[:]) || out["items"] != float64(2) {
 				t.Errorf("output %v", out)
 			}
-			rc, err := svc.Storage.Open(ctx, out["ref"].(string))
+			file, rc, err := svc.Storage.Open(ctx, out["ref"].(string))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if file.Filename != out["filename"] || file.ContentType != tc.ctype || file.ID != out["upload_id"] {
+				t.Errorf("opened %+v", file)
 			}
 			data, _ := io.ReadAll(rc)
 			rc.Close()
@@ -66,7 +69,7 @@ func TestFileExportStreamsToStorageAndRecordsTheFile(t *testing.T) {
 				t.Errorf("expires at %v, want in %s", up.ExpiresAt, tc.expires)
 			}
 			// Another organization's services cannot open the file.
-			if _, err := f.Services(env.other.ID, uuid.Nil, uuid.Nil).Storage.Open(ctx, out["ref"].(string)); err == nil {
+			if _, _, err := f.Services(env.other.ID, uuid.Nil, uuid.Nil).Storage.Open(ctx, out["ref"].(string)); err == nil {
 				t.Error("another organization opened the file")
 			}
 		})

@@ -71,7 +71,8 @@ type HTTPResponseConfig struct {
 	// MaxBytes with truncated: true when Truncate is set.
 	MaxBytes int64 `json:"max_bytes,omitempty"`
 	Truncate bool  `json:"truncate,omitempty"`
-	// CacheTTL keeps successful GET and HEAD answers for that long: the same request within it is not sent again.
+	// CacheTTL keeps successful GET and HEAD answers for that long in the services' response cache (Redis, or the
+	// worker's memory): the same request within it is not sent again.
 	CacheTTL string `json:"cache_ttl,omitempty"`
 	// Format is auto (JSON when the answer says so, text when it is text, base64 otherwise), json, text or
 	// base64.
@@ -230,11 +231,11 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	if err != nil {
 		return engine.Output{}, err
 	}
-	var integration ResolvedIntegration
+	var integration engine.Integration
 	var settings HTTPSettings
 	var hosts []origin
 	if n.integrationID != "" {
-		if integration, err = resolveFor(ctx, svc, n.integrationID, KindHTTP); err != nil {
+		if integration, err = resolveIntegration(ctx, svc, n.integrationID, KindHTTP); err != nil {
 			return engine.Output{}, err
 		}
 		red.addIntegration(KindHTTP, integration.Settings)
@@ -245,7 +246,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 			if hosts = settings.credentialHosts(); len(hosts) == 0 {
 				return engine.Output{}, engine.Permanent(fmt.Errorf("integration %q has no base URL or allowed hosts: "+
 					"an admin must set base_url or allowed_hosts on it before an HTTP node can send its credentials",
-					integration.label()))
+					integration.Label()))
 			}
 		}
 	}
@@ -256,7 +257,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	if hosts != nil && !allows(hosts, target) {
 		return engine.Output{}, engine.Permanent(fmt.Errorf("url %s://%s is not among the hosts of integration %q "+
 			"(its base_url and allowed_hosts): its credentials are sent only there", target.Scheme, target.Host,
-			integration.label()))
+			integration.Label()))
 	}
 	q := target.Query()
 	if err := n.query.render(ctx, vars, func(k, v string) error { q.Add(k, v); return nil }); err != nil {
@@ -282,25 +283,23 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		header.Set("Content-Type", ctype)
 	}
 
-	var cache ResponseCache
+	// Without a response cache in the services, every run sends its request (engine.Services.ResponseCache).
+	var cache engine.ResponseCache
 	var cacheKey string
-	if n.cacheTTL > 0 {
-		if cr, ok := svc.Integrations.(cacheRuntime); ok {
-			var tenant string
-			cache, tenant = cr.responseCache()
-			cacheKey = requestDigest(tenant, n.integrationID, n.method, target.String(), header, body)
-			if hit, ok := cache.Get(ctx, cacheKey); ok {
-				var out map[string]any
-				if json.Unmarshal(hit, &out) == nil {
-					out["cached"] = true
-					return engine.Output{Data: out}, nil
-				}
+	if n.cacheTTL > 0 && svc.ResponseCache != nil {
+		cache = svc.ResponseCache
+		cacheKey = requestDigest(n.integrationID, n.method, target.String(), header, body)
+		if hit, ok := cache.Get(ctx, cacheKey); ok {
+			var out map[string]any
+			if json.Unmarshal(hit, &out) == nil {
+				out["cached"] = true
+				return engine.Output{Data: out}, nil
 			}
 		}
 	}
 
 	if n.integrationID != "" {
-		if err := waitTurn(ctx, svc, integration); err != nil {
+		if err := takeTurn(ctx, svc, integration); err != nil {
 			return engine.Output{}, err
 		}
 	}
@@ -557,11 +556,12 @@ func decodeBody(data []byte, ctype, format string, truncated bool) any {
 	return base64.StdEncoding.EncodeToString(data)
 }
 
-// requestDigest identifies a request for the response cache, tenant first so organizations never share entries.
-// Credentials are part of the integration id, not of the digest: they never reach Redis.
-func requestDigest(tenant, integrationID, method, target string, header http.Header, body []byte) string {
+// requestDigest identifies a request for the response cache; the services' cache adds the organization, so
+// tenants never share entries. Credentials are part of the integration id, not of the digest: they never reach
+// Redis.
+func requestDigest(integrationID, method, target string, header http.Header, body []byte) string {
 	h := sha256.New()
-	for _, s := range []string{tenant, integrationID, method, target} {
+	for _, s := range []string{integrationID, method, target} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

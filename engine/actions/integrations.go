@@ -470,7 +470,7 @@ const testTimeout = 15 * time.Second
 // authenticates; HTTP requests the test URL and wants a 2xx or 3xx answer; PostgreSQL connects, checks that its
 // role is not privileged (see checkDatabaseRole) and runs SELECT 1. The error's message is fit to show the person
 // testing, with the integration's secrets redacted.
-func (t *ConnectionTester) Test(ctx context.Context, in ResolvedIntegration) error {
+func (t *ConnectionTester) Test(ctx context.Context, in engine.Integration) error {
 	ctx, cancel := context.WithTimeout(ctx, testTimeout)
 	defer cancel()
 	var red Redactor
@@ -478,7 +478,7 @@ func (t *ConnectionTester) Test(ctx context.Context, in ResolvedIntegration) err
 	return red.Error(t.test(ctx, in))
 }
 
-func (t *ConnectionTester) test(ctx context.Context, in ResolvedIntegration) error {
+func (t *ConnectionTester) test(ctx context.Context, in engine.Integration) error {
 	switch in.Kind {
 	case KindSMTP:
 		s, err := ParseSMTPSettings(in.Settings)
@@ -502,7 +502,7 @@ func (t *ConnectionTester) test(ctx context.Context, in ResolvedIntegration) err
 			return fault.Wrap(err, fault.Invalid, "cannot connect: "+pgErrorText(err))
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		if err := checkDatabaseRole(ctx, conn, in.label(), in.AllowPrivilegedRole); err != nil {
+		if err := checkDatabaseRole(ctx, conn, in.Label(), in.AllowPrivilegedRole); err != nil {
 			return fault.Wrap(err, fault.Invalid, err.Error())
 		}
 		var one int
@@ -598,23 +598,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// integrationSettings resolves an integration and checks its kind, turning a missing one into a permanent error:
-// retrying does not create it.
-func integrationSettings(ctx context.Context, svc *engine.Services, id, kind string) (engine.Integration, error) {
-	if svc == nil || svc.Integrations == nil {
-		return engine.Integration{}, engine.Permanent(errors.New("integrations are not available to this execution"))
-	}
-	in, err := svc.Integrations.Integration(ctx, id)
-	if err != nil {
-		if c := fault.CodeOf(err); c == fault.NotFound || c == fault.Invalid {
-			return engine.Integration{}, engine.Permanent(fmt.Errorf("integration %s: %w", id, err))
-		}
-		return engine.Integration{}, fmt.Errorf("integration %s: %w", id, err)
-	}
-	if in.Kind != kind {
-		return engine.Integration{}, engine.Permanent(fmt.Errorf("integration %s is a %s integration, not %s", id, in.Kind, kind))
-	}
-	return in, nil
 }

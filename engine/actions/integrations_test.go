@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
@@ -64,8 +61,7 @@ func TestConnectionTests(t *testing.T) {
 		{"invalid settings", tester, actions.KindPostgres, json.RawMessage(`{"host":""}`), "not valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.tester.Test(ctx, actions.ResolvedIntegration{Integration: engine.Integration{Kind: tc.kind,
-				Settings: tc.settings}})
+			err := tc.tester.Test(ctx, engine.Integration{Kind: tc.kind, Settings: tc.settings})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("test failed: %v", err)
@@ -100,47 +96,6 @@ func TestSplitSettingsKeepsSecretsApart(t *testing.T) {
 		if err := actions.ValidateIntegration(kind, json.RawMessage(bad)); fault.CodeOf(err) != fault.Invalid {
 			t.Errorf("%s %s: %v", kind, bad, err)
 		}
-	}
-}
-
-func TestRedisRateLimiterIsSharedByWorkers(t *testing.T) {
-	t.Parallel()
-	client := redisClient(t)
-	id := uuid.New()
-	const limit = 5
-	var mu sync.Mutex
-	allowed := 0
-	var wg sync.WaitGroup
-	for w := 0; w < 2; w++ {
-		limiter := actions.NewRedisRateLimiter(client)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 15; i++ {
-				ok, wait, err := limiter.Allow(context.Background(), id, limit, time.Hour)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if !ok && (wait <= 0 || wait > time.Hour) {
-					t.Errorf("refused with wait %s", wait)
-				}
-				if ok {
-					mu.Lock()
-					allowed++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	// Windows are hour-aligned on Redis's clock: a run straddling a boundary may see two windows' worth.
-	if allowed < limit || allowed > 2*limit {
-		t.Errorf("allowed %d with a limit of %d", allowed, limit)
-	}
-	keys, _ := client.Keys(context.Background(), "concertmaster:integration-rate:"+id.String()+":*").Result()
-	if allowed > limit && len(keys) < 2 {
-		t.Errorf("allowed %d in %d window(s) with a limit of %d", allowed, len(keys), limit)
 	}
 }
 

@@ -14,50 +14,32 @@ import (
 	cmmail "github.com/concertmaster/concertmaster/platform/mail"
 )
 
-// MailReceipt is what became of one message an action.email node sent.
-type MailReceipt struct {
-	DeliveryID uuid.UUID
-	MessageID  string
-	SMTPReply  string
-}
-
-// mailDeliverer is the runtime's richer Mailer: it records the delivery against the node and returns its receipt.
-type mailDeliverer interface {
-	deliver(ctx context.Context, nodeID string, m engine.Mail) (MailReceipt, error)
-}
-
 // Send implements engine.Mailer: the message goes through the SMTP integration m.IntegrationID, of the
-// execution's organization, and is recorded in email_deliveries.
-func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) error {
-	_, err := rt.deliver(ctx, "", m)
-	return err
-}
-
-// deliver sends m through platform/mail's Sender and records it: a delivery row in status sending first, then sent
-// with the server's reply and the Message-ID, or failed with the error. SMTP 5xx answers and invalid messages are
-// permanent; everything else may pass on a retry.
-func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine.Mail) (MailReceipt, error) {
-	in, err := resolveFor(ctx, &engine.Services{Integrations: rt}, m.IntegrationID, KindSMTP)
+// execution's organization, within its rate limit, and is recorded in email_deliveries: a row in status sending
+// first, then sent with the server's reply and the Message-ID, or failed with the error. SMTP 5xx answers and
+// invalid messages are permanent; everything else may pass on a retry.
+func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) (engine.MailReceipt, error) {
+	in, err := resolveIntegration(ctx, &engine.Services{Integrations: rt}, m.IntegrationID, KindSMTP)
 	if err != nil {
-		return MailReceipt{}, err
+		return engine.MailReceipt{}, err
 	}
 	settings, err := ParseSMTPSettings(in.Settings)
 	if err != nil {
-		return MailReceipt{}, engine.Permanent(fmt.Errorf("integration %s: %w", in.ID, err))
+		return engine.MailReceipt{}, engine.Permanent(fmt.Errorf("integration %s: %w", in.ID, err))
 	}
-	if err := rt.waitTurn(ctx, in); err != nil {
-		return MailReceipt{}, err
+	if err := rt.f.gate.Wait(ctx, in); err != nil {
+		return engine.MailReceipt{}, err
 	}
 
 	integrationID, _ := uuid.Parse(in.ID)
-	rec := EmailDelivery{OrganizationID: rt.orgID, NodeID: nodeID, IntegrationID: &integrationID, Subject: m.Subject}
+	rec := EmailDelivery{OrganizationID: rt.orgID, NodeID: m.NodeID, IntegrationID: &integrationID, Subject: m.Subject}
 	if rt.executionID != uuid.Nil {
 		rec.ExecutionID = &rt.executionID
 	}
 	rec.Recipients = append(append(append(rec.Recipients, m.To...), m.Cc...), m.Bcc...)
 	deliveryID, err := rt.f.cfg.Records.EmailDeliveryStart(ctx, rec)
 	if err != nil {
-		return MailReceipt{}, fmt.Errorf("record e-mail delivery: %w", err)
+		return engine.MailReceipt{}, fmt.Errorf("record e-mail delivery: %w", err)
 	}
 	receipt, sendErr := rt.sendSMTP(ctx, settings, m)
 	if sendErr != nil {
@@ -75,7 +57,7 @@ func (rt *executionRuntime) deliver(ctx context.Context, nodeID string, m engine
 	if err := rt.f.cfg.Records.EmailDeliveryFinish(context.WithoutCancel(ctx), rt.orgID, deliveryID, result); err != nil && sendErr == nil {
 		rt.f.cfg.Logger.Error("recording a sent e-mail failed", "delivery_id", deliveryID, "error", err)
 	}
-	out := MailReceipt{DeliveryID: deliveryID, MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
+	out := engine.MailReceipt{DeliveryID: deliveryID.String(), MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
 	if sendErr != nil {
 		if cmmail.IsPermanent(sendErr) || IsBlocked(sendErr) {
 			return out, engine.Permanent(sendErr)

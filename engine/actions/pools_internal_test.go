@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
 )
 
@@ -24,7 +25,7 @@ func TestPoolCacheReusesAndClosesPools(t *testing.T) {
 	c.now = func() time.Time { return now }
 	ctx := context.Background()
 	// The test database's user is a superuser; the pool's role check has tests of its own (database_test.go).
-	privileged := ResolvedIntegration{AllowPrivilegedRole: true}
+	privileged := engine.Integration{AllowPrivilegedRole: true}
 
 	p1, done1, err := c.acquire(ctx, "org/a", privileged, settings)
 	if err != nil {

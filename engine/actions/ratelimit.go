@@ -3,79 +3,62 @@ package actions
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
-
-// RedisRateLimiter is the RateLimiter used when REDIS_URL is set: one counter per integration and window, taken
-// by a Lua script on Redis's own clock, so workers whose clocks disagree still share windows.
-type RedisRateLimiter struct {
-	client redis.UniversalClient
-	prefix string
-}
-
-// NewRedisRateLimiter returns a limiter over client, keeping its counters under "concertmaster:integration-rate:".
-func NewRedisRateLimiter(client redis.UniversalClient) *RedisRateLimiter {
-	return &RedisRateLimiter{client: client, prefix: "concertmaster:integration-rate:"}
-}
-
-// rateScript counts one request in the current window (aligned on Redis's clock) and, over the limit, answers
-// with the milliseconds left in it. Keys expire a window after their own, so nothing accumulates.
-var rateScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local win = tonumber(ARGV[1])
-local start = now - (now % win)
-local key = KEYS[1] .. ':' .. start
-local n = redis.call('INCR', key)
-if n == 1 then redis.call('PEXPIRE', key, win * 2) end
-if n > tonumber(ARGV[2]) then return start + win - now end
-return 0
-`)
-
-// Allow implements RateLimiter.
-func (r *RedisRateLimiter) Allow(ctx context.Context, integrationID uuid.UUID, limit int, window time.Duration) (bool, time.Duration, error) {
-	if limit <= 0 || window <= 0 {
-		return true, 0, nil
-	}
-	wait, err := rateScript.Run(ctx, r.client, []string{r.prefix + integrationID.String()}, window.Milliseconds(), limit).Int64()
-	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
-	}
-	if wait > 0 {
-		return false, time.Duration(wait) * time.Millisecond, nil
-	}
-	return true, 0, nil
-}
 
 // DefaultRateLimitWait is how long a node waits in place for its integration's next window before handing the
 // wait to the engine's retry (RetryAfter), which frees the worker but counts an attempt.
 const DefaultRateLimitWait = 10 * time.Second
 
-// rateGate applies an integration's rate limit for one request.
-type rateGate struct {
-	limiter RateLimiter
-	maxWait time.Duration
+// integrationRateKeyPrefix starts the rate-limit key of every integration, apart from the other limits
+// (sign-ins, API calls, webhooks) that share platform/ratelimit's key space.
+const integrationRateKeyPrefix = "integration:"
+
+// IntegrationRateKey is the key an integration's requests are counted under in a ratelimit.Limiter.
+func IntegrationRateKey(integrationID string) string { return integrationRateKeyPrefix + integrationID }
+
+// IntegrationOfRateKey returns the integration id of a key made by IntegrationRateKey.
+func IntegrationOfRateKey(key string) (string, bool) {
+	return strings.CutPrefix(key, integrationRateKeyPrefix)
 }
 
-// wait takes a request from the integration's budget, waiting for the next window when the wait is short (and
-// fits the node's deadline), and otherwise returning a RetryAfter error for the engine to retry after it.
-func (g *rateGate) wait(ctx context.Context, in ResolvedIntegration) error {
-	if g == nil || g.limiter == nil || in.RateLimit <= 0 {
+// RateGate is the engine.RateLimiter of the action nodes' services: each request is counted by a
+// ratelimit.Limiter shared by every worker, and a full window is waited out in place when it ends within MaxWait
+// (and before the node's deadline); a longer wait becomes a RetryAfter error for the node's retry policy.
+type RateGate struct {
+	limiter ratelimit.Limiter
+	maxWait time.Duration
+	clock   clockwork.Clock
+}
+
+// NewRateGate returns a gate over limiter waiting at most maxWait (DefaultRateLimitWait when <= 0) on clock (the
+// real one when nil).
+func NewRateGate(limiter ratelimit.Limiter, maxWait time.Duration, clock clockwork.Clock) *RateGate {
+	if maxWait <= 0 {
+		maxWait = DefaultRateLimitWait
+	}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	return &RateGate{limiter: limiter, maxWait: maxWait, clock: clock}
+}
+
+// Wait implements engine.RateLimiter.
+func (g *RateGate) Wait(ctx context.Context, in engine.Integration) error {
+	if in.RateLimit <= 0 || in.RateInterval <= 0 {
 		return nil
 	}
-	id, err := uuid.Parse(in.ID)
-	if err != nil {
-		return engine.Permanent(fmt.Errorf("integration id %q: %w", in.ID, err))
-	}
+	key := IntegrationRateKey(in.ID)
 	for {
-		ok, retryIn, err := g.limiter.Allow(ctx, id, in.RateLimit, in.RateInterval)
+		ok, retryIn, err := g.limiter.Allow(ctx, key, in.RateLimit, in.RateInterval)
 		if err != nil {
-			return err
+			return fmt.Errorf("integration %s: rate limit: %w", in.ID, err)
 		}
 		if ok {
 			return nil
@@ -84,12 +67,25 @@ func (g *rateGate) wait(ctx context.Context, in ResolvedIntegration) error {
 		if deadline, has := ctx.Deadline(); retryIn > g.maxWait || (has && time.Until(deadline) < retryIn) {
 			return engine.RetryAfter(overErr, retryIn)
 		}
-		t := time.NewTimer(retryIn)
+		t := g.clock.NewTimer(retryIn)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-t.C:
+		case <-t.Chan():
 		}
 	}
+}
+
+// takeTurn takes one request from in's rate limit through the services' RateLimiter. An integration with a limit
+// is not called unmetered: without a RateLimiter the node fails.
+func takeTurn(ctx context.Context, svc *engine.Services, in engine.Integration) error {
+	if in.RateLimit <= 0 {
+		return nil
+	}
+	if svc.RateLimiter == nil {
+		return engine.Permanent(fmt.Errorf("integration %q has a rate limit, and this execution has no rate limiter to apply it",
+			in.Label()))
+	}
+	return svc.RateLimiter.Wait(ctx, in)
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/itchyny/gojq"
 
 	"github.com/concertmaster/concertmaster/engine/value"
@@ -60,7 +61,8 @@ func serveRunner(in io.Reader, out io.Writer) int {
 		fmt.Fprintln(os.Stderr, "sandbox runner:", err)
 		return 2
 	}
-	r := &runner{memory: memory, codes: make(map[string]*gojq.Code)}
+	codes, _ := simplelru.NewLRU[string, *gojq.Code](maxCachedPrograms, nil) // fails only for a size below 1
+	r := &runner{memory: memory, codes: codes}
 	go r.watchMemory()
 
 	reader := bufio.NewReaderSize(in, 64<<10)
@@ -124,7 +126,9 @@ type runner struct {
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc // of the program running now, nil between programs
 
-	codes map[string]*gojq.Code
+	// codes holds compiled programs, least recently used first out. A runner serves one request at a time, so the
+	// cache needs no lock of its own.
+	codes *simplelru.LRU[string, *gojq.Code]
 }
 
 var errMemory = errors.New("memory")
@@ -147,12 +151,12 @@ func (r *runner) watchMemory() {
 	}
 }
 
-// maxCachedPrograms bounds the compiled programs a runner keeps; past it the cache starts again.
+// maxCachedPrograms bounds the compiled programs a runner keeps.
 const maxCachedPrograms = 512
 
 func (r *runner) compile(req *jqRequest) (*gojq.Code, error) {
 	key := req.Program + "\x00" + strings.Join(req.VarNames, ",")
-	if code, ok := r.codes[key]; ok {
+	if code, ok := r.codes.Get(key); ok {
 		return code, nil
 	}
 	parsed, err := gojq.Parse(req.Program)
@@ -165,10 +169,7 @@ func (r *runner) compile(req *jqRequest) (*gojq.Code, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(r.codes) >= maxCachedPrograms {
-		clear(r.codes)
-	}
-	r.codes[key] = code
+	r.codes.Add(key, code)
 	return code, nil
 }
 

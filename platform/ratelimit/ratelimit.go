@@ -1,6 +1,8 @@
-// Package ratelimit counts attempts per key in fixed time windows: sign-ins per address and per account, API calls
-// per token. Two implementations share one interface: Redis when REDIS_URL is set, so every instance shares the
-// counts, and an in-process one otherwise.
+// Package ratelimit is the one rate limiter: it counts attempts per key in fixed time windows, for sign-ins per
+// address and per account, API calls per token, webhook calls, the executions an organization's triggers start, and
+// integrations' requests. Implementations share one interface: Redis when REDIS_URL is set, so every instance
+// shares the counts; an in-process one otherwise; and, for integrations without Redis, sql/store's PostgreSQL one,
+// so that every worker still shares them.
 //
 // Counting only failures (sign-ins) is Allow before the attempt and Refund once it succeeded: the attempt holds its
 // place in the count while it runs, so concurrent guesses cannot slip past the limit, and a success leaves no trace.
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,12 +27,12 @@ type Limiter interface {
 	Refund(ctx context.Context, key string) error
 }
 
-// Memory is the in-process Limiter: fixed windows in a map, bounded in size. Expired windows are swept as new keys
-// arrive; when the map is full of live windows, a new key evicts an arbitrary one (Go's map order), which can only
-// make the limiter more lenient, never lock anyone out.
+// Memory is the in-process Limiter: fixed windows in a least-recently-used cache (golang-lru), bounded in size.
+// When it is full, a new key first sweeps out the windows that have ended (at most once a second), then evicts the
+// least recently used one, which can only make the limiter more lenient, never lock anyone out.
 type Memory struct {
 	mu      sync.Mutex
-	windows map[string]*window
+	windows *simplelru.LRU[string, *window]
 	maxKeys int
 	now     func() time.Time
 	sweepAt time.Time
@@ -56,7 +59,8 @@ func NewMemoryClock(maxKeys int, now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{windows: make(map[string]*window), maxKeys: maxKeys, now: now}
+	windows, _ := simplelru.NewLRU[string, *window](maxKeys, nil) // fails only for a size below 1
+	return &Memory{windows: windows, maxKeys: maxKeys, now: now}
 }
 
 // Allow implements Limiter.
@@ -64,13 +68,13 @@ func (m *Memory) Allow(_ context.Context, key string, limit int, win time.Durati
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	w, ok := m.windows[key]
+	w, ok := m.windows.Get(key)
 	if !ok || !now.Before(w.ends) {
 		if !ok {
-			m.makeRoom(now)
+			m.sweep(now)
 		}
 		w = &window{ends: now.Add(win)}
-		m.windows[key] = w
+		m.windows.Add(key, w)
 	}
 	w.count++
 	if w.count > limit {
@@ -83,38 +87,31 @@ func (m *Memory) Allow(_ context.Context, key string, limit int, win time.Durati
 func (m *Memory) Refund(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if w, ok := m.windows[key]; ok && m.now().Before(w.ends) && w.count > 0 {
+	if w, ok := m.windows.Peek(key); ok && m.now().Before(w.ends) && w.count > 0 {
 		w.count--
 	}
 	return nil
 }
 
-// makeRoom drops expired windows (at most once a second) and, if still full, one live window.
-func (m *Memory) makeRoom(now time.Time) {
-	if len(m.windows) < m.maxKeys {
+// sweep drops the windows that have ended when the cache is full, at most once a second, so that a new key
+// evicts a live window only when no ended one is left.
+func (m *Memory) sweep(now time.Time) {
+	if m.windows.Len() < m.maxKeys || !now.After(m.sweepAt) {
 		return
 	}
-	if now.After(m.sweepAt) {
-		for k, w := range m.windows {
-			if !now.Before(w.ends) {
-				delete(m.windows, k)
-			}
+	for _, k := range m.windows.Keys() {
+		if w, _ := m.windows.Peek(k); !now.Before(w.ends) {
+			m.windows.Remove(k)
 		}
-		m.sweepAt = now.Add(time.Second)
 	}
-	for k := range m.windows {
-		if len(m.windows) < m.maxKeys {
-			break
-		}
-		delete(m.windows, k)
-	}
+	m.sweepAt = now.Add(time.Second)
 }
 
 // Len is the number of windows held, for tests of the bound.
 func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.windows)
+	return m.windows.Len()
 }
 
 // Redis is the shared Limiter: one counter per key and window in Redis, incremented and given its expiry

@@ -61,6 +61,23 @@ func TestMemoryStaysBounded(t *testing.T) {
 	}
 }
 
+func TestMemoryEvictsEndedWindowsFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now()
+	m := NewMemoryClock(2, func() time.Time { return now })
+	m.Allow(ctx, "live", 1, time.Hour)
+	m.Allow(ctx, "ended", 1, time.Second) // the most recently used, but its window ends first
+	now = now.Add(2 * time.Second)
+	m.Allow(ctx, "new", 1, time.Hour)
+	if ok, _, _ := m.Allow(ctx, "live", 1, time.Hour); ok {
+		t.Error("a live window was evicted while an ended one was held")
+	}
+	if n := m.Len(); n != 2 {
+		t.Errorf("holds %d windows, bound is 2", n)
+	}
+}
+
 func TestRedisLimitsAcrossClients(t *testing.T) {
 	t.Parallel()
 	url := os.Getenv("TEST_REDIS_URL")
@@ -169,5 +186,16 @@ func TestRefund(t *testing.T) {
 		down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 		t.Cleanup(func() { down.Close() })
 		refunds(t, Fallback{Primary: NewRedis(down), Secondary: NewMemory(0)}, "k")
+	})
+}
+
+func BenchmarkMemoryAllow(b *testing.B) {
+	m := NewMemory(0)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Allow(ctx, "k", 1<<30, time.Hour)
+		}
 	})
 }

@@ -30,10 +30,8 @@ type Object struct {
 	ModTime time.Time
 }
 
-// Backend stores files. Every implementation streams: neither Put nor Open holds a whole file in memory.
+// Backend stores files. Every implementation streams: neither PutObject nor Open holds a whole file in memory.
 type Backend interface {
-	// Put stores r and returns its key: the engine.Storage a node writes files through.
-	Put(ctx context.Context, name, contentType string, r io.Reader) (key string, err error)
 	// Open streams a stored file; the caller closes it.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
 	// PutObject stores r and describes what was stored. name and contentType are hints for backends that keep
@@ -109,12 +107,6 @@ func (l *Local) Close() error { return l.root.Close() }
 // path maps a key to its file; the key must have been checked.
 func path(key string) string { return key[:2] + "/" + key }
 
-// Put implements engine.Storage: it stores r and returns the key.
-func (l *Local) Put(ctx context.Context, name, contentType string, r io.Reader) (string, error) {
-	obj, err := l.PutObject(ctx, name, contentType, r)
-	return obj.Key, err
-}
-
 // PutObject implements Backend. The SHA-256 and size are computed as the bytes stream to disk; the file is synced
 // before it is renamed into place so that a key handed out always names a complete file.
 func (l *Local) PutObject(ctx context.Context, _, _ string, r io.Reader) (obj Object, err error) {
@@ -158,7 +150,7 @@ func (l *Local) PutObject(ctx context.Context, _, _ string, r io.Reader) (obj Ob
 	return Object{Key: key, Size: n, SHA256: h.Sum(nil), ModTime: time.Now()}, nil
 }
 
-// Open implements engine.Storage. The caller reads the file as a stream and must close it.
+// Open implements Backend. The caller reads the file as a stream and must close it.
 func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
 	if !ValidKey(key) {
 		return nil, ErrNotFound

@@ -11,12 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/platform/storage"
 )
-
-// A backend is what the engine writes files through.
-var _ engine.Storage = storage.Backend(nil)
 
 func newLocal(t *testing.T, opts storage.LocalOptions) (*storage.Local, string) {
 	t.Helper()
@@ -77,10 +73,10 @@ func TestMaxSizeKeepsNothing(t *testing.T) {
 	t.Parallel()
 	l, dir := newLocal(t, storage.LocalOptions{MaxBytes: 10})
 	ctx := context.Background()
-	if _, err := l.Put(ctx, "ok.txt", "", strings.NewReader("0123456789")); err != nil {
+	if _, err := l.PutObject(ctx, "ok.txt", "", strings.NewReader("0123456789")); err != nil {
 		t.Fatalf("exactly the limit: %v", err)
 	}
-	if _, err := l.Put(ctx, "big.txt", "", strings.NewReader("0123456789X")); !errors.Is(err, storage.ErrTooLarge) {
+	if _, err := l.PutObject(ctx, "big.txt", "", strings.NewReader("0123456789X")); !errors.Is(err, storage.ErrTooLarge) {
 		t.Fatalf("over the limit: %v", err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
@@ -116,7 +112,7 @@ func TestCanceledPutKeepsNothing(t *testing.T) {
 	l, dir := newLocal(t, storage.LocalOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := l.Put(ctx, "x", "", strings.NewReader("data")); !errors.Is(err, context.Canceled) {
+	if _, err := l.PutObject(ctx, "x", "", strings.NewReader("data")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("put: %v", err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {

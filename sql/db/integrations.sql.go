@@ -318,6 +318,30 @@ func (q *Queries) IntegrationRateForget(ctx context.Context, arg IntegrationRate
 	return err
 }
 
+const integrationRateRefund = `-- name: IntegrationRateRefund :exec
+WITH latest AS (
+    SELECT window_start, used FROM integration_rate_windows
+    WHERE integration_id = $1
+    ORDER BY window_start DESC
+    LIMIT 1
+    FOR UPDATE
+), decremented AS (
+    UPDATE integration_rate_windows AS w SET used = w.used - 1
+    FROM latest
+    WHERE w.integration_id = $1 AND w.window_start = latest.window_start AND latest.used > 1
+)
+DELETE FROM integration_rate_windows AS w
+USING latest
+WHERE w.integration_id = $1 AND w.window_start = latest.window_start AND latest.used = 1
+`
+
+// IntegrationRateRefund takes one request back from the integration's latest window (an attempt that turned out
+// not to count): its count goes down by one, and a window left with none is deleted, as counts are positive.
+func (q *Queries) IntegrationRateRefund(ctx context.Context, integrationID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, integrationRateRefund, integrationID)
+	return err
+}
+
 const integrationRateTake = `-- name: IntegrationRateTake :one
 INSERT INTO integration_rate_windows AS w (integration_id, window_start, used)
 VALUES ($1,

@@ -76,6 +76,24 @@ SELECT (extract(epoch FROM now() - date_bin(make_interval(0, 0, 0, 0, 0, 0, sqlc
 -- IntegrationRateForget deletes an integration's past windows; called when a new window starts.
 DELETE FROM integration_rate_windows WHERE integration_id = @integration_id AND window_start < @before;
 
+-- name: IntegrationRateRefund :exec
+-- IntegrationRateRefund takes one request back from the integration's latest window (an attempt that turned out
+-- not to count): its count goes down by one, and a window left with none is deleted, as counts are positive.
+WITH latest AS (
+    SELECT window_start, used FROM integration_rate_windows
+    WHERE integration_id = @integration_id
+    ORDER BY window_start DESC
+    LIMIT 1
+    FOR UPDATE
+), decremented AS (
+    UPDATE integration_rate_windows AS w SET used = w.used - 1
+    FROM latest
+    WHERE w.integration_id = @integration_id AND w.window_start = latest.window_start AND latest.used > 1
+)
+DELETE FROM integration_rate_windows AS w
+USING latest
+WHERE w.integration_id = @integration_id AND w.window_start = latest.window_start AND latest.used = 1;
+
 -- name: IntegrationSetUse :one
 -- IntegrationSetUse replaces who may use an integration in workflows: everyone in the organization (restricted
 -- false), or admins, owners and the given roles and users.

@@ -13,6 +13,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
@@ -300,30 +301,28 @@ func (is *IntegrationStore) Secrets(ctx context.Context, orgID, id uuid.UUID) (j
 
 // IntegrationForRun implements actions.IntegrationSource: the integration's config and decrypted secrets merged
 // into one settings object, with its rate limit.
-func (is *IntegrationStore) IntegrationForRun(ctx context.Context, orgID, id uuid.UUID) (actions.ResolvedIntegration, error) {
+func (is *IntegrationStore) IntegrationForRun(ctx context.Context, orgID, id uuid.UUID) (engine.Integration, error) {
 	row, err := is.s.q.IntegrationGetSealed(ctx, db.IntegrationGetSealedParams{ID: id, OrganizationID: orgID})
 	if err != nil {
-		return actions.ResolvedIntegration{}, interpret(err, "integration")
+		return engine.Integration{}, interpret(err, "integration")
 	}
 	settings, err := jsonObject(row.Config, "config")
 	if err != nil {
-		return actions.ResolvedIntegration{}, err
+		return engine.Integration{}, err
 	}
 	secretMap, err := is.open(row.OrganizationID, row.ID, row.SecretCiphertext)
 	if err != nil {
-		return actions.ResolvedIntegration{}, err
+		return engine.Integration{}, err
 	}
 	for k, v := range secretMap {
 		settings[k] = v
 	}
 	merged, err := json.Marshal(settings)
 	if err != nil {
-		return actions.ResolvedIntegration{}, err
+		return engine.Integration{}, err
 	}
-	out := actions.ResolvedIntegration{
-		Integration: engine.Integration{ID: row.ID.String(), Kind: row.Kind, Settings: merged},
-		Name:        row.Name, AllowPrivilegedRole: row.AllowPrivilegedRole,
-	}
+	out := engine.Integration{ID: row.ID.String(), Kind: row.Kind, Name: row.Name, Settings: merged,
+		AllowPrivilegedRole: row.AllowPrivilegedRole}
 	if row.RateLimit != nil {
 		out.RateLimit = int(*row.RateLimit)
 		out.RateInterval = time.Duration(row.RateIntervalMs) * time.Millisecond
@@ -440,19 +439,41 @@ func integrationSummary(i Integration) map[string]any {
 		"rate_interval": i.RateInterval.String()}
 }
 
-// IntegrationRateLimiter is the PostgreSQL actions.RateLimiter: one counter row per integration and window,
-// taken by an atomic upsert, so every worker of every process shares it without Redis.
+// IntegrationRateLimiter is a ratelimit.Limiter over PostgreSQL for integrations' rate limits, for when REDIS_URL
+// is not set: one counter row per integration and window, taken by an atomic upsert, so every worker of every
+// process shares it. Windows are aligned on the database's clock, so workers whose clocks disagree still agree on
+// them. It counts only keys made by actions.IntegrationRateKey (its rows belong to their integration and go with
+// it); any other key is an error.
 type IntegrationRateLimiter struct{ s *Store }
+
+var _ ratelimit.Limiter = (*IntegrationRateLimiter)(nil)
 
 // IntegrationRateLimiter returns the PostgreSQL rate limiter over s.
 func (s *Store) IntegrationRateLimiter() *IntegrationRateLimiter {
 	return &IntegrationRateLimiter{s: s}
 }
 
-// Allow implements actions.RateLimiter.
-func (l *IntegrationRateLimiter) Allow(ctx context.Context, integrationID uuid.UUID, limit int, window time.Duration) (bool, time.Duration, error) {
+// integrationOfKey returns the integration a rate-limit key counts for.
+func integrationOfKey(key string) (uuid.UUID, error) {
+	raw, ok := actions.IntegrationOfRateKey(key)
+	if !ok {
+		return uuid.Nil, fmt.Errorf("rate limit: %q is not an integration's key", key)
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("rate limit: %q is not an integration's key", key)
+	}
+	return id, nil
+}
+
+// Allow implements ratelimit.Limiter. A refused request is not counted: the upsert does not pass the limit.
+func (l *IntegrationRateLimiter) Allow(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	if limit <= 0 || window <= 0 {
 		return true, 0, nil
+	}
+	integrationID, err := integrationOfKey(key)
+	if err != nil {
+		return false, 0, err
 	}
 	row, err := l.s.q.IntegrationRateTake(ctx, db.IntegrationRateTakeParams{IntegrationID: integrationID,
 		WindowMs: float64(window.Milliseconds()), MaxRequests: int32(limit)})
@@ -474,4 +495,14 @@ func (l *IntegrationRateLimiter) Allow(ctx context.Context, integrationID uuid.U
 		}
 	}
 	return true, 0, nil
+}
+
+// Refund implements ratelimit.Limiter: one request fewer in the integration's latest window. Past windows are
+// deleted when a new one starts, so the latest is the current one, or one that has ended and counts no more.
+func (l *IntegrationRateLimiter) Refund(ctx context.Context, key string) error {
+	integrationID, err := integrationOfKey(key)
+	if err != nil {
+		return err
+	}
+	return interpret(l.s.q.IntegrationRateRefund(ctx, integrationID), "rate limit")
 }

@@ -257,7 +257,7 @@ func TestRateLimitIsSharedByWorkers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < attempts/2; i++ {
-				ok, wait, err := limiter.Allow(context.Background(), in.ID, limit, time.Hour)
+				ok, wait, err := limiter.Allow(context.Background(), actions.IntegrationRateKey(in.ID.String()), limit, time.Hour)
 				if err != nil {
 					t.Error(err)
 					return
@@ -291,6 +291,52 @@ func TestRateLimitIsSharedByWorkers(t *testing.T) {
 	}
 	if allowed < limit || allowed > 2*limit || allowed != total {
 		t.Errorf("allowed %d (windows counted %d), limit %d", allowed, total, limit)
+	}
+}
+
+func TestIntegrationRateLimiterRefunds(t *testing.T) {
+	t.Parallel()
+	b := integrationSetup(t, nil)
+	ctx := context.Background()
+	l := b.store.IntegrationRateLimiter()
+	// A window of a year: the test cannot straddle two of them (windows are aligned on the database's clock).
+	const window = 365 * 24 * time.Hour
+	allows := func(key string) bool {
+		t.Helper()
+		ok, _, err := l.Allow(ctx, key, 2, window)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	refund := func(key string) {
+		t.Helper()
+		if err := l.Refund(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	full := actions.IntegrationRateKey(b.create(t, "Full", actions.KindHTTP, `{"auth":"none"}`, "").ID.String())
+	if !allows(full) || !allows(full) || allows(full) {
+		t.Fatal("a limit of 2 did not hold")
+	}
+	refund(full)
+	if !allows(full) || allows(full) {
+		t.Error("a refund did not free exactly one place")
+	}
+
+	// A refund of the window's only request, and refunds with nothing counted, leave the full limit.
+	once := actions.IntegrationRateKey(b.create(t, "Once", actions.KindHTTP, `{"auth":"none"}`, "").ID.String())
+	allows(once)
+	for range 3 {
+		refund(once)
+	}
+	if !allows(once) || !allows(once) || allows(once) {
+		t.Error("refunds below zero gave credit")
+	}
+
+	if _, _, err := l.Allow(ctx, "hook:x", 2, window); err == nil {
+		t.Error("a key that is not an integration's was counted")
 	}
 }
 
