@@ -72,9 +72,11 @@ generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
 	$(TEMPL) generate -path views -log-level warn
 
 .PHONY: assets
-assets: ## Rebuild static/dist (Tailwind stylesheet and canvas bundle) from static/editor
+assets: ## Rebuild static/dist (stylesheet, canvas bundle, manifest, .gz/.br) and the canvas's API types
+	go test ./handlers -run '^TestOpenAPIDocumentOfTheEditor$$' -count=1 -update-editor-openapi
 	cd static/editor && npm ci --no-audit --no-fund && npm run build
-	@printf 'canvas bundle: %s bytes gzipped\n' $$(gzip -9c static/dist/editor.js | wc -c)
+	@js=static/dist/$$(node -p 'require("./static/dist/manifest.json")["src/main.tsx"].file'); \
+	printf 'canvas bundle %s: %s bytes, %s gzipped, %s brotli\n' $$js $$(wc -c <$$js) $$(wc -c <$$js.gz) $$(wc -c <$$js.br)
 
 .PHONY: screenshots
 screenshots: ## Refresh docs/screenshots from the browser test that builds and watches a workflow

@@ -192,18 +192,19 @@ func (s *Server) openAPIHandler() http.Handler {
 }
 
 // apiDocsPage is the interactive documentation: Swagger UI (swagger-ui-dist, vendored under static/) started by a
-// script file, so the page keeps the strict CSP (no inline script or style, nothing from another origin).
+// script file, so the page keeps the strict CSP (no inline script or style, nothing from another origin). The %s are
+// the URLs of its stylesheet, bundle and start script (assets.url: paths and a hex stamp, nothing to escape).
 const apiDocsPage = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>ConcertMaster API</title>
-<link rel="stylesheet" href="/static/css/apidocs/swagger-ui.css">
+<link rel="stylesheet" href="%s">
 </head>
 <body>
 <div id="swagger-ui" data-spec-url="/api/openapi.json"></div>
-<script src="/static/js/apidocs/swagger-ui-bundle.js"></script>
-<script src="/static/js/apidocs/init.js"></script>
+<script src="%s"></script>
+<script src="%s"></script>
 </body>
 </html>
 `
@@ -211,7 +212,8 @@ const apiDocsPage = `<!doctype html>
 // apiDocs serves the documentation page.
 func (s *Server) apiDocs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(apiDocsPage))
+	_, _ = fmt.Fprintf(w, apiDocsPage, s.assets.url("css/apidocs/swagger-ui.css"),
+		s.assets.url("js/apidocs/swagger-ui-bundle.js"), s.assets.url("js/apidocs/init.js"))
 }
 
 // buildOpenAPI generates the document from the registered patterns and their descriptions. Descriptions of routes

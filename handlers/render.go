@@ -21,7 +21,8 @@ func isFragmentRequest(r *http.Request) bool {
 }
 
 // render is the one way a page answers: the content alone for an htmx request, inside the layout otherwise. title
-// names the page; the layout's navigation is loaded only when it is drawn.
+// names the page; the layout's navigation is loaded only when it is drawn. The views name /static/ files through
+// the context's asset URLs.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, title string, content templ.Component) {
 	var c templ.Component = content
 	if !isFragmentRequest(r) {
@@ -30,7 +31,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, titl
 	w.Header().Add("Vary", "HX-Request")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
+	if err := c.Render(views.WithAssetURL(r.Context(), s.assets.url), w); err != nil {
 		logging.From(r.Context(), s.deps.Logger).Error("render page", "error", err)
 	}
 }

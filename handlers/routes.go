@@ -20,7 +20,7 @@ func (s *Server) routes() {
 	if !s.deps.MetricsOwnListener {
 		s.handle("GET /metrics", s.MetricsHandler())
 	}
-	s.handle("GET /static/", staticHandler())
+	s.handle("GET /static/", s.assets)
 
 	// Accounts.
 	s.publicPage("GET /signup", s.signupForm)

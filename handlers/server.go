@@ -22,6 +22,7 @@ import (
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/static"
 )
 
 // Pinger reports whether the database answers; /readyz uses it.
@@ -114,6 +115,8 @@ type Server struct {
 	apiHandlers map[string]http.HandlerFunc
 	// hookTargets caches webhook token resolutions.
 	hookTargets *webhookTargets
+	// assets serves /static/ and names its files' cacheable URLs in pages.
+	assets *assets
 }
 
 // Defaults for the Deps left zero.
@@ -164,6 +167,13 @@ func New(deps Deps) *Server {
 	if s.limiter == nil {
 		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)
 	}
+	assets, err := loadAssets(static.FS)
+	if err != nil {
+		// The files are embedded at build time: a broken manifest is a broken build, which every test starting a
+		// server reports.
+		panic(err)
+	}
+	s.assets = assets
 	for _, o := range deps.CORSAllowedOrigins {
 		s.cors[o] = true
 	}

@@ -1,6 +1,6 @@
-// The workflow canvas: loads the workflow and the node catalogue, keeps the graph (React Flow nodes and edges, each
-// node holding its whole definition node) with undo/redo, and wires the palette, the side panel, the toolbar and
-// the dialogs to the API.
+// The workflow canvas: loads the workflow and the node catalogue into the editor's store (store.ts: the graph of
+// React Flow nodes and edges, each node holding its whole definition node, with undo/redo), and wires the palette,
+// the side panel, the toolbar and the dialogs to it and to the API.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
@@ -16,33 +16,20 @@ import {
   type FinalConnectionState,
   type NodeChange,
 } from "@xyflow/react";
+import { useStore } from "zustand";
 import { ApiError, errorMessage, type Api } from "./api";
 import { CanvasContext, nodeTypes, type CanvasInfo } from "./canvasNode";
-import {
-  connectionProblem,
-  defaultConfig,
-  isTrigger,
-  makeEdge,
-  newNodeId,
-  portOfHandle,
-  portsOf,
-  reattachEdges,
-  toDefinition,
-  toGraph,
-  type CmEdge,
-  type CmNode,
-  type Graph,
-} from "./definition";
+import { connectionProblem, defaultConfig, isTrigger, makeEdge, newNodeId, portOfHandle, type CmEdge, type CmNode } from "./definition";
 import { TestRunDialog, VersionsDialog, WebhookDialog } from "./dialogs";
 import { hintsFor } from "./hints";
-import { History } from "./history";
 import { useNarrow, useTheme } from "./hooks";
 import { Palette } from "./palette";
 import { Panel } from "./panel";
 import { normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
+import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
 import { Toolbar } from "./toolbar";
-import type { DefNode, Execution, ExpressionKind, FieldProblem, FormInfo, Integration, NodeType, Workflow } from "./types";
+import type { DefNode, ExpressionKind, FieldProblem, Workflow } from "./types";
 
 // Fitting the view leaves the bottom clear for the minimap, which would otherwise cover the nodes in that corner.
 const fitViewOptions = {
@@ -65,16 +52,6 @@ export function Editor(props: EditorProps) {
   );
 }
 
-type Message = { text: string; kind: "info" | "ok" | "error" };
-type DialogName = "test" | "versions" | "webhook" | null;
-interface RunState {
-  id: string;
-  execution: Execution | null;
-  live: boolean;
-}
-
-const EMPTY: Graph = { nodes: [], edges: [] };
-
 /** Tells the page around the island (its HTMX parts listen for it) that the stored workflow changed. */
 function announceSaved() {
   document.body.dispatchEvent(new CustomEvent("workflow-saved", { bubbles: true }));
@@ -89,82 +66,44 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
   const canvasRef = useRef<HTMLDivElement>(null);
   const narrow = useNarrow(rootRef);
 
-  const [types, setTypes] = useState<NodeType[]>([]);
-  const typeIndex = useMemo(() => new Map(types.map((t) => [t.name, t])), [types]);
-  const [loadError, setLoadError] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
-  const [meta, setMeta] = useState({ version: 0, active: false, name: "" });
-  const metaRef = useRef(meta);
-  metaRef.current = meta;
-
-  // The graph lives in state for rendering and in a ref for handlers, which must see the latest graph even when
-  // several updates happen before React re-renders.
-  const [graph, setGraphState] = useState<Graph>(EMPTY);
-  const graphRef = useRef<Graph>(EMPTY);
-  const history = useRef(new History<Graph>());
-  const [, setHistoryTick] = useState(0);
-  const baseRef = useRef<Record<string, unknown>>({});
-  const [savedJson, setSavedJson] = useState("");
-
-  const [problems, setProblems] = useState<FieldProblem[]>([]);
-  const [showRequired, setShowRequired] = useState(false);
-  const [message, setMessage] = useState<Message>({ text: "", kind: "info" });
-  const [conflict, setConflict] = useState(false);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [dialog, setDialog] = useState<DialogName>(null);
-  const [paletteOpen, setPaletteOpen] = useState(() => window.innerWidth >= 760);
-  const [sheetFor, setSheetFor] = useState<string | null>(null);
-  const [focus, setFocus] = useState<{ nodeId: string; field: string; seq: number } | null>(null);
-  const [integrations, setIntegrations] = useState<Integration[] | null>(null);
-  const [forms, setForms] = useState<FormInfo[] | null>(null);
-  const [webhookAllowed, setWebhookAllowed] = useState(true);
-  const [run, setRun] = useState<RunState | null>(null);
+  // Every piece of state lives in the store (store.ts); the component draws it and wires the server actions.
+  const [store] = useState(createEditorStore);
+  const {
+    types,
+    typeIndex,
+    loadError,
+    loaded,
+    meta,
+    graph,
+    base,
+    savedJson,
+    canUndo,
+    canRedo,
+    problems,
+    showRequired,
+    message,
+    conflict,
+    busy,
+    dialog,
+    paletteOpen,
+    sheetFor,
+    focus,
+    integrations,
+    forms,
+    webhookAllowed,
+    run,
+  } = useStore(store);
+  const { say, update, undo, redo, selectNode, changeNode, dragStarted, dragStopped } = store.getState();
   const stopRun = useRef<(() => void) | null>(null);
 
-  const say = useCallback((text: string, kind: Message["kind"] = "info") => setMessage({ text, kind }), []);
-
-  const setGraph = useCallback((g: Graph) => {
-    graphRef.current = g;
-    setGraphState(g);
-  }, []);
-
-  /**
-   * Changes the graph. `history`: true records an undo step, a string records one merged with the previous step
-   * of the same key (typing in one field), false records nothing (selection, measuring, a drag in progress).
-   */
-  const update = useCallback(
-    (fn: (g: Graph) => Graph, record: boolean | string = true) => {
-      const prev = graphRef.current;
-      const next = fn(prev);
-      if (next === prev) return;
-      if (record !== false) {
-        history.current.record(prev, typeof record === "string" ? record : undefined);
-        setHistoryTick((t) => t + 1);
-      }
-      setGraph(next);
-    },
-    [setGraph],
-  );
+  const dirtyNow = useCallback(() => isDirty(store.getState(), canEdit), [store, canEdit]);
 
   const applyWorkflow = useCallback(
     (wf: Workflow, fit: boolean) => {
-      const def = wf.definition ?? { nodes: [], edges: [] };
-      const { nodes: _n, edges: _e, ...rest } = def;
-      void _n;
-      void _e;
-      baseRef.current = rest;
-      const g = toGraph(def);
-      setGraph(g);
-      history.current.clear();
-      setHistoryTick((t) => t + 1);
-      setSavedJson(JSON.stringify(toDefinition(g, rest)));
-      setMeta({ version: wf.version, active: wf.active, name: wf.name });
-      setProblems([]);
-      setShowRequired(false);
-      setConflict(false);
+      store.getState().applyWorkflow(wf);
       if (fit) window.setTimeout(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), 60);
     },
-    [rf, setGraph],
+    [rf, store],
   );
 
   // Load the catalogue and the workflow; integrations and forms (for selects) in the background.
@@ -173,31 +112,29 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     Promise.all([api.nodeTypes(), api.workflow(workflowId)]).then(
       ([ts, wf]) => {
         if (cancelled) return;
-        setTypes(ts);
+        store.getState().setTypes(ts);
         applyWorkflow(wf, true);
-        setLoaded(true);
+        store.setState({ loaded: true });
       },
-      (e) => !cancelled && setLoadError(errorMessage(e)),
+      (e) => !cancelled && store.setState({ loadError: errorMessage(e) }),
     );
     api.integrations().then(
-      (x) => !cancelled && setIntegrations(x),
-      () => !cancelled && setIntegrations([]),
+      (x) => !cancelled && store.setState({ integrations: x }),
+      () => !cancelled && store.setState({ integrations: [] }),
     );
     api.forms().then(
-      (x) => !cancelled && setForms(x),
-      () => !cancelled && setForms([]),
+      (x) => !cancelled && store.setState({ forms: x }),
+      () => !cancelled && store.setState({ forms: [] }),
     );
     return () => {
       cancelled = true;
     };
-  }, [api, workflowId, applyWorkflow]);
+  }, [api, workflowId, applyWorkflow, store]);
 
   useEffect(() => () => stopRun.current?.(), []);
 
-  const definition = useMemo(() => toDefinition(graph, baseRef.current), [graph]);
+  const definition = useMemo(() => definitionOf({ graph, base }), [graph, base]);
   const dirty = loaded && canEdit && JSON.stringify(definition) !== savedJson;
-  const dirtyRef = useRef(dirty);
-  dirtyRef.current = dirty;
 
   // Leaving with unsaved changes asks first.
   useEffect(() => {
@@ -233,76 +170,52 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     [update],
   );
 
-  // A drag is one undo step: the graph before it is recorded when it ends, if anything moved.
-  const dragStart = useRef<Graph | null>(null);
-  const onNodeDragStart = useCallback(() => {
-    dragStart.current = graphRef.current;
-  }, []);
-  const onNodeDragStop = useCallback(() => {
-    const before = dragStart.current;
-    dragStart.current = null;
-    if (!before) return;
-    const now = new Map(graphRef.current.nodes.map((n) => [n.id, n.position]));
-    const moved = before.nodes.some((n) => {
-      const p = now.get(n.id);
-      return p && (p.x !== n.position.x || p.y !== n.position.y);
-    });
-    if (moved) {
-      history.current.record(before);
-      setHistoryTick((t) => t + 1);
-    }
-  }, []);
-
   const portFor = useCallback(
     (source: string, handle: string | null | undefined) => {
-      const src = graphRef.current.nodes.find((n) => n.id === source);
+      const { graph, typeIndex } = store.getState();
+      const src = graph.nodes.find((n) => n.id === source);
       return src ? portOfHandle(handle, src.data.def, typeIndex.get(src.data.def.type)) : "";
     },
-    [typeIndex],
+    [store],
   );
   const isValidConnection = useCallback(
-    (c: Connection | CmEdge) => !!c.source && !!c.target && connectionProblem(graphRef.current, typeIndex, c.source, portFor(c.source, c.sourceHandle), c.target) === null,
-    [typeIndex, portFor],
+    (c: Connection | CmEdge) => {
+      const { graph, typeIndex } = store.getState();
+      return !!c.source && !!c.target && connectionProblem(graph, typeIndex, c.source, portFor(c.source, c.sourceHandle), c.target) === null;
+    },
+    [store, portFor],
   );
   const onConnect = useCallback(
     (c: Connection) => {
+      const { graph, typeIndex } = store.getState();
       const port = portFor(c.source, c.sourceHandle);
-      const problem = connectionProblem(graphRef.current, typeIndex, c.source, port, c.target);
+      const problem = connectionProblem(graph, typeIndex, c.source, port, c.target);
       if (problem) return say(problem, "error");
       update((g) => ({ ...g, edges: [...g.edges, makeEdge(c.source, port, c.target)] }));
     },
-    [portFor, typeIndex, update, say],
+    [store, portFor, update, say],
   );
   // Say why a connection was refused when it was dropped on a trigger or on its own node.
   const onConnectEnd = useCallback(
     (_e: MouseEvent | TouchEvent, state: FinalConnectionState) => {
       if (state.isValid || !state.fromNode || !state.toNode) return;
+      const { graph, typeIndex } = store.getState();
       const port = state.fromHandle?.type === "source" ? portFor(state.fromNode.id, state.fromHandle.id) : "";
       const [from, to] = state.fromHandle?.type === "target" ? [state.toNode.id, state.fromNode.id] : [state.fromNode.id, state.toNode.id];
-      const problem = connectionProblem(graphRef.current, typeIndex, from, port, to);
+      const problem = connectionProblem(graph, typeIndex, from, port, to);
       if (problem) say(problem, "error");
     },
-    [portFor, typeIndex, say],
+    [store, portFor, say],
   );
 
   const deleteSelection = useCallback(() => {
-    if (!canEdit) return;
-    const g = graphRef.current;
-    const gone = new Set(g.nodes.filter((n) => n.selected).map((n) => n.id));
-    const edges = g.edges.filter((e) => !e.selected && !gone.has(e.source) && !gone.has(e.target));
-    if (gone.size === 0 && edges.length === g.edges.length) return;
-    update((cur) => ({ nodes: cur.nodes.filter((n) => !gone.has(n.id)), edges }));
-    const removedEdges = g.edges.length - edges.length;
-    say(
-      gone.size
-        ? `Deleted ${[...gone].join(", ")}${removedEdges ? ` and ${removedEdges} connection(s)` : ""}.`
-        : `Deleted ${removedEdges} connection(s).`,
-    );
-  }, [canEdit, update, say]);
+    if (canEdit) store.getState().deleteSelection();
+  }, [canEdit, store]);
 
   const addNode = useCallback(
     (typeName: string, at?: { x: number; y: number }) => {
       if (!canEdit) return;
+      const { typeIndex } = store.getState();
       const t = typeIndex.get(typeName);
       if (!t) return;
       let position: { x: number; y: number };
@@ -318,10 +231,10 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         position = { x: p.x - NODE_HALF.x, y: p.y - NODE_HALF.y };
         // Do not drop a node onto another one: move down until the spot is free.
         const taken = (q: { x: number; y: number }) =>
-          graphRef.current.nodes.some((n) => Math.abs(n.position.x - q.x) < 200 && Math.abs(n.position.y - q.y) < 80);
+          store.getState().graph.nodes.some((n) => Math.abs(n.position.x - q.x) < 200 && Math.abs(n.position.y - q.y) < 80);
         for (let i = 0; i < 30 && taken(position); i++) position = { x: position.x, y: position.y + 90 };
       }
-      const g = graphRef.current;
+      const g = store.getState().graph;
       const trigger = t.category === "trigger";
       if (trigger) {
         const existing = g.nodes.find((n) => isTrigger(n.data.def, typeIndex));
@@ -339,111 +252,62 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         edges: cur.edges.map((e) => (e.selected ? { ...e, selected: false } : e)),
       }));
       say(`Added ${t.title} as “${id}”.`);
-      if (narrow) {
-        setPaletteOpen(false);
-        setSheetFor(id);
-      }
+      if (narrow) store.setState({ paletteOpen: false, sheetFor: id });
     },
-    [canEdit, typeIndex, rf, update, say, narrow],
+    [canEdit, store, rf, update, say, narrow],
   );
-
-  const changeNode = useCallback(
-    (id: string, next: DefNode, field: string) => {
-      update((g) => {
-        const node = g.nodes.find((n) => n.id === id);
-        if (!node) return g;
-        const t = typeIndex.get(node.data.def.type);
-        const edges = reattachEdges(g.edges, id, portsOf(node.data.def, t), portsOf(next, t));
-        return { nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { def: next } } : n)), edges };
-      }, `${id}:${field}`);
-      // The field was edited: its server error no longer applies.
-      setProblems((ps) => {
-        const left = ps.filter((p) => !(p.node_id === id && (normalizeField(p.field) === field || normalizeField(p.field).startsWith(field + "."))));
-        return left.length === ps.length ? ps : left;
-      });
-    },
-    [typeIndex, update],
-  );
-
-  const undo = useCallback(() => {
-    const prev = history.current.undo(graphRef.current);
-    if (prev) {
-      setGraph(prev);
-      setHistoryTick((t) => t + 1);
-    }
-  }, [setGraph]);
-  const redo = useCallback(() => {
-    const next = history.current.redo(graphRef.current);
-    if (next) {
-      setGraph(next);
-      setHistoryTick((t) => t + 1);
-    }
-  }, [setGraph]);
 
   const fit = useCallback(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), [rf]);
-
-  const selectNode = useCallback(
-    (id: string) => {
-      update(
-        (g) => ({
-          nodes: g.nodes.map((n) => (n.id === id ? (n.selected ? n : { ...n, selected: true }) : n.selected ? { ...n, selected: false } : n)),
-          edges: g.edges.map((e) => (e.selected ? { ...e, selected: false } : e)),
-        }),
-        false,
-      );
-      setSheetFor(id);
-    },
-    [update],
-  );
 
   // ---- server actions ----
 
   const showProblems = useCallback(
     (e: ApiError, what: string) => {
       const errs = e.problem.errors ?? [];
-      setProblems(errs);
-      setShowRequired(true);
+      store.setState({ problems: errs, showRequired: true });
       say(`${what}: ${errs.length ? `${errs.length} ${errs.length === 1 ? "problem" : "problems"} — ` : ""}${e.message}`, "error");
     },
-    [say],
+    [store, say],
   );
 
   const save = useCallback(async (): Promise<boolean> => {
     if (!canEdit) return false;
-    const def = toDefinition(graphRef.current, baseRef.current);
-    setBusy("save");
+    const def = definitionOf(store.getState());
+    store.setState({ busy: "save" });
     say("Saving…");
     try {
-      const wf = await api.save(workflowId, def, metaRef.current.version);
-      setMeta({ version: wf.version, active: wf.active, name: wf.name });
-      setSavedJson(JSON.stringify(def));
-      setProblems([]);
-      setShowRequired(false);
-      setConflict(false);
+      const wf = await api.save(workflowId, def, store.getState().meta.version);
+      store.setState({
+        meta: { version: wf.version, active: wf.active, name: wf.name },
+        savedJson: JSON.stringify(def),
+        problems: [],
+        showRequired: false,
+        conflict: false,
+      });
       say(`Saved as version ${wf.version}.`, "ok");
       announceSaved();
       return true;
     } catch (e) {
       if (e instanceof ApiError && e.status === 409) {
-        setConflict(true);
+        store.setState({ conflict: true });
         say(`Not saved: ${e.message}`, "error");
       } else if (e instanceof ApiError && e.status === 422) showProblems(e, "Not saved");
       else say(`Not saved: ${errorMessage(e)}`, "error");
       return false;
     } finally {
-      setBusy(null);
+      store.setState({ busy: null });
     }
-  }, [api, canEdit, workflowId, say, showProblems]);
+  }, [api, canEdit, workflowId, store, say, showProblems]);
 
   const reload = useCallback(async () => {
-    if (dirty && !window.confirm("Reload the saved workflow? Your unsaved changes will be lost.")) return;
+    if (dirtyNow() && !window.confirm("Reload the saved workflow? Your unsaved changes will be lost.")) return;
     try {
       applyWorkflow(await api.workflow(workflowId), true);
       say("Reloaded the saved workflow.", "ok");
     } catch (e) {
       say(`Could not reload: ${errorMessage(e)}`, "error");
     }
-  }, [api, workflowId, dirty, applyWorkflow, say]);
+  }, [api, workflowId, dirtyNow, applyWorkflow, say]);
 
   // The page's own buttons under the canvas (activate, restore) announce "workflow-changed" (an HX-Trigger): a clean
   // canvas takes the new head; one with unsaved changes keeps them and takes only the active state, so that its next
@@ -452,7 +316,7 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     const onChanged = async () => {
       try {
         const wf = await api.workflow(workflowId);
-        if (dirtyRef.current) setMeta((m) => ({ ...m, active: wf.active }));
+        if (dirtyNow()) store.setState((s) => ({ meta: { ...s.meta, active: wf.active } }));
         else applyWorkflow(wf, false);
       } catch (e) {
         say(`Could not refresh: ${errorMessage(e)}`, "error");
@@ -460,81 +324,83 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     };
     document.body.addEventListener("workflow-changed", onChanged);
     return () => document.body.removeEventListener("workflow-changed", onChanged);
-  }, [api, workflowId, applyWorkflow, say]);
+  }, [api, workflowId, dirtyNow, applyWorkflow, store, say]);
 
   const validate = useCallback(async () => {
-    setBusy("validate");
+    store.setState({ busy: "validate" });
     say("Validating…");
     try {
-      await api.validate(toDefinition(graphRef.current, baseRef.current));
-      setProblems([]);
+      await api.validate(definitionOf(store.getState()));
+      store.setState({ problems: [] });
       say("The workflow is valid.", "ok");
     } catch (e) {
       if (e instanceof ApiError && e.status === 422) showProblems(e, "Not valid");
       else say(`Could not validate: ${errorMessage(e)}`, "error");
     } finally {
-      setBusy(null);
+      store.setState({ busy: null });
     }
-  }, [api, say, showProblems]);
+  }, [api, store, say, showProblems]);
 
   const toggleActive = useCallback(async () => {
-    const activate = !metaRef.current.active;
-    if (activate && dirty) {
+    const activate = !store.getState().meta.active;
+    if (activate && dirtyNow()) {
       say("Save your changes first: activating switches on the saved version.", "error");
       return;
     }
-    setBusy("activate");
+    store.setState({ busy: "activate" });
     try {
       const wf = await api.setActive(workflowId, activate);
-      setMeta((m) => ({ ...m, active: wf.active, version: wf.version ?? m.version }));
+      store.setState((s) => ({ meta: { ...s.meta, active: wf.active, version: wf.version ?? s.meta.version } }));
       announceSaved();
       say(wf.active ? "The workflow is active: its trigger now starts runs." : "The workflow is inactive.", "ok");
     } catch (e) {
       if (e instanceof ApiError && e.status === 422) showProblems(e, activate ? "Not activated" : "Not deactivated");
       else say(`${activate ? "Not activated" : "Not deactivated"}: ${errorMessage(e)}`, "error");
     } finally {
-      setBusy(null);
+      store.setState({ busy: null });
     }
-  }, [api, workflowId, dirty, say, showProblems]);
+  }, [api, workflowId, store, dirtyNow, say, showProblems]);
 
   const restore = useCallback(
     async (n: number) => {
       const wf = await api.restore(workflowId, n);
       applyWorkflow(wf, true);
-      setDialog(null);
+      store.setState({ dialog: null });
       say(`Restored version ${n} as version ${wf.version}.`, "ok");
       announceSaved();
     },
-    [api, workflowId, applyWorkflow, say],
+    [api, workflowId, applyWorkflow, store, say],
   );
 
   const follow = useCallback(
     (id: string) => {
       stopRun.current?.();
-      setRun({ id, execution: null, live: true });
+      store.setState({ run: { id, execution: null, live: true } });
+      const onRun = (change: (r: RunState) => RunState) =>
+        store.setState((s) => ({ run: s.run && s.run.id === id ? change(s.run) : s.run }));
       stopRun.current = followExecution(
         api,
         id,
-        (ex) => setRun((r) => (r && r.id === id ? { ...r, execution: ex } : r)),
+        (ex) => onRun((r) => ({ ...r, execution: ex })),
         (status) => {
-          setRun((r) => (r && r.id === id ? { ...r, live: false } : r));
+          onRun((r) => ({ ...r, live: false }));
           say(`Test run ${status || "finished"}.`, status === "succeeded" ? "ok" : status === "failed" ? "error" : "info");
         },
         (msg) => say(msg, "error"),
       );
     },
-    [api, say],
+    [api, store, say],
   );
 
   const startTestRun = useCallback(
     async (sample: unknown): Promise<string | null> => {
-      if (dirty) {
+      if (dirtyNow()) {
         say("Saving your changes first: a test run uses the saved version…");
         if (!(await save())) return "The changes could not be saved, so nothing ran: see the problems.";
       }
       try {
         const { execution_id } = await api.run(workflowId, sample);
-        setDialog(null);
+        store.setState({ dialog: null });
         follow(execution_id);
         say("Test run started.");
         return null;
@@ -543,32 +409,30 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         return errorMessage(e);
       }
     },
-    [api, workflowId, dirty, save, follow, say, showProblems],
+    [api, workflowId, store, dirtyNow, save, follow, say, showProblems],
   );
 
   const clearRun = useCallback(() => {
     stopRun.current?.();
     stopRun.current = null;
-    setRun(null);
-  }, []);
+    store.setState({ run: null });
+  }, [store]);
 
   const goToProblem = useCallback(
     (p: FieldProblem) => {
-      if (!p.node_id || !graphRef.current.nodes.some((n) => n.id === p.node_id)) {
+      if (!p.node_id || !store.getState().graph.nodes.some((n) => n.id === p.node_id)) {
         say(p.message, "error");
         return;
       }
       selectNode(p.node_id);
-      setFocus((f) => ({ nodeId: p.node_id!, field: normalizeField(p.field), seq: (f?.seq ?? 0) + 1 }));
+      store.setState((s) => ({ focus: { nodeId: p.node_id!, field: normalizeField(p.field), seq: (s.focus?.seq ?? 0) + 1 } }));
       void rf.fitView({ nodes: [{ id: p.node_id }], maxZoom: 1.2, duration: 200 });
     },
-    [rf, selectNode, say],
+    [rf, store, selectNode, say],
   );
 
   // ---- keyboard ----
 
-  const keys = useRef({ save, undo, redo, deleteSelection, dirty });
-  keys.current = { save, undo, redo, deleteSelection, dirty };
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const t = e.target as HTMLElement | null;
@@ -579,24 +443,24 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
       const cmd = e.ctrlKey || e.metaKey;
       if (cmd && k === "s" && canEdit) {
         e.preventDefault();
-        if (keys.current.dirty) void keys.current.save();
+        if (dirtyNow()) void save();
         return;
       }
       if (!ours || typing || inDialog || !canEdit) return;
       if (cmd && ((k === "z" && e.shiftKey) || k === "y")) {
         e.preventDefault();
-        keys.current.redo();
+        redo();
       } else if (cmd && k === "z") {
         e.preventDefault();
-        keys.current.undo();
+        undo();
       } else if ((e.key === "Delete" || e.key === "Backspace") && !cmd) {
         e.preventDefault();
-        keys.current.deleteSelection();
+        deleteSelection();
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canEdit]);
+  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection]);
 
   // ---- derived view state ----
 
@@ -640,9 +504,9 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         // Escape closes what floats over the canvas (not while a dialog or a dropdown has it).
         if (e.key !== "Escape" || (e.target as HTMLElement).closest("dialog, select")) return;
         if (showPanel) {
-          if (narrow) setSheetFor(null);
+          if (narrow) store.setState({ sheetFor: null });
           else selectNode("");
-        } else if (narrow && paletteOpen) setPaletteOpen(false);
+        } else if (narrow && paletteOpen) store.setState({ paletteOpen: false });
       }}
     >
       <Toolbar
@@ -653,19 +517,19 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         busy={busy}
         version={meta.version}
         active={meta.active}
-        canUndo={history.current.canUndo}
-        canRedo={history.current.canRedo}
+        canUndo={canUndo}
+        canRedo={canRedo}
         hasSelection={hasSelection}
         showWebhook={canEdit && webhookAllowed && triggerNode?.data.def.type === "trigger.webhook"}
         paletteOpen={showPalette}
         problems={problems}
-        onTogglePalette={() => setPaletteOpen((o) => !o)}
+        onTogglePalette={() => store.setState((s) => ({ paletteOpen: !s.paletteOpen }))}
         onSave={() => void save()}
         onValidate={() => void validate()}
         onToggleActive={() => void toggleActive()}
-        onTestRun={() => setDialog("test")}
-        onVersions={() => setDialog("versions")}
-        onWebhook={() => setDialog("webhook")}
+        onTestRun={() => store.setState({ dialog: "test" })}
+        onVersions={() => store.setState({ dialog: "versions" })}
+        onWebhook={() => store.setState({ dialog: "webhook" })}
         onUndo={undo}
         onRedo={redo}
         onFit={fit}
@@ -699,7 +563,7 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
       </div>
       <div className="cm-body">
         {showPalette && (
-          <Palette types={types} hasTrigger={!!triggerNode} onAdd={addNode} onClose={narrow ? () => setPaletteOpen(false) : undefined} />
+          <Palette types={types} hasTrigger={!!triggerNode} onAdd={addNode} onClose={narrow ? () => store.setState({ paletteOpen: false }) : undefined} />
         )}
         <div className="cm-canvas" ref={canvasRef}>
           <CanvasContext.Provider value={canvasInfo}>
@@ -712,13 +576,10 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
               onConnect={onConnect}
               onConnectEnd={onConnectEnd}
               isValidConnection={isValidConnection}
-              onNodeDragStart={onNodeDragStart}
-              onNodeDragStop={onNodeDragStop}
-              onNodeClick={(_e, n) => {
-                setSheetFor(n.id);
-                setFocus(null);
-              }}
-              onPaneClick={() => setSheetFor(null)}
+              onNodeDragStart={dragStarted}
+              onNodeDragStop={dragStopped}
+              onNodeClick={(_e, n) => store.setState({ sheetFor: n.id, focus: null })}
+              onPaneClick={() => store.setState({ sheetFor: null })}
               nodesDraggable={canEdit}
               nodesConnectable={canEdit}
               elementsSelectable
@@ -759,14 +620,14 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
             onChange={(def, field) => changeNode(selectedNode.id, def, field)}
             onDelete={deleteSelection}
             onClose={() => {
-              if (narrow) setSheetFor(null);
+              if (narrow) store.setState({ sheetFor: null });
               else selectNode("");
             }}
           />
         )}
       </div>
       {dialog === "test" && (
-        <TestRunDialog api={api} workflowId={workflowId} dirty={dirty} onClose={() => setDialog(null)} onRun={startTestRun} />
+        <TestRunDialog api={api} workflowId={workflowId} dirty={dirty} onClose={() => store.setState({ dialog: null })} onRun={startTestRun} />
       )}
       {dialog === "versions" && (
         <VersionsDialog
@@ -775,7 +636,7 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
           current={meta.version}
           canRestore={canEdit}
           dirty={dirty}
-          onClose={() => setDialog(null)}
+          onClose={() => store.setState({ dialog: null })}
           onRestore={restore}
         />
       )}
@@ -784,8 +645,8 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
           api={api}
           workflowId={workflowId}
           trigger={triggerNode.data.def}
-          onClose={() => setDialog(null)}
-          onForbidden={() => setWebhookAllowed(false)}
+          onClose={() => store.setState({ dialog: null })}
+          onForbidden={() => store.setState({ webhookAllowed: false })}
         />
       )}
     </div>

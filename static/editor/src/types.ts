@@ -1,8 +1,17 @@
-// Shapes of the JSON the editor exchanges with the server (see /ui/api/v1 in handlers/ui_api.go). Only what the
-// editor reads is typed; everything else is carried through untouched (index signatures), so that a definition
-// saved by the editor keeps fields it does not know.
+// Shapes of the JSON the editor exchanges with the server (/ui/api/v1, the cookie twin of /api/v1). The API's types
+// are generated from the server's OpenAPI document into generated/openapi.ts (`make assets`; a test fails when it
+// drifts); the names here alias them, narrowing what the document leaves open ("any JSON value": a node type's
+// config schema, a run's trigger) or types apart (a workflow's definition).
+//
+// A workflow definition is described by its own JSON Schema (/api/v1/schemas/workflow-definition.json), generated
+// from the node types, not by the document: its types are kept here. Only what the editor reads is typed; the
+// rest is carried through untouched (index signatures), so that a definition saved by the editor keeps fields it
+// does not know.
+import type { components } from "./generated/openapi";
 
-export type Category = "trigger" | "transform" | "condition" | "action";
+type Schemas = components["schemas"];
+
+export type Category = Schemas["NodeType"]["category"];
 
 /** A JSON Schema (2020-12) object as the node catalogue sends it; only the keywords the form generator uses. */
 export interface JSONSchema {
@@ -34,17 +43,8 @@ export interface JSONSchema {
 
 export type ExpressionKind = "expression" | "template" | "jq";
 
-export interface NodeType {
-  name: string;
-  category: Category;
-  title: string;
-  description: string;
-  config_schema: JSONSchema;
-  /** null: one default output (edge port ""). */
-  ports: string[] | null;
-  side_effects: boolean;
-  example?: unknown;
-}
+/** ports null: one default output (edge port ""). */
+export type NodeType = Omit<Schemas["NodeType"], "config_schema"> & { config_schema: JSONSchema };
 
 export interface RetryPolicy {
   max_attempts?: number;
@@ -81,50 +81,17 @@ export interface Definition {
   [k: string]: unknown;
 }
 
-export interface Workflow {
-  id: string;
-  name: string;
-  description?: string;
-  version: number;
-  active: boolean;
-  archived?: boolean;
-  updated_at?: string;
-  next_run_at?: string | null;
-  definition: Definition;
-  [k: string]: unknown;
-}
+export type Workflow = Omit<Schemas["Workflow"], "definition"> & { definition: Definition };
 
-export interface FieldProblem {
-  node_id?: string;
-  field?: string;
-  message: string;
-}
+export type FieldProblem = Schemas["FieldError"];
 
-/** RFC 9457 problem details as the server writes them. */
-export interface Problem {
-  title?: string;
-  status?: number;
-  detail?: string;
-  code?: string;
-  errors?: FieldProblem[];
-}
+/** RFC 9457 problem details as the server writes them; partial, since a failure before the server (the network,
+ * a proxy) has none of it. */
+export type Problem = Partial<Schemas["Problem"]>;
 
-export type ExecutionStatus = "queued" | "running" | "waiting" | "succeeded" | "failed" | "canceled";
 export type NodeRunStatus = "running" | "succeeded" | "failed" | "skipped";
 
-export interface NodeRun {
-  node_id: string;
-  type: string;
-  status: NodeRunStatus;
-  attempt: number;
-  item_index?: number | null;
-  port?: string | null;
-  input?: unknown;
-  output?: unknown;
-  error?: unknown;
-  started_at?: string | null;
-  finished_at?: string | null;
-}
+export type NodeRun = Omit<Schemas["NodeRun"], "status"> & { status: NodeRunStatus };
 
 export interface TriggerData {
   body?: unknown;
@@ -134,45 +101,15 @@ export interface TriggerData {
   [k: string]: unknown;
 }
 
-export interface Execution {
-  id: string;
-  workflow_id: string;
-  version: number;
-  status: ExecutionStatus;
-  trigger_kind?: string;
+export type Execution = Omit<Schemas["Execution"], "trigger" | "nodes"> & {
   trigger?: TriggerData | null;
-  error?: unknown;
-  created_at: string;
-  started_at?: string | null;
-  finished_at?: string | null;
-  nodes?: NodeRun[];
-}
+  nodes?: NodeRun[] | null;
+};
 
-export interface VersionInfo {
-  number: number;
-  author_id?: string | null;
-  author_name?: string | null;
-  message?: string | null;
-  created_at: string;
-  definition?: Definition;
-}
+export type VersionInfo = Omit<Schemas["Version"], "definition"> & { definition?: Definition };
 
-export interface WebhookInfo {
-  url: string;
-  secret: string;
-  signature_header?: string;
-}
+export type WebhookInfo = Schemas["WebhookInfo"];
 
-export interface Integration {
-  id: string;
-  name: string;
-  kind: string;
-  [k: string]: unknown;
-}
+export type Integration = Schemas["Integration"];
 
-export interface FormInfo {
-  id: string;
-  name: string;
-  slug: string;
-  [k: string]: unknown;
-}
+export type FormInfo = Schemas["Form"];
