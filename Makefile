@@ -74,7 +74,7 @@ generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
 .PHONY: assets
 assets: ## Rebuild static/dist (stylesheet, canvas bundle, manifest, .gz/.br) and the canvas's API types
 	go test ./handlers -run '^TestOpenAPIDocumentOfTheEditor$$' -count=1 -update-editor-openapi
-	cd static/editor && npm ci --no-audit --no-fund && npm run build
+	cd static/editor && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.installed-from && npm run build
 	@js=static/dist/$$(node -p 'require("./static/dist/manifest.json")["src/main.tsx"].file'); \
 	printf 'canvas bundle %s: %s bytes, %s gzipped, %s brotli\n' $$js $$(wc -c <$$js) $$(wc -c <$$js.gz) $$(wc -c <$$js.br)
 

@@ -1,5 +1,6 @@
 // Package handlers is ConcertMaster's HTTP surface: routing, middleware, pages, the API, webhooks and public forms.
-// A handler reads like a recipe: parse, authorize, call the engine or the store, render or redirect.
+// A handler reads like a recipe: parse, call a use case of package app (or, for what has not moved there yet,
+// authorize and call the store), render or redirect.
 package handlers
 
 import (
