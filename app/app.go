@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/sql/store"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/concertmaster/concertmaster/app"
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"

@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app"
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/mail"

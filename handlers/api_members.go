@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app"
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

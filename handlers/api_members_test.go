@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

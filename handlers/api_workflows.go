@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"

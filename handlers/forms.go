@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"

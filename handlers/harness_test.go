@@ -24,7 +24,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 	"github.com/concertmaster/concertmaster/sql/dbtest"

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )

@@ -8,7 +8,7 @@ import (
 
 	"github.com/a-h/templ"
 
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/views"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 

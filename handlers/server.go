@@ -18,7 +18,7 @@ import (
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/handlers/auth"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"

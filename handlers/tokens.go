@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/concertmaster/concertmaster/handlers/auth"
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/concertmaster/concertmaster/handlers/authz"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )

@@ -20,9 +20,9 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
-	"github.com/concertmaster/concertmaster/handlers/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )

@@ -14,6 +14,8 @@
 //   - Instance administration (the job monitor, letting a database integration connect with a privileged role)
 //     belongs to instance administrators, whatever their roles.
 //   - A resource of another organization is NotFound, never Forbidden: its existence is not revealed.
+//
+// It imports nothing of HTTP, the store or the engine: it decides on values its callers load.
 package authz
 
 import (

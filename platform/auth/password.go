@@ -1,4 +1,5 @@
-// Package auth holds the primitives of authentication: password hashing, token generation and hashing.
+// Package auth holds the primitives of authentication: password hashing, random tokens and their hashes, and JWT
+// access tokens. It imports only platform packages, so every layer may use it.
 package auth
 
 import (
