@@ -48,8 +48,16 @@ build: ## Build bin/concertmaster
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/concertmaster
 
 .PHONY: test
-test: vet check-generated ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
-	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
+# The test services and the browser toolchain (on a fresh machine: Debian's PostgreSQL, Redis and Chromium, npm ci)
+# are set up in the background while vet and the generated-code check run: on a fresh machine both take minutes.
+test: ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
+	@set -e; mkdir -p .data; \
+	(deploy/dev/test-env.sh && deploy/dev/browser-env.sh) >.data/test-env 2>.data/test-setup.log & setup=$$!; \
+	checks=0; $(MAKE) --no-print-directory vet check-generated || checks=$$?; \
+	prepared=0; wait $$setup || prepared=$$?; cat .data/test-setup.log >&2; \
+	[ $$prepared = 0 ] || { echo "make test: setting up the test services failed (above)" >&2; exit 1; }; \
+	[ $$checks = 0 ]; \
+	. ./.data/test-env; \
 	go test -race -count=1 -timeout 15m ./...; \
 	go test -count=1 -timeout 10m -p 1 -run Hostile ./engine ./engine/sandbox ./cmd/concertmaster
 
