@@ -17,6 +17,7 @@ import (
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
+	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -34,6 +35,12 @@ type Config struct {
 	Store *store.Store
 	// Plans loads compiled workflow versions (retry from the failed node needs the graph).
 	Plans *engine.PlanLoader
+	// Registry holds the node types workflow definitions are validated against.
+	Registry *engine.Registry
+	// Integrations are read to check that a definition's author may use the integrations it names.
+	Integrations *store.IntegrationStore
+	// WebhookKeys seal webhook secrets at rest.
+	WebhookKeys *secrets.Keyring
 	// Limiter counts rate-limited events (executions started by triggers); an in-process one when nil.
 	Limiter ratelimit.Limiter
 	// OrgTriggerRateLimit is how many executions one organization may start a second through its triggers; 0
@@ -78,8 +85,9 @@ func New(cfg Config) *App {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
 	outbox := newOutbox(cfg.Mailer, cfg.Logger)
-	workflows := &Workflows{store: cfg.Store}
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
+	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: cfg.Integrations,
+		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
 	return &App{
 		Outbox:    outbox,
 		Workflows: workflows,

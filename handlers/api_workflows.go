@@ -2,17 +2,16 @@ package handlers
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
-	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -36,16 +35,6 @@ type workflowJSON struct {
 	Definition *json.RawMessage `json:"definition,omitempty"`
 }
 
-// nextScheduledRun is when a definition's schedule trigger fires next after now; nil when its trigger is not a
-// schedule.
-func nextScheduledRun(definition json.RawMessage, now time.Time) *time.Time {
-	next, err := nodes.NextScheduledRun(definition, now)
-	if err != nil {
-		return nil
-	}
-	return &next
-}
-
 func workflowOut(w store.Workflow, def json.RawMessage) workflowJSON {
 	out := workflowJSON{ID: w.ID, Name: w.Name, Description: w.Description, Version: w.Version, Active: w.Active,
 		Archived: w.ArchivedAt != nil, Priority: w.Priority, ConcurrencyLimit: w.ConcurrencyLimit,
@@ -56,41 +45,9 @@ func workflowOut(w store.Workflow, def json.RawMessage) workflowJSON {
 	return out
 }
 
-// workflowInput is the body of POST /workflows and PUT /workflows/{id}.
-type workflowInput struct {
-	Name        *string         `json:"name" validate:"omitempty,min=1,max=200"`
-	Description *string         `json:"description" validate:"omitempty,max=5000"`
-	Definition  json.RawMessage `json:"definition"`
-	// Version is the version an update edits (PUT only): a newer head makes the save a conflict.
-	Version          *int32 `json:"version"`
-	Priority         *int16 `json:"priority" validate:"omitempty,min=1,max=4"`
-	ConcurrencyLimit *int32 `json:"concurrency_limit" validate:"omitempty,min=1,max=10000"`
-	Message          string `json:"message" validate:"max=500"`
-}
-
-// validDefinition parses and validates a definition, naming every problem's node and field, and checks that
-// the caller may use every integration it names.
-func (s *Server) validDefinition(r *http.Request, raw json.RawMessage) (json.RawMessage, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, fault.Fields("a definition is required", fault.FieldError{Field: "definition", Message: "is required"})
-	}
-	def, err := engine.ParseDefinition(raw)
-	if err != nil {
-		return nil, fault.Fields("the definition is not valid", fault.FieldError{Field: "definition", Message: err.Error()})
-	}
-	if problems := s.deps.Registry.Validate(def); len(problems) > 0 {
-		fields := make([]fault.FieldError, len(problems))
-		for i, p := range problems {
-			fields[i] = fault.FieldError{NodeID: p.NodeID, Field: p.Field, Message: p.Message}
-		}
-		return nil, fault.Fields("the definition is not valid", fields...)
-	}
-	if err := s.checkIntegrationUse(r.Context(), principalFrom(r.Context()), def); err != nil {
-		return nil, err
-	}
-	// Stored as given, so the editor gets back exactly what it saved (positions, names, key order).
-	return raw, nil
-}
+// workflowInput is the body of POST /workflows and PUT /workflows/{id}: the API decodes straight into the use
+// case's input.
+type workflowInput = app.WorkflowInput
 
 // authorizedWorkflow loads a workflow of the caller's organization and checks that the caller may do a to it.
 func (s *Server) authorizedWorkflow(r *http.Request, id uuid.UUID, a authz.Action) (store.Workflow, error) {
@@ -127,35 +84,16 @@ func (s *Server) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowList is GET /api/v1/workflows?q=&active=&archived=&cursor=&limit=.
 func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
+	// Authorized before the filter is read, so a caller who may not list learns nothing from its errors.
+	err := authorize(r, authz.WorkflowView, authz.Org(principalFrom(r.Context()).OrgID))
+	var f store.WorkflowFilter
+	if err == nil {
+		f, err = apiWorkflowFilter(r.URL.Query())
 	}
-	q := r.URL.Query()
-	f := store.WorkflowFilter{Query: strings.TrimSpace(q.Get("q")), Archived: q.Get("archived") == "true"}
-	var err error
-	if f.Limit, err = queryLimit(q.Get("limit")); err != nil {
-		s.problem(w, r, err)
-		return
+	var items []store.Workflow
+	if err == nil {
+		items, err = s.deps.App.Workflows.List(r.Context(), s.caller(r), f)
 	}
-	if v := q.Get("active"); v != "" {
-		active, perr := strconv.ParseBool(v)
-		if perr != nil {
-			s.problem(w, r, fault.Fields("bad filter", fault.FieldError{Field: "active", Message: "must be true or false"}))
-			return
-		}
-		f.Active = &active
-	}
-	if c := q.Get("cursor"); c != "" {
-		at, id, cerr := decodePageCursor(c)
-		if cerr != nil {
-			s.problem(w, r, cerr)
-			return
-		}
-		f.Before = &store.Workflow{CreatedAt: at, ID: id}
-	}
-	items, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -172,11 +110,34 @@ func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
+// apiWorkflowFilter reads the filter of GET /api/v1/workflows from its query.
+func apiWorkflowFilter(q url.Values) (store.WorkflowFilter, error) {
+	f := store.WorkflowFilter{Query: strings.TrimSpace(q.Get("q")), Archived: q.Get("archived") == "true"}
+	var err error
+	if f.Limit, err = queryLimit(q.Get("limit")); err != nil {
+		return f, err
+	}
+	if v := q.Get("active"); v != "" {
+		active, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, fault.Fields("bad filter", fault.FieldError{Field: "active", Message: "must be true or false"})
+		}
+		f.Active = &active
+	}
+	if c := q.Get("cursor"); c != "" {
+		at, id, err := decodePageCursor(c)
+		if err != nil {
+			return f, err
+		}
+		f.Before = &store.Workflow{CreatedAt: at, ID: id}
+	}
+	return f, nil
+}
+
 // apiWorkflowCreate is POST /api/v1/workflows {name, description?, definition, priority?, concurrency_limit?}.
 func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.WorkflowCreate, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.problem(w, r, err) // before reading the body, as every API route
 		return
 	}
 	var in workflowInput
@@ -184,35 +145,18 @@ func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	s.createWorkflow(w, r, in)
+	created, err := s.deps.App.Workflows.Create(r.Context(), s.caller(r), in)
+	s.respondCreatedWorkflow(w, r, created, err)
 }
 
-func (s *Server) createWorkflow(w http.ResponseWriter, r *http.Request, in workflowInput) {
-	p := principalFrom(r.Context())
-	err := validate.Struct(in)
-	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
-		err = errors.Join(err, fault.Fields("a name is required", fault.FieldError{Field: "name", Message: "is required"}))
-	}
-	def, defErr := s.validDefinition(r, in.Definition)
-	if err = mergeInvalid(err, defErr); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	nw := store.NewWorkflow{OrganizationID: p.OrgID, Name: strings.TrimSpace(*in.Name), Definition: def,
-		AuthorID: &p.UserID, ConcurrencyLimit: in.ConcurrencyLimit}
-	if in.Description != nil {
-		nw.Description = *in.Description
-	}
-	if in.Priority != nil {
-		nw.Priority = *in.Priority
-	}
-	wf, err := s.deps.Store.WorkflowCreate(r.Context(), s.actor(r), nw)
+// respondCreatedWorkflow answers 201 with a new workflow, or the problem its creation failed with.
+func (s *Server) respondCreatedWorkflow(w http.ResponseWriter, r *http.Request, created app.WorkflowDetail, err error) {
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/workflows/"+wf.ID.String())
-	respond(w, http.StatusCreated, workflowOut(wf, def))
+	w.Header().Set("Location", "/api/v1/workflows/"+created.Workflow.ID.String())
+	respond(w, http.StatusCreated, workflowOut(created.Workflow, created.Definition))
 }
 
 // definitionInput is the body of POST /api/v1/workflows/validate.
@@ -229,8 +173,7 @@ type definitionValid struct {
 // apiWorkflowValidate is POST /api/v1/workflows/validate: checks a definition as a save would, saving nothing, so
 // an editor can list every problem before its user saves.
 func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
+	if err := authorize(r, authz.WorkflowView, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -239,7 +182,7 @@ func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if _, err := s.validDefinition(r, in.Definition); err != nil {
+	if err := s.deps.App.Workflows.ValidateDefinition(r.Context(), s.caller(r), in.Definition); err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -248,28 +191,25 @@ func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowGet is GET /api/v1/workflows/{id}: the head with its current definition.
 func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var wf app.WorkflowDetail
+	if err == nil {
+		wf, err = s.deps.App.Workflows.Get(r.Context(), s.caller(r), id)
 	}
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	out := workflowOut(wf, v.Definition)
-	if out.NextRunAt, err = s.deps.Store.WorkflowNextRun(r.Context(), wf.OrganizationID, wf.ID); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(wf.Version))))
+	out := workflowOut(wf.Workflow, wf.Definition)
+	out.NextRunAt = wf.NextRunAt
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(wf.Workflow.Version))))
 	respond(w, http.StatusOK, out)
 }
 
 // apiWorkflowUpdate is PUT /api/v1/workflows/{id} {name?, description?, definition, version}: a new immutable
 // version, or 409 naming who saved in between when version is not the head any more.
 func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit) // before reading the body
 	if !ok {
 		return
 	}
@@ -278,7 +218,6 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	err := validate.Struct(in)
 	if in.Version == nil {
 		// If-Match carries the version too, for clients that speak ETags.
 		if v, perr := strconv.Unquote(r.Header.Get("If-Match")); perr == nil {
@@ -288,37 +227,22 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if in.Version == nil {
-		err = errors.Join(err, fault.Fields("the version edited is required", fault.FieldError{Field: "version",
-			Message: "is required: the version this edit started from"}))
-	}
-	def, defErr := s.validDefinition(r, in.Definition)
-	if err = mergeInvalid(err, defErr); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	upd := store.WorkflowUpdate{OrganizationID: wf.OrganizationID, ID: wf.ID, BaseVersion: *in.Version,
-		Name: in.Name, Description: in.Description, Priority: in.Priority, Definition: def,
-		AuthorID: ptr(principalFrom(r.Context()).UserID), Message: in.Message, NextRun: nextScheduledRun(def, time.Now())}
-	if in.ConcurrencyLimit != nil {
-		upd.ConcurrencyLimit = &in.ConcurrencyLimit
-	}
-	saved, err := s.deps.Store.WorkflowSave(r.Context(), s.actor(r), upd)
+	saved, err := s.deps.App.Workflows.Update(r.Context(), s.caller(r), wf.ID, in)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(saved.Version))))
-	respond(w, http.StatusOK, workflowOut(saved, def))
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(saved.Workflow.Version))))
+	respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
 // apiWorkflowDelete is DELETE /api/v1/workflows/{id}: archives it (executions stay readable).
 func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowDelete)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	if err == nil {
+		_, err = s.deps.App.Workflows.Archive(r.Context(), s.caller(r), id)
 	}
-	if _, err := s.deps.Store.WorkflowArchive(r.Context(), s.actor(r), wf.OrganizationID, wf.ID); err != nil {
+	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
@@ -328,17 +252,17 @@ func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowActivate is POST /api/v1/workflows/{id}/activate and …/deactivate.
 func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
-		if !ok {
-			return
+		id, err := pathID(r, "id")
+		var wf app.WorkflowDetail
+		if err == nil {
+			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.caller(r), id, active)
 		}
-		wf, err := s.setWorkflowActive(r, wf, active)
 		if err != nil {
 			s.problem(w, r, err)
 			return
 		}
-		out := workflowOut(wf, nil)
-		out.NextRunAt, _ = s.deps.Store.WorkflowNextRun(r.Context(), wf.OrganizationID, wf.ID)
+		out := workflowOut(wf.Workflow, nil)
+		out.NextRunAt = wf.NextRunAt
 		respond(w, http.StatusOK, out)
 	}
 }
@@ -346,14 +270,10 @@ func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 // apiWorkflowDuplicate is POST /api/v1/workflows/{id}/duplicate {name?}: a new workflow from the current version.
 func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id")
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	p := principalFrom(r.Context())
-	wf, err := s.authorizedWorkflow(r, id, authz.WorkflowView)
-	if err == nil {
-		err = authz.Authorize(p, authz.WorkflowCreate, authz.Org(p.OrgID))
+	if err == nil { // before reading the body
+		if _, err = s.authorizedWorkflow(r, id, authz.WorkflowView); err == nil {
+			err = authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID))
+		}
 	}
 	if err != nil {
 		s.problem(w, r, err)
@@ -366,22 +286,13 @@ func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	name := wf.Name + " (copy)"
-	if in.Name != nil {
-		name = *in.Name
-	}
-	s.createWorkflow(w, r, workflowInput{Name: &name, Description: &wf.Description, Definition: v.Definition,
-		Priority: &wf.Priority, ConcurrencyLimit: wf.ConcurrencyLimit})
+	created, err := s.deps.App.Workflows.Duplicate(r.Context(), s.caller(r), id, in.Name)
+	s.respondCreatedWorkflow(w, r, created, err)
 }
 
 // duplicateInput is the optional body of POST /api/v1/workflows/{id}/duplicate: the copy's name.
 type duplicateInput struct {
-	Name *string `json:"name" validate:"omitempty,min=1,max=200"`
+	Name *string `json:"name" validate:"omitempty,min=1,max=200"` // the tag documents; app validates the name
 }
 
 // apiWorkflowImport is POST /api/v1/workflows/import: a document from …/export becomes a new workflow.
@@ -391,18 +302,19 @@ func (s *Server) apiWorkflowImport(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowExport is GET /api/v1/workflows/{id}/export: a self-contained document that import accepts.
 func (s *Server) apiWorkflowExport(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var wf app.WorkflowDetail
+	if err == nil {
+		wf, err = s.deps.App.Workflows.Get(r.Context(), s.caller(r), id)
 	}
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Disposition", `attachment; filename="workflow-`+wf.ID.String()+`.json"`)
-	respond(w, http.StatusOK, map[string]any{"name": wf.Name, "description": wf.Description, "priority": wf.Priority,
-		"concurrency_limit": wf.ConcurrencyLimit, "definition": v.Definition})
+	head := wf.Workflow
+	w.Header().Set("Content-Disposition", `attachment; filename="workflow-`+head.ID.String()+`.json"`)
+	respond(w, http.StatusOK, map[string]any{"name": head.Name, "description": head.Description, "priority": head.Priority,
+		"concurrency_limit": head.ConcurrencyLimit, "definition": wf.Definition})
 }
 
 // versionJSON is one entry of a workflow's history.
@@ -417,11 +329,11 @@ type versionJSON struct {
 
 // apiWorkflowVersions is GET /api/v1/workflows/{id}/versions: the history, newest first.
 func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var versions []store.WorkflowVersion
+	if err == nil {
+		versions, err = s.deps.App.Workflows.Versions(r.Context(), s.caller(r), id, 500)
 	}
-	versions, err := s.deps.Store.WorkflowVersions(r.Context(), wf.OrganizationID, wf.ID, 500)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -436,12 +348,15 @@ func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowVersion is GET /api/v1/workflows/{id}/versions/{number}, with its definition.
 func (s *Server) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
-	wf, v, err := s.workflowVersionFromPath(r, authz.WorkflowView)
+	id, number, err := pathVersion(r)
+	var v store.WorkflowVersion
+	if err == nil {
+		v, err = s.deps.App.Workflows.Version(r.Context(), s.caller(r), id, number)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	_ = wf
 	respond(w, http.StatusOK, versionJSON{Number: v.Number, AuthorID: v.AuthorID, Message: v.Message,
 		CreatedAt: v.CreatedAt, Definition: &v.Definition})
 }
@@ -449,49 +364,35 @@ func (s *Server) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowRestore is POST /api/v1/workflows/{id}/versions/{number}/restore: the old definition becomes a new
 // version on top of the head (history is never rewritten).
 func (s *Server) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
-	wf, v, err := s.workflowVersionFromPath(r, authz.WorkflowEdit)
+	id, number, err := pathVersion(r)
+	var saved app.WorkflowDetail
+	if err == nil {
+		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.caller(r), id, number)
+	}
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	def, err := s.validDefinition(r, v.Definition)
-	if err != nil {
-		// A version saved before a node type changed may no longer validate; it cannot become the head.
-		s.problem(w, r, err)
-		return
-	}
-	saved, err := s.deps.Store.WorkflowSave(r.Context(), s.actor(r), store.WorkflowUpdate{
-		OrganizationID: wf.OrganizationID, ID: wf.ID, BaseVersion: wf.Version, Definition: def,
-		AuthorID: ptr(principalFrom(r.Context()).UserID), Message: "restored version " + strconv.Itoa(int(v.Number)),
-		NextRun: nextScheduledRun(def, time.Now())})
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	respond(w, http.StatusOK, workflowOut(saved, def))
+	respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
-func (s *Server) workflowVersionFromPath(r *http.Request, a authz.Action) (store.Workflow, store.WorkflowVersion, error) {
+// pathVersion reads the {id} and {number} path segments of a workflow's version; malformed ones are not found.
+func pathVersion(r *http.Request) (uuid.UUID, int, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		return store.Workflow{}, store.WorkflowVersion{}, err
+		return uuid.Nil, 0, err
 	}
 	number, err := strconv.Atoi(r.PathValue("number"))
-	if err != nil || number < 1 {
-		return store.Workflow{}, store.WorkflowVersion{}, fault.New(fault.NotFound, "no such version")
-	}
-	wf, err := s.authorizedWorkflow(r, id, a)
 	if err != nil {
-		return store.Workflow{}, store.WorkflowVersion{}, err
+		return uuid.Nil, 0, fault.New(fault.NotFound, "no such version")
 	}
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, int32(number))
-	return wf, v, err
+	return id, number, nil
 }
 
 // apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
 // answered 202 {execution_id} once the execution and its job are committed.
 func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowRun)
+	wf, ok := s.pathWorkflow(w, r, authz.WorkflowRun) // before reading the body
 	if !ok {
 		return
 	}
@@ -502,28 +403,7 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(body) == 0 {
-		body = json.RawMessage(`{}`)
-	}
-	trigger, err := json.Marshal(map[string]any{"body": body, "headers": map[string]string{}, "query": map[string]string{},
-		"method": "MANUAL"})
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	head, err := s.deps.Store.WorkflowHeadForRun(r.Context(), wf.OrganizationID, wf.ID)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if err := s.deps.App.Triggers.Admit(r.Context(), head.OrganizationID); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	p := principalFrom(r.Context())
-	exec, err := s.deps.Store.ExecutionCreate(r.Context(), s.actor(r), store.NewExecution{
-		OrganizationID: head.OrganizationID, WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID,
-		Version: head.Version, TriggerKind: "manual", TriggerData: trigger, Priority: head.Priority, CreatedBy: &p.UserID})
+	exec, err := s.deps.App.Workflows.Run(r.Context(), s.caller(r), wf.ID, body)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -532,38 +412,9 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID})
 }
 
-// mergeInvalid joins two validation results into one Invalid fault listing every field, so a caller learns all
-// that is wrong at once; any other error wins as it is.
-func mergeInvalid(errs ...error) error {
-	var fields []fault.FieldError
-	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		for _, e := range unwrapAll(err) {
-			f := fault.As(e)
-			if f.Code != fault.Invalid {
-				return e
-			}
-			fields = append(fields, f.Fields...)
-		}
-	}
-	if len(fields) == 0 {
-		return nil
-	}
-	return fault.Fields("some fields need attention", fields...)
-}
-
-func unwrapAll(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unwrapAll(e)...)
-		}
-		return out
-	}
-	return []error{err}
-}
+// mergeInvalid joins validation results into one Invalid fault listing every field (validate.Merge), for the
+// handlers that still validate their own input.
+func mergeInvalid(errs ...error) error { return validate.Merge(errs...) }
 
 const defaultPageSize = 50
 

@@ -130,6 +130,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		o(&deps, h)
 	}
 	h.app.Limiter, h.app.Now = deps.Limiter, deps.Now
+	h.app.Registry, h.app.Integrations, h.app.WebhookKeys = deps.Registry, deps.Integrations, deps.WebhookKeys
 	deps.App = app.New(h.app)
 	h.srv = New(deps)
 	h.ts.Config.Handler = h.srv

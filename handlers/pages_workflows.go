@@ -6,10 +6,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -56,7 +56,7 @@ func (s *Server) renderWorkflows(w http.ResponseWriter, r *http.Request, status 
 		}
 		f.Before = &store.Workflow{CreatedAt: at, ID: id}
 	}
-	items, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, f)
+	items, err := s.deps.App.Workflows.List(r.Context(), s.caller(r), f)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -102,8 +102,7 @@ func workflowStatus(wf store.Workflow) string {
 
 // createWorkflowPage is POST /workflows {name}: a new workflow holding the starter definition, then its page.
 func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)); err != nil {
+	if err := authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -112,134 +111,60 @@ func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	values := map[string]string{"name": name}
-	var err error
-	switch {
-	case name == "":
-		err = fault.Fields("a name is required", fault.FieldError{Field: "name", Message: "is required"})
-	case len(name) > 200:
-		err = fault.Fields("the name is too long", fault.FieldError{Field: "name", Message: "must be at most 200 characters"})
-	}
-	var wf store.Workflow
-	if err == nil {
-		wf, err = s.newWorkflow(r, name, "", json.RawMessage(starterDefinition), nil)
-	}
+	created, err := s.deps.App.Workflows.Create(r.Context(), s.caller(r),
+		app.WorkflowInput{Name: &name, Definition: json.RawMessage(starterDefinition)})
 	if err != nil {
 		if fault.CodeOf(err) != fault.Invalid && fault.CodeOf(err) != fault.Conflict {
 			s.pageError(w, r, err)
 			return
 		}
-		s.renderWorkflows(w, r, http.StatusUnprocessableEntity, formState(values, err))
+		s.renderWorkflows(w, r, http.StatusUnprocessableEntity, formState(map[string]string{"name": name}, err))
 		return
 	}
-	s.redirect(w, r, "/workflows/"+wf.ID.String())
-}
-
-// newWorkflow validates a definition and creates a workflow of the caller's organization from it; from, when set,
-// is the workflow it copies priority and concurrency limit from.
-func (s *Server) newWorkflow(r *http.Request, name, description string, definition json.RawMessage, from *store.Workflow) (store.Workflow, error) {
-	def, err := s.validDefinition(r, definition)
-	if err != nil {
-		return store.Workflow{}, err
-	}
-	p := principalFrom(r.Context())
-	nw := store.NewWorkflow{OrganizationID: p.OrgID, Name: name, Description: description, Definition: def,
-		AuthorID: &p.UserID}
-	if from != nil {
-		nw.Priority, nw.ConcurrencyLimit = from.Priority, from.ConcurrencyLimit
-	}
-	return s.deps.Store.WorkflowCreate(r.Context(), s.actor(r), nw)
-}
-
-// pageWorkflow loads the {id} workflow for a page action the caller may do, answering the error page when not.
-func (s *Server) pageWorkflow(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Workflow, bool) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		var wf store.Workflow
-		if wf, err = s.authorizedWorkflow(r, id, a); err == nil {
-			return wf, true
-		}
-	}
-	s.pageError(w, r, err)
-	return store.Workflow{}, false
+	s.redirect(w, r, "/workflows/"+created.Workflow.ID.String())
 }
 
 // workflowPage is GET /workflows/{id}.
 func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pageWorkflow(w, r, authz.WorkflowView)
-	if !ok {
+	id, err := pathID(r, "id")
+	if err != nil {
+		s.pageError(w, r, err)
 		return
 	}
-	s.renderWorkflow(w, r, wf, "")
+	s.renderWorkflow(w, r, id, "")
 }
 
 // renderWorkflow draws a workflow's page, with notice above it after an action.
-func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	grant, err := s.deps.Store.WorkflowGrant(ctx, p.OrgID, wf.ID, p.UserID)
+func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.UUID, notice string) {
+	o, err := s.deps.App.Workflows.Overview(r.Context(), s.caller(r), id)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	res := authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.Grant(grant))
+	wf := o.Workflow
 	page := views.WorkflowPage{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description, Version: wf.Version,
 		Status: workflowStatus(wf), Active: wf.Active, Archived: wf.ArchivedAt != nil, Notice: notice,
-		CanEdit:      authorize(r, authz.WorkflowEdit, res) == nil,
-		CanRun:       authorize(r, authz.WorkflowRun, res) == nil,
-		CanArchive:   authorize(r, authz.WorkflowDelete, res) == nil,
-		CanDuplicate: authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil}
-	next, err := s.deps.Store.WorkflowNextRun(ctx, wf.OrganizationID, wf.ID)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
+		CanEdit: o.Access.Edit, CanRun: o.Access.Run, CanArchive: o.Access.Archive, CanDuplicate: o.Access.Duplicate}
+	if o.NextRunAt != nil && wf.Active {
+		page.NextRun = views.Stamp(*o.NextRunAt)
 	}
-	if next != nil && wf.Active {
-		page.NextRun = views.Stamp(*next)
-	}
-	if page.CanEdit && !page.Archived {
-		// As the API's GET …/webhook does, the webhook is made the first time an editor looks for it.
-		hook, err := s.deps.Store.WebhookEnsure(ctx, s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
-		}
-		page.Webhook = &views.WebhookView{URL: s.deps.BaseURL.String() + "/hooks/" + hook.Token, Secret: hook.Secret,
+	if o.Webhook != nil {
+		page.Webhook = &views.WebhookView{URL: s.webhookURL(*o.Webhook), Secret: o.Webhook.Secret,
 			SignatureHeader: SignatureHeader}
 	}
-	if hookID, err := s.deps.Store.WebhookIDOf(ctx, wf.OrganizationID, wf.ID); err != nil {
-		s.pageError(w, r, err)
-		return
-	} else if hookID != uuid.Nil {
-		deliveries, err := s.deps.Store.WebhookDeliveries(ctx, wf.OrganizationID, hookID, 20)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
+	for _, d := range o.Deliveries {
+		row := views.DeliveryRow{At: views.Stamp(d.At), Status: d.StatusCode, Size: d.SizeBytes}
+		if d.ExecutionID != nil {
+			row.ExecutionID = d.ExecutionID.String()
 		}
-		for _, d := range deliveries {
-			row := views.DeliveryRow{At: views.Stamp(d.At), Status: d.StatusCode, Size: d.SizeBytes}
-			if d.ExecutionID != nil {
-				row.ExecutionID = d.ExecutionID.String()
-			}
-			page.Deliveries = append(page.Deliveries, row)
-		}
+		page.Deliveries = append(page.Deliveries, row)
 	}
-	versions, err := s.deps.Store.WorkflowVersions(ctx, wf.OrganizationID, wf.ID, 50)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	for _, v := range versions {
+	for _, v := range o.Versions {
 		page.Versions = append(page.Versions, views.VersionRow{Number: v.Number, Author: v.AuthorName,
 			Message: v.Message, Created: views.Stamp(v.CreatedAt), Current: v.Number == wf.Version})
 	}
-	execs, err := s.deps.Store.ExecutionList(ctx, wf.OrganizationID, store.ExecutionFilter{WorkflowID: &wf.ID, Limit: 10})
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
 	names := map[uuid.UUID]string{wf.ID: wf.Name}
-	for _, e := range execs {
+	for _, e := range o.Executions {
 		page.Executions = append(page.Executions, executionRow(e, names))
 	}
 	s.render(w, r, http.StatusOK, wf.Name, views.Workflow(page))
@@ -251,7 +176,7 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, wf store
 func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
 	if isFragmentRequest(r) {
 		w.Header().Set("HX-Trigger", "workflow-changed")
-		s.renderWorkflow(w, r, wf, notice)
+		s.renderWorkflow(w, r, wf.ID, notice)
 		return
 	}
 	s.redirect(w, r, "/workflows/"+wf.ID.String())
@@ -260,11 +185,11 @@ func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf 
 // setWorkflowActivePage is POST /workflows/{id}/activate and …/deactivate.
 func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		wf, ok := s.pageWorkflow(w, r, authz.WorkflowEdit)
-		if !ok {
-			return
+		id, err := pathID(r, "id")
+		var wf app.WorkflowDetail
+		if err == nil {
+			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.caller(r), id, active)
 		}
-		wf, err := s.setWorkflowActive(r, wf, active)
 		if err != nil {
 			s.pageError(w, r, err)
 			return
@@ -273,52 +198,32 @@ func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
 		if active {
 			notice = "Activated: its triggers start runs."
 		}
-		s.afterWorkflowAction(w, r, wf, notice)
+		s.afterWorkflowAction(w, r, wf.Workflow, notice)
 	}
-}
-
-// setWorkflowActive turns a workflow's triggers on or off as the API's activate does, registering its schedule
-// (when its trigger is one) with the scheduler.
-func (s *Server) setWorkflowActive(r *http.Request, wf store.Workflow, active bool) (store.Workflow, error) {
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
-	if err != nil {
-		return store.Workflow{}, err
-	}
-	return s.deps.Store.WorkflowSetActive(r.Context(), s.actor(r), wf.OrganizationID, wf.ID, active,
-		nextScheduledRun(v.Definition, time.Now()))
 }
 
 // duplicateWorkflowPage is POST /workflows/{id}/duplicate: a copy of the current version, then the copy's page.
 func (s *Server) duplicateWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pageWorkflow(w, r, authz.WorkflowView)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var copied app.WorkflowDetail
+	if err == nil {
+		copied, err = s.deps.App.Workflows.Duplicate(r.Context(), s.caller(r), id, nil)
 	}
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	v, err := s.deps.Store.WorkflowVersion(r.Context(), wf.OrganizationID, wf.ID, wf.Version)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	copied, err := s.newWorkflow(r, wf.Name+" (copy)", wf.Description, v.Definition, &wf)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	s.redirect(w, r, "/workflows/"+copied.ID.String())
+	s.redirect(w, r, "/workflows/"+copied.Workflow.ID.String())
 }
 
 // archiveWorkflowPage is POST /workflows/{id}/archive: like the API's DELETE, its executions stay readable.
 func (s *Server) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pageWorkflow(w, r, authz.WorkflowDelete)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var wf store.Workflow
+	if err == nil {
+		wf, err = s.deps.App.Workflows.Archive(r.Context(), s.caller(r), id)
 	}
-	if _, err := s.deps.Store.WorkflowArchive(r.Context(), s.actor(r), wf.OrganizationID, wf.ID); err != nil {
+	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
@@ -332,21 +237,15 @@ func (s *Server) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
 // restoreWorkflowVersionPage is POST /workflows/{id}/versions/{number}/restore: the old definition becomes a new
 // version on top of the head, as the API's restore does.
 func (s *Server) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Request) {
-	wf, v, err := s.workflowVersionFromPath(r, authz.WorkflowEdit)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	def, err := s.validDefinition(r, v.Definition)
+	id, number, err := pathVersion(r)
+	var saved app.WorkflowDetail
 	if err == nil {
-		wf, err = s.deps.Store.WorkflowSave(r.Context(), s.actor(r), store.WorkflowUpdate{
-			OrganizationID: wf.OrganizationID, ID: wf.ID, BaseVersion: wf.Version, Definition: def,
-			AuthorID: ptr(principalFrom(r.Context()).UserID), Message: "restored version " + strconv.Itoa(int(v.Number)),
-			NextRun: nextScheduledRun(def, time.Now())})
+		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.caller(r), id, number)
 	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.afterWorkflowAction(w, r, wf, "Version "+strconv.Itoa(int(v.Number))+" restored as version "+strconv.Itoa(int(wf.Version))+".")
+	s.afterWorkflowAction(w, r, saved.Workflow, "Version "+strconv.Itoa(number)+" restored as version "+
+		strconv.Itoa(int(saved.Workflow.Version))+".")
 }

@@ -44,8 +44,6 @@ const (
 	webhookTargetTTL = time.Second
 	// idempotencyTTL is how long an Idempotency-Key's first answer is replayed.
 	idempotencyTTL = 24 * time.Hour
-	// webhookSecretGrace is how long a rotated-out secret still verifies.
-	webhookSecretGrace = 24 * time.Hour
 )
 
 // webhookTarget is a token resolved: the workflow version to run and how the trigger wants calls checked.
@@ -450,24 +448,27 @@ func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit)
-	if !ok {
-		return
-	}
+	id, err := pathID(r, "id")
 	var hook store.Webhook
-	var err error
-	if rotate {
-		hook, err = s.deps.Store.WebhookRotate(r.Context(), s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID, webhookSecretGrace)
-	} else {
-		hook, err = s.deps.Store.WebhookEnsure(r.Context(), s.actor(r), s.deps.WebhookKeys, wf.OrganizationID, wf.ID)
+	switch {
+	case err != nil:
+	case rotate:
+		hook, err = s.deps.App.Workflows.RotateWebhookSecret(r.Context(), s.caller(r), id)
+	default:
+		hook, err = s.deps.App.Workflows.Webhook(r.Context(), s.caller(r), id)
 	}
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusOK, webhookInfo{URL: s.deps.BaseURL.String() + "/hooks/" + hook.Token, Secret: hook.Secret,
+	respond(w, http.StatusOK, webhookInfo{URL: s.webhookURL(hook), Secret: hook.Secret,
 		SignatureHeader: SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
+}
+
+// webhookURL is where a webhook is called.
+func (s *Server) webhookURL(hook store.Webhook) string {
+	return s.deps.BaseURL.String() + "/hooks/" + hook.Token
 }
 
 // webhookDeliveryJSON is one call of a webhook, as its deliveries log shows it.
@@ -482,34 +483,30 @@ type webhookDeliveryJSON struct {
 // apiWorkflowWebhookDeliveries is GET /api/v1/workflows/{id}/webhook/deliveries: the latest calls (newest first),
 // for those who may see the workflow.
 func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowView)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	var deliveries []store.WebhookDelivery
+	if err == nil {
+		var limit int
+		if limit, err = queryLimit(r.URL.Query().Get("limit")); err != nil {
+			// A caller who may not see the workflow learns that, not what is wrong with their limit.
+			if _, aerr := s.authorizedWorkflow(r, id, authz.WorkflowView); aerr != nil {
+				err = aerr
+			}
+		} else {
+			deliveries, err = s.deps.App.Workflows.WebhookDeliveries(r.Context(), s.caller(r), id, limit)
+		}
 	}
-	limit, err := queryLimit(r.URL.Query().Get("limit"))
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	hook, err := s.deps.Store.WebhookIDOf(r.Context(), wf.OrganizationID, wf.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
 	items := []webhookDeliveryJSON{}
-	if hook != uuid.Nil {
-		deliveries, err := s.deps.Store.WebhookDeliveries(r.Context(), wf.OrganizationID, hook, limit)
-		if err != nil {
-			s.problem(w, r, err)
-			return
+	for _, d := range deliveries {
+		item := webhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
+		if d.RemoteIP.IsValid() {
+			item.RemoteIP = d.RemoteIP.String()
 		}
-		for _, d := range deliveries {
-			item := webhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
-			if d.RemoteIP.IsValid() {
-				item.RemoteIP = d.RemoteIP.String()
-			}
-			items = append(items, item)
-		}
+		items = append(items, item)
 	}
 	respond(w, http.StatusOK, map[string]any{"items": items})
 }

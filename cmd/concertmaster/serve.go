@@ -105,7 +105,8 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	if cfg.SMTP != nil {
 		mailer = mail.NewSender(*cfg.SMTP)
 	}
-	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Limiter: deps.Limiter,
+	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
+		WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
 	defer deps.App.Outbox.Wait() // e-mails still being sent in the background
 	web := handlers.New(deps)

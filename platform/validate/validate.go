@@ -93,3 +93,36 @@ func Join(err error, extra ...*fault.FieldError) error {
 	}
 	return fault.Fields("some fields need attention", fields...)
 }
+
+// Merge joins validation results into one Invalid fault listing every field, so a caller learns all that is wrong
+// at once; any other error wins as it is. Errors joined with errors.Join are looked into.
+func Merge(errs ...error) error {
+	var fields []fault.FieldError
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		for _, e := range unwrapAll(err) {
+			f := fault.As(e)
+			if f.Code != fault.Invalid {
+				return e
+			}
+			fields = append(fields, f.Fields...)
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return fault.Fields("some fields need attention", fields...)
+}
+
+func unwrapAll(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unwrapAll(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/sql/store"
+)
+
+// How much of its recent past a workflow's overview shows.
+const (
+	overviewDeliveries = 20
+	overviewVersions   = 50
+	overviewExecutions = 10
+)
+
+// WorkflowAccess is what the caller may do to one workflow, so that a surface offers only that.
+type WorkflowAccess struct {
+	Edit, Run, Archive, Duplicate bool
+}
+
+// WorkflowOverview is a workflow with its recent past, as its page shows it.
+type WorkflowOverview struct {
+	Workflow store.Workflow
+	Access   WorkflowAccess
+	// NextRunAt is when its schedule fires next.
+	NextRunAt *time.Time
+	// Webhook is its webhook for those who may edit a workflow that is not archived, made the first time such a
+	// caller looks, as Webhook does; nil for everyone else.
+	Webhook *store.Webhook
+	// Deliveries are its webhook's latest calls, Versions its latest versions and Executions its latest
+	// executions, newest first.
+	Deliveries []store.WebhookDelivery
+	Versions   []store.WorkflowVersion
+	Executions []store.Execution
+}
+
+// Overview reads a workflow the caller may see with what the caller may do to it and its recent past: webhook
+// calls, versions and executions.
+func (w *Workflows) Overview(ctx context.Context, c Caller, id uuid.UUID) (WorkflowOverview, error) {
+	wf, res, err := w.authorized(ctx, c, id, authz.WorkflowView)
+	if err != nil {
+		return WorkflowOverview{}, err
+	}
+	p := c.Principal
+	out := WorkflowOverview{Workflow: wf, Access: WorkflowAccess{
+		Edit:      authz.Authorize(p, authz.WorkflowEdit, res) == nil,
+		Run:       authz.Authorize(p, authz.WorkflowRun, res) == nil,
+		Archive:   authz.Authorize(p, authz.WorkflowDelete, res) == nil,
+		Duplicate: authz.Authorize(p, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil,
+	}}
+	if out.NextRunAt, err = w.store.WorkflowNextRun(ctx, wf.OrganizationID, wf.ID); err != nil {
+		return WorkflowOverview{}, err
+	}
+	if out.Access.Edit && wf.ArchivedAt == nil {
+		hook, err := w.store.WebhookEnsure(ctx, c.Actor, w.webhookKeys, wf.OrganizationID, wf.ID)
+		if err != nil {
+			return WorkflowOverview{}, err
+		}
+		out.Webhook = &hook
+	}
+	if out.Deliveries, err = w.deliveries(ctx, wf, overviewDeliveries); err != nil {
+		return WorkflowOverview{}, err
+	}
+	if out.Versions, err = w.store.WorkflowVersions(ctx, wf.OrganizationID, wf.ID, overviewVersions); err != nil {
+		return WorkflowOverview{}, err
+	}
+	out.Executions, err = w.store.ExecutionList(ctx, wf.OrganizationID,
+		store.ExecutionFilter{WorkflowID: &wf.ID, Limit: overviewExecutions})
+	if err != nil {
+		return WorkflowOverview{}, err
+	}
+	return out, nil
+}
