@@ -55,6 +55,7 @@ type App struct {
 	Executions *Executions
 	Workflows  *Workflows
 	Triggers   *Triggers
+	Tokens     *Tokens
 	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
 	// a mail went out.
 	Outbox *Outbox
@@ -87,5 +88,6 @@ func New(cfg Config) *App {
 		Members: &Members{store: cfg.Store, outbox: outbox, now: cfg.Now,
 			baseURL: strings.TrimRight(cfg.BaseURL.String(), "/")},
 		Executions: &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+		Tokens:     &Tokens{store: cfg.Store, now: cfg.Now},
 	}
 }
