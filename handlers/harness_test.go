@@ -121,7 +121,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&deps, h)
 	}
-	h.app.Limiter, h.app.Now = deps.Limiter, deps.Now
+	h.app.Limiter, h.app.Now, h.app.Files = deps.Limiter, deps.Now, deps.Files
 	deps.App = app.New(h.app)
 	h.srv = New(deps)
 	h.ts.Config.Handler = h.srv
