@@ -49,6 +49,8 @@ type Config struct {
 	// Mailer sends e-mail in the background (invitations); nil when SMTP is not configured, and links are then
 	// shown rather than sent.
 	Mailer Mailer
+	// Files deletes the stored files of deleted forms and submissions at once; when nil they wait for the sweep.
+	Files FileRemover
 	// BaseURL is the public address links in e-mails point at.
 	BaseURL *url.URL
 	Logger  *slog.Logger
@@ -62,6 +64,8 @@ type App struct {
 	Executions *Executions
 	Workflows  *Workflows
 	Triggers   *Triggers
+	Forms      *Forms
+	Tokens     *Tokens
 	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
 	// a mail went out.
 	Outbox *Outbox
@@ -95,5 +99,7 @@ func New(cfg Config) *App {
 		Members: &Members{store: cfg.Store, outbox: outbox, now: cfg.Now,
 			baseURL: strings.TrimRight(cfg.BaseURL.String(), "/")},
 		Executions: &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+		Forms:      &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
+		Tokens:     &Tokens{store: cfg.Store, now: cfg.Now},
 	}
 }

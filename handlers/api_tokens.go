@@ -2,20 +2,16 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
-	"github.com/concertmaster/concertmaster/platform/auth"
-	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// The personal API tokens API: the twin of the tokens page (tokens.go). Every route takes TokensManage, which a
-// caller authenticated with a personal token never has, whatever its scopes: a leaked token can neither mint nor revoke tokens, nor list
-// them. A token is its owner's alone; anyone else's is NotFound.
+// The personal API tokens API: an adapter over app.Tokens, as the tokens page (tokens.go) is.
 
 // apiTokenJSON is one of the caller's tokens: never its secret nor its hash.
 type apiTokenJSON struct {
@@ -40,7 +36,8 @@ type apiTokenListJSON struct {
 }
 
 // apiTokenInput is the body of POST /api/v1/tokens. ExpiresInDays takes the page's choices; 0 (or absent) never
-// expires. Scopes is required: at least one of read, run, write, admin (README, "Accounts and security").
+// expires. Scopes is required: at least one of read, run, write, admin (README, "Accounts and security"). The tags
+// document; app.Tokens.Create validates.
 type apiTokenInput struct {
 	Name          string   `json:"name" validate:"required,max=100"`
 	ExpiresInDays int      `json:"expires_in_days" validate:"oneof=0 30 90 365"`
@@ -55,12 +52,7 @@ type apiTokenCreatedJSON struct {
 
 // apiTokenList is GET /api/v1/tokens: the caller's own tokens in the current organization.
 func (s *Server) apiTokenList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.TokensManage, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	tokens, err := s.deps.Store.APITokenList(r.Context(), p.OrgID, p.UserID)
+	tokens, err := s.deps.App.Tokens.List(r.Context(), s.caller(r))
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -72,12 +64,11 @@ func (s *Server) apiTokenList(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, out)
 }
 
-// apiTokenCreate is POST /api/v1/tokens {name, expires_in_days?}: a personal token for the caller in the current
-// organization, answered once.
+// apiTokenCreate is POST /api/v1/tokens {name, expires_in_days?, scopes}: a personal token for the caller in the
+// current organization, answered once.
 func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.TokensManage, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.problem(w, r, err) // before reading the body, as every API route
 		return
 	}
 	var in apiTokenInput
@@ -85,40 +76,23 @@ func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	in.Name = strings.TrimSpace(in.Name)
-	scopes, scopesErr := tokenScopes(in.Scopes)
-	if err := validate.Join(validate.Struct(in), scopesErr); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	var expires *time.Time
-	if in.ExpiresInDays > 0 {
-		t := s.deps.Now().Add(time.Duration(in.ExpiresInDays) * 24 * time.Hour)
-		expires = &t
-	}
-	token, hash := auth.NewToken(auth.PersonalTokenPrefix)
-	created, err := s.deps.Store.APITokenCreate(r.Context(), store.NewAPIToken{
-		OrganizationID: p.OrgID, UserID: p.UserID, Name: in.Name, TokenHash: hash, Prefix: auth.DisplayPrefix(token),
-		ExpiresAt: expires, Scopes: scopes,
-	}, s.actor(r))
+	created, err := s.deps.App.Tokens.Create(r.Context(), s.caller(r),
+		app.NewToken{Name: in.Name, ExpiresInDays: in.ExpiresInDays, Scopes: in.Scopes})
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusCreated, apiTokenCreatedJSON{apiTokenJSON: apiTokenFrom(created), Token: token})
+	respond(w, http.StatusCreated, apiTokenCreatedJSON{apiTokenJSON: apiTokenFrom(created.Token), Token: created.Secret})
 }
 
 // apiTokenRevoke is DELETE /api/v1/tokens/{id}: revokes one of the caller's own live tokens.
 func (s *Server) apiTokenRevoke(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.TokensManage, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
 	id, err := pathID(r, "id")
 	if err == nil {
-		err = s.deps.Store.APITokenRevoke(r.Context(), p.OrgID, p.UserID, id, s.actor(r))
+		err = s.deps.App.Tokens.Revoke(r.Context(), s.caller(r), id)
+	} else if aerr := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); aerr != nil {
+		err = aerr
 	}
 	if err != nil {
 		s.problem(w, r, err)

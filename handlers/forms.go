@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
+	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -58,23 +58,13 @@ func (s *Server) formRoutes() {
 	s.page("POST /workflows/{id}/upload", s.workflowUpload)
 }
 
-// authorizedForm loads a form of the caller's organization and checks that the caller may do a to it. A member
-// manages the forms it created; admins and owners manage all.
+// authorizedForm loads the form of the {id} path segment for a (app.Forms.Get).
 func (s *Server) authorizedForm(r *http.Request, a authz.Action) (store.Form, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return store.Form{}, err
 	}
-	p := principalFrom(r.Context())
-	form, err := s.deps.Store.FormGet(r.Context(), p.OrgID, id)
-	if err != nil {
-		return store.Form{}, err
-	}
-	return form, authz.Authorize(p, a, formResource(form))
-}
-
-func formResource(f store.Form) authz.Resource {
-	return authz.Resource{OrgID: f.OrganizationID, CreatedBy: f.CreatedBy}
+	return s.deps.App.Forms.Get(r.Context(), s.caller(r), id, a)
 }
 
 // publicFormURL is the address visitors open.
@@ -90,7 +80,7 @@ func (s *Server) formsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status int, create views.Form) {
 	p := principalFrom(r.Context())
 	if err := authz.Authorize(p, authz.FormsView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
+		s.pageError(w, r, err) // before reading the cursor
 		return
 	}
 	q := r.URL.Query()
@@ -103,7 +93,7 @@ func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status 
 		}
 		f.Before = &store.Form{CreatedAt: at, ID: id}
 	}
-	forms, err := s.deps.Store.FormList(r.Context(), p.OrgID, f)
+	forms, err := s.deps.App.Forms.List(r.Context(), s.caller(r), f)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -123,59 +113,25 @@ func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status 
 	s.render(w, r, status, "Forms", views.FormsList(page))
 }
 
-// formCreate is POST /forms {name, slug}: an empty draft, opened in the builder.
+// formCreate is POST /forms {name, slug}: an empty draft (app.Forms.Create), opened in the builder.
 func (s *Server) formCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.FormsCreate, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := authorize(r, authz.FormsCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.pageError(w, r, err) // before reading the body
 		return
 	}
 	if err := parseForm(w, r); err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	in := store.FormInput{Name: r.PostForm.Get("name"), Slug: strings.TrimSpace(r.PostForm.Get("slug")),
-		Settings: store.FormSettings{SuccessMessage: "Thank you: your answers were received."}}
-	if in.Slug == "" {
-		in.Slug = slugFrom(in.Name)
-	}
-	err := checkFormInput(&in)
-	var form store.Form
-	if err == nil {
-		form, err = s.deps.Store.FormCreate(r.Context(), s.actor(r), p.OrgID, in)
-	}
+	in := app.NewFormInput()
+	in.Name, in.Slug = r.PostForm.Get("name"), r.PostForm.Get("slug")
+	form, err := s.deps.App.Forms.Create(r.Context(), s.caller(r), in)
 	if err != nil {
-		values := map[string]string{"name": in.Name, "slug": r.PostForm.Get("slug")}
+		values := map[string]string{"name": strings.TrimSpace(in.Name), "slug": in.Slug}
 		s.renderFormsList(w, r, s.formStatus(w, r, err), formState(values, err))
 		return
 	}
 	s.redirect(w, r, "/forms/"+form.ID.String())
-}
-
-// slugFrom makes an address from a name: lowercase ASCII letters and digits joined by dashes, with a random
-// suffix so two forms called "Contact" do not collide.
-func slugFrom(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, c := range strings.ToLower(name) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-			b.WriteRune(c)
-			dash = false
-		case !dash && b.Len() > 0:
-			b.WriteByte('-')
-			dash = true
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	base := strings.Trim(b.String(), "-")
-	suffix := strings.ReplaceAll(uuid.NewString(), "-", "")[:6]
-	if base == "" {
-		return "form-" + suffix
-	}
-	return base + "-" + suffix
 }
 
 // formEditorPage is GET /forms/{id}: the builder for those who manage the form, the same page read-only for
@@ -270,7 +226,7 @@ func readEditor(w http.ResponseWriter, r *http.Request) (editorState, error) {
 	}
 	seen := map[string]bool{}
 	for _, idx := range r.PostForm["order"] {
-		if _, err := strconv.Atoi(idx); err != nil || seen[idx] || len(st.fields) >= maxFormFields+1 {
+		if _, err := strconv.Atoi(idx); err != nil || seen[idx] || len(st.fields) >= app.MaxFormFields+1 {
 			continue
 		}
 		seen[idx] = true
@@ -329,7 +285,7 @@ func (st *editorState) hasField(name string) bool {
 }
 
 // input turns the builder's raw strings into a form, with a message per property that does not even parse (a
-// letter in a number); checkFormInput then checks the rest.
+// letter in a number); app.CheckForm then checks the rest.
 func (st editorState) input(published bool) (store.FormInput, []fault.FieldError) {
 	var errs []fault.FieldError
 	in := store.FormInput{Name: st.settings["name"], Slug: strings.TrimSpace(st.settings["slug"]),
@@ -385,9 +341,9 @@ func (st editorState) input(published bool) (store.FormInput, []fault.FieldError
 		f.MinLength, f.MaxLength = whole("min_length"), whole("max_length")
 		if v := strings.TrimSpace(raw["max_mb"]); v != "" {
 			mb, err := strconv.ParseFloat(v, 64)
-			if err != nil || mb <= 0 || mb > maxFileFieldBytes/(1<<20) {
+			if err != nil || mb <= 0 || mb > app.MaxFileFieldBytes/(1<<20) {
 				errs = append(errs, fault.FieldError{Field: fmt.Sprintf("fields.%d.max_mb", i),
-					Message: fmt.Sprintf("must be a size in MB from 0.001 to %d", maxFileFieldBytes/(1<<20))})
+					Message: fmt.Sprintf("must be a size in MB from 0.001 to %d", app.MaxFileFieldBytes/(1<<20))})
 			} else {
 				f.MaxBytes = max(1, int64(mb*(1<<20)))
 			}
@@ -402,7 +358,7 @@ func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, er
 	p := principalFrom(r.Context())
 	page := views.FormEditorPage{ID: form.ID.String(), PublicURL: s.publicFormURL(form.Slug),
 		Published: form.Published, Closed: form.Closed(time.Now()), FieldTypes: store.FormFieldTypes,
-		CanManage:   authz.Authorize(p, authz.FormsManage, formResource(form)) == nil,
+		CanManage:   authz.Authorize(p, authz.FormsManage, app.FormResource(form)) == nil,
 		Submissions: form.SubmissionCount,
 		Settings:    views.Form{Values: st.settings, Errors: map[string]string{}}}
 	for i, raw := range st.fields {
@@ -450,7 +406,7 @@ func (s *Server) previewForm(form store.Form, in store.FormInput) views.PublicFo
 	check := in
 	check.Fields = slices.Clone(in.Fields)
 	var problems []string
-	if err := checkFormInput(&check); err != nil {
+	if err := app.CheckForm(&check); err != nil {
 		for _, fe := range fault.As(err).Fields {
 			problems = append(problems, fe.Field+": "+fe.Message)
 		}
@@ -480,9 +436,14 @@ func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 	}
 	touched := st.apply(r.PostForm.Get("op"), r.PostForm.Get("new_type"))
 	in, parseErrs := st.input(form.Published)
-	err = mergeInvalid(checkFormInput(&in), fieldsError(parseErrs))
-	if err == nil {
-		_, err = s.deps.Store.FormUpdate(r.Context(), s.actor(r), form.OrganizationID, form.ID, in)
+	if len(parseErrs) > 0 {
+		// Some inputs do not even parse: nothing is saved, and they are shown with everything else wrong.
+		err = app.CheckForm(&in)
+		for i := range parseErrs {
+			err = validate.Join(err, &parseErrs[i])
+		}
+	} else {
+		_, err = s.deps.App.Forms.Update(r.Context(), s.caller(r), form.ID, in)
 	}
 	if err != nil {
 		page := s.editorPage(r, form, st, err)
@@ -494,13 +455,6 @@ func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 		target += "#field-" + strconv.Itoa(touched)
 	}
 	s.redirect(w, r, target)
-}
-
-func fieldsError(fields []fault.FieldError) error {
-	if len(fields) == 0 {
-		return nil
-	}
-	return fault.Fields("some fields need attention", fields...)
 }
 
 // formPreview is POST /forms/{id}/preview: the public form drawn from the builder as it is now, unsaved, for
@@ -520,21 +474,21 @@ func (s *Server) formPreview(w http.ResponseWriter, r *http.Request) {
 	s.fragment(w, r, http.StatusOK, views.PublicFormBody(s.previewForm(form, in)))
 }
 
-// formPublish is POST /forms/{id}/publish and …/unpublish.
+// formPublish is POST /forms/{id}/publish and …/unpublish (app.Forms.SetPublished). A refusal to publish (an
+// empty form) is shown on the builder.
 func (s *Server) formPublish(published bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		form, err := s.authorizedForm(r, authz.FormsManage)
-		if err != nil {
-			s.pageError(w, r, err)
-			return
+		if err == nil {
+			_, err = s.deps.App.Forms.SetPublished(r.Context(), s.caller(r), form.ID, published)
 		}
-		if published && len(form.Fields) == 0 {
+		if fault.CodeOf(err) == fault.Conflict {
 			page := s.editorPage(r, form, editorFromForm(form), nil)
-			page.Error = "Add a field before publishing: an empty form collects nothing."
-			s.render(w, r, http.StatusConflict, form.Name, views.FormEditor(page))
+			page.Error = fault.As(err).Message
+			s.render(w, r, s.formStatus(w, r, err), form.Name, views.FormEditor(page))
 			return
 		}
-		if _, err := s.deps.Store.FormSetPublished(r.Context(), s.actor(r), form.OrganizationID, form.ID, published); err != nil {
+		if err != nil {
 			s.pageError(w, r, err)
 			return
 		}
@@ -546,24 +500,21 @@ func (s *Server) formPublish(published bool) http.HandlerFunc {
 	}
 }
 
-// formDelete is POST /forms/{id}/delete: the form, its submissions and their files.
+// formDelete is POST /forms/{id}/delete: the form, its submissions and their files (app.Forms.Delete).
 func (s *Server) formDelete(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsManage)
+	id, err := pathID(r, "id")
+	if err == nil {
+		err = s.deps.App.Forms.Delete(r.Context(), s.caller(r), id)
+	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	keys, err := s.deps.Store.FormDelete(r.Context(), s.actor(r), form.OrganizationID, form.ID)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	s.deleteFiles(r.Context(), keys)
 	s.redirect(w, r, "/forms")
 }
 
-// deleteFiles removes files whose rows were expired, now rather than at the next sweep; a file that cannot be
-// deleted now is left to the sweep, which retries.
+// deleteFiles removes files a request stored and no row keeps (a submission not committed, an upload refused), now
+// rather than at the next sweep; a file that cannot be deleted now is left to the sweep, which retries.
 func (s *Server) deleteFiles(ctx context.Context, keys []string) {
 	if s.deps.Files == nil {
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -80,9 +81,8 @@ func (in formInputJSON) merge(base store.FormInput) store.FormInput {
 
 // apiFormList is GET /api/v1/forms?q=&published=&cursor=&limit=.
 func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.FormsView, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := authorize(r, authz.FormsView, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.problem(w, r, err) // before reading the filters, as every API route
 		return
 	}
 	q := r.URL.Query()
@@ -111,7 +111,7 @@ func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, fault.Fields("bad filters", fields...))
 		return
 	}
-	forms, err := s.deps.Store.FormList(r.Context(), p.OrgID, f)
+	forms, err := s.deps.App.Forms.List(r.Context(), s.caller(r), f)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -128,12 +128,11 @@ func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
-// apiFormCreate is POST /api/v1/forms. An invalid schema gets 422 naming every bad field by its path
-// ("fields.2.pattern").
+// apiFormCreate is POST /api/v1/forms (app.Forms.Create). An invalid schema gets 422 naming every bad field by its
+// path ("fields.2.pattern").
 func (s *Server) apiFormCreate(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authz.Authorize(p, authz.FormsCreate, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := authorize(r, authz.FormsCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
+		s.problem(w, r, err) // before reading the body
 		return
 	}
 	var body formInputJSON
@@ -141,15 +140,7 @@ func (s *Server) apiFormCreate(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	in := body.merge(store.FormInput{Settings: store.FormSettings{SuccessMessage: "Thank you: your answers were received."}})
-	if body.Slug == nil || strings.TrimSpace(*body.Slug) == "" {
-		in.Slug = slugFrom(in.Name)
-	}
-	if err := checkFormInput(&in); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	form, err := s.deps.Store.FormCreate(r.Context(), s.actor(r), p.OrgID, in)
+	form, err := s.deps.App.Forms.Create(r.Context(), s.caller(r), body.merge(app.NewFormInput()))
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -175,7 +166,7 @@ func (s *Server) apiFormGet(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// apiFormUpdate is PUT /api/v1/forms/{id}.
+// apiFormUpdate is PUT /api/v1/forms/{id} (app.Forms.Update): what the body carries over the form as it is.
 func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.pathForm(w, r, authz.FormsManage)
 	if !ok {
@@ -188,11 +179,7 @@ func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	in := body.merge(store.FormInput{Name: form.Name, Slug: form.Slug, Description: form.Description,
 		Fields: form.Fields, Settings: form.Settings, Published: form.Published})
-	if err := checkFormInput(&in); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	saved, err := s.deps.Store.FormUpdate(r.Context(), s.actor(r), form.OrganizationID, form.ID, in)
+	saved, err := s.deps.App.Forms.Update(r.Context(), s.caller(r), form.ID, in)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -200,18 +187,16 @@ func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, s.formOut(saved))
 }
 
-// apiFormDelete is DELETE /api/v1/forms/{id}: the form, its submissions and their files.
+// apiFormDelete is DELETE /api/v1/forms/{id}: the form, its submissions and their files (app.Forms.Delete).
 func (s *Server) apiFormDelete(w http.ResponseWriter, r *http.Request) {
-	form, ok := s.pathForm(w, r, authz.FormsManage)
-	if !ok {
-		return
+	id, err := pathID(r, "id")
+	if err == nil {
+		err = s.deps.App.Forms.Delete(r.Context(), s.caller(r), id)
 	}
-	keys, err := s.deps.Store.FormDelete(r.Context(), s.actor(r), form.OrganizationID, form.ID)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	s.deleteFiles(r.Context(), keys)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -255,7 +240,7 @@ func submissionOut(sub store.FormSubmission) submissionJSON {
 	return out
 }
 
-// apiSubmissionList is GET /api/v1/forms/{id}/submissions?q=&from=&to=&cursor=&limit=.
+// apiSubmissionList is GET /api/v1/forms/{id}/submissions?q=&from=&to=&cursor=&limit= (app.Forms.Submissions).
 func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.pathForm(w, r, authz.FormsView)
 	if !ok {
@@ -266,7 +251,7 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
+	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.caller(r), form.ID, filter)
 	if err != nil {
 		s.problem(w, r, err)
 		return
@@ -283,43 +268,34 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
-// apiSubmissionGet is GET /api/v1/forms/{id}/submissions/{sid}: with its files and the executions it started.
+// apiSubmissionGet is GET /api/v1/forms/{id}/submissions/{sid}: with its files and the executions it started
+// (app.Forms.Submission).
 func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
-	form, sub, err := s.authorizedSubmission(r, authz.FormsView)
+	d, err := s.submissionDetail(r)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	execs, err := s.deps.Store.FormSubmissionExecutions(r.Context(), form.OrganizationID, sub.ID)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	files, err := s.deps.Store.FormSubmissionFiles(r.Context(), form.OrganizationID, sub.ID)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	out := submissionOut(sub)
-	out.Executions = make([]submissionExecutionJSON, len(execs))
-	for i, e := range execs {
+	out := submissionOut(d.Submission)
+	out.Executions = make([]submissionExecutionJSON, len(d.Executions))
+	for i, e := range d.Executions {
 		out.Executions[i] = submissionExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, WorkflowName: e.WorkflowName,
 			Version: e.Version, Status: e.Status, Error: e.Error, CreatedAt: e.CreatedAt, FinishedAt: e.FinishedAt}
 	}
-	byUpload := fileFields(submissionData(sub.Data))
-	out.Files = make([]submissionFileJSON, len(files))
-	for i, f := range files {
+	byUpload := fileFields(submissionData(d.Submission.Data))
+	out.Files = make([]submissionFileJSON, len(d.Files))
+	for i, f := range d.Files {
 		out.Files[i] = submissionFileJSON{ID: f.ID, Field: byUpload[f.ID.String()], Filename: f.Filename,
 			ContentType: f.ContentType, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256)}
 	}
 	respond(w, http.StatusOK, out)
 }
 
-// apiSubmissionDelete is DELETE /api/v1/forms/{id}/submissions/{sid}.
+// apiSubmissionDelete is DELETE /api/v1/forms/{id}/submissions/{sid} (app.Forms.DeleteSubmission).
 func (s *Server) apiSubmissionDelete(w http.ResponseWriter, r *http.Request) {
-	form, sub, err := s.authorizedSubmission(r, authz.FormsManage)
+	formID, id, err := submissionPath(r)
 	if err == nil {
-		err = s.deleteSubmission(r, form, sub.ID)
+		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.caller(r), formID, id)
 	}
 	if err != nil {
 		s.problem(w, r, err)

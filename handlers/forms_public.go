@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
@@ -56,29 +56,23 @@ func (s *Server) publicFormPage(w http.ResponseWriter, r *http.Request) {
 
 // allowFormRedirect lets a form with a redirect setting send people there: browsers hold the redirect that answers
 // a form submission to the form-action of the page the form was on, which is 'self' on every other page. Only the
-// redirect's origin is added, and checkFormSettings made sure it is a plain scheme, host and port.
+// redirect's origin is added, a plain scheme, host and port (app.FormRedirectOrigin).
 func allowFormRedirect(w http.ResponseWriter, form store.Form) {
-	u, err := url.Parse(form.Settings.RedirectURL)
-	if form.Settings.RedirectURL == "" || err != nil || !redirectHostPattern.MatchString(u.Host) ||
-		(u.Scheme != "http" && u.Scheme != "https") {
+	origin := app.FormRedirectOrigin(form.Settings.RedirectURL)
+	if origin == "" {
 		return
 	}
 	w.Header().Set("Content-Security-Policy",
-		strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+u.Scheme+"://"+u.Host, 1))
+		strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+origin, 1))
 }
 
-// openPublicForm loads the form at /f/{slug}, or answers for it: 404 when no published form has this address (a
-// draft is not revealed), 410 when it is closed.
+// openPublicForm loads the form at /f/{slug} (app.Forms.Public), or answers for it: 404 when no published form has
+// this address (a draft is not revealed), 410 when it is closed.
 func (s *Server) openPublicForm(w http.ResponseWriter, r *http.Request) (store.Form, bool) {
 	w.Header().Set("Cache-Control", "no-store")
-	slug := r.PathValue("slug")
-	var form store.Form
-	var err error = fault.New(fault.NotFound, "no such form")
-	if formSlugPattern.MatchString(slug) {
-		form, err = s.deps.Store.FormBySlug(r.Context(), slug)
-	}
+	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	switch {
-	case fault.CodeOf(err) == fault.NotFound || (err == nil && !form.Published):
+	case fault.CodeOf(err) == fault.NotFound:
 		s.render(w, r, http.StatusNotFound, "Form not found", views.FormNotice(views.FormNoticePage{
 			FormName: "Form not found", Title: "There is no form at this address.",
 			Message: "Check the link you were given; the form may have been taken down."}))
@@ -126,13 +120,13 @@ func publicField(slug string, fd store.FormField, values url.Values, msg string)
 	}
 	switch fd.Type {
 	case store.FieldText, store.FieldTextarea, store.FieldEmail:
-		pf.MaxLength = textLimit(fd)
+		pf.MaxLength = app.TextLimit(fd)
 		if fd.MinLength != nil {
 			pf.MinLength = *fd.MinLength
 		}
 	case store.FieldFile:
 		pf.Accept = strings.Join(fd.Accept, ",")
-		pf.Limit = humanBytes(fileFieldLimit(fd))
+		pf.Limit = humanBytes(app.FileFieldLimit(fd))
 		pf.ValidateURL, pf.Value, pf.Values = "", "", nil
 	}
 	return pf
@@ -152,10 +146,7 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request, status int, c 
 // with the field's fragment (its message, or none) for htmx to swap in place as the visitor moves on.
 func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	form, err := s.deps.Store.FormBySlug(r.Context(), r.PathValue("slug"))
-	if err == nil && !form.Published {
-		err = fault.New(fault.NotFound, "no such form")
-	}
+	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	if err == nil {
 		err = s.allow(r, "form-check:"+s.clientIP(r).String(), publicFormChecksPerMinute, time.Minute)
 	}
@@ -172,17 +163,18 @@ func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 		if fd.Name != name || fd.Type == store.FieldFile {
 			continue
 		}
-		_, msg := validateFieldValue(fd, r.PostForm[fd.Name], nil)
+		_, msg := app.CheckAnswer(fd, r.PostForm[fd.Name], nil)
 		s.fragment(w, r, http.StatusOK, views.PublicFormField(publicField(form.Slug, fd, r.PostForm, msg)))
 		return
 	}
 	http.Error(w, "no such field", http.StatusNotFound)
 }
 
-// publicFormSubmit is POST /f/{slug}: a submission, checked against the form's schema, stored with its files, and
-// handed to every active workflow the form triggers, all in one transaction. A submission with bad fields gets 422
-// and the form again with the values sent and a message per field; nothing is stored. A filled-in honeypot gets
-// the same answer as a success, and nothing is stored either.
+// publicFormSubmit is POST /f/{slug}: a submission, streamed in (files straight to storage), then accepted by
+// app.Forms.Accept: checked against the form's schema, stored with its files, and handed to every active workflow
+// the form triggers, all in one transaction. A submission with bad fields gets 422 and the form again with the
+// values sent and a message per field; nothing is stored. A filled-in honeypot gets the same answer as a success,
+// and nothing is stored either.
 func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.openPublicForm(w, r)
 	if !ok {
@@ -212,27 +204,22 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderAccepted(w, r, form)
 		return
 	}
-	data, errs := validateSubmission(form.Fields, in.values, in.files, in.fileErrs)
-	if len(errs) > 0 {
-		s.renderPublicForm(w, r, form, in.values, errs, fault.New(fault.Invalid, "Some answers need attention."))
+	_, err = s.deps.App.Forms.Accept(r.Context(), form, app.PublicSubmission{Values: in.values, Files: in.files,
+		FileErrs: in.fileErrs, RemoteIP: s.clientIP(r),
+		UserAgent: truncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)})
+	switch e := fault.As(err); {
+	case err == nil:
+	case errors.Is(err, store.ErrFormClosed):
+		s.renderFormClosed(w, r, form)
 		return
-	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		s.pageError(w, r, err)
+	case e.Code == fault.Invalid && len(e.Fields) > 0:
+		errs := make(map[string]string, len(e.Fields))
+		for _, fe := range e.Fields {
+			errs[fe.Field] = fe.Message
+		}
+		s.renderPublicForm(w, r, form, in.values, errs, err)
 		return
-	}
-	sub := store.NewFormSubmission{FormID: form.ID, Data: raw, RemoteIP: s.clientIP(r), UserAgent: truncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)}
-	for _, fd := range form.Fields {
-		if f := in.files[fd.Name]; f != nil {
-			sub.Files = append(sub.Files, *f)
-		}
-	}
-	if _, _, err := s.deps.Store.FormSubmit(r.Context(), sub); err != nil {
-		if errors.Is(err, store.ErrFormClosed) {
-			s.renderFormClosed(w, r, form)
-			return
-		}
+	default:
 		s.renderPublicForm(w, r, form, in.values, nil, err)
 		return
 	}
@@ -319,7 +306,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 	for _, fd := range form.Fields {
 		fields[fd.Name] = fd
 		if fd.Type == store.FieldFile {
-			limit += fileFieldLimit(fd) + partOverheadBytes
+			limit += app.FileFieldLimit(fd) + partOverheadBytes
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
@@ -350,7 +337,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 				}
 				continue
 			}
-			f, err := s.receiveFile(r.Context(), part, fileFieldLimit(fd), fd.Accept)
+			f, err := s.receiveFile(r.Context(), part, app.FileFieldLimit(fd), fd.Accept)
 			var refused *fileTypeRefused
 			var tooLarge *fileTooLarge
 			switch {

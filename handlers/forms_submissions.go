@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
@@ -22,18 +23,21 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// authorizedSubmission loads the submission named by {id}/{sid}, checking a against its form.
-func (s *Server) authorizedSubmission(r *http.Request, a authz.Action) (store.Form, store.FormSubmission, error) {
-	form, err := s.authorizedForm(r, a)
-	if err != nil {
-		return store.Form{}, store.FormSubmission{}, err
+// submissionPath reads the {id}/{sid} of a submission's route; a malformed one is NotFound.
+func submissionPath(r *http.Request) (formID, id uuid.UUID, err error) {
+	if formID, err = pathID(r, "id"); err == nil {
+		id, err = pathID(r, "sid")
 	}
-	sid, err := pathID(r, "sid")
+	return formID, id, err
+}
+
+// submissionDetail reads the submission of {id}/{sid} with its files and executions (app.Forms.Submission).
+func (s *Server) submissionDetail(r *http.Request) (app.SubmissionDetail, error) {
+	formID, id, err := submissionPath(r)
 	if err != nil {
-		return store.Form{}, store.FormSubmission{}, err
+		return app.SubmissionDetail{}, err
 	}
-	sub, err := s.deps.Store.FormSubmissionGet(r.Context(), form.OrganizationID, form.ID, sid)
-	return form, sub, err
+	return s.deps.App.Forms.Submission(r.Context(), s.caller(r), formID, id)
 }
 
 // submissionFilter reads the filters of a submissions listing: q (a web-search expression over every answer),
@@ -80,7 +84,7 @@ func parseTimeFilter(v string, end bool) (time.Time, bool) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, true
 	}
-	t, err := time.Parse(dateLayout, v)
+	t, err := time.Parse(app.DateLayout, v)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -167,7 +171,7 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
 		return
 	}
-	subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
+	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.caller(r), form.ID, filter)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
@@ -191,29 +195,23 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
 }
 
-// csvPageSize is how many submissions the export reads per query: the export streams page by page, so its memory
-// does not grow with the number of submissions.
-const csvPageSize = 500
-
 // submissionsCSV is GET /forms/{id}/submissions.csv?q=&from=&to=: every matching submission, newest first, one
-// column per current field, streamed as it is read. Exporting is audited: it copies personal data out.
+// column per current field, streamed as it is read (app.Forms.Export, which audits it).
 func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsView)
+	id, err := pathID(r, "id")
+	var filter store.SubmissionFilter
+	if err == nil {
+		filter, err = submissionFilter(r.URL.Query())
+	}
+	var export app.SubmissionExport
+	if err == nil {
+		export, err = s.deps.App.Forms.Export(r.Context(), s.caller(r), id, filter)
+	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	filter, err := submissionFilter(r.URL.Query())
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), &form.OrganizationID, "form.submissions.export", "form",
-		form.ID.String()); err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	filter.Limit = csvPageSize
+	form := export.Form
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{
 		"filename": form.Slug + "-submissions.csv"}))
@@ -224,8 +222,7 @@ func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = cw.Write(header)
 	flusher, _ := w.(http.Flusher)
-	for {
-		subs, err := s.deps.Store.FormSubmissionList(r.Context(), form.OrganizationID, form.ID, filter)
+	for subs, err := range export.Pages {
 		if err != nil {
 			// The status is sent: all that is left is to end the file early and say why in the log.
 			logging.From(r.Context(), s.deps.Logger).Error("export submissions", "form_id", form.ID, "error", err)
@@ -246,11 +243,6 @@ func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
 		if flusher != nil {
 			flusher.Flush()
 		}
-		if len(subs) < csvPageSize {
-			return
-		}
-		last := subs[len(subs)-1]
-		filter.After = &last
 	}
 }
 
@@ -265,25 +257,16 @@ func csvCell(v string) string {
 
 // submissionPage is GET /forms/{id}/submissions/{sid}: the answers, the files and the executions started.
 func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
-	form, sub, err := s.authorizedSubmission(r, authz.FormsView)
+	d, err := s.submissionDetail(r)
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	execs, err := s.deps.Store.FormSubmissionExecutions(r.Context(), form.OrganizationID, sub.ID)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
-	files, err := s.deps.Store.FormSubmissionFiles(r.Context(), form.OrganizationID, sub.ID)
-	if err != nil {
-		s.pageError(w, r, err)
-		return
-	}
+	form, sub := d.Form, d.Submission
 	data := submissionData(sub.Data)
 	page := views.SubmissionDetailPage{FormID: form.ID.String(), FormName: form.Name, ID: sub.ID.String(),
 		CreatedAt: sub.CreatedAt, UserAgent: sub.UserAgent,
-		CanDelete: authz.Authorize(principalFrom(r.Context()), authz.FormsManage, formResource(form)) == nil}
+		CanDelete: authz.Authorize(principalFrom(r.Context()), authz.FormsManage, app.FormResource(form)) == nil}
 	if sub.RemoteIP != nil {
 		page.RemoteIP = sub.RemoteIP.String()
 	}
@@ -299,56 +282,47 @@ func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	byUpload := fileFields(data)
-	for _, f := range files {
+	for _, f := range d.Files {
 		page.Files = append(page.Files, views.SubmissionFile{Field: byUpload[f.ID.String()], Filename: f.Filename,
 			ContentType: f.ContentType, Size: humanBytes(f.Size), SHA256: hex.EncodeToString(f.SHA256),
 			URL: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String() + "/files/" + f.ID.String()})
 	}
-	for _, e := range execs {
+	for _, e := range d.Executions {
 		page.Executions = append(page.Executions, views.SubmissionExecutionRow{ID: e.ID.String(),
 			WorkflowName: e.WorkflowName, Status: e.Status, Error: e.Error, CreatedAt: e.CreatedAt})
 	}
 	s.render(w, r, http.StatusOK, "Submission", views.SubmissionDetail(page))
 }
 
-// submissionDelete is POST /forms/{id}/submissions/{sid}/delete.
+// submissionDelete is POST /forms/{id}/submissions/{sid}/delete: the submission and its files
+// (app.Forms.DeleteSubmission).
 func (s *Server) submissionDelete(w http.ResponseWriter, r *http.Request) {
-	form, sub, err := s.authorizedSubmission(r, authz.FormsManage)
+	formID, id, err := submissionPath(r)
 	if err == nil {
-		err = s.deleteSubmission(r, form, sub.ID)
+		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.caller(r), formID, id)
 	}
 	if err != nil {
 		s.pageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/forms/"+form.ID.String()+"/submissions")
-}
-
-// deleteSubmission deletes a submission and then its files.
-func (s *Server) deleteSubmission(r *http.Request, form store.Form, id uuid.UUID) error {
-	keys, err := s.deps.Store.FormSubmissionDelete(r.Context(), s.actor(r), form.OrganizationID, form.ID, id)
-	if err != nil {
-		return err
-	}
-	s.deleteFiles(r.Context(), keys)
-	return nil
+	s.redirect(w, r, "/forms/"+formID.String()+"/submissions")
 }
 
 // submissionFile is GET /forms/{id}/submissions/{sid}/files/{fid}: a file of a submission, always as a download.
 // A stranger chose its bytes, so it is never rendered on this origin: it goes out as an attachment, in a sandbox,
 // and types a browser would run (HTML, SVG, scripts) go out as plain bytes.
 func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
-	form, sub, err := s.authorizedSubmission(r, authz.FormsView)
+	formID, sid, err := submissionPath(r)
 	var fid uuid.UUID
 	if err == nil {
 		fid, err = pathID(r, "fid")
 	}
-	if err == nil && s.deps.Files == nil {
-		err = errNoStorage
-	}
 	var file store.Upload
 	if err == nil {
-		file, err = s.submissionUpload(r, form, sub, fid)
+		file, err = s.deps.App.Forms.SubmissionFile(r.Context(), s.caller(r), formID, sid, fid)
+	}
+	if err == nil && s.deps.Files == nil {
+		err = errNoStorage
 	}
 	var body io.ReadCloser
 	if err == nil {
@@ -371,18 +345,4 @@ func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(w, body); err != nil {
 		logging.From(r.Context(), s.deps.Logger).Warn("send a submission's file", "error", err)
 	}
-}
-
-// submissionUpload finds one live file of a submission.
-func (s *Server) submissionUpload(r *http.Request, form store.Form, sub store.FormSubmission, id uuid.UUID) (store.Upload, error) {
-	files, err := s.deps.Store.FormSubmissionFiles(r.Context(), form.OrganizationID, sub.ID)
-	if err != nil {
-		return store.Upload{}, err
-	}
-	for _, f := range files {
-		if f.ID == id {
-			return f, nil
-		}
-	}
-	return store.Upload{}, fault.New(fault.NotFound, "file not found")
 }

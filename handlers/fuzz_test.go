@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -171,7 +172,7 @@ func FuzzFormSchema(f *testing.F) {
 			return
 		}
 		in := body.merge(store.FormInput{})
-		err := checkFormInput(&in)
+		err := app.CheckForm(&in)
 		if err != nil {
 			if e := fault.As(err); e.Code != fault.Invalid || len(e.Fields) == 0 {
 				t.Fatalf("refusal %#v", e)
@@ -179,7 +180,7 @@ func FuzzFormSchema(f *testing.F) {
 			return
 		}
 		before, _ := json.Marshal(in)
-		if err := checkFormInput(&in); err != nil {
+		if err := app.CheckForm(&in); err != nil {
 			t.Fatalf("an accepted schema is refused when checked again: %v\n%s", err, before)
 		}
 		if after, _ := json.Marshal(in); !bytes.Equal(before, after) {
@@ -190,7 +191,7 @@ func FuzzFormSchema(f *testing.F) {
 		if err != nil || validate.Values("", values) != nil {
 			return // refused before validation, as readSubmission does
 		}
-		data, errs := validateSubmission(form.Fields, values, nil, nil)
+		data, errs := app.CheckAnswers(form.Fields, values, nil, nil)
 		if len(errs) == 0 {
 			raw, err := json.Marshal(data)
 			if err != nil {

@@ -129,7 +129,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&deps, h)
 	}
-	h.app.Limiter, h.app.Now = deps.Limiter, deps.Now
+	h.app.Limiter, h.app.Now, h.app.Files = deps.Limiter, deps.Now, deps.Files
 	h.app.Registry, h.app.Integrations, h.app.WebhookKeys = deps.Registry, deps.Integrations, deps.WebhookKeys
 	deps.App = app.New(h.app)
 	h.srv = New(deps)

@@ -1,4 +1,4 @@
-package handlers
+package app
 
 import (
 	"fmt"
@@ -19,14 +19,14 @@ import (
 )
 
 // A form's schema is []store.FormField plus store.FormSettings. This file holds the two checks made against it: that
-// a schema is well formed (checkFormInput, for the builder and the API), and that a submission fits a schema
-// (validateSubmission, for the public page and its inline validation). Both read the same Go values the public
-// page renders from.
+// a schema is well formed (CheckForm, which Forms.Create and Forms.Update make, and the builder's preview too), and
+// that a submission fits a schema (CheckAnswers, which Forms.Accept makes, and CheckAnswer, the public page's inline
+// validation of one field). Both read the same Go values the public page renders from.
 
-// Schema limits. They bound what one submission may make the server hold: at most maxFormFields values, each at
+// Schema limits. They bound what one submission may make the server hold: at most MaxFormFields values, each at
 // most maxTextLimit characters.
 const (
-	maxFormFields        = 100
+	MaxFormFields        = 100
 	maxFieldOptions      = 200
 	maxOptionLength      = 200
 	maxPatternLength     = 500
@@ -37,9 +37,9 @@ const (
 	maxRedirectURLLength = 2000
 	// maxTextLimit is the most a max_length may allow.
 	maxTextLimit = 20000
-	// maxFileFieldBytes is the most a file field's max_bytes may allow (the storage backend's own limit, FILE_MAX_BYTES,
+	// MaxFileFieldBytes is the most a file field's max_bytes may allow (the storage backend's own limit, FILE_MAX_BYTES,
 	// applies on top of it).
-	maxFileFieldBytes = 1 << 30
+	MaxFileFieldBytes = 1 << 30
 )
 
 // Default lengths when a field sets no max_length: a line of text is short, a textarea may hold a letter.
@@ -48,8 +48,8 @@ const (
 	defaultTextareaMaxLength = 10000
 )
 
-// dateLayout is the format of date values and date bounds: what <input type="date"> sends.
-const dateLayout = "2006-01-02"
+// DateLayout is the format of date values and date bounds: what <input type="date"> sends.
+const DateLayout = "2006-01-02"
 
 var (
 	// formFieldNamePattern keeps field names usable as keys everywhere they go: submission data, expressions
@@ -59,15 +59,15 @@ var (
 	// formSlugPattern is the database's CHECK on forms.slug, repeated here to name the field instead of failing.
 	formSlugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	// redirectHostPattern is a redirect's host[:port]: a plain name, so the origin can go into the public page's
-	// Content-Security-Policy as it is (see allowFormRedirect).
+	// Content-Security-Policy as it is (see FormRedirectOrigin).
 	redirectHostPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$`)
 	// mediaRangePattern is a media type or family as trigger.file_upload's schema accepts them.
 	mediaRangePattern = regexp.MustCompile(`^(\*/\*|[a-z0-9][a-z0-9!#$&^_.+-]*/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*))$`)
 )
 
-// checkFormInput normalizes a form (trimming, lower-casing media types) and checks it, returning an Invalid fault
+// CheckForm normalizes a form (trimming, lower-casing media types) and checks it, returning an Invalid fault
 // that names every bad field by its path ("slug", "fields.2.pattern", "settings.redirect_url"), or nil.
-func checkFormInput(in *store.FormInput) error {
+func CheckForm(in *store.FormInput) error {
 	var errs []fault.FieldError
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fault.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -87,8 +87,8 @@ func checkFormInput(in *store.FormInput) error {
 	if utf8.RuneCountInString(in.Description) > 5000 {
 		bad("description", "must be at most 5000 characters")
 	}
-	if len(in.Fields) > maxFormFields {
-		bad("fields", "must be at most %d", maxFormFields)
+	if len(in.Fields) > MaxFormFields {
+		bad("fields", "must be at most %d", MaxFormFields)
 	}
 	if in.Published && len(in.Fields) == 0 {
 		bad("fields", "must hold at least one field for the form to be published")
@@ -135,8 +135,18 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 		bad("type", "must be one of %s", strings.Join(store.FormFieldTypes, ", "))
 		return errs
 	}
+	checkFieldOptions(f, bad)
+	checkFieldBounds(f, bad)
+	checkFieldText(f, bad)
+	checkFieldFile(f, bad)
+	return errs
+}
 
-	// Options: what select, radio and checkbox groups offer.
+// badField reports a problem with a property of a field being checked.
+type badField func(property, format string, args ...any)
+
+// checkFieldOptions normalizes and checks what select, radio and checkbox groups offer.
+func checkFieldOptions(f *store.FormField, bad badField) {
 	options := f.Options[:0:0]
 	for _, o := range f.Options {
 		if o = strings.TrimSpace(o); o != "" {
@@ -163,8 +173,10 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 			bad(fmt.Sprintf("options.%d", i), "repeats %q", o)
 		}
 	}
+}
 
-	// Bounds: numbers and dates.
+// checkFieldBounds checks the bounds of numbers and dates.
+func checkFieldBounds(f *store.FormField, bad badField) {
 	if f.Min != nil || f.Max != nil {
 		switch f.Type {
 		case store.FieldNumber, store.FieldDate:
@@ -177,8 +189,10 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 			bad(boundName(f), "is only for number and date fields")
 		}
 	}
+}
 
-	// Lengths and pattern: texts.
+// checkFieldText checks the lengths and pattern of texts.
+func checkFieldText(f *store.FormField, bad badField) {
 	textual := f.Type == store.FieldText || f.Type == store.FieldTextarea || f.Type == store.FieldEmail
 	if f.MinLength != nil || f.MaxLength != nil || f.Pattern != "" {
 		if !textual {
@@ -202,8 +216,10 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 			}
 		}
 	}
+}
 
-	// Files: accepted types and size.
+// checkFieldFile normalizes and checks the accepted types and size of files.
+func checkFieldFile(f *store.FormField, bad badField) {
 	if f.Type == store.FieldFile {
 		if len(f.Accept) > maxAcceptTypes {
 			bad("accept", "must list at most %d types", maxAcceptTypes)
@@ -214,8 +230,8 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 				bad(fmt.Sprintf("accept.%d", i), "must be a media type such as application/pdf or a family such as image/*")
 			}
 		}
-		if f.MaxBytes < 0 || f.MaxBytes > maxFileFieldBytes {
-			bad("max_bytes", "must be from 1 to %d", maxFileFieldBytes)
+		if f.MaxBytes < 0 || f.MaxBytes > MaxFileFieldBytes {
+			bad("max_bytes", "must be from 1 to %d", MaxFileFieldBytes)
 		}
 	} else if len(f.Accept) > 0 || f.MaxBytes != 0 {
 		field := "accept"
@@ -224,7 +240,6 @@ func checkFormField(prefix string, f *store.FormField) []fault.FieldError {
 		}
 		bad(field, "is only for file fields")
 	}
-	return errs
 }
 
 func boundName(f *store.FormField) string {
@@ -246,7 +261,7 @@ func textOptionName(f *store.FormField) string {
 
 // checkBound parses a number or date bound, reporting it when it is neither; the float orders both kinds (dates
 // as Unix days).
-func checkBound(kind string, b *store.FormBound, name string, bad func(string, string, ...any)) (float64, bool) {
+func checkBound(kind string, b *store.FormBound, name string, bad badField) (float64, bool) {
 	if b == nil {
 		return 0, true
 	}
@@ -263,7 +278,7 @@ func checkBound(kind string, b *store.FormBound, name string, bad func(string, s
 
 func parseBound(kind, s string) (float64, bool) {
 	if kind == store.FieldDate {
-		t, err := time.Parse(dateLayout, s)
+		t, err := time.Parse(DateLayout, s)
 		return float64(t.Unix() / 86400), err == nil
 	}
 	v, err := strconv.ParseFloat(s, 64)
@@ -289,8 +304,8 @@ func checkFormSettings(s *store.FormSettings) []fault.FieldError {
 	if s.RedirectURL != "" {
 		// Only absolute http(s) addresses: a javascript: or data: URL would run in the visitor's browser.
 		u, err := url.Parse(s.RedirectURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !redirectHostPattern.MatchString(u.Host) ||
-			u.User != nil || len(s.RedirectURL) > maxRedirectURLLength {
+		if err != nil || FormRedirectOrigin(s.RedirectURL) == "" || u.User != nil ||
+			len(s.RedirectURL) > maxRedirectURLLength {
 			bad("redirect_url", "must be an absolute http:// or https:// address")
 		}
 	}
@@ -304,16 +319,28 @@ func checkFormSettings(s *store.FormSettings) []fault.FieldError {
 	return errs
 }
 
-// fileFieldLimit is the most a file field takes.
-func fileFieldLimit(f store.FormField) int64 {
+// FormRedirectOrigin is the origin ("https://example.com:8443") of a form's redirect setting, or "" when it is not an
+// absolute http(s) address with a plain host: the public page adds it to its Content-Security-Policy's form-action,
+// which browsers hold the redirect answering a submission to.
+func FormRedirectOrigin(redirectURL string) string {
+	u, err := url.Parse(redirectURL)
+	if redirectURL == "" || err != nil || !redirectHostPattern.MatchString(u.Host) ||
+		(u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// FileFieldLimit is the most a file field takes.
+func FileFieldLimit(f store.FormField) int64 {
 	if f.MaxBytes > 0 {
 		return f.MaxBytes
 	}
 	return nodes.DefaultUploadBytes
 }
 
-// textLimit is the most characters a text field takes.
-func textLimit(f store.FormField) int {
+// TextLimit is the most characters a text field takes.
+func TextLimit(f store.FormField) int {
 	switch {
 	case f.MaxLength != nil:
 		return *f.MaxLength
@@ -323,11 +350,11 @@ func textLimit(f store.FormField) int {
 	return defaultTextMaxLength
 }
 
-// validateSubmission checks a submission against a form's fields and returns the data to store (every field, by
+// CheckAnswers checks a submission against a form's fields and returns the data to store (every field, by
 // name) and a message per bad field. values are the texts sent; files the files stored for file fields; fileErrs
 // the messages of files refused while streaming them (wrong type), which win over anything else about the field.
 // Names the form does not have are ignored, so nothing but the schema's fields is ever stored.
-func validateSubmission(fields []store.FormField, values url.Values, files map[string]*store.ReceivedFile,
+func CheckAnswers(fields []store.FormField, values url.Values, files map[string]*store.ReceivedFile,
 	fileErrs map[string]string) (map[string]any, map[string]string) {
 	data := make(map[string]any, len(fields))
 	errs := map[string]string{}
@@ -336,7 +363,7 @@ func validateSubmission(fields []store.FormField, values url.Values, files map[s
 			errs[f.Name] = msg
 			continue
 		}
-		v, msg := validateFieldValue(f, values[f.Name], files[f.Name])
+		v, msg := CheckAnswer(f, values[f.Name], files[f.Name])
 		if msg != "" {
 			errs[f.Name] = msg
 			continue
@@ -346,9 +373,9 @@ func validateSubmission(fields []store.FormField, values url.Values, files map[s
 	return data, errs
 }
 
-// validateFieldValue checks one field's values and returns what to store, or a message for the person filling the
+// CheckAnswer checks one field's values and returns what to store, or a message for the person filling the
 // form in.
-func validateFieldValue(f store.FormField, values []string, file *store.ReceivedFile) (any, string) {
+func CheckAnswer(f store.FormField, values []string, file *store.ReceivedFile) (any, string) {
 	first := ""
 	if len(values) > 0 {
 		first = values[0]
@@ -363,32 +390,8 @@ func validateFieldValue(f store.FormField, values []string, file *store.Received
 		}
 		return map[string]any{"upload_id": file.ID, "filename": file.Filename, "content_type": file.ContentType,
 			"size": file.Size}, ""
-
 	case store.FieldCheckbox:
-		if len(f.Options) == 0 {
-			checked := strings.TrimSpace(first) != ""
-			if f.Required && !checked {
-				return nil, "Tick this box to continue."
-			}
-			return checked, ""
-		}
-		chosen := []string{}
-		for _, v := range values {
-			if v == "" {
-				continue
-			}
-			if !slices.Contains(f.Options, v) {
-				return nil, "Choose from the options given."
-			}
-			if !slices.Contains(chosen, v) {
-				chosen = append(chosen, v)
-			}
-		}
-		if f.Required && len(chosen) == 0 {
-			return nil, "Choose at least one option."
-		}
-		return chosen, ""
-
+		return checkCheckboxAnswer(f, first, values)
 	case store.FieldSelect, store.FieldRadio:
 		if first == "" {
 			if f.Required {
@@ -400,57 +403,93 @@ func validateFieldValue(f store.FormField, values []string, file *store.Received
 			return nil, "Choose from the options given."
 		}
 		return first, ""
-
 	case store.FieldNumber:
-		s := strings.TrimSpace(first)
-		if s == "" {
-			if f.Required {
-				return nil, "This field is required."
-			}
-			return nil, ""
-		}
-		n, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsInf(n, 0) || math.IsNaN(n) || len(s) > 64 {
-			return nil, "Enter a number."
-		}
-		if f.Min != nil {
-			if lo, ok := parseBound(f.Type, string(*f.Min)); ok && n < lo {
-				return nil, fmt.Sprintf("Enter %s or more.", *f.Min)
-			}
-		}
-		if f.Max != nil {
-			if hi, ok := parseBound(f.Type, string(*f.Max)); ok && n > hi {
-				return nil, fmt.Sprintf("Enter %s or less.", *f.Max)
-			}
-		}
-		return n, ""
-
+		return checkNumberAnswer(f, strings.TrimSpace(first))
 	case store.FieldDate:
-		s := strings.TrimSpace(first)
-		if s == "" {
-			if f.Required {
-				return nil, "This field is required."
-			}
-			return nil, ""
-		}
-		day, ok := parseBound(f.Type, s)
-		if !ok {
-			return nil, "Enter a date as YYYY-MM-DD."
-		}
-		if f.Min != nil {
-			if lo, ok := parseBound(f.Type, string(*f.Min)); ok && day < lo {
-				return nil, fmt.Sprintf("Enter %s or later.", *f.Min)
-			}
-		}
-		if f.Max != nil {
-			if hi, ok := parseBound(f.Type, string(*f.Max)); ok && day > hi {
-				return nil, fmt.Sprintf("Enter %s or earlier.", *f.Max)
-			}
-		}
-		return s, ""
+		return checkDateAnswer(f, strings.TrimSpace(first))
 	}
+	return checkTextAnswer(f, first) // text, textarea, email
+}
 
-	// text, textarea, email
+// checkCheckboxAnswer checks a box (a field without options) or a group of boxes.
+func checkCheckboxAnswer(f store.FormField, first string, values []string) (any, string) {
+	if len(f.Options) == 0 {
+		checked := strings.TrimSpace(first) != ""
+		if f.Required && !checked {
+			return nil, "Tick this box to continue."
+		}
+		return checked, ""
+	}
+	chosen := []string{}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if !slices.Contains(f.Options, v) {
+			return nil, "Choose from the options given."
+		}
+		if !slices.Contains(chosen, v) {
+			chosen = append(chosen, v)
+		}
+	}
+	if f.Required && len(chosen) == 0 {
+		return nil, "Choose at least one option."
+	}
+	return chosen, ""
+}
+
+// checkNumberAnswer checks a number, trimmed, against the field's bounds.
+func checkNumberAnswer(f store.FormField, s string) (any, string) {
+	if s == "" {
+		if f.Required {
+			return nil, "This field is required."
+		}
+		return nil, ""
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(n, 0) || math.IsNaN(n) || len(s) > 64 {
+		return nil, "Enter a number."
+	}
+	if f.Min != nil {
+		if lo, ok := parseBound(f.Type, string(*f.Min)); ok && n < lo {
+			return nil, fmt.Sprintf("Enter %s or more.", *f.Min)
+		}
+	}
+	if f.Max != nil {
+		if hi, ok := parseBound(f.Type, string(*f.Max)); ok && n > hi {
+			return nil, fmt.Sprintf("Enter %s or less.", *f.Max)
+		}
+	}
+	return n, ""
+}
+
+// checkDateAnswer checks a date, trimmed, against the field's bounds.
+func checkDateAnswer(f store.FormField, s string) (any, string) {
+	if s == "" {
+		if f.Required {
+			return nil, "This field is required."
+		}
+		return nil, ""
+	}
+	day, ok := parseBound(f.Type, s)
+	if !ok {
+		return nil, "Enter a date as YYYY-MM-DD."
+	}
+	if f.Min != nil {
+		if lo, ok := parseBound(f.Type, string(*f.Min)); ok && day < lo {
+			return nil, fmt.Sprintf("Enter %s or later.", *f.Min)
+		}
+	}
+	if f.Max != nil {
+		if hi, ok := parseBound(f.Type, string(*f.Max)); ok && day > hi {
+			return nil, fmt.Sprintf("Enter %s or earlier.", *f.Max)
+		}
+	}
+	return s, ""
+}
+
+// checkTextAnswer checks a text, textarea or e-mail address: its length, its form and the field's pattern.
+func checkTextAnswer(f store.FormField, first string) (any, string) {
 	s := strings.TrimSpace(first)
 	if f.Type == store.FieldTextarea {
 		s = strings.ReplaceAll(strings.TrimRight(first, " \t\r\n"), "\r\n", "\n")
@@ -469,7 +508,7 @@ func validateFieldValue(f store.FormField, values []string, file *store.Received
 	if f.MinLength != nil && n < *f.MinLength {
 		return nil, fmt.Sprintf("Enter at least %d characters.", *f.MinLength)
 	}
-	if limit := textLimit(f); n > limit {
+	if limit := TextLimit(f); n > limit {
 		return nil, fmt.Sprintf("Enter at most %d characters.", limit)
 	}
 	if f.Type == store.FieldEmail {
