@@ -16,6 +16,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -34,7 +35,12 @@ type Config struct {
 	Store *store.Store
 	// Plans loads compiled workflow versions (retry from the failed node needs the graph).
 	Plans *engine.PlanLoader
-	// Limiter counts rate-limited events (executions started by triggers); an in-process one when nil.
+	// Integrations stores integrations with their secrets sealed; ConnectionTester runs their "test connection"
+	// through the same outbound guard as the nodes.
+	Integrations     *store.IntegrationStore
+	ConnectionTester *actions.ConnectionTester
+	// Limiter counts rate-limited events (executions started by triggers, sign-ins, password resets …); an
+	// in-process one when nil.
 	Limiter ratelimit.Limiter
 	// OrgTriggerRateLimit is how many executions one organization may start a second through its triggers; 0
 	// means DefaultOrgTriggerRateLimit.
@@ -58,7 +64,16 @@ type App struct {
 	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
 	// a mail went out.
 	Outbox *Outbox
+
+	Integrations *Integrations
+	Accounts     *Accounts
+
+	limiter ratelimit.Limiter
 }
+
+// Limiter is the limiter the use cases count in. The HTTP layer counts its own limits (API calls per token) in it
+// too when given none, so one limiter holds every count.
+func (a *App) Limiter() ratelimit.Limiter { return a.limiter }
 
 // New builds the use cases.
 func New(cfg Config) *App {
@@ -87,5 +102,10 @@ func New(cfg Config) *App {
 		Members: &Members{store: cfg.Store, outbox: outbox, now: cfg.Now,
 			baseURL: strings.TrimRight(cfg.BaseURL.String(), "/")},
 		Executions: &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+
+		Integrations: &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester},
+		Accounts: &Accounts{store: cfg.Store, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
+			outbox: outbox, now: cfg.Now, baseURL: strings.TrimRight(cfg.BaseURL.String(), "/"), logger: cfg.Logger},
+		limiter: cfg.Limiter,
 	}
 }

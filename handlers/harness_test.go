@@ -122,6 +122,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		o(&deps, h)
 	}
 	h.app.Limiter, h.app.Now = deps.Limiter, deps.Now
+	h.app.Integrations, h.app.ConnectionTester = deps.Integrations, deps.ConnectionTester
 	deps.App = app.New(h.app)
 	h.srv = New(deps)
 	h.ts.Config.Handler = h.srv

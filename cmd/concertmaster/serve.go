@@ -106,6 +106,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		mailer = mail.NewSender(*cfg.SMTP)
 	}
 	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Limiter: deps.Limiter,
+		Integrations: deps.Integrations, ConnectionTester: deps.ConnectionTester,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
 	defer deps.App.Outbox.Wait() // e-mails still being sent in the background
 	web := handlers.New(deps)
