@@ -16,6 +16,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -37,11 +38,15 @@ type Config struct {
 	Plans *engine.PlanLoader
 	// Registry holds the node types workflow definitions are validated against.
 	Registry *engine.Registry
-	// Integrations are read to check that a definition's author may use the integrations it names.
-	Integrations *store.IntegrationStore
+	// Integrations stores integrations with their secrets sealed (and is read to check that a definition's author
+	// may use the integrations it names); ConnectionTester runs their "test connection" through the same outbound
+	// guard as the nodes.
+	Integrations     *store.IntegrationStore
+	ConnectionTester *actions.ConnectionTester
 	// WebhookKeys seal webhook secrets at rest.
 	WebhookKeys *secrets.Keyring
-	// Limiter counts rate-limited events (executions started by triggers); an in-process one when nil.
+	// Limiter counts rate-limited events (executions started by triggers, sign-ins, password resets …); an
+	// in-process one when nil.
 	Limiter ratelimit.Limiter
 	// OrgTriggerRateLimit is how many executions one organization may start a second through its triggers; 0
 	// means DefaultOrgTriggerRateLimit.
@@ -60,16 +65,24 @@ type Config struct {
 
 // App is the set of use cases, one field per domain area.
 type App struct {
-	Members    *Members
-	Executions *Executions
-	Workflows  *Workflows
-	Triggers   *Triggers
-	Forms      *Forms
-	Tokens     *Tokens
+	Accounts     *Accounts
+	Members      *Members
+	Workflows    *Workflows
+	Executions   *Executions
+	Triggers     *Triggers
+	Forms        *Forms
+	Integrations *Integrations
+	Tokens       *Tokens
 	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
 	// a mail went out.
 	Outbox *Outbox
+
+	limiter ratelimit.Limiter
 }
+
+// Limiter is the limiter the use cases count in. The HTTP layer counts its own limits (API calls per token) in it
+// too when given none, so one limiter holds every count.
+func (a *App) Limiter() ratelimit.Limiter { return a.limiter }
 
 // New builds the use cases.
 func New(cfg Config) *App {
@@ -89,17 +102,22 @@ func New(cfg Config) *App {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
 	outbox := newOutbox(cfg.Mailer, cfg.Logger)
+	baseURL := strings.TrimRight(cfg.BaseURL.String(), "/")
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
-	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: cfg.Integrations,
+	integrations := &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester}
+	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: integrations,
 		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
 	return &App{
-		Outbox:    outbox,
-		Workflows: workflows,
-		Triggers:  triggers,
-		Members: &Members{store: cfg.Store, outbox: outbox, now: cfg.Now,
-			baseURL: strings.TrimRight(cfg.BaseURL.String(), "/")},
-		Executions: &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
-		Forms:      &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
-		Tokens:     &Tokens{store: cfg.Store, now: cfg.Now},
+		Outbox:       outbox,
+		Triggers:     triggers,
+		Integrations: integrations,
+		Workflows:    workflows,
+		Members:      &Members{store: cfg.Store, outbox: outbox, now: cfg.Now, baseURL: baseURL},
+		Executions:   &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+		Forms:        &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
+		Tokens:       &Tokens{store: cfg.Store, now: cfg.Now},
+		Accounts: &Accounts{store: cfg.Store, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
+			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
+		limiter: cfg.Limiter,
 	}
 }

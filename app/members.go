@@ -204,10 +204,25 @@ func (m *Members) Leave(ctx context.Context, c Caller) ([]store.UserOrganization
 	return m.store.UserOrganizations(ctx, p.UserID)
 }
 
+// InvitationLink is the invitation a link carries, and whether its e-mail already has an account (the page then
+// asks that person to sign in rather than to create one).
+type InvitationLink struct {
+	Invitation    store.Invitation
+	AccountExists bool
+}
+
 // InvitationByToken reads the invitation a link carries. An unknown, used, withdrawn or expired link is one and
 // the same NotFound.
-func (m *Members) InvitationByToken(ctx context.Context, token string) (store.Invitation, error) {
-	return m.store.InvitationByToken(ctx, auth.HashToken(token))
+func (m *Members) InvitationByToken(ctx context.Context, token string) (InvitationLink, error) {
+	inv, err := m.store.InvitationByToken(ctx, auth.HashToken(token))
+	if err != nil {
+		return InvitationLink{}, err
+	}
+	_, err = m.store.UserGetByEmail(ctx, inv.Email)
+	if err != nil && fault.CodeOf(err) != fault.NotFound {
+		return InvitationLink{}, err
+	}
+	return InvitationLink{Invitation: inv, AccountExists: err == nil}, nil
 }
 
 // AcceptInvitation joins the invitation's organization as the signed-in caller, whose e-mail must be the invited

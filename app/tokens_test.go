@@ -62,7 +62,7 @@ func TestTokensUseCases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := a.Tokens.Create(ctx, tt.caller, tt.in)
 			if tt.code != "" {
-				wantFault(t, tt.name, err, tt.code, tt.field)
+				wantFault(t, err, tt.code, tt.field)
 				return
 			}
 			if err != nil {
@@ -102,13 +102,3 @@ func TestTokensUseCases(t *testing.T) {
 	}
 }
 
-// wantFault fails t unless err carries code and, when field is set, names that field first.
-func wantFault(t *testing.T, what string, err error, code fault.Code, field string) {
-	t.Helper()
-	if fault.CodeOf(err) != code {
-		t.Fatalf("%s: err %v, want %s", what, err, code)
-	}
-	if field != "" && (len(fault.As(err).Fields) == 0 || fault.As(err).Fields[0].Field != field) {
-		t.Fatalf("%s: fields %+v, want %q named", what, fault.As(err).Fields, field)
-	}
-}

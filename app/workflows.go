@@ -23,7 +23,7 @@ import (
 type Workflows struct {
 	store        *store.Store
 	registry     *engine.Registry
-	integrations *store.IntegrationStore
+	integrations *Integrations
 	webhookKeys  *secrets.Keyring
 	triggers     *Triggers
 	now          func() time.Time

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
@@ -142,7 +143,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 
 			// Ten wrong guesses from the attacker's address: the eleventh attempt from there is refused, even with the
 			// right password.
-			for i := range loginPerAccountIP {
+			for i := range app.SignInLimitAccountAddress {
 				if resp := h.login(owner, "wrong password "+strconv.Itoa(i), attacker); resp.StatusCode != 401 {
 					t.Fatalf("guess %d = %d", i+1, resp.StatusCode)
 				} else if !strings.Contains(resp.doc(t).Find(".alert.error").Text(), "not right") {
@@ -163,7 +164,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 			}
 
 			// The owner, from home, is not locked out; and signs in again and again without counting against anything.
-			for i := range loginPerAccountIP + 2 {
+			for i := range app.SignInLimitAccountAddress + 2 {
 				if ok := h.login(owner, testPassword, home); ok.StatusCode != 303 || sessionFrom(ok) == nil {
 					t.Fatalf("the owner's sign-in %d from another address = %d", i+1, ok.StatusCode)
 				}
@@ -173,8 +174,8 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 			}
 
 			// Per account: a guesser spread over many addresses meets the ceiling, and then the account waits.
-			for range loginPerAccount - loginPerAccountIP - 2 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:acct:"+strings.ToLower(owner), loginPerAccount, loginPerAccountWin); err != nil {
+			for range app.SignInLimitAccount - app.SignInLimitAccountAddress - 2 {
+				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:acct:"+strings.ToLower(owner), app.SignInLimitAccount, app.SignInWindowAccount); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -187,8 +188,8 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 
 			// Per address: one address trying many accounts.
 			spray := randomIP()
-			for range loginPerIP - 1 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:ip:"+spray, loginPerIP, loginPerIPWindow); err != nil {
+			for range app.SignInLimitAddress - 1 {
+				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:ip:"+spray, app.SignInLimitAddress, app.SignInWindowAddress); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -201,13 +202,13 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 			if resp := h.login(w.users["admin"].Email, testPassword, randomIP()); resp.StatusCode != 303 {
 				t.Errorf("the same account from another address = %d", resp.StatusCode)
 			}
-			if h.auditCount("session.login_failed") < loginPerAccountIP {
+			if h.auditCount("session.login_failed") < app.SignInLimitAccountAddress {
 				t.Error("failed sign-ins are not audited")
 			}
 
 			// The windows end: the guessing address may try again (the in-process limiter runs on the test's clock).
 			if tc.limiter == nil {
-				clock.Add(int64(loginPerAccountWin))
+				clock.Add(int64(app.SignInWindowAccount))
 				if ok := h.login(owner, testPassword, attacker); ok.StatusCode != 303 {
 					t.Errorf("after the windows = %d", ok.StatusCode)
 				}

@@ -2,15 +2,12 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/auth"
-	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // tokenResponse is the answer of POST /api/v1/auth/token and /refresh.
@@ -35,53 +32,35 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
-// refreshPerIP bounds refresh and logout calls per address: refresh tokens cannot be guessed, but a flood of
-// lookups is still a cost.
-const refreshPerIP = 120
-
-// apiIssueToken is POST /api/v1/auth/token {email, password, organization_id?}: the API's sign-in. It answers a
-// short-lived JWT access token and a refresh token that starts a new rotation family.
+// apiIssueToken is POST /api/v1/auth/token {email, password, organization_id?}: the API's sign-in (rate-limited as
+// the sign-in page, see app.Accounts.SignIn). It answers a short-lived JWT access token and a refresh token that
+// starts a new rotation family.
 func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
 	var in tokenRequest
 	if err := decodeJSON(w, r, &in); err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	user, orgs, err := s.checkCredentials(r, strings.TrimSpace(in.Email), in.Password, "api")
+	signedIn, err := s.deps.App.Accounts.SignInAPI(r.Context(), s.actor(r),
+		app.Credentials{Email: in.Email, Password: in.Password, OrganizationID: in.OrganizationID})
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	orgID := orgs[0].ID
-	if in.OrganizationID != nil {
-		orgID = uuid.Nil
-		for _, o := range orgs {
-			if o.ID == *in.OrganizationID {
-				orgID = o.ID
-			}
-		}
-		if orgID == uuid.Nil {
-			s.problem(w, r, fault.Fields("not a member", fault.FieldError{Field: "organization_id",
-				Message: "you are not a member of this organization"}))
-			return
-		}
-	}
-	refresh, hash := auth.NewToken(auth.RefreshTokenPrefix)
-	if err := s.deps.Store.APILogin(r.Context(), user.ID, orgID, hash, time.Now().Add(RefreshTokenLifetime), s.actor(r)); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	s.respondTokens(w, r, user, orgID, refresh)
+	s.respondTokens(w, r, signedIn)
 }
 
-func (s *Server) respondTokens(w http.ResponseWriter, r *http.Request, user store.User, orgID uuid.UUID, refresh string) {
-	access, _, err := s.access.Issue(auth.AccessClaims{UserID: user.ID, OrgID: orgID, CredentialsVersion: user.CredentialsVersion})
+// respondTokens answers a sign-in or a refresh: a new access token for the user in the organization, and the
+// refresh token that goes with it.
+func (s *Server) respondTokens(w http.ResponseWriter, r *http.Request, in app.SignedIn) {
+	access, _, err := s.access.Issue(auth.AccessClaims{UserID: in.User.ID, OrgID: in.OrganizationID,
+		CredentialsVersion: in.User.CredentialsVersion})
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
 	respond(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
-		ExpiresIn: int(s.access.Lifetime().Seconds()), RefreshToken: refresh, OrganizationID: orgID})
+		ExpiresIn: int(s.access.Lifetime().Seconds()), RefreshToken: in.RefreshToken, OrganizationID: in.OrganizationID})
 }
 
 // apiRefreshToken is POST /api/v1/auth/refresh {refresh_token}: it rotates the refresh token and answers a new
@@ -92,27 +71,12 @@ func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := s.allow(r, "refresh:ip:"+s.clientIP(r).String(), refreshPerIP, rateWindowMinute); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if in.RefreshToken == "" {
-		s.problem(w, r, fault.Fields("missing", fault.FieldError{Field: "refresh_token", Message: "is required"}))
-		return
-	}
-	next, hash := auth.NewToken(auth.RefreshTokenPrefix)
-	grant, err := s.deps.Store.RefreshTokenRotate(r.Context(), auth.HashToken(in.RefreshToken), hash,
-		time.Now().Add(RefreshTokenLifetime), s.actor(r))
+	refreshed, err := s.deps.App.Accounts.RefreshTokens(r.Context(), s.actor(r), in.RefreshToken)
 	if err != nil {
 		s.problem(w, r, err)
 		return
 	}
-	user, err := s.deps.Store.UserGet(r.Context(), grant.UserID)
-	if err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	s.respondTokens(w, r, user, grant.OrganizationID, next)
+	s.respondTokens(w, r, refreshed)
 }
 
 // apiLogout is POST /api/v1/auth/logout {refresh_token}: it revokes the refresh token's family. Access tokens
@@ -123,11 +87,7 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, err)
 		return
 	}
-	if err := s.allow(r, "refresh:ip:"+s.clientIP(r).String(), refreshPerIP, rateWindowMinute); err != nil {
-		s.problem(w, r, err)
-		return
-	}
-	if err := s.deps.Store.RefreshTokenRevoke(r.Context(), auth.HashToken(in.RefreshToken), s.actor(r)); err != nil {
+	if err := s.deps.App.Accounts.SignOutAPI(r.Context(), s.actor(r), in.RefreshToken); err != nil {
 		s.problem(w, r, err)
 		return
 	}

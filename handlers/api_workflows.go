@@ -412,10 +412,6 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID})
 }
 
-// mergeInvalid joins validation results into one Invalid fault listing every field (validate.Merge), for the
-// handlers that still validate their own input.
-func mergeInvalid(errs ...error) error { return validate.Merge(errs...) }
-
 const defaultPageSize = 50
 
 func queryLimit(v string) (int, error) {

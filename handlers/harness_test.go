@@ -130,7 +130,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		o(&deps, h)
 	}
 	h.app.Limiter, h.app.Now, h.app.Files = deps.Limiter, deps.Now, deps.Files
-	h.app.Registry, h.app.Integrations, h.app.WebhookKeys = deps.Registry, deps.Integrations, deps.WebhookKeys
+	h.app.Registry, h.app.WebhookKeys = deps.Registry, deps.WebhookKeys
+	h.app.Integrations, h.app.ConnectionTester = deps.Integrations, deps.ConnectionTester
 	deps.App = app.New(h.app)
 	h.srv = New(deps)
 	h.ts.Config.Handler = h.srv

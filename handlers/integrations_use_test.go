@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -44,7 +45,7 @@ func TestIntegrationUseIsCheckedOnSaveAndRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mayUse := IntegrationUseChecker(h.srv.deps.Integrations)
+	mayUse := app.IntegrationUseChecker(h.srv.deps.Integrations)
 	if err := mayUse(ctx, w.orgA.ID, head.VersionID, in.ID); err != nil {
 		t.Errorf("run-time check before restricting: %v", err)
 	}

@@ -262,18 +262,19 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) invitationView(r *http.Request, f views.Form) (views.InvitationPage, int, error) {
 	token := r.PathValue("token")
-	inv, err := s.deps.App.Members.InvitationByToken(r.Context(), token)
+	link, err := s.deps.App.Members.InvitationByToken(r.Context(), token)
 	if fault.CodeOf(err) == fault.NotFound {
 		return views.InvitationPage{Invalid: true}, http.StatusNotFound, nil
 	}
 	if err != nil {
 		return views.InvitationPage{}, 0, err
 	}
+	inv := link.Invitation
 	page := views.InvitationPage{Token: token, OrgName: inv.OrganizationName, Role: string(inv.Role), Email: inv.Email, Form: f}
 	if id := identityFrom(r.Context()); id != nil {
 		page.SignedInAs = id.user.Email
-	} else if _, err := s.deps.Store.UserGetByEmail(r.Context(), inv.Email); err == nil {
-		page.AccountExists = true
+	} else {
+		page.AccountExists = link.AccountExists
 	}
 	return page, http.StatusOK, nil
 }

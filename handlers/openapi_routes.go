@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -231,12 +232,12 @@ func init() {
 			Responses: with(one(ok(integrationList{}, "Integrations.")), st403)},
 		"POST /api/v1/integrations": {Tag: tagIntegrations, Summary: "Add an integration",
 			Description: "settings mixes plain settings and secrets; the kind's secret fields are sealed and never shown back.",
-			Body:        integrationInput{}, Responses: with(one(created(store.Integration{}, "The integration.")), st403, st409, st422)},
+			Body:        app.IntegrationInput{}, Responses: with(one(created(store.Integration{}, "The integration.")), st403, st409, st422)},
 		"GET /api/v1/integrations/{id}": {Tag: tagIntegrations, Summary: "An integration",
 			Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404)},
 		"PUT /api/v1/integrations/{id}": {Tag: tagIntegrations, Summary: "Update an integration",
 			Description: "A settings object without a secret field keeps the stored secret.",
-			Body:        integrationInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st409, st422)},
+			Body:        app.IntegrationInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st409, st422)},
 		"DELETE /api/v1/integrations/{id}": {Tag: tagIntegrations, Summary: "Delete an integration",
 			Responses: with(one(noContent("Deleted.")), st403, st404, st409)},
 		"POST /api/v1/integrations/{id}/test": {Tag: tagIntegrations, Summary: "Test the connection",
@@ -244,7 +245,7 @@ func init() {
 			Responses:   with(one(ok(connectionTestJSON{}, "The outcome.")), st403, st404)},
 		"PUT /api/v1/integrations/{id}/use": {Tag: tagIntegrations, Summary: "Set who may use an integration",
 			Description: "restricted false: everyone in the organization; true: admins, owners, the roles and members listed.",
-			Body:        integrationUseInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st422)},
+			Body:        app.IntegrationUseInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st422)},
 		"PUT /api/v1/integrations/{id}/privileged-role": {Tag: tagIntegrations, Summary: "Allow a privileged database role (instance administrators)",
 			Description: "Lets a PostgreSQL integration connect as a superuser or a member of pg_read_server_files, pg_write_server_files or pg_execute_server_program.",
 			Body:        privilegedRoleInput{}, Responses: with(one(ok(store.Integration{}, "The integration.")), st403, st404, st422)},

@@ -54,7 +54,7 @@ type Deps struct {
 	// sign-in.
 	SessionIdleTimeout time.Duration
 	SessionLifetime    time.Duration
-	// Limiter counts rate-limited attempts: Redis when REDIS_URL is set, in-process when nil.
+	// Limiter counts rate-limited attempts: Redis when REDIS_URL is set; the App's (in-process) when nil.
 	Limiter ratelimit.Limiter
 	// Now is the clock of the re-entered password's freshness and of the in-process limiter; time.Now when nil.
 	Now func() time.Time
@@ -90,9 +90,10 @@ type Deps struct {
 	WebhookRateLimit int
 	// Files is the storage backend (uploads, exported files).
 	Files storage.Backend
-	// Integrations stores integrations with their secrets sealed.
-	Integrations *store.IntegrationStore
-	// ConnectionTester runs an integration's "test connection" through the outbound guard.
+	// Integrations stores integrations with their secrets sealed, and ConnectionTester runs an integration's "test
+	// connection" through the outbound guard: the integrations use cases take them (app.Config), and cmd builds
+	// them here with the rest of the web process's parts.
+	Integrations     *store.IntegrationStore
 	ConnectionTester *actions.ConnectionTester
 	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
 	// answers them 503.
@@ -127,8 +128,6 @@ const (
 	DefaultAPIRateLimit       = 600
 	// AccessTokenLifetime is the life of an API access token; a refresh token gets the next one.
 	AccessTokenLifetime = 15 * time.Minute
-	// RefreshTokenLifetime is how long a refresh token may go unused.
-	RefreshTokenLifetime = 30 * 24 * time.Hour
 	// DefaultWebhookMaxBodyBytes bounds webhook bodies (1 MiB).
 	DefaultWebhookMaxBodyBytes = 1 << 20
 	// DefaultWebhookRateLimit is calls per second per webhook.
@@ -165,7 +164,11 @@ func New(deps Deps) *Server {
 		cors:        map[string]bool{},
 		hookTargets: newWebhookTargets(),
 	}
-	if s.limiter == nil {
+	switch {
+	case s.limiter != nil:
+	case deps.App != nil:
+		s.limiter = deps.App.Limiter() // one limiter holds every count, the use cases' and the HTTP layer's
+	default: // a server without use cases (tests of the static routes)
 		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)
 	}
 	assets, err := loadAssets(static.FS)

@@ -12,12 +12,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
-	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -202,7 +202,7 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 	}
 	integrations := store.NewIntegrationStore(st, keys)
 	factory, err := actions.NewServicesFactory(actions.ServicesConfig{
-		Integrations: integrations, MayUse: handlers.IntegrationUseChecker(integrations), Records: st, Files: files,
+		Integrations: integrations, MayUse: app.IntegrationUseChecker(integrations), Records: st, Files: files,
 		RateLimiter: limiter, Redis: redisClient,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})

@@ -106,7 +106,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		mailer = mail.NewSender(*cfg.SMTP)
 	}
 	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
-		WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
+		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
 	defer deps.App.Outbox.Wait() // e-mails still being sent in the background
 	web := handlers.New(deps)

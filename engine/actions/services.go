@@ -47,7 +47,7 @@ type ServicesConfig struct {
 	SMTPTLSConfig *tls.Config
 	// MayUse, when set, is asked before a node of an execution uses an integration: whether the author of the
 	// workflow version the execution runs may (still) use it. A fault.Forbidden error fails the node at once.
-	// handlers.IntegrationUseChecker is the one implementation, so saving and running apply one rule.
+	// app.IntegrationUseChecker is the one implementation, so saving and running apply one rule.
 	MayUse func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error
 	Logger *slog.Logger
 	// Clock times rate-limit waits and the in-process response cache's expiries; the real clock when nil.

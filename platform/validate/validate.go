@@ -94,33 +94,39 @@ func Join(err error, extra ...*fault.FieldError) error {
 	return fault.Fields("some fields need attention", fields...)
 }
 
-// Merge joins validation results into one Invalid fault listing every field, so a caller learns all that is wrong
-// at once; any other error wins as it is. Errors joined with errors.Join are looked into.
+// Merge joins validation results (nil, Invalid faults, errors.Join of them) into one Invalid fault listing every
+// field, so a caller learns all that is wrong at once. Any other error wins as it is. An Invalid fault naming no
+// field is returned as it is when no result names one, rather than lost.
 func Merge(errs ...error) error {
 	var fields []fault.FieldError
+	var unnamed error
 	for _, err := range errs {
-		if err == nil {
-			continue
-		}
-		for _, e := range unwrapAll(err) {
+		for _, e := range leaves(err) {
 			f := fault.As(e)
-			if f.Code != fault.Invalid {
+			switch {
+			case f.Code != fault.Invalid:
 				return e
+			case len(f.Fields) == 0 && unnamed == nil:
+				unnamed = e
 			}
 			fields = append(fields, f.Fields...)
 		}
 	}
 	if len(fields) == 0 {
-		return nil
+		return unnamed
 	}
 	return fault.Fields("some fields need attention", fields...)
 }
 
-func unwrapAll(err error) []error {
+// leaves flattens errors.Join trees; nil has none.
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, unwrapAll(e)...)
+			out = append(out, leaves(e)...)
 		}
 		return out
 	}
