@@ -54,8 +54,8 @@ const heldCalls = 20
 // arrive at a steady rate into webhook → transform → HTTP call to a receiver the test runs, and a fault is injected
 // mid-load: a worker SIGKILLed (and started again), PostgreSQL restarted, or both 3 s apart. Each fault strikes
 // while the receiver holds heldCalls calls unanswered. Every execution that was accepted (202) must have succeeded
-// within faultDrainBound of the load's end, with each node recorded once, and each execution's call must have
-// reached the receiver.
+// within faultDrainBound of the load's end, with each node recorded once, and the receiver, deduplicating on
+// Idempotency-Key, must have seen each execution's call exactly once.
 func TestScaledOutSetSurvivesFaults(t *testing.T) {
 	bin := buildBinary(t)
 	cluster := startPrivateCluster(t)
@@ -461,13 +461,17 @@ func (r *idempotencyReceiver) waitHeld(t *testing.T, done func(held int) bool, w
 	}
 }
 
-// checkEachOnce checks that the call of every accepted execution arrived.
+// checkEachOnce checks that every call carried a key, that the calls of one execution all carried the same one,
+// and that deduplicating on it leaves exactly one call per accepted execution.
 func (r *idempotencyReceiver) checkEachOnce(t *testing.T, accepted []uuid.UUID) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.badBody > 0 {
 		t.Errorf("%d calls had no execution id in their body (e.g. %q)", r.badBody, r.firstBad)
+	}
+	if r.keyless > 0 {
+		t.Errorf("%d of %d calls carried no Idempotency-Key", r.keyless, r.calls)
 	}
 	var missing, several, repeated []string
 	for _, id := range accepted {
@@ -488,7 +492,7 @@ func (r *idempotencyReceiver) checkEachOnce(t *testing.T, accepted []uuid.UUID) 
 		t.Errorf("after deduplicating on Idempotency-Key: %d executions' calls never arrived (e.g. %v), %d arrived "+
 			"under several keys (e.g. %v)", len(missing), head(missing), len(several), head(several))
 	}
-	t.Logf("receiver: %d calls for %d executions; %d executions' call arrived more than once",
+	t.Logf("receiver: %d calls for %d executions; %d executions' call arrived again with its key (deduplicated)",
 		r.calls, len(accepted), len(repeated))
 }
 
