@@ -69,6 +69,9 @@ func TestScaledOutSetSurvivesFaults(t *testing.T) {
 			runFaultScenario(t, bin, cluster, fmt.Sprintf("faults_%d", i), sc)
 		})
 	}
+	t.Run("database stopped and started", func(t *testing.T) {
+		runDatabaseDownScenario(t, bin, cluster, "faults_down")
+	})
 }
 
 // faultSet is the scaled-out set of one scenario.
@@ -80,9 +83,12 @@ type faultSet struct {
 	workers  []*process
 	receiver *idempotencyReceiver
 	pool     *pgxpool.Pool
+	// base is the web process's URL.
+	base string
 }
 
-func runFaultScenario(t *testing.T, bin string, cluster *pgCluster, database string, sc faultScenario) {
+// startFaultSet creates the scenario's database and workflow and starts the web process and workers of the set.
+func startFaultSet(t *testing.T, bin string, cluster *pgCluster, database string, workers int) (*faultSet, store.Webhook) {
 	dbURL := cluster.createDatabase(t, database)
 	set := &faultSet{bin: bin, cluster: cluster, receiver: newIdempotencyReceiver(t), pool: connectPool(t, dbURL)}
 	hook := faultWorkflow(t, set.pool, set.receiver.URL+"/notify")
@@ -90,9 +96,17 @@ func runFaultScenario(t *testing.T, bin string, cluster *pgCluster, database str
 		"OUTBOUND_ALLOWED_HOSTS": "127.0.0.1", "DATA_DIR": t.TempDir(), "DATABASE_MAX_CONNS": "15",
 		"WORKER_CONCURRENCY": "50", "LISTEN_ADDR": "127.0.0.1:" + freePort(t)}
 	set.web = startProcess(t, "web", bin, set.env, `"msg":"serving"`, "serve", "--no-workers")
-	base := "http://" + set.env["LISTEN_ADDR"]
-	waitHealthy(t, base)
-	set.workers = []*process{set.startWorker(t, "worker 1"), set.startWorker(t, "worker 2")}
+	set.base = "http://" + set.env["LISTEN_ADDR"]
+	waitHealthy(t, set.base)
+	for i := range workers {
+		set.workers = append(set.workers, set.startWorker(t, fmt.Sprintf("worker %d", i+1)))
+	}
+	return set, hook
+}
+
+func runFaultScenario(t *testing.T, bin string, cluster *pgCluster, database string, sc faultScenario) {
+	set, hook := startFaultSet(t, bin, cluster, database, 2)
+	base := set.base
 
 	loadStart := time.Now()
 	loaded := make(chan loadResult, 1)
@@ -179,6 +193,104 @@ func (s *faultSet) restartDatabase(t *testing.T) time.Time {
 	}
 	t.Logf("PostgreSQL was down for %.1f s", time.Since(at).Seconds())
 	return at
+}
+
+// runDatabaseDownScenario stops PostgreSQL under a live set and starts it again: meanwhile /readyz answers 503 and
+// every webhook call 503 with Retry-After (never a 202 for an execution that was not committed, nor a 500);
+// afterwards readiness and acceptance come back by themselves, and every accepted execution succeeds.
+func runDatabaseDownScenario(t *testing.T, bin string, cluster *pgCluster, database string) {
+	set, hook := startFaultSet(t, bin, cluster, database, 1)
+	url := set.base + "/hooks/" + hook.Token
+	var accepted []uuid.UUID
+	call := func(n int) (int, string) {
+		t.Helper()
+		status, id, retryAfter := signedCall(t, url, hook.Secret, n)
+		if id != uuid.Nil {
+			accepted = append(accepted, id)
+		}
+		return status, retryAfter
+	}
+	if status, _ := call(0); status != http.StatusAccepted {
+		t.Fatalf("before the fault: %d, want 202", status)
+	}
+
+	stoppedAt := time.Now()
+	if out, err := set.cluster.pgCtl("-w", "-t", "60", "-m", "fast", "stop"); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+	waitReadiness(t, set.base, http.StatusServiceUnavailable)
+	t.Logf("/readyz answered 503 %.1f s after the database stopped", time.Since(stoppedAt).Seconds())
+	for n := 1; n <= 20; n++ {
+		if status, retryAfter := call(n); status != http.StatusServiceUnavailable || retryAfter == "" {
+			t.Errorf("call %d with the database down: %d, Retry-After %q; want 503 with Retry-After", n, status, retryAfter)
+		}
+	}
+
+	startedAt := time.Now()
+	if out, err := set.cluster.pgCtl("-w", "-t", "60", "-l", set.cluster.logFile(), "start"); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	waitReadiness(t, set.base, http.StatusOK)
+	t.Logf("/readyz answered 200 %.1f s after the database started", time.Since(startedAt).Seconds())
+	// Each pooled connection finds out on its first use that its session ended, so a call may still get a 503 for a
+	// moment; it is sent again (with a body of its own: the same one signed in the same second is a replay).
+	deadline := time.Now().Add(10 * time.Second)
+	for n, acceptedAfter := 21, 0; acceptedAfter < 20; n++ {
+		switch status, _ := call(n); {
+		case status == http.StatusAccepted:
+			acceptedAfter++
+		case status != http.StatusServiceUnavailable || time.Now().After(deadline):
+			t.Fatalf("call %d after the database came back: %d, want 202 (or 503 for a moment)", n, status)
+		}
+	}
+	if _, ok := waitExecutionsSucceeded(t, set.pool, accepted, time.Now().Add(faultDrainBound)); !ok {
+		describeUnfinished(t, set.pool, accepted)
+	}
+}
+
+// signedCall sends one signed webhook call with body {"n": n} and returns its status, the execution id of a 202,
+// and the Retry-After header.
+func signedCall(t *testing.T, url, secret string, n int) (int, uuid.UUID, string) {
+	t.Helper()
+	body := []byte(fmt.Sprintf(`{"n":%d}`, n))
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(handlers.SignatureHeader, handlers.SignatureValue(secret, time.Now(), body))
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("webhook call %d: %v", n, err)
+	}
+	defer resp.Body.Close()
+	var ack struct {
+		ExecutionID uuid.UUID `json:"execution_id"`
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		if err := json.NewDecoder(resp.Body).Decode(&ack); err != nil {
+			t.Fatalf("webhook call %d: 202 with %v", n, err)
+		}
+	}
+	return resp.StatusCode, ack.ExecutionID, resp.Header.Get("Retry-After")
+}
+
+// waitReadiness polls /readyz until it answers want.
+func waitReadiness(t *testing.T, base string, want int) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status := 0
+		if resp, err := client.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			status = resp.StatusCode
+		}
+		if status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz answered %d for 30 s, want %d", status, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // riverClientID finds the River client id a worker logged.
