@@ -162,10 +162,7 @@ func (w *ExecuteWorker) SetAlive(alive bool) {
 
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
-	w.mu.Lock()
-	notAlive := w.notAlive
-	w.mu.Unlock()
-	if notAlive {
+	if !w.alive() {
 		return river.JobSnooze(notAliveSnooze)
 	}
 	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 && len(job.AttemptedBy) > 0 {
@@ -209,17 +206,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	w.mu.Lock()
-	w.running[exec.ID] = cancel
-	if w.notAlive {
-		cancel(errNotAlive) // lost since the check above: this pass ends before its first node
-	}
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		delete(w.running, exec.ID)
-		w.mu.Unlock()
-	}()
+	defer w.track(exec.ID, cancel)()
 	runCtx, cancelTimeout := context.WithTimeout(runCtx, w.opts.ExecutionTimeout)
 	defer cancelTimeout()
 
@@ -262,6 +249,29 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// alive reports whether the process proves it is alive (SetAlive).
+func (w *ExecuteWorker) alive() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.notAlive
+}
+
+// track registers a running execution's cancel for CancelExecution and SetAlive, and returns its removal. A pass
+// registered after the process stopped proving it is alive (since Work checked) is canceled before its first node.
+func (w *ExecuteWorker) track(id uuid.UUID, cancel context.CancelCauseFunc) (untrack func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[id] = cancel
+	if w.notAlive {
+		cancel(errNotAlive)
+	}
+	return func() {
+		w.mu.Lock()
+		delete(w.running, id)
+		w.mu.Unlock()
+	}
 }
 
 // overOrgCap counts this job in its organization's running executions and reports whether that passes the cap:
