@@ -271,6 +271,9 @@ type Mail struct {
 	Subject       string
 	Text, HTML    string
 	Attachments   []Attachment
+	// IdempotencyKey is the sending node run's key (Input.IdempotencyKey): every sending of the run carries the same
+	// Message-ID.
+	IdempotencyKey string
 }
 
 // MailReceipt is what became of a message a Mailer sent.

@@ -92,7 +92,17 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	evaluator := sandbox.NewPool(evalOpts)
 	// Closed after the workers have stopped: a runner is killed only by its own evaluation's end.
 	bg.closers = append(bg.closers, func() { evaluator.Close() })
-	worker := queue.NewExecuteWorker(queue.WorkerOptions{
+	// The process proves it is alive from before its River client exists (the client's id names its lock) until
+	// after it has stopped, so that its jobs are taken back only if it dies.
+	var worker *queue.ExecuteWorker
+	liveness, err := st.NewWorkerLiveness(ctx, arch, store.LivenessConfig{RescueAfter: cfg.WorkerRescueAfter,
+		OnAlive: func(alive bool) { worker.SetAlive(alive) }})
+	if err != nil {
+		bg.close()
+		return nil, err
+	}
+	bg.closers = append(bg.closers, liveness.Stop)
+	worker = queue.NewExecuteWorker(queue.WorkerOptions{
 		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
 		Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
 		Services:         services.ForExecution,
@@ -101,13 +111,13 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
-	jobs, err := st.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
+	jobs, err := st.NewJobClient(store.JobClientConfig{ID: liveness.ClientID(), Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
 		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
 	if err != nil {
 		bg.close()
 		return nil, err
 	}
-	bg.services = append(bg.services, cancelListener(bg.Events, worker),
+	bg.services = append(bg.services, liveness, cancelListener(bg.Events, worker),
 		st.NewScheduler(arch, nodes.NextScheduledRun, store.DefaultScheduleInterval),
 		st.NewUploadSweeper(arch, files, store.DefaultUploadSweepInterval))
 	started := append([]service.Service{bg.writes}, bg.services...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // config is the whole configuration of a process, read only from environment variables. Every variable is in the
@@ -30,6 +31,9 @@ type config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	ExecutionTimeout  time.Duration
+	// WorkerRescueAfter is how long a worker process may go without proving it is alive before its running
+	// executions are taken back and resumed by another (store.WorkerLiveness).
+	WorkerRescueAfter time.Duration
 	// Webhook limits.
 	WebhookRateLimit    int
 	WebhookMaxBodyBytes int64
@@ -146,6 +150,13 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")
 	} else {
 		cfg.ExecutionTimeout = d
+	}
+
+	if d, err := time.ParseDuration(get("WORKER_RESCUE_AFTER", store.DefaultWorkerRescueAfter.String())); err != nil ||
+		d < time.Second || d > time.Hour {
+		bad("WORKER_RESCUE_AFTER", "want a duration from 1s to 1h such as 10s")
+	} else {
+		cfg.WorkerRescueAfter = d
 	}
 
 	if n, err := strconv.Atoi(get("WEBHOOK_RATE_LIMIT", "1000")); err != nil || n < 1 {

@@ -53,6 +53,10 @@ type DatabaseConfig struct {
 	Mode    string `json:"mode,omitempty"`
 	MaxRows int    `json:"max_rows,omitempty"`
 	Timeout string `json:"timeout,omitempty"`
+	// IdempotencyKey binds the node run's idempotency key (engine.Input.IdempotencyKey) as the parameter after the
+	// last of Params, for the author's upsert: a statement run again for the same run (a resume after its record
+	// was lost) then finds the row it wrote.
+	IdempotencyKey bool `json:"idempotency_key,omitempty"`
 }
 
 const databaseSchema = `{
@@ -68,7 +72,9 @@ const databaseSchema = `{
     "mode": {"title": "Mode", "enum": ["read", "write"], "default": "read",
       "description": "read runs in a read-only transaction; write needs an integration that allows writes."},
     "max_rows": {"title": "Maximum rows", "type": "integer", "minimum": 1, "maximum": 100000, "default": 1000},
-    "timeout": {"title": "Statement timeout", "type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$", "default": "30s"}
+    "timeout": {"title": "Statement timeout", "type": "string", "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m))+$", "default": "30s"},
+    "idempotency_key": {"title": "Bind the idempotency key", "type": "boolean", "default": false,
+      "description": "Binds this run's idempotency key (a UUID, the same for every attempt and resume of the run) as the parameter after the last of params, for an upsert that must not write twice."}
   },
   "required": ["integration_id", "query"],
   "additionalProperties": false
@@ -91,12 +97,13 @@ func DatabaseAction() engine.NodeType {
 }
 
 type databaseNode struct {
-	integrationID string
-	query         string
-	params        []*engine.Template
-	write         bool
-	maxRows       int
-	timeout       time.Duration
+	integrationID  string
+	query          string
+	params         []*engine.Template
+	idempotencyKey bool
+	write          bool
+	maxRows        int
+	timeout        time.Duration
 }
 
 func compileDatabase(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, error) {
@@ -105,7 +112,11 @@ func compileDatabase(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, 
 		return nil, err
 	}
 	n := &databaseNode{integrationID: conf.IntegrationID, query: conf.Query, write: conf.Mode == ModeWrite,
-		maxRows: conf.MaxRows}
+		maxRows: conf.MaxRows, idempotencyKey: conf.IdempotencyKey}
+	if n.idempotencyKey && len(conf.Params) >= maxParams {
+		return nil, engine.ConfigError("idempotency_key", fmt.Sprintf("the key would be parameter %d; at most %d are allowed",
+			len(conf.Params)+1, maxParams))
+	}
 	if n.maxRows == 0 {
 		n.maxRows = DefaultMaxRows
 	}
@@ -158,6 +169,9 @@ func (n *databaseNode) Run(ctx context.Context, in engine.Input) (out engine.Out
 			return engine.Output{}, err
 		}
 		args[i] = sqlParam(v)
+	}
+	if n.idempotencyKey {
+		args = append(args, in.IdempotencyKey())
 	}
 	res, err := svc.Databases.Query(ctx, integration, engine.DatabaseQuery{SQL: n.query, Args: args, Write: n.write,
 		Timeout: n.timeout, MaxRows: n.maxRows})

@@ -33,7 +33,8 @@ func targetDatabaseAs(t *testing.T, allowWrites bool, privilege string) string {
 			balance numeric(12,2), ref uuid);
 		INSERT INTO customers VALUES
 			(1, 'Ada', '["vip"]', '2024-01-02T03:04:05Z', 12.50, '0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e'),
-			(2, 'Bob', NULL, NULL, NULL, NULL)`)
+			(2, 'Bob', NULL, NULL, NULL, NULL);
+		CREATE TABLE payments (idempotency_key uuid PRIMARY KEY, order_id int NOT NULL, amount int NOT NULL)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func targetDatabaseAs(t *testing.T, allowWrites bool, privilege string) string {
 	default:
 		create += " IN ROLE " + privilege
 	}
-	for _, stmt := range []string{create, "GRANT ALL ON customers TO " + role} {
+	for _, stmt := range []string{create, "GRANT ALL ON customers, payments TO " + role} {
 		if _, err := pool.Exec(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
@@ -161,5 +162,41 @@ func TestDatabaseWritesWhenAllowed(t *testing.T) {
 		cfg: fmt.Sprintf(`{"integration_id":%q,"query":"SELECT 1"}`, writable)})
 	if r := runs["db"]; r.Status != engine.NodeFailed || !strings.Contains(r.Error, "OUTBOUND_ALLOWED_HOSTS") {
 		t.Errorf("internal database: %+v", r)
+	}
+}
+
+// TestDatabaseIdempotencyKeyMakesAnUpsertWriteOnce: with idempotency_key, the run's key is bound after the params,
+// so an upsert keyed on it writes once however often its run is repeated (a resume after a lost record: the
+// execution run again with the same id), and once per execution.
+func TestDatabaseIdempotencyKeyMakesAnUpsertWriteOnce(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	db := env.integration(t, actions.KindPostgres, targetDatabase(t, true), 0, 0)
+	svc := env.services(env.factory(t, nil))
+	pay := node{id: "pay", typ: "action.database", cfg: fmt.Sprintf(`{"integration_id":%q,"mode":"write",
+		"query":"INSERT INTO payments (idempotency_key, order_id, amount) VALUES ($3, $1, $2) ON CONFLICT (idempotency_key) DO NOTHING",
+		"params":["{{ trigger.body.order }}","{{ trigger.body.amount }}"],"idempotency_key":true}`, db)}
+	execution := uuid.NewString()
+	var affected []any
+	for _, run := range []string{execution, execution, uuid.NewString()} {
+		_, runs, _ := runChainAs(t, svc, run, `{"body":{"order":7,"amount":250}}`, pay)
+		affected = append(affected, output(t, runs["pay"])["rows_affected"])
+	}
+	if fmt.Sprint(affected) != "[1 0 1]" {
+		t.Errorf("rows written by each run %v, want [1 0 1]: once per execution", affected)
+	}
+	_, runs, _ := runChain(t, svc, `{}`, node{id: "count", typ: "action.database", cfg: fmt.Sprintf(`{"integration_id":%q,
+		"query":"SELECT count(*) AS n, count(*) FILTER (WHERE idempotency_key = $1::uuid) AS first FROM payments",
+		"params":[%q]}`, db, engine.Input{NodeID: "pay", Env: &engine.Env{Execution: engine.ExecutionInfo{ID: execution}}}.IdempotencyKey())})
+	if row := output(t, runs["count"])["rows"].([]any)[0].(map[string]any); row["n"] != float64(2) || row["first"] != float64(1) {
+		t.Errorf("payments %v, want 2 rows, one under the first execution's key", row)
+	}
+
+	_, err := engine.Compile(&engine.Definition{Nodes: []engine.Node{{ID: "in", Type: "trigger.webhook"},
+		{ID: "pay", Type: "action.database", Config: []byte(fmt.Sprintf(`{"integration_id":%q,"query":"SELECT 1",
+		"params":[%s],"idempotency_key":true}`, db, strings.TrimSuffix(strings.Repeat(`"x",`, 100), ",")))}},
+		Edges: []engine.Edge{{From: "in", To: "pay"}}}, registry)
+	if err == nil || !strings.Contains(err.Error(), "idempotency_key") {
+		t.Errorf("a key past the 100th parameter: %v, want an error naming idempotency_key", err)
 	}
 }

@@ -244,7 +244,7 @@ func (n *emailNode) Run(ctx context.Context, in engine.Input) (engine.Output, er
 		m.Attachments = append(m.Attachments, att)
 	}
 
-	m.NodeID = in.NodeID
+	m.NodeID, m.IdempotencyKey = in.NodeID, in.IdempotencyKey()
 	receipt, err := svc.Mailer.Send(ctx, m)
 	if err != nil {
 		return engine.Output{}, err

@@ -119,6 +119,38 @@ func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
 	}
 }
 
+// TestEmailMessageIDIsOneRunsOwn: the e-mail node sent again for the same run (an execution resumed after the
+// first sending's record was lost) carries the Message-ID of the first sending, so a mail system can drop the
+// repeat; another execution's message has another one.
+func TestEmailMessageIDIsOneRunsOwn(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	srv := mailtest.Start(t, mailtest.Options{})
+	host, port := hostPort(t, "smtp://"+srv.Addr)
+	smtpID := env.integration(t, actions.KindSMTP, fmt.Sprintf(`{"host":%q,"port":%d,"tls":"none","from":"shop@example.com"}`,
+		host, port), 0, 0)
+	svc := env.services(env.factory(t, nil))
+	mailNode := node{id: "mail", typ: "action.email", cfg: fmt.Sprintf(`{"integration_id":%q,"to":"bob@example.com",
+		"subject":"Order {{ trigger.body.id }}","text":"Thanks"}`, smtpID)}
+	execution := uuid.NewString()
+	var ids []string
+	for _, run := range []string{execution, execution, uuid.NewString()} {
+		_, runs, _ := runChainAs(t, svc, run, `{"body":{"id":7}}`, mailNode)
+		ids = append(ids, output(t, runs["mail"])["message_id"].(string))
+	}
+	if ids[0] != ids[1] || ids[0] == ids[2] || !strings.HasSuffix(ids[0], "@example.com>") {
+		t.Errorf("Message-IDs %q: want the first two the same (one run), the third another, in the sender's domain", ids)
+	}
+	var received []string
+	for _, m := range srv.Messages() {
+		parsed, _ := m.Parsed(t)
+		received = append(received, parsed.Header.Get("Message-ID"))
+	}
+	if strings.Join(received, " ") != strings.Join(ids, " ") {
+		t.Errorf("the server received Message-IDs %q, the node output %q", received, ids)
+	}
+}
+
 // A server that quotes the password it refused: neither the node's error nor the delivery record holds it.
 func TestEmailErrorsCarryNoSecret(t *testing.T) {
 	t.Parallel()

@@ -134,6 +134,13 @@ type node struct {
 // and each node's run. sleeps records the waits between retries, which are not slept.
 func runChain(t *testing.T, svc *engine.Services, trigger string, chain ...node) (engine.RunResult, map[string]engine.NodeRun, *[]time.Duration) {
 	t.Helper()
+	return runChainAs(t, svc, uuid.NewString(), trigger, chain...)
+}
+
+// runChainAs is runChain as the execution executionID: running it again with the same id is what a resume does
+// for the nodes whose runs were not recorded.
+func runChainAs(t *testing.T, svc *engine.Services, executionID, trigger string, chain ...node) (engine.RunResult, map[string]engine.NodeRun, *[]time.Duration) {
+	t.Helper()
 	def := &engine.Definition{Nodes: []engine.Node{{ID: "in", Type: "trigger.webhook", Config: json.RawMessage(`{"auth":"none"}`)}}}
 	prev := "in"
 	for _, n := range chain {
@@ -151,7 +158,7 @@ func runChain(t *testing.T, svc *engine.Services, trigger string, chain ...node)
 		Jitter: func(c time.Duration) time.Duration { return c },
 	})
 	res, err := executor.Run(context.Background(), plan, engine.RunInput{Trigger: json.RawMessage(trigger), Services: svc,
-		Execution: engine.ExecutionInfo{ID: uuid.NewString(), WorkflowID: uuid.NewString(), Version: 1}})
+		Execution: engine.ExecutionInfo{ID: executionID, WorkflowID: uuid.NewString(), Version: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

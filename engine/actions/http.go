@@ -282,6 +282,12 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	if ctype != "" && header.Get("Content-Type") == "" {
 		header.Set("Content-Type", ctype)
 	}
+	if carriesIdempotencyKey(n.method) && header.Get(IdempotencyKeyHeader) == "" {
+		// The same for every attempt and every resume of this run: a receiver that deduplicates on it (as Stripe's
+		// API does) acts once on a request repeated because its answer or its record was lost. An author's own
+		// header wins.
+		header.Set(IdempotencyKeyHeader, in.IdempotencyKey())
+	}
 
 	// Without a response cache in the services, every run sends its request (engine.Services.ResponseCache).
 	var cache engine.ResponseCache
@@ -355,6 +361,21 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		}
 	}
 	return engine.Output{Data: res}, nil
+}
+
+// IdempotencyKeyHeader is the header that carries a node run's idempotency key (engine.Input.IdempotencyKey) on the
+// requests that change something.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// carriesIdempotencyKey reports whether a request of method gets an Idempotency-Key: the methods that are not safe
+// (RFC 9110). GET, HEAD and OPTIONS change nothing to repeat, and a key would make each run's GET a different
+// request to the response cache.
+func carriesIdempotencyKey(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
 }
 
 // requestURL parses the rendered URL, resolving a relative one against the integration's base URL. Whether the

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 )
@@ -107,6 +109,56 @@ func TestHTTPRetriesHonourRetryAfterAndSignsTheBody(t *testing.T) {
 	}
 	if unix, _ := strconv.ParseInt(ts, 10, 64); time.Since(time.Unix(unix, 0)) > time.Minute {
 		t.Errorf("timestamp %q", ts)
+	}
+}
+
+// TestHTTPIdempotencyKeyIsOneRunsOwn: a POST carries an Idempotency-Key that is the same for every attempt of the
+// node run and for the run again after a resume (the execution run again with the same id), differs between nodes
+// and executions, gives way to an author's own header, and is not sent with a GET.
+func TestHTTPIdempotencyKeyIsOneRunsOwn(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	srv := newRecorder(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/flaky" && n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	svc := env.services(env.factory(t, nil))
+	chain := []node{
+		{id: "charge", typ: "action.http", retry: &engine.RetryPolicy{MaxAttempts: 2},
+			cfg: fmt.Sprintf(`{"method":"POST","url":"%s/flaky","body":{"amount":10}}`, srv.URL)},
+		{id: "notify", typ: "action.http", cfg: fmt.Sprintf(`{"method":"PUT","url":"%s/notify"}`, srv.URL)},
+		{id: "own", typ: "action.http", cfg: fmt.Sprintf(`{"method":"POST","url":"%s/own",
+			"headers":{"idempotency-key":"order-{{ trigger.body.id }}"}}`, srv.URL)},
+		{id: "read", typ: "action.http", cfg: fmt.Sprintf(`{"url":"%s/read"}`, srv.URL)},
+	}
+	execution := uuid.NewString()
+	runChainAs(t, svc, execution, `{"body":{"id":7}}`, chain...)
+	runChainAs(t, svc, execution, `{"body":{"id":7}}`, chain...) // a resume: same execution, same runs
+	runChain(t, svc, `{"body":{"id":7}}`, chain[:1]...)          // another execution
+
+	keyOf := func(node, executionID string) string {
+		return engine.Input{NodeID: node, Env: &engine.Env{Execution: engine.ExecutionInfo{ID: executionID}}}.IdempotencyKey()
+	}
+	var keys []string
+	for _, r := range srv.seen() {
+		keys = append(keys, r.path+"="+r.header.Get(actions.IdempotencyKeyHeader))
+	}
+	charge, notify := keyOf("charge", execution), keyOf("notify", execution)
+	want := []string{
+		"/flaky=" + charge, "/flaky=" + charge, "/notify=" + notify, "/own=order-7", "/read=", // the first run, 2 attempts
+		"/flaky=" + charge, "/notify=" + notify, "/own=order-7", "/read=", // the resume
+	}
+	if got := strings.Join(keys[:len(want)], " "); got != strings.Join(want, " ") {
+		t.Errorf("requests and their keys:\n got %s\nwant %s", got, strings.Join(want, " "))
+	}
+	if other := keys[len(keys)-1]; other == "/flaky="+charge || other == "/flaky=" {
+		t.Errorf("another execution's request carries %q", other)
+	}
+	if _, err := uuid.Parse(charge); err != nil || charge == notify {
+		t.Errorf("keys %q and %q: want two different UUIDs", charge, notify)
 	}
 }
 

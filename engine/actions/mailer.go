@@ -87,7 +87,8 @@ func (rt *executionRuntime) sendSMTP(ctx context.Context, s SMTPSettings, m engi
 	}
 	tlsConfig.ServerName = s.Host
 	sender.TLSConfig = tlsConfig
-	msg := cmmail.Message{From: m.From, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML}
+	msg := cmmail.Message{From: m.From, To: m.To, Cc: m.Cc, Bcc: m.Bcc, Subject: m.Subject, Text: m.Text, HTML: m.HTML,
+		IdempotencyKey: m.IdempotencyKey}
 	for _, a := range m.Attachments {
 		msg.Attachments = append(msg.Attachments, cmmail.Attachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data})
 	}

@@ -20,7 +20,8 @@ import (
 type stopKind int
 
 const (
-	stopRescued stopKind = iota // the process died: River's JobRescuer took the job back
+	stopRescued   stopKind = iota // the pass never returned: River's JobRescuer took the job back
+	stopTakenBack                 // the process died: the liveness sweep took the job back
 	stopPanicked
 	stopErrored // an ordinary error, which is not a stop
 )
@@ -37,6 +38,8 @@ func simulateAttempts(t *testing.T, h *harness, execID uuid.UUID, kinds ...stopK
 		switch kind {
 		case stopRescued:
 			attemptErr.Error = "Stuck job rescued by JobRescuer"
+		case stopTakenBack:
+			attemptErr.Error = queue.WorkerGoneError
 		case stopPanicked:
 			attemptErr.Error, attemptErr.Trace = "runtime error: index out of range", "goroutine 7 [running]:\nmain.node()"
 		case stopErrored:
@@ -66,7 +69,7 @@ func TestExecutionThatStopsItsWorkerTooOftenFails(t *testing.T) {
 	simulateAttempts(t, h, survivor, stopRescued, stopErrored, stopPanicked)
 	// Three stops: the next pickup fails it without running a node.
 	poison := h.run(head, `{"body":{"total":250}}`)
-	simulateAttempts(t, h, poison, stopRescued, stopPanicked, stopRescued)
+	simulateAttempts(t, h, poison, stopTakenBack, stopPanicked, stopRescued)
 
 	h.startWorkerOpts(time.Minute, 2, 50*time.Millisecond, func(o *queue.WorkerOptions) { o.MaxWorkerStops = 3 })
 	failed := h.waitStatus(poison, store.StatusFailed)

@@ -20,6 +20,14 @@ import (
 // a worker shutting down (whose executions must resume elsewhere, not end).
 var errCanceledByUser = errors.New("execution canceled")
 
+// errNotAlive is the cause given to the executions of a process that can no longer prove it is alive (SetAlive):
+// another process will soon take their jobs back, so they stop and resume there.
+var errNotAlive = errors.New("this worker process lost its liveness lock; the execution resumes on another worker")
+
+// notAliveSnooze is how long a job fetched while the process cannot prove it is alive waits before it is offered
+// again (to whichever process fetches it first).
+const notAliveSnooze = time.Second
+
 // concurrencySnooze is how long an execution held back by its workflow's concurrency limit waits before asking
 // again. Short, because the older executions it waits for are usually quick.
 const concurrencySnooze = 250 * time.Millisecond
@@ -32,6 +40,10 @@ const orgCapSnooze = time.Second
 // the process died (killed, out of memory) or the pass outlived its job deadline without returning.
 const riverRescuedError = "Stuck job rescued by JobRescuer"
 
+// WorkerGoneError is the attempt error recorded on a running job taken back from a worker process that stopped
+// proving it is alive (sql/store's WorkerLiveness): the process died, or lost the database for too long.
+const WorkerGoneError = "its worker process stopped proving it is alive; the job was taken back"
+
 // JobTimeout is River's deadline for one pass over an execution: the execution's own timeout, which the worker
 // enforces itself so that a timed-out execution is recorded as failed rather than retried, plus the margin needed to
 // record that failure.
@@ -40,7 +52,11 @@ func JobTimeout(executionTimeout time.Duration) time.Duration {
 }
 
 // RescueStuckJobsAfter is when River's JobRescuer takes back a job still marked running: a margin past its
-// deadline, so that a pass that is only slow to return is never run twice at once.
+// deadline, so that a pass that is only slow to return is never run twice at once. River knows nothing else of a
+// job's worker: alone, it would leave the jobs of a process that died (SIGKILL, out of memory) running for this
+// long, an hour and more with the default timeout. The jobs of dead processes are taken back within seconds by
+// the liveness sweep instead (sql/store's WorkerLiveness); this rescue remains for a live process whose pass never
+// returns.
 func RescueStuckJobsAfter(executionTimeout time.Duration) time.Duration {
 	return JobTimeout(executionTimeout) + jobMargin(executionTimeout)
 }
@@ -77,6 +93,8 @@ type ExecuteWorker struct {
 
 	mu      sync.Mutex
 	running map[uuid.UUID]context.CancelCauseFunc
+	// notAlive is set while the process cannot prove it is alive (SetAlive).
+	notAlive bool
 	// orgRunning counts this process's jobs per organization, for the organization cap.
 	orgRunning map[uuid.UUID]int
 	// orgOthers is the last count of other processes' running jobs per organization, and when it was read.
@@ -127,8 +145,26 @@ func (w *ExecuteWorker) CancelExecution(id uuid.UUID) bool {
 	return ok
 }
 
+// SetAlive tells the worker whether its process still proves to the others that it is alive. While it does not,
+// its jobs will be taken back and resumed elsewhere (sql/store's WorkerLiveness), so the executions it runs stop at
+// once, unrecorded where they were, and jobs it fetches meanwhile are handed back: an execution is never run by two
+// processes at once.
+func (w *ExecuteWorker) SetAlive(alive bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notAlive = !alive
+	if !alive {
+		for _, cancel := range w.running {
+			cancel(errNotAlive)
+		}
+	}
+}
+
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+	if !w.alive() {
+		return river.JobSnooze(notAliveSnooze)
+	}
 	if org := job.Args.OrganizationID; org != uuid.Nil && w.opts.OrgMaxRunning > 0 && len(job.AttemptedBy) > 0 {
 		defer w.leaveOrg(org)
 		if over, err := w.overOrgCap(ctx, org, job.AttemptedBy[len(job.AttemptedBy)-1]); err != nil {
@@ -170,14 +206,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	w.mu.Lock()
-	w.running[exec.ID] = cancel
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		delete(w.running, exec.ID)
-		w.mu.Unlock()
-	}()
+	defer w.track(exec.ID, cancel)()
 	runCtx, cancelTimeout := context.WithTimeout(runCtx, w.opts.ExecutionTimeout)
 	defer cancelTimeout()
 
@@ -220,6 +249,29 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// alive reports whether the process proves it is alive (SetAlive).
+func (w *ExecuteWorker) alive() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.notAlive
+}
+
+// track registers a running execution's cancel for CancelExecution and SetAlive, and returns its removal. A pass
+// registered after the process stopped proving it is alive (since Work checked) is canceled before its first node.
+func (w *ExecuteWorker) track(id uuid.UUID, cancel context.CancelCauseFunc) (untrack func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running[id] = cancel
+	if w.notAlive {
+		cancel(errNotAlive)
+	}
+	return func() {
+		w.mu.Lock()
+		delete(w.running, id)
+		w.mu.Unlock()
+	}
 }
 
 // overOrgCap counts this job in its organization's running executions and reports whether that passes the cap:
@@ -269,13 +321,14 @@ func (w *ExecuteWorker) leaveOrg(org uuid.UUID) {
 	}
 }
 
-// workerStops counts the earlier attempts of a job that stopped their worker: rescued by River (the process died,
-// or the pass outlived its deadline and never returned) or panicked (River recovered it; the trace says so). An
-// ordinary error, a graceful shutdown (which River does not record as an attempt) and a snooze do not count.
+// workerStops counts the earlier attempts of a job that stopped their worker: taken back from a process that died
+// (WorkerGoneError), rescued by River (the pass outlived its deadline and never returned) or panicked (River
+// recovered it; the trace says so). An ordinary error, a graceful shutdown (which River does not record as an
+// attempt) and a snooze do not count.
 func workerStops(errs []rivertype.AttemptError) int {
 	n := 0
 	for _, e := range errs {
-		if e.Error == riverRescuedError || e.Trace != "" {
+		if e.Error == riverRescuedError || e.Error == WorkerGoneError || e.Trace != "" {
 			n++
 		}
 	}

@@ -342,6 +342,65 @@ func TestCrashResumeNeverRepeatsARecordedSideEffect(t *testing.T) {
 	}
 }
 
+// TestWorkerThatIsNotAliveHandsItsExecutionsBack: a process that can no longer prove it is alive (its liveness
+// lock is lost, and its jobs will be taken back) stops its running execution where it is, the side effect in flight
+// not recorded as failed, and runs nothing of an execution fetched meanwhile. Alive again, it resumes both, and
+// every side effect is recorded once.
+func TestWorkerThatIsNotAliveHandsItsExecutionsBack(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	head := h.workflow(`{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"first","type":"action.test_effect","config":{}},
+		{"id":"second","type":"action.test_effect","config":{}}],
+		"edges":[{"from":"hook","to":"first"},{"from":"first","to":"second"}]}`, nil)
+	h.effects.setBlocking("second", true)
+	_, worker := h.startWorker(time.Minute)
+	running := h.run(head, `{}`)
+	h.waitEntered("first")
+	h.waitEntered("second")
+
+	worker.SetAlive(false)
+	h.waitJob(running, "state <> 'running'")
+	if got := h.nodeStatuses(running); got["first"] != "succeeded" || got["second"] != "" {
+		t.Fatalf("recorded after the process stopped proving it is alive: %v", got)
+	}
+	h.effects.setBlocking("second", false)
+	fetched := h.run(head, `{}`)
+	h.waitJob(fetched, "coalesce((metadata->>'snoozes')::int, 0) > 0") // fetched, and handed back
+	if n := h.effects.count("first"); n != 1 {
+		t.Fatalf("the first side effect ran %d times while the process was not alive, want once (before)", n)
+	}
+
+	worker.SetAlive(true)
+	h.waitStatus(running, store.StatusSucceeded)
+	h.waitStatus(fetched, store.StatusSucceeded)
+	if first, second := h.effects.count("first"), h.effects.count("second"); first != 2 || second != 2 {
+		t.Errorf("side effects: first %d, second %d; want 2 each (once per execution)", first, second)
+	}
+}
+
+// waitJob waits until the job of an execution meets cond, an SQL condition on its river_job row.
+func (h *harness) waitJob(id uuid.UUID, cond string) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var met bool
+		var state string
+		if err := h.store.Pool().QueryRow(context.Background(), `SELECT `+cond+`, state::text FROM river_job
+			WHERE args->>'execution_id' = $1`, id.String()).Scan(&met, &state); err != nil {
+			h.t.Fatal(err)
+		}
+		if met {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the job of execution %s (%s) does not meet %s", id, state, cond)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestDurableDelaySurvivesARestart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -95,7 +95,15 @@ func TooManyAttempts(wait time.Duration) error {
 	return Wrap(retryAfter(wait), RateLimited, msg)
 }
 
-// RetryAfter returns the wait a TooManyAttempts fault carries.
+// Unreachable is the fault of a dependency that cannot be reached for now (a database restarting or failing over):
+// Unavailable, with message, cause, and the wait after which to try again, which RetryAfter reads back for a
+// Retry-After header. The wait is rounded up to whole seconds.
+func Unreachable(message string, wait time.Duration, cause error) error {
+	wait = max(time.Second, wait.Round(time.Second))
+	return &Error{Code: Unavailable, Message: message, Err: errors.Join(retryAfter(wait), cause)}
+}
+
+// RetryAfter returns the wait a TooManyAttempts or Unreachable fault carries.
 func RetryAfter(err error) (time.Duration, bool) {
 	var ra retryAfter
 	if errors.As(err, &ra) {

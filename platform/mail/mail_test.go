@@ -66,6 +66,31 @@ func TestSendPlainTextOverEachTLSMode(t *testing.T) {
 	}
 }
 
+// TestMessageIDFollowsTheIdempotencyKey: messages sent with one idempotency key carry one Message-ID, whatever the
+// key holds; another key, or none, gives another.
+func TestMessageIDFollowsTheIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	srv := mailtest.Start(t, mailtest.Options{})
+	s := sender(t, srv)
+	var ids []string
+	for _, key := range []string{"run-1\r\nBcc: x@evil.example", "run-1\r\nBcc: x@evil.example", "run-2", "", ""} {
+		rcpt, err := s.Send(context.Background(), mail.Message{To: []string{"bob@example.com"}, Subject: "Hi",
+			Text: "Hi", IdempotencyKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rcpt.MessageID)
+	}
+	if ids[0] != ids[1] || ids[1] == ids[2] || ids[3] == ids[4] || ids[3] == ids[0] {
+		t.Errorf("Message-IDs %q: want the first two equal and the others all different", ids)
+	}
+	for _, m := range srv.Messages() {
+		if parsed, _ := m.Parsed(t); parsed.Header.Get("Bcc") != "" || len(m.Recipients) != 1 {
+			t.Errorf("a key became a header: %v, recipients %v", parsed.Header, m.Recipients)
+		}
+	}
+}
+
 func TestMultipartAlternativeMixedAndEncodedHeaders(t *testing.T) {
 	t.Parallel()
 	srv := mailtest.Start(t, mailtest.Options{})

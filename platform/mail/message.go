@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -29,6 +30,10 @@ type Message struct {
 	Text        string
 	HTML        string
 	Attachments []Attachment
+	// IdempotencyKey, when set, makes the Message-ID a function of it (and of the sender's domain): the message sent
+	// again with the same key, after its answer or its record was lost, has the Message-ID of the first sending,
+	// which mail systems and readers use to drop duplicates. Unset, the Message-ID is random.
+	IdempotencyKey string
 }
 
 // Attachment is a file sent with a message. Data is held in memory: messages are bounded in size, and a retry must
@@ -114,7 +119,7 @@ func compose(m Message, defaultFrom *mail.Address, now time.Time) (composed, err
 		return composed{}, fault.Fields("the e-mail is not valid", problems...)
 	}
 
-	msgID := newMessageID(from.Address)
+	msgID := newMessageID(from.Address, m.IdempotencyKey)
 	var buf bytes.Buffer
 	h := func(name, value string) { fmt.Fprintf(&buf, "%s: %s\r\n", name, value) }
 	h("From", from.String())
@@ -299,12 +304,19 @@ func encodeSubject(s string) string {
 	return strings.ReplaceAll(enc, "?= =?", "?=\r\n =?")
 }
 
-func newMessageID(from string) string {
+// newMessageID returns a Message-ID in the sender's domain: random, or derived from key when one is given. The key
+// is hashed, so that whatever it holds, the header is 32 hexadecimal digits, an at sign and a parsed domain.
+func newMessageID(from, key string) string {
 	domain := "concertmaster.invalid"
 	if i := strings.LastIndexByte(from, '@'); i >= 0 && i < len(from)-1 {
 		domain = from[i+1:]
 	}
 	var b [16]byte
-	_, _ = rand.Read(b[:])
+	if key != "" {
+		sum := sha256.Sum256([]byte("message-id\x00" + key))
+		copy(b[:], sum[:])
+	} else {
+		_, _ = rand.Read(b[:])
+	}
 	return "<" + hex.EncodeToString(b[:]) + "@" + domain + ">"
 }

@@ -16,11 +16,15 @@ import (
 
 // JobClientConfig tunes the River client of a worker process.
 type JobClientConfig struct {
+	// ID is the client's id: WorkerLiveness.ClientID, so that the client's running jobs are taken back within
+	// seconds if the process dies. Empty gives River's own id, whose jobs only River's slow rescue takes back.
+	ID      string
 	Workers *river.Workers
 	// MaxWorkers is how many executions one process runs at once.
 	MaxWorkers int
 	// ExecutionTimeout bounds one pass over an execution; a job running longer than that (plus margins, see
-	// queue.RescueStuckJobsAfter) belongs to a worker that died, and River's rescuer makes it available again.
+	// queue.RescueStuckJobsAfter) belongs to a pass that never returned, and River's rescuer makes it available
+	// again. The jobs of a process that died are taken back much sooner by WorkerLiveness.
 	ExecutionTimeout time.Duration
 	// FetchCooldown and FetchPollInterval override River's fetch pacing when set (tests, benchmarks).
 	FetchCooldown     time.Duration
@@ -48,6 +52,7 @@ func (s *Store) NewJobClient(cfg JobClientConfig) (*river.Client[pgx.Tx], error)
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+		ID:                   cfg.ID,
 		Queues:               map[string]river.QueueConfig{queue.QueueExecutions: {MaxWorkers: cfg.MaxWorkers}},
 		Workers:              cfg.Workers,
 		FetchCooldown:        cfg.FetchCooldown,

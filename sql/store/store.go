@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,6 +59,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx, q *db.Queries) erro
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		return fn(tx, s.q.WithTx(tx))
 	})
+	if down := unreachable(err); down != nil {
+		return down
+	}
 	if fault.CodeOf(err) == fault.Internal {
 		if invalid := invalidInput(err, "the input"); invalid != nil {
 			return invalid
@@ -97,6 +103,9 @@ func interpret(err error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fault.Wrap(err, fault.NotFound, what+" not found")
 	}
+	if down := unreachable(err); down != nil {
+		return down
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -112,4 +121,37 @@ func interpret(err error, what string) error {
 		return invalid
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// databaseRetryAfter is the Retry-After of a request refused because the database cannot be reached: about what a
+// restart or a failover takes.
+const databaseRetryAfter = 2 * time.Second
+
+// unreachable returns an Unavailable fault (503 with Retry-After) when err says that the database cannot be reached
+// or ended the session: it is restarting, shutting down, failing over, out of connections, or the network is down.
+// It returns nil for any other error, and for an error that is already a fault. A write refused so was not
+// committed, except in the rare case of a connection lost during the commit itself, whose outcome is unknown
+// (a caller retrying with an Idempotency-Key is safe either way).
+func unreachable(err error) error {
+	if err == nil || errors.As(err, new(*fault.Error)) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return nil // a caller that gave up or ran out of time is not a database that went away
+	}
+	const message = "Temporarily unavailable (the database cannot be reached); try again in a few seconds."
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// 08: connection exception; 57P01-57P03: admin or crash shutdown, cannot connect now; 53300: too many
+		// connections.
+		if strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300" {
+			return fault.Unreachable(message, databaseRetryAfter, err)
+		}
+		return nil
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) {
+		return fault.Unreachable(message, databaseRetryAfter, err)
+	}
+	return nil
 }
