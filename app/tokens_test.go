@@ -101,4 +101,3 @@ func TestTokensUseCases(t *testing.T) {
 		t.Fatalf("revoked twice: %v", err)
 	}
 }
-
