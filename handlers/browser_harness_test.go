@@ -308,6 +308,7 @@ func (b *browserSession) setStoredTheme(choice string) {
 // (none in flight for 300 ms; event streams do not count), so what a page fetches as it starts is in.
 func (b *browserSession) open(path string) {
 	b.t.Helper()
+	b.settle()
 	b.step("open "+path, func(p *rod.Page) error {
 		idle := p.WaitRequestIdle(300*time.Millisecond, nil, nil,
 			[]proto.NetworkResourceType{proto.NetworkResourceTypeEventSource, proto.NetworkResourceTypeWebSocket})
@@ -320,6 +321,15 @@ func (b *browserSession) open(path string) {
 		idle()
 		return p.GetContext().Err()
 	})
+}
+
+// settle waits until the page has no htmx request in flight (htmx marks the element that issued one with the
+// class htmx-request). Leaving a page aborts its requests, which htmx reports as console errors: on a busy machine
+// a refresh the page started itself (the workflow's details after the canvas saved) can still be running when the
+// test moves on, so every navigation first lets the page finish what it started, as a person's next click would.
+func (b *browserSession) settle() {
+	b.t.Helper()
+	b.waitUntil(`() => document.querySelector(".htmx-request") === null`)
 }
 
 // waitFor waits for an element matching selector to exist and returns it.

@@ -133,6 +133,7 @@ func TestBuildAndWatchAWorkflowInTheBrowser(t *testing.T) {
 	// Activate, then fire the webhook with a signed call, as an outside system would.
 	b.click(`[data-action="activate"]`)
 	b.waitFor(`[data-action="deactivate"]`)
+	b.settle() // the details under the canvas refresh after the activation
 	hookURL := b.eval(`() => document.querySelector("#webhook-url")?.value ?? ""`).Str()
 	secret := b.eval(`() => document.querySelector("#webhook-secret")?.value ?? ""`).Str()
 	if hookURL == "" || secret == "" {
