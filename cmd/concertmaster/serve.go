@@ -81,7 +81,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return bg.stop(stopCtx)
 	}
 
-	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion())
+	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/concertmaster/concertmaster/platform/storage/storagetest"
@@ -90,32 +91,13 @@ func TestUploadsOnAFullDiskAreRefused(t *testing.T) {
 // error, so that the steps read alike.
 func runExport(t *testing.T, api *apiClient, pool *pgxpool.Pool, workflowID string) (int, string) {
 	t.Helper()
-	var hookURL struct {
-		URL string `json:"url"`
-	}
-	api.decode(t, api.call(t, "GET", "/api/v1/workflows/"+workflowID+"/webhook", nil, http.StatusOK), &hookURL)
-	u, err := url.Parse(hookURL.URL) // made from BASE_URL, which the test's server does not set
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(api.base+u.Path, "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted struct {
-		ExecutionID string `json:"execution_id"`
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err := json.Unmarshal(body, &accepted); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("webhook: %d %s", resp.StatusCode, body)
-	}
+	id := triggerHook(t, api, workflowID)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var status, nodeErr string
 		err := pool.QueryRow(context.Background(), `SELECT e.status, coalesce(n.error, '')
 			FROM workflow_executions e LEFT JOIN node_executions n ON n.execution_id = e.id AND n.node_id = 'file'
-			WHERE e.id = $1`, accepted.ExecutionID).Scan(&status, &nodeErr)
+			WHERE e.id = $1`, id).Scan(&status, &nodeErr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,8 +109,47 @@ func runExport(t *testing.T, api *apiClient, pool *pgxpool.Pool, workflowID stri
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("execution %s did not finish", accepted.ExecutionID)
+	t.Fatalf("execution %s did not finish", id)
 	return 0, ""
+}
+
+// triggerHook calls the webhook of a workflow whose trigger takes calls without authentication, and returns the
+// execution it started.
+func triggerHook(t *testing.T, api *apiClient, workflowID string) uuid.UUID {
+	t.Helper()
+	return callHook(t, api.base+hookPath(t, api, workflowID))
+}
+
+// hookPath is the path of a workflow's webhook.
+func hookPath(t *testing.T, api *apiClient, workflowID string) string {
+	t.Helper()
+	var hook struct {
+		URL string `json:"url"`
+	}
+	api.decode(t, api.call(t, "GET", "/api/v1/workflows/"+workflowID+"/webhook", nil, http.StatusOK), &hook)
+	u, err := url.Parse(hook.URL) // made from BASE_URL, which the test's server may not set
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Path
+}
+
+// callHook calls a webhook that takes calls without authentication, and returns the execution it started.
+func callHook(t *testing.T, hookURL string) uuid.UUID {
+	t.Helper()
+	resp, err := http.Post(hookURL, "application/json", strings.NewReader(`{"total": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var accepted struct {
+		ExecutionID uuid.UUID `json:"execution_id"`
+	}
+	if err := json.Unmarshal(body, &accepted); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook: %d %s", resp.StatusCode, body)
+	}
+	return accepted.ExecutionID
 }
 
 // filesUnder lists the regular files under dir.
