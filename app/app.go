@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
@@ -54,6 +56,10 @@ type Config struct {
 	// Mailer sends e-mail in the background (invitations); nil when SMTP is not configured, and links are then
 	// shown rather than sent.
 	Mailer Mailer
+	// MailRetry is how those mails are retried while the SMTP server cannot take them; DefaultMailRetry when
+	// zero. Clock times the waits between attempts; the real clock when nil.
+	MailRetry MailRetry
+	Clock     clockwork.Clock
 	// Files deletes the stored files of deleted forms and submissions at once; when nil they wait for the sweep.
 	Files FileRemover
 	// BaseURL is the public address links in e-mails point at.
@@ -101,7 +107,7 @@ func New(cfg Config) *App {
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
-	outbox := newOutbox(cfg.Mailer, cfg.Logger)
+	outbox := newOutbox(cfg.Mailer, cfg.Logger, cfg.MailRetry, cfg.Clock)
 	baseURL := strings.TrimRight(cfg.BaseURL.String(), "/")
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
 	integrations := &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester}

@@ -74,6 +74,10 @@ type NodeType struct {
 	// Waits marks types that may park the execution (Output.ParkUntil). They are refused inside loop bodies,
 	// where there is no single point to resume from.
 	Waits bool `json:"waits,omitempty"`
+	// DefaultRetry is the retry policy of a node of this type that sets none of its own: action.email retries an
+	// SMTP server that is down or answers 4xx. Nil means one attempt. A node's own retry policy, even max_attempts
+	// 1, replaces it.
+	DefaultRetry *RetryPolicy `json:"-"`
 	// Example is a valid config, shown in the catalogue and checked against ConfigSchema at Register.
 	Example json.RawMessage `json:"example"`
 	// Compile turns one node's config into a Runnable, once per workflow version. The config has already passed

@@ -71,6 +71,13 @@ func (r *Registry) Register(t NodeType) error {
 			return fmt.Errorf("node type %q: port %q is reserved for on_error", t.Name, PortError)
 		}
 	}
+	if t.DefaultRetry != nil {
+		var bad error
+		resolveRetry(t.DefaultRetry, func(field, msg string) { bad = fmt.Errorf("node type %q: DefaultRetry: %s %s", t.Name, field, msg) })
+		if bad != nil {
+			return bad
+		}
+	}
 	if len(t.ConfigSchema) == 0 {
 		t.ConfigSchema = json.RawMessage(`{"type":"object"}`)
 	}

@@ -194,6 +194,9 @@ func build(def *Definition, reg *Registry) (*Plan, []Problem) {
 			continue
 		}
 		pn.typ = t
+		if n.Retry == nil && t.DefaultRetry != nil {
+			pn.retry = resolveRetry(t.DefaultRetry, func(string, string) {}) // checked at Register
+		}
 		if t.Category == CategoryTrigger {
 			triggers = append(triggers, i)
 		}

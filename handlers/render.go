@@ -101,6 +101,8 @@ func statusOf(code fault.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case fault.Unavailable:
 		return http.StatusServiceUnavailable
+	case fault.InsufficientStorage:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

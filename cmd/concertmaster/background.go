@@ -37,6 +37,8 @@ type background struct {
 	Ingester *store.ExecutionIngester
 	// Deliveries logs webhook calls.
 	Deliveries *store.DeliveryLog
+	// Redis is the process's Redis connection (nil without REDIS_URL), for the web parts too.
+	Redis *redisConn
 
 	logger *slog.Logger
 	jobs   *river.Client[pgx.Tx]
@@ -72,6 +74,14 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 		Deliveries: st.NewDeliveryLog(arch)}
 	bg.services = []service.Service{bg.Events, bg.Ingester, bg.Deliveries,
 		st.NewDedupPruner(arch, store.DefaultDedupPruneInterval)}
+	var err error
+	if bg.Redis, err = connectRedis(ctx, cfg, arch); err != nil {
+		return nil, err
+	}
+	if bg.Redis != nil {
+		bg.services = append(bg.services, bg.Redis.health)
+		bg.closers = append(bg.closers, func() { _ = bg.Redis.client.Close() })
+	}
 	if !withWorkers {
 		if err := service.StartAll(bgCtx, bg.services...); err != nil {
 			bg.close()
@@ -196,24 +206,19 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 	if err != nil {
 		return nil, nil, fmt.Errorf("DATA_DIR: %w", err)
 	}
-	var redisClient *redis.Client
-	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("REDIS_URL: not a valid Redis URL")
-		}
-		redisClient = redis.NewClient(opts)
-		bg.closers = append(bg.closers, func() { _ = redisClient.Close() })
-	}
-	// Integrations' rate limits are shared by every worker: in Redis when there is one, else in PostgreSQL.
+	// Integrations' rate limits are shared by every worker: in Redis when there is one (in PostgreSQL while it is
+	// down), else in PostgreSQL.
 	var limiter ratelimit.Limiter = st.IntegrationRateLimiter()
-	if redisClient != nil {
-		limiter = ratelimit.NewRedis(redisClient)
+	var redisClient *redis.Client
+	var redisHealth actions.RedisHealth
+	if bg.Redis != nil {
+		redisClient, redisHealth = bg.Redis.client, bg.Redis.health
+		limiter = ratelimit.Fallback{Primary: ratelimit.NewRedis(redisClient), Secondary: limiter, Health: redisHealth}
 	}
 	integrations := store.NewIntegrationStore(st, keys)
 	factory, err := actions.NewServicesFactory(actions.ServicesConfig{
 		Integrations: integrations, MayUse: app.IntegrationUseChecker(integrations), Records: st, Files: files,
-		RateLimiter: limiter, Redis: redisClient,
+		RateLimiter: limiter, Redis: redisClient, RedisHealth: redisHealth,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
 	})
 	if err != nil {

@@ -81,7 +81,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return bg.stop(stopCtx)
 	}
 
-	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion())
+	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
-	defer deps.App.Outbox.Wait() // e-mails still being sent in the background
+	defer deps.App.Outbox.Close() // e-mails being sent finish; those waiting to be retried are given up, logged
 	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {
 		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening)

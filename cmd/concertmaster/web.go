@@ -9,10 +9,10 @@ import (
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/pgxstore"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/platform/failover"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -21,9 +21,9 @@ import (
 )
 
 // webDeps builds what the HTTP layer needs beyond the store: the session store and the rate limiter (Redis when
-// REDIS_URL is set, PostgreSQL and in-process otherwise) and the mailer (when SMTP_URL is set). close releases
-// them after the server has stopped.
-func webDeps(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry, version string) (handlers.Deps, func(), error) {
+// REDIS_URL is set, each falling back while Redis is down: sessions to PostgreSQL, limits to this process; without
+// it, PostgreSQL and in-process). stop ends the sweep of ended sessions in PostgreSQL after the server has stopped.
+func webDeps(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry, version string, rc *redisConn) (handlers.Deps, func(), error) {
 	deps := handlers.Deps{
 		Logger: arch.Logger, DB: st, Store: st, Metrics: metrics, Version: version,
 		BaseURL: cfg.BaseURL, SecretKey: cfg.SecretKey,
@@ -31,26 +31,15 @@ func webDeps(ctx context.Context, cfg *config, arch *service.Archetype, st *stor
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies,
 		SignupEnabled: cfg.SignupEnabled, APIRateLimit: cfg.APIRateLimit,
 	}
-	if cfg.RedisURL == "" {
-		deps.Sessions = pgxstore.NewWithCleanupInterval(st.Pool(), 0)
-		deps.Limiter = ratelimit.NewMemory(0)
-		stop, err := sweepSessions(ctx, arch, st)
-		return deps, stop, err
+	pgSessions := pgxstore.NewWithCleanupInterval(st.Pool(), 0)
+	deps.Sessions, deps.Limiter = pgSessions, ratelimit.NewMemory(0)
+	if rc != nil {
+		deps.Sessions = failover.NewSessions(goredisstore.NewWithPrefix(rc.client, "concertmaster:session:"), pgSessions, rc.health)
+		deps.Limiter = ratelimit.Fallback{Primary: ratelimit.NewRedis(rc.client), Secondary: deps.Limiter, Health: rc.health}
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return deps, nil, fmt.Errorf("REDIS_URL: not a valid Redis URL")
-	}
-	client := redis.NewClient(opts)
-	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
-		client.Close()
-		return deps, nil, fmt.Errorf("REDIS_URL: cannot reach Redis: %w", err)
-	}
-	deps.Sessions = goredisstore.NewWithPrefix(client, "concertmaster:session:")
-	deps.Limiter = ratelimit.Fallback{Primary: ratelimit.NewRedis(client), Secondary: ratelimit.NewMemory(0)}
-	return deps, func() { client.Close() }, nil
+	// Swept with Redis too: the sessions begun while it was down live in PostgreSQL.
+	stop, err := sweepSessions(ctx, arch, st)
+	return deps, stop, err
 }
 
 // sessionSweepInterval is how often ended sessions are deleted from PostgreSQL.

@@ -13,22 +13,36 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 )
 
+// RedisHealth says whether Redis answers, and hears of its failures: failover.Redis.
+type RedisHealth interface {
+	Up() bool
+	Failed(err error)
+}
+
 // RedisResponseCache is the engine.ResponseCache used when REDIS_URL is set, shared by every worker. Redis errors
-// read as misses: a cache that is down costs requests, not failures.
+// read as misses: a cache that is down costs requests, not failures. With a health watcher, the cache is not
+// asked at all while Redis is down: no cache, rather than every call waiting for Redis to fail.
 type RedisResponseCache struct {
 	client redis.UniversalClient
 	prefix string
+	health RedisHealth
 }
+
+const redisCachePrefix = "concertmaster:http-cache:"
 
 // NewRedisResponseCache returns a cache keeping entries under "concertmaster:http-cache:".
 func NewRedisResponseCache(client redis.UniversalClient) *RedisResponseCache {
-	return &RedisResponseCache{client: client, prefix: "concertmaster:http-cache:"}
+	return &RedisResponseCache{client: client, prefix: redisCachePrefix}
 }
 
 // Get implements engine.ResponseCache.
 func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool) {
+	if c.health != nil && !c.health.Up() {
+		return nil, false
+	}
 	b, err := c.client.Get(ctx, c.prefix+key).Bytes()
 	if err != nil {
+		c.failed(err)
 		return nil, false
 	}
 	return b, true
@@ -36,7 +50,17 @@ func (c *RedisResponseCache) Get(ctx context.Context, key string) ([]byte, bool)
 
 // Set implements engine.ResponseCache.
 func (c *RedisResponseCache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) {
-	_ = c.client.Set(ctx, c.prefix+key, value, ttl).Err()
+	if c.health != nil && !c.health.Up() {
+		return
+	}
+	c.failed(c.client.Set(ctx, c.prefix+key, value, ttl).Err())
+}
+
+// failed tells the health watcher of a failure (a miss is none: the watcher knows).
+func (c *RedisResponseCache) failed(err error) {
+	if c.health != nil && err != nil {
+		c.health.Failed(err)
+	}
 }
 
 // MemoryResponseCache is the in-process engine.ResponseCache: least recently used entries go first once it holds

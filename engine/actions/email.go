@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
@@ -20,6 +21,12 @@ import (
 // MaxAttachmentBytes bounds the attachments of one message together: mail servers refuse much larger messages,
 // and each attachment is held in memory so a retry can send the same bytes.
 const MaxAttachmentBytes = 10 << 20
+
+// EmailDefaultRetry is how an action.email node without a retry policy of its own retries an SMTP server that
+// cannot be reached or answers 4xx (busy, greylisting, shutting down): four attempts, waiting up to 2, 4 and 8 s
+// between them (fully jittered), before the node fails with the server's last answer. A 5xx answer fails it at once.
+var EmailDefaultRetry = engine.RetryPolicy{MaxAttempts: 4, Backoff: engine.BackoffExponential,
+	InitialInterval: engine.Duration(2 * time.Second), MaxInterval: engine.Duration(30 * time.Second)}
 
 // EmailConfig is the config of action.email.
 type EmailConfig struct {
@@ -115,6 +122,7 @@ func EmailAction() engine.NodeType {
 		Description:  "Sends an e-mail through an SMTP integration, with text and HTML bodies from templates and optional attachments. Outputs the delivery's message id and server reply.",
 		ConfigSchema: json.RawMessage(emailSchema),
 		SideEffects:  true,
+		DefaultRetry: &EmailDefaultRetry,
 		Example: json.RawMessage(`{"integration_id": "0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e",
   "to": "{{ trigger.body.email }}", "subject": "Order {{ input.id }} received",
   "text": "Hello {{ input.customer.name }}, thank you for your order.",

@@ -8,14 +8,18 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // mailParts returns the decoded parts of a received multipart message by file name ("" for the bodies, joined).
@@ -225,5 +229,88 @@ func TestEmailFailuresAreRecordedAndClassified(t *testing.T) {
 	}
 	if n := len(srv.Messages()); n != 0 {
 		t.Errorf("%d messages accepted", n)
+	}
+}
+
+// TestEmailRetriesAnSMTPServerThatIsDown runs an e-mail node without a retry policy of its own against a real SMTP
+// server that is stopped, or answers 421, or 550: the node retries the transient faults with backoff
+// (EmailDefaultRetry) and succeeds once the server is back, fails naming the server and its error when it never
+// is, and fails at once on a permanent refusal. Every attempt is a delivery record.
+func TestEmailRetriesAnSMTPServerThatIsDown(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		// down puts the server in its fault; up, when set, is called at the first wait between attempts.
+		down, up func(t *testing.T, srv *mailtest.Server)
+		// wantAttempts is how many attempts the node makes, each recorded as a delivery; the last one sent the
+		// message when want is empty, else its error contains every string of want.
+		wantAttempts int
+		want         []string
+	}{
+		{name: "refuses connections, then comes back",
+			down: func(t *testing.T, srv *mailtest.Server) { srv.Stop() },
+			up:   func(t *testing.T, srv *mailtest.Server) { srv.Restart(t) }, wantAttempts: 2},
+		{name: "answers 421, then takes it",
+			down: func(t *testing.T, srv *mailtest.Server) { srv.Answer(421) },
+			up:   func(t *testing.T, srv *mailtest.Server) { srv.Answer(0) }, wantAttempts: 2},
+		{name: "stays down", down: func(t *testing.T, srv *mailtest.Server) { srv.Stop() },
+			wantAttempts: actions.EmailDefaultRetry.MaxAttempts, want: []string{"SMTP server 127.0.0.1:", "connection refused"}},
+		{name: "answers 421 all along", down: func(t *testing.T, srv *mailtest.Server) { srv.Answer(421) },
+			wantAttempts: actions.EmailDefaultRetry.MaxAttempts, want: []string{"SMTP server 127.0.0.1:", "421"}},
+		{name: "refuses with 550", down: func(t *testing.T, srv *mailtest.Server) { srv.Answer(550) },
+			wantAttempts: 1, want: []string{"SMTP server 127.0.0.1:", "550"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			env := newEnv(t)
+			srv := mailtest.Start(t, mailtest.Options{})
+			host, port := hostPort(t, "smtp://"+srv.Addr)
+			smtpID := env.integration(t, actions.KindSMTP,
+				fmt.Sprintf(`{"host":%q,"port":%d,"tls":"none","from":"shop@example.com"}`, host, port), 0, 0)
+			c.down(t, srv)
+			var up sync.Once
+			beforeRetry := func(time.Duration) {
+				if c.up != nil {
+					up.Do(func() { c.up(t, srv) })
+				}
+			}
+			_, runs, sleeps := runChainWaiting(t, env.services(env.factory(t, nil)), uuid.NewString(), beforeRetry, `{}`,
+				node{id: "mail", typ: "action.email",
+					cfg: fmt.Sprintf(`{"integration_id":%q,"to":"bob@example.com","subject":"Hi","text":"Hello"}`, smtpID)})
+
+			r := runs["mail"]
+			if r.Attempt != c.wantAttempts {
+				t.Errorf("attempts %d, want %d (error %q)", r.Attempt, c.wantAttempts, r.Error)
+			}
+			wantSleeps := []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second}[:c.wantAttempts-1]
+			if !slices.Equal(*sleeps, wantSleeps) {
+				t.Errorf("waits between attempts %v, want %v", *sleeps, wantSleeps)
+			}
+			ds, err := env.store.EmailDeliveryListForExecution(context.Background(), env.org.ID, env.executionID)
+			if err != nil || len(ds) != c.wantAttempts {
+				t.Fatalf("%d deliveries (%v), want one per attempt", len(ds), err)
+			}
+			if c.want == nil {
+				output(t, r)
+				srv.WaitFor(t, func(mailtest.Received) bool { return true })
+				if !slices.ContainsFunc(ds, func(d store.EmailDelivery) bool { return d.Status == actions.DeliverySent }) {
+					t.Errorf("no delivery recorded as sent: %+v", ds)
+				}
+				return
+			}
+			if r.Status != engine.NodeFailed {
+				t.Fatalf("node %s, want failed", r.Status)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.Error, w) {
+					t.Errorf("node error %q does not say %q", r.Error, w)
+				}
+			}
+			for _, d := range ds {
+				if d.Status != actions.DeliveryFailed || !strings.Contains(d.Error, c.want[0]) {
+					t.Errorf("delivery %s %q, want failed naming the server", d.Status, d.Error)
+				}
+			}
+		})
 	}
 }

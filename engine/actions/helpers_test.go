@@ -141,6 +141,13 @@ func runChain(t *testing.T, svc *engine.Services, trigger string, chain ...node)
 // for the nodes whose runs were not recorded.
 func runChainAs(t *testing.T, svc *engine.Services, executionID, trigger string, chain ...node) (engine.RunResult, map[string]engine.NodeRun, *[]time.Duration) {
 	t.Helper()
+	return runChainWaiting(t, svc, executionID, nil, trigger, chain...)
+}
+
+// runChainWaiting is runChainAs calling beforeRetry, when set, in place of each wait between attempts: what a test
+// does there (restart a server) happens while the node waits to try again.
+func runChainWaiting(t *testing.T, svc *engine.Services, executionID string, beforeRetry func(wait time.Duration), trigger string, chain ...node) (engine.RunResult, map[string]engine.NodeRun, *[]time.Duration) {
+	t.Helper()
 	def := &engine.Definition{Nodes: []engine.Node{{ID: "in", Type: "trigger.webhook", Config: json.RawMessage(`{"auth":"none"}`)}}}
 	prev := "in"
 	for _, n := range chain {
@@ -154,7 +161,13 @@ func runChainAs(t *testing.T, svc *engine.Services, executionID, trigger string,
 	}
 	var sleeps []time.Duration
 	executor := engine.NewExecutor(engine.ExecutorOptions{
-		Sleep:  func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil },
+		Sleep: func(_ context.Context, d time.Duration) error {
+			sleeps = append(sleeps, d)
+			if beforeRetry != nil {
+				beforeRetry(d)
+			}
+			return nil
+		},
 		Jitter: func(c time.Duration) time.Duration { return c },
 	})
 	res, err := executor.Run(context.Background(), plan, engine.RunInput{Trigger: json.RawMessage(trigger), Services: svc,

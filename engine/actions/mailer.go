@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"strconv"
 
@@ -43,6 +44,8 @@ func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) (engine.Mai
 	}
 	receipt, sendErr := rt.sendSMTP(ctx, settings, m)
 	if sendErr != nil {
+		// The error names the address dialled (one the host resolved to); this names the server as the integration does.
+		sendErr = fmt.Errorf("SMTP server %s: %w", net.JoinHostPort(settings.Host, strconv.Itoa(settings.Port)), sendErr)
 		// A server's reply or a dial error can quote what it was given; the delivery record, the node's error and
 		// the logs get it without the integration's secrets.
 		var red Redactor

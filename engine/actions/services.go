@@ -29,12 +29,15 @@ type ServicesConfig struct {
 	Records RunRecords
 	// Files is the storage backend (storage.NewLocal under DATA_DIR).
 	Files storage.Backend
-	// RateLimiter counts integrations' requests in windows every worker shares: ratelimit.NewRedis when
-	// REDIS_URL is set, else st.IntegrationRateLimiter() (PostgreSQL). Required.
+	// RateLimiter counts integrations' requests in windows every worker shares: Redis when REDIS_URL is set
+	// (falling back to PostgreSQL while it is down), else st.IntegrationRateLimiter() (PostgreSQL). Required.
 	RateLimiter ratelimit.Limiter
 	// Redis, when set (REDIS_URL), holds the HTTP response cache, shared by every worker; otherwise each process
 	// keeps its own in memory.
 	Redis redis.UniversalClient
+	// RedisHealth, when set with Redis, says whether Redis answers (failover.Redis): while it does not, the
+	// response cache is off (every call goes out) instead of each call waiting for Redis to fail.
+	RedisHealth RedisHealth
 	// OutboundAllowedHosts are internal hosts the nodes may reach (OUTBOUND_ALLOWED_HOSTS); see NewGuard.
 	OutboundAllowedHosts []string
 	// FileRetention is how long exported files are kept when a node does not say (FILE_RETENTION, default 7
@@ -93,7 +96,7 @@ func NewServicesFactory(cfg ServicesConfig) (*ServicesFactory, error) {
 	f := &ServicesFactory{cfg: cfg, guard: guard, http: newGuardedHTTPClient(guard, GuardOptions{}),
 		gate: NewRateGate(cfg.RateLimiter, cfg.RateLimitWait, cfg.Clock), pools: newPoolCache(guard)}
 	if cfg.Redis != nil {
-		f.cache = NewRedisResponseCache(cfg.Redis)
+		f.cache = &RedisResponseCache{client: cfg.Redis, prefix: redisCachePrefix, health: cfg.RedisHealth}
 	} else {
 		f.cache = NewMemoryResponseCacheClock(0, cfg.Clock)
 	}

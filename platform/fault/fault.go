@@ -22,7 +22,10 @@ const (
 	RateLimited  Code = "rate_limited" // too many attempts; retry later
 	TooLarge     Code = "too_large"    // a body or upload over its limit
 	Unavailable  Code = "unavailable"  // a dependency is down; retry later
-	Internal     Code = "internal"     // a bug or an unexpected failure; the message is generic
+	// InsufficientStorage: the disk (or quota) that keeps files is full; nothing was kept, and a retry may pass
+	// once space is freed.
+	InsufficientStorage Code = "insufficient_storage"
+	Internal            Code = "internal" // a bug or an unexpected failure; the message is generic
 )
 
 // FieldError names one bad input field. Field is a dotted path ("config.condition", "email"); NodeID is set when

@@ -148,10 +148,12 @@ func (s *Sender) Send(ctx context.Context, m Message) (Receipt, error) {
 	}
 	deadline, _ := ctx.Deadline()
 
+	// Every error names the server, so that a failed delivery says which one would not take it.
+	server := net.JoinHostPort(s.cfg.Host, s.cfg.Port)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(s.cfg.Host, s.cfg.Port))
+	conn, err := d.DialContext(ctx, "tcp", server)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("smtp: connect to %s: %w", s.cfg.Host, err)
+		return Receipt{}, fmt.Errorf("smtp: connect to %s: %w", server, err)
 	}
 	// go-smtp sets a deadline of its own around each command, so the context's end closes the connection instead,
 	// which interrupts whatever it is waiting for.
@@ -164,16 +166,16 @@ func (s *Sender) Send(ctx context.Context, m Message) (Receipt, error) {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Receipt{}, fmt.Errorf("smtp: connect to %s: %w", s.cfg.Host, err)
+		return Receipt{}, fmt.Errorf("smtp: connect to %s: %w", server, err)
 	}
 	defer c.Close()
 
 	reply, err := s.transact(c, msg)
 	if err != nil {
 		if ctx.Err() != nil {
-			return Receipt{}, fmt.Errorf("smtp: %w", ctx.Err())
+			return Receipt{}, fmt.Errorf("smtp: %s: %w", server, ctx.Err())
 		}
-		return Receipt{}, fmt.Errorf("smtp: %w", err)
+		return Receipt{}, fmt.Errorf("smtp: %s: %w", server, err)
 	}
 	return Receipt{MessageID: msg.messageID, Reply: reply}, nil
 }

@@ -10,6 +10,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -165,33 +166,59 @@ func (r *Redis) Refund(ctx context.Context, key string) error {
 	return refundScript.Run(ctx, r.client, []string{r.prefix + key}).Err()
 }
 
+// Health says whether a Fallback's Primary answers (failover.Redis watches Redis), and hears of its failures.
+type Health interface {
+	Up() bool
+	Failed(err error)
+}
+
 // Fallback uses Primary and, when it fails (Redis unreachable), Secondary: limits keep holding per instance
-// rather than failing open across the board.
+// rather than failing open across the board, and no request fails because Redis is down. With Health set,
+// Primary is not called at all while Health says it is down, so that requests do not wait for it to fail, and
+// each failure of Primary is reported to Health, which logs the switch (once each way) and finds out when Primary
+// is back.
 type Fallback struct {
 	Primary, Secondary Limiter
+	Health             Health
 }
 
 // Allow implements Limiter.
 func (f Fallback) Allow(ctx context.Context, key string, limit int, win time.Duration) (bool, time.Duration, error) {
-	ok, wait, err := f.Primary.Allow(ctx, key, limit, win)
-	if err == nil {
-		return ok, wait, nil
+	var err error
+	if f.primaryUp() {
+		var ok bool
+		var wait time.Duration
+		if ok, wait, err = f.Primary.Allow(ctx, key, limit, win); err == nil {
+			return ok, wait, nil
+		}
+		f.failed(err)
 	}
 	ok, wait, err2 := f.Secondary.Allow(ctx, key, limit, win)
 	if err2 != nil {
-		return false, 0, err
+		return false, 0, errors.Join(err, err2)
 	}
 	return ok, wait, nil
 }
 
 // Refund implements Limiter: like Allow, it falls back to Secondary when Primary fails.
 func (f Fallback) Refund(ctx context.Context, key string) error {
-	err := f.Primary.Refund(ctx, key)
-	if err == nil {
-		return nil
+	var err error
+	if f.primaryUp() {
+		if err = f.Primary.Refund(ctx, key); err == nil {
+			return nil
+		}
+		f.failed(err)
 	}
 	if err2 := f.Secondary.Refund(ctx, key); err2 != nil {
-		return err
+		return errors.Join(err, err2)
 	}
 	return nil
+}
+
+func (f Fallback) primaryUp() bool { return f.Health == nil || f.Health.Up() }
+
+func (f Fallback) failed(err error) {
+	if f.Health != nil {
+		f.Health.Failed(err)
+	}
 }

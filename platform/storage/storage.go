@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"syscall"
 	"time"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -49,6 +50,21 @@ var (
 	// ErrTooLarge: the file passed the backend's size limit; nothing was kept.
 	ErrTooLarge = fault.New(fault.TooLarge, "the file is larger than allowed")
 )
+
+// noSpaceMessage is what a user is told when the disk that keeps files is full.
+const noSpaceMessage = "There is no space left to store files; nothing was kept. Try again later, or ask an administrator to free space."
+
+// diskError wraps a failed file system call of op. A full disk or an exhausted quota (ENOSPC, EDQUOT) becomes a
+// fault.InsufficientStorage, which the HTTP layer answers with 507 and nodes report with a message that says so;
+// any other failure stays internal. The fault's cause is the bare errno: a node's error, which its author reads,
+// does not show where DATA_DIR is.
+func diskError(op string, err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && (errno == syscall.ENOSPC || errno == syscall.EDQUOT) {
+		return fault.Wrap(fmt.Errorf("storage: %s: %w", op, errno), fault.InsufficientStorage, noSpaceMessage)
+	}
+	return fmt.Errorf("storage: %s: %w", op, err)
+}
 
 // keyPattern is the only shape of key Local makes and accepts: 32 lowercase hex digits. Checking it before any
 // file system call is what makes path traversal impossible (no separator, no dot, no NUL can pass).
@@ -108,13 +124,14 @@ func (l *Local) Close() error { return l.root.Close() }
 func path(key string) string { return key[:2] + "/" + key }
 
 // PutObject implements Backend. The SHA-256 and size are computed as the bytes stream to disk; the file is synced
-// before it is renamed into place so that a key handed out always names a complete file.
+// before it is renamed into place so that a key handed out always names a complete file. Whatever fails on the way
+// (the reader, a full disk at write, sync or rename), the temporary file is removed: nothing half-written stays.
 func (l *Local) PutObject(ctx context.Context, _, _ string, r io.Reader) (obj Object, err error) {
 	key := NewKey()
 	tmpName := tmpDir + "/" + key
 	f, err := l.root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return Object{}, fmt.Errorf("storage: create: %w", err)
+		return Object{}, diskError("create", err)
 	}
 	defer func() {
 		if err != nil {
@@ -130,22 +147,22 @@ func (l *Local) PutObject(ctx context.Context, _, _ string, r io.Reader) (obj Ob
 	}
 	n, err := io.Copy(io.MultiWriter(f, h), src)
 	if err != nil {
-		return Object{}, fmt.Errorf("storage: write: %w", err)
+		return Object{}, diskError("write", err)
 	}
 	if l.maxBytes > 0 && n > l.maxBytes {
 		return Object{}, ErrTooLarge
 	}
 	if err := f.Sync(); err != nil {
-		return Object{}, fmt.Errorf("storage: sync: %w", err)
+		return Object{}, diskError("sync", err)
 	}
 	if err := f.Close(); err != nil {
-		return Object{}, fmt.Errorf("storage: close: %w", err)
+		return Object{}, diskError("close", err)
 	}
 	if err := l.root.MkdirAll(key[:2], 0o700); err != nil {
-		return Object{}, fmt.Errorf("storage: create directory: %w", err)
+		return Object{}, diskError("create directory", err)
 	}
 	if err := l.root.Rename(tmpName, path(key)); err != nil {
-		return Object{}, fmt.Errorf("storage: rename: %w", err)
+		return Object{}, diskError("rename", err)
 	}
 	return Object{Key: key, Size: n, SHA256: h.Sum(nil), ModTime: time.Now()}, nil
 }

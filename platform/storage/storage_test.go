@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/platform/storage/storagetest"
 )
 
 func newLocal(t *testing.T, opts storage.LocalOptions) (*storage.Local, string) {
@@ -118,4 +120,66 @@ func TestCanceledPutKeepsNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
 		t.Errorf("temporary file left: %v", entries)
 	}
+}
+
+// TestFullDiskKeepsNothing fills a real (tmpfs) disk: a file that does not fit is refused with
+// fault.InsufficientStorage, leaving neither a temporary nor a final file, and the same file fits once space is
+// freed.
+func TestFullDiskKeepsNothing(t *testing.T) {
+	t.Parallel()
+	dir := storagetest.SmallDisk(t, 1<<20)
+	l, err := storage.NewLocal(dir, storage.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("x"), 200<<10)
+
+	noFiller := func() (free func()) { return func() {} }
+	for _, c := range []struct {
+		name    string
+		payload []byte
+		fill    func() (free func())
+	}{
+		{"larger than the disk", bytes.Repeat(data, 8), noFiller},
+		{"disk already full", data, func() func() {
+			filler := storagetest.Fill(t, dir)
+			return func() { os.Remove(filler) }
+		}},
+	} {
+		free := c.fill()
+		_, err := l.PutObject(ctx, "report.csv", "text/csv", bytes.NewReader(c.payload))
+		if fault.CodeOf(err) != fault.InsufficientStorage {
+			t.Fatalf("%s: err %v, want an InsufficientStorage fault", c.name, err)
+		}
+		if msg := fault.As(err).Message; !strings.Contains(msg, "no space left") {
+			t.Errorf("%s: message %q does not say the disk is full", c.name, msg)
+		}
+		if got := storedFiles(t, dir); len(got) != 0 && !(len(got) == 1 && got[0] == "filler") {
+			t.Errorf("%s: files left behind: %v", c.name, got)
+		}
+		free()
+	}
+	obj, err := l.PutObject(ctx, "report.csv", "text/csv", bytes.NewReader(data))
+	if err != nil || obj.Size != int64(len(data)) {
+		t.Fatalf("after space was freed: %+v, %v", obj, err)
+	}
+}
+
+// storedFiles lists every regular file under dir, relative to it.
+func storedFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

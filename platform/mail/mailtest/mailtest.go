@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/mail"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,44 +71,82 @@ type Server struct {
 	RootCAs *x509.CertPool
 
 	opts Options
+	tls  *tls.Config
 	mu   sync.Mutex
 	msgs []Received
 	got  chan struct{}
+	// srv and ln are the running server and its listener, nil while stopped.
+	srv *smtp.Server
+	ln  net.Listener
+	// answer, when not zero, is the code every MAIL command gets (Answer).
+	answer atomic.Int32
 }
 
 // Start runs a server on 127.0.0.1 until t ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{opts: opts, got: make(chan struct{}, 1000)}
+	if opts.TLS || opts.Implicit {
+		cert, pool := selfSigned(t)
+		s.RootCAs = pool
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	s.listen(t, "127.0.0.1:0")
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// listen serves on addr.
+func (s *Server) listen(t testing.TB, addr string) {
+	t.Helper()
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{server: s, conn: c}, nil
 	}))
 	srv.Domain = "127.0.0.1"
-	srv.AllowInsecureAuth = !opts.TLS && !opts.Implicit
+	srv.AllowInsecureAuth = !s.opts.TLS && !s.opts.Implicit
 	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
 	srv.MaxMessageBytes = 10 << 20
+	srv.TLSConfig = s.tls
 
 	var ln net.Listener
 	var err error
-	if opts.TLS || opts.Implicit {
-		cert, pool := selfSigned(t)
-		s.RootCAs = pool
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-		if opts.Implicit {
-			ln, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
-		}
-	}
-	if ln == nil && err == nil {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if s.opts.Implicit {
+		ln, err = tls.Listen("tcp", addr, s.tls)
+	} else {
+		ln, err = net.Listen("tcp", addr)
 	}
 	if err != nil {
 		t.Fatalf("mailtest: listen: %v", err)
 	}
 	s.Addr = ln.Addr().String()
+	s.mu.Lock()
+	s.srv, s.ln = srv, ln
+	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return s
 }
+
+// Stop closes the server: connections are refused until Restart, as from a mail server that is down.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
+	s.mu.Unlock()
+	if srv != nil {
+		// The listener is closed here too: the server knows it only once Serve has started.
+		ln.Close()
+		srv.Close()
+	}
+}
+
+// Restart serves again, on the same address, after Stop.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.listen(t, s.Addr)
+}
+
+// Answer makes every MAIL command get code (421 "try again later", 550 …) until Answer(0); the message is not
+// taken. A 4xx code is what a server that is overloaded, greylisting or shutting down answers.
+func (s *Server) Answer(code int) { s.answer.Store(int32(code)) }
 
 // URL is an SMTP_URL for this server.
 func (s *Server) URL(from string) string {
@@ -181,6 +220,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if code := int(s.server.answer.Load()); code != 0 {
+		return &smtp.SMTPError{Code: code, Message: "not now: answered as the test asked"}
+	}
 	if s.server.opts.Username != "" && s.username == "" {
 		return smtp.ErrAuthRequired
 	}
