@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/views"
@@ -20,38 +21,38 @@ func (s *Server) loginPage(f views.Form, next string) views.LoginPage {
 }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
-	if principalFrom(r.Context()).Authenticated() {
-		s.redirect(w, r, safeNext(r.URL.Query().Get("next")))
+	if httpx.PrincipalFrom(r.Context()).Authenticated() {
+		s.Redirect(w, r, safeNext(r.URL.Query().Get("next")))
 		return
 	}
 	f := views.Form{}
 	if r.URL.Query().Get("reset") == "1" {
 		f.Notice = "Your password was changed. Sign in with the new one."
 	}
-	s.render(w, r, http.StatusOK, "Sign in", views.Login(s.loginPage(f, safeNext(r.URL.Query().Get("next")))))
+	s.Render(w, r, http.StatusOK, "Sign in", views.Login(s.loginPage(f, safeNext(r.URL.Query().Get("next")))))
 }
 
 // login checks an e-mail and password (rate-limited per address and per account: see app.Accounts.SignIn) and
 // starts a session in the user's first organization.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	next := safeNext(r.PostFormValue("next"))
-	signedIn, err := s.deps.App.Accounts.SignIn(r.Context(), s.actor(r),
+	signedIn, err := s.deps.App.Accounts.SignIn(r.Context(), s.Actor(r),
 		app.Credentials{Email: email, Password: r.PostFormValue("password")})
 	if err != nil {
-		s.render(w, r, s.formStatus(w, r, err), "Sign in",
-			views.Login(s.loginPage(formState(map[string]string{"email": email}, err), next)))
+		s.Render(w, r, s.FormStatus(w, r, err), "Sign in",
+			views.Login(s.loginPage(httpx.FormState(map[string]string{"email": email}, err), next)))
 		return
 	}
-	if err := s.signIn(r.Context(), signedIn.User, signedIn.OrganizationID); err != nil {
-		s.pageError(w, r, err)
+	if err := s.SignIn(r.Context(), signedIn.User, signedIn.OrganizationID); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, next)
+	s.Redirect(w, r, next)
 }
 
 // safeNext keeps a post-sign-in destination on this site: a local path, never "//host" or "/\host".
@@ -67,80 +68,80 @@ func safeNext(next string) string {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if err := s.deps.App.Accounts.SignOut(r.Context(), s.caller(r)); err != nil {
+	if err := s.deps.App.Accounts.SignOut(r.Context(), s.Caller(r)); err != nil {
 		logging.From(r.Context(), s.deps.Logger).Error("audit sign-out", "error", err)
 	}
-	if err := s.sessions.Destroy(r.Context()); err != nil {
-		s.pageError(w, r, err)
+	if err := s.Sessions().Destroy(r.Context()); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/login")
+	s.Redirect(w, r, "/login")
 }
 
 func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
 	if !s.deps.SignupEnabled {
-		s.pageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
+		s.PageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
 		return
 	}
-	if principalFrom(r.Context()).Authenticated() {
-		s.redirect(w, r, "/")
+	if httpx.PrincipalFrom(r.Context()).Authenticated() {
+		s.Redirect(w, r, "/")
 		return
 	}
-	s.render(w, r, http.StatusOK, "Sign up", views.Signup(views.SignupPage{Form: views.Form{}}))
+	s.Render(w, r, http.StatusOK, "Sign up", views.Signup(views.SignupPage{Form: views.Form{}}))
 }
 
 // signup creates a user and a new organization they own, and signs them in.
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	if !s.deps.SignupEnabled {
-		s.pageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
+		s.PageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	in := app.Registration{
 		Name: strings.TrimSpace(r.PostFormValue("name")), Email: strings.TrimSpace(r.PostFormValue("email")),
 		Password: r.PostFormValue("password"), Organization: strings.TrimSpace(r.PostFormValue("organization")),
 	}
-	user, org, err := s.deps.App.Accounts.SignUp(r.Context(), s.actor(r), in)
+	user, org, err := s.deps.App.Accounts.SignUp(r.Context(), s.Actor(r), in)
 	if err != nil {
 		values := map[string]string{"name": in.Name, "email": in.Email, "organization": in.Organization}
-		s.render(w, r, s.formStatus(w, r, err), "Sign up", views.Signup(views.SignupPage{Form: formState(values, err)}))
+		s.Render(w, r, s.FormStatus(w, r, err), "Sign up", views.Signup(views.SignupPage{Form: httpx.FormState(values, err)}))
 		return
 	}
-	if err := s.signIn(r.Context(), user, org.ID); err != nil {
-		s.pageError(w, r, err)
+	if err := s.SignIn(r.Context(), user, org.ID); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/")
+	s.Redirect(w, r, "/")
 }
 
 func (s *Server) forgotPasswordForm(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, "Reset your password",
+	s.Render(w, r, http.StatusOK, "Reset your password",
 		views.ForgotPassword(views.ForgotPasswordPage{Enabled: s.deps.App.Outbox.Enabled()}))
 }
 
 // forgotPassword e-mails a single-use reset link when the address has an account, and answers the same either way
 // so the page cannot be used to find out who has an account.
 func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	page := views.ForgotPasswordPage{Enabled: s.deps.App.Outbox.Enabled()}
-	if err := s.deps.App.Accounts.RequestPasswordReset(r.Context(), s.actor(r), email); err != nil {
+	if err := s.deps.App.Accounts.RequestPasswordReset(r.Context(), s.Actor(r), email); err != nil {
 		if fault.CodeOf(err) == fault.Internal {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
-		page.Form = formState(map[string]string{"email": email}, err)
-		s.render(w, r, s.formStatus(w, r, err), "Reset your password", views.ForgotPassword(page))
+		page.Form = httpx.FormState(map[string]string{"email": email}, err)
+		s.Render(w, r, s.FormStatus(w, r, err), "Reset your password", views.ForgotPassword(page))
 		return
 	}
 	page.Sent = page.Enabled
-	s.render(w, r, http.StatusOK, "Reset your password", views.ForgotPassword(page))
+	s.Render(w, r, http.StatusOK, "Reset your password", views.ForgotPassword(page))
 }
 
 func (s *Server) resetPasswordForm(w http.ResponseWriter, r *http.Request) {
@@ -149,35 +150,35 @@ func (s *Server) resetPasswordForm(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if err := s.deps.App.Accounts.CheckPasswordReset(r.Context(), token); err != nil {
 		if fault.CodeOf(err) != fault.NotFound {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		page, status = views.ResetPasswordPage{Invalid: true}, http.StatusNotFound
 	}
 	// The token is in this page's address: it must not travel on in a Referer header.
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	s.render(w, r, status, "Choose a new password", views.ResetPassword(page))
+	s.Render(w, r, status, "Choose a new password", views.ResetPassword(page))
 }
 
 // resetPassword sets a new password through a reset link, which it uses up; it signs out every session.
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	token := r.PostFormValue("token")
-	_, err := s.deps.App.Accounts.ResetPassword(r.Context(), s.actor(r), app.PasswordReset{Token: token,
+	_, err := s.deps.App.Accounts.ResetPassword(r.Context(), s.Actor(r), app.PasswordReset{Token: token,
 		Password: r.PostFormValue("password"), Confirm: r.PostFormValue("confirm")})
 	if err != nil {
-		page := views.ResetPasswordPage{Token: token, Form: formState(nil, err)}
+		page := views.ResetPasswordPage{Token: token, Form: httpx.FormState(nil, err)}
 		if fault.CodeOf(err) == fault.NotFound {
 			page = views.ResetPasswordPage{Invalid: true}
 		}
-		s.render(w, r, s.formStatus(w, r, err), "Choose a new password", views.ResetPassword(page))
+		s.Render(w, r, s.FormStatus(w, r, err), "Choose a new password", views.ResetPassword(page))
 		return
 	}
-	if identityFrom(r.Context()) != nil {
-		_ = s.sessions.Destroy(r.Context())
+	if httpx.IdentityFrom(r.Context()) != nil {
+		_ = s.Sessions().Destroy(r.Context())
 	}
-	s.redirect(w, r, "/login?reset=1")
+	s.Redirect(w, r, "/login?reset=1")
 }

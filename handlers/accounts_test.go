@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
@@ -175,7 +176,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 
 			// Per account: a guesser spread over many addresses meets the ceiling, and then the account waits.
 			for range app.SignInLimitAccount - app.SignInLimitAccountAddress - 2 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:acct:"+strings.ToLower(owner), app.SignInLimitAccount, app.SignInWindowAccount); err != nil {
+				if _, _, err := h.srv.Limiter().Allow(context.Background(), "login:acct:"+strings.ToLower(owner), app.SignInLimitAccount, app.SignInWindowAccount); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -189,7 +190,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 			// Per address: one address trying many accounts.
 			spray := randomIP()
 			for range app.SignInLimitAddress - 1 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:ip:"+spray, app.SignInLimitAddress, app.SignInWindowAddress); err != nil {
+				if _, _, err := h.srv.Limiter().Allow(context.Background(), "login:ip:"+spray, app.SignInLimitAddress, app.SignInWindowAddress); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -342,7 +343,7 @@ func TestSecurityHeaders(t *testing.T) {
 	h := newHarness(t)
 	for _, path := range []string{"/login", "/healthz", "/static/css/app.css", "/api/v1/me", "/no-such-page"} {
 		resp := h.do(request{Method: "GET", Path: path})
-		if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy ||
+		if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy ||
 			!strings.Contains(got, "frame-ancestors 'none'") || strings.Contains(got, "unsafe-inline") {
 			t.Errorf("%s CSP %q", path, got)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/auth"
 )
 
@@ -37,14 +38,14 @@ type refreshRequest struct {
 // starts a new rotation family.
 func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
 	var in tokenRequest
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	signedIn, err := s.deps.App.Accounts.SignInAPI(r.Context(), s.actor(r),
+	signedIn, err := s.deps.App.Accounts.SignInAPI(r.Context(), s.Actor(r),
 		app.Credentials{Email: in.Email, Password: in.Password, OrganizationID: in.OrganizationID})
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	s.respondTokens(w, r, signedIn)
@@ -53,27 +54,27 @@ func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
 // respondTokens answers a sign-in or a refresh: a new access token for the user in the organization, and the
 // refresh token that goes with it.
 func (s *Server) respondTokens(w http.ResponseWriter, r *http.Request, in app.SignedIn) {
-	access, _, err := s.access.Issue(auth.AccessClaims{UserID: in.User.ID, OrgID: in.OrganizationID,
+	access, _, err := s.AccessTokens().Issue(auth.AccessClaims{UserID: in.User.ID, OrgID: in.OrganizationID,
 		CredentialsVersion: in.User.CredentialsVersion})
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
-		ExpiresIn: int(s.access.Lifetime().Seconds()), RefreshToken: in.RefreshToken, OrganizationID: in.OrganizationID})
+	httpx.Respond(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
+		ExpiresIn: int(s.AccessTokens().Lifetime().Seconds()), RefreshToken: in.RefreshToken, OrganizationID: in.OrganizationID})
 }
 
 // apiRefreshToken is POST /api/v1/auth/refresh {refresh_token}: it rotates the refresh token and answers a new
 // pair. Presenting a refresh token that was already rotated revokes its whole family.
 func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 	var in refreshRequest
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	refreshed, err := s.deps.App.Accounts.RefreshTokens(r.Context(), s.actor(r), in.RefreshToken)
+	refreshed, err := s.deps.App.Accounts.RefreshTokens(r.Context(), s.Actor(r), in.RefreshToken)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	s.respondTokens(w, r, refreshed)
@@ -83,12 +84,12 @@ func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 // already issued run out within their short lifetime.
 func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
 	var in refreshRequest
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	if err := s.deps.App.Accounts.SignOutAPI(r.Context(), s.actor(r), in.RefreshToken); err != nil {
-		s.problem(w, r, err)
+	if err := s.deps.App.Accounts.SignOutAPI(r.Context(), s.Actor(r), in.RefreshToken); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -96,13 +97,13 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
 
 // apiMe is GET /api/v1/me: who the token speaks for.
 func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
-	id := identityFrom(r.Context())
-	if err := authorize(r, authz.MembersView, authz.Org(id.org.ID)); err != nil {
-		s.problem(w, r, err)
+	id := httpx.IdentityFrom(r.Context())
+	if err := httpx.Authorize(r, authz.MembersView, authz.Org(id.Org.ID)); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, meJSON{id.user.ID, id.user.Email, id.user.Name, string(id.principal.Role), id.principal.InstanceAdmin,
-		meOrgJSON{id.org.ID, id.org.Name, id.org.Slug}, id.principal.TokenID != nil})
+	httpx.Respond(w, http.StatusOK, meJSON{id.User.ID, id.User.Email, id.User.Name, string(id.Principal.Role), id.Principal.InstanceAdmin,
+		meOrgJSON{id.Org.ID, id.Org.Name, id.Org.Slug}, id.Principal.TokenID != nil})
 }
 
 // meJSON is the answer of GET /api/v1/me.

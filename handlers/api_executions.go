@@ -10,6 +10,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -107,26 +108,26 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		}
 		f.CreatedAfter = &at
 	}
-	limit, err := queryLimit(q.Get("limit"))
+	limit, err := httpx.QueryLimit(q.Get("limit"))
 	if err != nil {
 		fields = append(fields, fault.As(err).Fields...)
 	}
 	f.Limit = limit
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
-			fields = append(fields, errBadCursor.Fields...)
+			fields = append(fields, httpx.ErrBadCursor.Fields...)
 		} else {
 			f.Before = &store.Execution{CreatedAt: at, ID: id}
 		}
 	}
 	if len(fields) > 0 {
-		s.problem(w, r, fault.Fields("bad filters", fields...))
+		s.Problem(w, r, fault.Fields("bad filters", fields...))
 		return
 	}
-	items, err := s.deps.App.Executions.List(r.Context(), s.caller(r), f)
+	items, err := s.deps.App.Executions.List(r.Context(), s.Caller(r), f)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := make([]executionJSON, len(items))
@@ -134,35 +135,35 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		out[i] = executionOut(e, nil)
 	}
 	next := ""
-	if len(items) > 0 && len(items) == clampedLimit(f.Limit) {
+	if len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) {
 		last := items[len(items)-1]
-		next = encodePageCursor(last.CreatedAt, last.ID)
+		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}
-	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
 // authorizedExecution loads the execution named by the {id} path segment and checks a against its workflow.
 func (s *Server) authorizedExecution(r *http.Request, a authz.Action) (store.Execution, error) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		return store.Execution{}, err
 	}
-	return s.deps.App.Executions.Get(r.Context(), s.caller(r), id, a)
+	return s.deps.App.Executions.Get(r.Context(), s.Caller(r), id, a)
 }
 
 // apiExecutionGet is GET /api/v1/executions/{id}, with its node runs.
 func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
 	exec, err := s.authorizedExecution(r, authz.ExecutionView)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out, err := s.executionDetail(r.Context(), exec)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, out)
+	httpx.Respond(w, http.StatusOK, out)
 }
 
 // executionDetail is an execution as GET /api/v1/executions/{id} shows it: with its node runs, files and e-mails.
@@ -187,42 +188,42 @@ func (s *Server) executionDetail(ctx context.Context, exec store.Execution) (exe
 // apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running
 // one stops at its next node boundary, on whichever worker runs it.
 func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	exec, status, err := s.deps.App.Executions.Cancel(r.Context(), s.caller(r), id)
+	exec, status, err := s.deps.App.Executions.Cancel(r.Context(), s.Caller(r), id)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID, "status": status})
+	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID, "status": status})
 }
 
 // apiExecutionRetry is POST /api/v1/executions/{id}/retry {from: "start" | "failed"}: a new execution of the same
 // version with the same trigger data, from the start or from the failed node with the recorded inputs (the runs
 // before it are carried over, never repeated).
 func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	var in retryInput
 	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			s.problem(w, r, err)
+		if err := httpx.DecodeJSON(w, r, &in); err != nil {
+			s.Problem(w, r, err)
 			return
 		}
 	}
-	retry, err := s.deps.App.Executions.Retry(r.Context(), s.caller(r), id, in.From)
+	retry, err := s.deps.App.Executions.Retry(r.Context(), s.Caller(r), id, in.From)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+retry.ID.String())
-	respond(w, http.StatusAccepted, map[string]any{"execution_id": retry.ID})
+	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": retry.ID})
 }
 
 // retryInput is the optional body of POST /api/v1/executions/{id}/retry: from the start (the default) or from the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -18,47 +19,47 @@ import (
 
 // apiIntegrationList is GET /api/v1/integrations?kind=: settings without secrets.
 func (s *Server) apiIntegrationList(w http.ResponseWriter, r *http.Request) {
-	items, err := s.deps.App.Integrations.List(r.Context(), s.caller(r), r.URL.Query().Get("kind"))
+	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), r.URL.Query().Get("kind"))
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	if items == nil {
 		items = []store.Integration{}
 	}
-	respond(w, http.StatusOK, map[string]any{"items": items})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": items})
 }
 
 // apiIntegrationCreate is POST /api/v1/integrations {name, kind, settings, rate_limit?, rate_interval?}.
 func (s *Server) apiIntegrationCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.IntegrationsManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	var in app.IntegrationInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	created, err := s.deps.App.Integrations.Create(r.Context(), s.caller(r), in)
+	created, err := s.deps.App.Integrations.Create(r.Context(), s.Caller(r), in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/integrations/"+created.ID.String())
-	respond(w, http.StatusCreated, created)
+	httpx.Respond(w, http.StatusCreated, created)
 }
 
 // integrationBody reads the {id} of the path and, once the caller is seen to hold a, the JSON body into in.
 func (s *Server) integrationBody(w http.ResponseWriter, r *http.Request, a authz.Action, in any) (uuid.UUID, bool) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		if err = authorize(r, a, authz.Org(principalFrom(r.Context()).OrgID)); err == nil {
-			err = decodeJSON(w, r, in)
+		if err = httpx.Authorize(r, a, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err == nil {
+			err = httpx.DecodeJSON(w, r, in)
 		}
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return uuid.Nil, false
 	}
 	return id, true
@@ -66,16 +67,16 @@ func (s *Server) integrationBody(w http.ResponseWriter, r *http.Request, a authz
 
 // apiIntegrationGet is GET /api/v1/integrations/{id}.
 func (s *Server) apiIntegrationGet(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var in store.Integration
 	if err == nil {
-		in, err = s.deps.App.Integrations.Get(r.Context(), s.caller(r), id)
+		in, err = s.deps.App.Integrations.Get(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, in)
+	httpx.Respond(w, http.StatusOK, in)
 }
 
 // apiIntegrationUpdate is PUT /api/v1/integrations/{id}: name, settings (secrets merged) and rate limit.
@@ -85,22 +86,22 @@ func (s *Server) apiIntegrationUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	updated, err := s.deps.App.Integrations.Update(r.Context(), s.caller(r), id, in)
+	updated, err := s.deps.App.Integrations.Update(r.Context(), s.Caller(r), id, in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, updated)
+	httpx.Respond(w, http.StatusOK, updated)
 }
 
 // apiIntegrationDelete is DELETE /api/v1/integrations/{id}.
 func (s *Server) apiIntegrationDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		_, err = s.deps.App.Integrations.Delete(r.Context(), s.caller(r), id)
+		_, err = s.deps.App.Integrations.Delete(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -109,20 +110,20 @@ func (s *Server) apiIntegrationDelete(w http.ResponseWriter, r *http.Request) {
 // apiIntegrationTest is POST /api/v1/integrations/{id}/test: connects with the stored settings (see
 // app.Integrations.Test). A failed connection is an answer, not an API error.
 func (s *Server) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var test app.ConnectionTest
 	if err == nil {
-		test, err = s.deps.App.Integrations.Test(r.Context(), s.caller(r), id)
+		test, err = s.deps.App.Integrations.Test(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	if test.Problem != "" {
-		respond(w, http.StatusOK, map[string]any{"ok": false, "error": test.Problem})
+		httpx.Respond(w, http.StatusOK, map[string]any{"ok": false, "error": test.Problem})
 		return
 	}
-	respond(w, http.StatusOK, map[string]any{"ok": true})
+	httpx.Respond(w, http.StatusOK, map[string]any{"ok": true})
 }
 
 // apiExecutionFile is GET /api/v1/executions/{id}/files/{fileID}: a file the execution exported, streamed, for
@@ -130,12 +131,12 @@ func (s *Server) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
 	exec, err := s.authorizedExecution(r, authz.ExecutionView)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	file, body, err := s.openExecutionFile(r, exec)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	defer body.Close()
@@ -164,12 +165,12 @@ func (s *Server) apiIntegrationSetUse(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	updated, err := s.deps.App.Integrations.SetUse(r.Context(), s.caller(r), id, in)
+	updated, err := s.deps.App.Integrations.SetUse(r.Context(), s.Caller(r), id, in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, updated)
+	httpx.Respond(w, http.StatusOK, updated)
 }
 
 // privilegedRoleInput is the body of PUT /api/v1/integrations/{id}/privileged-role.
@@ -186,10 +187,10 @@ func (s *Server) apiIntegrationPrivilegedRole(w http.ResponseWriter, r *http.Req
 	if !ok {
 		return
 	}
-	updated, err := s.deps.App.Integrations.SetPrivilegedRole(r.Context(), s.caller(r), id, in.Allowed)
+	updated, err := s.deps.App.Integrations.SetPrivilegedRole(r.Context(), s.Caller(r), id, in.Allowed)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, updated)
+	httpx.Respond(w, http.StatusOK, updated)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -65,9 +66,9 @@ type memberRoleInput struct {
 
 // apiMemberList is GET /api/v1/members: the members, most powerful first, and the pending invitations.
 func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
-	list, err := s.deps.App.Members.List(r.Context(), s.caller(r))
+	list, err := s.deps.App.Members.List(r.Context(), s.Caller(r))
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := memberListJSON{Members: make([]memberJSON, 0, len(list.Members)), Invitations: []invitationJSON{}}
@@ -77,40 +78,40 @@ func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
 	for _, inv := range list.Invitations {
 		out.Invitations = append(out.Invitations, invitationFrom(inv))
 	}
-	respond(w, http.StatusOK, out)
+	httpx.Respond(w, http.StatusOK, out)
 }
 
 // apiInvitationCreate is POST /api/v1/invitations {email, role}: an invitation link, answered once and e-mailed when
 // a mailer is configured. Inviting an owner takes an owner in a browser session that re-entered its password, so
 // over the API it is always refused.
 func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err) // before reading the body, as every API route
+	if err := httpx.Authorize(r, authz.MembersInvite, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err) // before reading the body, as every API route
 		return
 	}
 	var in app.Invitation
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	invited, err := s.deps.App.Members.Invite(r.Context(), s.caller(r), in)
+	invited, err := s.deps.App.Members.Invite(r.Context(), s.Caller(r), in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusCreated, invitationCreatedJSON{invitationJSON: invitationFrom(invited.Invitation),
+	httpx.Respond(w, http.StatusCreated, invitationCreatedJSON{invitationJSON: invitationFrom(invited.Invitation),
 		Link: invited.Link, MailSent: invited.MailSent})
 }
 
 // apiInvitationRevoke is DELETE /api/v1/invitations/{id}: withdraws a pending invitation.
 func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.caller(r), id)
+		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -119,26 +120,26 @@ func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
 // apiMemberChangeRole is PUT /api/v1/members/{userID} {role}: see app.Members.ChangeRole for who may do what.
 // Making someone owner is always refused here: it takes a browser session that re-entered its password.
 func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.MembersManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.Authorize(r, authz.MembersManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	userID, err := memberID(r)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	var in memberRoleInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.caller(r), userID, in.Role)
+	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.Caller(r), userID, in.Role)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, memberFrom(member))
+	httpx.Respond(w, http.StatusOK, memberFrom(member))
 }
 
 // apiMemberRemove is DELETE /api/v1/members/{userID}. As on the page, it takes MembersManage; removing oneself is
@@ -146,10 +147,10 @@ func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiMemberRemove(w http.ResponseWriter, r *http.Request) {
 	userID, err := memberID(r)
 	if err == nil {
-		_, _, err = s.deps.App.Members.Remove(r.Context(), s.caller(r), userID)
+		_, _, err = s.deps.App.Members.Remove(r.Context(), s.Caller(r), userID)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

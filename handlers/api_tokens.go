@@ -8,6 +8,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -52,50 +53,50 @@ type apiTokenCreatedJSON struct {
 
 // apiTokenList is GET /api/v1/tokens: the caller's own tokens in the current organization.
 func (s *Server) apiTokenList(w http.ResponseWriter, r *http.Request) {
-	tokens, err := s.deps.App.Tokens.List(r.Context(), s.caller(r))
+	tokens, err := s.deps.App.Tokens.List(r.Context(), s.Caller(r))
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := apiTokenListJSON{Items: make([]apiTokenJSON, 0, len(tokens))}
 	for _, t := range tokens {
 		out.Items = append(out.Items, apiTokenFrom(t))
 	}
-	respond(w, http.StatusOK, out)
+	httpx.Respond(w, http.StatusOK, out)
 }
 
 // apiTokenCreate is POST /api/v1/tokens {name, expires_in_days?, scopes}: a personal token for the caller in the
 // current organization, answered once.
 func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err) // before reading the body, as every API route
+	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err) // before reading the body, as every API route
 		return
 	}
 	var in apiTokenInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	created, err := s.deps.App.Tokens.Create(r.Context(), s.caller(r),
+	created, err := s.deps.App.Tokens.Create(r.Context(), s.Caller(r),
 		app.NewToken{Name: in.Name, ExpiresInDays: in.ExpiresInDays, Scopes: in.Scopes})
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusCreated, apiTokenCreatedJSON{apiTokenJSON: apiTokenFrom(created.Token), Token: created.Secret})
+	httpx.Respond(w, http.StatusCreated, apiTokenCreatedJSON{apiTokenJSON: apiTokenFrom(created.Token), Token: created.Secret})
 }
 
 // apiTokenRevoke is DELETE /api/v1/tokens/{id}: revokes one of the caller's own live tokens.
 func (s *Server) apiTokenRevoke(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		err = s.deps.App.Tokens.Revoke(r.Context(), s.caller(r), id)
-	} else if aerr := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); aerr != nil {
+		err = s.deps.App.Tokens.Revoke(r.Context(), s.Caller(r), id)
+	} else if aerr := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); aerr != nil {
 		err = aerr
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

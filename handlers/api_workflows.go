@@ -12,6 +12,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -51,51 +52,42 @@ type workflowInput = app.WorkflowInput
 
 // authorizedWorkflow loads a workflow of the caller's organization and checks that the caller may do a to it.
 func (s *Server) authorizedWorkflow(r *http.Request, id uuid.UUID, a authz.Action) (store.Workflow, error) {
-	return s.deps.App.Workflows.Authorized(r.Context(), s.caller(r), id, a)
+	return s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), id, a)
 }
 
 // pathWorkflow loads the workflow named by the {id} path segment and checks that the caller may do a to it,
 // answering the problem itself when not.
 func (s *Server) pathWorkflow(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Workflow, bool) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		var wf store.Workflow
 		if wf, err = s.authorizedWorkflow(r, id, a); err == nil {
 			return wf, true
 		}
 	}
-	s.problem(w, r, err)
+	s.Problem(w, r, err)
 	return store.Workflow{}, false
-}
-
-// pathID reads a {name} path segment as a UUID; a malformed one is simply not found.
-func pathID(r *http.Request, name string) (uuid.UUID, error) {
-	id, err := uuid.Parse(r.PathValue(name))
-	if err != nil {
-		return uuid.Nil, fault.New(fault.NotFound, "not found")
-	}
-	return id, nil
 }
 
 // apiNodeTypes is GET /api/v1/node-types: the registry, the one source of the palette, the config forms and this.
 func (s *Server) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
-	respond(w, http.StatusOK, map[string]any{"items": s.deps.Registry.Types()})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": s.deps.Registry.Types()})
 }
 
 // apiWorkflowList is GET /api/v1/workflows?q=&active=&archived=&cursor=&limit=.
 func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 	// Authorized before the filter is read, so a caller who may not list learns nothing from its errors.
-	err := authorize(r, authz.WorkflowView, authz.Org(principalFrom(r.Context()).OrgID))
+	err := httpx.Authorize(r, authz.WorkflowView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID))
 	var f store.WorkflowFilter
 	if err == nil {
 		f, err = apiWorkflowFilter(r.URL.Query())
 	}
 	var items []store.Workflow
 	if err == nil {
-		items, err = s.deps.App.Workflows.List(r.Context(), s.caller(r), f)
+		items, err = s.deps.App.Workflows.List(r.Context(), s.Caller(r), f)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := make([]workflowJSON, len(items))
@@ -103,18 +95,18 @@ func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 		out[i] = workflowOut(wf, nil)
 	}
 	next := ""
-	if len(items) > 0 && len(items) == clampedLimit(f.Limit) {
+	if len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) {
 		last := items[len(items)-1]
-		next = encodePageCursor(last.CreatedAt, last.ID)
+		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}
-	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
 // apiWorkflowFilter reads the filter of GET /api/v1/workflows from its query.
 func apiWorkflowFilter(q url.Values) (store.WorkflowFilter, error) {
 	f := store.WorkflowFilter{Query: strings.TrimSpace(q.Get("q")), Archived: q.Get("archived") == "true"}
 	var err error
-	if f.Limit, err = queryLimit(q.Get("limit")); err != nil {
+	if f.Limit, err = httpx.QueryLimit(q.Get("limit")); err != nil {
 		return f, err
 	}
 	if v := q.Get("active"); v != "" {
@@ -125,7 +117,7 @@ func apiWorkflowFilter(q url.Values) (store.WorkflowFilter, error) {
 		f.Active = &active
 	}
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
 			return f, err
 		}
@@ -136,27 +128,27 @@ func apiWorkflowFilter(q url.Values) (store.WorkflowFilter, error) {
 
 // apiWorkflowCreate is POST /api/v1/workflows {name, description?, definition, priority?, concurrency_limit?}.
 func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err) // before reading the body, as every API route
+	if err := httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err) // before reading the body, as every API route
 		return
 	}
 	var in workflowInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	created, err := s.deps.App.Workflows.Create(r.Context(), s.caller(r), in)
+	created, err := s.deps.App.Workflows.Create(r.Context(), s.Caller(r), in)
 	s.respondCreatedWorkflow(w, r, created, err)
 }
 
 // respondCreatedWorkflow answers 201 with a new workflow, or the problem its creation failed with.
 func (s *Server) respondCreatedWorkflow(w http.ResponseWriter, r *http.Request, created app.WorkflowDetail, err error) {
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/workflows/"+created.Workflow.ID.String())
-	respond(w, http.StatusCreated, workflowOut(created.Workflow, created.Definition))
+	httpx.Respond(w, http.StatusCreated, workflowOut(created.Workflow, created.Definition))
 }
 
 // definitionInput is the body of POST /api/v1/workflows/validate.
@@ -173,37 +165,37 @@ type definitionValid struct {
 // apiWorkflowValidate is POST /api/v1/workflows/validate: checks a definition as a save would, saving nothing, so
 // an editor can list every problem before its user saves.
 func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.WorkflowView, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.Authorize(r, authz.WorkflowView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	var in definitionInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	if err := s.deps.App.Workflows.ValidateDefinition(r.Context(), s.caller(r), in.Definition); err != nil {
-		s.problem(w, r, err)
+	if err := s.deps.App.Workflows.ValidateDefinition(r.Context(), s.Caller(r), in.Definition); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, definitionValid{Valid: true})
+	httpx.Respond(w, http.StatusOK, definitionValid{Valid: true})
 }
 
 // apiWorkflowGet is GET /api/v1/workflows/{id}: the head with its current definition.
 func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var wf app.WorkflowDetail
 	if err == nil {
-		wf, err = s.deps.App.Workflows.Get(r.Context(), s.caller(r), id)
+		wf, err = s.deps.App.Workflows.Get(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := workflowOut(wf.Workflow, wf.Definition)
 	out.NextRunAt = wf.NextRunAt
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(wf.Workflow.Version))))
-	respond(w, http.StatusOK, out)
+	httpx.Respond(w, http.StatusOK, out)
 }
 
 // apiWorkflowUpdate is PUT /api/v1/workflows/{id} {name?, description?, definition, version}: a new immutable
@@ -214,8 +206,8 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in workflowInput
-	if err := decodeJSON(w, r, &in); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &in); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	if in.Version == nil {
@@ -227,23 +219,23 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	saved, err := s.deps.App.Workflows.Update(r.Context(), s.caller(r), wf.ID, in)
+	saved, err := s.deps.App.Workflows.Update(r.Context(), s.Caller(r), wf.ID, in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(int(saved.Workflow.Version))))
-	respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
+	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
 // apiWorkflowDelete is DELETE /api/v1/workflows/{id}: archives it (executions stay readable).
 func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		_, err = s.deps.App.Workflows.Archive(r.Context(), s.caller(r), id)
+		_, err = s.deps.App.Workflows.Archive(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -252,41 +244,41 @@ func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowActivate is POST /api/v1/workflows/{id}/activate and …/deactivate.
 func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r, "id")
+		id, err := httpx.PathID(r, "id")
 		var wf app.WorkflowDetail
 		if err == nil {
-			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.caller(r), id, active)
+			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.Caller(r), id, active)
 		}
 		if err != nil {
-			s.problem(w, r, err)
+			s.Problem(w, r, err)
 			return
 		}
 		out := workflowOut(wf.Workflow, nil)
 		out.NextRunAt = wf.NextRunAt
-		respond(w, http.StatusOK, out)
+		httpx.Respond(w, http.StatusOK, out)
 	}
 }
 
 // apiWorkflowDuplicate is POST /api/v1/workflows/{id}/duplicate {name?}: a new workflow from the current version.
 func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil { // before reading the body
 		if _, err = s.authorizedWorkflow(r, id, authz.WorkflowView); err == nil {
-			err = authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID))
+			err = httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID))
 		}
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	var in duplicateInput
 	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, &in); err != nil {
-			s.problem(w, r, err)
+		if err := httpx.DecodeJSON(w, r, &in); err != nil {
+			s.Problem(w, r, err)
 			return
 		}
 	}
-	created, err := s.deps.App.Workflows.Duplicate(r.Context(), s.caller(r), id, in.Name)
+	created, err := s.deps.App.Workflows.Duplicate(r.Context(), s.Caller(r), id, in.Name)
 	s.respondCreatedWorkflow(w, r, created, err)
 }
 
@@ -302,18 +294,18 @@ func (s *Server) apiWorkflowImport(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowExport is GET /api/v1/workflows/{id}/export: a self-contained document that import accepts.
 func (s *Server) apiWorkflowExport(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var wf app.WorkflowDetail
 	if err == nil {
-		wf, err = s.deps.App.Workflows.Get(r.Context(), s.caller(r), id)
+		wf, err = s.deps.App.Workflows.Get(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	head := wf.Workflow
 	w.Header().Set("Content-Disposition", `attachment; filename="workflow-`+head.ID.String()+`.json"`)
-	respond(w, http.StatusOK, map[string]any{"name": head.Name, "description": head.Description, "priority": head.Priority,
+	httpx.Respond(w, http.StatusOK, map[string]any{"name": head.Name, "description": head.Description, "priority": head.Priority,
 		"concurrency_limit": head.ConcurrencyLimit, "definition": wf.Definition})
 }
 
@@ -329,13 +321,13 @@ type versionJSON struct {
 
 // apiWorkflowVersions is GET /api/v1/workflows/{id}/versions: the history, newest first.
 func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var versions []store.WorkflowVersion
 	if err == nil {
-		versions, err = s.deps.App.Workflows.Versions(r.Context(), s.caller(r), id, 500)
+		versions, err = s.deps.App.Workflows.Versions(r.Context(), s.Caller(r), id, 500)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := make([]versionJSON, len(versions))
@@ -343,7 +335,7 @@ func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
 		out[i] = versionJSON{Number: v.Number, AuthorID: v.AuthorID, AuthorName: v.AuthorName, Message: v.Message,
 			CreatedAt: v.CreatedAt}
 	}
-	respond(w, http.StatusOK, map[string]any{"items": out})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": out})
 }
 
 // apiWorkflowVersion is GET /api/v1/workflows/{id}/versions/{number}, with its definition.
@@ -351,13 +343,13 @@ func (s *Server) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
 	id, number, err := pathVersion(r)
 	var v store.WorkflowVersion
 	if err == nil {
-		v, err = s.deps.App.Workflows.Version(r.Context(), s.caller(r), id, number)
+		v, err = s.deps.App.Workflows.Version(r.Context(), s.Caller(r), id, number)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, versionJSON{Number: v.Number, AuthorID: v.AuthorID, Message: v.Message,
+	httpx.Respond(w, http.StatusOK, versionJSON{Number: v.Number, AuthorID: v.AuthorID, Message: v.Message,
 		CreatedAt: v.CreatedAt, Definition: &v.Definition})
 }
 
@@ -367,18 +359,18 @@ func (s *Server) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 	id, number, err := pathVersion(r)
 	var saved app.WorkflowDetail
 	if err == nil {
-		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.caller(r), id, number)
+		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.Caller(r), id, number)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
+	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
 // pathVersion reads the {id} and {number} path segments of a workflow's version; malformed ones are not found.
 func pathVersion(r *http.Request) (uuid.UUID, int, error) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		return uuid.Nil, 0, err
 	}
@@ -398,36 +390,16 @@ func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var body json.RawMessage
 	if r.ContentLength != 0 {
-		if err := decodeJSONDepth(w, r, &body, validate.MaxTriggerDepth); err != nil {
-			s.problem(w, r, err)
+		if err := httpx.DecodeJSONDepth(w, r, &body, validate.MaxTriggerDepth); err != nil {
+			s.Problem(w, r, err)
 			return
 		}
 	}
-	exec, err := s.deps.App.Workflows.Run(r.Context(), s.caller(r), wf.ID, body)
+	exec, err := s.deps.App.Workflows.Run(r.Context(), s.Caller(r), wf.ID, body)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+exec.ID.String())
-	respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID})
-}
-
-const defaultPageSize = 50
-
-func queryLimit(v string) (int, error) {
-	if v == "" {
-		return defaultPageSize, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 500 {
-		return 0, fault.Fields("bad limit", fault.FieldError{Field: "limit", Message: "must be a number from 1 to 500"})
-	}
-	return n, nil
-}
-
-func clampedLimit(n int) int {
-	if n <= 0 {
-		return defaultPageSize
-	}
-	return min(n, 500)
+	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -46,7 +47,7 @@ func auditQuery(orgID uuid.UUID, q url.Values) (store.AuditFilter, error) {
 	f.CreatedFrom = day("from", 0)
 	f.CreatedBefore = day("to", 24*time.Hour)
 	if v := q.Get("cursor"); v != "" {
-		at, id, err := decodePageCursor(v)
+		at, id, err := httpx.DecodePageCursor(v)
 		if err != nil {
 			bad = append(bad, fault.FieldError{Field: "cursor", Message: "is not valid"})
 		}
@@ -70,14 +71,14 @@ func auditCursor(c *store.AuditCursor) string {
 	if c == nil {
 		return ""
 	}
-	return encodePageCursor(c.CreatedAt, c.ID)
+	return httpx.EncodePageCursor(c.CreatedAt, c.ID)
 }
 
 // auditPage shows the organization's audit log to admins and owners.
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.AuditView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
+	p := httpx.PrincipalFrom(r.Context())
+	if err := httpx.Authorize(r, authz.AuditView, authz.Org(p.OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
@@ -85,7 +86,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		From: q.Get("from"), To: q.Get("to")}}
 	members, err := s.deps.Store.MemberList(r.Context(), p.OrgID)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, m := range members {
@@ -95,13 +96,13 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 	filter, err := auditQuery(p.OrgID, q)
 	if err != nil {
 		page.Error = "The filter is not valid: " + fieldList(err)
-		status = s.formStatus(w, r, err)
-		s.render(w, r, status, "Audit log", views.Audit(page))
+		status = s.FormStatus(w, r, err)
+		s.Render(w, r, status, "Audit log", views.Audit(page))
 		return
 	}
 	entries, next, err := s.deps.Store.AuditList(r.Context(), filter)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, e := range entries {
@@ -111,7 +112,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		q.Set("cursor", auditCursor(next))
 		page.NextURL = "/settings/audit?" + q.Encode()
 	}
-	s.render(w, r, status, "Audit log", views.Audit(page))
+	s.Render(w, r, status, "Audit log", views.Audit(page))
 }
 
 func fieldList(err error) string {
@@ -144,22 +145,22 @@ func auditRow(e store.AuditEntry) views.AuditRow {
 
 // apiAuditList is GET /api/v1/audit: the same filters as the page, answered as {items, next_cursor}.
 func (s *Server) apiAuditList(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.AuditView, authz.Org(p.OrgID)); err != nil {
-		s.problem(w, r, err)
+	p := httpx.PrincipalFrom(r.Context())
+	if err := httpx.Authorize(r, authz.AuditView, authz.Org(p.OrgID)); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	filter, err := auditQuery(p.OrgID, r.URL.Query())
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	entries, next, err := s.deps.Store.AuditList(r.Context(), filter)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, auditListJSON{entries, auditCursor(next)})
+	httpx.Respond(w, http.StatusOK, auditListJSON{entries, auditCursor(next)})
 }
 
 // auditListJSON is the answer of GET /api/v1/audit; NextCursor is absent on the last page.

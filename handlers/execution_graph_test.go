@@ -15,6 +15,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -47,7 +48,7 @@ func (h *harness) graphExecution(w *world, definition string, total int) store.E
 	h.t.Helper()
 	ctx := context.Background()
 	wf, err := h.st.WorkflowCreate(ctx, store.Actor{}, store.NewWorkflow{OrganizationID: w.orgA.ID,
-		Name: "Graph flow", Definition: json.RawMessage(definition), AuthorID: ptr(w.users["owner"].ID)})
+		Name: "Graph flow", Definition: json.RawMessage(definition), AuthorID: httpx.Ptr(w.users["owner"].ID)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

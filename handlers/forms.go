@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -60,11 +59,11 @@ func (s *Server) formRoutes() {
 
 // authorizedForm loads the form of the {id} path segment for a (app.Forms.Get).
 func (s *Server) authorizedForm(r *http.Request, a authz.Action) (store.Form, error) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		return store.Form{}, err
 	}
-	return s.deps.App.Forms.Get(r.Context(), s.caller(r), id, a)
+	return s.deps.App.Forms.Get(r.Context(), s.Caller(r), id, a)
 }
 
 // publicFormURL is the address visitors open.
@@ -78,24 +77,24 @@ func (s *Server) formsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status int, create views.Form) {
-	p := principalFrom(r.Context())
+	p := httpx.PrincipalFrom(r.Context())
 	if err := authz.Authorize(p, authz.FormsView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err) // before reading the cursor
+		s.PageError(w, r, err) // before reading the cursor
 		return
 	}
 	q := r.URL.Query()
-	f := store.FormFilter{Query: strings.TrimSpace(q.Get("q")), Limit: defaultPageSize}
+	f := store.FormFilter{Query: strings.TrimSpace(q.Get("q")), Limit: httpx.DefaultPageSize}
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		f.Before = &store.Form{CreatedAt: at, ID: id}
 	}
-	forms, err := s.deps.App.Forms.List(r.Context(), s.caller(r), f)
+	forms, err := s.deps.App.Forms.List(r.Context(), s.Caller(r), f)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	page := views.FormsListPage{Query: f.Query, Create: create,
@@ -106,32 +105,32 @@ func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status 
 			PublicURL: s.publicFormURL(form.Slug), Published: form.Published, Closed: form.Closed(now),
 			Submissions: form.SubmissionCount, UpdatedAt: form.UpdatedAt})
 	}
-	if len(forms) == defaultPageSize {
+	if len(forms) == httpx.DefaultPageSize {
 		last := forms[len(forms)-1]
-		page.NextURL = "/forms?" + url.Values{"q": {f.Query}, "cursor": {encodePageCursor(last.CreatedAt, last.ID)}}.Encode()
+		page.NextURL = "/forms?" + url.Values{"q": {f.Query}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}}.Encode()
 	}
-	s.render(w, r, status, "Forms", views.FormsList(page))
+	s.Render(w, r, status, "Forms", views.FormsList(page))
 }
 
 // formCreate is POST /forms {name, slug}: an empty draft (app.Forms.Create), opened in the builder.
 func (s *Server) formCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.FormsCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err) // before reading the body
+	if err := httpx.Authorize(r, authz.FormsCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err) // before reading the body
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	in := app.NewFormInput()
 	in.Name, in.Slug = r.PostForm.Get("name"), r.PostForm.Get("slug")
-	form, err := s.deps.App.Forms.Create(r.Context(), s.caller(r), in)
+	form, err := s.deps.App.Forms.Create(r.Context(), s.Caller(r), in)
 	if err != nil {
 		values := map[string]string{"name": strings.TrimSpace(in.Name), "slug": in.Slug}
-		s.renderFormsList(w, r, s.formStatus(w, r, err), formState(values, err))
+		s.renderFormsList(w, r, s.FormStatus(w, r, err), httpx.FormState(values, err))
 		return
 	}
-	s.redirect(w, r, "/forms/"+form.ID.String())
+	s.Redirect(w, r, "/forms/"+form.ID.String())
 }
 
 // formEditorPage is GET /forms/{id}: the builder for those who manage the form, the same page read-only for
@@ -139,7 +138,7 @@ func (s *Server) formCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) formEditorPage(w http.ResponseWriter, r *http.Request) {
 	form, err := s.authorizedForm(r, authz.FormsView)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	page := s.editorPage(r, form, editorFromForm(form), nil)
@@ -149,7 +148,7 @@ func (s *Server) formEditorPage(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Has("published"):
 		page.Notice = "Published: the form is live at its address."
 	}
-	s.render(w, r, http.StatusOK, form.Name, views.FormEditor(page))
+	s.Render(w, r, http.StatusOK, form.Name, views.FormEditor(page))
 }
 
 // editorFields are the builder's fields as typed: raw strings per property, in the order shown.
@@ -355,7 +354,7 @@ func (st editorState) input(published bool) (store.FormInput, []fault.FieldError
 
 // editorPage builds the builder's view model from its state and the messages of a failed save.
 func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, err error) views.FormEditorPage {
-	p := principalFrom(r.Context())
+	p := httpx.PrincipalFrom(r.Context())
 	page := views.FormEditorPage{ID: form.ID.String(), PublicURL: s.publicFormURL(form.Slug),
 		Published: form.Published, Closed: form.Closed(time.Now()), FieldTypes: store.FormFieldTypes,
 		CanManage:   authz.Authorize(p, authz.FormsManage, app.FormResource(form)) == nil,
@@ -368,7 +367,7 @@ func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, er
 	if err != nil {
 		e := fault.As(err)
 		for _, fe := range e.Fields {
-			msg := capitalize(fe.Message)
+			msg := httpx.Capitalize(fe.Message)
 			path := strings.Split(fe.Field, ".")
 			switch {
 			case len(path) >= 3 && path[0] == "fields":
@@ -389,7 +388,7 @@ func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, er
 			case len(path) == 1 && slices.Contains(settingKeys, path[0]):
 				page.Settings.Errors[path[0]] = msg
 			default:
-				page.Problems = append(page.Problems, capitalize(fe.Field+" "+fe.Message))
+				page.Problems = append(page.Problems, httpx.Capitalize(fe.Field+" "+fe.Message))
 			}
 		}
 		if len(e.Fields) == 0 {
@@ -426,12 +425,12 @@ func (s *Server) previewForm(form store.Form, in store.FormInput) views.PublicFo
 func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 	form, err := s.authorizedForm(r, authz.FormsManage)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	st, err := readEditor(w, r)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	touched := st.apply(r.PostForm.Get("op"), r.PostForm.Get("new_type"))
@@ -443,18 +442,18 @@ func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 			err = validate.Join(err, &parseErrs[i])
 		}
 	} else {
-		_, err = s.deps.App.Forms.Update(r.Context(), s.caller(r), form.ID, in)
+		_, err = s.deps.App.Forms.Update(r.Context(), s.Caller(r), form.ID, in)
 	}
 	if err != nil {
 		page := s.editorPage(r, form, st, err)
-		s.render(w, r, s.formStatus(w, r, err), form.Name, views.FormEditor(page))
+		s.Render(w, r, s.FormStatus(w, r, err), form.Name, views.FormEditor(page))
 		return
 	}
 	target := "/forms/" + form.ID.String() + "?saved=1"
 	if touched >= 0 {
 		target += "#field-" + strconv.Itoa(touched)
 	}
-	s.redirect(w, r, target)
+	s.Redirect(w, r, target)
 }
 
 // formPreview is POST /forms/{id}/preview: the public form drawn from the builder as it is now, unsaved, for
@@ -462,12 +461,12 @@ func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 func (s *Server) formPreview(w http.ResponseWriter, r *http.Request) {
 	form, err := s.authorizedForm(r, authz.FormsManage)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	st, err := readEditor(w, r)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	in, _ := st.input(form.Published)
@@ -480,49 +479,35 @@ func (s *Server) formPublish(published bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		form, err := s.authorizedForm(r, authz.FormsManage)
 		if err == nil {
-			_, err = s.deps.App.Forms.SetPublished(r.Context(), s.caller(r), form.ID, published)
+			_, err = s.deps.App.Forms.SetPublished(r.Context(), s.Caller(r), form.ID, published)
 		}
 		if fault.CodeOf(err) == fault.Conflict {
 			page := s.editorPage(r, form, editorFromForm(form), nil)
 			page.Error = fault.As(err).Message
-			s.render(w, r, s.formStatus(w, r, err), form.Name, views.FormEditor(page))
+			s.Render(w, r, s.FormStatus(w, r, err), form.Name, views.FormEditor(page))
 			return
 		}
 		if err != nil {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		target := "/forms/" + form.ID.String()
 		if published {
 			target += "?published=1"
 		}
-		s.redirect(w, r, target)
+		s.Redirect(w, r, target)
 	}
 }
 
 // formDelete is POST /forms/{id}/delete: the form, its submissions and their files (app.Forms.Delete).
 func (s *Server) formDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		err = s.deps.App.Forms.Delete(r.Context(), s.caller(r), id)
+		err = s.deps.App.Forms.Delete(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/forms")
-}
-
-// deleteFiles removes files a request stored and no row keeps (a submission not committed, an upload refused), now
-// rather than at the next sweep; a file that cannot be deleted now is left to the sweep, which retries.
-func (s *Server) deleteFiles(ctx context.Context, keys []string) {
-	if s.deps.Files == nil {
-		return
-	}
-	ctx = context.WithoutCancel(ctx)
-	for _, k := range keys {
-		if err := s.deps.Files.Delete(ctx, k); err != nil {
-			logging.From(ctx, s.deps.Logger).Warn("delete a file now; the sweep will retry", "error", err)
-		}
-	}
+	s.Redirect(w, r, "/forms")
 }

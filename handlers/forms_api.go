@@ -11,6 +11,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -81,15 +82,15 @@ func (in formInputJSON) merge(base store.FormInput) store.FormInput {
 
 // apiFormList is GET /api/v1/forms?q=&published=&cursor=&limit=.
 func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.FormsView, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err) // before reading the filters, as every API route
+	if err := httpx.Authorize(r, authz.FormsView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err) // before reading the filters, as every API route
 		return
 	}
 	q := r.URL.Query()
 	f := store.FormFilter{Query: strings.TrimSpace(q.Get("q"))}
 	var fields []fault.FieldError
 	var err error
-	if f.Limit, err = queryLimit(q.Get("limit")); err != nil {
+	if f.Limit, err = httpx.QueryLimit(q.Get("limit")); err != nil {
 		fields = append(fields, fault.As(err).Fields...)
 	}
 	switch q.Get("published") {
@@ -101,19 +102,19 @@ func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
 		fields = append(fields, fault.FieldError{Field: "published", Message: "must be true or false"})
 	}
 	if c := q.Get("cursor"); c != "" {
-		at, id, cerr := decodePageCursor(c)
+		at, id, cerr := httpx.DecodePageCursor(c)
 		if cerr != nil {
-			fields = append(fields, errBadCursor.Fields...)
+			fields = append(fields, httpx.ErrBadCursor.Fields...)
 		}
 		f.Before = &store.Form{CreatedAt: at, ID: id}
 	}
 	if len(fields) > 0 {
-		s.problem(w, r, fault.Fields("bad filters", fields...))
+		s.Problem(w, r, fault.Fields("bad filters", fields...))
 		return
 	}
-	forms, err := s.deps.App.Forms.List(r.Context(), s.caller(r), f)
+	forms, err := s.deps.App.Forms.List(r.Context(), s.Caller(r), f)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := make([]formJSON, len(forms))
@@ -121,39 +122,39 @@ func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
 		out[i] = s.formOut(form)
 	}
 	next := ""
-	if len(forms) > 0 && len(forms) == clampedLimit(f.Limit) {
+	if len(forms) > 0 && len(forms) == httpx.ClampedLimit(f.Limit) {
 		last := forms[len(forms)-1]
-		next = encodePageCursor(last.CreatedAt, last.ID)
+		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}
-	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
 // apiFormCreate is POST /api/v1/forms (app.Forms.Create). An invalid schema gets 422 naming every bad field by its
 // path ("fields.2.pattern").
 func (s *Server) apiFormCreate(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.FormsCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.problem(w, r, err) // before reading the body
+	if err := httpx.Authorize(r, authz.FormsCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err) // before reading the body
 		return
 	}
 	var body formInputJSON
-	if err := decodeJSON(w, r, &body); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
-	form, err := s.deps.App.Forms.Create(r.Context(), s.caller(r), body.merge(app.NewFormInput()))
+	form, err := s.deps.App.Forms.Create(r.Context(), s.Caller(r), body.merge(app.NewFormInput()))
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/forms/"+form.ID.String())
-	respond(w, http.StatusCreated, s.formOut(form))
+	httpx.Respond(w, http.StatusCreated, s.formOut(form))
 }
 
 // pathForm loads the form of the {id} path segment for a, answering the problem itself when it may not.
 func (s *Server) pathForm(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Form, bool) {
 	form, err := s.authorizedForm(r, a)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return store.Form{}, false
 	}
 	return form, true
@@ -162,7 +163,7 @@ func (s *Server) pathForm(w http.ResponseWriter, r *http.Request, a authz.Action
 // apiFormGet is GET /api/v1/forms/{id}.
 func (s *Server) apiFormGet(w http.ResponseWriter, r *http.Request) {
 	if form, ok := s.pathForm(w, r, authz.FormsView); ok {
-		respond(w, http.StatusOK, s.formOut(form))
+		httpx.Respond(w, http.StatusOK, s.formOut(form))
 	}
 }
 
@@ -173,28 +174,28 @@ func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body formInputJSON
-	if err := decodeJSON(w, r, &body); err != nil {
-		s.problem(w, r, err)
+	if err := httpx.DecodeJSON(w, r, &body); err != nil {
+		s.Problem(w, r, err)
 		return
 	}
 	in := body.merge(store.FormInput{Name: form.Name, Slug: form.Slug, Description: form.Description,
 		Fields: form.Fields, Settings: form.Settings, Published: form.Published})
-	saved, err := s.deps.App.Forms.Update(r.Context(), s.caller(r), form.ID, in)
+	saved, err := s.deps.App.Forms.Update(r.Context(), s.Caller(r), form.ID, in)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	respond(w, http.StatusOK, s.formOut(saved))
+	httpx.Respond(w, http.StatusOK, s.formOut(saved))
 }
 
 // apiFormDelete is DELETE /api/v1/forms/{id}: the form, its submissions and their files (app.Forms.Delete).
 func (s *Server) apiFormDelete(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		err = s.deps.App.Forms.Delete(r.Context(), s.caller(r), id)
+		err = s.deps.App.Forms.Delete(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -248,12 +249,12 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 	}
 	filter, err := submissionFilter(r.URL.Query())
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
-	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.caller(r), form.ID, filter)
+	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.Caller(r), form.ID, filter)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := make([]submissionJSON, len(subs))
@@ -261,11 +262,11 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 		out[i] = submissionOut(sub)
 	}
 	next := ""
-	if len(subs) > 0 && len(subs) == clampedLimit(filter.Limit) {
+	if len(subs) > 0 && len(subs) == httpx.ClampedLimit(filter.Limit) {
 		last := subs[len(subs)-1]
-		next = encodePageCursor(last.CreatedAt, last.ID)
+		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}
-	respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
 // apiSubmissionGet is GET /api/v1/forms/{id}/submissions/{sid}: with its files and the executions it started
@@ -273,7 +274,7 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
 	d, err := s.submissionDetail(r)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	out := submissionOut(d.Submission)
@@ -288,17 +289,17 @@ func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
 		out.Files[i] = submissionFileJSON{ID: f.ID, Field: byUpload[f.ID.String()], Filename: f.Filename,
 			ContentType: f.ContentType, Size: f.Size, SHA256: hex.EncodeToString(f.SHA256)}
 	}
-	respond(w, http.StatusOK, out)
+	httpx.Respond(w, http.StatusOK, out)
 }
 
 // apiSubmissionDelete is DELETE /api/v1/forms/{id}/submissions/{sid} (app.Forms.DeleteSubmission).
 func (s *Server) apiSubmissionDelete(w http.ResponseWriter, r *http.Request) {
 	formID, id, err := submissionPath(r)
 	if err == nil {
-		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.caller(r), formID, id)
+		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.Caller(r), formID, id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

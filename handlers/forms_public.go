@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/validate"
@@ -51,7 +52,7 @@ func (s *Server) publicFormPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowFormRedirect(w, form)
-	s.render(w, r, http.StatusOK, form.Name, views.PublicFormView(views.PublicFormPage{Form: publicFormView(form, nil, nil)}))
+	s.Render(w, r, http.StatusOK, form.Name, views.PublicFormView(views.PublicFormPage{Form: publicFormView(form, nil, nil)}))
 }
 
 // allowFormRedirect lets a form with a redirect setting send people there: browsers hold the redirect that answers
@@ -63,7 +64,7 @@ func allowFormRedirect(w http.ResponseWriter, form store.Form) {
 		return
 	}
 	w.Header().Set("Content-Security-Policy",
-		strings.Replace(contentSecurityPolicy, "form-action 'self'", "form-action 'self' "+origin, 1))
+		strings.Replace(httpx.ContentSecurityPolicy, "form-action 'self'", "form-action 'self' "+origin, 1))
 }
 
 // openPublicForm loads the form at /f/{slug} (app.Forms.Public), or answers for it: 404 when no published form has
@@ -73,12 +74,12 @@ func (s *Server) openPublicForm(w http.ResponseWriter, r *http.Request) (store.F
 	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	switch {
 	case fault.CodeOf(err) == fault.NotFound:
-		s.render(w, r, http.StatusNotFound, "Form not found", views.FormNotice(views.FormNoticePage{
+		s.Render(w, r, http.StatusNotFound, "Form not found", views.FormNotice(views.FormNoticePage{
 			FormName: "Form not found", Title: "There is no form at this address.",
 			Message: "Check the link you were given; the form may have been taken down."}))
 		return store.Form{}, false
 	case err != nil:
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return store.Form{}, false
 	case form.Closed(time.Now()):
 		s.renderFormClosed(w, r, form)
@@ -93,7 +94,7 @@ func (s *Server) renderFormClosed(w http.ResponseWriter, r *http.Request, form s
 	if c := form.Settings.CloseAt; c != nil && !time.Now().Before(*c) {
 		msg = "It stopped taking answers on " + views.Stamp(*c) + "."
 	}
-	s.render(w, r, http.StatusGone, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
+	s.Render(w, r, http.StatusGone, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
 		Title: "This form is closed.", Message: msg}))
 }
 
@@ -126,7 +127,7 @@ func publicField(slug string, fd store.FormField, values url.Values, msg string)
 		}
 	case store.FieldFile:
 		pf.Accept = strings.Join(fd.Accept, ",")
-		pf.Limit = humanBytes(app.FileFieldLimit(fd))
+		pf.Limit = httpx.HumanBytes(app.FileFieldLimit(fd))
 		pf.ValidateURL, pf.Value, pf.Values = "", "", nil
 	}
 	return pf
@@ -148,13 +149,13 @@ func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	if err == nil {
-		err = s.allow(r, "form-check:"+s.clientIP(r).String(), publicFormChecksPerMinute, time.Minute)
+		err = s.Allow(r, "form-check:"+s.ClientIP(r).String(), publicFormChecksPerMinute, time.Minute)
 	}
 	if err == nil {
-		err = parseForm(w, r)
+		err = httpx.ParseForm(w, r)
 	}
 	if err != nil {
-		status := s.formStatus(w, r, err)
+		status := s.FormStatus(w, r, err)
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
@@ -180,7 +181,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.allow(r, "form-submit:"+s.clientIP(r).String(), publicFormSubmitsPerMinute, time.Minute); err != nil {
+	if err := s.Allow(r, "form-submit:"+s.ClientIP(r).String(), publicFormSubmitsPerMinute, time.Minute); err != nil {
 		s.renderPublicForm(w, r, form, nil, nil, err)
 		return
 	}
@@ -192,7 +193,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 	committed := false
 	defer func() {
 		if !committed {
-			s.deleteFiles(r.Context(), in.storageKeys())
+			s.DeleteFiles(r.Context(), in.storageKeys())
 		}
 	}()
 	if err != nil {
@@ -205,7 +206,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = s.deps.App.Forms.Accept(r.Context(), form, app.PublicSubmission{Values: in.values, Files: in.files,
-		FileErrs: in.fileErrs, RemoteIP: s.clientIP(r),
+		FileErrs: in.fileErrs, RemoteIP: s.ClientIP(r),
 		UserAgent: truncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)})
 	switch e := fault.As(err); {
 	case err == nil:
@@ -237,7 +238,7 @@ func (s *Server) renderAccepted(w http.ResponseWriter, r *http.Request, form sto
 	if msg == "" {
 		msg = "Your answers were received."
 	}
-	s.render(w, r, http.StatusOK, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
+	s.Render(w, r, http.StatusOK, form.Name, views.FormNotice(views.FormNoticePage{FormName: form.Name,
 		Title: "Thank you.", Message: msg}))
 }
 
@@ -245,7 +246,7 @@ func (s *Server) renderAccepted(w http.ResponseWriter, r *http.Request, form sto
 // err's message above the form when it is not about fields (too many attempts, too large). The status is err's.
 func (s *Server) renderPublicForm(w http.ResponseWriter, r *http.Request, form store.Form, values url.Values,
 	errs map[string]string, err error) {
-	status := s.formStatus(w, r, err)
+	status := s.FormStatus(w, r, err)
 	e := fault.As(err)
 	view := publicFormView(form, values, errs)
 	switch {
@@ -261,7 +262,7 @@ func (s *Server) renderPublicForm(w http.ResponseWriter, r *http.Request, form s
 		w.Header().Set("Connection", "close")
 	}
 	allowFormRedirect(w, form)
-	s.render(w, r, status, form.Name, views.PublicFormView(views.PublicFormPage{Form: view}))
+	s.Render(w, r, status, form.Name, views.PublicFormView(views.PublicFormPage{Form: view}))
 }
 
 // submissionInput is a submission as read from the request: its values, the files already streamed to storage
@@ -337,19 +338,19 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 				}
 				continue
 			}
-			f, err := s.receiveFile(r.Context(), part, app.FileFieldLimit(fd), fd.Accept)
-			var refused *fileTypeRefused
-			var tooLarge *fileTooLarge
+			f, err := s.ReceiveFile(r.Context(), part, app.FileFieldLimit(fd), fd.Accept)
+			var refused *httpx.FileTypeRefused
+			var tooLarge *httpx.FileTooLarge
 			switch {
-			case errors.Is(err, errNoFile):
+			case errors.Is(err, httpx.ErrNoFile):
 			case errors.As(err, &refused):
-				in.fileErrs[name] = refused.message()
+				in.fileErrs[name] = refused.Message()
 				if _, err := io.Copy(io.Discard, part); err != nil {
 					return in, submissionBodyError(err)
 				}
 			case errors.As(err, &tooLarge):
-				in.fileErrs[name] = tooLarge.message()
-				return in, fault.New(fault.TooLarge, "The file in %q is larger than %s.", fd.Label, humanBytes(tooLarge.limit))
+				in.fileErrs[name] = tooLarge.Message()
+				return in, fault.New(fault.TooLarge, "The file in %q is larger than %s.", fd.Label, httpx.HumanBytes(tooLarge.Limit))
 			case err != nil:
 				return in, submissionBodyError(err)
 			default:

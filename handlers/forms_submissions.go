@@ -17,6 +17,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -25,8 +26,8 @@ import (
 
 // submissionPath reads the {id}/{sid} of a submission's route; a malformed one is NotFound.
 func submissionPath(r *http.Request) (formID, id uuid.UUID, err error) {
-	if formID, err = pathID(r, "id"); err == nil {
-		id, err = pathID(r, "sid")
+	if formID, err = httpx.PathID(r, "id"); err == nil {
+		id, err = httpx.PathID(r, "sid")
 	}
 	return formID, id, err
 }
@@ -37,7 +38,7 @@ func (s *Server) submissionDetail(r *http.Request) (app.SubmissionDetail, error)
 	if err != nil {
 		return app.SubmissionDetail{}, err
 	}
-	return s.deps.App.Forms.Submission(r.Context(), s.caller(r), formID, id)
+	return s.deps.App.Forms.Submission(r.Context(), s.Caller(r), formID, id)
 }
 
 // submissionFilter reads the filters of a submissions listing: q (a web-search expression over every answer),
@@ -60,15 +61,15 @@ func submissionFilter(q url.Values) (store.SubmissionFilter, error) {
 			fields = append(fields, fault.FieldError{Field: "to", Message: "must be a date (YYYY-MM-DD) or an RFC 3339 time"})
 		}
 	}
-	limit, err := queryLimit(q.Get("limit"))
+	limit, err := httpx.QueryLimit(q.Get("limit"))
 	if err != nil {
 		fields = append(fields, fault.As(err).Fields...)
 	}
 	f.Limit = limit
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
-			fields = append(fields, errBadCursor.Fields...)
+			fields = append(fields, httpx.ErrBadCursor.Fields...)
 		} else {
 			f.After = &store.FormSubmission{CreatedAt: at, ID: id}
 		}
@@ -150,7 +151,7 @@ func fileFields(data map[string]any) map[string]string {
 func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 	form, err := s.authorizedForm(r, authz.FormsView)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
@@ -164,16 +165,16 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 	page.ExportURL = "/forms/" + form.ID.String() + "/submissions.csv?" + keep.Encode()
 	status := http.StatusOK
 	if err != nil {
-		status = s.formStatus(w, r, err)
+		status = s.FormStatus(w, r, err)
 		for _, fe := range fault.As(err).Fields {
-			page.Error += capitalize(fe.Field) + " " + fe.Message + ". "
+			page.Error += httpx.Capitalize(fe.Field) + " " + fe.Message + ". "
 		}
-		s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
+		s.Render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
 		return
 	}
-	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.caller(r), form.ID, filter)
+	subs, err := s.deps.App.Forms.Submissions(r.Context(), s.Caller(r), form.ID, filter)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, sub := range subs {
@@ -184,31 +185,31 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Rows = append(page.Rows, row)
 	}
-	if len(subs) == clampedLimit(filter.Limit) {
+	if len(subs) == httpx.ClampedLimit(filter.Limit) {
 		last := subs[len(subs)-1]
-		next := url.Values{"cursor": {encodePageCursor(last.CreatedAt, last.ID)}}
+		next := url.Values{"cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}}
 		for k, v := range keep {
 			next[k] = v
 		}
 		page.NextURL = "/forms/" + form.ID.String() + "/submissions?" + next.Encode()
 	}
-	s.render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
+	s.Render(w, r, status, "Submissions of "+form.Name, views.Submissions(page))
 }
 
 // submissionsCSV is GET /forms/{id}/submissions.csv?q=&from=&to=: every matching submission, newest first, one
 // column per current field, streamed as it is read (app.Forms.Export, which audits it).
 func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var filter store.SubmissionFilter
 	if err == nil {
 		filter, err = submissionFilter(r.URL.Query())
 	}
 	var export app.SubmissionExport
 	if err == nil {
-		export, err = s.deps.App.Forms.Export(r.Context(), s.caller(r), id, filter)
+		export, err = s.deps.App.Forms.Export(r.Context(), s.Caller(r), id, filter)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	form := export.Form
@@ -259,14 +260,14 @@ func csvCell(v string) string {
 func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 	d, err := s.submissionDetail(r)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	form, sub := d.Form, d.Submission
 	data := submissionData(sub.Data)
 	page := views.SubmissionDetailPage{FormID: form.ID.String(), FormName: form.Name, ID: sub.ID.String(),
 		CreatedAt: sub.CreatedAt, UserAgent: sub.UserAgent,
-		CanDelete: authz.Authorize(principalFrom(r.Context()), authz.FormsManage, app.FormResource(form)) == nil}
+		CanDelete: authz.Authorize(httpx.PrincipalFrom(r.Context()), authz.FormsManage, app.FormResource(form)) == nil}
 	if sub.RemoteIP != nil {
 		page.RemoteIP = sub.RemoteIP.String()
 	}
@@ -284,14 +285,14 @@ func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 	byUpload := fileFields(data)
 	for _, f := range d.Files {
 		page.Files = append(page.Files, views.SubmissionFile{Field: byUpload[f.ID.String()], Filename: f.Filename,
-			ContentType: f.ContentType, Size: humanBytes(f.Size), SHA256: hex.EncodeToString(f.SHA256),
+			ContentType: f.ContentType, Size: httpx.HumanBytes(f.Size), SHA256: hex.EncodeToString(f.SHA256),
 			URL: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String() + "/files/" + f.ID.String()})
 	}
 	for _, e := range d.Executions {
 		page.Executions = append(page.Executions, views.SubmissionExecutionRow{ID: e.ID.String(),
 			WorkflowName: e.WorkflowName, Status: e.Status, Error: e.Error, CreatedAt: e.CreatedAt})
 	}
-	s.render(w, r, http.StatusOK, "Submission", views.SubmissionDetail(page))
+	s.Render(w, r, http.StatusOK, "Submission", views.SubmissionDetail(page))
 }
 
 // submissionDelete is POST /forms/{id}/submissions/{sid}/delete: the submission and its files
@@ -299,13 +300,13 @@ func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) submissionDelete(w http.ResponseWriter, r *http.Request) {
 	formID, id, err := submissionPath(r)
 	if err == nil {
-		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.caller(r), formID, id)
+		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.Caller(r), formID, id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/forms/"+formID.String()+"/submissions")
+	s.Redirect(w, r, "/forms/"+formID.String()+"/submissions")
 }
 
 // submissionFile is GET /forms/{id}/submissions/{sid}/files/{fid}: a file of a submission, always as a download.
@@ -315,21 +316,21 @@ func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
 	formID, sid, err := submissionPath(r)
 	var fid uuid.UUID
 	if err == nil {
-		fid, err = pathID(r, "fid")
+		fid, err = httpx.PathID(r, "fid")
 	}
 	var file store.Upload
 	if err == nil {
-		file, err = s.deps.App.Forms.SubmissionFile(r.Context(), s.caller(r), formID, sid, fid)
+		file, err = s.deps.App.Forms.SubmissionFile(r.Context(), s.Caller(r), formID, sid, fid)
 	}
 	if err == nil && s.deps.Files == nil {
-		err = errNoStorage
+		err = httpx.ErrNoStorage
 	}
 	var body io.ReadCloser
 	if err == nil {
 		body, err = s.deps.Files.Open(r.Context(), file.StorageKey)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	defer body.Close()

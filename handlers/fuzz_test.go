@@ -18,6 +18,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/platform/validate"
@@ -35,7 +36,7 @@ func clientError(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	if status := statusOf(fault.CodeOf(err)); status < 400 || status >= 500 {
+	if status := httpx.StatusOf(fault.CodeOf(err)); status < 400 || status >= 500 {
 		t.Fatalf("%s: answered %d: %v", what, status, err)
 	}
 }
@@ -60,7 +61,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", "/api/v1/workflows", bytes.NewReader(body))
 		var in workflowInput
-		err := decodeJSON(httptest.NewRecorder(), r, &in)
+		err := httpx.DecodeJSON(httptest.NewRecorder(), r, &in)
 		clientError(t, "decodeJSON", err)
 		if err != nil {
 			return
@@ -239,7 +240,7 @@ func FuzzMultipartUpload(f *testing.F) {
 				t.Fatalf("stored %d bytes over a %d-byte limit", file.Size, limit)
 			}
 			cleanName(t, file.Filename)
-			s.deleteFiles(context.Background(), []string{file.StorageKey})
+			s.DeleteFiles(context.Background(), []string{file.StorageKey})
 		}
 
 		in, err := s.readSubmission(httptest.NewRecorder(), newRequest(), form)
@@ -247,7 +248,7 @@ func FuzzMultipartUpload(f *testing.F) {
 		for _, f := range in.files {
 			cleanName(t, f.Filename)
 		}
-		s.deleteFiles(context.Background(), in.storageKeys())
+		s.DeleteFiles(context.Background(), in.storageKeys())
 		if err == nil {
 			if bad := validate.Values("", in.values); bad != nil {
 				t.Fatalf("accepted values that are not text: %v", bad)

@@ -8,6 +8,7 @@ import (
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -34,13 +35,13 @@ func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
-	items, err := s.deps.App.Integrations.List(r.Context(), s.caller(r), "")
+	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), "")
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds,
-		CanManage: authorize(r, authz.IntegrationsManage, authz.Org(principalFrom(r.Context()).OrgID)) == nil}
+		CanManage: httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)) == nil}
 	for _, it := range items {
 		row := views.IntegrationRow{ID: it.ID.String(), Name: it.Name, Kind: it.Kind, Settings: string(it.Config),
 			HasSecrets: it.HasSecrets, RateLimit: "none", Created: views.Stamp(it.CreatedAt)}
@@ -49,29 +50,29 @@ func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, stat
 		}
 		page.Items = append(page.Items, row)
 	}
-	s.render(w, r, status, "Integrations", views.Integrations(page))
+	s.Render(w, r, status, "Integrations", views.Integrations(page))
 }
 
 // createIntegration is POST /integrations: the form's fields, settings as a JSON object.
 func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.IntegrationsManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err) // before reading the form
+	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err) // before reading the form
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	// Only the name and kind are typed back into a failed form: the settings may hold a password.
 	values := map[string]string{"name": r.PostFormValue("name"), "kind": r.PostFormValue("kind")}
-	_, err := s.deps.App.Integrations.Create(r.Context(), s.caller(r), app.IntegrationInput{Name: values["name"],
+	_, err := s.deps.App.Integrations.Create(r.Context(), s.Caller(r), app.IntegrationInput{Name: values["name"],
 		Kind: values["kind"], Settings: json.RawMessage(r.PostFormValue("settings"))})
 	if err != nil {
 		if fault.CodeOf(err) != fault.Invalid && fault.CodeOf(err) != fault.Conflict {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
-		s.renderIntegrations(w, r, http.StatusUnprocessableEntity, formState(values, settingsFieldErrors(err)))
+		s.renderIntegrations(w, r, http.StatusUnprocessableEntity, httpx.FormState(values, settingsFieldErrors(err)))
 		return
 	}
 	s.renderIntegrations(w, r, http.StatusOK, views.Form{Notice: "Integration added."})
@@ -96,17 +97,17 @@ func settingsFieldErrors(err error) error {
 
 // testIntegrationPage is POST /integrations/{id}/test: the result as a fragment (or the page without JavaScript).
 func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var test app.ConnectionTest
 	if err == nil {
-		test, err = s.deps.App.Integrations.Test(r.Context(), s.caller(r), id)
+		test, err = s.deps.App.Integrations.Test(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	if isFragmentRequest(r) {
-		s.render(w, r, http.StatusOK, "Integrations",
+	if httpx.IsFragmentRequest(r) {
+		s.Render(w, r, http.StatusOK, "Integrations",
 			views.IntegrationTest(views.IntegrationTestResult{OK: test.Problem == "", Error: test.Problem}))
 		return
 	}
@@ -119,13 +120,13 @@ func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
 
 // deleteIntegrationPage is POST /integrations/{id}/delete.
 func (s *Server) deleteIntegrationPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var deleted store.Integration
 	if err == nil {
-		deleted, err = s.deps.App.Integrations.Delete(r.Context(), s.caller(r), id)
+		deleted, err = s.deps.App.Integrations.Delete(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderIntegrations(w, r, http.StatusOK, views.Form{Notice: deleted.Name + " deleted."})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -24,16 +25,16 @@ func grantableRoles(p authz.Principal) []string {
 
 // membersView builds the members page for the request's principal; page carries the messages and forms to show.
 func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.MembersPage, error) {
-	id := identityFrom(r.Context())
-	p := id.principal
-	list, err := s.deps.App.Members.List(r.Context(), s.caller(r))
+	id := httpx.IdentityFrom(r.Context())
+	p := id.Principal
+	list, err := s.deps.App.Members.List(r.Context(), s.Caller(r))
 	if err != nil {
 		return page, err
 	}
 	org := authz.Org(p.OrgID)
 	canManage := authz.Authorize(p, authz.MembersManage, org) == nil
 	canOwners := authz.Authorize(p, authz.OwnersManage, org) == nil
-	page.OrgName = id.org.Name
+	page.OrgName = id.Org.Name
 	page.CanInvite = authz.Authorize(p, authz.MembersInvite, org) == nil
 	page.InviteRoles = grantableRoles(p)
 	if page.InviteForm.Values == nil {
@@ -67,16 +68,16 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, page view
 				page.Error = fault.As(err).Message
 			}
 		default:
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 	}
 	page, lerr := s.membersView(r, page)
 	if lerr != nil {
-		s.pageError(w, r, lerr)
+		s.PageError(w, r, lerr)
 		return
 	}
-	s.render(w, r, status, "Members", views.Members(page))
+	s.Render(w, r, status, "Members", views.Members(page))
 }
 
 // renderNeedsPassword answers a refusal of RequireFreshPassword: the members page, 403, with the refusal and a link
@@ -85,19 +86,19 @@ func (s *Server) renderNeedsPassword(w http.ResponseWriter, r *http.Request, pag
 	page.Error, page.NeedsPassword = fault.As(err).Message, true
 	page, lerr := s.membersView(r, page)
 	if lerr != nil {
-		s.pageError(w, r, lerr)
+		s.PageError(w, r, lerr)
 		return
 	}
-	s.render(w, r, http.StatusForbidden, "Members", views.Members(page))
+	s.Render(w, r, http.StatusForbidden, "Members", views.Members(page))
 }
 
 func (s *Server) classifyStatus(w http.ResponseWriter, r *http.Request, err error) int {
-	return statusOf(s.classify(w, r, err).Code)
+	return httpx.StatusOf(s.Classify(w, r, err).Code)
 }
 
 func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.MembersView, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.MembersView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderMembers(w, r, views.MembersPage{}, nil)
@@ -106,28 +107,28 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 // inviteMember creates an invitation link (shown once to the inviter) and e-mails it when SMTP is configured.
 // Inviting an owner takes an owner who re-entered their password: the page then offers to re-enter it.
 func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.MembersInvite, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	in := app.Invitation{Email: strings.TrimSpace(r.PostFormValue("email")), Role: r.PostFormValue("role")}
-	invited, err := s.deps.App.Members.Invite(r.Context(), s.caller(r), in)
+	invited, err := s.deps.App.Members.Invite(r.Context(), s.Caller(r), in)
 	page := views.MembersPage{}
 	values := map[string]string{"email": in.Email, "role": in.Role}
 	switch {
 	case errors.Is(err, authz.ErrStalePassword):
-		page.InviteForm = formState(values, nil)
+		page.InviteForm = httpx.FormState(values, nil)
 		s.renderNeedsPassword(w, r, page, err)
 		return
 	case fault.CodeOf(err) == fault.Forbidden:
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	case err != nil:
-		page.InviteForm = formState(values, err)
+		page.InviteForm = httpx.FormState(values, err)
 		s.renderMembers(w, r, page, err)
 		return
 	}
@@ -151,7 +152,7 @@ func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, authz.ErrStalePassword):
 		s.renderNeedsPassword(w, r, views.MembersPage{}, err)
 	case fault.CodeOf(err) == fault.Forbidden || fault.CodeOf(err) == fault.NotFound:
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 	default:
 		s.renderMembers(w, r, views.MembersPage{}, err)
 	}
@@ -159,30 +160,30 @@ func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error
 
 // changeMemberRole gives a member another role (see app.Members.ChangeRole for who may do what).
 func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.MembersManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.MembersManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	userID, err := memberID(r)
 	if err == nil {
-		err = parseForm(w, r)
+		err = httpx.ParseForm(w, r)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.caller(r), userID, r.PostFormValue("role"))
+	member, err := s.deps.App.Members.ChangeRole(r.Context(), s.Caller(r), userID, r.PostFormValue("role"))
 	if err != nil {
 		s.memberRefused(w, r, err)
 		return
 	}
-	if id := identityFrom(r.Context()); userID == id.principal.UserID {
+	if id := httpx.IdentityFrom(r.Context()); userID == id.Principal.UserID {
 		// The principal's own privileges changed: a new session token, and the page drawn with the new role.
-		if err := s.sessions.RenewToken(r.Context()); err != nil {
-			s.pageError(w, r, err)
+		if err := s.Sessions().RenewToken(r.Context()); err != nil {
+			s.PageError(w, r, err)
 			return
 		}
-		id.principal.Role = authz.Role(member.Role)
+		id.Principal.Role = authz.Role(member.Role)
 	}
 	s.renderMembers(w, r, views.MembersPage{Notice: "Role changed."}, nil)
 }
@@ -193,7 +194,7 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 	var left bool
 	var remaining []store.UserOrganization
 	if err == nil {
-		left, remaining, err = s.deps.App.Members.Remove(r.Context(), s.caller(r), userID)
+		left, remaining, err = s.deps.App.Members.Remove(r.Context(), s.Caller(r), userID)
 	}
 	switch {
 	case err != nil:
@@ -207,7 +208,7 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 
 // leaveOrganization takes the principal out of its organization (not the last owner).
 func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
-	remaining, err := s.deps.App.Members.Leave(r.Context(), s.caller(r))
+	remaining, err := s.deps.App.Members.Leave(r.Context(), s.Caller(r))
 	if err != nil {
 		s.memberRefused(w, r, err)
 		return
@@ -218,31 +219,31 @@ func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
 // afterLeaving moves the session to another of the user's organizations, or ends it when none is left.
 func (s *Server) afterLeaving(w http.ResponseWriter, r *http.Request, remaining []store.UserOrganization) {
 	if len(remaining) == 0 {
-		if err := s.sessions.Destroy(r.Context()); err != nil {
-			s.pageError(w, r, err)
+		if err := s.Sessions().Destroy(r.Context()); err != nil {
+			s.PageError(w, r, err)
 			return
 		}
-		s.redirect(w, r, "/login")
+		s.Redirect(w, r, "/login")
 		return
 	}
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
-		s.pageError(w, r, err)
+	if err := s.Sessions().RenewToken(r.Context()); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	s.sessions.Put(r.Context(), sessionOrgID, remaining[0].ID.String())
-	s.redirect(w, r, "/")
+	s.Sessions().Put(r.Context(), httpx.SessionOrgID, remaining[0].ID.String())
+	s.Redirect(w, r, "/")
 }
 
 // revokeInvitation withdraws a pending invitation of the organization.
 func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err == nil {
-		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.caller(r), id)
-	} else if err = authorize(r, authz.MembersInvite, authz.Org(principalFrom(r.Context()).OrgID)); err == nil {
+		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.Caller(r), id)
+	} else if err = httpx.Authorize(r, authz.MembersInvite, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err == nil {
 		err = fault.New(fault.NotFound, "no such invitation")
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderMembers(w, r, views.MembersPage{Notice: "Invitation withdrawn."}, nil)
@@ -253,11 +254,11 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 	page, status, err := s.invitationView(r, views.Form{})
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	s.render(w, r, status, "Invitation", views.Invitation(page))
+	s.Render(w, r, status, "Invitation", views.Invitation(page))
 }
 
 func (s *Server) invitationView(r *http.Request, f views.Form) (views.InvitationPage, int, error) {
@@ -271,8 +272,8 @@ func (s *Server) invitationView(r *http.Request, f views.Form) (views.Invitation
 	}
 	inv := link.Invitation
 	page := views.InvitationPage{Token: token, OrgName: inv.OrganizationName, Role: string(inv.Role), Email: inv.Email, Form: f}
-	if id := identityFrom(r.Context()); id != nil {
-		page.SignedInAs = id.user.Email
+	if id := httpx.IdentityFrom(r.Context()); id != nil {
+		page.SignedInAs = id.User.Email
 	} else {
 		page.AccountExists = link.AccountExists
 	}
@@ -282,49 +283,49 @@ func (s *Server) invitationView(r *http.Request, f views.Form) (views.Invitation
 // acceptInvitation joins the invitation's organization: as the signed-in user (whose e-mail must be the invited
 // one), or as a new account created under the invited e-mail. Either way the link is used up.
 func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	token := r.PathValue("token")
 	fail := func(err error, values map[string]string) {
 		if fault.CodeOf(err) == fault.Internal {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
-		page, status, verr := s.invitationView(r, formState(values, err))
+		page, status, verr := s.invitationView(r, httpx.FormState(values, err))
 		if verr != nil {
-			s.pageError(w, r, verr)
+			s.PageError(w, r, verr)
 			return
 		}
 		if !page.Invalid {
-			status = s.formStatus(w, r, err)
+			status = s.FormStatus(w, r, err)
 		}
-		s.render(w, r, status, "Invitation", views.Invitation(page))
+		s.Render(w, r, status, "Invitation", views.Invitation(page))
 	}
-	if id := identityFrom(r.Context()); id != nil {
-		inv, err := s.deps.App.Members.AcceptInvitation(r.Context(), s.caller(r), token)
+	if id := httpx.IdentityFrom(r.Context()); id != nil {
+		inv, err := s.deps.App.Members.AcceptInvitation(r.Context(), s.Caller(r), token)
 		if err != nil {
 			fail(err, nil)
 			return
 		}
-		if err := s.sessions.RenewToken(r.Context()); err != nil {
-			s.pageError(w, r, err)
+		if err := s.Sessions().RenewToken(r.Context()); err != nil {
+			s.PageError(w, r, err)
 			return
 		}
-		s.sessions.Put(r.Context(), sessionOrgID, inv.OrganizationID.String())
-		s.redirect(w, r, "/")
+		s.Sessions().Put(r.Context(), httpx.SessionOrgID, inv.OrganizationID.String())
+		s.Redirect(w, r, "/")
 		return
 	}
 	in := app.NewAccount{Name: strings.TrimSpace(r.PostFormValue("name")), Password: r.PostFormValue("password")}
-	user, inv, err := s.deps.App.Members.AcceptInvitationNewAccount(r.Context(), s.actor(r), token, in)
+	user, inv, err := s.deps.App.Members.AcceptInvitationNewAccount(r.Context(), s.Actor(r), token, in)
 	if err != nil {
 		fail(err, map[string]string{"name": in.Name})
 		return
 	}
-	if err := s.signIn(r.Context(), user, inv.OrganizationID); err != nil {
-		s.pageError(w, r, err)
+	if err := s.SignIn(r.Context(), user, inv.OrganizationID); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/")
+	s.Redirect(w, r, "/")
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 )
 
@@ -142,7 +143,7 @@ func problemResponse(status int) apiResponse {
 	if desc == "" {
 		desc = http.StatusText(status)
 	}
-	return apiResponse{Status: status, Description: desc, Body: problemBody{}, ContentType: "application/problem+json"}
+	return apiResponse{Status: status, Description: desc, Body: httpx.ProblemBody{}, ContentType: "application/problem+json"}
 }
 
 // query and header build parameters.
@@ -173,7 +174,7 @@ var (
 // every route whichever order the route blocks are registered in.
 func (s *Server) openAPIHandler() http.Handler {
 	build := sync.OnceValues(func() ([]byte, error) {
-		doc, err := buildOpenAPI(s.patterns, apiRoutes, s.deps.Version)
+		doc, err := buildOpenAPI(s.router.Routes(), apiRoutes, s.deps.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +183,7 @@ func (s *Server) openAPIHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := build()
 		if err != nil {
-			s.problem(w, r, err)
+			s.Problem(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -212,8 +213,8 @@ const apiDocsPage = `<!doctype html>
 // apiDocs serves the documentation page.
 func (s *Server) apiDocs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = fmt.Fprintf(w, apiDocsPage, s.assets.url("css/apidocs/swagger-ui.css"),
-		s.assets.url("js/apidocs/swagger-ui-bundle.js"), s.assets.url("js/apidocs/init.js"))
+	_, _ = fmt.Fprintf(w, apiDocsPage, s.AssetURL("css/apidocs/swagger-ui.css"),
+		s.AssetURL("js/apidocs/swagger-ui-bundle.js"), s.AssetURL("js/apidocs/init.js"))
 }
 
 // buildOpenAPI generates the document from the registered patterns and their descriptions. Descriptions of routes
@@ -469,7 +470,7 @@ var schemaEnums = map[reflect.Type][]any{
 
 // componentNames renames types whose Go name would read badly in the document.
 var componentNames = map[reflect.Type]string{
-	reflect.TypeFor[problemBody](): "Problem",
+	reflect.TypeFor[httpx.ProblemBody](): "Problem",
 	// Use cases' input types keep the names the API has always given them.
 	reflect.TypeFor[app.Invitation](): "InvitationInput",
 }

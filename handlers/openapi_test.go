@@ -17,6 +17,8 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 )
 
 // The role matrix of the API's description routes: public, the same for everyone.
@@ -478,7 +480,7 @@ func TestAPIDocsPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("docs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+	if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy {
 		t.Errorf("docs CSP %q", got)
 	}
 	doc := resp.doc(t)

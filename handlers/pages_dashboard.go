@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -16,19 +17,19 @@ const dashboardListSize = 5
 // dashboard is the signed-in landing page: today's executions of the organization. "Today" starts at midnight UTC:
 // users have no time zone yet.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	id := identityFrom(r.Context())
-	if err := authorize(r, authz.ExecutionView, authz.Org(id.org.ID)); err != nil {
-		s.pageError(w, r, err)
+	id := httpx.IdentityFrom(r.Context())
+	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(id.Org.ID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	d, err := s.deps.Store.DashboardGet(r.Context(), id.org.ID, today, dashboardListSize)
+	d, err := s.deps.Store.DashboardGet(r.Context(), id.Org.ID, today, dashboardListSize)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "Dashboard", views.Dashboard(views.DashboardPage{
-		UserName: id.user.Name, OrgName: id.org.Name, Role: string(id.principal.Role), Version: s.deps.Version,
+	s.Render(w, r, http.StatusOK, "Dashboard", views.Dashboard(views.DashboardPage{
+		UserName: id.User.Name, OrgName: id.Org.Name, Role: string(id.Principal.Role), Version: s.deps.Version,
 	}, dashboardStats(d)))
 }
 

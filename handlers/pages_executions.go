@@ -16,6 +16,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -32,9 +33,9 @@ const workflowChoicesLimit = 500
 
 // executionsPage is GET /executions?workflow_id=&status=&since=&cursor=.
 func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
+	p := httpx.PrincipalFrom(r.Context())
+	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
@@ -48,19 +49,19 @@ func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
 		f.Status, page.Status = v, v
 	}
 	if d, ok := executionSince[q.Get("since")]; ok {
-		f.CreatedAfter, page.Since = ptr(time.Now().Add(-d)), q.Get("since")
+		f.CreatedAfter, page.Since = httpx.Ptr(time.Now().Add(-d)), q.Get("since")
 	}
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		f.Before = &store.Execution{CreatedAt: at, ID: id}
 	}
 	workflows, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	names := map[uuid.UUID]string{}
@@ -68,9 +69,9 @@ func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
 		names[wf.ID] = wf.Name
 		page.Workflows = append(page.Workflows, views.Choice{Value: wf.ID.String(), Label: wf.Name})
 	}
-	items, err := s.deps.App.Executions.List(r.Context(), s.caller(r), f)
+	items, err := s.deps.App.Executions.List(r.Context(), s.Caller(r), f)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, e := range items {
@@ -79,9 +80,9 @@ func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
 	if len(items) == pageListSize {
 		last := items[len(items)-1]
 		page.OlderURL = pageURL("/executions", url.Values{"workflow_id": {page.WorkflowID}, "status": {page.Status},
-			"since": {page.Since}, "cursor": {encodePageCursor(last.CreatedAt, last.ID)}})
+			"since": {page.Since}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
 	}
-	s.render(w, r, http.StatusOK, "Executions", views.Executions(page))
+	s.Render(w, r, http.StatusOK, "Executions", views.Executions(page))
 }
 
 func executionRow(e store.Execution, names map[uuid.UUID]string) views.ExecutionRow {
@@ -118,7 +119,7 @@ func finalStatus(status string) bool {
 func (s *Server) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
 	exec, err := s.authorizedExecution(r, a)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return store.Execution{}, false
 	}
 	return exec, true
@@ -133,12 +134,12 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	wf, err := s.deps.Store.WorkflowGet(ctx, exec.OrganizationID, exec.WorkflowID)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	live, err := s.executionLive(ctx, exec, s.executionRights(r, exec))
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
@@ -148,7 +149,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	files, err := s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, f := range files {
@@ -157,7 +158,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	mails, err := s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, m := range mails {
@@ -168,7 +169,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 		page.Emails = append(page.Emails, views.EmailRow{NodeID: m.NodeID, Status: m.Status,
 			Recipients: strings.Join(m.Recipients, ", "), Subject: m.Subject, Reply: reply, At: views.Stamp(m.UpdatedAt)})
 	}
-	s.render(w, r, http.StatusOK, "Execution "+page.ID[:8], views.Execution(page))
+	s.Render(w, r, http.StatusOK, "Execution "+page.ID[:8], views.Execution(page))
 }
 
 // mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
@@ -249,32 +250,32 @@ func byteSize(n int64) string {
 
 // cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel.
 func (s *Server) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		_, _, err = s.deps.App.Executions.Cancel(r.Context(), s.caller(r), id)
+		_, _, err = s.deps.App.Executions.Cancel(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/executions/"+id.String())
+	s.Redirect(w, r, "/executions/"+id.String())
 }
 
 // retryExecutionPage is POST /executions/{id}/retry {from: start | failed}: a new execution, whose page follows.
 func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err == nil {
-		err = parseForm(w, r)
+		err = httpx.ParseForm(w, r)
 	}
 	var retry store.Execution
 	if err == nil {
-		retry, err = s.deps.App.Executions.Retry(r.Context(), s.caller(r), id, r.PostFormValue("from"))
+		retry, err = s.deps.App.Executions.Retry(r.Context(), s.Caller(r), id, r.PostFormValue("from"))
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/executions/"+retry.ID.String())
+	s.Redirect(w, r, "/executions/"+retry.ID.String())
 }
 
 // executionFilePage is GET /executions/{id}/files/{fileID}: the API's file download for a signed-in browser,
@@ -286,7 +287,7 @@ func (s *Server) executionFilePage(w http.ResponseWriter, r *http.Request) {
 	}
 	file, body, err := s.openExecutionFile(r, exec)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	defer body.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
@@ -29,36 +30,36 @@ func (s *Server) workflowsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderWorkflows(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
-	p := principalFrom(r.Context())
-	if err := authorize(r, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
-		s.pageError(w, r, err)
+	p := httpx.PrincipalFrom(r.Context())
+	if err := httpx.Authorize(r, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
 	page := views.WorkflowsPage{Query: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Form: form,
-		CanCreate: authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil}
+		CanCreate: httpx.Authorize(r, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil}
 	f := store.WorkflowFilter{Query: page.Query, Limit: pageListSize}
 	switch page.Status {
 	case "active":
-		f.Active = ptr(true)
+		f.Active = httpx.Ptr(true)
 	case "inactive":
-		f.Active = ptr(false)
+		f.Active = httpx.Ptr(false)
 	case "archived":
 		f.Archived = true
 	default:
 		page.Status = ""
 	}
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := decodePageCursor(c)
+		at, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		f.Before = &store.Workflow{CreatedAt: at, ID: id}
 	}
-	items, err := s.deps.App.Workflows.List(r.Context(), s.caller(r), f)
+	items, err := s.deps.App.Workflows.List(r.Context(), s.Caller(r), f)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	for _, wf := range items {
@@ -67,14 +68,14 @@ func (s *Server) renderWorkflows(w http.ResponseWriter, r *http.Request, status 
 		page.Items = append(page.Items, views.WorkflowRow{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description,
 			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt),
 			CanDuplicate: page.CanCreate && wf.ArchivedAt == nil,
-			CanArchive:   wf.ArchivedAt == nil && authorize(r, authz.WorkflowDelete, res) == nil})
+			CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil})
 	}
 	if len(items) == pageListSize {
 		last := items[len(items)-1]
 		page.OlderURL = pageURL("/workflows", url.Values{"q": {page.Query}, "status": {page.Status},
-			"cursor": {encodePageCursor(last.CreatedAt, last.ID)}})
+			"cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
 	}
-	s.render(w, r, status, "Workflows", views.Workflows(page))
+	s.Render(w, r, status, "Workflows", views.Workflows(page))
 }
 
 // pageURL builds a link to path with the non-empty values as its query.
@@ -102,33 +103,33 @@ func workflowStatus(wf store.Workflow) string {
 
 // createWorkflowPage is POST /workflows {name}: a new workflow holding the starter definition, then its page.
 func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.WorkflowCreate, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	created, err := s.deps.App.Workflows.Create(r.Context(), s.caller(r),
+	created, err := s.deps.App.Workflows.Create(r.Context(), s.Caller(r),
 		app.WorkflowInput{Name: &name, Definition: json.RawMessage(starterDefinition)})
 	if err != nil {
 		if fault.CodeOf(err) != fault.Invalid && fault.CodeOf(err) != fault.Conflict {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
-		s.renderWorkflows(w, r, http.StatusUnprocessableEntity, formState(map[string]string{"name": name}, err))
+		s.renderWorkflows(w, r, http.StatusUnprocessableEntity, httpx.FormState(map[string]string{"name": name}, err))
 		return
 	}
-	s.redirect(w, r, "/workflows/"+created.Workflow.ID.String())
+	s.Redirect(w, r, "/workflows/"+created.Workflow.ID.String())
 }
 
 // workflowPage is GET /workflows/{id}.
 func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderWorkflow(w, r, id, "")
@@ -136,9 +137,9 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 
 // renderWorkflow draws a workflow's page, with notice above it after an action.
 func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.UUID, notice string) {
-	o, err := s.deps.App.Workflows.Overview(r.Context(), s.caller(r), id)
+	o, err := s.deps.App.Workflows.Overview(r.Context(), s.Caller(r), id)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	wf := o.Workflow
@@ -167,31 +168,31 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.
 	for _, e := range o.Executions {
 		page.Executions = append(page.Executions, executionRow(e, names))
 	}
-	s.render(w, r, http.StatusOK, wf.Name, views.Workflow(page))
+	s.Render(w, r, http.StatusOK, wf.Name, views.Workflow(page))
 }
 
 // afterWorkflowAction shows the workflow again: in place for htmx, by a redirect for a plain form (so a reload
 // does not post again). In place, the "workflow-changed" event tells the canvas on the page to load the workflow
 // anew (its head or active state moved under it).
 func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
-	if isFragmentRequest(r) {
+	if httpx.IsFragmentRequest(r) {
 		w.Header().Set("HX-Trigger", "workflow-changed")
 		s.renderWorkflow(w, r, wf.ID, notice)
 		return
 	}
-	s.redirect(w, r, "/workflows/"+wf.ID.String())
+	s.Redirect(w, r, "/workflows/"+wf.ID.String())
 }
 
 // setWorkflowActivePage is POST /workflows/{id}/activate and …/deactivate.
 func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := pathID(r, "id")
+		id, err := httpx.PathID(r, "id")
 		var wf app.WorkflowDetail
 		if err == nil {
-			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.caller(r), id, active)
+			wf, err = s.deps.App.Workflows.SetActive(r.Context(), s.Caller(r), id, active)
 		}
 		if err != nil {
-			s.pageError(w, r, err)
+			s.PageError(w, r, err)
 			return
 		}
 		notice := "Deactivated: its triggers no longer start runs."
@@ -204,34 +205,34 @@ func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
 
 // duplicateWorkflowPage is POST /workflows/{id}/duplicate: a copy of the current version, then the copy's page.
 func (s *Server) duplicateWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var copied app.WorkflowDetail
 	if err == nil {
-		copied, err = s.deps.App.Workflows.Duplicate(r.Context(), s.caller(r), id, nil)
+		copied, err = s.deps.App.Workflows.Duplicate(r.Context(), s.Caller(r), id, nil)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.redirect(w, r, "/workflows/"+copied.Workflow.ID.String())
+	s.Redirect(w, r, "/workflows/"+copied.Workflow.ID.String())
 }
 
 // archiveWorkflowPage is POST /workflows/{id}/archive: like the API's DELETE, its executions stay readable.
 func (s *Server) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var wf store.Workflow
 	if err == nil {
-		wf, err = s.deps.App.Workflows.Archive(r.Context(), s.caller(r), id)
+		wf, err = s.deps.App.Workflows.Archive(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	if isFragmentRequest(r) {
+	if httpx.IsFragmentRequest(r) {
 		s.renderWorkflows(w, r, http.StatusOK, views.Form{Notice: wf.Name + " archived."})
 		return
 	}
-	s.redirect(w, r, "/workflows")
+	s.Redirect(w, r, "/workflows")
 }
 
 // restoreWorkflowVersionPage is POST /workflows/{id}/versions/{number}/restore: the old definition becomes a new
@@ -240,10 +241,10 @@ func (s *Server) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Reque
 	id, number, err := pathVersion(r)
 	var saved app.WorkflowDetail
 	if err == nil {
-		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.caller(r), id, number)
+		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.Caller(r), id, number)
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.afterWorkflowAction(w, r, saved.Workflow, "Version "+strconv.Itoa(number)+" restored as version "+

@@ -2,7 +2,8 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
+
+	"github.com/concertmaster/concertmaster/handlers/admin"
 )
 
 // routes is the one route table of the application. Each line picks how its route is protected:
@@ -15,12 +16,10 @@ import (
 //
 // Handlers then call authz.Authorize with the principal from principalFrom(r.Context()).
 func (s *Server) routes() {
-	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
-	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
-	if !s.deps.MetricsOwnListener {
-		s.handle("GET /metrics", s.MetricsHandler())
-	}
-	s.handle("GET /static/", s.assets)
+	admin.New(s.Kit, admin.Deps{Logger: s.deps.Logger, DB: s.deps.DB, Store: s.deps.Store, Metrics: s.deps.Metrics,
+		MetricsToken: s.deps.MetricsToken, MetricsOwnListener: s.deps.MetricsOwnListener,
+		JobsUI: s.deps.JobsUI}).Routes(s.router)
+	s.handle("GET /static/", s.Assets())
 
 	// Accounts.
 	s.publicPage("GET /signup", s.signupForm)
@@ -55,14 +54,6 @@ func (s *Server) routes() {
 	s.page("POST /settings/tokens/{id}/revoke", s.revokeToken)
 	s.page("GET /settings/audit", s.auditPage)
 
-	// Instance administration: River's own UI (pages, assets, JSON API), for instance administrators only, since it
-	// spans organizations. See admin_jobs.go.
-	s.page("GET /admin/jobs", s.jobsUI)
-	s.page("GET /admin/jobs/", s.jobsUI)
-	s.page("POST /admin/jobs/api/", s.jobsUI)
-	s.page("PUT /admin/jobs/api/", s.jobsUI)
-	s.page("PATCH /admin/jobs/api/", s.jobsUI)
-
 	// Integrations.
 	s.page("GET /integrations", s.integrationsPage)
 	s.page("POST /integrations", s.createIntegration)
@@ -87,12 +78,12 @@ func (s *Server) routes() {
 
 	// API.
 	// Any other /api path: CORS preflights, and a problem+json 404 rather than the mux's plain text.
-	s.handle("/api/", http.HandlerFunc(s.apiFallback))
+	s.handle("/api/", http.HandlerFunc(s.APIFallback))
 	// The API's description, generated from openapi_routes.go and the handlers' types, and its interactive docs.
-	s.handle("GET /api/openapi.json", s.withCORS(s.openAPIHandler()))
+	s.handle("GET /api/openapi.json", s.WithCORS(s.openAPIHandler()))
 	s.handle("GET /api/docs", http.HandlerFunc(s.apiDocs))
 	// The workflow definition's JSON Schema, for editors: public, it holds no organization's data. See schema.go.
-	s.handle("GET "+definitionSchemaPath, s.withCORS(s.definitionSchemaHandler()))
+	s.handle("GET "+definitionSchemaPath, s.WithCORS(s.definitionSchemaHandler()))
 	s.publicAPI("POST /api/v1/auth/token", s.apiIssueToken)
 	s.publicAPI("POST /api/v1/auth/refresh", s.apiRefreshToken)
 	s.publicAPI("POST /api/v1/auth/logout", s.apiLogout)
@@ -156,41 +147,18 @@ func (s *Server) routes() {
 	s.uiRoutes()
 }
 
-// handle registers a route and remembers its pattern for Routes.
-func (s *Server) handle(pattern string, h http.Handler) {
-	s.patterns = append(s.patterns, pattern)
-	s.mux.Handle(pattern, h)
-}
+func (s *Server) handle(pattern string, h http.Handler)         { s.router.Handle(pattern, h) }
+func (s *Server) page(pattern string, h http.HandlerFunc)       { s.router.Page(pattern, h) }
+func (s *Server) publicPage(pattern string, h http.HandlerFunc) { s.router.PublicPage(pattern, h) }
+func (s *Server) publicAPI(pattern string, h http.HandlerFunc)  { s.router.PublicAPI(pattern, h) }
 
-// page registers a page for signed-in users.
-func (s *Server) page(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.cookieAuth(s.requireUser(h)))
-}
-
-// publicPage registers a page that anonymous visitors may open; a signed-in visitor's principal is still loaded.
-func (s *Server) publicPage(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.cookieAuth(h))
-}
-
-// api registers an API route that needs a Bearer token.
 func (s *Server) api(pattern string, h http.HandlerFunc) {
-	var next http.Handler = h
-	if strings.HasPrefix(pattern, "POST ") {
-		next = s.idempotent(pattern, h)
-	}
-	s.handle(pattern, s.withCORS(s.bearerAuth(next)))
+	s.router.API(pattern, h)
 	if s.apiHandlers == nil {
 		s.apiHandlers = map[string]http.HandlerFunc{}
 	}
 	s.apiHandlers[pattern] = h
 }
 
-// publicAPI registers an API route that takes no Bearer token.
-func (s *Server) publicAPI(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.withCORS(s.noStore(h)))
-}
-
 // Routes lists the pattern of every registered route, for tests that walk all of them.
-func (s *Server) Routes() []string {
-	return append([]string(nil), s.patterns...)
-}
+func (s *Server) Routes() []string { return s.router.Routes() }

@@ -45,7 +45,7 @@ func (s *Server) definitionSchemaHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := load()
 		if err != nil {
-			s.problem(w, r, err)
+			s.Problem(w, r, err)
 			return
 		}
 		w.Header().Set("Content-Type", "application/schema+json")

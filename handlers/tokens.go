@@ -9,16 +9,17 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/views"
 )
 
 func (s *Server) tokensView(r *http.Request, page views.TokensPage) (views.TokensPage, error) {
-	tokens, err := s.deps.App.Tokens.List(r.Context(), s.caller(r))
+	tokens, err := s.deps.App.Tokens.List(r.Context(), s.Caller(r))
 	if err != nil {
 		return page, err
 	}
-	page.OrgName = identityFrom(r.Context()).org.Name
+	page.OrgName = httpx.IdentityFrom(r.Context()).Org.Name
 	for _, sc := range authz.Scopes {
 		page.Scopes = append(page.Scopes, string(sc))
 	}
@@ -33,15 +34,15 @@ func (s *Server) tokensView(r *http.Request, page views.TokensPage) (views.Token
 func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int, page views.TokensPage) {
 	page, err := s.tokensView(r, page)
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
-	s.render(w, r, status, "API tokens", views.Tokens(page))
+	s.Render(w, r, status, "API tokens", views.Tokens(page))
 }
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderTokens(w, r, http.StatusOK, views.TokensPage{})
@@ -50,12 +51,12 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 // createToken makes a personal API token for the user in the current organization (app.Tokens.Create). The secret
 // is shown in this answer only.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		s.pageError(w, r, err)
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	days := r.PostFormValue("expires_in_days")
@@ -63,14 +64,14 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(days); err == nil && strconv.Itoa(n) == days {
 		in.ExpiresInDays = n // anything else is refused by the choices it must be one of
 	}
-	created, err := s.deps.App.Tokens.Create(r.Context(), s.caller(r), in)
+	created, err := s.deps.App.Tokens.Create(r.Context(), s.Caller(r), in)
 	if fault.CodeOf(err) == fault.Invalid {
-		s.renderTokens(w, r, s.formStatus(w, r, err), views.TokensPage{Form: formState(map[string]string{
+		s.renderTokens(w, r, s.FormStatus(w, r, err), views.TokensPage{Form: httpx.FormState(map[string]string{
 			"name": strings.TrimSpace(in.Name), "expires_in_days": days, "scopes": r.PostFormValue("scopes")}, err)})
 		return
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderTokens(w, r, http.StatusCreated, views.TokensPage{NewToken: created.Secret})
@@ -80,12 +81,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err == nil {
-		err = s.deps.App.Tokens.Revoke(r.Context(), s.caller(r), id)
-	} else if err = authorize(r, authz.TokensManage, authz.Org(principalFrom(r.Context()).OrgID)); err == nil {
+		err = s.deps.App.Tokens.Revoke(r.Context(), s.Caller(r), id)
+	} else if err = httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err == nil {
 		err = fault.New(fault.NotFound, "no such token")
 	}
 	if err != nil {
-		s.pageError(w, r, err)
+		s.PageError(w, r, err)
 		return
 	}
 	s.renderTokens(w, r, http.StatusOK, views.TokensPage{})

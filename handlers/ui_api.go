@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -59,9 +60,9 @@ var errSignInFirst = fault.New(fault.Unauthorized, "sign in first")
 // uiAPI registers a cookie-authenticated JSON route: like a page, but an anonymous caller gets a 401 problem rather
 // than a redirect to the sign-in page.
 func (s *Server) uiAPI(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.cookieAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !principalFrom(r.Context()).Authenticated() {
-			s.problem(w, r, errSignInFirst)
+	s.handle(pattern, s.CookieAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !httpx.PrincipalFrom(r.Context()).Authenticated() {
+			s.Problem(w, r, errSignInFirst)
 			return
 		}
 		h(w, r)
@@ -73,7 +74,7 @@ func (s *Server) uiAPI(pattern string, h http.HandlerFunc) {
 func (s *Server) uiExecutionEvents(w http.ResponseWriter, r *http.Request) {
 	exec, err := s.authorizedExecution(r, authz.ExecutionView)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	s.streamExecution(w, r, exec, s.sendExecutionJSON)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -87,7 +88,7 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 		bad := strings.Replace(apiFlow, `"input.total > 100"`, `"input.total >"`, 1)
 		resp := h.do(request{Method: "POST", Path: uiAPIPrefix + "/workflows/validate", Cookie: owner,
 			JSON: `{"definition":` + bad + `}`})
-		var p problemBody
+		var p httpx.ProblemBody
 		resp.json(t, &p)
 		if resp.StatusCode != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].NodeID != "big" ||
 			p.Errors[0].Field != "config.condition" {
@@ -105,7 +106,7 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 			t.Fatalf("first save = %d %s", resp.StatusCode, resp.body)
 		}
 		resp := h.do(request{Method: "PUT", Path: path, Cookie: owner, JSON: body})
-		var p problemBody
+		var p httpx.ProblemBody
 		resp.json(t, &p)
 		if resp.StatusCode != http.StatusConflict || !strings.Contains(p.Detail, w.users["admin"].Name) {
 			t.Fatalf("stale save = %d %+v", resp.StatusCode, p)

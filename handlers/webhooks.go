@@ -23,6 +23,7 @@ import (
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -42,8 +43,6 @@ const (
 	// webhookTargetTTL is how long a token's resolution is cached: the hot path then costs no query, and a
 	// deactivated workflow stops answering within this time.
 	webhookTargetTTL = time.Second
-	// idempotencyTTL is how long an Idempotency-Key's first answer is replayed.
-	idempotencyTTL = 24 * time.Hour
 )
 
 // webhookTarget is a token resolved: the workflow version to run and how the trigger wants calls checked.
@@ -135,12 +134,12 @@ func sinkNodes(def *engine.Definition) []string {
 func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	if len(token) > 64 {
-		s.problem(w, r, fault.New(fault.NotFound, "no such webhook"))
+		s.Problem(w, r, fault.New(fault.NotFound, "no such webhook"))
 		return
 	}
 	target, err := s.resolveWebhook(r.Context(), token)
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	status, execID, err := s.acceptHook(w, r, target)
@@ -151,23 +150,23 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if s.deps.Deliveries != nil {
 			s.deps.Deliveries.Add(store.WebhookDelivery{OrganizationID: target.OrganizationID, WebhookID: target.WebhookID,
-				StatusCode: status, SizeBytes: size, ExecutionID: execID, RemoteIP: s.clientIP(r), At: time.Now()})
+				StatusCode: status, SizeBytes: size, ExecutionID: execID, RemoteIP: s.ClientIP(r), At: time.Now()})
 		}
 	}()
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 }
 
 // acceptHook checks and accepts one call, answering it; it returns the status sent and the execution started.
 func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTarget) (int, *uuid.UUID, error) {
-	fail := func(err error) (int, *uuid.UUID, error) { return statusOf(fault.As(err).Code), nil, err }
+	fail := func(err error) (int, *uuid.UUID, error) { return httpx.StatusOf(fault.As(err).Code), nil, err }
 	if r.Method == http.MethodGet && !t.config.AllowGet {
 		w.Header().Set("Allow", "POST")
 		return fail(fault.New(fault.NotFound, "this webhook takes POST requests"))
 	}
-	if err := s.allow(r, "hook:"+t.WebhookID.String(), s.deps.WebhookRateLimit, time.Second); err != nil {
+	if err := s.Allow(r, "hook:"+t.WebhookID.String(), s.deps.WebhookRateLimit, time.Second); err != nil {
 		return fail(err)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.deps.WebhookMaxBodyBytes))
@@ -212,13 +211,13 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 		if len(key) > 255 {
 			return fail(fault.Fields("bad Idempotency-Key", fault.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
 		}
-		resp, replayed, err := s.deps.Store.ExecutionCreateIdempotent(r.Context(), exec, "webhook:"+t.WebhookID.String(), key, idempotencyTTL, nonce)
+		resp, replayed, err := s.deps.Store.ExecutionCreateIdempotent(r.Context(), exec, "webhook:"+t.WebhookID.String(), key, httpx.IdempotencyTTL, nonce)
 		if err != nil {
 			return fail(err)
 		}
 		if replayed {
 			w.Header().Set("Idempotent-Replayed", "true")
-			writeJSON(w, resp.StatusCode, "application/json", resp.Body)
+			httpx.WriteJSON(w, resp.StatusCode, "application/json", resp.Body)
 			return resp.StatusCode, nil, nil
 		}
 	} else if nonce != nil {
@@ -231,12 +230,12 @@ func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTa
 
 	if finished != nil {
 		if status, out, ok := s.awaitResult(r, t, id, finished); ok {
-			writeJSON(w, status, "application/json", out)
+			httpx.WriteJSON(w, status, "application/json", out)
 			return status, &id, nil
 		}
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+id.String())
-	respond(w, http.StatusAccepted, map[string]any{"execution_id": id})
+	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": id})
 	return http.StatusAccepted, &id, nil
 }
 
@@ -448,21 +447,21 @@ func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request
 }
 
 func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var hook store.Webhook
 	switch {
 	case err != nil:
 	case rotate:
-		hook, err = s.deps.App.Workflows.RotateWebhookSecret(r.Context(), s.caller(r), id)
+		hook, err = s.deps.App.Workflows.RotateWebhookSecret(r.Context(), s.Caller(r), id)
 	default:
-		hook, err = s.deps.App.Workflows.Webhook(r.Context(), s.caller(r), id)
+		hook, err = s.deps.App.Workflows.Webhook(r.Context(), s.Caller(r), id)
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	respond(w, http.StatusOK, webhookInfo{URL: s.webhookURL(hook), Secret: hook.Secret,
+	httpx.Respond(w, http.StatusOK, webhookInfo{URL: s.webhookURL(hook), Secret: hook.Secret,
 		SignatureHeader: SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
 }
 
@@ -483,21 +482,21 @@ type webhookDeliveryJSON struct {
 // apiWorkflowWebhookDeliveries is GET /api/v1/workflows/{id}/webhook/deliveries: the latest calls (newest first),
 // for those who may see the workflow.
 func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
+	id, err := httpx.PathID(r, "id")
 	var deliveries []store.WebhookDelivery
 	if err == nil {
 		var limit int
-		if limit, err = queryLimit(r.URL.Query().Get("limit")); err != nil {
+		if limit, err = httpx.QueryLimit(r.URL.Query().Get("limit")); err != nil {
 			// A caller who may not see the workflow learns that, not what is wrong with their limit.
 			if _, aerr := s.authorizedWorkflow(r, id, authz.WorkflowView); aerr != nil {
 				err = aerr
 			}
 		} else {
-			deliveries, err = s.deps.App.Workflows.WebhookDeliveries(r.Context(), s.caller(r), id, limit)
+			deliveries, err = s.deps.App.Workflows.WebhookDeliveries(r.Context(), s.Caller(r), id, limit)
 		}
 	}
 	if err != nil {
-		s.problem(w, r, err)
+		s.Problem(w, r, err)
 		return
 	}
 	items := []webhookDeliveryJSON{}
@@ -508,5 +507,5 @@ func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Req
 		}
 		items = append(items, item)
 	}
-	respond(w, http.StatusOK, map[string]any{"items": items})
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": items})
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/service"
 )
 
@@ -53,7 +54,7 @@ func withKey(h http.Header, key string) http.Header {
 // replayProblem checks that an answer is the 409 problem document of a replayed signed request.
 func replayProblem(t *testing.T, what string, status int, body string) {
 	t.Helper()
-	var p problemBody
+	var p httpx.ProblemBody
 	if status != http.StatusConflict || json.Unmarshal([]byte(body), &p) != nil || p.Status != http.StatusConflict ||
 		!strings.Contains(p.Detail, "already accepted at") || !strings.Contains(p.Detail, "send a new timestamp and signature") {
 		t.Errorf("%s: %d %s, want the 409 replay problem", what, status, body)

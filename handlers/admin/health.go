@@ -1,4 +1,4 @@
-package handlers
+package admin
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 // healthz answers 200 while the process can serve at all; it checks nothing else, so an orchestrator restarts the
 // process only when it is truly stuck.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte("ok\n"))
@@ -21,7 +21,7 @@ const readyzTimeout = 2 * time.Second
 
 // readyz answers 200 when the database answers and 503 otherwise. The pool reconnects by itself, so readiness
 // comes back without a restart when the database does.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

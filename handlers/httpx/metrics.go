@@ -1,12 +1,7 @@
-package handlers
+package httpx
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // httpMetrics counts requests by route pattern (never the raw path, which would explode the label space).
@@ -34,26 +29,4 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	}
 	reg.MustRegister(m.requests, m.duration, m.inFlight)
 	return m
-}
-
-// MetricsHandler serves the Prometheus registry: at /metrics of this server, or on its own listener (METRICS_ADDR)
-// when Deps.MetricsOwnListener is set. With Deps.MetricsToken set it answers only a request carrying
-// "Authorization: Bearer <token>", compared in constant time; anything else gets 401.
-func (s *Server) MetricsHandler() http.Handler {
-	h := promhttp.HandlerFor(s.deps.Metrics, promhttp.HandlerOpts{Registry: s.deps.Metrics})
-	if s.deps.MetricsToken == "" {
-		return h
-	}
-	// Comparing digests keeps the comparison constant-time whatever the lengths.
-	want := sha256.Sum256([]byte(s.deps.MetricsToken))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r)
-		got := sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			http.Error(w, "a valid Bearer token is required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }

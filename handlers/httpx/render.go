@@ -1,4 +1,4 @@
-package handlers
+package httpx
 
 import (
 	"encoding/json"
@@ -14,45 +14,45 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// isFragmentRequest reports whether the request came from htmx and wants only the page's content (main#content),
+// IsFragmentRequest reports whether the request came from htmx and wants only the page's content (main#content),
 // not the whole document. Boosted requests (full navigations through htmx) get the whole page.
-func isFragmentRequest(r *http.Request) bool {
+func IsFragmentRequest(r *http.Request) bool {
 	return r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true"
 }
 
-// render is the one way a page answers: the content alone for an htmx request, inside the layout otherwise. title
+// Render is the one way a page answers: the content alone for an htmx request, inside the layout otherwise. title
 // names the page; the layout's navigation is loaded only when it is drawn. The views name /static/ files through
 // the context's asset URLs.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, title string, content templ.Component) {
+func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, title string, content templ.Component) {
 	var c templ.Component = content
-	if !isFragmentRequest(r) {
-		c = views.Layout(s.frame(r, title), content)
+	if !IsFragmentRequest(r) {
+		c = views.Layout(k.frame(r, title), content)
 	}
 	w.Header().Add("Vary", "HX-Request")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := c.Render(views.WithAssetURL(r.Context(), s.assets.url), w); err != nil {
-		logging.From(r.Context(), s.deps.Logger).Error("render page", "error", err)
+	if err := c.Render(views.WithAssetURL(r.Context(), k.assets.url), w); err != nil {
+		logging.From(r.Context(), k.cfg.Logger).Error("render page", "error", err)
 	}
 }
 
 // frame builds the layout's view model: the signed-in user, their organizations and the active section.
-func (s *Server) frame(r *http.Request, title string) views.Frame {
+func (k *Kit) frame(r *http.Request, title string) views.Frame {
 	f := views.Frame{Title: title, Section: sectionOf(r.URL.Path)}
-	id := identityFrom(r.Context())
+	id := IdentityFrom(r.Context())
 	if id == nil {
 		return f
 	}
-	u := &views.FrameUser{Name: id.user.Name, Email: id.user.Email, OrgID: id.org.ID.String(), OrgName: id.org.Name,
-		Role: string(id.principal.Role), InstanceAdmin: id.principal.InstanceAdmin,
-		CanViewAudit: authz.Authorize(id.principal, authz.AuditView, authz.Org(id.org.ID)) == nil}
-	orgs, err := s.deps.Store.UserOrganizations(r.Context(), id.principal.UserID)
+	u := &views.FrameUser{Name: id.User.Name, Email: id.User.Email, OrgID: id.Org.ID.String(), OrgName: id.Org.Name,
+		Role: string(id.Principal.Role), InstanceAdmin: id.Principal.InstanceAdmin,
+		CanViewAudit: authz.Authorize(id.Principal, authz.AuditView, authz.Org(id.Org.ID)) == nil}
+	orgs, err := k.cfg.Store.UserOrganizations(r.Context(), id.Principal.UserID)
 	if err != nil {
-		logging.From(r.Context(), s.deps.Logger).Error("load organizations for the switcher", "error", err)
+		logging.From(r.Context(), k.cfg.Logger).Error("load organizations for the switcher", "error", err)
 	}
 	for _, o := range orgs {
 		u.Orgs = append(u.Orgs, views.OrgChoice{ID: o.ID.String(), Name: o.Name, Role: string(o.Role),
-			Active: o.ID == id.org.ID})
+			Active: o.ID == id.Org.ID})
 	}
 	f.User = u
 	return f
@@ -71,9 +71,9 @@ func sectionOf(path string) string {
 	return ""
 }
 
-// redirect sends the browser to target after a successful form post: a 303 for a plain form, an HX-Redirect for
+// Redirect sends the browser to target after a successful form post: a 303 for a plain form, an HX-Redirect for
 // htmx (which then loads target as a full page).
-func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string) {
+func (k *Kit) Redirect(w http.ResponseWriter, r *http.Request, target string) {
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Redirect", target)
 		w.WriteHeader(http.StatusOK)
@@ -82,8 +82,8 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, target string)
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
-// statusOf maps a fault code to its HTTP status: the one table of it.
-func statusOf(code fault.Code) int {
+// StatusOf maps a fault code to its HTTP status: the one table of it.
+func StatusOf(code fault.Code) int {
 	switch code {
 	case fault.Invalid:
 		return http.StatusUnprocessableEntity
@@ -105,12 +105,12 @@ func statusOf(code fault.Code) int {
 	return http.StatusInternalServerError
 }
 
-// classify turns any error into a fault, logging the internal ones (with their cause, which is never shown) and
+// Classify turns any error into a fault, logging the internal ones (with their cause, which is never shown) and
 // setting Retry-After on rate limits.
-func (s *Server) classify(w http.ResponseWriter, r *http.Request, err error) *fault.Error {
+func (k *Kit) Classify(w http.ResponseWriter, r *http.Request, err error) *fault.Error {
 	e := fault.As(err)
 	if e.Code == fault.Internal {
-		logging.From(r.Context(), s.deps.Logger).Error("request failed", "error", err)
+		logging.From(r.Context(), k.cfg.Logger).Error("request failed", "error", err)
 		e = &fault.Error{Code: fault.Internal, Message: "Something went wrong on our side; it has been logged."}
 	}
 	if wait, ok := fault.RetryAfter(err); ok {
@@ -119,8 +119,8 @@ func (s *Server) classify(w http.ResponseWriter, r *http.Request, err error) *fa
 	return e
 }
 
-// problemBody is an RFC 9457 problem document; errors names the bad fields.
-type problemBody struct {
+// ProblemBody is an RFC 9457 problem document; errors names the bad fields.
+type ProblemBody struct {
 	Type      string             `json:"type"`
 	Title     string             `json:"title"`
 	Status    int                `json:"status"`
@@ -130,40 +130,40 @@ type problemBody struct {
 	RequestID string             `json:"request_id,omitempty"`
 }
 
-// problem answers an API request with err as application/problem+json.
-func (s *Server) problem(w http.ResponseWriter, r *http.Request, err error) {
-	e := s.classify(w, r, err)
-	status := statusOf(e.Code)
-	writeJSON(w, status, "application/problem+json", problemBody{
+// Problem answers an API request with err as application/problem+json.
+func (k *Kit) Problem(w http.ResponseWriter, r *http.Request, err error) {
+	e := k.Classify(w, r, err)
+	status := StatusOf(e.Code)
+	WriteJSON(w, status, "application/problem+json", ProblemBody{
 		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: e.Message, Code: e.Code,
 		Errors: e.Fields, RequestID: RequestID(r.Context()),
 	})
 }
 
-// pageError answers a page request with err: sign-in for Unauthorized, an error page otherwise.
-func (s *Server) pageError(w http.ResponseWriter, r *http.Request, err error) {
-	e := s.classify(w, r, err)
+// PageError answers a page request with err: sign-in for Unauthorized, an error page otherwise.
+func (k *Kit) PageError(w http.ResponseWriter, r *http.Request, err error) {
+	e := k.Classify(w, r, err)
 	if e.Code == fault.Unauthorized {
-		s.redirectToLogin(w, r)
+		k.RedirectToLogin(w, r)
 		return
 	}
-	status := statusOf(e.Code)
+	status := StatusOf(e.Code)
 	title := http.StatusText(status)
 	msg := e.Message
 	if e.Code == fault.NotFound {
 		title, msg = "Not found", "There is nothing here, or it is not yours to see."
 	}
-	s.render(w, r, status, title, views.Error(views.ErrorPage{Status: status, Title: title, Message: msg}))
+	k.Render(w, r, status, title, views.Error(views.ErrorPage{Status: status, Title: title, Message: msg}))
 }
 
-// writeJSON writes v as a JSON response.
-func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// respond writes a successful API answer.
-func respond(w http.ResponseWriter, status int, v any) {
-	writeJSON(w, status, "application/json", v)
+// Respond writes a successful API answer.
+func Respond(w http.ResponseWriter, status int, v any) {
+	WriteJSON(w, status, "application/json", v)
 }

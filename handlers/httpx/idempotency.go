@@ -1,9 +1,10 @@
-package handlers
+package httpx
 
 import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
@@ -13,12 +14,15 @@ import (
 // maxReplayBytes bounds an answer kept for Idempotency-Key replays; API answers to POSTs are far smaller.
 const maxReplayBytes = 256 << 10
 
-// idempotent honours an Idempotency-Key header on an API POST: the first request with a key runs and its successful
+// IdempotencyTTL is how long an Idempotency-Key's first answer is replayed (API POSTs and webhook calls).
+const IdempotencyTTL = 24 * time.Hour
+
+// Idempotent honours an Idempotency-Key header on an API POST: the first request with a key runs and its successful
 // answer is kept for 24 hours; a repeat gets the same answer (Idempotent-Replayed: true) without running again, and a
 // repeat while the first is still running gets 409. A failed first request frees the key, so a retry can succeed.
 // Keys are scoped to the caller and the route. Should the process die between the change and storing its answer,
 // the key stays pending (409) until it expires: a repeat never runs twice.
-func (s *Server) idempotent(pattern string, next http.HandlerFunc) http.HandlerFunc {
+func (k *Kit) Idempotent(pattern string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		if key == "" {
@@ -26,20 +30,20 @@ func (s *Server) idempotent(pattern string, next http.HandlerFunc) http.HandlerF
 			return
 		}
 		if len(key) > 255 {
-			s.problem(w, r, fault.Fields("bad Idempotency-Key", fault.FieldError{Field: "Idempotency-Key",
+			k.Problem(w, r, fault.Fields("bad Idempotency-Key", fault.FieldError{Field: "Idempotency-Key",
 				Message: "must be at most 255 characters"}))
 			return
 		}
-		p := principalFrom(r.Context())
+		p := PrincipalFrom(r.Context())
 		scope := "api:" + p.UserID.String() + ":" + pattern
-		claimed, previous, err := s.deps.Store.IdempotencyKeyClaim(r.Context(), p.OrgID, scope, key, idempotencyTTL)
+		claimed, previous, err := k.cfg.Store.IdempotencyKeyClaim(r.Context(), p.OrgID, scope, key, IdempotencyTTL)
 		if err != nil {
-			s.problem(w, r, err)
+			k.Problem(w, r, err)
 			return
 		}
 		if !claimed {
 			if previous.StatusCode == store.IdempotencyPending {
-				s.problem(w, r, fault.New(fault.Conflict, "a request with this Idempotency-Key is still being processed"))
+				k.Problem(w, r, fault.New(fault.Conflict, "a request with this Idempotency-Key is still being processed"))
 				return
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
@@ -47,7 +51,7 @@ func (s *Server) idempotent(pattern string, next http.HandlerFunc) http.HandlerF
 				w.WriteHeader(previous.StatusCode)
 				return
 			}
-			writeJSON(w, previous.StatusCode, "application/json", previous.Body)
+			WriteJSON(w, previous.StatusCode, "application/json", previous.Body)
 			return
 		}
 		rec := &answerRecorder{ResponseWriter: w}
@@ -58,12 +62,12 @@ func (s *Server) idempotent(pattern string, next http.HandlerFunc) http.HandlerF
 		}
 		ctx := r.Context()
 		if rec.status >= 200 && rec.status < 300 && !rec.overflow && json.Valid(answer.Body) {
-			err = s.deps.Store.IdempotencyKeyComplete(ctx, p.OrgID, scope, key, answer)
+			err = k.cfg.Store.IdempotencyKeyComplete(ctx, p.OrgID, scope, key, answer)
 		} else {
-			err = s.deps.Store.IdempotencyKeyRelease(ctx, p.OrgID, scope, key)
+			err = k.cfg.Store.IdempotencyKeyRelease(ctx, p.OrgID, scope, key)
 		}
 		if err != nil {
-			logging.From(ctx, s.deps.Logger).Error("storing an idempotent answer failed", "error", err)
+			logging.From(ctx, k.cfg.Logger).Error("storing an idempotent answer failed", "error", err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package handlers
+package httpx
 
 import (
 	"encoding/base64"
@@ -13,25 +13,28 @@ import (
 // Keyset paging: an opaque cursor carries the (created_at, id) of the last item of the previous page, which stays
 // correct while new rows arrive (an offset would shift).
 
-var errBadCursor = fault.Fields("bad cursor", fault.FieldError{Field: "cursor", Message: "is not a cursor this API gave"})
+// ErrBadCursor refuses a cursor this server did not give.
+var ErrBadCursor = fault.Fields("bad cursor", fault.FieldError{Field: "cursor", Message: "is not a cursor this API gave"})
 
-func encodePageCursor(at time.Time, id uuid.UUID) string {
+// EncodePageCursor is the cursor of the page after the item created at at with id.
+func EncodePageCursor(at time.Time, id uuid.UUID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(at.UTC().Format(time.RFC3339Nano) + "|" + id.String()))
 }
 
-func decodePageCursor(c string) (time.Time, uuid.UUID, error) {
+// DecodePageCursor reads a cursor EncodePageCursor made; any other is ErrBadCursor.
+func DecodePageCursor(c string) (time.Time, uuid.UUID, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, uuid.Nil, errBadCursor
+		return time.Time{}, uuid.Nil, ErrBadCursor
 	}
 	ts, idText, ok := strings.Cut(string(raw), "|")
 	at, terr := time.Parse(time.RFC3339Nano, ts)
 	id, ierr := uuid.Parse(idText)
 	if !ok || terr != nil || ierr != nil {
-		return time.Time{}, uuid.Nil, errBadCursor
+		return time.Time{}, uuid.Nil, ErrBadCursor
 	}
 	return at, id, nil
 }
 
-// ptr returns a pointer to a copy of v, for optional fields.
-func ptr[T any](v T) *T { return &v }
+// Ptr returns a pointer to a copy of v, for optional fields.
+func Ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-package handlers
+package httpx
 
 import (
 	"context"
@@ -28,7 +28,7 @@ const (
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // withRequestID gives every request an id (the caller's X-Request-ID when it is sane) and a logger carrying it.
-func (s *Server) withRequestID(next http.Handler) http.Handler {
+func (k *Kit) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
 		if !validRequestID.MatchString(id) {
@@ -36,7 +36,7 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 		}
 		w.Header().Set("X-Request-ID", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = logging.With(ctx, s.deps.Logger.With("request_id", id))
+		ctx = logging.With(ctx, k.cfg.Logger.With("request_id", id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -53,21 +53,21 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// statusRecorder remembers the status and size of a response for the access log and metrics.
-type statusRecorder struct {
+// StatusRecorder remembers the status and size of a response for the access log and metrics.
+type StatusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 }
 
-func (w *statusRecorder) WriteHeader(code int) {
+func (w *StatusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusRecorder) Write(b []byte) (int, error) {
+func (w *StatusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -76,17 +76,20 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Status is the response's status code, 0 while nothing is written.
+func (w *StatusRecorder) Status() int { return w.status }
+
 // Unwrap lets http.ResponseController reach the underlying writer (flushing for server-sent events).
-func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // withObservation writes one access-log line per request and records the request metrics, labelled by the
 // route pattern the mux matched (set on r by ServeMux as it routes).
-func (s *Server) withObservation(next http.Handler) http.Handler {
+func (k *Kit) withObservation(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		s.metrics.inFlight.Inc()
-		defer s.metrics.inFlight.Dec()
+		rec := &StatusRecorder{ResponseWriter: w}
+		k.metrics.inFlight.Inc()
+		defer k.metrics.inFlight.Dec()
 
 		next.ServeHTTP(rec, r)
 
@@ -98,9 +101,9 @@ func (s *Server) withObservation(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-		s.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		logging.From(r.Context(), s.deps.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
+		k.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+		k.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+		logging.From(r.Context(), k.cfg.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", loggablePath(r)), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
@@ -119,14 +122,14 @@ func loggablePath(r *http.Request) string {
 }
 
 // withRecovery turns a handler panic into a logged 500 instead of a dropped connection.
-func (s *Server) withRecovery(next http.Handler) http.Handler {
+func (k *Kit) withRecovery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				logging.From(r.Context(), s.deps.Logger).Error("handler panic",
+				logging.From(r.Context(), k.cfg.Logger).Error("handler panic",
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
@@ -137,14 +140,14 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 
 // withTextURL refuses a request whose path or query decodes to a NUL character or invalid UTF-8, naming the part:
 // no handler then passes such bytes to a query (PostgreSQL refuses them in text) or into trigger data.
-func (s *Server) withTextURL(next http.Handler) http.Handler {
+func (k *Kit) withTextURL(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := validate.Text("path", r.URL.Path)
 		if err == nil && r.URL.RawQuery != "" {
 			err = validate.Values("query", r.URL.Query())
 		}
 		if err != nil {
-			s.problem(w, r, err)
+			k.Problem(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,4 +1,4 @@
-package handlers
+package httpx
 
 import (
 	"net"
@@ -10,17 +10,17 @@ import (
 	"github.com/concertmaster/concertmaster/platform/logging"
 )
 
-// contentSecurityPolicy allows nothing inline and nothing from elsewhere: scripts (htmx) and styles are files under
+// ContentSecurityPolicy allows nothing inline and nothing from elsewhere: scripts (htmx) and styles are files under
 // /static, and no page may be framed.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 // withSecurityHeaders sets the headers every response carries, whatever answers it.
-func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
-	hsts := s.deps.BaseURL.Scheme == "https"
+func (k *Kit) withSecurityHeaders(next http.Handler) http.Handler {
+	hsts := k.cfg.BaseURL.Scheme == "https"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 		h.Set("X-Frame-Options", "DENY")
@@ -32,8 +32,8 @@ func (s *Server) withSecurityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// noStore keeps personal pages and API answers out of shared and browser caches.
-func (s *Server) noStore(next http.Handler) http.Handler {
+// NoStore keeps personal pages and API answers out of shared and browser caches.
+func (k *Kit) NoStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
@@ -41,8 +41,8 @@ func (s *Server) noStore(next http.Handler) http.Handler {
 }
 
 // crossOriginRefused answers a state-changing request that a browser sent from another site.
-func (s *Server) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
-	logging.From(r.Context(), s.deps.Logger).Warn("cross-origin request refused",
+func (k *Kit) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	logging.From(r.Context(), k.cfg.Logger).Warn("cross-origin request refused",
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	http.Error(w, "cross-origin request refused", http.StatusForbidden)
 }
@@ -55,10 +55,11 @@ const (
 	corsExposeHeaders = "Retry-After, X-Request-ID, Location"
 )
 
-func (s *Server) withCORS(next http.Handler) http.Handler {
+// WithCORS lets the allowed origins read an API answer (never with credentials).
+func (k *Kit) WithCORS(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Origin")
-		if origin := r.Header.Get("Origin"); origin != "" && s.cors[origin] {
+		if origin := r.Header.Get("Origin"); origin != "" && k.cors[origin] {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			w.Header().Set("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
@@ -66,23 +67,23 @@ func (s *Server) withCORS(next http.Handler) http.Handler {
 	})
 }
 
-// apiFallback answers /api requests no route took: CORS preflights (OPTIONS, for any API path) and, for anything
+// APIFallback answers /api requests no route took: CORS preflights (OPTIONS, for any API path) and, for anything
 // else, a 404 problem.
-func (s *Server) apiFallback(w http.ResponseWriter, r *http.Request) {
+func (k *Kit) APIFallback(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
-		s.corsPreflight(w, r)
+		k.corsPreflight(w, r)
 		return
 	}
-	s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.problem(w, r, fault.New(fault.NotFound, "no such API route"))
+	k.WithCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k.Problem(w, r, fault.New(fault.NotFound, "no such API route"))
 	})).ServeHTTP(w, r)
 }
 
 // corsPreflight answers the browser's OPTIONS question for any /api route.
-func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) {
+func (k *Kit) corsPreflight(w http.ResponseWriter, r *http.Request) {
 	w.Header().Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
-	if origin == "" || !s.cors[origin] {
+	if origin == "" || !k.cors[origin] {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -94,10 +95,10 @@ func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// clientIP is the address rate limits and the audit log attribute a request to: the peer, or, when the peer is a
+// ClientIP is the address rate limits and the audit log attribute a request to: the peer, or, when the peer is a
 // trusted proxy, the right-most address in X-Forwarded-For that is not itself a trusted proxy (the left-most
 // entries are whatever the client claimed).
-func (s *Server) clientIP(r *http.Request) netip.Addr {
+func (k *Kit) ClientIP(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -107,7 +108,7 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	peer = peer.Unmap()
-	if !s.trusted(peer) {
+	if !k.trusted(peer) {
 		return peer
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -117,7 +118,7 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 			break
 		}
 		a = a.Unmap()
-		if !s.trusted(a) {
+		if !k.trusted(a) {
 			return a
 		}
 		peer = a
@@ -125,8 +126,8 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 	return peer
 }
 
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.deps.TrustedProxies {
+func (k *Kit) trusted(a netip.Addr) bool {
+	for _, p := range k.cfg.TrustedProxies {
 		if p.Contains(a) {
 			return true
 		}

@@ -1,4 +1,4 @@
-package handlers
+package admin
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/logging"
 )
@@ -29,13 +30,15 @@ const JobsUIPrefix = "/admin/jobs"
 // jobsUIMaxBodyBytes bounds a state-changing request to the UI's API (at most 1,000 job ids, as River UI allows).
 const jobsUIMaxBodyBytes = 64 << 10
 
-// jobsUIContentSecurityPolicy is contentSecurityPolicy with inline styles allowed, sent only with what River's UI
+// jobsUIContentSecurityPolicy is httpx.ContentSecurityPolicy with inline styles allowed, sent only with what River's UI
 // answers to an instance administrator. Its bundle writes <style> elements while it runs (goober, which styles its
 // toasts, and the theme switcher, which pauses transitions), and their text is generated, so no hash or nonce can
 // name them. Scripts stay 'self' only, eval included: the one eval in the bundle is zod's probe (`try { Function("")
 // } catch`), which reports a violation and falls back to its eval-free path. Everything else (connections, images,
 // framing) is the application's policy: the UI loads nothing from elsewhere.
-var jobsUIContentSecurityPolicy = strings.Replace(contentSecurityPolicy, "style-src 'self'", "style-src 'self' 'unsafe-inline'", 1)
+func jobsUIContentSecurityPolicy() string {
+	return strings.Replace(httpx.ContentSecurityPolicy, "style-src 'self'", "style-src 'self' 'unsafe-inline'", 1)
+}
 
 // NewJobsUI builds River's UI over client, mounted at JobsUIPrefix. The caller starts it (Start, with a context
 // canceled at shutdown: its background count caches run until then) and passes it as Deps.JobsUI. An insert-only
@@ -50,16 +53,16 @@ func NewJobsUI(client *river.Client[pgx.Tx], logger *slog.Logger) (*riverui.Hand
 
 // jobsUI serves River's UI to instance administrators. State changes (cancel, retry, delete, pausing a queue) are
 // written to the audit log as instance-level events once River's UI has made them.
-func (s *Server) jobsUI(w http.ResponseWriter, r *http.Request) {
-	if err := authorize(r, authz.JobsAdmin, authz.Instance); err != nil {
-		s.pageError(w, r, err)
+func (s *Handlers) jobsUI(w http.ResponseWriter, r *http.Request) {
+	if err := httpx.Authorize(r, authz.JobsAdmin, authz.Instance); err != nil {
+		s.PageError(w, r, err)
 		return
 	}
 	if s.deps.JobsUI == nil {
-		s.pageError(w, r, fault.New(fault.Unavailable, "The job monitor is not available on this server."))
+		s.PageError(w, r, fault.New(fault.Unavailable, "The job monitor is not available on this server."))
 		return
 	}
-	w.Header().Set("Content-Security-Policy", jobsUIContentSecurityPolicy)
+	w.Header().Set("Content-Security-Policy", jobsUIContentSecurityPolicy())
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		s.deps.JobsUI.ServeHTTP(w, r)
 		return
@@ -67,18 +70,18 @@ func (s *Server) jobsUI(w http.ResponseWriter, r *http.Request) {
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, jobsUIMaxBodyBytes))
 	if err != nil {
-		s.pageError(w, r, fault.New(fault.TooLarge, "The request is too large."))
+		s.PageError(w, r, fault.New(fault.TooLarge, "The request is too large."))
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &httpx.StatusRecorder{ResponseWriter: w}
 	s.deps.JobsUI.ServeHTTP(rec, r)
-	if rec.status != 0 && rec.status/100 != 2 {
+	if rec.Status() != 0 && rec.Status()/100 != 2 {
 		return
 	}
 	// River UI commits its change in a transaction of its own, so the audit row follows it rather than sharing it.
 	action, targetType, targetID := jobsUIAuditEvent(r.Method, strings.TrimPrefix(r.URL.Path, JobsUIPrefix+"/api/"), body)
-	if err := s.deps.Store.AuditEvent(r.Context(), s.actor(r), nil, action, targetType, targetID); err != nil {
+	if err := s.deps.Store.AuditEvent(r.Context(), s.Actor(r), nil, action, targetType, targetID); err != nil {
 		logging.From(r.Context(), s.deps.Logger).Error("audit a job monitor change", "action", action, "error", err)
 	}
 }
