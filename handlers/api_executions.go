@@ -57,18 +57,11 @@ func executionOut(e store.Execution, runs []engine.NodeRun) executionJSON {
 		out.Nodes = make([]nodeRunJSON, len(runs))
 		for i, r := range runs {
 			out.Nodes[i] = nodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
-				ItemIndex: r.ItemIndex, Port: r.Port, Input: orJSONNull(r.Input), Output: orJSONNull(r.Output),
+				ItemIndex: r.ItemIndex, Port: r.Port, Input: httpx.OrJSONNull(r.Input), Output: httpx.OrJSONNull(r.Output),
 				Error: r.Error, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt)}
 		}
 	}
 	return out
-}
-
-func orJSONNull(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 {
-		return json.RawMessage("null")
-	}
-	return raw
 }
 
 func timeOrNil(t time.Time) *time.Time {

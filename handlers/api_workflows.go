@@ -50,25 +50,6 @@ func workflowOut(w store.Workflow, def json.RawMessage) workflowJSON {
 // case's input.
 type workflowInput = app.WorkflowInput
 
-// authorizedWorkflow loads a workflow of the caller's organization and checks that the caller may do a to it.
-func (s *Server) authorizedWorkflow(r *http.Request, id uuid.UUID, a authz.Action) (store.Workflow, error) {
-	return s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), id, a)
-}
-
-// pathWorkflow loads the workflow named by the {id} path segment and checks that the caller may do a to it,
-// answering the problem itself when not.
-func (s *Server) pathWorkflow(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Workflow, bool) {
-	id, err := httpx.PathID(r, "id")
-	if err == nil {
-		var wf store.Workflow
-		if wf, err = s.authorizedWorkflow(r, id, a); err == nil {
-			return wf, true
-		}
-	}
-	s.Problem(w, r, err)
-	return store.Workflow{}, false
-}
-
 // apiNodeTypes is GET /api/v1/node-types: the registry, the one source of the palette, the config forms and this.
 func (s *Server) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, map[string]any{"items": s.deps.Registry.Types()})
@@ -201,7 +182,7 @@ func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
 // apiWorkflowUpdate is PUT /api/v1/workflows/{id} {name?, description?, definition, version}: a new immutable
 // version, or 409 naming who saved in between when version is not the head any more.
 func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowEdit) // before reading the body
+	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowEdit) // before reading the body
 	if !ok {
 		return
 	}
@@ -263,7 +244,7 @@ func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil { // before reading the body
-		if _, err = s.authorizedWorkflow(r, id, authz.WorkflowView); err == nil {
+		if _, err = s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), id, authz.WorkflowView); err == nil {
 			err = httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID))
 		}
 	}
@@ -384,7 +365,7 @@ func pathVersion(r *http.Request) (uuid.UUID, int, error) {
 // apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
 // answered 202 {execution_id} once the execution and its job are committed.
 func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowRun) // before reading the body
+	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowRun) // before reading the body
 	if !ok {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -360,7 +361,7 @@ func graphNode(n engine.Node, runs []engine.NodeRun, exec store.Execution, faile
 			errText = r.Error
 		}
 	}
-	final := finalStatus(exec.Status)
+	final := httpx.FinalStatus(exec.Status)
 	var count int
 	switch {
 	case len(runs) == 0:

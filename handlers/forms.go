@@ -19,7 +19,7 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// formRoutes registers the form builder, the public form pages, submissions, the forms API and workflow uploads.
+// formRoutes registers the form builder, submissions and the forms API.
 func (s *Server) formRoutes() {
 	// The builder and submissions (signed-in pages).
 	s.page("GET /forms", s.formsPage)
@@ -36,11 +36,6 @@ func (s *Server) formRoutes() {
 	s.page("POST /forms/{id}/submissions/{sid}/delete", s.submissionDelete)
 	s.page("GET /forms/{id}/submissions/{sid}/files/{fid}", s.submissionFile)
 
-	// Public forms: no session is read, so there is nothing for a cross-site request to borrow (see publicFormSubmit).
-	s.handle("GET /f/{slug}", http.HandlerFunc(s.publicFormPage))
-	s.handle("POST /f/{slug}", http.HandlerFunc(s.publicFormSubmit))
-	s.handle("POST /f/{slug}/validate", http.HandlerFunc(s.publicFormValidate))
-
 	// API.
 	s.api("GET /api/v1/forms", s.apiFormList)
 	s.api("POST /api/v1/forms", s.apiFormCreate)
@@ -51,10 +46,6 @@ func (s *Server) formRoutes() {
 	s.api("GET /api/v1/forms/{id}/submissions/{sid}", s.apiSubmissionGet)
 	s.api("DELETE /api/v1/forms/{id}/submissions/{sid}", s.apiSubmissionDelete)
 
-	// Uploads to workflows whose trigger is trigger.file_upload.
-	s.api("POST /api/v1/workflows/{id}/uploads", s.apiWorkflowUpload)
-	s.page("GET /workflows/{id}/upload", s.workflowUploadPage)
-	s.page("POST /workflows/{id}/upload", s.workflowUpload)
 }
 
 // authorizedForm loads the form of the {id} path segment for a (app.Forms.Get).
@@ -412,7 +403,7 @@ func (s *Server) previewForm(form store.Form, in store.FormInput) views.PublicFo
 	}
 	preview := store.Form{ID: form.ID, Name: check.Name, Slug: check.Slug, Description: check.Description,
 		Fields: check.Fields, Settings: check.Settings}
-	view := publicFormView(preview, nil, nil)
+	view := httpx.PublicFormView(preview, nil, nil)
 	view.Preview, view.Problems = true, problems
 	for i := range view.Fields {
 		view.Fields[i].ValidateURL = ""
@@ -470,7 +461,7 @@ func (s *Server) formPreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, _ := st.input(form.Published)
-	s.fragment(w, r, http.StatusOK, views.PublicFormBody(s.previewForm(form, in)))
+	s.Fragment(w, r, http.StatusOK, views.PublicFormBody(s.previewForm(form, in)))
 }
 
 // formPublish is POST /forms/{id}/publish and …/unpublish (app.Forms.SetPublished). A refusal to publish (an

@@ -181,7 +181,7 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 		data := submissionData(sub.Data)
 		row := views.SubmissionRow{ID: sub.ID.String(), CreatedAt: sub.CreatedAt}
 		for _, fd := range form.Fields {
-			row.Cells = append(row.Cells, truncateRunes(answerText(data[fd.Name]), 120))
+			row.Cells = append(row.Cells, httpx.TruncateRunes(answerText(data[fd.Name]), 120))
 		}
 		page.Rows = append(page.Rows, row)
 	}

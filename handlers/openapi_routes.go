@@ -9,6 +9,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -209,10 +210,10 @@ func init() {
 			Params:    []apiParam{limitParam},
 			Responses: with(one(ok(webhookDeliveryList{}, "Deliveries, newest first.")), st403, st404, st422)},
 		"POST /hooks/{token}": {Tag: tagWebhooks, Public: true, Summary: "Fire a workflow's webhook",
-			Description: "Signed with `" + SignatureHeader + ": t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` " +
+			Description: "Signed with `" + httpx.SignatureHeader + ": t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>` " +
 				"(or the trigger's own auth mode). The body (JSON or form) becomes `trigger.body`. A signed request is " +
 				"accepted once: the same timestamp and body again inside the window gets 409.",
-			Params: []apiParam{header(SignatureHeader, "The HMAC signature."), idempotencyKey},
+			Params: []apiParam{header(httpx.SignatureHeader, "The HMAC signature."), idempotencyKey},
 			Body:   anyJSON{}, BodyOptional: true,
 			Responses: with([]apiResponse{
 				accepted(executionAccepted{}, "Queued (committed)."),
@@ -220,7 +221,7 @@ func init() {
 			}, st401, st404, st409, http.StatusRequestEntityTooLarge, st422, http.StatusTooManyRequests, http.StatusBadGateway)},
 		"GET /hooks/{token}": {Tag: tagWebhooks, Public: true, Summary: "Fire a webhook that accepts GET",
 			Description: "Only when the trigger allows GET; the query string becomes `trigger.query`.",
-			Params:      []apiParam{header(SignatureHeader, "The HMAC signature (over an empty body)."), idempotencyKey},
+			Params:      []apiParam{header(httpx.SignatureHeader, "The HMAC signature (over an empty body)."), idempotencyKey},
 			Responses: with([]apiResponse{
 				accepted(executionAccepted{}, "Queued (committed)."),
 				ok(anyJSON{}, "The workflow's result, when the trigger is set to wait for it."),

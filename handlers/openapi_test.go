@@ -413,7 +413,7 @@ func TestAPILifeCycle(t *testing.T) {
 	hookPath := strings.TrimPrefix(hook.URL, h.ts.URL)
 	body := `{"total":250}`
 	resp = call("POST /hooks/{token}", request{Method: "POST", Path: hookPath, JSON: body,
-		Header: http.Header{SignatureHeader: {SignatureValue(hook.Secret, time.Now(), []byte(body))}}})
+		Header: http.Header{httpx.SignatureHeader: {httpx.SignatureValue(hook.Secret, time.Now(), []byte(body))}}})
 	expect(resp, 202, "signed webhook")
 	var fired executionAccepted
 	resp.json(t, &fired)

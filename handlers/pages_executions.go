@@ -18,7 +18,6 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -110,11 +109,6 @@ func durationText(d time.Duration) string {
 	return d.Round(10 * time.Millisecond).String()
 }
 
-// finalStatus reports whether an execution's status can no longer change.
-func finalStatus(status string) bool {
-	return status == store.StatusSucceeded || status == store.StatusFailed || status == store.StatusCanceled
-}
-
 // pageExecution loads the {id} execution for a page action the caller may do, answering the error page when not.
 func (s *Server) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
 	exec, err := s.authorizedExecution(r, a)
@@ -174,7 +168,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 
 // mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
 func (s *Server) mayOnExecution(r *http.Request, exec store.Execution, a authz.Action) bool {
-	_, err := s.authorizedWorkflow(r, exec.WorkflowID, a)
+	_, err := s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), exec.WorkflowID, a)
 	return err == nil
 }
 
@@ -193,7 +187,7 @@ func (s *Server) executionLive(ctx context.Context, exec store.Execution, may ex
 	if err != nil {
 		return views.ExecutionLive{}, err
 	}
-	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: finalStatus(exec.Status),
+	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: httpx.FinalStatus(exec.Status),
 		Created: views.Stamp(exec.CreatedAt), Started: views.StampPtr(exec.StartedAt, "—"),
 		Finished: views.StampPtr(exec.FinishedAt, "—"), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
 		Error: exec.Error, MayCancel: may.cancel, MayRetry: may.retry}
@@ -318,9 +312,6 @@ func (s *Server) openExecutionFile(r *http.Request, exec store.Execution) (store
 	return file, body, nil
 }
 
-// sseHeartbeat keeps proxies from closing an idle event stream, and finds a client that went away.
-const sseHeartbeat = 15 * time.Second
-
 // executionEventsPage is GET /executions/{id}/events: server-sent events that redraw the execution page's live
 // part. Every status change of the execution, whichever instance's worker made it, arrives through Postgres
 // NOTIFY (Deps.Events); each one, and each resync after a lost LISTEN connection, is answered with a "timeline"
@@ -332,68 +323,9 @@ func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	may := s.executionRights(r, exec)
-	s.streamExecution(w, r, exec, func(ctx context.Context, w io.Writer, exec store.Execution) (bool, error) {
+	s.StreamExecution(w, r, s.deps.Events, exec, func(ctx context.Context, w io.Writer, exec store.Execution) (bool, error) {
 		return s.sendTimeline(ctx, w, exec, may)
 	})
-}
-
-// streamExecution answers with server-sent events about exec: send writes the execution's state at once and again
-// after each change the engine announces (a burst coalesced into one), until the execution is final (send says so)
-// or the client leaves. It works on whichever instance the browser reached: the changes come from NOTIFY.
-func (s *Server) streamExecution(w http.ResponseWriter, r *http.Request, exec store.Execution,
-	send func(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error)) {
-	ctx := r.Context()
-	// Subscribe before the first read, so a change between the read and the subscription is not lost.
-	events, unsubscribe := s.deps.Events.Subscribe(func(e store.ExecutionEvent) bool {
-		return e.ExecutionID == exec.ID
-	}, 16)
-	defer unsubscribe()
-
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a server-wide write timeout must not cut the stream
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
-	heartbeat := time.NewTicker(sseHeartbeat)
-	defer heartbeat.Stop()
-	for {
-		final, err := send(ctx, w, exec)
-		if err == nil {
-			err = rc.Flush()
-		}
-		if err != nil || final {
-			if err != nil && ctx.Err() == nil {
-				logging.From(ctx, s.deps.Logger).Warn("execution events: stream ended", "error", err)
-			}
-			return
-		}
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-heartbeat.C:
-				if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
-					return
-				}
-				if err := rc.Flush(); err != nil {
-					return
-				}
-			case <-events:
-				break wait
-			}
-		}
-		// Coalesce a burst (several nodes finishing at once) into one redraw.
-		for drained := false; !drained; {
-			select {
-			case <-events:
-			default:
-				drained = true
-			}
-		}
-	}
 }
 
 // sendTimeline re-reads the execution and writes its live fragment as a "timeline" event, followed by "end" when
@@ -411,30 +343,11 @@ func (s *Server) sendTimeline(ctx context.Context, w io.Writer, exec store.Execu
 	if err := views.ExecutionTimeline(live).Render(ctx, &html); err != nil {
 		return false, err
 	}
-	if err := writeSSE(w, "timeline", html.String()); err != nil {
+	if err := httpx.WriteSSE(w, "timeline", html.String()); err != nil {
 		return false, err
 	}
 	if live.Final {
-		return true, writeSSE(w, "end", live.Status)
+		return true, httpx.WriteSSE(w, "end", live.Status)
 	}
 	return false, nil
-}
-
-// sseNewlines turns every line break SSE knows (CR LF, CR, LF) into LF, so none can start a field of its own.
-var sseNewlines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
-
-// writeSSE writes one server-sent event. A data line may not hold a line break, so each line of data goes on a
-// data: line of its own (the client joins them with "\n" again).
-func writeSSE(w io.Writer, event, data string) error {
-	var b strings.Builder
-	b.WriteString("event: " + event + "\n")
-	for line := range strings.Lines(sseNewlines.Replace(data)) {
-		b.WriteString("data: " + strings.TrimSuffix(line, "\n") + "\n")
-	}
-	if data == "" {
-		b.WriteString("data: \n")
-	}
-	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
-	return err
 }

@@ -151,7 +151,7 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.
 	}
 	if o.Webhook != nil {
 		page.Webhook = &views.WebhookView{URL: s.webhookURL(*o.Webhook), Secret: o.Webhook.Secret,
-			SignatureHeader: SignatureHeader}
+			SignatureHeader: httpx.SignatureHeader}
 	}
 	for _, d := range o.Deliveries {
 		row := views.DeliveryRow{At: views.Stamp(d.At), Status: d.StatusCode, Size: d.SizeBytes}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/concertmaster/concertmaster/handlers/admin"
+	"github.com/concertmaster/concertmaster/handlers/public"
 )
 
 // routes is the one route table of the application. Each line picks how its route is protected:
@@ -139,9 +140,10 @@ func (s *Server) routes() {
 	// Forms (builder, public pages, submissions, API) and uploads to workflows: see formRoutes in forms.go.
 	s.formRoutes()
 
-	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
-	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))
-	s.handle("GET /hooks/{token}", http.HandlerFunc(s.hook))
+	public.New(s.Kit, public.Deps{Logger: s.deps.Logger, App: s.deps.App, Store: s.deps.Store, BaseURL: s.deps.BaseURL,
+		Now: s.deps.Now, Plans: s.deps.Plans, Ingester: s.deps.Ingester, Events: s.deps.Events,
+		WebhookKeys: s.deps.WebhookKeys, Deliveries: s.deps.Deliveries, WebhookMaxBodyBytes: s.deps.WebhookMaxBodyBytes,
+		WebhookRateLimit: s.deps.WebhookRateLimit}).Routes(s.router)
 
 	// The canvas's own JSON routes: API routes again under /ui/api/v1, with the session cookie; see ui_api.go.
 	s.uiRoutes()

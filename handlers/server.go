@@ -102,8 +102,6 @@ type Server struct {
 	handler http.Handler
 	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
 	apiHandlers map[string]http.HandlerFunc
-	// hookTargets caches webhook token resolutions.
-	hookTargets *webhookTargets
 }
 
 // Defaults for the Deps left zero.
@@ -160,7 +158,7 @@ func New(deps Deps) *Server {
 		// starting a server reports.
 		panic(err)
 	}
-	s := &Server{Kit: kit, deps: deps, router: httpx.NewRouter(kit), hookTargets: newWebhookTargets()}
+	s := &Server{Kit: kit, deps: deps, router: httpx.NewRouter(kit)}
 	s.routes()
 	s.handler = kit.Middleware(s.router)
 	return s

@@ -77,7 +77,7 @@ func (s *Server) uiExecutionEvents(w http.ResponseWriter, r *http.Request) {
 		s.Problem(w, r, err)
 		return
 	}
-	s.streamExecution(w, r, exec, s.sendExecutionJSON)
+	s.StreamExecution(w, r, s.deps.Events, exec, s.sendExecutionJSON)
 }
 
 // sendExecutionJSON re-reads the execution and writes it as an "execution" event, followed by "end" when final.
@@ -94,11 +94,11 @@ func (s *Server) sendExecutionJSON(ctx context.Context, w io.Writer, exec store.
 	if err != nil {
 		return false, err
 	}
-	if err := writeSSE(w, "execution", string(b)); err != nil {
+	if err := httpx.WriteSSE(w, "execution", string(b)); err != nil {
 		return false, err
 	}
-	if finalStatus(exec.Status) {
-		return true, writeSSE(w, "end", exec.Status)
+	if httpx.FinalStatus(exec.Status) {
+		return true, httpx.WriteSSE(w, "end", exec.Status)
 	}
 	return false, nil
 }

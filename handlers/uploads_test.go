@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -141,7 +142,7 @@ func TestFormFileFieldsStreamToStorageWithinLimits(t *testing.T) {
 	pdf := append(append([]byte{}, pdfHead...), bytes.Repeat([]byte("0123456789"), 1000)...)
 
 	// A PNG sent as a PDF is refused by what its bytes are, and nothing is kept.
-	resp := submit(map[string]string{"name": "Ada", honeypotField: ""}, pngHead, "application/pdf", "192.0.2.1")
+	resp := submit(map[string]string{"name": "Ada", httpx.HoneypotField: ""}, pngHead, "application/pdf", "192.0.2.1")
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.doc(t).Find("#f-cv-error").Text(), "image/png") {
 		t.Fatalf("png as pdf: %d %s", resp.StatusCode, resp.body)
 	}
@@ -150,7 +151,7 @@ func TestFormFileFieldsStreamToStorageWithinLimits(t *testing.T) {
 	}
 
 	// A good file with a missing field: 422, and the stored file is deleted again.
-	resp = submit(map[string]string{honeypotField: ""}, pdf, "application/pdf", "192.0.2.2")
+	resp = submit(map[string]string{httpx.HoneypotField: ""}, pdf, "application/pdf", "192.0.2.2")
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.doc(t).Find("#f-name-error").Text(), "required") {
 		t.Fatalf("missing name: %d %s", resp.StatusCode, resp.body)
 	}
@@ -159,7 +160,7 @@ func TestFormFileFieldsStreamToStorageWithinLimits(t *testing.T) {
 	}
 
 	// A valid one: the file is stored, its row names the submission, and the workflow's trigger data holds it.
-	resp = submit(map[string]string{"name": "Ada", honeypotField: ""}, pdf, "application/pdf", "192.0.2.3")
+	resp = submit(map[string]string{"name": "Ada", httpx.HoneypotField: ""}, pdf, "application/pdf", "192.0.2.3")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("valid: %d %s", resp.StatusCode, resp.body)
 	}

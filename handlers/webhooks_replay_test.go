@@ -81,9 +81,9 @@ func TestSignedWebhookIsAcceptedOnce(t *testing.T) {
 		status, out := post(t, info.URL, body, hdr)
 		replayProblem(t, "second call", status, out)
 		// The header rewritten (t with a leading zero, another v1 appended): the same signed content.
-		sig := hdr[SignatureHeader][0]
+		sig := hdr[httpx.SignatureHeader][0]
 		mangled := strings.Replace(sig, "t=", "t=0", 1) + ",v1=" + strings.Repeat("ab", 32)
-		status, out = post(t, info.URL, body, http.Header{SignatureHeader: {mangled}})
+		status, out = post(t, info.URL, body, http.Header{httpx.SignatureHeader: {mangled}})
 		replayProblem(t, "rewritten header", status, out)
 		if n := h.hookExecutions(wfID); n != 1 {
 			t.Errorf("%d executions, want 1", n)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/handlers/public"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -84,7 +86,7 @@ func post(t *testing.T, url string, body []byte, header http.Header) (int, strin
 }
 
 func signed(secret string, at time.Time, body []byte) http.Header {
-	return http.Header{SignatureHeader: {SignatureValue(secret, at, body)}}
+	return http.Header{httpx.SignatureHeader: {httpx.SignatureValue(secret, at, body)}}
 }
 
 // steppedClock is the real time plus an offset a test moves forward: what the server times by Deps.Now (cached
@@ -134,7 +136,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		"future":        signed(info.Secret, time.Now().Add(6*time.Minute), body),
 		"wrong secret":  signed("whsec_wrong", time.Now(), body),
 		"unsigned":      {},
-		"garbage":       {SignatureHeader: {"t=abc,v1=zz"}},
+		"garbage":       {httpx.SignatureHeader: {"t=abc,v1=zz"}},
 	} {
 		if status, out := post(t, info.URL, body, hdr); status != http.StatusUnauthorized {
 			t.Errorf("%s: %d %s", name, status, out)
@@ -172,7 +174,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	if rotated.Secret == info.Secret || rotated.URL != info.URL || rotated.PreviousSecretExpiresAt == nil {
 		t.Fatalf("rotation: %+v", rotated)
 	}
-	clock.Step(webhookTargetTTL) // the token's cached secrets expire
+	clock.Step(public.WebhookTargetTTL) // the token's cached secrets expire
 	for i, secret := range []string{info.Secret, rotated.Secret} {
 		if status, out := post(t, info.URL, body, signed(secret, t0.Add(-time.Duration(2+i)*time.Second), body)); status != 202 {
 			t.Errorf("after rotation, %.12s…: %d %s", secret, status, out)
@@ -211,7 +213,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 
 	// Deactivated: 404 (once the cached resolution expires).
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/deactivate", Bearer: admin})
-	clock.Step(webhookTargetTTL)
+	clock.Step(public.WebhookTargetTTL)
 	if status, _ := post(t, info.URL, body, signed(rotated.Secret, time.Now(), body)); status != http.StatusNotFound {
 		t.Errorf("inactive workflow: %d", status)
 	}

@@ -167,3 +167,11 @@ func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 func Respond(w http.ResponseWriter, status int, v any) {
 	WriteJSON(w, status, "application/json", v)
 }
+
+// OrJSONNull is raw, or JSON null when empty: a stored output that was never written.
+func OrJSONNull(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
+	}
+	return raw
+}

@@ -1,4 +1,4 @@
-package handlers
+package public
 
 import (
 	"context"
@@ -27,7 +27,7 @@ type uploadTarget struct {
 
 // resolveUploadTarget checks that a workflow takes uploads now: its current version's trigger is a file upload,
 // and it is active (a trigger fires only for active workflows, as webhooks and schedules do).
-func (s *Server) resolveUploadTarget(ctx context.Context, wf store.Workflow) (uploadTarget, error) {
+func (s *Handlers) resolveUploadTarget(ctx context.Context, wf store.Workflow) (uploadTarget, error) {
 	head, err := s.deps.Store.WorkflowHeadForRun(ctx, wf.OrganizationID, wf.ID)
 	if err != nil {
 		return uploadTarget{}, err
@@ -52,7 +52,7 @@ func (s *Server) resolveUploadTarget(ctx context.Context, wf store.Workflow) (up
 
 // receiveUpload reads a multipart upload to a workflow: the first file part (by convention named "file") goes
 // through receiveFile with the trigger's limits; small fields before it are skipped, and nothing after it is read.
-func (s *Server) receiveUpload(w http.ResponseWriter, r *http.Request, cfg nodes.FileUploadConfig) (store.ReceivedFile, error) {
+func (s *Handlers) receiveUpload(w http.ResponseWriter, r *http.Request, cfg nodes.FileUploadConfig) (store.ReceivedFile, error) {
 	missing := fault.Fields("a file is required", fault.FieldError{Field: "file",
 		Message: "is required: send it as a multipart/form-data part named file"})
 	r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBytes+uploadOverheadBytes)
@@ -105,7 +105,7 @@ func uploadBodyError(err error) error {
 
 // acceptUpload stores an uploaded file and starts the workflow with it, deleting the file again when the
 // execution cannot be recorded: storage never keeps a file the database does not know.
-func (s *Server) acceptUpload(w http.ResponseWriter, r *http.Request, t uploadTarget) (store.Upload, store.Execution, error) {
+func (s *Handlers) acceptUpload(w http.ResponseWriter, r *http.Request, t uploadTarget) (store.Upload, store.Execution, error) {
 	if err := s.deps.App.Triggers.Admit(r.Context(), t.head.OrganizationID); err != nil {
 		return store.Upload{}, store.Execution{}, err
 	}
@@ -126,8 +126,8 @@ func (s *Server) acceptUpload(w http.ResponseWriter, r *http.Request, t uploadTa
 // apiWorkflowUpload is POST /api/v1/workflows/{id}/uploads (multipart/form-data, a part named file): the file is
 // stored and the workflow started with it; 202 {execution_id, upload_id} once both are committed. Who may run the
 // workflow may upload to it.
-func (s *Server) apiWorkflowUpload(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.pathWorkflow(w, r, authz.WorkflowRun)
+func (s *Handlers) apiWorkflowUpload(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowRun)
 	if !ok {
 		return
 	}
@@ -146,12 +146,12 @@ func (s *Server) apiWorkflowUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // workflowUploadPage is GET /workflows/{id}/upload: the upload form of a workflow that starts from a file.
-func (s *Server) workflowUploadPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) workflowUploadPage(w http.ResponseWriter, r *http.Request) {
 	s.renderWorkflowUpload(w, r, nil)
 }
 
 // workflowUpload is POST /workflows/{id}/upload: the page's form, answered 202 with the execution it started.
-func (s *Server) workflowUpload(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) workflowUpload(w http.ResponseWriter, r *http.Request) {
 	s.renderWorkflowUpload(w, r, func(t uploadTarget, page *views.WorkflowUploadPage) (int, error) {
 		up, exec, err := s.acceptUpload(w, r, t)
 		if err != nil {
@@ -163,12 +163,12 @@ func (s *Server) workflowUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderWorkflowUpload draws the upload page, after accept (when posting) took the file.
-func (s *Server) renderWorkflowUpload(w http.ResponseWriter, r *http.Request,
+func (s *Handlers) renderWorkflowUpload(w http.ResponseWriter, r *http.Request,
 	accept func(uploadTarget, *views.WorkflowUploadPage) (int, error)) {
 	id, err := httpx.PathID(r, "id")
 	var wf store.Workflow
 	if err == nil {
-		wf, err = s.authorizedWorkflow(r, id, authz.WorkflowRun)
+		wf, err = s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), id, authz.WorkflowRun)
 	}
 	if err != nil {
 		s.PageError(w, r, err)

@@ -1,4 +1,4 @@
-package handlers
+package public
 
 import (
 	"errors"
@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/a-h/templ"
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
@@ -28,12 +26,8 @@ import (
 
 // Spam and size limits of public submissions.
 const (
-	// honeypotField is a text input hidden from people (the hidden attribute, out of the tab order and of the
-	// accessibility tree) that form-filling bots fill in. Its name cannot clash with a field's: field names start
-	// with a letter.
-	honeypotField = "_homepage"
-	// publicFormSubmitsPerMinute is how many submissions one address may make a minute, to any form.
-	publicFormSubmitsPerMinute = 20
+	// FormSubmitsPerMinute is how many submissions one address may make a minute, to any form.
+	FormSubmitsPerMinute = 20
 	// publicFormChecksPerMinute is how many inline validations one address may ask for a minute.
 	publicFormChecksPerMinute = 600
 	// maxSubmissionTextBytes bounds the text of one submission (every value but files, together).
@@ -46,13 +40,13 @@ const (
 )
 
 // publicFormPage is GET /f/{slug}.
-func (s *Server) publicFormPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) publicFormPage(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.openPublicForm(w, r)
 	if !ok {
 		return
 	}
 	allowFormRedirect(w, form)
-	s.Render(w, r, http.StatusOK, form.Name, views.PublicFormView(views.PublicFormPage{Form: publicFormView(form, nil, nil)}))
+	s.Render(w, r, http.StatusOK, form.Name, views.PublicFormView(views.PublicFormPage{Form: httpx.PublicFormView(form, nil, nil)}))
 }
 
 // allowFormRedirect lets a form with a redirect setting send people there: browsers hold the redirect that answers
@@ -69,7 +63,7 @@ func allowFormRedirect(w http.ResponseWriter, form store.Form) {
 
 // openPublicForm loads the form at /f/{slug} (app.Forms.Public), or answers for it: 404 when no published form has
 // this address (a draft is not revealed), 410 when it is closed.
-func (s *Server) openPublicForm(w http.ResponseWriter, r *http.Request) (store.Form, bool) {
+func (s *Handlers) openPublicForm(w http.ResponseWriter, r *http.Request) (store.Form, bool) {
 	w.Header().Set("Cache-Control", "no-store")
 	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	switch {
@@ -89,7 +83,7 @@ func (s *Server) openPublicForm(w http.ResponseWriter, r *http.Request) (store.F
 }
 
 // renderFormClosed answers 410 Gone for a form past its close date or at its submission limit.
-func (s *Server) renderFormClosed(w http.ResponseWriter, r *http.Request, form store.Form) {
+func (s *Handlers) renderFormClosed(w http.ResponseWriter, r *http.Request, form store.Form) {
 	msg := "It has received all the answers it takes."
 	if c := form.Settings.CloseAt; c != nil && !time.Now().Before(*c) {
 		msg = "It stopped taking answers on " + views.Stamp(*c) + "."
@@ -98,54 +92,9 @@ func (s *Server) renderFormClosed(w http.ResponseWriter, r *http.Request, form s
 		Title: "This form is closed.", Message: msg}))
 }
 
-// publicFormView draws a form for visitors with the values they sent and a message per field.
-func publicFormView(f store.Form, values url.Values, errs map[string]string) views.PublicForm {
-	v := views.PublicForm{Slug: f.Slug, Name: f.Name, Description: f.Description, Action: "/f/" + f.Slug,
-		Multipart: f.HasFileFields(), Honeypot: honeypotField}
-	for _, fd := range f.Fields {
-		v.Fields = append(v.Fields, publicField(f.Slug, fd, values, errs[fd.Name]))
-	}
-	return v
-}
-
-// publicField draws one field; its values come back as sent (files cannot: browsers never prefill them).
-func publicField(slug string, fd store.FormField, values url.Values, msg string) views.PublicField {
-	pf := views.PublicField{Name: fd.Name, Label: fd.Label, Type: fd.Type, Help: fd.Help, Required: fd.Required,
-		Options: fd.Options, Error: msg, Value: values.Get(fd.Name), Values: values[fd.Name],
-		ValidateURL: "/f/" + slug + "/validate?" + url.Values{"field": {fd.Name}}.Encode()}
-	if fd.Min != nil {
-		pf.Min = string(*fd.Min)
-	}
-	if fd.Max != nil {
-		pf.Max = string(*fd.Max)
-	}
-	switch fd.Type {
-	case store.FieldText, store.FieldTextarea, store.FieldEmail:
-		pf.MaxLength = app.TextLimit(fd)
-		if fd.MinLength != nil {
-			pf.MinLength = *fd.MinLength
-		}
-	case store.FieldFile:
-		pf.Accept = strings.Join(fd.Accept, ",")
-		pf.Limit = httpx.HumanBytes(app.FileFieldLimit(fd))
-		pf.ValidateURL, pf.Value, pf.Values = "", "", nil
-	}
-	return pf
-}
-
-// fragment answers with a component alone, never inside the layout: the answer of an htmx call that swaps a part
-// of a page.
-func (s *Server) fragment(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	if err := c.Render(r.Context(), w); err != nil {
-		logging.From(r.Context(), s.deps.Logger).Error("render fragment", "error", err)
-	}
-}
-
 // publicFormValidate is POST /f/{slug}/validate?field=NAME: one field checked as the submission will be, answered
 // with the field's fragment (its message, or none) for htmx to swap in place as the visitor moves on.
-func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	form, err := s.deps.App.Forms.Public(r.Context(), r.PathValue("slug"))
 	if err == nil {
@@ -165,7 +114,7 @@ func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		_, msg := app.CheckAnswer(fd, r.PostForm[fd.Name], nil)
-		s.fragment(w, r, http.StatusOK, views.PublicFormField(publicField(form.Slug, fd, r.PostForm, msg)))
+		s.Fragment(w, r, http.StatusOK, views.PublicFormField(httpx.PublicFormField(form.Slug, fd, r.PostForm, msg)))
 		return
 	}
 	http.Error(w, "no such field", http.StatusNotFound)
@@ -176,12 +125,12 @@ func (s *Server) publicFormValidate(w http.ResponseWriter, r *http.Request) {
 // the form triggers, all in one transaction. A submission with bad fields gets 422 and the form again with the
 // values sent and a message per field; nothing is stored. A filled-in honeypot gets the same answer as a success,
 // and nothing is stored either.
-func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.openPublicForm(w, r)
 	if !ok {
 		return
 	}
-	if err := s.Allow(r, "form-submit:"+s.ClientIP(r).String(), publicFormSubmitsPerMinute, time.Minute); err != nil {
+	if err := s.Allow(r, "form-submit:"+s.ClientIP(r).String(), FormSubmitsPerMinute, time.Minute); err != nil {
 		s.renderPublicForm(w, r, form, nil, nil, err)
 		return
 	}
@@ -207,7 +156,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err = s.deps.App.Forms.Accept(r.Context(), form, app.PublicSubmission{Values: in.values, Files: in.files,
 		FileErrs: in.fileErrs, RemoteIP: s.ClientIP(r),
-		UserAgent: truncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)})
+		UserAgent: httpx.TruncateRunes(strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), 500)})
 	switch e := fault.As(err); {
 	case err == nil:
 	case errors.Is(err, store.ErrFormClosed):
@@ -229,7 +178,7 @@ func (s *Server) publicFormSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderAccepted answers an accepted submission: the form's redirect, or its success message.
-func (s *Server) renderAccepted(w http.ResponseWriter, r *http.Request, form store.Form) {
+func (s *Handlers) renderAccepted(w http.ResponseWriter, r *http.Request, form store.Form) {
 	if form.Settings.RedirectURL != "" {
 		http.Redirect(w, r, form.Settings.RedirectURL, http.StatusSeeOther)
 		return
@@ -244,11 +193,11 @@ func (s *Server) renderAccepted(w http.ResponseWriter, r *http.Request, form sto
 
 // renderPublicForm answers a refused submission with the form again: the values sent, a message per field, and
 // err's message above the form when it is not about fields (too many attempts, too large). The status is err's.
-func (s *Server) renderPublicForm(w http.ResponseWriter, r *http.Request, form store.Form, values url.Values,
+func (s *Handlers) renderPublicForm(w http.ResponseWriter, r *http.Request, form store.Form, values url.Values,
 	errs map[string]string, err error) {
 	status := s.FormStatus(w, r, err)
 	e := fault.As(err)
-	view := publicFormView(form, values, errs)
+	view := httpx.PublicFormView(form, values, errs)
 	switch {
 	case e.Code == fault.Invalid && len(errs) > 0:
 		view.Error = "Some answers need attention: see the messages below."
@@ -289,7 +238,7 @@ func (in *submissionInput) storageKeys() []string {
 // checks its type by its first bytes and stops at its size limit. A file over its limit ends the reading at once
 // with a TooLarge fault: the rest of the body is never read. The returned input is never nil, so the caller can
 // always clean up the files it holds.
-func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form store.Form) (*submissionInput, error) {
+func (s *Handlers) readSubmission(w http.ResponseWriter, r *http.Request, form store.Form) (*submissionInput, error) {
 	in := &submissionInput{values: url.Values{}, files: map[string]*store.ReceivedFile{}, fileErrs: map[string]string{}}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mediaType != "multipart/form-data" {
@@ -298,7 +247,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 			return in, submissionBodyError(err)
 		}
 		in.values = r.PostForm
-		in.honeypot = strings.TrimSpace(in.values.Get(honeypotField)) != ""
+		in.honeypot = strings.TrimSpace(in.values.Get(httpx.HoneypotField)) != ""
 		return in, validate.Values("", in.values)
 	}
 
@@ -367,7 +316,7 @@ func (s *Server) readSubmission(w http.ResponseWriter, r *http.Request, form sto
 			return in, fault.New(fault.TooLarge, "The submission is larger than this form takes.")
 		}
 		in.values.Add(name, string(v))
-		if name == honeypotField && strings.TrimSpace(string(v)) != "" {
+		if name == httpx.HoneypotField && strings.TrimSpace(string(v)) != "" {
 			in.honeypot = true
 		}
 	}
@@ -383,15 +332,4 @@ func submissionBodyError(err error) error {
 		return err
 	}
 	return fault.Wrap(err, fault.Invalid, "The submission could not be read; please send the form again.")
-}
-
-// truncateRunes cuts s to at most n runes.
-func truncateRunes(s string, n int) string {
-	for i := range s {
-		if n == 0 {
-			return s[:i]
-		}
-		n--
-	}
-	return s
 }

@@ -1,4 +1,4 @@
-package handlers
+package public
 
 import (
 	"context"
@@ -20,17 +20,12 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
-
-// SignatureHeader carries a webhook call's signature: "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t.body)>". A
-// sender rotating secrets may send several v1 values.
-const SignatureHeader = "X-ConcertMaster-Signature"
 
 // Webhook limits and windows.
 const (
@@ -40,9 +35,9 @@ const (
 	// nonceClockSlack keeps a nonce past its signature's window, for instances whose clocks run behind the
 	// database's or each other's.
 	nonceClockSlack = time.Minute
-	// webhookTargetTTL is how long a token's resolution is cached: the hot path then costs no query, and a
+	// WebhookTargetTTL is how long a token's resolution is cached: the hot path then costs no query, and a
 	// deactivated workflow stops answering within this time.
-	webhookTargetTTL = time.Second
+	WebhookTargetTTL = time.Second
 )
 
 // webhookTarget is a token resolved: the workflow version to run and how the trigger wants calls checked.
@@ -52,7 +47,7 @@ type webhookTarget struct {
 	sinks  []string
 }
 
-// webhookTargets caches token resolutions for webhookTargetTTL, misses included (a flood at an unknown token must
+// webhookTargets caches token resolutions for WebhookTargetTTL, misses included (a flood at an unknown token must
 // not reach the database either): a bounded LRU whose entries carry their expiry, read against the server's clock
 // (Deps.Now) so tests step past the TTL instead of sleeping. Concurrent misses for one token share one load.
 type webhookTargets struct {
@@ -74,7 +69,7 @@ func newWebhookTargets() *webhookTargets {
 }
 
 // resolveWebhook returns the target of a token, from the cache when it is fresh.
-func (s *Server) resolveWebhook(ctx context.Context, token string) (*webhookTarget, error) {
+func (s *Handlers) resolveWebhook(ctx context.Context, token string) (*webhookTarget, error) {
 	if e, ok := s.hookTargets.entries.Get(token); ok && s.deps.Now().Before(e.expires) {
 		return e.target, e.err
 	}
@@ -84,7 +79,7 @@ func (s *Server) resolveWebhook(ctx context.Context, token string) (*webhookTarg
 		if err != nil && fault.CodeOf(err) != fault.NotFound {
 			return nil, err // a database hiccup is not cached
 		}
-		s.hookTargets.entries.Add(token, cachedTarget{target: t, err: err, expires: s.deps.Now().Add(webhookTargetTTL)})
+		s.hookTargets.entries.Add(token, cachedTarget{target: t, err: err, expires: s.deps.Now().Add(WebhookTargetTTL)})
 		return cachedTarget{target: t, err: err}, nil
 	})
 	if err != nil {
@@ -94,7 +89,7 @@ func (s *Server) resolveWebhook(ctx context.Context, token string) (*webhookTarg
 	return e.target, e.err
 }
 
-func (s *Server) loadWebhookTarget(ctx context.Context, token string) (*webhookTarget, error) {
+func (s *Handlers) loadWebhookTarget(ctx context.Context, token string) (*webhookTarget, error) {
 	t, err := s.deps.Store.WebhookTargetByToken(ctx, s.deps.WebhookKeys, token)
 	if err != nil {
 		return nil, err
@@ -131,7 +126,7 @@ func sinkNodes(def *engine.Definition) []string {
 
 // hook is POST /hooks/{token} (and GET when the trigger allows it): the public entry of webhook-triggered
 // workflows. It answers 202 {"execution_id"} only once the execution and its job are committed.
-func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) hook(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	if len(token) > 64 {
 		s.Problem(w, r, fault.New(fault.NotFound, "no such webhook"))
@@ -160,7 +155,7 @@ func (s *Server) hook(w http.ResponseWriter, r *http.Request) {
 }
 
 // acceptHook checks and accepts one call, answering it; it returns the status sent and the execution started.
-func (s *Server) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTarget) (int, *uuid.UUID, error) {
+func (s *Handlers) acceptHook(w http.ResponseWriter, r *http.Request, t *webhookTarget) (int, *uuid.UUID, error) {
 	fail := func(err error) (int, *uuid.UUID, error) { return httpx.StatusOf(fault.As(err).Code), nil, err }
 	if r.Method == http.MethodGet && !t.config.AllowGet {
 		w.Header().Set("Allow", "POST")
@@ -245,7 +240,7 @@ func isFinal(status string) bool {
 
 // awaitResult waits (up to the trigger's timeout) for the execution and returns the workflow's result: the output
 // of its last nodes, keyed by node id when several ran. ok is false when time ran out.
-func (s *Server) awaitResult(r *http.Request, t *webhookTarget, id uuid.UUID, finished <-chan store.ExecutionEvent) (int, json.RawMessage, bool) {
+func (s *Handlers) awaitResult(r *http.Request, t *webhookTarget, id uuid.UUID, finished <-chan store.ExecutionEvent) (int, json.RawMessage, bool) {
 	timer := time.NewTimer(time.Duration(t.config.TimeoutSeconds) * time.Second)
 	defer timer.Stop()
 	var ev store.ExecutionEvent
@@ -272,7 +267,7 @@ func (s *Server) awaitResult(r *http.Request, t *webhookTarget, id uuid.UUID, fi
 	for _, run := range runs {
 		for _, sink := range t.sinks {
 			if run.NodeID == sink && run.Status == engine.NodeSucceeded && run.ItemIndex == nil {
-				outputs[sink] = orJSONNull(run.Output)
+				outputs[sink] = httpx.OrJSONNull(run.Output)
 			}
 		}
 	}
@@ -303,7 +298,7 @@ func checkHookAuth(r *http.Request, t *webhookTarget, body []byte, now time.Time
 		}
 		return nil, matchSecret(t.Secrets, password)
 	default:
-		signedAt, err := verifySignature(r.Header.Get(SignatureHeader), t.Secrets, body, now)
+		signedAt, err := verifySignature(r.Header.Get(httpx.SignatureHeader), t.Secrets, body, now)
 		if err != nil {
 			return nil, err
 		}
@@ -356,7 +351,7 @@ func verifySignature(header string, secrets [][]byte, body []byte, now time.Time
 		return 0, fault.New(fault.Unauthorized, "the signature's timestamp is outside the 5-minute window")
 	}
 	for _, secret := range secrets {
-		want := Sign(secret, sec, body)
+		want := httpx.Sign(secret, sec, body)
 		for _, sig := range sigs {
 			if hmac.Equal(sig, want) {
 				return sec, nil
@@ -366,22 +361,8 @@ func verifySignature(header string, secrets [][]byte, body []byte, now time.Time
 	return 0, errBadSignature
 }
 
-// Sign is the webhook signature of body at unix time t: HMAC-SHA256(secret, "<t>.<body>").
-func Sign(secret []byte, t int64, body []byte) []byte {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(strconv.FormatInt(t, 10)))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	return mac.Sum(nil)
-}
-
-// SignatureValue formats the X-ConcertMaster-Signature header value for body, for senders and tests.
-func SignatureValue(secret string, t time.Time, body []byte) string {
-	return "t=" + strconv.FormatInt(t.Unix(), 10) + ",v1=" + hex.EncodeToString(Sign([]byte(secret), t.Unix(), body))
-}
-
 // hookHeaderSkip are headers a workflow never sees: credentials and hop-by-hop noise.
-var hookHeaderSkip = map[string]bool{"authorization": true, "cookie": true, strings.ToLower(SignatureHeader): true,
+var hookHeaderSkip = map[string]bool{"authorization": true, "cookie": true, strings.ToLower(httpx.SignatureHeader): true,
 	"connection": true, "content-length": true}
 
 // hookTriggerData is the trigger's output {body, headers, query, method}: JSON bodies parsed, forms as objects, any
@@ -425,87 +406,4 @@ func flatten(values url.Values) map[string]any {
 		}
 	}
 	return out
-}
-
-// webhookInfo is the answer of GET /api/v1/workflows/{id}/webhook.
-type webhookInfo struct {
-	URL                     string     `json:"url"`
-	Secret                  string     `json:"secret"`
-	SignatureHeader         string     `json:"signature_header"`
-	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
-}
-
-// apiWorkflowWebhook is GET /api/v1/workflows/{id}/webhook: the URL and secret, for those who may edit the
-// workflow (the secret lets its holder start runs). The webhook is created the first time it is asked for.
-func (s *Server) apiWorkflowWebhook(w http.ResponseWriter, r *http.Request) {
-	s.respondWebhook(w, r, false)
-}
-
-// apiWorkflowWebhookRotate is POST /api/v1/workflows/{id}/webhook/rotate: a new secret, the old one valid for a day.
-func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request) {
-	s.respondWebhook(w, r, true)
-}
-
-func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
-	id, err := httpx.PathID(r, "id")
-	var hook store.Webhook
-	switch {
-	case err != nil:
-	case rotate:
-		hook, err = s.deps.App.Workflows.RotateWebhookSecret(r.Context(), s.Caller(r), id)
-	default:
-		hook, err = s.deps.App.Workflows.Webhook(r.Context(), s.Caller(r), id)
-	}
-	if err != nil {
-		s.Problem(w, r, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	httpx.Respond(w, http.StatusOK, webhookInfo{URL: s.webhookURL(hook), Secret: hook.Secret,
-		SignatureHeader: SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
-}
-
-// webhookURL is where a webhook is called.
-func (s *Server) webhookURL(hook store.Webhook) string {
-	return s.deps.BaseURL.String() + "/hooks/" + hook.Token
-}
-
-// webhookDeliveryJSON is one call of a webhook, as its deliveries log shows it.
-type webhookDeliveryJSON struct {
-	At          time.Time  `json:"at"`
-	StatusCode  int        `json:"status_code"`
-	SizeBytes   int        `json:"size_bytes"`
-	ExecutionID *uuid.UUID `json:"execution_id,omitempty"`
-	RemoteIP    string     `json:"remote_ip,omitempty"`
-}
-
-// apiWorkflowWebhookDeliveries is GET /api/v1/workflows/{id}/webhook/deliveries: the latest calls (newest first),
-// for those who may see the workflow.
-func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	id, err := httpx.PathID(r, "id")
-	var deliveries []store.WebhookDelivery
-	if err == nil {
-		var limit int
-		if limit, err = httpx.QueryLimit(r.URL.Query().Get("limit")); err != nil {
-			// A caller who may not see the workflow learns that, not what is wrong with their limit.
-			if _, aerr := s.authorizedWorkflow(r, id, authz.WorkflowView); aerr != nil {
-				err = aerr
-			}
-		} else {
-			deliveries, err = s.deps.App.Workflows.WebhookDeliveries(r.Context(), s.Caller(r), id, limit)
-		}
-	}
-	if err != nil {
-		s.Problem(w, r, err)
-		return
-	}
-	items := []webhookDeliveryJSON{}
-	for _, d := range deliveries {
-		item := webhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
-		if d.RemoteIP.IsValid() {
-			item.RemoteIP = d.RemoteIP.String()
-		}
-		items = append(items, item)
-	}
-	httpx.Respond(w, http.StatusOK, map[string]any{"items": items})
 }

@@ -1,11 +1,10 @@
-package handlers
+package public
 
 import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,14 +15,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/concertmaster/concertmaster/app"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/concertmaster/concertmaster/views"
 )
 
 // These fuzz targets run their seeds (below and under testdata/fuzz/<Name>) as ordinary tests; `go test -fuzz
@@ -48,33 +47,6 @@ func storable(t *testing.T, what string, data []byte, maxDepth int) {
 	if err := validate.JSONText("", data, maxDepth); err != nil {
 		t.Fatalf("%s: accepted, but not storable: %v\n%q", what, err, data)
 	}
-}
-
-// FuzzDecodeJSON posts bodies to the API's decoder with the workflow input as its target. Properties: every
-// refusal is a 4xx fault; every accepted body holds only storable text (checked field by field by the validator's
-// walk, and as re-encoded JSON).
-func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"name":"Orders","definition":{"nodes":[],"edges":[]}}`, `{"name":"x\u0000"}`,
-		`{"name":"ok","extra":1}`, `{"name":"ok"} {}`, `{"priority":1e400}`, `{"definition":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		r := httptest.NewRequest("POST", "/api/v1/workflows", bytes.NewReader(body))
-		var in workflowInput
-		err := httpx.DecodeJSON(httptest.NewRecorder(), r, &in)
-		clientError(t, "decodeJSON", err)
-		if err != nil {
-			return
-		}
-		if bad := validate.StructText(in); len(bad) > 0 {
-			t.Fatalf("accepted text the database refuses: %+v", bad)
-		}
-		again, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		storable(t, "re-encoded input", again, validate.MaxDocumentDepth+1)
-	})
 }
 
 // FuzzWebhookTriggerData reads webhook calls (body, media type, query) as the webhook handler does once the
@@ -114,7 +86,7 @@ func FuzzVerifySignature(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	secret := []byte("whsec_fuzz")
 	f.Add("t=1800000000,v1="+strings.Repeat("0", 64), []byte(`{"a":1}`))
-	f.Add(SignatureValue(string(secret), now, []byte(`{"a":1}`)), []byte(`{"a":1}`))
+	f.Add(httpx.SignatureValue(string(secret), now, []byte(`{"a":1}`)), []byte(`{"a":1}`))
 	f.Add("t=-9223372036854775808,v1=zz,v1=,t=", []byte{})
 	f.Add(" t = 1800000000 , v1=00", []byte("x"))
 	f.Fuzz(func(t *testing.T, header string, body []byte) {
@@ -125,10 +97,10 @@ func FuzzVerifySignature(f *testing.F) {
 			}
 		} else if !carriesSignature(header, secret, body, now) {
 			t.Fatalf("accepted %q, which does not carry the body's signature at a time in the window", header)
-		} else if !strings.Contains(strings.ToLower(header), hex.EncodeToString(Sign(secret, signedAt, body))) {
+		} else if !strings.Contains(strings.ToLower(header), hex.EncodeToString(httpx.Sign(secret, signedAt, body))) {
 			t.Fatalf("accepted %q as signed at %d, which is not the time its signature covers", header, signedAt)
 		}
-		if _, err := verifySignature(SignatureValue(string(secret), now, body), [][]byte{secret}, body, now); err != nil {
+		if _, err := verifySignature(httpx.SignatureValue(string(secret), now, body), [][]byte{secret}, body, now); err != nil {
 			t.Fatalf("its own signature is refused: %v", err)
 		}
 	})
@@ -147,63 +119,11 @@ func carriesSignature(header string, secret, body []byte, now time.Time) bool {
 		if d := now.Sub(time.Unix(sec, 0)); d > signatureTolerance || d < -signatureTolerance {
 			continue
 		}
-		if strings.Contains(lower, hex.EncodeToString(Sign(secret, sec, body))) {
+		if strings.Contains(lower, hex.EncodeToString(httpx.Sign(secret, sec, body))) {
 			return true
 		}
 	}
 	return false
-}
-
-// FuzzFormSchema checks form schemas as the API and builder do, then fills the accepted ones in. Properties: a
-// refusal is an Invalid fault naming fields; an accepted schema is stable (checking it again changes nothing) and
-// renders; a submission of text values is answered with data that can be stored or with messages, never a panic.
-func FuzzFormSchema(f *testing.F) {
-	f.Add([]byte(`{"name":"Feedback","slug":"feedback","published":true,"fields":[
-		{"name":"name","label":"Your name","type":"text","required":true,"min_length":2},
-		{"name":"age","label":"Age","type":"number","min":18,"max":120},
-		{"name":"topic","label":"Topic","type":"select","options":["Praise","Complaint"]},
-		{"name":"when","label":"When","type":"date","min":"2020-01-01"},
-		{"name":"code","label":"Code","type":"text","pattern":"[A-Z]{3}-[0-9]+"}]}`), "name=Ada&age=36&topic=Praise&when=2024-02-30&code=ABC-1")
-	f.Add([]byte(`{"name":"x\u0000","slug":"a","fields":[{"name":"a","label":"\ud800","type":"checkbox","options":["","x"]}]}`), "a=x&a=y")
-	f.Add([]byte(`{"name":"n","slug":"n","fields":[{"name":"f","label":"F","type":"file","accept":["image/*"],"max_bytes":1}],"settings":{"redirect_url":"javascript:alert(1)"}}`), "f=1")
-	f.Add([]byte(`{"name":"n","slug":"n","fields":[{"name":"n","label":"N","type":"number","min":1e308,"max":-1e308}]}`), "n=1e309")
-	f.Fuzz(func(t *testing.T, schema []byte, submission string) {
-		var body formInputJSON
-		if json.Unmarshal(schema, &body) != nil {
-			return
-		}
-		in := body.merge(store.FormInput{})
-		err := app.CheckForm(&in)
-		if err != nil {
-			if e := fault.As(err); e.Code != fault.Invalid || len(e.Fields) == 0 {
-				t.Fatalf("refusal %#v", e)
-			}
-			return
-		}
-		before, _ := json.Marshal(in)
-		if err := app.CheckForm(&in); err != nil {
-			t.Fatalf("an accepted schema is refused when checked again: %v\n%s", err, before)
-		}
-		if after, _ := json.Marshal(in); !bytes.Equal(before, after) {
-			t.Fatalf("checking changed an accepted schema:\n%s\n%s", before, after)
-		}
-		form := store.Form{Name: in.Name, Slug: in.Slug, Fields: in.Fields, Settings: in.Settings, Published: true}
-		values, err := url.ParseQuery(submission)
-		if err != nil || validate.Values("", values) != nil {
-			return // refused before validation, as readSubmission does
-		}
-		data, errs := app.CheckAnswers(form.Fields, values, nil, nil)
-		if len(errs) == 0 {
-			raw, err := json.Marshal(data)
-			if err != nil {
-				t.Fatalf("accepted data does not encode: %v", err)
-			}
-			storable(t, "submission", raw, validate.MaxDocumentDepth)
-		}
-		if err := views.PublicFormBody(publicFormView(form, values, errs)).Render(context.Background(), io.Discard); err != nil {
-			t.Fatalf("the form does not render: %v", err)
-		}
-	})
 }
 
 // FuzzMultipartUpload reads multipart bodies as workflow uploads and as public form submissions, into real local
@@ -223,7 +143,11 @@ func FuzzMultipartUpload(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer files.Close()
-	s := &Server{deps: Deps{Files: files}}
+	kit, err := httpx.NewKit(httpx.Config{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry(), BaseURL: &url.URL{Scheme: "http", Host: "127.0.0.1"}, Files: files})
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := New(kit, Deps{})
 	form := store.Form{Fields: []store.FormField{{Name: "name", Label: "Name", Type: store.FieldText},
 		{Name: "file", Label: "File", Type: store.FieldFile}}}
 	f.Fuzz(func(t *testing.T, body []byte) {
