@@ -217,14 +217,14 @@ func (w *world) orgOf(who string) uuid.UUID {
 // sessionCookie mints a real session in the server's store for a user in an organization, as signing in would.
 func (h *harness) sessionCookie(u store.User, orgID uuid.UUID) *http.Cookie {
 	h.t.Helper()
-	ctx, err := h.srv.Sessions().Load(context.Background(), "")
+	ctx, err := h.srv.kit.Sessions().Load(context.Background(), "")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.srv.SignIn(ctx, u, orgID); err != nil {
+	if err := h.srv.kit.SignIn(ctx, u, orgID); err != nil {
 		h.t.Fatal(err)
 	}
-	token, _, err := h.srv.Sessions().Commit(ctx)
+	token, _, err := h.srv.kit.Sessions().Commit(ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func (h *harness) sessionCookie(u store.User, orgID uuid.UUID) *http.Cookie {
 // accessToken issues a real JWT access token for a user in an organization.
 func (h *harness) accessToken(u store.User, orgID uuid.UUID) string {
 	h.t.Helper()
-	tok, _, err := h.srv.AccessTokens().Issue(auth.AccessClaims{UserID: u.ID, OrgID: orgID, CredentialsVersion: u.CredentialsVersion})
+	tok, _, err := h.srv.kit.AccessTokens().Issue(auth.AccessClaims{UserID: u.ID, OrgID: orgID, CredentialsVersion: u.CredentialsVersion})
 	if err != nil {
 		h.t.Fatal(err)
 	}

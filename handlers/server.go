@@ -95,13 +95,11 @@ type Deps struct {
 
 // Server is the application's http.Handler.
 type Server struct {
-	*httpx.Kit
 	deps   Deps
+	kit    *httpx.Kit
 	router *httpx.Router
 	// handler is the router wrapped in the middleware chain.
 	handler http.Handler
-	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
-	apiHandlers map[string]http.HandlerFunc
 }
 
 // Defaults for the Deps left zero.
@@ -148,7 +146,7 @@ func New(deps Deps) *Server {
 	default: // a server without use cases (tests of the static routes)
 		limiter = ratelimit.NewMemoryClock(0, deps.Now)
 	}
-	kit, err := httpx.NewKit(httpx.Config{Logger: deps.Logger, Store: deps.Store, Metrics: deps.Metrics,
+	kit, err := httpx.NewKit(httpx.Config{Logger: deps.Logger, App: deps.App, Store: deps.Store, Metrics: deps.Metrics,
 		BaseURL: deps.BaseURL, SecretKey: deps.SecretKey, AccessTokenLifetime: AccessTokenLifetime,
 		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
 		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
@@ -158,7 +156,7 @@ func New(deps Deps) *Server {
 		// starting a server reports.
 		panic(err)
 	}
-	s := &Server{Kit: kit, deps: deps, router: httpx.NewRouter(kit)}
+	s := &Server{kit: kit, deps: deps, router: httpx.NewRouter(kit)}
 	s.routes()
 	s.handler = kit.Middleware(s.router)
 	return s

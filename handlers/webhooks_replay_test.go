@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/service"
 )
@@ -105,7 +106,7 @@ func TestSignedWebhookIsAcceptedOnce(t *testing.T) {
 	t.Run("each webhook has its own nonces", func(t *testing.T) {
 		a, wfA := h.hookWorkflow(w, `{}`)
 		b, wfB := h.hookWorkflow(w, `{}`)
-		for _, info := range []webhookInfo{a, b} {
+		for _, info := range []api.WebhookInfo{a, b} {
 			if status, out := post(t, info.URL, body, signed(info.Secret, t0, body)); status != http.StatusAccepted {
 				t.Fatalf("%s: %d %s", info.URL, status, out)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/handlers/public"
 	"github.com/concertmaster/concertmaster/platform/secrets"
@@ -59,7 +60,7 @@ func (h *harness) engineDeps(d *Deps) {
 
 // hookWorkflow creates and activates a webhook workflow of organization A with the given trigger config, and
 // returns its webhook URL and secret as the API hands them out.
-func (h *harness) hookWorkflow(w *world, triggerConfig string) (webhookInfo, string) {
+func (h *harness) hookWorkflow(w *world, triggerConfig string) (api.WebhookInfo, string) {
 	h.t.Helper()
 	def := strings.Replace(apiFlow, `"config":{}`, `"config":`+triggerConfig, 1)
 	admin := h.accessToken(w.users["admin"], w.orgA.ID)
@@ -71,7 +72,7 @@ func (h *harness) hookWorkflow(w *world, triggerConfig string) (webhookInfo, str
 	if resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/activate", Bearer: admin}); resp.StatusCode != 200 {
 		h.t.Fatalf("activate: %d %s", resp.StatusCode, resp.body)
 	}
-	var info webhookInfo
+	var info api.WebhookInfo
 	resp = h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID + "/webhook", Bearer: admin})
 	resp.json(h.t, &info)
 	h.remember(info.Secret)
@@ -167,7 +168,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	}
 
 	// A rotated secret: both verify during the grace period.
-	var rotated webhookInfo
+	var rotated api.WebhookInfo
 	admin := h.accessToken(w.users["admin"], w.orgA.ID)
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/webhook/rotate", Bearer: admin}).json(t, &rotated)
 	h.remember(rotated.Secret)
@@ -189,7 +190,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var log struct {
-			Items []webhookDeliveryJSON `json:"items"`
+			Items []api.WebhookDeliveryJSON `json:"items"`
 		}
 		h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wfID + "/webhook/deliveries", Bearer: member}).json(t, &log)
 		statuses := map[int]int{}

@@ -18,6 +18,7 @@ import (
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -28,6 +29,9 @@ import (
 // Config is what the Kit is built from; handlers.New fills it from its Deps, defaults applied.
 type Config struct {
 	Logger *slog.Logger
+	// App holds the use cases that load what a route's path names (PathWorkflow, PathForm …); nil in servers without
+	// them (tests of the static routes).
+	App *app.App
 	// Store resolves principals (sessions, Bearer tokens), the organizations of the page frame and idempotency keys.
 	Store *store.Store
 	// Metrics registers the HTTP metrics.

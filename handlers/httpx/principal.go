@@ -260,13 +260,13 @@ func Authorize(r *http.Request, a authz.Action, res authz.Resource) error {
 	return authz.Authorize(PrincipalFrom(r.Context()), a, res)
 }
 
-// PathWorkflow loads the workflow named by the {id} path segment through workflows, checking that the caller may do
+// PathWorkflow loads the workflow named by the {id} path segment, checking that the caller may do
 // a to it, and answers the problem itself when not: the first step of every API route on one workflow.
-func (k *Kit) PathWorkflow(w http.ResponseWriter, r *http.Request, workflows *app.Workflows, a authz.Action) (store.Workflow, bool) {
+func (k *Kit) PathWorkflow(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Workflow, bool) {
 	id, err := PathID(r, "id")
 	if err == nil {
 		var wf store.Workflow
-		if wf, err = workflows.Authorized(r.Context(), k.Caller(r), id, a); err == nil {
+		if wf, err = k.cfg.App.Workflows.Authorized(r.Context(), k.Caller(r), id, a); err == nil {
 			return wf, true
 		}
 	}

@@ -127,7 +127,7 @@ func (s *Handlers) acceptUpload(w http.ResponseWriter, r *http.Request, t upload
 // stored and the workflow started with it; 202 {execution_id, upload_id} once both are committed. Who may run the
 // workflow may upload to it.
 func (s *Handlers) apiWorkflowUpload(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowRun)
+	wf, ok := s.PathWorkflow(w, r, authz.WorkflowRun)
 	if !ok {
 		return
 	}

@@ -70,7 +70,7 @@ func newWebhookTargets() *webhookTargets {
 
 // resolveWebhook returns the target of a token, from the cache when it is fresh.
 func (s *Handlers) resolveWebhook(ctx context.Context, token string) (*webhookTarget, error) {
-	if e, ok := s.hookTargets.entries.Get(token); ok && s.deps.Now().Before(e.expires) {
+	if e, ok := s.hookTargets.entries.Get(token); ok && s.Now().Before(e.expires) {
 		return e.target, e.err
 	}
 	v, err, _ := s.hookTargets.loads.Do(token, func() (any, error) {
@@ -79,7 +79,7 @@ func (s *Handlers) resolveWebhook(ctx context.Context, token string) (*webhookTa
 		if err != nil && fault.CodeOf(err) != fault.NotFound {
 			return nil, err // a database hiccup is not cached
 		}
-		s.hookTargets.entries.Add(token, cachedTarget{target: t, err: err, expires: s.deps.Now().Add(WebhookTargetTTL)})
+		s.hookTargets.entries.Add(token, cachedTarget{target: t, err: err, expires: s.Now().Add(WebhookTargetTTL)})
 		return cachedTarget{target: t, err: err}, nil
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"net/http"
@@ -14,7 +14,7 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-func (s *Server) tokensView(r *http.Request, page views.TokensPage) (views.TokensPage, error) {
+func (s *Handlers) tokensView(r *http.Request, page views.TokensPage) (views.TokensPage, error) {
 	tokens, err := s.deps.App.Tokens.List(r.Context(), s.Caller(r))
 	if err != nil {
 		return page, err
@@ -31,7 +31,7 @@ func (s *Server) tokensView(r *http.Request, page views.TokensPage) (views.Token
 	return page, nil
 }
 
-func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int, page views.TokensPage) {
+func (s *Handlers) renderTokens(w http.ResponseWriter, r *http.Request, status int, page views.TokensPage) {
 	page, err := s.tokensView(r, page)
 	if err != nil {
 		s.PageError(w, r, err)
@@ -40,7 +40,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 	s.Render(w, r, status, "API tokens", views.Tokens(page))
 }
 
-func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) tokensPage(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -50,7 +50,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 
 // createToken makes a personal API token for the user in the current organization (app.Tokens.Create). The secret
 // is shown in this answer only.
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) createToken(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -78,7 +78,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeToken revokes one of the user's own tokens; anyone else's is NotFound.
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) revokeToken(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err == nil {
 		err = s.deps.App.Tokens.Revoke(r.Context(), s.Caller(r), id)

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"context"
@@ -18,49 +18,51 @@ import (
 // authenticated by the session cookie and guarded against cross-site requests like every cookie route. Answers and
 // errors (problem+json) are the API's own, so one client speaks both.
 
-// uiAPIPrefix is where the canvas finds the API routes it uses.
-const uiAPIPrefix = "/ui/api/v1"
+// UIAPIPrefix is where the canvas finds the API routes it uses.
+const UIAPIPrefix = "/ui/api/v1"
 
-// canvasAPIRoutes are the API routes mounted again under uiAPIPrefix: what the editor needs to load, validate and
+// CanvasAPIRoutes are the API routes mounted again under UIAPIPrefix: what the editor needs to load, validate and
 // save a workflow, switch it on, show its webhook and history, and run it with sample data.
-var canvasAPIRoutes = []string{
-	"GET /api/v1/node-types",
-	"GET /api/v1/integrations",
-	"GET /api/v1/forms",
-	"POST /api/v1/workflows/validate",
-	"GET /api/v1/workflows/{id}",
-	"PUT /api/v1/workflows/{id}",
-	"POST /api/v1/workflows/{id}/activate",
-	"POST /api/v1/workflows/{id}/deactivate",
-	"GET /api/v1/workflows/{id}/webhook",
-	"GET /api/v1/workflows/{id}/versions",
-	"GET /api/v1/workflows/{id}/versions/{number}",
-	"POST /api/v1/workflows/{id}/versions/{number}/restore",
-	"POST /api/v1/workflows/{id}/run",
-	"GET /api/v1/executions",
-	"GET /api/v1/executions/{id}",
+func CanvasAPIRoutes() []string {
+	return []string{
+		"GET /api/v1/node-types",
+		"GET /api/v1/integrations",
+		"GET /api/v1/forms",
+		"POST /api/v1/workflows/validate",
+		"GET /api/v1/workflows/{id}",
+		"PUT /api/v1/workflows/{id}",
+		"POST /api/v1/workflows/{id}/activate",
+		"POST /api/v1/workflows/{id}/deactivate",
+		"GET /api/v1/workflows/{id}/webhook",
+		"GET /api/v1/workflows/{id}/versions",
+		"GET /api/v1/workflows/{id}/versions/{number}",
+		"POST /api/v1/workflows/{id}/versions/{number}/restore",
+		"POST /api/v1/workflows/{id}/run",
+		"GET /api/v1/executions",
+		"GET /api/v1/executions/{id}",
+	}
 }
 
-// uiRoutes mounts canvasAPIRoutes under uiAPIPrefix, and the live execution stream the canvas shows a test run
+// uiRoutes mounts CanvasAPIRoutes under UIAPIPrefix, and the live execution stream the canvas shows a test run
 // with. It runs after the API routes are registered.
-func (s *Server) uiRoutes() {
-	for _, pattern := range canvasAPIRoutes {
-		h, ok := s.apiHandlers[pattern]
+func (s *Handlers) uiRoutes(rt *httpx.Router) {
+	for _, pattern := range CanvasAPIRoutes() {
+		h, ok := s.handlers[pattern]
 		if !ok {
 			panic("ui routes: no API route " + pattern)
 		}
 		method, path, _ := strings.Cut(pattern, " ")
-		s.uiAPI(method+" "+uiAPIPrefix+strings.TrimPrefix(path, "/api/v1"), h)
+		s.uiAPI(rt, method+" "+UIAPIPrefix+strings.TrimPrefix(path, "/api/v1"), h)
 	}
-	s.uiAPI("GET "+uiAPIPrefix+"/executions/{id}/events", s.uiExecutionEvents)
+	s.uiAPI(rt, "GET "+UIAPIPrefix+"/executions/{id}/events", s.uiExecutionEvents)
 }
 
 var errSignInFirst = fault.New(fault.Unauthorized, "sign in first")
 
 // uiAPI registers a cookie-authenticated JSON route: like a page, but an anonymous caller gets a 401 problem rather
 // than a redirect to the sign-in page.
-func (s *Server) uiAPI(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.CookieAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) uiAPI(rt *httpx.Router, pattern string, h http.HandlerFunc) {
+	rt.Handle(pattern, s.CookieAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !httpx.PrincipalFrom(r.Context()).Authenticated() {
 			s.Problem(w, r, errSignInFirst)
 			return
@@ -71,8 +73,8 @@ func (s *Server) uiAPI(pattern string, h http.HandlerFunc) {
 
 // uiExecutionEvents is GET /ui/api/v1/executions/{id}/events: server-sent "execution" events, each holding the
 // execution as GET …/executions/{id} shows it, at once and after every change, until it is final ("end").
-func (s *Server) uiExecutionEvents(w http.ResponseWriter, r *http.Request) {
-	exec, err := s.authorizedExecution(r, authz.ExecutionView)
+func (s *Handlers) uiExecutionEvents(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.PathExecution(r, authz.ExecutionView)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -81,7 +83,7 @@ func (s *Server) uiExecutionEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // sendExecutionJSON re-reads the execution and writes it as an "execution" event, followed by "end" when final.
-func (s *Server) sendExecutionJSON(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error) {
+func (s *Handlers) sendExecutionJSON(ctx context.Context, w io.Writer, exec store.Execution) (final bool, err error) {
 	exec, err = s.deps.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		return false, err

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"context"
@@ -66,7 +66,7 @@ func timelineAnchor(nodeID string) string {
 // graphDefinition is the definition of the version an execution pinned, from the plan cache when it compiles (the
 // usual case, shared with the workers) and parsed afresh otherwise. A definition that cannot even be parsed is
 // drawn as nothing rather than failing the page.
-func (s *Server) graphDefinition(ctx context.Context, versionID uuid.UUID) (*engine.Definition, error) {
+func (s *Handlers) graphDefinition(ctx context.Context, versionID uuid.UUID) (*engine.Definition, error) {
 	if plan, err := s.deps.Plans.Load(ctx, versionID); err == nil {
 		return plan.Definition(), nil
 	}
@@ -332,53 +332,25 @@ func graphNode(n engine.Node, runs []engine.NodeRun, exec store.Execution, faile
 	if a := timelineAnchor(n.ID); a != "" && len(runs) > 0 {
 		gn.Href = "#" + a
 	}
-	counts := map[engine.NodeStatus]int{}
-	attempts := 0
-	var first, last time.Time
-	allFinished := true
-	var resumeAt time.Time
-	var errText string
-	for _, r := range runs {
-		counts[r.Status]++
-		attempts = max(attempts, r.Attempt)
-		if !r.StartedAt.IsZero() && (first.IsZero() || r.StartedAt.Before(first)) {
-			first = r.StartedAt
-		}
-		if r.FinishedAt.IsZero() || r.Status == engine.NodeRunning {
-			allFinished = false
-		} else if r.FinishedAt.After(last) {
-			last = r.FinishedAt
-		}
-		if r.Status == engine.NodeRunning {
-			var parked struct {
-				ResumeAt time.Time `json:"resume_at"`
-			}
-			if json.Unmarshal(r.Output, &parked) == nil && !parked.ResumeAt.IsZero() {
-				resumeAt = parked.ResumeAt
-			}
-		}
-		if r.Status == engine.NodeFailed && errText == "" {
-			errText = r.Error
-		}
-	}
+	t := tallyRuns(runs)
 	final := httpx.FinalStatus(exec.Status)
 	var count int
 	switch {
 	case len(runs) == 0:
 		gn.Status = graphIdle
-	case counts[engine.NodeFailed] > 0:
-		gn.Status, count = graphFailed, counts[engine.NodeFailed]
-	case counts[engine.NodeRunning] > 0 && final:
+	case t.counts[engine.NodeFailed] > 0:
+		gn.Status, count = graphFailed, t.counts[engine.NodeFailed]
+	case t.counts[engine.NodeRunning] > 0 && final:
 		// A run left "running" by an execution that has finished was cut short (canceled, or a crashed worker).
-		gn.Status, count = graphIdle, counts[engine.NodeRunning]
-	case counts[engine.NodeRunning] > 0 && (!resumeAt.IsZero() || exec.Status == store.StatusWaiting):
-		gn.Status, count = graphWaiting, counts[engine.NodeRunning]
-	case counts[engine.NodeRunning] > 0:
-		gn.Status, count = graphRunning, counts[engine.NodeRunning]
-	case counts[engine.NodeSucceeded] > 0:
-		gn.Status, count = graphSucceeded, counts[engine.NodeSucceeded]
+		gn.Status, count = graphIdle, t.counts[engine.NodeRunning]
+	case t.counts[engine.NodeRunning] > 0 && (!t.resumeAt.IsZero() || exec.Status == store.StatusWaiting):
+		gn.Status, count = graphWaiting, t.counts[engine.NodeRunning]
+	case t.counts[engine.NodeRunning] > 0:
+		gn.Status, count = graphRunning, t.counts[engine.NodeRunning]
+	case t.counts[engine.NodeSucceeded] > 0:
+		gn.Status, count = graphSucceeded, t.counts[engine.NodeSucceeded]
 	default:
-		gn.Status, count = graphSkipped, counts[engine.NodeSkipped]
+		gn.Status, count = graphSkipped, t.counts[engine.NodeSkipped]
 	}
 	gn.Glyph = graphGlyphs[gn.Status]
 	gn.Caption = gn.Status
@@ -394,52 +366,94 @@ func graphNode(n engine.Node, runs []engine.NodeRun, exec store.Execution, faile
 		gn.Caption += fmt.Sprintf(" %d/%d", count, len(runs))
 	}
 
-	// The tooltip: "Name (id) · type", then the status line, then the error.
+	gn.Title = graphTitle(n, name, gn, t, len(runs), failedAt)
+	return gn
+}
+
+// runTally sums up a node's runs for its box in the graph.
+type runTally struct {
+	counts      map[engine.NodeStatus]int
+	attempts    int
+	first, last time.Time
+	allFinished bool
+	resumeAt    time.Time
+	errText     string
+}
+
+func tallyRuns(runs []engine.NodeRun) runTally {
+	t := runTally{counts: map[engine.NodeStatus]int{}, allFinished: true}
+	for _, r := range runs {
+		t.counts[r.Status]++
+		t.attempts = max(t.attempts, r.Attempt)
+		if !r.StartedAt.IsZero() && (t.first.IsZero() || r.StartedAt.Before(t.first)) {
+			t.first = r.StartedAt
+		}
+		if r.FinishedAt.IsZero() || r.Status == engine.NodeRunning {
+			t.allFinished = false
+		} else if r.FinishedAt.After(t.last) {
+			t.last = r.FinishedAt
+		}
+		if r.Status == engine.NodeRunning {
+			var parked struct {
+				ResumeAt time.Time `json:"resume_at"`
+			}
+			if json.Unmarshal(r.Output, &parked) == nil && !parked.ResumeAt.IsZero() {
+				t.resumeAt = parked.ResumeAt
+			}
+		}
+		if r.Status == engine.NodeFailed && t.errText == "" {
+			t.errText = r.Error
+		}
+	}
+	return t
+}
+
+// graphTitle is a node's tooltip: "Name (id) · type", then the status line, then the error.
+func graphTitle(n engine.Node, name string, gn views.GraphNode, t runTally, runs int, failedAt bool) string {
 	title := []string{name}
 	if name != n.ID {
 		title[0] += " (" + n.ID + ")"
 	}
 	title[0] += " · " + n.Type
 	line := []string{gn.Caption}
-	if len(runs) > 1 {
+	if runs > 1 {
 		var parts []string
 		for _, st := range []engine.NodeStatus{engine.NodeSucceeded, engine.NodeFailed, engine.NodeRunning, engine.NodeSkipped} {
-			if counts[st] > 0 {
-				parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+			if t.counts[st] > 0 {
+				parts = append(parts, fmt.Sprintf("%d %s", t.counts[st], st))
 			}
 		}
-		line = append(line, fmt.Sprintf("%d runs: %s", len(runs), strings.Join(parts, ", ")))
+		line = append(line, fmt.Sprintf("%d runs: %s", runs, strings.Join(parts, ", ")))
 	}
-	if attempts > 0 {
-		word := "attempts"
-		if attempts == 1 {
+	if t.attempts > 0 {
+		word := "t.attempts"
+		if t.attempts == 1 {
 			word = "attempt"
 		}
-		if len(runs) > 1 && attempts > 1 {
-			line = append(line, fmt.Sprintf("up to %d %s", attempts, word))
+		if runs > 1 && t.attempts > 1 {
+			line = append(line, fmt.Sprintf("up to %d %s", t.attempts, word))
 		} else {
-			line = append(line, fmt.Sprintf("%d %s", attempts, word))
+			line = append(line, fmt.Sprintf("%d %s", t.attempts, word))
 		}
 	}
-	if allFinished && !first.IsZero() && !last.IsZero() {
-		d := durationText(last.Sub(first))
-		if len(runs) > 1 {
+	if t.allFinished && !t.first.IsZero() && !t.last.IsZero() {
+		d := durationText(t.last.Sub(t.first))
+		if runs > 1 {
 			d += " in all"
 		}
 		line = append(line, d)
 	}
-	if gn.Status == graphWaiting && !resumeAt.IsZero() {
-		line = append(line, "until "+views.Stamp(resumeAt))
+	if gn.Status == graphWaiting && !t.resumeAt.IsZero() {
+		line = append(line, "until "+views.Stamp(t.resumeAt))
 	}
 	title = append(title, strings.Join(line, " · "))
 	if failedAt {
 		title = append(title, "The execution failed here.")
 	}
-	if errText != "" {
-		title = append(title, "Error: "+shorten(errText, graphTitleErrRune))
+	if t.errText != "" {
+		title = append(title, "Error: "+shorten(t.errText, graphTitleErrRune))
 	}
-	gn.Title = strings.Join(title, "\n")
-	return gn
+	return strings.Join(title, "\n")
 }
 
 // shorten cuts s to at most n runes, ending with an ellipsis when it cut.

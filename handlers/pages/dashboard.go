@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ const dashboardListSize = 5
 
 // dashboard is the signed-in landing page: today's executions of the organization. "Today" starts at midnight UTC:
 // users have no time zone yet.
-func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) dashboard(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(id.Org.ID)); err != nil {
 		s.PageError(w, r, err)

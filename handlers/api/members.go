@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -14,8 +14,8 @@ import (
 
 // The members and invitations API: an adapter over app.Members, as the members page (members.go) is.
 
-// memberJSON is one member of the organization.
-type memberJSON struct {
+// MemberJSON is one member of the organization.
+type MemberJSON struct {
 	UserID      uuid.UUID  `json:"user_id"`
 	Email       string     `json:"email"`
 	Name        string     `json:"name"`
@@ -24,8 +24,8 @@ type memberJSON struct {
 	LastLoginAt *time.Time `json:"last_login_at"`
 }
 
-func memberFrom(m store.Member) memberJSON {
-	return memberJSON{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role), JoinedAt: m.JoinedAt,
+func memberFrom(m store.Member) MemberJSON {
+	return MemberJSON{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: string(m.Role), JoinedAt: m.JoinedAt,
 		LastLoginAt: m.LastLoginAt}
 }
 
@@ -44,10 +44,10 @@ func invitationFrom(inv store.Invitation) invitationJSON {
 		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt}
 }
 
-// memberListJSON is the answer of GET /api/v1/members. Invitations is empty for callers who may not invite, as the
+// MemberListJSON is the answer of GET /api/v1/members. Invitations is empty for callers who may not invite, as the
 // page does not show them either.
-type memberListJSON struct {
-	Members     []memberJSON     `json:"members"`
+type MemberListJSON struct {
+	Members     []MemberJSON     `json:"members"`
 	Invitations []invitationJSON `json:"invitations"`
 }
 
@@ -65,13 +65,13 @@ type memberRoleInput struct {
 }
 
 // apiMemberList is GET /api/v1/members: the members, most powerful first, and the pending invitations.
-func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiMemberList(w http.ResponseWriter, r *http.Request) {
 	list, err := s.deps.App.Members.List(r.Context(), s.Caller(r))
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	out := memberListJSON{Members: make([]memberJSON, 0, len(list.Members)), Invitations: []invitationJSON{}}
+	out := MemberListJSON{Members: make([]MemberJSON, 0, len(list.Members)), Invitations: []invitationJSON{}}
 	for _, m := range list.Members {
 		out.Members = append(out.Members, memberFrom(m))
 	}
@@ -84,7 +84,7 @@ func (s *Server) apiMemberList(w http.ResponseWriter, r *http.Request) {
 // apiInvitationCreate is POST /api/v1/invitations {email, role}: an invitation link, answered once and e-mailed when
 // a mailer is configured. Inviting an owner takes an owner in a browser session that re-entered its password, so
 // over the API it is always refused.
-func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.MembersInvite, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err) // before reading the body, as every API route
 		return
@@ -105,7 +105,7 @@ func (s *Server) apiInvitationCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiInvitationRevoke is DELETE /api/v1/invitations/{id}: withdraws a pending invitation.
-func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.Caller(r), id)
@@ -119,12 +119,12 @@ func (s *Server) apiInvitationRevoke(w http.ResponseWriter, r *http.Request) {
 
 // apiMemberChangeRole is PUT /api/v1/members/{userID} {role}: see app.Members.ChangeRole for who may do what.
 // Making someone owner is always refused here: it takes a browser session that re-entered its password.
-func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.MembersManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	userID, err := memberID(r)
+	userID, err := httpx.MemberID(r)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -144,8 +144,8 @@ func (s *Server) apiMemberChangeRole(w http.ResponseWriter, r *http.Request) {
 
 // apiMemberRemove is DELETE /api/v1/members/{userID}. As on the page, it takes MembersManage; removing oneself is
 // leaving the organization, and the store refuses to remove the last owner (409).
-func (s *Server) apiMemberRemove(w http.ResponseWriter, r *http.Request) {
-	userID, err := memberID(r)
+func (s *Handlers) apiMemberRemove(w http.ResponseWriter, r *http.Request) {
+	userID, err := httpx.MemberID(r)
 	if err == nil {
 		_, _, err = s.deps.App.Members.Remove(r.Context(), s.Caller(r), userID)
 	}

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// executionJSON is an execution as the API shows it; Nodes only on the detail.
-type executionJSON struct {
+// ExecutionJSON is an execution as the API shows it; Nodes only on the detail.
+type ExecutionJSON struct {
 	ID          uuid.UUID       `json:"id"`
 	WorkflowID  uuid.UUID       `json:"workflow_id"`
 	Version     int32           `json:"version"`
@@ -28,14 +28,14 @@ type executionJSON struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	StartedAt   *time.Time      `json:"started_at,omitempty"`
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	Nodes       []nodeRunJSON   `json:"nodes,omitempty"`
+	Nodes       []NodeRunJSON   `json:"nodes,omitempty"`
 	// Files and EmailDeliveries are what the execution's actions produced (detail only).
 	Files           []store.Upload        `json:"files,omitempty"`
 	EmailDeliveries []store.EmailDelivery `json:"email_deliveries,omitempty"`
 }
 
-// nodeRunJSON is one node run of an execution.
-type nodeRunJSON struct {
+// NodeRunJSON is one node run of an execution.
+type NodeRunJSON struct {
 	NodeID     string          `json:"node_id"`
 	Type       string          `json:"type"`
 	Status     string          `json:"status"`
@@ -49,34 +49,23 @@ type nodeRunJSON struct {
 	FinishedAt *time.Time      `json:"finished_at"`
 }
 
-func executionOut(e store.Execution, runs []engine.NodeRun) executionJSON {
-	out := executionJSON{ID: e.ID, WorkflowID: e.WorkflowID, Version: e.Version, Status: e.Status,
+func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
+	out := ExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, Version: e.Version, Status: e.Status,
 		TriggerKind: e.TriggerKind, Trigger: e.TriggerData, Error: e.Error, RetryOf: e.RetryOf,
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt}
 	if runs != nil {
-		out.Nodes = make([]nodeRunJSON, len(runs))
+		out.Nodes = make([]NodeRunJSON, len(runs))
 		for i, r := range runs {
-			out.Nodes[i] = nodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
+			out.Nodes[i] = NodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
 				ItemIndex: r.ItemIndex, Port: r.Port, Input: httpx.OrJSONNull(r.Input), Output: httpx.OrJSONNull(r.Output),
-				Error: r.Error, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt)}
+				Error: r.Error, StartedAt: httpx.TimeOrNil(r.StartedAt), FinishedAt: httpx.TimeOrNil(r.FinishedAt)}
 		}
 	}
 	return out
 }
 
-func timeOrNil(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-// executionStatuses are the values the status filter accepts.
-var executionStatuses = map[string]bool{store.StatusQueued: true, store.StatusRunning: true, store.StatusWaiting: true,
-	store.StatusSucceeded: true, store.StatusFailed: true, store.StatusCanceled: true}
-
 // apiExecutionList is GET /api/v1/executions?workflow_id=&status=&since=&cursor=&limit=.
-func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f store.ExecutionFilter
 	var fields []fault.FieldError
@@ -88,7 +77,7 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		f.WorkflowID = &id
 	}
 	if v := q.Get("status"); v != "" {
-		if !executionStatuses[v] {
+		if !httpx.IsExecutionStatus(v) {
 			fields = append(fields, fault.FieldError{Field: "status",
 				Message: "must be one of queued, running, waiting, succeeded, failed, canceled"})
 		}
@@ -123,7 +112,7 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		s.Problem(w, r, err)
 		return
 	}
-	out := make([]executionJSON, len(items))
+	out := make([]ExecutionJSON, len(items))
 	for i, e := range items {
 		out[i] = executionOut(e, nil)
 	}
@@ -135,18 +124,9 @@ func (s *Server) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
 }
 
-// authorizedExecution loads the execution named by the {id} path segment and checks a against its workflow.
-func (s *Server) authorizedExecution(r *http.Request, a authz.Action) (store.Execution, error) {
-	id, err := httpx.PathID(r, "id")
-	if err != nil {
-		return store.Execution{}, err
-	}
-	return s.deps.App.Executions.Get(r.Context(), s.Caller(r), id, a)
-}
-
 // apiExecutionGet is GET /api/v1/executions/{id}, with its node runs.
-func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
-	exec, err := s.authorizedExecution(r, authz.ExecutionView)
+func (s *Handlers) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.PathExecution(r, authz.ExecutionView)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -160,27 +140,27 @@ func (s *Server) apiExecutionGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // executionDetail is an execution as GET /api/v1/executions/{id} shows it: with its node runs, files and e-mails.
-func (s *Server) executionDetail(ctx context.Context, exec store.Execution) (executionJSON, error) {
+func (s *Handlers) executionDetail(ctx context.Context, exec store.Execution) (ExecutionJSON, error) {
 	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
-		return executionJSON{}, err
+		return ExecutionJSON{}, err
 	}
 	if runs == nil {
 		runs = []engine.NodeRun{}
 	}
 	out := executionOut(exec, runs)
 	if out.Files, err = s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID); err != nil {
-		return executionJSON{}, err
+		return ExecutionJSON{}, err
 	}
 	if out.EmailDeliveries, err = s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID); err != nil {
-		return executionJSON{}, err
+		return ExecutionJSON{}, err
 	}
 	return out, nil
 }
 
 // apiExecutionCancel is POST /api/v1/executions/{id}/cancel: a queued or waiting execution ends at once; a running
 // one stops at its next node boundary, on whichever worker runs it.
-func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		s.Problem(w, r, err)
@@ -197,7 +177,7 @@ func (s *Server) apiExecutionCancel(w http.ResponseWriter, r *http.Request) {
 // apiExecutionRetry is POST /api/v1/executions/{id}/retry {from: "start" | "failed"}: a new execution of the same
 // version with the same trigger data, from the start or from the failed node with the recorded inputs (the runs
 // before it are carried over, never repeated).
-func (s *Server) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		s.Problem(w, r, err)

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -11,8 +11,8 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// webhookInfo is the answer of GET /api/v1/workflows/{id}/webhook.
-type webhookInfo struct {
+// WebhookInfo is the answer of GET /api/v1/workflows/{id}/webhook.
+type WebhookInfo struct {
 	URL                     string     `json:"url"`
 	Secret                  string     `json:"secret"`
 	SignatureHeader         string     `json:"signature_header"`
@@ -21,16 +21,16 @@ type webhookInfo struct {
 
 // apiWorkflowWebhook is GET /api/v1/workflows/{id}/webhook: the URL and secret, for those who may edit the
 // workflow (the secret lets its holder start runs). The webhook is created the first time it is asked for.
-func (s *Server) apiWorkflowWebhook(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowWebhook(w http.ResponseWriter, r *http.Request) {
 	s.respondWebhook(w, r, false)
 }
 
 // apiWorkflowWebhookRotate is POST /api/v1/workflows/{id}/webhook/rotate: a new secret, the old one valid for a day.
-func (s *Server) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowWebhookRotate(w http.ResponseWriter, r *http.Request) {
 	s.respondWebhook(w, r, true)
 }
 
-func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
+func (s *Handlers) respondWebhook(w http.ResponseWriter, r *http.Request, rotate bool) {
 	id, err := httpx.PathID(r, "id")
 	var hook store.Webhook
 	switch {
@@ -45,17 +45,12 @@ func (s *Server) respondWebhook(w http.ResponseWriter, r *http.Request, rotate b
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.Respond(w, http.StatusOK, webhookInfo{URL: s.webhookURL(hook), Secret: hook.Secret,
+	httpx.Respond(w, http.StatusOK, WebhookInfo{URL: s.WebhookURL(hook), Secret: hook.Secret,
 		SignatureHeader: httpx.SignatureHeader, PreviousSecretExpiresAt: hook.PreviousSecretExpiresAt})
 }
 
-// webhookURL is where a webhook is called.
-func (s *Server) webhookURL(hook store.Webhook) string {
-	return s.deps.BaseURL.String() + "/hooks/" + hook.Token
-}
-
-// webhookDeliveryJSON is one call of a webhook, as its deliveries log shows it.
-type webhookDeliveryJSON struct {
+// WebhookDeliveryJSON is one call of a webhook, as its deliveries log shows it.
+type WebhookDeliveryJSON struct {
 	At          time.Time  `json:"at"`
 	StatusCode  int        `json:"status_code"`
 	SizeBytes   int        `json:"size_bytes"`
@@ -65,7 +60,7 @@ type webhookDeliveryJSON struct {
 
 // apiWorkflowWebhookDeliveries is GET /api/v1/workflows/{id}/webhook/deliveries: the latest calls (newest first),
 // for those who may see the workflow.
-func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var deliveries []store.WebhookDelivery
 	if err == nil {
@@ -83,9 +78,9 @@ func (s *Server) apiWorkflowWebhookDeliveries(w http.ResponseWriter, r *http.Req
 		s.Problem(w, r, err)
 		return
 	}
-	items := []webhookDeliveryJSON{}
+	items := []WebhookDeliveryJSON{}
 	for _, d := range deliveries {
-		item := webhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
+		item := WebhookDeliveryJSON{At: d.At, StatusCode: d.StatusCode, SizeBytes: d.SizeBytes, ExecutionID: d.ExecutionID}
 		if d.RemoteIP.IsValid() {
 			item.RemoteIP = d.RemoteIP.String()
 		}

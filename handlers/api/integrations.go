@@ -1,10 +1,9 @@
-package handlers
+package api
 
 import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -18,7 +17,7 @@ import (
 // route that reads a body authorizes first, so a refused caller's body is never read.
 
 // apiIntegrationList is GET /api/v1/integrations?kind=: settings without secrets.
-func (s *Server) apiIntegrationList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationList(w http.ResponseWriter, r *http.Request) {
 	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), r.URL.Query().Get("kind"))
 	if err != nil {
 		s.Problem(w, r, err)
@@ -31,7 +30,7 @@ func (s *Server) apiIntegrationList(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiIntegrationCreate is POST /api/v1/integrations {name, kind, settings, rate_limit?, rate_interval?}.
-func (s *Server) apiIntegrationCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err)
 		return
@@ -51,7 +50,7 @@ func (s *Server) apiIntegrationCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // integrationBody reads the {id} of the path and, once the caller is seen to hold a, the JSON body into in.
-func (s *Server) integrationBody(w http.ResponseWriter, r *http.Request, a authz.Action, in any) (uuid.UUID, bool) {
+func (s *Handlers) integrationBody(w http.ResponseWriter, r *http.Request, a authz.Action, in any) (uuid.UUID, bool) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		if err = httpx.Authorize(r, a, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err == nil {
@@ -66,7 +65,7 @@ func (s *Server) integrationBody(w http.ResponseWriter, r *http.Request, a authz
 }
 
 // apiIntegrationGet is GET /api/v1/integrations/{id}.
-func (s *Server) apiIntegrationGet(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationGet(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var in store.Integration
 	if err == nil {
@@ -80,7 +79,7 @@ func (s *Server) apiIntegrationGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiIntegrationUpdate is PUT /api/v1/integrations/{id}: name, settings (secrets merged) and rate limit.
-func (s *Server) apiIntegrationUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationUpdate(w http.ResponseWriter, r *http.Request) {
 	var in app.IntegrationInput
 	id, ok := s.integrationBody(w, r, authz.IntegrationsManage, &in)
 	if !ok {
@@ -95,7 +94,7 @@ func (s *Server) apiIntegrationUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiIntegrationDelete is DELETE /api/v1/integrations/{id}.
-func (s *Server) apiIntegrationDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		_, err = s.deps.App.Integrations.Delete(r.Context(), s.Caller(r), id)
@@ -109,7 +108,7 @@ func (s *Server) apiIntegrationDelete(w http.ResponseWriter, r *http.Request) {
 
 // apiIntegrationTest is POST /api/v1/integrations/{id}/test: connects with the stored settings (see
 // app.Integrations.Test). A failed connection is an answer, not an API error.
-func (s *Server) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var test app.ConnectionTest
 	if err == nil {
@@ -128,13 +127,13 @@ func (s *Server) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
 
 // apiExecutionFile is GET /api/v1/executions/{id}/files/{fileID}: a file the execution exported, streamed, for
 // anyone who may see the execution.
-func (s *Server) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
-	exec, err := s.authorizedExecution(r, authz.ExecutionView)
+func (s *Handlers) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
+	exec, err := s.PathExecution(r, authz.ExecutionView)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	file, body, err := s.openExecutionFile(r, exec)
+	file, body, err := s.OpenExecutionFile(r, exec)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -142,24 +141,14 @@ func (s *Server) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
 	defer body.Close()
 	w.Header().Set("Content-Type", file.ContentType)
 	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFilename(file.Filename)+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+httpx.SafeFilename(file.Filename)+`"`)
 	w.Header().Set("Cache-Control", "private, no-store")
 	_, _ = io.Copy(w, body)
 }
 
-// safeFilename keeps a download name from breaking out of its header quotes.
-func safeFilename(name string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '"' || r == '\\' || r == 0x7f {
-			return '_'
-		}
-		return r
-	}, name)
-}
-
 // apiIntegrationSetUse is PUT /api/v1/integrations/{id}/use: restricted false lets everyone in the organization
 // use the integration; true only admins, owners, the roles listed and the members listed.
-func (s *Server) apiIntegrationSetUse(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationSetUse(w http.ResponseWriter, r *http.Request) {
 	var in app.IntegrationUseInput
 	id, ok := s.integrationBody(w, r, authz.IntegrationsManage, &in)
 	if !ok {
@@ -181,7 +170,7 @@ type privilegedRoleInput struct {
 // apiIntegrationPrivilegedRole is PUT /api/v1/integrations/{id}/privileged-role: an instance administrator lets a
 // PostgreSQL integration (of any organization) connect as a superuser or a member of pg_read_server_files,
 // pg_write_server_files or pg_execute_server_program, or stops it.
-func (s *Server) apiIntegrationPrivilegedRole(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIntegrationPrivilegedRole(w http.ResponseWriter, r *http.Request) {
 	var in privilegedRoleInput
 	id, ok := s.integrationBody(w, r, authz.IntegrationsPrivilegedRole, &in)
 	if !ok {

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"bytes"
@@ -10,13 +10,14 @@ import (
 	"time"
 )
 
-// definitionSchemaPath is where the workflow definition's JSON Schema is served; the OpenAPI document's definition
+// DefinitionSchemaPath is where the workflow definition's JSON Schema is served; the OpenAPI document's definition
 // properties refer to it, so it must not move.
-const definitionSchemaPath = "/api/v1/schemas/workflow-definition.json"
+const DefinitionSchemaPath = "/api/v1/schemas/workflow-definition.json"
 
-func init() {
-	describeAPI(map[string]apiRoute{
-		"GET " + definitionSchemaPath: {Tag: tagWorkflows, Public: true,
+// schemaRouteDescriptions describes the workflow definition's JSON Schema route.
+func schemaRouteDescriptions() map[string]apiRoute {
+	return map[string]apiRoute{
+		"GET " + DefinitionSchemaPath: {Tag: tagWorkflows, Public: true,
 			Summary: "The JSON Schema of a workflow definition",
 			Description: "A JSON Schema (draft 2020-12) generated from the registered node types, each node's config " +
 				"checked against its type's schema, for editors to validate and autocomplete a definition. Every " +
@@ -29,13 +30,13 @@ func init() {
 					Headers:     map[string]string{"ETag": "The schema's digest, for If-None-Match."}},
 				{Status: http.StatusNotModified, Description: "The schema has not changed since the ETag sent."},
 			}},
-	})
+	}
 }
 
 // definitionSchemaHandler serves the schema. It holds no organization's data, so it is public (an editor fetches it
 // by URL, without credentials) and cacheable: the ETag is the schema's digest, which changes only when the node
 // types do, with a new build.
-func (s *Server) definitionSchemaHandler() http.Handler {
+func (s *Handlers) definitionSchemaHandler() http.Handler {
 	load := sync.OnceValues(func() ([]byte, error) { return s.deps.Registry.DefinitionSchema() })
 	etag := sync.OnceValue(func() string {
 		b, _ := load()

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"bytes"
@@ -17,7 +17,6 @@ import (
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
-	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -31,7 +30,7 @@ var executionSince = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.
 const workflowChoicesLimit = 500
 
 // executionsPage is GET /executions?workflow_id=&status=&since=&cursor=.
-func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 	p := httpx.PrincipalFrom(r.Context())
 	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
 		s.PageError(w, r, err)
@@ -44,7 +43,7 @@ func (s *Server) executionsPage(w http.ResponseWriter, r *http.Request) {
 	if id, err := uuid.Parse(q.Get("workflow_id")); err == nil {
 		f.WorkflowID, page.WorkflowID = &id, id.String()
 	}
-	if v := q.Get("status"); executionStatuses[v] {
+	if v := q.Get("status"); httpx.IsExecutionStatus(v) {
 		f.Status, page.Status = v, v
 	}
 	if d, ok := executionSince[q.Get("since")]; ok {
@@ -110,8 +109,8 @@ func durationText(d time.Duration) string {
 }
 
 // pageExecution loads the {id} execution for a page action the caller may do, answering the error page when not.
-func (s *Server) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
-	exec, err := s.authorizedExecution(r, a)
+func (s *Handlers) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
+	exec, err := s.PathExecution(r, a)
 	if err != nil {
 		s.PageError(w, r, err)
 		return store.Execution{}, false
@@ -120,7 +119,7 @@ func (s *Server) pageExecution(w http.ResponseWriter, r *http.Request, a authz.A
 }
 
 // executionPage is GET /executions/{id}.
-func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
 	if !ok {
 		return
@@ -167,7 +166,7 @@ func (s *Server) executionPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
-func (s *Server) mayOnExecution(r *http.Request, exec store.Execution, a authz.Action) bool {
+func (s *Handlers) mayOnExecution(r *http.Request, exec store.Execution, a authz.Action) bool {
 	_, err := s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), exec.WorkflowID, a)
 	return err == nil
 }
@@ -175,14 +174,14 @@ func (s *Server) mayOnExecution(r *http.Request, exec store.Execution, a authz.A
 // executionRights is what the caller may do to an execution, judged once per page or stream.
 type executionRights struct{ cancel, retry bool }
 
-func (s *Server) executionRights(r *http.Request, exec store.Execution) executionRights {
+func (s *Handlers) executionRights(r *http.Request, exec store.Execution) executionRights {
 	return executionRights{cancel: s.mayOnExecution(r, exec, authz.ExecutionCancel),
 		retry: s.mayOnExecution(r, exec, authz.ExecutionRetry)}
 }
 
 // executionLive reads what the live part of an execution's page shows, fresh from the database: the events only
 // say that something changed.
-func (s *Server) executionLive(ctx context.Context, exec store.Execution, may executionRights) (views.ExecutionLive, error) {
+func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may executionRights) (views.ExecutionLive, error) {
 	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		return views.ExecutionLive{}, err
@@ -210,7 +209,7 @@ func (s *Server) executionLive(ctx context.Context, exec store.Execution, may ex
 func nodeRunRow(run engine.NodeRun) views.NodeRunRow {
 	row := views.NodeRunRow{NodeID: run.NodeID, Type: run.Type, Status: string(run.Status), Attempt: run.Attempt,
 		Input: prettyJSON(run.Input), Output: prettyJSON(run.Output), Error: run.Error,
-		Duration: spanOf(timeOrNil(run.StartedAt), timeOrNil(run.FinishedAt))}
+		Duration: spanOf(httpx.TimeOrNil(run.StartedAt), httpx.TimeOrNil(run.FinishedAt))}
 	if !run.StartedAt.IsZero() {
 		row.Started = run.StartedAt.UTC().Format("15:04:05.000")
 	}
@@ -243,7 +242,7 @@ func byteSize(n int64) string {
 }
 
 // cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel.
-func (s *Server) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		_, _, err = s.deps.App.Executions.Cancel(r.Context(), s.Caller(r), id)
@@ -256,7 +255,7 @@ func (s *Server) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // retryExecutionPage is POST /executions/{id}/retry {from: start | failed}: a new execution, whose page follows.
-func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		err = httpx.ParseForm(w, r)
@@ -274,12 +273,12 @@ func (s *Server) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
 
 // executionFilePage is GET /executions/{id}/files/{fileID}: the API's file download for a signed-in browser,
 // which has a cookie rather than a Bearer token. Same authorization: whoever may see the execution.
-func (s *Server) executionFilePage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) executionFilePage(w http.ResponseWriter, r *http.Request) {
 	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
 	if !ok {
 		return
 	}
-	file, body, err := s.openExecutionFile(r, exec)
+	file, body, err := s.OpenExecutionFile(r, exec)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
@@ -287,29 +286,9 @@ func (s *Server) executionFilePage(w http.ResponseWriter, r *http.Request) {
 	defer body.Close()
 	w.Header().Set("Content-Type", file.ContentType)
 	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFilename(file.Filename)+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+httpx.SafeFilename(file.Filename)+`"`)
 	w.Header().Set("Cache-Control", "private, no-store")
 	_, _ = io.Copy(w, body)
-}
-
-// openExecutionFile opens the {fileID} file of exec; a file of another execution is not found.
-func (s *Server) openExecutionFile(r *http.Request, exec store.Execution) (store.Upload, io.ReadCloser, error) {
-	fileID, err := uuid.Parse(r.PathValue("fileID"))
-	if err != nil {
-		return store.Upload{}, nil, fault.New(fault.NotFound, "no such file")
-	}
-	file, err := s.deps.Store.UploadGet(r.Context(), exec.OrganizationID, fileID)
-	if err == nil && (file.ExecutionID == nil || *file.ExecutionID != exec.ID) {
-		err = fault.New(fault.NotFound, "no such file")
-	}
-	if err != nil {
-		return store.Upload{}, nil, err
-	}
-	body, err := s.deps.Files.Open(r.Context(), file.StorageKey)
-	if err != nil {
-		return store.Upload{}, nil, err
-	}
-	return file, body, nil
 }
 
 // executionEventsPage is GET /executions/{id}/events: server-sent events that redraw the execution page's live
@@ -317,7 +296,7 @@ func (s *Server) openExecutionFile(r *http.Request, exec store.Execution) (store
 // NOTIFY (Deps.Events); each one, and each resync after a lost LISTEN connection, is answered with a "timeline"
 // event holding the freshly rendered fragment. The stream ends with an "end" event once the execution is final,
 // or when the client goes away.
-func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
 	if !ok {
 		return
@@ -330,7 +309,7 @@ func (s *Server) executionEventsPage(w http.ResponseWriter, r *http.Request) {
 
 // sendTimeline re-reads the execution and writes its live fragment as a "timeline" event, followed by "end" when
 // the execution is final.
-func (s *Server) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution, may executionRights) (final bool, err error) {
+func (s *Handlers) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution, may executionRights) (final bool, err error) {
 	exec, err = s.deps.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		return false, err

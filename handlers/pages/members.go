@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ func grantableRoles(p authz.Principal) []string {
 }
 
 // membersView builds the members page for the request's principal; page carries the messages and forms to show.
-func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.MembersPage, error) {
+func (s *Handlers) membersView(r *http.Request, page views.MembersPage) (views.MembersPage, error) {
 	id := httpx.IdentityFrom(r.Context())
 	p := id.Principal
 	list, err := s.deps.App.Members.List(r.Context(), s.Caller(r))
@@ -58,7 +58,7 @@ func (s *Server) membersView(r *http.Request, page views.MembersPage) (views.Mem
 }
 
 // renderMembers answers with the members page; err, when set, is a refusal shown on it (with its status).
-func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, page views.MembersPage, err error) {
+func (s *Handlers) renderMembers(w http.ResponseWriter, r *http.Request, page views.MembersPage, err error) {
 	status := http.StatusOK
 	if err != nil {
 		switch fault.CodeOf(err) {
@@ -82,7 +82,7 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, page view
 
 // renderNeedsPassword answers a refusal of RequireFreshPassword: the members page, 403, with the refusal and a link
 // to re-enter the password.
-func (s *Server) renderNeedsPassword(w http.ResponseWriter, r *http.Request, page views.MembersPage, err error) {
+func (s *Handlers) renderNeedsPassword(w http.ResponseWriter, r *http.Request, page views.MembersPage, err error) {
 	page.Error, page.NeedsPassword = fault.As(err).Message, true
 	page, lerr := s.membersView(r, page)
 	if lerr != nil {
@@ -92,11 +92,11 @@ func (s *Server) renderNeedsPassword(w http.ResponseWriter, r *http.Request, pag
 	s.Render(w, r, http.StatusForbidden, "Members", views.Members(page))
 }
 
-func (s *Server) classifyStatus(w http.ResponseWriter, r *http.Request, err error) int {
+func (s *Handlers) classifyStatus(w http.ResponseWriter, r *http.Request, err error) int {
 	return httpx.StatusOf(s.Classify(w, r, err).Code)
 }
 
-func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) membersPage(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.MembersView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -106,7 +106,7 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 
 // inviteMember creates an invitation link (shown once to the inviter) and e-mails it when SMTP is configured.
 // Inviting an owner takes an owner who re-entered their password: the page then offers to re-enter it.
-func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) inviteMember(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.MembersInvite, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -136,18 +136,9 @@ func (s *Server) inviteMember(w http.ResponseWriter, r *http.Request) {
 	s.renderMembers(w, r, page, nil)
 }
 
-// memberID reads the {userID} of a member route; a malformed one is no such member.
-func memberID(r *http.Request) (uuid.UUID, error) {
-	userID, err := uuid.Parse(r.PathValue("userID"))
-	if err != nil {
-		return uuid.Nil, fault.New(fault.NotFound, "no such member")
-	}
-	return userID, nil
-}
-
 // memberRefused answers a refused change on the members page: a stale password offers to re-enter it, a refusal
 // or a missing member is an error page, anything else (the last owner, bad input) is shown on the page.
-func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Handlers) memberRefused(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, authz.ErrStalePassword):
 		s.renderNeedsPassword(w, r, views.MembersPage{}, err)
@@ -159,12 +150,12 @@ func (s *Server) memberRefused(w http.ResponseWriter, r *http.Request, err error
 }
 
 // changeMemberRole gives a member another role (see app.Members.ChangeRole for who may do what).
-func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) changeMemberRole(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.MembersManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
 	}
-	userID, err := memberID(r)
+	userID, err := httpx.MemberID(r)
 	if err == nil {
 		err = httpx.ParseForm(w, r)
 	}
@@ -189,8 +180,8 @@ func (s *Server) changeMemberRole(w http.ResponseWriter, r *http.Request) {
 }
 
 // removeMember takes someone out of the organization; removing oneself is leaving.
-func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
-	userID, err := memberID(r)
+func (s *Handlers) removeMember(w http.ResponseWriter, r *http.Request) {
+	userID, err := httpx.MemberID(r)
 	var left bool
 	var remaining []store.UserOrganization
 	if err == nil {
@@ -207,7 +198,7 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
 }
 
 // leaveOrganization takes the principal out of its organization (not the last owner).
-func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) leaveOrganization(w http.ResponseWriter, r *http.Request) {
 	remaining, err := s.deps.App.Members.Leave(r.Context(), s.Caller(r))
 	if err != nil {
 		s.memberRefused(w, r, err)
@@ -217,7 +208,7 @@ func (s *Server) leaveOrganization(w http.ResponseWriter, r *http.Request) {
 }
 
 // afterLeaving moves the session to another of the user's organizations, or ends it when none is left.
-func (s *Server) afterLeaving(w http.ResponseWriter, r *http.Request, remaining []store.UserOrganization) {
+func (s *Handlers) afterLeaving(w http.ResponseWriter, r *http.Request, remaining []store.UserOrganization) {
 	if len(remaining) == 0 {
 		if err := s.Sessions().Destroy(r.Context()); err != nil {
 			s.PageError(w, r, err)
@@ -235,7 +226,7 @@ func (s *Server) afterLeaving(w http.ResponseWriter, r *http.Request, remaining 
 }
 
 // revokeInvitation withdraws a pending invitation of the organization.
-func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err == nil {
 		err = s.deps.App.Members.RevokeInvitation(r.Context(), s.Caller(r), id)
@@ -251,7 +242,7 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request) {
 
 // invitationPage shows an invitation: one button for a signed-in user, an account form for a new one. An unknown,
 // used, withdrawn or expired link is one and the same 404.
-func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) invitationPage(w http.ResponseWriter, r *http.Request) {
 	page, status, err := s.invitationView(r, views.Form{})
 	if err != nil {
 		s.PageError(w, r, err)
@@ -261,7 +252,7 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 	s.Render(w, r, status, "Invitation", views.Invitation(page))
 }
 
-func (s *Server) invitationView(r *http.Request, f views.Form) (views.InvitationPage, int, error) {
+func (s *Handlers) invitationView(r *http.Request, f views.Form) (views.InvitationPage, int, error) {
 	token := r.PathValue("token")
 	link, err := s.deps.App.Members.InvitationByToken(r.Context(), token)
 	if fault.CodeOf(err) == fault.NotFound {
@@ -282,7 +273,7 @@ func (s *Server) invitationView(r *http.Request, f views.Form) (views.Invitation
 
 // acceptInvitation joins the invitation's organization: as the signed-in user (whose e-mail must be the invited
 // one), or as a new account created under the invited e-mail. Either way the link is used up.
-func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"encoding/json"
@@ -14,33 +14,33 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// integrationKinds are the kinds the page offers, with example settings. Settings are typed as JSON on purpose:
-// one form serves every kind, and the examples show each kind's fields (the canvas editor will bring per-kind
-// forms generated from the same definitions).
-var integrationKinds = []views.IntegrationKind{
-	{Kind: actions.KindSMTP, Example: `{"host":"smtp.example.com","port":587,"tls":"starttls","username":"bot","password":"…","from":"Bot <bot@example.com>"}`},
-	{Kind: actions.KindHTTP, Example: `{"auth":"bearer","token":"…","base_url":"https://api.example.com","test_url":"https://api.example.com/health"}`},
-	{Kind: actions.KindPostgres, Example: `{"host":"db.example.com","port":5432,"database":"app","user":"reader","password":"…"}`},
-}
-
-func init() {
-	for i := range integrationKinds {
-		integrationKinds[i].SecretFields = actions.SecretFields(integrationKinds[i].Kind)
+// integrationKinds are the kinds the page offers, with example settings and the settings that are secrets. Settings
+// are typed as JSON on purpose: one form serves every kind, and the examples show each kind's fields (the canvas
+// editor will bring per-kind forms generated from the same definitions).
+func integrationKinds() []views.IntegrationKind {
+	kinds := []views.IntegrationKind{
+		{Kind: actions.KindSMTP, Example: `{"host":"smtp.example.com","port":587,"tls":"starttls","username":"bot","password":"…","from":"Bot <bot@example.com>"}`},
+		{Kind: actions.KindHTTP, Example: `{"auth":"bearer","token":"…","base_url":"https://api.example.com","test_url":"https://api.example.com/health"}`},
+		{Kind: actions.KindPostgres, Example: `{"host":"db.example.com","port":5432,"database":"app","user":"reader","password":"…"}`},
 	}
+	for i := range kinds {
+		kinds[i].SecretFields = actions.SecretFields(kinds[i].Kind)
+	}
+	return kinds
 }
 
 // integrationsPage is GET /integrations.
-func (s *Server) integrationsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) integrationsPage(w http.ResponseWriter, r *http.Request) {
 	s.renderIntegrations(w, r, http.StatusOK, views.Form{})
 }
 
-func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
+func (s *Handlers) renderIntegrations(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
 	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), "")
 	if err != nil {
 		s.PageError(w, r, err)
 		return
 	}
-	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds,
+	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds(),
 		CanManage: httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)) == nil}
 	for _, it := range items {
 		row := views.IntegrationRow{ID: it.ID.String(), Name: it.Name, Kind: it.Kind, Settings: string(it.Config),
@@ -54,7 +54,7 @@ func (s *Server) renderIntegrations(w http.ResponseWriter, r *http.Request, stat
 }
 
 // createIntegration is POST /integrations: the form's fields, settings as a JSON object.
-func (s *Server) createIntegration(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) createIntegration(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err) // before reading the form
 		return
@@ -96,7 +96,7 @@ func settingsFieldErrors(err error) error {
 }
 
 // testIntegrationPage is POST /integrations/{id}/test: the result as a fragment (or the page without JavaScript).
-func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var test app.ConnectionTest
 	if err == nil {
@@ -119,7 +119,7 @@ func (s *Server) testIntegrationPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteIntegrationPage is POST /integrations/{id}/delete.
-func (s *Server) deleteIntegrationPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) deleteIntegrationPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var deleted store.Integration
 	if err == nil {

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"encoding/hex"
@@ -34,12 +34,12 @@ type formJSON struct {
 	UpdatedAt       time.Time          `json:"updated_at"`
 }
 
-func (s *Server) formOut(f store.Form) formJSON {
+func (s *Handlers) formOut(f store.Form) formJSON {
 	fields := f.Fields
 	if fields == nil {
 		fields = []store.FormField{}
 	}
-	return formJSON{ID: f.ID, Name: f.Name, Slug: f.Slug, Description: f.Description, URL: s.publicFormURL(f.Slug),
+	return formJSON{ID: f.ID, Name: f.Name, Slug: f.Slug, Description: f.Description, URL: s.PublicFormURL(f.Slug),
 		Fields: fields, Settings: f.Settings, Published: f.Published, Closed: f.Closed(time.Now()),
 		SubmissionCount: f.SubmissionCount, CreatedBy: f.CreatedBy, CreatedAt: f.CreatedAt, UpdatedAt: f.UpdatedAt}
 }
@@ -81,7 +81,7 @@ func (in formInputJSON) merge(base store.FormInput) store.FormInput {
 }
 
 // apiFormList is GET /api/v1/forms?q=&published=&cursor=&limit=.
-func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiFormList(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.FormsView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err) // before reading the filters, as every API route
 		return
@@ -131,7 +131,7 @@ func (s *Server) apiFormList(w http.ResponseWriter, r *http.Request) {
 
 // apiFormCreate is POST /api/v1/forms (app.Forms.Create). An invalid schema gets 422 naming every bad field by its
 // path ("fields.2.pattern").
-func (s *Server) apiFormCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiFormCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.FormsCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err) // before reading the body
 		return
@@ -151,8 +151,8 @@ func (s *Server) apiFormCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // pathForm loads the form of the {id} path segment for a, answering the problem itself when it may not.
-func (s *Server) pathForm(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Form, bool) {
-	form, err := s.authorizedForm(r, a)
+func (s *Handlers) pathForm(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Form, bool) {
+	form, err := s.PathForm(r, a)
 	if err != nil {
 		s.Problem(w, r, err)
 		return store.Form{}, false
@@ -161,14 +161,14 @@ func (s *Server) pathForm(w http.ResponseWriter, r *http.Request, a authz.Action
 }
 
 // apiFormGet is GET /api/v1/forms/{id}.
-func (s *Server) apiFormGet(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiFormGet(w http.ResponseWriter, r *http.Request) {
 	if form, ok := s.pathForm(w, r, authz.FormsView); ok {
 		httpx.Respond(w, http.StatusOK, s.formOut(form))
 	}
 }
 
 // apiFormUpdate is PUT /api/v1/forms/{id} (app.Forms.Update): what the body carries over the form as it is.
-func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.pathForm(w, r, authz.FormsManage)
 	if !ok {
 		return
@@ -189,7 +189,7 @@ func (s *Server) apiFormUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiFormDelete is DELETE /api/v1/forms/{id}: the form, its submissions and their files (app.Forms.Delete).
-func (s *Server) apiFormDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiFormDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		err = s.deps.App.Forms.Delete(r.Context(), s.Caller(r), id)
@@ -242,12 +242,12 @@ func submissionOut(sub store.FormSubmission) submissionJSON {
 }
 
 // apiSubmissionList is GET /api/v1/forms/{id}/submissions?q=&from=&to=&cursor=&limit= (app.Forms.Submissions).
-func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 	form, ok := s.pathForm(w, r, authz.FormsView)
 	if !ok {
 		return
 	}
-	filter, err := submissionFilter(r.URL.Query())
+	filter, err := httpx.SubmissionFilter(r.URL.Query())
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -271,8 +271,8 @@ func (s *Server) apiSubmissionList(w http.ResponseWriter, r *http.Request) {
 
 // apiSubmissionGet is GET /api/v1/forms/{id}/submissions/{sid}: with its files and the executions it started
 // (app.Forms.Submission).
-func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
-	d, err := s.submissionDetail(r)
+func (s *Handlers) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
+	d, err := s.PathSubmission(r)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -283,7 +283,7 @@ func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
 		out.Executions[i] = submissionExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, WorkflowName: e.WorkflowName,
 			Version: e.Version, Status: e.Status, Error: e.Error, CreatedAt: e.CreatedAt, FinishedAt: e.FinishedAt}
 	}
-	byUpload := fileFields(submissionData(d.Submission.Data))
+	byUpload := httpx.FileFields(httpx.SubmissionData(d.Submission.Data))
 	out.Files = make([]submissionFileJSON, len(d.Files))
 	for i, f := range d.Files {
 		out.Files[i] = submissionFileJSON{ID: f.ID, Field: byUpload[f.ID.String()], Filename: f.Filename,
@@ -293,8 +293,8 @@ func (s *Server) apiSubmissionGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiSubmissionDelete is DELETE /api/v1/forms/{id}/submissions/{sid} (app.Forms.DeleteSubmission).
-func (s *Server) apiSubmissionDelete(w http.ResponseWriter, r *http.Request) {
-	formID, id, err := submissionPath(r)
+func (s *Handlers) apiSubmissionDelete(w http.ResponseWriter, r *http.Request) {
+	formID, id, err := httpx.SubmissionPath(r)
 	if err == nil {
 		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.Caller(r), formID, id)
 	}

@@ -1,7 +1,6 @@
-package handlers
+package pages
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -23,86 +22,6 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
-
-// submissionPath reads the {id}/{sid} of a submission's route; a malformed one is NotFound.
-func submissionPath(r *http.Request) (formID, id uuid.UUID, err error) {
-	if formID, err = httpx.PathID(r, "id"); err == nil {
-		id, err = httpx.PathID(r, "sid")
-	}
-	return formID, id, err
-}
-
-// submissionDetail reads the submission of {id}/{sid} with its files and executions (app.Forms.Submission).
-func (s *Server) submissionDetail(r *http.Request) (app.SubmissionDetail, error) {
-	formID, id, err := submissionPath(r)
-	if err != nil {
-		return app.SubmissionDetail{}, err
-	}
-	return s.deps.App.Forms.Submission(r.Context(), s.Caller(r), formID, id)
-}
-
-// submissionFilter reads the filters of a submissions listing: q (a web-search expression over every answer),
-// from and to (a date, YYYY-MM-DD, taking the whole day; or an RFC 3339 time, from inclusive and to exclusive),
-// cursor and limit.
-func submissionFilter(q url.Values) (store.SubmissionFilter, error) {
-	f := store.SubmissionFilter{Query: strings.TrimSpace(q.Get("q"))}
-	var fields []fault.FieldError
-	if v := strings.TrimSpace(q.Get("from")); v != "" {
-		if t, ok := parseTimeFilter(v, false); ok {
-			f.From = &t
-		} else {
-			fields = append(fields, fault.FieldError{Field: "from", Message: "must be a date (YYYY-MM-DD) or an RFC 3339 time"})
-		}
-	}
-	if v := strings.TrimSpace(q.Get("to")); v != "" {
-		if t, ok := parseTimeFilter(v, true); ok {
-			f.Before = &t
-		} else {
-			fields = append(fields, fault.FieldError{Field: "to", Message: "must be a date (YYYY-MM-DD) or an RFC 3339 time"})
-		}
-	}
-	limit, err := httpx.QueryLimit(q.Get("limit"))
-	if err != nil {
-		fields = append(fields, fault.As(err).Fields...)
-	}
-	f.Limit = limit
-	if c := q.Get("cursor"); c != "" {
-		at, id, err := httpx.DecodePageCursor(c)
-		if err != nil {
-			fields = append(fields, httpx.ErrBadCursor.Fields...)
-		} else {
-			f.After = &store.FormSubmission{CreatedAt: at, ID: id}
-		}
-	}
-	if len(fields) > 0 {
-		return f, fault.Fields("bad filters", fields...)
-	}
-	return f, nil
-}
-
-// parseTimeFilter reads a bound of a time window; a date bound ending the window (end) includes its whole day.
-func parseTimeFilter(v string, end bool) (time.Time, bool) {
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, true
-	}
-	t, err := time.Parse(app.DateLayout, v)
-	if err != nil {
-		return time.Time{}, false
-	}
-	if end {
-		t = t.AddDate(0, 0, 1)
-	}
-	return t, true
-}
-
-// submissionData decodes a submission's data, numbers kept as written.
-func submissionData(raw json.RawMessage) map[string]any {
-	data := map[string]any{}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	_ = dec.Decode(&data)
-	return data
-}
 
 // answerText writes one answer as text for tables and CSV: a file by its name, a list joined by commas, a box
 // ticked as yes or no.
@@ -134,28 +53,15 @@ func answerText(v any) string {
 	return string(b)
 }
 
-// fileFields maps each upload id in a submission's data to the field it was sent in.
-func fileFields(data map[string]any) map[string]string {
-	out := map[string]string{}
-	for name, v := range data {
-		if obj, ok := v.(map[string]any); ok {
-			if id, ok := obj["upload_id"].(string); ok {
-				out[id] = name
-			}
-		}
-	}
-	return out
-}
-
 // submissionsPage is GET /forms/{id}/submissions?q=&from=&to=&cursor=.
-func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsView)
+func (s *Handlers) submissionsPage(w http.ResponseWriter, r *http.Request) {
+	form, err := s.PathForm(r, authz.FormsView)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
-	filter, err := submissionFilter(q)
+	filter, err := httpx.SubmissionFilter(q)
 	page := views.SubmissionsPage{FormID: form.ID.String(), FormName: form.Name,
 		Filter: views.SubmissionsFilter{Query: filter.Query, From: q.Get("from"), To: q.Get("to")}}
 	for _, fd := range form.Fields {
@@ -178,7 +84,7 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, sub := range subs {
-		data := submissionData(sub.Data)
+		data := httpx.SubmissionData(sub.Data)
 		row := views.SubmissionRow{ID: sub.ID.String(), CreatedAt: sub.CreatedAt}
 		for _, fd := range form.Fields {
 			row.Cells = append(row.Cells, httpx.TruncateRunes(answerText(data[fd.Name]), 120))
@@ -198,11 +104,11 @@ func (s *Server) submissionsPage(w http.ResponseWriter, r *http.Request) {
 
 // submissionsCSV is GET /forms/{id}/submissions.csv?q=&from=&to=: every matching submission, newest first, one
 // column per current field, streamed as it is read (app.Forms.Export, which audits it).
-func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) submissionsCSV(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var filter store.SubmissionFilter
 	if err == nil {
-		filter, err = submissionFilter(r.URL.Query())
+		filter, err = httpx.SubmissionFilter(r.URL.Query())
 	}
 	var export app.SubmissionExport
 	if err == nil {
@@ -230,7 +136,7 @@ func (s *Server) submissionsCSV(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, sub := range subs {
-			data := submissionData(sub.Data)
+			data := httpx.SubmissionData(sub.Data)
 			row := []string{sub.ID.String(), sub.CreatedAt.UTC().Format(time.RFC3339)}
 			for _, fd := range form.Fields {
 				row = append(row, csvCell(answerText(data[fd.Name])))
@@ -257,14 +163,14 @@ func csvCell(v string) string {
 }
 
 // submissionPage is GET /forms/{id}/submissions/{sid}: the answers, the files and the executions started.
-func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
-	d, err := s.submissionDetail(r)
+func (s *Handlers) submissionPage(w http.ResponseWriter, r *http.Request) {
+	d, err := s.PathSubmission(r)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
 	}
 	form, sub := d.Form, d.Submission
-	data := submissionData(sub.Data)
+	data := httpx.SubmissionData(sub.Data)
 	page := views.SubmissionDetailPage{FormID: form.ID.String(), FormName: form.Name, ID: sub.ID.String(),
 		CreatedAt: sub.CreatedAt, UserAgent: sub.UserAgent,
 		CanDelete: authz.Authorize(httpx.PrincipalFrom(r.Context()), authz.FormsManage, app.FormResource(form)) == nil}
@@ -282,7 +188,7 @@ func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 			page.Values = append(page.Values, views.SubmissionValue{Label: name, Name: name, Value: answerText(v)})
 		}
 	}
-	byUpload := fileFields(data)
+	byUpload := httpx.FileFields(data)
 	for _, f := range d.Files {
 		page.Files = append(page.Files, views.SubmissionFile{Field: byUpload[f.ID.String()], Filename: f.Filename,
 			ContentType: f.ContentType, Size: httpx.HumanBytes(f.Size), SHA256: hex.EncodeToString(f.SHA256),
@@ -297,8 +203,8 @@ func (s *Server) submissionPage(w http.ResponseWriter, r *http.Request) {
 
 // submissionDelete is POST /forms/{id}/submissions/{sid}/delete: the submission and its files
 // (app.Forms.DeleteSubmission).
-func (s *Server) submissionDelete(w http.ResponseWriter, r *http.Request) {
-	formID, id, err := submissionPath(r)
+func (s *Handlers) submissionDelete(w http.ResponseWriter, r *http.Request) {
+	formID, id, err := httpx.SubmissionPath(r)
 	if err == nil {
 		err = s.deps.App.Forms.DeleteSubmission(r.Context(), s.Caller(r), formID, id)
 	}
@@ -312,8 +218,8 @@ func (s *Server) submissionDelete(w http.ResponseWriter, r *http.Request) {
 // submissionFile is GET /forms/{id}/submissions/{sid}/files/{fid}: a file of a submission, always as a download.
 // A stranger chose its bytes, so it is never rendered on this origin: it goes out as an attachment, in a sandbox,
 // and types a browser would run (HTML, SVG, scripts) go out as plain bytes.
-func (s *Server) submissionFile(w http.ResponseWriter, r *http.Request) {
-	formID, sid, err := submissionPath(r)
+func (s *Handlers) submissionFile(w http.ResponseWriter, r *http.Request) {
+	formID, sid, err := httpx.SubmissionPath(r)
 	var fid uuid.UUID
 	if err == nil {
 		fid, err = httpx.PathID(r, "fid")

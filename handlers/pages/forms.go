@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"errors"
@@ -19,55 +19,12 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// formRoutes registers the form builder, submissions and the forms API.
-func (s *Server) formRoutes() {
-	// The builder and submissions (signed-in pages).
-	s.page("GET /forms", s.formsPage)
-	s.page("POST /forms", s.formCreate)
-	s.page("GET /forms/{id}", s.formEditorPage)
-	s.page("POST /forms/{id}", s.formSave)
-	s.page("POST /forms/{id}/preview", s.formPreview)
-	s.page("POST /forms/{id}/publish", s.formPublish(true))
-	s.page("POST /forms/{id}/unpublish", s.formPublish(false))
-	s.page("POST /forms/{id}/delete", s.formDelete)
-	s.page("GET /forms/{id}/submissions", s.submissionsPage)
-	s.page("GET /forms/{id}/submissions.csv", s.submissionsCSV)
-	s.page("GET /forms/{id}/submissions/{sid}", s.submissionPage)
-	s.page("POST /forms/{id}/submissions/{sid}/delete", s.submissionDelete)
-	s.page("GET /forms/{id}/submissions/{sid}/files/{fid}", s.submissionFile)
-
-	// API.
-	s.api("GET /api/v1/forms", s.apiFormList)
-	s.api("POST /api/v1/forms", s.apiFormCreate)
-	s.api("GET /api/v1/forms/{id}", s.apiFormGet)
-	s.api("PUT /api/v1/forms/{id}", s.apiFormUpdate)
-	s.api("DELETE /api/v1/forms/{id}", s.apiFormDelete)
-	s.api("GET /api/v1/forms/{id}/submissions", s.apiSubmissionList)
-	s.api("GET /api/v1/forms/{id}/submissions/{sid}", s.apiSubmissionGet)
-	s.api("DELETE /api/v1/forms/{id}/submissions/{sid}", s.apiSubmissionDelete)
-
-}
-
-// authorizedForm loads the form of the {id} path segment for a (app.Forms.Get).
-func (s *Server) authorizedForm(r *http.Request, a authz.Action) (store.Form, error) {
-	id, err := httpx.PathID(r, "id")
-	if err != nil {
-		return store.Form{}, err
-	}
-	return s.deps.App.Forms.Get(r.Context(), s.Caller(r), id, a)
-}
-
-// publicFormURL is the address visitors open.
-func (s *Server) publicFormURL(slug string) string {
-	return s.deps.BaseURL.String() + "/f/" + slug
-}
-
 // formsPage is GET /forms?q=&cursor=: the organization's forms, newest first.
-func (s *Server) formsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) formsPage(w http.ResponseWriter, r *http.Request) {
 	s.renderFormsList(w, r, http.StatusOK, views.Form{Values: map[string]string{}, Errors: map[string]string{}})
 }
 
-func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status int, create views.Form) {
+func (s *Handlers) renderFormsList(w http.ResponseWriter, r *http.Request, status int, create views.Form) {
 	p := httpx.PrincipalFrom(r.Context())
 	if err := authz.Authorize(p, authz.FormsView, authz.Org(p.OrgID)); err != nil {
 		s.PageError(w, r, err) // before reading the cursor
@@ -93,7 +50,7 @@ func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status 
 	now := time.Now()
 	for _, form := range forms {
 		page.Forms = append(page.Forms, views.FormRow{ID: form.ID.String(), Name: form.Name, Slug: form.Slug,
-			PublicURL: s.publicFormURL(form.Slug), Published: form.Published, Closed: form.Closed(now),
+			PublicURL: s.PublicFormURL(form.Slug), Published: form.Published, Closed: form.Closed(now),
 			Submissions: form.SubmissionCount, UpdatedAt: form.UpdatedAt})
 	}
 	if len(forms) == httpx.DefaultPageSize {
@@ -104,7 +61,7 @@ func (s *Server) renderFormsList(w http.ResponseWriter, r *http.Request, status 
 }
 
 // formCreate is POST /forms {name, slug}: an empty draft (app.Forms.Create), opened in the builder.
-func (s *Server) formCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) formCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.FormsCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err) // before reading the body
 		return
@@ -126,8 +83,8 @@ func (s *Server) formCreate(w http.ResponseWriter, r *http.Request) {
 
 // formEditorPage is GET /forms/{id}: the builder for those who manage the form, the same page read-only for
 // everyone else in the organization.
-func (s *Server) formEditorPage(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsView)
+func (s *Handlers) formEditorPage(w http.ResponseWriter, r *http.Request) {
+	form, err := s.PathForm(r, authz.FormsView)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
@@ -344,9 +301,9 @@ func (st editorState) input(published bool) (store.FormInput, []fault.FieldError
 }
 
 // editorPage builds the builder's view model from its state and the messages of a failed save.
-func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, err error) views.FormEditorPage {
+func (s *Handlers) editorPage(r *http.Request, form store.Form, st editorState, err error) views.FormEditorPage {
 	p := httpx.PrincipalFrom(r.Context())
-	page := views.FormEditorPage{ID: form.ID.String(), PublicURL: s.publicFormURL(form.Slug),
+	page := views.FormEditorPage{ID: form.ID.String(), PublicURL: s.PublicFormURL(form.Slug),
 		Published: form.Published, Closed: form.Closed(time.Now()), FieldTypes: store.FormFieldTypes,
 		CanManage:   authz.Authorize(p, authz.FormsManage, app.FormResource(form)) == nil,
 		Submissions: form.SubmissionCount,
@@ -392,7 +349,7 @@ func (s *Server) editorPage(r *http.Request, form store.Form, st editorState, er
 }
 
 // previewForm draws a schema as the public page would, inert, listing what keeps it from being saved.
-func (s *Server) previewForm(form store.Form, in store.FormInput) views.PublicForm {
+func (s *Handlers) previewForm(form store.Form, in store.FormInput) views.PublicForm {
 	check := in
 	check.Fields = slices.Clone(in.Fields)
 	var problems []string
@@ -413,8 +370,8 @@ func (s *Server) previewForm(form store.Form, in store.FormInput) views.PublicFo
 
 // formSave is POST /forms/{id}: saves the builder, after carrying out the button pressed (op: save, add, up.N,
 // down.N, remove.N). A schema that does not check comes back with a message per property and is not saved.
-func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsManage)
+func (s *Handlers) formSave(w http.ResponseWriter, r *http.Request) {
+	form, err := s.PathForm(r, authz.FormsManage)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
@@ -449,8 +406,8 @@ func (s *Server) formSave(w http.ResponseWriter, r *http.Request) {
 
 // formPreview is POST /forms/{id}/preview: the public form drawn from the builder as it is now, unsaved, for
 // htmx to swap into the preview pane as the form is edited.
-func (s *Server) formPreview(w http.ResponseWriter, r *http.Request) {
-	form, err := s.authorizedForm(r, authz.FormsManage)
+func (s *Handlers) formPreview(w http.ResponseWriter, r *http.Request) {
+	form, err := s.PathForm(r, authz.FormsManage)
 	if err != nil {
 		s.PageError(w, r, err)
 		return
@@ -466,9 +423,9 @@ func (s *Server) formPreview(w http.ResponseWriter, r *http.Request) {
 
 // formPublish is POST /forms/{id}/publish and …/unpublish (app.Forms.SetPublished). A refusal to publish (an
 // empty form) is shown on the builder.
-func (s *Server) formPublish(published bool) http.HandlerFunc {
+func (s *Handlers) formPublish(published bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		form, err := s.authorizedForm(r, authz.FormsManage)
+		form, err := s.PathForm(r, authz.FormsManage)
 		if err == nil {
 			_, err = s.deps.App.Forms.SetPublished(r.Context(), s.Caller(r), form.ID, published)
 		}
@@ -491,7 +448,7 @@ func (s *Server) formPublish(published bool) http.HandlerFunc {
 }
 
 // formDelete is POST /forms/{id}/delete: the form, its submissions and their files (app.Forms.Delete).
-func (s *Server) formDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) formDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		err = s.deps.App.Forms.Delete(r.Context(), s.Caller(r), id)

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"net/http"
@@ -13,7 +13,7 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-func (s *Server) profileView(id *httpx.Identity, name views.Form, password views.Form) views.ProfilePage {
+func (s *Handlers) profileView(id *httpx.Identity, name views.Form, password views.Form) views.ProfilePage {
 	if name.Values == nil {
 		name.Values = map[string]string{"name": id.User.Name}
 	}
@@ -21,11 +21,11 @@ func (s *Server) profileView(id *httpx.Identity, name views.Form, password views
 }
 
 // The profile belongs to the signed-in user in every organization: it needs no role, only a session.
-func (s *Server) profilePage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) profilePage(w http.ResponseWriter, r *http.Request) {
 	s.Render(w, r, http.StatusOK, "Profile", views.Profile(s.profileView(httpx.IdentityFrom(r.Context()), views.Form{}, views.Form{})))
 }
 
-func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) updateProfile(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
@@ -49,7 +49,7 @@ func (s *Server) updateProfile(w http.ResponseWriter, r *http.Request) {
 // changePassword replaces the password after checking the current one (see app.Accounts.ChangePassword). Every
 // other session and access token ends (the credentials version moves on); this session gets a new token and goes
 // on.
-func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) changePassword(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
@@ -72,7 +72,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 
 // switchOrganization moves the session to another organization of the user. The session token is renewed: a
 // change of organization is a change of privileges.
-func (s *Server) switchOrganization(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) switchOrganization(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -94,12 +94,12 @@ func (s *Server) switchOrganization(w http.ResponseWriter, r *http.Request) {
 	s.Redirect(w, r, "/")
 }
 
-func (s *Server) reauthPage(f views.Form, next string, id *httpx.Identity) views.ReauthPage {
+func (s *Handlers) reauthPage(f views.Form, next string, id *httpx.Identity) views.ReauthPage {
 	return views.ReauthPage{Form: f, Next: next, Email: id.User.Email}
 }
 
 // reauthForm asks the signed-in user for their password again (see RequireFreshPassword).
-func (s *Server) reauthForm(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) reauthForm(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	s.Render(w, r, http.StatusOK, "Confirm your password",
 		views.Reauth(s.reauthPage(views.Form{}, safeNext(r.URL.Query().Get("next")), id)))
@@ -108,7 +108,7 @@ func (s *Server) reauthForm(w http.ResponseWriter, r *http.Request) {
 // reauth checks the signed-in user's password (see app.Accounts.ConfirmPassword) and records the time in the
 // session: for the next httpx.FreshPasswordWindow this session may make someone owner. The session token is renewed, as
 // on every change of privileges.
-func (s *Server) reauth(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) reauth(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
@@ -124,7 +124,7 @@ func (s *Server) reauth(w http.ResponseWriter, r *http.Request) {
 		s.PageError(w, r, err)
 		return
 	}
-	s.Sessions().Put(r.Context(), httpx.SessionPasswordAt, s.deps.Now().Unix())
+	s.Sessions().Put(r.Context(), httpx.SessionPasswordAt, s.Now().Unix())
 	s.Redirect(w, r, next)
 }
 

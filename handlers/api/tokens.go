@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -14,8 +14,8 @@ import (
 
 // The personal API tokens API: an adapter over app.Tokens, as the tokens page (tokens.go) is.
 
-// apiTokenJSON is one of the caller's tokens: never its secret nor its hash.
-type apiTokenJSON struct {
+// APITokenJSON is one of the caller's tokens: never its secret nor its hash.
+type APITokenJSON struct {
 	ID         uuid.UUID  `json:"id"`
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
@@ -26,14 +26,14 @@ type apiTokenJSON struct {
 	Scopes     []string   `json:"scopes"`
 }
 
-func apiTokenFrom(t store.APIToken) apiTokenJSON {
-	return apiTokenJSON{ID: t.ID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt,
+func apiTokenFrom(t store.APIToken) APITokenJSON {
+	return APITokenJSON{ID: t.ID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt,
 		ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, Scopes: t.Scopes}
 }
 
 // apiTokenList is the answer of GET /api/v1/tokens: live tokens first, newest first.
-type apiTokenListJSON struct {
-	Items []apiTokenJSON `json:"items"`
+type APITokenListJSON struct {
+	Items []APITokenJSON `json:"items"`
 }
 
 // apiTokenInput is the body of POST /api/v1/tokens. ExpiresInDays takes the page's choices; 0 (or absent) never
@@ -45,20 +45,20 @@ type apiTokenInput struct {
 	Scopes        []string `json:"scopes"`
 }
 
-// apiTokenCreatedJSON is the answer of POST /api/v1/tokens: Token is the secret, in this answer only.
-type apiTokenCreatedJSON struct {
-	apiTokenJSON
+// APITokenCreatedJSON is the answer of POST /api/v1/tokens: Token is the secret, in this answer only.
+type APITokenCreatedJSON struct {
+	APITokenJSON
 	Token string `json:"token"`
 }
 
 // apiTokenList is GET /api/v1/tokens: the caller's own tokens in the current organization.
-func (s *Server) apiTokenList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiTokenList(w http.ResponseWriter, r *http.Request) {
 	tokens, err := s.deps.App.Tokens.List(r.Context(), s.Caller(r))
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	out := apiTokenListJSON{Items: make([]apiTokenJSON, 0, len(tokens))}
+	out := APITokenListJSON{Items: make([]APITokenJSON, 0, len(tokens))}
 	for _, t := range tokens {
 		out.Items = append(out.Items, apiTokenFrom(t))
 	}
@@ -67,7 +67,7 @@ func (s *Server) apiTokenList(w http.ResponseWriter, r *http.Request) {
 
 // apiTokenCreate is POST /api/v1/tokens {name, expires_in_days?, scopes}: a personal token for the caller in the
 // current organization, answered once.
-func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.TokensManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err) // before reading the body, as every API route
 		return
@@ -84,11 +84,11 @@ func (s *Server) apiTokenCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httpx.Respond(w, http.StatusCreated, apiTokenCreatedJSON{apiTokenJSON: apiTokenFrom(created.Token), Token: created.Secret})
+	httpx.Respond(w, http.StatusCreated, APITokenCreatedJSON{APITokenJSON: apiTokenFrom(created.Token), Token: created.Secret})
 }
 
 // apiTokenRevoke is DELETE /api/v1/tokens/{id}: revokes one of the caller's own live tokens.
-func (s *Server) apiTokenRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiTokenRevoke(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		err = s.deps.App.Tokens.Revoke(r.Context(), s.Caller(r), id)

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -11,8 +11,8 @@ import (
 	"github.com/concertmaster/concertmaster/platform/auth"
 )
 
-// tokenResponse is the answer of POST /api/v1/auth/token and /refresh.
-type tokenResponse struct {
+// TokenResponse is the answer of POST /api/v1/auth/token and /refresh.
+type TokenResponse struct {
 	AccessToken    string    `json:"access_token"`
 	TokenType      string    `json:"token_type"`
 	ExpiresIn      int       `json:"expires_in"`
@@ -36,7 +36,7 @@ type refreshRequest struct {
 // apiIssueToken is POST /api/v1/auth/token {email, password, organization_id?}: the API's sign-in (rate-limited as
 // the sign-in page, see app.Accounts.SignIn). It answers a short-lived JWT access token and a refresh token that
 // starts a new rotation family.
-func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiIssueToken(w http.ResponseWriter, r *http.Request) {
 	var in tokenRequest
 	if err := httpx.DecodeJSON(w, r, &in); err != nil {
 		s.Problem(w, r, err)
@@ -53,20 +53,20 @@ func (s *Server) apiIssueToken(w http.ResponseWriter, r *http.Request) {
 
 // respondTokens answers a sign-in or a refresh: a new access token for the user in the organization, and the
 // refresh token that goes with it.
-func (s *Server) respondTokens(w http.ResponseWriter, r *http.Request, in app.SignedIn) {
+func (s *Handlers) respondTokens(w http.ResponseWriter, r *http.Request, in app.SignedIn) {
 	access, _, err := s.AccessTokens().Issue(auth.AccessClaims{UserID: in.User.ID, OrgID: in.OrganizationID,
 		CredentialsVersion: in.User.CredentialsVersion})
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	httpx.Respond(w, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
+	httpx.Respond(w, http.StatusOK, TokenResponse{AccessToken: access, TokenType: "Bearer",
 		ExpiresIn: int(s.AccessTokens().Lifetime().Seconds()), RefreshToken: in.RefreshToken, OrganizationID: in.OrganizationID})
 }
 
 // apiRefreshToken is POST /api/v1/auth/refresh {refresh_token}: it rotates the refresh token and answers a new
 // pair. Presenting a refresh token that was already rotated revokes its whole family.
-func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 	var in refreshRequest
 	if err := httpx.DecodeJSON(w, r, &in); err != nil {
 		s.Problem(w, r, err)
@@ -82,7 +82,7 @@ func (s *Server) apiRefreshToken(w http.ResponseWriter, r *http.Request) {
 
 // apiLogout is POST /api/v1/auth/logout {refresh_token}: it revokes the refresh token's family. Access tokens
 // already issued run out within their short lifetime.
-func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiLogout(w http.ResponseWriter, r *http.Request) {
 	var in refreshRequest
 	if err := httpx.DecodeJSON(w, r, &in); err != nil {
 		s.Problem(w, r, err)
@@ -96,7 +96,7 @@ func (s *Server) apiLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiMe is GET /api/v1/me: who the token speaks for.
-func (s *Server) apiMe(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiMe(w http.ResponseWriter, r *http.Request) {
 	id := httpx.IdentityFrom(r.Context())
 	if err := httpx.Authorize(r, authz.MembersView, authz.Org(id.Org.ID)); err != nil {
 		s.Problem(w, r, err)

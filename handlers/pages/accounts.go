@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"net/http"
@@ -16,11 +16,11 @@ import (
 // endpoints in api_auth.go are). The session is the pages' own: app.Accounts checks, limits and records; these
 // handlers start and end sessions.
 
-func (s *Server) loginPage(f views.Form, next string) views.LoginPage {
+func (s *Handlers) loginPage(f views.Form, next string) views.LoginPage {
 	return views.LoginPage{Form: f, Next: next, SignupEnabled: s.deps.SignupEnabled, ResetEnabled: s.deps.App.Outbox.Enabled()}
 }
 
-func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) loginForm(w http.ResponseWriter, r *http.Request) {
 	if httpx.PrincipalFrom(r.Context()).Authenticated() {
 		s.Redirect(w, r, safeNext(r.URL.Query().Get("next")))
 		return
@@ -34,7 +34,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 
 // login checks an e-mail and password (rate-limited per address and per account: see app.Accounts.SignIn) and
 // starts a session in the user's first organization.
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) login(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -67,7 +67,7 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) logout(w http.ResponseWriter, r *http.Request) {
 	if err := s.deps.App.Accounts.SignOut(r.Context(), s.Caller(r)); err != nil {
 		logging.From(r.Context(), s.deps.Logger).Error("audit sign-out", "error", err)
 	}
@@ -78,7 +78,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	s.Redirect(w, r, "/login")
 }
 
-func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) signupForm(w http.ResponseWriter, r *http.Request) {
 	if !s.deps.SignupEnabled {
 		s.PageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
 		return
@@ -91,7 +91,7 @@ func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // signup creates a user and a new organization they own, and signs them in.
-func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) signup(w http.ResponseWriter, r *http.Request) {
 	if !s.deps.SignupEnabled {
 		s.PageError(w, r, fault.New(fault.NotFound, "sign-up is disabled"))
 		return
@@ -117,14 +117,14 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	s.Redirect(w, r, "/")
 }
 
-func (s *Server) forgotPasswordForm(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) forgotPasswordForm(w http.ResponseWriter, r *http.Request) {
 	s.Render(w, r, http.StatusOK, "Reset your password",
 		views.ForgotPassword(views.ForgotPasswordPage{Enabled: s.deps.App.Outbox.Enabled()}))
 }
 
 // forgotPassword e-mails a single-use reset link when the address has an account, and answers the same either way
 // so the page cannot be used to find out who has an account.
-func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -144,7 +144,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
 	s.Render(w, r, http.StatusOK, "Reset your password", views.ForgotPassword(page))
 }
 
-func (s *Server) resetPasswordForm(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) resetPasswordForm(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
 	page := views.ResetPasswordPage{Token: token}
 	status := http.StatusOK
@@ -161,7 +161,7 @@ func (s *Server) resetPasswordForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // resetPassword sets a new password through a reset link, which it uses up; it signs out every session.
-func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) resetPassword(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return

@@ -1,4 +1,4 @@
-package handlers
+package pages
 
 import (
 	"encoding/json"
@@ -25,11 +25,11 @@ const starterDefinition = `{"nodes":[{"id":"webhook","type":"trigger.webhook","n
 const pageListSize = 50
 
 // workflowsPage is GET /workflows?q=&status=&cursor=.
-func (s *Server) workflowsPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) workflowsPage(w http.ResponseWriter, r *http.Request) {
 	s.renderWorkflows(w, r, http.StatusOK, views.Form{})
 }
 
-func (s *Server) renderWorkflows(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
+func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
 	p := httpx.PrincipalFrom(r.Context())
 	if err := httpx.Authorize(r, authz.WorkflowView, authz.Org(p.OrgID)); err != nil {
 		s.PageError(w, r, err)
@@ -102,7 +102,7 @@ func workflowStatus(wf store.Workflow) string {
 }
 
 // createWorkflowPage is POST /workflows {name}: a new workflow holding the starter definition, then its page.
-func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
@@ -126,7 +126,7 @@ func (s *Server) createWorkflowPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // workflowPage is GET /workflows/{id}.
-func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) workflowPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		s.PageError(w, r, err)
@@ -136,7 +136,7 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // renderWorkflow draws a workflow's page, with notice above it after an action.
-func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.UUID, notice string) {
+func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.UUID, notice string) {
 	o, err := s.deps.App.Workflows.Overview(r.Context(), s.Caller(r), id)
 	if err != nil {
 		s.PageError(w, r, err)
@@ -150,7 +150,7 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.
 		page.NextRun = views.Stamp(*o.NextRunAt)
 	}
 	if o.Webhook != nil {
-		page.Webhook = &views.WebhookView{URL: s.webhookURL(*o.Webhook), Secret: o.Webhook.Secret,
+		page.Webhook = &views.WebhookView{URL: s.WebhookURL(*o.Webhook), Secret: o.Webhook.Secret,
 			SignatureHeader: httpx.SignatureHeader}
 	}
 	for _, d := range o.Deliveries {
@@ -174,7 +174,7 @@ func (s *Server) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.
 // afterWorkflowAction shows the workflow again: in place for htmx, by a redirect for a plain form (so a reload
 // does not post again). In place, the "workflow-changed" event tells the canvas on the page to load the workflow
 // anew (its head or active state moved under it).
-func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
+func (s *Handlers) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf store.Workflow, notice string) {
 	if httpx.IsFragmentRequest(r) {
 		w.Header().Set("HX-Trigger", "workflow-changed")
 		s.renderWorkflow(w, r, wf.ID, notice)
@@ -184,7 +184,7 @@ func (s *Server) afterWorkflowAction(w http.ResponseWriter, r *http.Request, wf 
 }
 
 // setWorkflowActivePage is POST /workflows/{id}/activate and …/deactivate.
-func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
+func (s *Handlers) setWorkflowActivePage(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := httpx.PathID(r, "id")
 		var wf app.WorkflowDetail
@@ -204,7 +204,7 @@ func (s *Server) setWorkflowActivePage(active bool) http.HandlerFunc {
 }
 
 // duplicateWorkflowPage is POST /workflows/{id}/duplicate: a copy of the current version, then the copy's page.
-func (s *Server) duplicateWorkflowPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) duplicateWorkflowPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var copied app.WorkflowDetail
 	if err == nil {
@@ -218,7 +218,7 @@ func (s *Server) duplicateWorkflowPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // archiveWorkflowPage is POST /workflows/{id}/archive: like the API's DELETE, its executions stay readable.
-func (s *Server) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var wf store.Workflow
 	if err == nil {
@@ -237,8 +237,8 @@ func (s *Server) archiveWorkflowPage(w http.ResponseWriter, r *http.Request) {
 
 // restoreWorkflowVersionPage is POST /workflows/{id}/versions/{number}/restore: the old definition becomes a new
 // version on top of the head, as the API's restore does.
-func (s *Server) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Request) {
-	id, number, err := pathVersion(r)
+func (s *Handlers) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Request) {
+	id, number, err := httpx.PathVersion(r)
 	var saved app.WorkflowDetail
 	if err == nil {
 		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.Caller(r), id, number)

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -35,13 +35,14 @@ type uploadForm struct {
 
 const tagForms = "Forms"
 
-func init() {
+// formRouteDescriptions describes the forms, submissions and uploads routes.
+func formRouteDescriptions() map[string]apiRoute {
 	const st403, st404, st409, st422 = http.StatusForbidden, http.StatusNotFound, http.StatusConflict,
 		http.StatusUnprocessableEntity
 	with := func(success apiResponse, errs ...int) []apiResponse {
 		return append([]apiResponse{success}, problems(errs...)...)
 	}
-	describeAPI(map[string]apiRoute{
+	return map[string]apiRoute{
 		"GET /api/v1/forms": {Tag: tagForms, Summary: "List forms",
 			Params: []apiParam{query("q", "", "Words the name or slug contains."),
 				query("published", false, "Only published (true) or unpublished (false) forms."), cursorParam, limitParam},
@@ -69,5 +70,5 @@ func init() {
 			Description: "For a workflow whose trigger is trigger.file_upload: multipart/form-data with a part named file. 202 once the file and the execution are committed.",
 			Body:        uploadForm{}, BodyContentType: "multipart/form-data",
 			Responses: with(accepted(uploadAccepted{}, "Stored and queued."), st403, st404, st409)},
-	})
+	}
 }

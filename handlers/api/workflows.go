@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"encoding/json"
@@ -18,8 +18,8 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// workflowJSON is a workflow as the API shows it.
-type workflowJSON struct {
+// WorkflowJSON is a workflow as the API shows it.
+type WorkflowJSON struct {
 	ID               uuid.UUID  `json:"id"`
 	Name             string     `json:"name"`
 	Description      string     `json:"description"`
@@ -36,8 +36,8 @@ type workflowJSON struct {
 	Definition *json.RawMessage `json:"definition,omitempty"`
 }
 
-func workflowOut(w store.Workflow, def json.RawMessage) workflowJSON {
-	out := workflowJSON{ID: w.ID, Name: w.Name, Description: w.Description, Version: w.Version, Active: w.Active,
+func workflowOut(w store.Workflow, def json.RawMessage) WorkflowJSON {
+	out := WorkflowJSON{ID: w.ID, Name: w.Name, Description: w.Description, Version: w.Version, Active: w.Active,
 		Archived: w.ArchivedAt != nil, Priority: w.Priority, ConcurrencyLimit: w.ConcurrencyLimit,
 		CreatedBy: w.CreatedBy, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt}
 	if def != nil {
@@ -51,12 +51,12 @@ func workflowOut(w store.Workflow, def json.RawMessage) workflowJSON {
 type workflowInput = app.WorkflowInput
 
 // apiNodeTypes is GET /api/v1/node-types: the registry, the one source of the palette, the config forms and this.
-func (s *Server) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, map[string]any{"items": s.deps.Registry.Types()})
 }
 
 // apiWorkflowList is GET /api/v1/workflows?q=&active=&archived=&cursor=&limit=.
-func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 	// Authorized before the filter is read, so a caller who may not list learns nothing from its errors.
 	err := httpx.Authorize(r, authz.WorkflowView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID))
 	var f store.WorkflowFilter
@@ -71,7 +71,7 @@ func (s *Server) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 		s.Problem(w, r, err)
 		return
 	}
-	out := make([]workflowJSON, len(items))
+	out := make([]WorkflowJSON, len(items))
 	for i, wf := range items {
 		out[i] = workflowOut(wf, nil)
 	}
@@ -108,7 +108,7 @@ func apiWorkflowFilter(q url.Values) (store.WorkflowFilter, error) {
 }
 
 // apiWorkflowCreate is POST /api/v1/workflows {name, description?, definition, priority?, concurrency_limit?}.
-func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.WorkflowCreate, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err) // before reading the body, as every API route
 		return
@@ -123,7 +123,7 @@ func (s *Server) apiWorkflowCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // respondCreatedWorkflow answers 201 with a new workflow, or the problem its creation failed with.
-func (s *Server) respondCreatedWorkflow(w http.ResponseWriter, r *http.Request, created app.WorkflowDetail, err error) {
+func (s *Handlers) respondCreatedWorkflow(w http.ResponseWriter, r *http.Request, created app.WorkflowDetail, err error) {
 	if err != nil {
 		s.Problem(w, r, err)
 		return
@@ -145,7 +145,7 @@ type definitionValid struct {
 
 // apiWorkflowValidate is POST /api/v1/workflows/validate: checks a definition as a save would, saving nothing, so
 // an editor can list every problem before its user saves.
-func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
 	if err := httpx.Authorize(r, authz.WorkflowView, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
 		s.Problem(w, r, err)
 		return
@@ -163,7 +163,7 @@ func (s *Server) apiWorkflowValidate(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiWorkflowGet is GET /api/v1/workflows/{id}: the head with its current definition.
-func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var wf app.WorkflowDetail
 	if err == nil {
@@ -181,8 +181,8 @@ func (s *Server) apiWorkflowGet(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowUpdate is PUT /api/v1/workflows/{id} {name?, description?, definition, version}: a new immutable
 // version, or 409 naming who saved in between when version is not the head any more.
-func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowEdit) // before reading the body
+func (s *Handlers) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.PathWorkflow(w, r, authz.WorkflowEdit) // before reading the body
 	if !ok {
 		return
 	}
@@ -210,7 +210,7 @@ func (s *Server) apiWorkflowUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiWorkflowDelete is DELETE /api/v1/workflows/{id}: archives it (executions stay readable).
-func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil {
 		_, err = s.deps.App.Workflows.Archive(r.Context(), s.Caller(r), id)
@@ -223,7 +223,7 @@ func (s *Server) apiWorkflowDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiWorkflowActivate is POST /api/v1/workflows/{id}/activate and …/deactivate.
-func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
+func (s *Handlers) apiWorkflowActivate(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := httpx.PathID(r, "id")
 		var wf app.WorkflowDetail
@@ -241,7 +241,7 @@ func (s *Server) apiWorkflowActivate(active bool) http.HandlerFunc {
 }
 
 // apiWorkflowDuplicate is POST /api/v1/workflows/{id}/duplicate {name?}: a new workflow from the current version.
-func (s *Server) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowDuplicate(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err == nil { // before reading the body
 		if _, err = s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), id, authz.WorkflowView); err == nil {
@@ -269,12 +269,12 @@ type duplicateInput struct {
 }
 
 // apiWorkflowImport is POST /api/v1/workflows/import: a document from …/export becomes a new workflow.
-func (s *Server) apiWorkflowImport(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowImport(w http.ResponseWriter, r *http.Request) {
 	s.apiWorkflowCreate(w, r)
 }
 
 // apiWorkflowExport is GET /api/v1/workflows/{id}/export: a self-contained document that import accepts.
-func (s *Server) apiWorkflowExport(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowExport(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var wf app.WorkflowDetail
 	if err == nil {
@@ -301,7 +301,7 @@ type versionJSON struct {
 }
 
 // apiWorkflowVersions is GET /api/v1/workflows/{id}/versions: the history, newest first.
-func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	var versions []store.WorkflowVersion
 	if err == nil {
@@ -320,8 +320,8 @@ func (s *Server) apiWorkflowVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiWorkflowVersion is GET /api/v1/workflows/{id}/versions/{number}, with its definition.
-func (s *Server) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
-	id, number, err := pathVersion(r)
+func (s *Handlers) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
+	id, number, err := httpx.PathVersion(r)
 	var v store.WorkflowVersion
 	if err == nil {
 		v, err = s.deps.App.Workflows.Version(r.Context(), s.Caller(r), id, number)
@@ -336,8 +336,8 @@ func (s *Server) apiWorkflowVersion(w http.ResponseWriter, r *http.Request) {
 
 // apiWorkflowRestore is POST /api/v1/workflows/{id}/versions/{number}/restore: the old definition becomes a new
 // version on top of the head (history is never rewritten).
-func (s *Server) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
-	id, number, err := pathVersion(r)
+func (s *Handlers) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
+	id, number, err := httpx.PathVersion(r)
 	var saved app.WorkflowDetail
 	if err == nil {
 		saved, err = s.deps.App.Workflows.RestoreVersion(r.Context(), s.Caller(r), id, number)
@@ -349,23 +349,10 @@ func (s *Server) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
-// pathVersion reads the {id} and {number} path segments of a workflow's version; malformed ones are not found.
-func pathVersion(r *http.Request) (uuid.UUID, int, error) {
-	id, err := httpx.PathID(r, "id")
-	if err != nil {
-		return uuid.Nil, 0, err
-	}
-	number, err := strconv.Atoi(r.PathValue("number"))
-	if err != nil {
-		return uuid.Nil, 0, fault.New(fault.NotFound, "no such version")
-	}
-	return id, number, nil
-}
-
 // apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
 // answered 202 {execution_id} once the execution and its job are committed.
-func (s *Server) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
-	wf, ok := s.PathWorkflow(w, r, s.deps.App.Workflows, authz.WorkflowRun) // before reading the body
+func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
+	wf, ok := s.PathWorkflow(w, r, authz.WorkflowRun) // before reading the body
 	if !ok {
 		return
 	}

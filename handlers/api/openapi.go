@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"encoding"
@@ -84,17 +84,27 @@ type apiResponse struct {
 // binaryBody marks a request or response body that is a file, not JSON.
 type binaryBody struct{}
 
-// apiRoutes holds every description, filled by describeAPI from init functions before the server starts.
-var apiRoutes = map[string]apiRoute{}
-
-// describeAPI adds route descriptions. A pattern described twice is a programming error caught at start-up.
-func describeAPI(routes map[string]apiRoute) {
-	for pattern, rt := range routes {
-		if _, dup := apiRoutes[pattern]; dup {
-			panic("openapi: route " + pattern + " is described twice")
+// routeDescriptions gathers every route description (openapi_*.go, schema.go), called explicitly when the document
+// is built. A pattern described twice is a programming error, reported then.
+func routeDescriptions() (map[string]apiRoute, error) {
+	all := map[string]apiRoute{}
+	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
+		formRouteDescriptions(), schemaRouteDescriptions()} {
+		for pattern, rt := range part {
+			if _, dup := all[pattern]; dup {
+				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)
+			}
+			all[pattern] = rt
 		}
-		apiRoutes[pattern] = rt
 	}
+	return all, nil
+}
+
+// DescribedRoutes lists the patterns the OpenAPI document describes, for the contract test that checks each belongs
+// to a registered route.
+func DescribedRoutes() ([]string, error) {
+	routes, err := routeDescriptions()
+	return slices.Sorted(maps.Keys(routes)), err
 }
 
 // ok, created, accepted and noContent build the usual successful answers.
@@ -172,9 +182,13 @@ var (
 
 // openAPIHandler serves the document. It is built once, on first request rather than in routes(), so that it sees
 // every route whichever order the route blocks are registered in.
-func (s *Server) openAPIHandler() http.Handler {
+func (s *Handlers) openAPIHandler(rt *httpx.Router) http.Handler {
 	build := sync.OnceValues(func() ([]byte, error) {
-		doc, err := buildOpenAPI(s.router.Routes(), apiRoutes, s.deps.Version)
+		descriptions, err := routeDescriptions()
+		if err != nil {
+			return nil, err
+		}
+		doc, err := buildOpenAPI(rt.Routes(), descriptions, s.deps.Version)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +225,7 @@ const apiDocsPage = `<!doctype html>
 `
 
 // apiDocs serves the documentation page.
-func (s *Server) apiDocs(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) apiDocs(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = fmt.Fprintf(w, apiDocsPage, s.AssetURL("css/apidocs/swagger-ui.css"),
 		s.AssetURL("js/apidocs/swagger-ui-bundle.js"), s.AssetURL("js/apidocs/init.js"))
@@ -236,7 +250,7 @@ func buildOpenAPI(patterns []string, routes map[string]apiRoute, version string)
 		if err != nil {
 			return nil, fmt.Errorf("openapi: route %q: %w", pattern, err)
 		}
-		docPath := openAPIPath(path)
+		docPath := OpenAPIPath(path)
 		if paths[docPath] == nil {
 			paths[docPath] = map[string]any{}
 		}
@@ -268,14 +282,14 @@ func buildOpenAPI(patterns []string, routes map[string]apiRoute, version string)
 	}, nil
 }
 
-// openAPIPath turns a ServeMux path into an OpenAPI one: "{name...}" becomes "{name}", "{$}" goes.
-func openAPIPath(path string) string {
+// OpenAPIPath turns a ServeMux path into an OpenAPI one: "{name...}" becomes "{name}", "{$}" goes.
+func OpenAPIPath(path string) string {
 	path = strings.ReplaceAll(path, "{$}", "")
 	return strings.ReplaceAll(path, "...}", "}")
 }
 
-// pathWildcards lists the {name} segments of a ServeMux path.
-func pathWildcards(path string) []string {
+// PathWildcards lists the {name} segments of a ServeMux path.
+func PathWildcards(path string) []string {
 	var names []string
 	for _, seg := range strings.Split(path, "/") {
 		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && seg != "{$}" {
@@ -299,7 +313,7 @@ func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[str
 		given[p.In+":"+p.Name] = p
 	}
 	var params []any
-	for _, name := range pathWildcards(path) {
+	for _, name := range PathWildcards(path) {
 		p, ok := given["path:"+name]
 		if !ok {
 			if p, ok = pathParamDefaults[name]; !ok {
@@ -468,13 +482,6 @@ var schemaEnums = map[reflect.Type][]any{
 		engine.CategoryAction},
 }
 
-// componentNames renames types whose Go name would read badly in the document.
-var componentNames = map[reflect.Type]string{
-	reflect.TypeFor[httpx.ProblemBody](): "Problem",
-	// Use cases' input types keep the names the API has always given them.
-	reflect.TypeFor[app.Invitation](): "InvitationInput",
-}
-
 // schemaOf returns the schema of t, registering named structs as components.
 func (ref *schemaReflector) schemaOf(t reflect.Type, request bool) map[string]any {
 	switch t {
@@ -562,10 +569,20 @@ func (ref *schemaReflector) component(t reflect.Type, request bool) string {
 	return name
 }
 
-// componentName is a type's exported-looking name: workflowJSON → Workflow, tokenResponse → TokenResponse.
+// componentName is a type's exported-looking name: WorkflowJSON → Workflow, TokenResponse → TokenResponse.
 func componentName(t reflect.Type) string {
-	if name, ok := componentNames[t]; ok {
-		return name
+	// Types whose Go name would read badly in the document, and the names the API has always given them.
+	switch t {
+	case reflect.TypeFor[httpx.ProblemBody]():
+		return "Problem"
+	case reflect.TypeFor[app.Invitation](): // a use case's input type
+		return "InvitationInput"
+	case reflect.TypeFor[APITokenJSON]():
+		return "ApiToken"
+	case reflect.TypeFor[APITokenListJSON]():
+		return "ApiTokenList"
+	case reflect.TypeFor[APITokenCreatedJSON]():
+		return "ApiTokenCreated"
 	}
 	name, _, _ := strings.Cut(t.Name(), "[")
 	return upperFirst(strings.TrimSuffix(name, "JSON"))
@@ -635,9 +652,9 @@ func (ref *schemaReflector) fields(t reflect.Type, request bool, props map[strin
 // stored definition is only described by it, since a version saved before a node type changed may no longer match.
 func definitionSchemaRef(request bool) map[string]any {
 	if request {
-		return map[string]any{"$ref": definitionSchemaPath}
+		return map[string]any{"$ref": DefinitionSchemaPath}
 	}
-	return map[string]any{"description": "A workflow definition, as saved; its shape is " + definitionSchemaPath + "."}
+	return map[string]any{"description": "A workflow definition, as saved; its shape is " + DefinitionSchemaPath + "."}
 }
 
 // applyValidation carries the validator tags the handlers check into the schema, so clients see the same limits.
