@@ -1,6 +1,6 @@
-// Package handlers is ConcertMaster's HTTP surface: routing, middleware, pages, the API, webhooks and public forms.
-// A handler reads like a recipe: parse, call a use case of package app (or, for what has not moved there yet,
-// authorize and call the store), render or redirect.
+// Package handlers composes ConcertMaster's HTTP server: New builds the shared kit (package httpx) from Deps and
+// mounts the routes of each surface — pages, api, public, admin — in a fixed order inside the middleware chain.
+// The surfaces' handlers read like recipes: parse, call a use case of package app, render or redirect.
 package handlers
 
 import (

@@ -25,15 +25,15 @@ import (
 
 // The OpenAPI 3.1 document is generated from Go code so that it cannot drift from the handlers:
 //
-//   - which routes exist comes from the route table (s.patterns): a description whose route is not registered is
-//     left out, and the contract test (openapi_test.go) fails for an /api/v1 route without a description;
+//   - which routes exist comes from the server's route table (httpx.Router.Routes): a description whose route is not registered is
+//     left out, and the contract test (handlers/openapi_test.go) fails for an /api/v1 route without a description;
 //   - every body and parameter schema is reflected from the very Go types the handlers decode and encode
 //     (apiRoute.Body, apiResponse.Body), with encoding/json's rules (tags, omitempty, nil pointers as null);
 //   - the contract test validates real answers of every described route against those schemas.
 //
 // Huma v2 would derive the same from handler signatures, but only after rewriting every handler into its shape;
-// this registry keeps the handlers as they are and describes them next to them. A route is described by calling
-// describeAPI from an init function in any file (see openapi_routes.go), never by editing this one.
+// these descriptions keep the handlers as they are and describe them next to them. A route is described in one of
+// the …RouteDescriptions functions that routeDescriptions gathers (openapi_*.go, schema.go), never in this file.
 
 // apiRoute describes one API route, keyed by its pattern exactly as routes.go registers it.
 type apiRoute struct {
@@ -52,7 +52,7 @@ type apiRoute struct {
 	// BodyContentType is the request's media type; application/json when empty.
 	BodyContentType string
 	// Responses lists every status the route answers with. 401 and 429 (Bearer routes), 413 and 422 (routes with
-	// a body) and 500 are added when missing: the middleware and decodeJSON answer them for every such route.
+	// a body) and 500 are added when missing: the middleware and httpx.DecodeJSON answer them for every such route.
 	Responses []apiResponse
 }
 
@@ -594,7 +594,7 @@ func pkgName(t reflect.Type) string {
 }
 
 // structSchema is an object schema of t's JSON fields, embedded structs flattened as encoding/json does. Unknown
-// properties are refused: decodeJSON refuses them in requests, and in responses they would be drift.
+// properties are refused: httpx.DecodeJSON refuses them in requests, and in responses they would be drift.
 func (ref *schemaReflector) structSchema(t reflect.Type, request bool) map[string]any {
 	props := map[string]any{}
 	var required []string

@@ -234,7 +234,7 @@ func (in *submissionInput) storageKeys() []string {
 
 // readSubmission reads a submission's body. A url-encoded body is read whole (it is bounded, and small). A
 // multipart body is read part by part with mime/multipart's streaming reader: values into memory (bounded by
-// maxSubmissionTextBytes together), each file of a file field straight into storage through receiveFile, which
+// maxSubmissionTextBytes together), each file of a file field straight into storage through httpx.ReceiveFile, which
 // checks its type by its first bytes and stops at its size limit. A file over its limit ends the reading at once
 // with a TooLarge fault: the rest of the body is never read. The returned input is never nil, so the caller can
 // always clean up the files it holds.

@@ -51,7 +51,7 @@ func (s *Handlers) resolveUploadTarget(ctx context.Context, wf store.Workflow) (
 }
 
 // receiveUpload reads a multipart upload to a workflow: the first file part (by convention named "file") goes
-// through receiveFile with the trigger's limits; small fields before it are skipped, and nothing after it is read.
+// through httpx.ReceiveFile with the trigger's limits; small fields before it are skipped, and nothing after it is read.
 func (s *Handlers) receiveUpload(w http.ResponseWriter, r *http.Request, cfg nodes.FileUploadConfig) (store.ReceivedFile, error) {
 	missing := fault.Fields("a file is required", fault.FieldError{Field: "file",
 		Message: "is required: send it as a multipart/form-data part named file"})
