@@ -426,7 +426,7 @@ func graphTitle(n engine.Node, name string, gn views.GraphNode, t runTally, runs
 		line = append(line, fmt.Sprintf("%d runs: %s", runs, strings.Join(parts, ", ")))
 	}
 	if t.attempts > 0 {
-		word := "t.attempts"
+		word := "attempts"
 		if t.attempts == 1 {
 			word = "attempt"
 		}
