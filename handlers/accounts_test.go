@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
@@ -175,7 +177,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 
 			// Per account: a guesser spread over many addresses meets the ceiling, and then the account waits.
 			for range app.SignInLimitAccount - app.SignInLimitAccountAddress - 2 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:acct:"+strings.ToLower(owner), app.SignInLimitAccount, app.SignInWindowAccount); err != nil {
+				if _, _, err := h.srv.kit.Limiter().Allow(context.Background(), "login:acct:"+strings.ToLower(owner), app.SignInLimitAccount, app.SignInWindowAccount); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -189,7 +191,7 @@ func TestLoginLimitsCountFailuresWhereTheyHappen(t *testing.T) {
 			// Per address: one address trying many accounts.
 			spray := randomIP()
 			for range app.SignInLimitAddress - 1 {
-				if _, _, err := h.srv.limiter.Allow(context.Background(), "login:ip:"+spray, app.SignInLimitAddress, app.SignInWindowAddress); err != nil {
+				if _, _, err := h.srv.kit.Limiter().Allow(context.Background(), "login:ip:"+spray, app.SignInLimitAddress, app.SignInWindowAddress); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -248,13 +250,13 @@ func TestCrossSiteFormPostIsRefused(t *testing.T) {
 	}
 	// The API is Bearer-authenticated, never by cookie, so a cross-origin call is not a forgery: it is let through
 	// (CORS decides what the browser may read).
-	api := h.do(request{Method: "POST", Path: "/api/v1/auth/token", Header: http.Header{"Origin": {"https://evil.example"},
+	apiResp := h.do(request{Method: "POST", Path: "/api/v1/auth/token", Header: http.Header{"Origin": {"https://evil.example"},
 		"Sec-Fetch-Site": {"cross-site"}}, JSON: `{"email":"` + w.users["owner"].Email + `","password":"` + testPassword + `"}`})
-	if api.StatusCode != 200 || api.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("cross-origin API call = %d, ACAO %q", api.StatusCode, api.Header.Get("Access-Control-Allow-Origin"))
+	if apiResp.StatusCode != 200 || apiResp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("cross-origin API call = %d, ACAO %q", apiResp.StatusCode, apiResp.Header.Get("Access-Control-Allow-Origin"))
 	}
-	var tok tokenResponse
-	api.json(t, &tok)
+	var tok api.TokenResponse
+	apiResp.json(t, &tok)
 	h.remember(tok.AccessToken, tok.RefreshToken)
 }
 
@@ -342,7 +344,7 @@ func TestSecurityHeaders(t *testing.T) {
 	h := newHarness(t)
 	for _, path := range []string{"/login", "/healthz", "/static/css/app.css", "/api/v1/me", "/no-such-page"} {
 		resp := h.do(request{Method: "GET", Path: path})
-		if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy ||
+		if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy ||
 			!strings.Contains(got, "frame-ancestors 'none'") || strings.Contains(got, "unsafe-inline") {
 			t.Errorf("%s CSP %q", path, got)
 		}

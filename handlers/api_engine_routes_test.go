@@ -8,6 +8,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -73,7 +74,7 @@ func newWorkflowRequest(path string) func(*harness, *world) request {
 func (h *harness) ownersWorkflow(w *world) store.Workflow {
 	h.t.Helper()
 	wf, err := h.st.WorkflowCreate(context.Background(), store.Actor{}, store.NewWorkflow{OrganizationID: w.orgA.ID,
-		Name: "Owner's flow", Definition: json.RawMessage(apiFlow), AuthorID: ptr(w.users["owner"].ID)})
+		Name: "Owner's flow", Definition: json.RawMessage(apiFlow), AuthorID: httpx.Ptr(w.users["owner"].ID)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

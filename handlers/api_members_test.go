@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -98,7 +99,7 @@ func TestMembersAPIInvitesAndManages(t *testing.T) {
 
 	// The list shows the pending invitation to admins, never its link; viewers see members only.
 	list := call("GET /api/v1/members", "/api/v1/members", admin, "")
-	var members memberListJSON
+	var members api.MemberListJSON
 	list.json(t, &members)
 	if list.StatusCode != 200 || len(members.Members) != 4 || len(members.Invitations) != 1 ||
 		members.Invitations[0].Email != "newcomer@example.com" || strings.Contains(list.body, token) {
@@ -167,7 +168,7 @@ func TestMembersAPIInvitesAndManages(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp = call("PUT /api/v1/members/{userID}", ownerPath, owner, `{"role":"member"}`)
-	var changed memberJSON
+	var changed api.MemberJSON
 	resp.json(t, &changed)
 	if resp.StatusCode != 200 || changed.Role != "member" || changed.UserID != w.users["owner"].ID {
 		t.Fatalf("step down = %d %s", resp.StatusCode, resp.body)

@@ -10,14 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/platform/auth"
 )
 
-func (h *harness) apiLogin(email, password string) (tokenResponse, response) {
+func (h *harness) apiLogin(email, password string) (api.TokenResponse, response) {
 	h.t.Helper()
 	resp := h.do(request{Method: "POST", Path: "/api/v1/auth/token",
 		JSON: fmt.Sprintf(`{"email":%q,"password":%q}`, email, password)})
-	var tok tokenResponse
+	var tok api.TokenResponse
 	if resp.StatusCode == 200 {
 		resp.json(h.t, &tok)
 		h.remember(tok.AccessToken, tok.RefreshToken)
@@ -106,9 +107,9 @@ func TestReusedRefreshTokenRevokesTheFamily(t *testing.T) {
 	h := newHarness(t)
 	w := h.newWorld()
 	first, _ := h.apiLogin(w.users["member"].Email, testPassword)
-	refresh := func(rt string) (tokenResponse, int) {
+	refresh := func(rt string) (api.TokenResponse, int) {
 		resp := h.do(request{Method: "POST", Path: "/api/v1/auth/refresh", JSON: `{"refresh_token":"` + rt + `"}`})
-		var tok tokenResponse
+		var tok api.TokenResponse
 		if resp.StatusCode == 200 {
 			resp.json(t, &tok)
 			h.remember(tok.AccessToken, tok.RefreshToken)

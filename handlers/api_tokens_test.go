@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -57,7 +58,7 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 	body := `{"name":"deploy bot","expires_in_days":90,"scopes":["admin"]}`
 	c.validateRequest(t, "POST /api/v1/tokens", body)
 	resp := call("POST /api/v1/tokens", "/api/v1/tokens", member, body)
-	var created apiTokenCreatedJSON
+	var created api.APITokenCreatedJSON
 	resp.json(t, &created)
 	if resp.StatusCode != http.StatusCreated || !strings.HasPrefix(created.Token, auth.PersonalTokenPrefix) ||
 		created.Name != "deploy bot" || created.ExpiresAt == nil || !strings.HasPrefix(created.Token, created.Prefix) ||
@@ -70,7 +71,7 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 	if r := call("POST /api/v1/tokens", "/api/v1/tokens", member, `{"name":"forever","scopes":["read"]}`); r.StatusCode != 201 || !strings.Contains(r.body, `"expires_at":null`) {
 		t.Errorf("create without expiry = %d %s", r.StatusCode, r.body)
 	} else {
-		var other apiTokenCreatedJSON
+		var other api.APITokenCreatedJSON
 		r.json(t, &other)
 		h.remember(other.Token)
 	}
@@ -91,12 +92,12 @@ func TestTokensAPICreateListRevoke(t *testing.T) {
 
 	// The list has the token (used once, not revoked) and never its secret nor a hash.
 	list := call("GET /api/v1/tokens", "/api/v1/tokens", member, "")
-	var tokens apiTokenListJSON
+	var tokens api.APITokenListJSON
 	list.json(t, &tokens)
 	if list.StatusCode != 200 || len(tokens.Items) != 2 || strings.Contains(list.body, secret) || strings.Contains(list.body, "hash") {
 		t.Fatalf("list = %d %s", list.StatusCode, list.body)
 	}
-	var mine *apiTokenJSON
+	var mine *api.APITokenJSON
 	for i := range tokens.Items {
 		if tokens.Items[i].ID == created.ID {
 			mine = &tokens.Items[i]

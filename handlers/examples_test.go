@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
+	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
@@ -67,7 +68,7 @@ func exampleDefinition(t *testing.T, file string, vars map[string]string) string
 
 // importExample creates a workflow from an example as the README says (POST /api/v1/workflows with name and
 // definition) and activates it.
-func (e *exampleEnv) importExample(file string, vars map[string]string) workflowJSON {
+func (e *exampleEnv) importExample(file string, vars map[string]string) api.WorkflowJSON {
 	e.t.Helper()
 	body, _ := json.Marshal(map[string]any{"name": strings.TrimSuffix(file, ".json"),
 		"definition": json.RawMessage(exampleDefinition(e.t, file, vars))})
@@ -75,7 +76,7 @@ func (e *exampleEnv) importExample(file string, vars map[string]string) workflow
 	if resp.StatusCode != http.StatusCreated {
 		e.t.Fatalf("import %s: %d %s", file, resp.StatusCode, resp.body)
 	}
-	var wf workflowJSON
+	var wf api.WorkflowJSON
 	resp.json(e.t, &wf)
 	resp = e.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID.String() + "/activate", Bearer: e.token})
 	if resp.StatusCode != http.StatusOK {
@@ -100,9 +101,9 @@ func (e *exampleEnv) createIntegration(kind, settings string) string {
 	return out.ID
 }
 
-func (e *exampleEnv) webhook(wfID uuid.UUID) webhookInfo {
+func (e *exampleEnv) webhook(wfID uuid.UUID) api.WebhookInfo {
 	e.t.Helper()
-	var info webhookInfo
+	var info api.WebhookInfo
 	e.do(request{Method: "GET", Path: "/api/v1/workflows/" + wfID.String() + "/webhook", Bearer: e.token}).json(e.t, &info)
 	if info.Secret == "" {
 		e.t.Fatalf("no webhook secret for %s", wfID)
@@ -112,11 +113,11 @@ func (e *exampleEnv) webhook(wfID uuid.UUID) webhookInfo {
 }
 
 // finished waits for an execution to finish and returns it with its node runs.
-func (e *exampleEnv) finished(id string) executionJSON {
+func (e *exampleEnv) finished(id string) api.ExecutionJSON {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var x executionJSON
+		var x api.ExecutionJSON
 		e.do(request{Method: "GET", Path: "/api/v1/executions/" + id, Bearer: e.token}).json(e.t, &x)
 		switch x.Status {
 		case "succeeded", "failed", "cancelled":
@@ -130,10 +131,10 @@ func (e *exampleEnv) finished(id string) executionJSON {
 }
 
 // succeeded waits for an execution and fails the test unless it succeeded; it returns its node runs by id.
-func (e *exampleEnv) succeeded(id string) map[string]nodeRunJSON {
+func (e *exampleEnv) succeeded(id string) map[string]api.NodeRunJSON {
 	e.t.Helper()
 	x := e.finished(id)
-	runs := map[string]nodeRunJSON{}
+	runs := map[string]api.NodeRunJSON{}
 	for _, n := range x.Nodes {
 		runs[n.NodeID] = n
 	}
@@ -150,7 +151,7 @@ func (e *exampleEnv) onlyExecution(wfID uuid.UUID) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var list struct {
-			Items []executionJSON `json:"items"`
+			Items []api.ExecutionJSON `json:"items"`
 		}
 		e.do(request{Method: "GET", Path: "/api/v1/executions?workflow_id=" + wfID.String(), Bearer: e.token}).json(e.t, &list)
 		if len(list.Items) == 1 {

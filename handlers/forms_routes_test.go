@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -79,7 +80,7 @@ var editorValues = url.Values{"name": {"Owner's form"}, "order": {"0"}, "fields.
 func (h *harness) ownersForm(w *world, fields []store.FormField) store.Form {
 	h.t.Helper()
 	slug := "owners-form-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	f, err := h.st.FormCreate(context.Background(), store.Actor{UserID: ptr(w.users["owner"].ID)}, w.orgA.ID,
+	f, err := h.st.FormCreate(context.Background(), store.Actor{UserID: httpx.Ptr(w.users["owner"].ID)}, w.orgA.ID,
 		store.FormInput{Name: "Owner's form", Slug: slug, Fields: fields, Published: true,
 			Settings: store.FormSettings{SuccessMessage: "Thanks!"}})
 	if err != nil {
@@ -171,7 +172,7 @@ func (h *harness) ownersUploadWorkflow(w *world, definition string) store.Workfl
 	h.t.Helper()
 	ctx := context.Background()
 	wf, err := h.st.WorkflowCreate(ctx, store.Actor{}, store.NewWorkflow{OrganizationID: w.orgA.ID,
-		Name: "Owner's uploads", Definition: json.RawMessage(definition), AuthorID: ptr(w.users["owner"].ID)})
+		Name: "Owner's uploads", Definition: json.RawMessage(definition), AuthorID: httpx.Ptr(w.users["owner"].ID)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/handlers/public"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -166,7 +168,7 @@ const feedbackForm = `{"name":"Feedback","slug":"%s","published":true,"settings"
 
 func validFeedback() url.Values {
 	return url.Values{"name": {"Ada"}, "email": {"ada@example.com"}, "age": {"36"}, "topic": {"Praise"},
-		"channels": {"mail", "phone"}, "agree": {"yes"}, "code": {"ABC-42"}, honeypotField: {""}}
+		"channels": {"mail", "phone"}, "agree": {"yes"}, "code": {"ABC-42"}, httpx.HoneypotField: {""}}
 }
 
 func TestPublicFormSubmissionStoresAndStartsWorkflowsInOneTransaction(t *testing.T) {
@@ -189,7 +191,7 @@ func TestPublicFormSubmissionStoresAndStartsWorkflowsInOneTransaction(t *testing
 	}
 	doc := page.doc(t)
 	if doc.Find(`form[action="/f/`+slug+`"] input[name="email"][type="email"]`).Length() != 1 ||
-		doc.Find(`div[hidden] input[name="`+honeypotField+`"]`).Length() != 1 ||
+		doc.Find(`div[hidden] input[name="`+httpx.HoneypotField+`"]`).Length() != 1 ||
 		doc.Find(`select[name="topic"] option`).Length() != 3 || doc.Find(`input[name="channels"]`).Length() != 2 ||
 		doc.Find(`nav`).Length() != 0 {
 		t.Errorf("public page misses fields, the honeypot, or shows the navigation:\n%s", page.body)
@@ -235,7 +237,7 @@ func TestPublicFormSubmissionStoresAndStartsWorkflowsInOneTransaction(t *testing
 
 	// A filled-in honeypot looks accepted and stores nothing.
 	spam := validFeedback()
-	spam.Set(honeypotField, "http://spam.example")
+	spam.Set(httpx.HoneypotField, "http://spam.example")
 	resp = h.do(request{Method: "POST", Path: "/f/" + slug, Form: spam, Header: fromAddress("203.0.113.2")})
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.body, "Thanks, we read everything.") {
 		t.Errorf("honeypot: %d %s", resp.StatusCode, resp.body)
@@ -345,11 +347,11 @@ func TestPublicFormInlineValidationClosingAndRateLimit(t *testing.T) {
 
 	// One address may only submit so often.
 	var last response
-	for i := 0; i <= publicFormSubmitsPerMinute; i++ {
+	for i := 0; i <= public.FormSubmitsPerMinute; i++ {
 		last = h.do(request{Method: "POST", Path: "/f/" + slug, Form: url.Values{}, Header: fromAddress("198.18.0.7")})
 	}
 	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
-		t.Errorf("submission %d from one address: %d", publicFormSubmitsPerMinute+1, last.StatusCode)
+		t.Errorf("submission %d from one address: %d", public.FormSubmitsPerMinute+1, last.StatusCode)
 	}
 
 	// A redirect setting sends people on after submitting; the page's CSP lets the form's navigation go there.

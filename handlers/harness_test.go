@@ -26,6 +26,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
@@ -86,6 +87,12 @@ type harness struct {
 	// secrets are strings that must never appear in a log line or in a response other than the one handing it out.
 	secretsMu sync.Mutex
 	secrets   []string
+}
+
+// bareServer is the real server without a database, for the routes that need none (/static/, the API's document).
+func bareServer(t *testing.T) *Server {
+	t.Helper()
+	return New(Deps{Logger: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry(), Version: "dev"})
 }
 
 type harnessOption func(*Deps, *harness)
@@ -210,25 +217,25 @@ func (w *world) orgOf(who string) uuid.UUID {
 // sessionCookie mints a real session in the server's store for a user in an organization, as signing in would.
 func (h *harness) sessionCookie(u store.User, orgID uuid.UUID) *http.Cookie {
 	h.t.Helper()
-	ctx, err := h.srv.sessions.Load(context.Background(), "")
+	ctx, err := h.srv.kit.Sessions().Load(context.Background(), "")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.srv.signIn(ctx, u, orgID); err != nil {
+	if err := h.srv.kit.SignIn(ctx, u, orgID); err != nil {
 		h.t.Fatal(err)
 	}
-	token, _, err := h.srv.sessions.Commit(ctx)
+	token, _, err := h.srv.kit.Sessions().Commit(ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	h.remember(token)
-	return &http.Cookie{Name: SessionCookieName, Value: token}
+	return &http.Cookie{Name: httpx.SessionCookieName, Value: token}
 }
 
 // accessToken issues a real JWT access token for a user in an organization.
 func (h *harness) accessToken(u store.User, orgID uuid.UUID) string {
 	h.t.Helper()
-	tok, _, err := h.srv.access.Issue(auth.AccessClaims{UserID: u.ID, OrgID: orgID, CredentialsVersion: u.CredentialsVersion})
+	tok, _, err := h.srv.kit.AccessTokens().Issue(auth.AccessClaims{UserID: u.ID, OrgID: orgID, CredentialsVersion: u.CredentialsVersion})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -327,7 +334,7 @@ func (h *harness) checkResponse(req request, resp response) {
 // sessionFrom returns the session cookie a response set, nil when it set none.
 func sessionFrom(resp response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == SessionCookieName && c.Value != "" {
+		if c.Name == httpx.SessionCookieName && c.Value != "" {
 			return c
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+
+	"github.com/concertmaster/concertmaster/handlers/api"
 )
 
 // editorOpenAPIPath is the copy of the OpenAPI document the canvas editor generates its API types from
@@ -47,7 +49,7 @@ func TestOpenAPIDocumentOfTheEditor(t *testing.T) {
 }
 
 // editorOpenAPI is the served document with its references to the workflow definition's schema, which is served
-// apart (definitionSchemaPath) and which a generator reading a file cannot follow, replaced by a plain object:
+// apart (api.DefinitionSchemaPath) and which a generator reading a file cannot follow, replaced by a plain object:
 // the editor keeps its own type of a definition.
 func editorOpenAPI(served []byte) ([]byte, error) {
 	var doc any
@@ -58,9 +60,9 @@ func editorOpenAPI(served []byte) ([]byte, error) {
 	inline = func(v any) any {
 		switch v := v.(type) {
 		case map[string]any:
-			if len(v) == 1 && v["$ref"] == definitionSchemaPath {
+			if len(v) == 1 && v["$ref"] == api.DefinitionSchemaPath {
 				return map[string]any{"type": "object",
-					"description": "A workflow definition; its JSON Schema is " + definitionSchemaPath + "."}
+					"description": "A workflow definition; its JSON Schema is " + api.DefinitionSchemaPath + "."}
 			}
 			for k, e := range v {
 				v[k] = inline(e)

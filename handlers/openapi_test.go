@@ -17,6 +17,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 )
 
 // The role matrix of the API's description routes: public, the same for everyone.
@@ -52,7 +55,7 @@ func loadContract(t *testing.T, h *harness) *apiContract {
 	}
 	rewritten := strings.ReplaceAll(resp.body, `"#/components/schemas/`, `"`+schemasURL+`#/$defs/`)
 	// Definitions refer to the served definition schema, by its path on this server.
-	rewritten = strings.ReplaceAll(rewritten, `"$ref": "`+definitionSchemaPath+`"`, `"$ref": "`+definitionSchemaURL+`"`)
+	rewritten = strings.ReplaceAll(rewritten, `"$ref": "`+api.DefinitionSchemaPath+`"`, `"$ref": "`+definitionSchemaURL+`"`)
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(rewritten), &doc); err != nil {
 		t.Fatalf("openapi.json is not JSON: %v", err)
@@ -73,10 +76,10 @@ func loadContract(t *testing.T, h *harness) *apiContract {
 	if err := c.AddResource(schemasURL, defs); err != nil {
 		t.Fatal(err)
 	}
-	defResp := h.do(request{Method: "GET", Path: definitionSchemaPath})
+	defResp := h.do(request{Method: "GET", Path: api.DefinitionSchemaPath})
 	defSchema, err := jsonschema.UnmarshalJSON(strings.NewReader(defResp.body))
 	if err != nil {
-		t.Fatalf("%s: %d %v", definitionSchemaPath, defResp.StatusCode, err)
+		t.Fatalf("%s: %d %v", api.DefinitionSchemaPath, defResp.StatusCode, err)
 	}
 	if err := c.AddResource(definitionSchemaURL, defSchema); err != nil {
 		t.Fatal(err)
@@ -140,7 +143,7 @@ func (c *apiContract) inlineSchema(key string, schema any) (*jsonschema.Schema, 
 // operation finds the operation of a route pattern ("GET /api/v1/workflows/{id}") in the document.
 func (c *apiContract) operation(pattern string) (map[string]any, bool) {
 	method, path, _ := strings.Cut(pattern, " ")
-	item, ok := c.doc["paths"].(map[string]any)[openAPIPath(path)].(map[string]any)
+	item, ok := c.doc["paths"].(map[string]any)[api.OpenAPIPath(path)].(map[string]any)
 	if !ok {
 		return nil, false
 	}
@@ -247,7 +250,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		}
 		op, ok := c.operation(pattern)
 		if !ok {
-			t.Errorf("route %q is not in /api/openapi.json: describe it with describeAPI", pattern)
+			t.Errorf("route %q is not in /api/openapi.json: describe it in api/openapi_*.go", pattern)
 			continue
 		}
 		_, path, _ := strings.Cut(pattern, " ")
@@ -257,7 +260,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 				inPath = append(inPath, p["name"].(string))
 			}
 		}
-		if want := pathWildcards(path); !slices.Equal(inPath, want) {
+		if want := api.PathWildcards(path); !slices.Equal(inPath, want) {
 			t.Errorf("%s: path parameters %v, the pattern has %v", pattern, inPath, want)
 		}
 		if op["summary"] == "" || op["tags"] == nil {
@@ -272,9 +275,13 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			c.validate(t, pattern, resp)
 		}
 	}
-	for pattern := range apiRoutes {
+	described, err := api.DescribedRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pattern := range described {
 		if !slices.Contains(routes, pattern) {
-			t.Errorf("describeAPI has %q, which is not a registered route", pattern)
+			t.Errorf("the OpenAPI descriptions have %q, which is not a registered route", pattern)
 		}
 	}
 }
@@ -287,7 +294,7 @@ func asSlice(v any) []any {
 // concretePath fills a pattern's wildcards with values of the right shape.
 func concretePath(path string) string {
 	out := path
-	for _, name := range pathWildcards(path) {
+	for _, name := range api.PathWildcards(path) {
 		value := uuid.NewString()
 		if name == "number" {
 			value = "1"
@@ -364,7 +371,7 @@ func TestAPILifeCycle(t *testing.T) {
 	resp := call("POST /api/v1/auth/token", request{Method: "POST", Path: "/api/v1/auth/token",
 		JSON: fmt.Sprintf(`{"email":%q,"password":%q}`, w.users["admin"].Email, testPassword)})
 	expect(resp, 200, "token")
-	var tokens tokenResponse
+	var tokens api.TokenResponse
 	resp.json(t, &tokens)
 	h.remember(tokens.AccessToken, tokens.RefreshToken)
 	bearer := tokens.AccessToken
@@ -385,7 +392,7 @@ func TestAPILifeCycle(t *testing.T) {
 	resp = call("POST /api/v1/workflows", request{Method: "POST", Path: "/api/v1/workflows", Bearer: bearer,
 		JSON: `{"name":"Orders","description":"Big orders","definition":` + apiFlow + `}`})
 	expect(resp, 201, "create")
-	var wf workflowJSON
+	var wf api.WorkflowJSON
 	resp.json(t, &wf)
 	id := wf.ID.String()
 	expect(call("GET /api/v1/workflows/{id}", request{Method: "GET", Path: "/api/v1/workflows/" + id, Bearer: bearer}), 200, "get")
@@ -405,15 +412,15 @@ func TestAPILifeCycle(t *testing.T) {
 	// Fire the webhook, signed, and read the execution it started, with its node runs.
 	resp = call("GET /api/v1/workflows/{id}/webhook", request{Method: "GET", Path: "/api/v1/workflows/" + id + "/webhook", Bearer: bearer})
 	expect(resp, 200, "webhook info")
-	var hook webhookInfo
+	var hook api.WebhookInfo
 	resp.json(t, &hook)
 	h.remember(hook.Secret)
 	hookPath := strings.TrimPrefix(hook.URL, h.ts.URL)
 	body := `{"total":250}`
 	resp = call("POST /hooks/{token}", request{Method: "POST", Path: hookPath, JSON: body,
-		Header: http.Header{SignatureHeader: {SignatureValue(hook.Secret, time.Now(), []byte(body))}}})
+		Header: http.Header{httpx.SignatureHeader: {httpx.SignatureValue(hook.Secret, time.Now(), []byte(body))}}})
 	expect(resp, 202, "signed webhook")
-	var fired executionAccepted
+	var fired api.ExecutionAccepted
 	resp.json(t, &fired)
 	expect(call("POST /hooks/{token}", request{Method: "POST", Path: hookPath, JSON: body}), 401, "unsigned webhook")
 	exec := h.waitExecution(bearer, fired.ExecutionID.String(), "succeeded")
@@ -422,7 +429,7 @@ func TestAPILifeCycle(t *testing.T) {
 	}
 	resp = call("GET /api/v1/executions/{id}", request{Method: "GET", Path: "/api/v1/executions/" + fired.ExecutionID.String(), Bearer: bearer})
 	expect(resp, 200, "execution")
-	var detail executionJSON
+	var detail api.ExecutionJSON
 	resp.json(t, &detail)
 	if detail.TriggerKind != "webhook" || !strings.Contains(string(detail.Trigger), `"total":250`) || len(detail.Nodes) != 3 {
 		t.Errorf("execution detail %s", resp.body)
@@ -432,7 +439,7 @@ func TestAPILifeCycle(t *testing.T) {
 	// A manual run, the list with filters, a retry of a finished one.
 	resp = call("POST /api/v1/workflows/{id}/run", request{Method: "POST", Path: "/api/v1/workflows/" + id + "/run", Bearer: bearer, JSON: `{"total":5}`})
 	expect(resp, 202, "run")
-	var ran executionAccepted
+	var ran api.ExecutionAccepted
 	resp.json(t, &ran)
 	h.waitExecution(bearer, ran.ExecutionID.String(), "succeeded")
 	expect(call("GET /api/v1/executions", request{Method: "GET", Path: "/api/v1/executions?status=succeeded&workflow_id=" + id, Bearer: bearer}), 200, "executions")
@@ -457,7 +464,7 @@ func TestAPILifeCycle(t *testing.T) {
 	resp = call("POST /api/v1/auth/refresh", request{Method: "POST", Path: "/api/v1/auth/refresh",
 		JSON: fmt.Sprintf(`{"refresh_token":%q}`, tokens.RefreshToken)})
 	expect(resp, 200, "refresh")
-	var next tokenResponse
+	var next api.TokenResponse
 	resp.json(t, &next)
 	h.remember(next.AccessToken, next.RefreshToken)
 	expect(call("GET /api/v1/me", request{Method: "GET", Path: "/api/v1/me", Bearer: next.AccessToken}), 200, "new access token")
@@ -478,7 +485,7 @@ func TestAPIDocsPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("docs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if got := resp.Header.Get("Content-Security-Policy"); got != contentSecurityPolicy {
+	if got := resp.Header.Get("Content-Security-Policy"); got != httpx.ContentSecurityPolicy {
 		t.Errorf("docs CSP %q", got)
 	}
 	doc := resp.doc(t)

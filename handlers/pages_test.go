@@ -343,17 +343,6 @@ func readSSE(t *testing.T, r *bufio.Reader) <-chan sseEvent {
 	return out
 }
 
-func TestWriteSSEKeepsLineBreaksInsideData(t *testing.T) {
-	var b strings.Builder
-	if err := writeSSE(&b, "timeline", "<p>a\r\nevent: forged\rb\n</p>"); err != nil {
-		t.Fatal(err)
-	}
-	want := "event: timeline\ndata: <p>a\ndata: event: forged\ndata: b\ndata: </p>\n\n"
-	if b.String() != want {
-		t.Errorf("got %q, want %q", b.String(), want)
-	}
-}
-
 func TestDashboardCountsTodaysExecutions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

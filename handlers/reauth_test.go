@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -117,7 +118,7 @@ func TestMakingSomeoneOwnerNeedsAFreshPassword(t *testing.T) {
 }
 
 func sessionCookieOf(value string) *http.Cookie {
-	return &http.Cookie{Name: SessionCookieName, Value: value}
+	return &http.Cookie{Name: httpx.SessionCookieName, Value: value}
 }
 
 // TestOwnerInvitationNeedsItsInviterStillOwner: an owner invitation whose inviter is no longer an owner (a demoted

@@ -1,196 +1,28 @@
 package handlers
 
 import (
-	"net/http"
-	"strings"
+	"github.com/concertmaster/concertmaster/handlers/admin"
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/pages"
+	"github.com/concertmaster/concertmaster/handlers/public"
 )
 
-// routes is the one route table of the application. Each line picks how its route is protected:
-//
-//	s.page(…)       a page for signed-in users: session, cross-origin protection, anonymous → /login
-//	s.publicPage(…) a page anyone may open (sign-in, sign-up, invitations): session and cross-origin protection
-//	s.api(…)        an API route: Bearer token (JWT or personal token) required, per-caller rate limit, CORS
-//	s.publicAPI(…)  an API route without a caller (issuing tokens): CORS; the handler rate-limits itself
-//	s.handle(…)     raw: probes, assets, and the public webhook and form routes, which carry no cookie
-//
-// Handlers then call authz.Authorize with the principal from principalFrom(r.Context()).
+// routes mounts each surface's routes (their routes.go) in a fixed order: the probes, metrics and job monitor, the
+// static files, the pages, the API, and the public routes. Each surface picks its routes' protection through
+// httpx.Router.
 func (s *Server) routes() {
-	s.handle("GET /healthz", http.HandlerFunc(s.healthz))
-	s.handle("GET /readyz", http.HandlerFunc(s.readyz))
-	if !s.deps.MetricsOwnListener {
-		s.handle("GET /metrics", s.MetricsHandler())
-	}
-	s.handle("GET /static/", s.assets)
-
-	// Accounts.
-	s.publicPage("GET /signup", s.signupForm)
-	s.publicPage("POST /signup", s.signup)
-	s.publicPage("GET /login", s.loginForm)
-	s.publicPage("POST /login", s.login)
-	s.publicPage("POST /logout", s.logout)
-	s.publicPage("GET /forgot-password", s.forgotPasswordForm)
-	s.publicPage("POST /forgot-password", s.forgotPassword)
-	s.publicPage("GET /reset-password", s.resetPasswordForm)
-	s.publicPage("POST /reset-password", s.resetPassword)
-	s.publicPage("GET /invitations/{token}", s.invitationPage)
-	s.publicPage("POST /invitations/{token}", s.acceptInvitation)
-
-	s.page("GET /{$}", s.dashboard)
-	s.page("GET /profile", s.profilePage)
-	s.page("POST /profile", s.updateProfile)
-	s.page("POST /profile/password", s.changePassword)
-	s.page("GET /reauth", s.reauthForm)
-	s.page("POST /reauth", s.reauth)
-	s.page("POST /orgs/switch", s.switchOrganization)
-
-	// Settings.
-	s.page("GET /settings/members", s.membersPage)
-	s.page("POST /settings/members/invite", s.inviteMember)
-	s.page("POST /settings/members/leave", s.leaveOrganization)
-	s.page("POST /settings/members/{userID}/role", s.changeMemberRole)
-	s.page("POST /settings/members/{userID}/remove", s.removeMember)
-	s.page("POST /settings/invitations/{id}/revoke", s.revokeInvitation)
-	s.page("GET /settings/tokens", s.tokensPage)
-	s.page("POST /settings/tokens", s.createToken)
-	s.page("POST /settings/tokens/{id}/revoke", s.revokeToken)
-	s.page("GET /settings/audit", s.auditPage)
-
-	// Instance administration: River's own UI (pages, assets, JSON API), for instance administrators only, since it
-	// spans organizations. See admin_jobs.go.
-	s.page("GET /admin/jobs", s.jobsUI)
-	s.page("GET /admin/jobs/", s.jobsUI)
-	s.page("POST /admin/jobs/api/", s.jobsUI)
-	s.page("PUT /admin/jobs/api/", s.jobsUI)
-	s.page("PATCH /admin/jobs/api/", s.jobsUI)
-
-	// Integrations.
-	s.page("GET /integrations", s.integrationsPage)
-	s.page("POST /integrations", s.createIntegration)
-	s.page("POST /integrations/{id}/test", s.testIntegrationPage)
-	s.page("POST /integrations/{id}/delete", s.deleteIntegrationPage)
-
-	// Workflows and executions (pages): the monitoring UI, the cookie twin of the API below. See pages_*.go.
-	s.page("GET /workflows", s.workflowsPage)
-	s.page("POST /workflows", s.createWorkflowPage)
-	s.page("GET /workflows/{id}", s.workflowPage)
-	s.page("POST /workflows/{id}/activate", s.setWorkflowActivePage(true))
-	s.page("POST /workflows/{id}/deactivate", s.setWorkflowActivePage(false))
-	s.page("POST /workflows/{id}/duplicate", s.duplicateWorkflowPage)
-	s.page("POST /workflows/{id}/archive", s.archiveWorkflowPage)
-	s.page("POST /workflows/{id}/versions/{number}/restore", s.restoreWorkflowVersionPage)
-	s.page("GET /executions", s.executionsPage)
-	s.page("GET /executions/{id}", s.executionPage)
-	s.page("GET /executions/{id}/events", s.executionEventsPage)
-	s.page("GET /executions/{id}/files/{fileID}", s.executionFilePage)
-	s.page("POST /executions/{id}/cancel", s.cancelExecutionPage)
-	s.page("POST /executions/{id}/retry", s.retryExecutionPage)
-
-	// API.
-	// Any other /api path: CORS preflights, and a problem+json 404 rather than the mux's plain text.
-	s.handle("/api/", http.HandlerFunc(s.apiFallback))
-	// The API's description, generated from openapi_routes.go and the handlers' types, and its interactive docs.
-	s.handle("GET /api/openapi.json", s.withCORS(s.openAPIHandler()))
-	s.handle("GET /api/docs", http.HandlerFunc(s.apiDocs))
-	// The workflow definition's JSON Schema, for editors: public, it holds no organization's data. See schema.go.
-	s.handle("GET "+definitionSchemaPath, s.withCORS(s.definitionSchemaHandler()))
-	s.publicAPI("POST /api/v1/auth/token", s.apiIssueToken)
-	s.publicAPI("POST /api/v1/auth/refresh", s.apiRefreshToken)
-	s.publicAPI("POST /api/v1/auth/logout", s.apiLogout)
-	s.api("GET /api/v1/me", s.apiMe)
-	s.api("GET /api/v1/audit", s.apiAuditList)
-
-	// Workflows and executions (API).
-	s.api("GET /api/v1/node-types", s.apiNodeTypes)
-	s.api("GET /api/v1/workflows", s.apiWorkflowList)
-	s.api("POST /api/v1/workflows", s.apiWorkflowCreate)
-	s.api("POST /api/v1/workflows/import", s.apiWorkflowImport)
-	s.api("POST /api/v1/workflows/validate", s.apiWorkflowValidate)
-	s.api("GET /api/v1/workflows/{id}", s.apiWorkflowGet)
-	s.api("PUT /api/v1/workflows/{id}", s.apiWorkflowUpdate)
-	s.api("DELETE /api/v1/workflows/{id}", s.apiWorkflowDelete)
-	s.api("POST /api/v1/workflows/{id}/activate", s.apiWorkflowActivate(true))
-	s.api("POST /api/v1/workflows/{id}/deactivate", s.apiWorkflowActivate(false))
-	s.api("POST /api/v1/workflows/{id}/duplicate", s.apiWorkflowDuplicate)
-	s.api("GET /api/v1/workflows/{id}/export", s.apiWorkflowExport)
-	s.api("GET /api/v1/workflows/{id}/versions", s.apiWorkflowVersions)
-	s.api("GET /api/v1/workflows/{id}/versions/{number}", s.apiWorkflowVersion)
-	s.api("POST /api/v1/workflows/{id}/versions/{number}/restore", s.apiWorkflowRestore)
-	s.api("POST /api/v1/workflows/{id}/run", s.apiWorkflowRun)
-	s.api("GET /api/v1/executions", s.apiExecutionList)
-	s.api("GET /api/v1/executions/{id}", s.apiExecutionGet)
-	s.api("POST /api/v1/executions/{id}/cancel", s.apiExecutionCancel)
-	s.api("POST /api/v1/executions/{id}/retry", s.apiExecutionRetry)
-	s.api("GET /api/v1/workflows/{id}/webhook", s.apiWorkflowWebhook)
-	s.api("POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
-	s.api("GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
-	s.api("GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
-
-	// Integrations (API).
-	s.api("GET /api/v1/integrations", s.apiIntegrationList)
-	s.api("POST /api/v1/integrations", s.apiIntegrationCreate)
-	s.api("GET /api/v1/integrations/{id}", s.apiIntegrationGet)
-	s.api("PUT /api/v1/integrations/{id}", s.apiIntegrationUpdate)
-	s.api("DELETE /api/v1/integrations/{id}", s.apiIntegrationDelete)
-	s.api("POST /api/v1/integrations/{id}/test", s.apiIntegrationTest)
-	s.api("PUT /api/v1/integrations/{id}/use", s.apiIntegrationSetUse)
-	s.api("PUT /api/v1/integrations/{id}/privileged-role", s.apiIntegrationPrivilegedRole)
-
-	// Members, invitations and personal API tokens (API): the twins of the settings pages above.
-	s.api("GET /api/v1/members", s.apiMemberList)
-	s.api("PUT /api/v1/members/{userID}", s.apiMemberChangeRole)
-	s.api("DELETE /api/v1/members/{userID}", s.apiMemberRemove)
-	s.api("POST /api/v1/invitations", s.apiInvitationCreate)
-	s.api("DELETE /api/v1/invitations/{id}", s.apiInvitationRevoke)
-	s.api("GET /api/v1/tokens", s.apiTokenList)
-	s.api("POST /api/v1/tokens", s.apiTokenCreate)
-	s.api("DELETE /api/v1/tokens/{id}", s.apiTokenRevoke)
-
-	// Forms (builder, public pages, submissions, API) and uploads to workflows: see formRoutes in forms.go.
-	s.formRoutes()
-
-	// Webhooks: public, authenticated by the trigger's own mode (a signature, a header, basic auth), never a cookie.
-	s.handle("POST /hooks/{token}", http.HandlerFunc(s.hook))
-	s.handle("GET /hooks/{token}", http.HandlerFunc(s.hook))
-
-	// The canvas's own JSON routes: API routes again under /ui/api/v1, with the session cookie; see ui_api.go.
-	s.uiRoutes()
-}
-
-// handle registers a route and remembers its pattern for Routes.
-func (s *Server) handle(pattern string, h http.Handler) {
-	s.patterns = append(s.patterns, pattern)
-	s.mux.Handle(pattern, h)
-}
-
-// page registers a page for signed-in users.
-func (s *Server) page(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.cookieAuth(s.requireUser(h)))
-}
-
-// publicPage registers a page that anonymous visitors may open; a signed-in visitor's principal is still loaded.
-func (s *Server) publicPage(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.cookieAuth(h))
-}
-
-// api registers an API route that needs a Bearer token.
-func (s *Server) api(pattern string, h http.HandlerFunc) {
-	var next http.Handler = h
-	if strings.HasPrefix(pattern, "POST ") {
-		next = s.idempotent(pattern, h)
-	}
-	s.handle(pattern, s.withCORS(s.bearerAuth(next)))
-	if s.apiHandlers == nil {
-		s.apiHandlers = map[string]http.HandlerFunc{}
-	}
-	s.apiHandlers[pattern] = h
-}
-
-// publicAPI registers an API route that takes no Bearer token.
-func (s *Server) publicAPI(pattern string, h http.HandlerFunc) {
-	s.handle(pattern, s.withCORS(s.noStore(h)))
+	d := s.deps
+	admin.New(s.kit, admin.Deps{Logger: d.Logger, DB: d.DB, Store: d.Store, Metrics: d.Metrics,
+		MetricsToken: d.MetricsToken, MetricsOwnListener: d.MetricsOwnListener, JobsUI: d.JobsUI}).Routes(s.router)
+	s.router.Handle("GET /static/", s.kit.Assets())
+	pages.New(s.kit, pages.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
+		SignupEnabled: d.SignupEnabled, Plans: d.Plans, Events: d.Events, Files: d.Files}).Routes(s.router)
+	api.New(s.kit, api.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
+		Registry: d.Registry, Events: d.Events}).Routes(s.router)
+	public.New(s.kit, public.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Now: d.Now,
+		Plans: d.Plans, Ingester: d.Ingester, Events: d.Events, WebhookKeys: d.WebhookKeys, Deliveries: d.Deliveries,
+		WebhookMaxBodyBytes: d.WebhookMaxBodyBytes, WebhookRateLimit: d.WebhookRateLimit}).Routes(s.router)
 }
 
 // Routes lists the pattern of every registered route, for tests that walk all of them.
-func (s *Server) Routes() []string {
-	return append([]string(nil), s.patterns...)
-}
+func (s *Server) Routes() []string { return s.router.Routes() }

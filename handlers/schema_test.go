@@ -7,21 +7,23 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/concertmaster/concertmaster/handlers/api"
 )
 
 // The definition schema is public and the same for everyone.
 func init() {
 	maps.Copy(routeCases, map[string]routeCase{
-		"GET " + definitionSchemaPath: {get(definitionSchemaPath), every(http.StatusOK)},
+		"GET " + api.DefinitionSchemaPath: {get(api.DefinitionSchemaPath), every(http.StatusOK)},
 	})
 }
 
 func TestDefinitionSchemaRoute(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	resp := h.do(request{Method: "GET", Path: definitionSchemaPath})
+	resp := h.do(request{Method: "GET", Path: api.DefinitionSchemaPath})
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %.300s", definitionSchemaPath, resp.StatusCode, resp.body)
+		t.Fatalf("GET %s: %d %.300s", api.DefinitionSchemaPath, resp.StatusCode, resp.body)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/schema+json" {
 		t.Errorf("Content-Type = %q", ct)
@@ -40,11 +42,11 @@ func TestDefinitionSchemaRoute(t *testing.T) {
 	if !strings.HasPrefix(etag, `"`) || len(etag) < 10 {
 		t.Fatalf("ETag = %q", etag)
 	}
-	again := h.do(request{Method: "GET", Path: definitionSchemaPath, Header: http.Header{"If-None-Match": {etag}}})
+	again := h.do(request{Method: "GET", Path: api.DefinitionSchemaPath, Header: http.Header{"If-None-Match": {etag}}})
 	if again.StatusCode != http.StatusNotModified || again.body != "" {
 		t.Errorf("If-None-Match with the ETag: %d %.100q, want 304 without a body", again.StatusCode, again.body)
 	}
-	stale := h.do(request{Method: "GET", Path: definitionSchemaPath, Header: http.Header{"If-None-Match": {`"old"`}}})
+	stale := h.do(request{Method: "GET", Path: api.DefinitionSchemaPath, Header: http.Header{"If-None-Match": {`"old"`}}})
 	if stale.StatusCode != http.StatusOK || stale.body != string(want) {
 		t.Errorf("If-None-Match with another ETag: %d, want 200 with the schema", stale.StatusCode)
 	}
@@ -54,7 +56,7 @@ func TestDefinitionSchemaRoute(t *testing.T) {
 	input := c.doc["components"].(map[string]any)["schemas"].(map[string]any)["WorkflowInput"].(map[string]any)
 	def := input["properties"].(map[string]any)["definition"].(map[string]any)
 	if def["$ref"] != definitionSchemaURL {
-		t.Errorf("WorkflowInput.definition = %v, want a $ref to %s", def, definitionSchemaPath)
+		t.Errorf("WorkflowInput.definition = %v, want a $ref to %s", def, api.DefinitionSchemaPath)
 	}
 }
 
@@ -63,7 +65,7 @@ func TestDefinitionSchemaRoute(t *testing.T) {
 func TestValidateAgreesWithDefinitionSchema(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	resp := h.do(request{Method: "GET", Path: definitionSchemaPath})
+	resp := h.do(request{Method: "GET", Path: api.DefinitionSchemaPath})
 	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(resp.body))
 	if err != nil {
 		t.Fatal(err)

@@ -1,10 +1,9 @@
-// Package handlers is ConcertMaster's HTTP surface: routing, middleware, pages, the API, webhooks and public forms.
-// A handler reads like a recipe: parse, call a use case of package app (or, for what has not moved there yet,
-// authorize and call the store), render or redirect.
+// Package handlers composes ConcertMaster's HTTP server: New builds the shared kit (package httpx) from Deps and
+// mounts the routes of each surface — pages, api, public, admin — in a fixed order inside the middleware chain.
+// The surfaces' handlers read like recipes: parse, call a use case of package app, render or redirect.
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -12,29 +11,23 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/platform/auth"
+	"github.com/concertmaster/concertmaster/handlers/admin"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/concertmaster/concertmaster/static"
 )
-
-// Pinger reports whether the database answers; /readyz uses it.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
 
 // Deps is everything the HTTP layer needs, built once in cmd/concertmaster.
 type Deps struct {
 	Logger *slog.Logger
-	DB     Pinger
+	DB     admin.Pinger
 	// App holds the use cases the handlers adapt (app.New); required.
 	App *app.App
 	// Store is the application's data, for the reads and actions not yet moved into App.
@@ -102,23 +95,11 @@ type Deps struct {
 
 // Server is the application's http.Handler.
 type Server struct {
-	deps     Deps
-	mux      *http.ServeMux
-	metrics  *httpMetrics
-	handler  http.Handler
-	sessions *scs.SessionManager
-	csrf     *http.CrossOriginProtection
-	access   *auth.AccessTokens
-	limiter  ratelimit.Limiter
-	cors     map[string]bool
-	// patterns lists the registered routes in registration order.
-	patterns []string
-	// apiHandlers holds each API route's handler by pattern, for the canvas's cookie twin of some (ui_api.go).
-	apiHandlers map[string]http.HandlerFunc
-	// hookTargets caches webhook token resolutions.
-	hookTargets *webhookTargets
-	// assets serves /static/ and names its files' cacheable URLs in pages.
-	assets *assets
+	deps   Deps
+	kit    *httpx.Kit
+	router *httpx.Router
+	// handler is the router wrapped in the middleware chain.
+	handler http.Handler
 }
 
 // Defaults for the Deps left zero.
@@ -157,62 +138,35 @@ func New(deps Deps) *Server {
 	if deps.WebhookRateLimit <= 0 {
 		deps.WebhookRateLimit = DefaultWebhookRateLimit
 	}
-	s := &Server{
-		deps: deps, mux: http.NewServeMux(), metrics: newHTTPMetrics(deps.Metrics),
-		access:      auth.NewAccessTokens(deps.SecretKey, AccessTokenLifetime),
-		limiter:     deps.Limiter,
-		cors:        map[string]bool{},
-		hookTargets: newWebhookTargets(),
-	}
+	limiter := deps.Limiter
 	switch {
-	case s.limiter != nil:
+	case limiter != nil:
 	case deps.App != nil:
-		s.limiter = deps.App.Limiter() // one limiter holds every count, the use cases' and the HTTP layer's
+		limiter = deps.App.Limiter() // one limiter holds every count, the use cases' and the HTTP layer's
 	default: // a server without use cases (tests of the static routes)
-		s.limiter = ratelimit.NewMemoryClock(0, deps.Now)
+		limiter = ratelimit.NewMemoryClock(0, deps.Now)
 	}
-	assets, err := loadAssets(static.FS)
+	kit, err := httpx.NewKit(httpx.Config{Logger: deps.Logger, App: deps.App, Store: deps.Store, Metrics: deps.Metrics,
+		BaseURL: deps.BaseURL, SecretKey: deps.SecretKey, AccessTokenLifetime: AccessTokenLifetime,
+		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
+		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
+		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files})
 	if err != nil {
-		// The files are embedded at build time: a broken manifest is a broken build, which every test starting a
-		// server reports.
+		// The static files are embedded at build time: a broken manifest is a broken build, which every test
+		// starting a server reports.
 		panic(err)
 	}
-	s.assets = assets
-	for _, o := range deps.CORSAllowedOrigins {
-		s.cors[o] = true
-	}
-	s.sessions = s.newSessionManager()
-	s.csrf = http.NewCrossOriginProtection()
-	_ = s.csrf.AddTrustedOrigin(deps.BaseURL.Scheme + "://" + deps.BaseURL.Host)
-	s.csrf.SetDenyHandler(http.HandlerFunc(s.crossOriginRefused))
+	s := &Server{kit: kit, deps: deps, router: httpx.NewRouter(kit)}
 	s.routes()
-	s.handler = s.withSecurityHeaders(s.withRequestID(s.withObservation(s.withRecovery(s.withTextURL(s.mux)))))
+	s.handler = kit.Middleware(s.router)
 	return s
 }
 
-// newSessionManager configures scs: an opaque random token in an HttpOnly, SameSite=Lax cookie (Secure under an
-// https BASE_URL), renewed on sign-in and privilege changes, ending after the idle timeout or the lifetime.
-func (s *Server) newSessionManager() *scs.SessionManager {
-	sm := scs.New()
-	sm.Store = s.deps.Sessions
-	if sm.Store == nil {
-		sm.Store = memstore.New()
-	}
-	sm.IdleTimeout = s.deps.SessionIdleTimeout
-	sm.Lifetime = s.deps.SessionLifetime
-	sm.Cookie.Name = SessionCookieName
-	sm.Cookie.HttpOnly = true
-	sm.Cookie.SameSite = http.SameSiteLaxMode
-	sm.Cookie.Secure = s.deps.BaseURL.Scheme == "https"
-	sm.Cookie.Path = "/"
-	sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		s.pageError(w, r, err)
-	}
-	return sm
-}
-
-// SessionCookieName is the session cookie's name.
-const SessionCookieName = "cm_session"
-
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// MetricsHandler serves the Prometheus registry, for cmd to mount on its own listener (METRICS_ADDR) when
+// Deps.MetricsOwnListener is set; see admin.MetricsHandler.
+func (s *Server) MetricsHandler() http.Handler {
+	return admin.MetricsHandler(s.deps.Metrics, s.deps.MetricsToken)
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 )
 
@@ -31,7 +32,7 @@ func TestOrganizationTriggerRateLimitAnswers429(t *testing.T) {
 	body := []byte(`{"order":4}`)
 	req, _ := http.NewRequest("POST", info.URL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(SignatureHeader, SignatureValue(info.Secret, time.Now(), body))
+	req.Header.Set(httpx.SignatureHeader, httpx.SignatureValue(info.Secret, time.Now(), body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

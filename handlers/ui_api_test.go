@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -25,13 +27,13 @@ func init() {
 			return req
 		}), readers(200)},
 	})
-	for _, pattern := range canvasAPIRoutes {
+	for _, pattern := range api.CanvasAPIRoutes() {
 		rc, ok := routeCases[pattern]
 		if !ok {
-			panic("no route case for " + pattern + " to mirror under " + uiAPIPrefix)
+			panic("no route case for " + pattern + " to mirror under " + api.UIAPIPrefix)
 		}
 		method, path, _ := strings.Cut(pattern, " ")
-		routeCases[method+" "+uiAPIPrefix+strings.TrimPrefix(path, "/api/v1")] = routeCase{uiPath(rc.build), rc.want}
+		routeCases[method+" "+api.UIAPIPrefix+strings.TrimPrefix(path, "/api/v1")] = routeCase{uiPath(rc.build), rc.want}
 	}
 }
 
@@ -39,7 +41,7 @@ func init() {
 func uiPath(build func(*harness, *world) request) func(*harness, *world) request {
 	return func(h *harness, w *world) request {
 		req := build(h, w)
-		req.Path = uiAPIPrefix + strings.TrimPrefix(req.Path, "/api/v1")
+		req.Path = api.UIAPIPrefix + strings.TrimPrefix(req.Path, "/api/v1")
 		return req
 	}
 }
@@ -51,9 +53,9 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 	wf := h.ownersWorkflow(w)
 	owner := h.sessionCookie(w.users["owner"], w.orgA.ID)
 	admin := h.sessionCookie(w.users["admin"], w.orgA.ID)
-	path := uiAPIPrefix + "/workflows/" + wf.ID.String()
+	path := api.UIAPIPrefix + "/workflows/" + wf.ID.String()
 
-	var got workflowJSON
+	var got api.WorkflowJSON
 	h.do(request{Method: "GET", Path: path, Cookie: owner}).json(t, &got)
 	if got.ID != wf.ID || got.Definition == nil || !strings.Contains(string(*got.Definition), `"big"`) {
 		t.Fatalf("GET = %+v", got)
@@ -77,7 +79,7 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("cross-site PUT = %d", resp.StatusCode)
 		}
-		var now workflowJSON
+		var now api.WorkflowJSON
 		h.do(request{Method: "GET", Path: path, Cookie: owner}).json(t, &now)
 		if now.Version != 1 {
 			t.Fatalf("version after a refused save = %d", now.Version)
@@ -85,15 +87,15 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 	})
 	t.Run("validate names the node and the field of each problem", func(t *testing.T) {
 		bad := strings.Replace(apiFlow, `"input.total > 100"`, `"input.total >"`, 1)
-		resp := h.do(request{Method: "POST", Path: uiAPIPrefix + "/workflows/validate", Cookie: owner,
+		resp := h.do(request{Method: "POST", Path: api.UIAPIPrefix + "/workflows/validate", Cookie: owner,
 			JSON: `{"definition":` + bad + `}`})
-		var p problemBody
+		var p httpx.ProblemBody
 		resp.json(t, &p)
 		if resp.StatusCode != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].NodeID != "big" ||
 			p.Errors[0].Field != "config.condition" {
 			t.Fatalf("validate = %d %+v", resp.StatusCode, p)
 		}
-		resp = h.do(request{Method: "POST", Path: uiAPIPrefix + "/workflows/validate", Cookie: owner,
+		resp = h.do(request{Method: "POST", Path: api.UIAPIPrefix + "/workflows/validate", Cookie: owner,
 			JSON: `{"definition":` + apiFlow + `}`})
 		if resp.StatusCode != http.StatusOK || strings.TrimSpace(resp.body) != `{"valid":true}` {
 			t.Fatalf("valid definition = %d %s", resp.StatusCode, resp.body)
@@ -105,7 +107,7 @@ func TestCanvasAPITakesTheSessionCookieOnly(t *testing.T) {
 			t.Fatalf("first save = %d %s", resp.StatusCode, resp.body)
 		}
 		resp := h.do(request{Method: "PUT", Path: path, Cookie: owner, JSON: body})
-		var p problemBody
+		var p httpx.ProblemBody
 		resp.json(t, &p)
 		if resp.StatusCode != http.StatusConflict || !strings.Contains(p.Detail, w.users["admin"].Name) {
 			t.Fatalf("stale save = %d %+v", resp.StatusCode, p)
@@ -121,15 +123,15 @@ func TestCanvasTestRunStreamsTheExecution(t *testing.T) {
 	wf := h.ownersWorkflow(w)
 	owner := h.sessionCookie(w.users["owner"], w.orgA.ID)
 
-	var run executionAccepted
-	resp := h.do(request{Method: "POST", Path: uiAPIPrefix + "/workflows/" + wf.ID.String() + "/run", Cookie: owner,
+	var run api.ExecutionAccepted
+	resp := h.do(request{Method: "POST", Path: api.UIAPIPrefix + "/workflows/" + wf.ID.String() + "/run", Cookie: owner,
 		JSON: `{"total":150}`})
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("run = %d %s", resp.StatusCode, resp.body)
 	}
 	resp.json(t, &run)
 
-	req, err := http.NewRequest("GET", h.ts.URL+uiAPIPrefix+"/executions/"+run.ExecutionID.String()+"/events", nil)
+	req, err := http.NewRequest("GET", h.ts.URL+api.UIAPIPrefix+"/executions/"+run.ExecutionID.String()+"/events", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestCanvasTestRunStreamsTheExecution(t *testing.T) {
 		t.Fatalf("events = %d %s", stream.StatusCode, stream.Header.Get("Content-Type"))
 	}
 	// Read events until "end": the stream closes itself once the execution is final.
-	var last executionJSON
+	var last api.ExecutionJSON
 	var event, ended string
 	lines := bufio.NewScanner(stream.Body)
 	lines.Buffer(make([]byte, 0, 64<<10), 4<<20)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/service"
 )
 
@@ -53,7 +55,7 @@ func withKey(h http.Header, key string) http.Header {
 // replayProblem checks that an answer is the 409 problem document of a replayed signed request.
 func replayProblem(t *testing.T, what string, status int, body string) {
 	t.Helper()
-	var p problemBody
+	var p httpx.ProblemBody
 	if status != http.StatusConflict || json.Unmarshal([]byte(body), &p) != nil || p.Status != http.StatusConflict ||
 		!strings.Contains(p.Detail, "already accepted at") || !strings.Contains(p.Detail, "send a new timestamp and signature") {
 		t.Errorf("%s: %d %s, want the 409 replay problem", what, status, body)
@@ -80,9 +82,9 @@ func TestSignedWebhookIsAcceptedOnce(t *testing.T) {
 		status, out := post(t, info.URL, body, hdr)
 		replayProblem(t, "second call", status, out)
 		// The header rewritten (t with a leading zero, another v1 appended): the same signed content.
-		sig := hdr[SignatureHeader][0]
+		sig := hdr[httpx.SignatureHeader][0]
 		mangled := strings.Replace(sig, "t=", "t=0", 1) + ",v1=" + strings.Repeat("ab", 32)
-		status, out = post(t, info.URL, body, http.Header{SignatureHeader: {mangled}})
+		status, out = post(t, info.URL, body, http.Header{httpx.SignatureHeader: {mangled}})
 		replayProblem(t, "rewritten header", status, out)
 		if n := h.hookExecutions(wfID); n != 1 {
 			t.Errorf("%d executions, want 1", n)
@@ -104,7 +106,7 @@ func TestSignedWebhookIsAcceptedOnce(t *testing.T) {
 	t.Run("each webhook has its own nonces", func(t *testing.T) {
 		a, wfA := h.hookWorkflow(w, `{}`)
 		b, wfB := h.hookWorkflow(w, `{}`)
-		for _, info := range []webhookInfo{a, b} {
+		for _, info := range []api.WebhookInfo{a, b} {
 			if status, out := post(t, info.URL, body, signed(info.Secret, t0, body)); status != http.StatusAccepted {
 				t.Fatalf("%s: %d %s", info.URL, status, out)
 			}

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/handlers/public"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
@@ -57,7 +60,7 @@ func (h *harness) engineDeps(d *Deps) {
 
 // hookWorkflow creates and activates a webhook workflow of organization A with the given trigger config, and
 // returns its webhook URL and secret as the API hands them out.
-func (h *harness) hookWorkflow(w *world, triggerConfig string) (webhookInfo, string) {
+func (h *harness) hookWorkflow(w *world, triggerConfig string) (api.WebhookInfo, string) {
 	h.t.Helper()
 	def := strings.Replace(apiFlow, `"config":{}`, `"config":`+triggerConfig, 1)
 	admin := h.accessToken(w.users["admin"], w.orgA.ID)
@@ -69,7 +72,7 @@ func (h *harness) hookWorkflow(w *world, triggerConfig string) (webhookInfo, str
 	if resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/activate", Bearer: admin}); resp.StatusCode != 200 {
 		h.t.Fatalf("activate: %d %s", resp.StatusCode, resp.body)
 	}
-	var info webhookInfo
+	var info api.WebhookInfo
 	resp = h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID + "/webhook", Bearer: admin})
 	resp.json(h.t, &info)
 	h.remember(info.Secret)
@@ -84,7 +87,7 @@ func post(t *testing.T, url string, body []byte, header http.Header) (int, strin
 }
 
 func signed(secret string, at time.Time, body []byte) http.Header {
-	return http.Header{SignatureHeader: {SignatureValue(secret, at, body)}}
+	return http.Header{httpx.SignatureHeader: {httpx.SignatureValue(secret, at, body)}}
 }
 
 // steppedClock is the real time plus an offset a test moves forward: what the server times by Deps.Now (cached
@@ -134,7 +137,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 		"future":        signed(info.Secret, time.Now().Add(6*time.Minute), body),
 		"wrong secret":  signed("whsec_wrong", time.Now(), body),
 		"unsigned":      {},
-		"garbage":       {SignatureHeader: {"t=abc,v1=zz"}},
+		"garbage":       {httpx.SignatureHeader: {"t=abc,v1=zz"}},
 	} {
 		if status, out := post(t, info.URL, body, hdr); status != http.StatusUnauthorized {
 			t.Errorf("%s: %d %s", name, status, out)
@@ -165,14 +168,14 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	}
 
 	// A rotated secret: both verify during the grace period.
-	var rotated webhookInfo
+	var rotated api.WebhookInfo
 	admin := h.accessToken(w.users["admin"], w.orgA.ID)
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/webhook/rotate", Bearer: admin}).json(t, &rotated)
 	h.remember(rotated.Secret)
 	if rotated.Secret == info.Secret || rotated.URL != info.URL || rotated.PreviousSecretExpiresAt == nil {
 		t.Fatalf("rotation: %+v", rotated)
 	}
-	clock.Step(webhookTargetTTL) // the token's cached secrets expire
+	clock.Step(public.WebhookTargetTTL) // the token's cached secrets expire
 	for i, secret := range []string{info.Secret, rotated.Secret} {
 		if status, out := post(t, info.URL, body, signed(secret, t0.Add(-time.Duration(2+i)*time.Second), body)); status != 202 {
 			t.Errorf("after rotation, %.12s…: %d %s", secret, status, out)
@@ -187,7 +190,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var log struct {
-			Items []webhookDeliveryJSON `json:"items"`
+			Items []api.WebhookDeliveryJSON `json:"items"`
 		}
 		h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wfID + "/webhook/deliveries", Bearer: member}).json(t, &log)
 		statuses := map[int]int{}
@@ -211,7 +214,7 @@ func TestSignedWebhookRunsTheWorkflow(t *testing.T) {
 
 	// Deactivated: 404 (once the cached resolution expires).
 	h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/deactivate", Bearer: admin})
-	clock.Step(webhookTargetTTL)
+	clock.Step(public.WebhookTargetTTL)
 	if status, _ := post(t, info.URL, body, signed(rotated.Secret, time.Now(), body)); status != http.StatusNotFound {
 		t.Errorf("inactive workflow: %d", status)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -88,7 +88,7 @@ func BenchmarkSignedWebhooksEndToEnd(b *testing.B) {
 			for body := range work {
 				req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set(handlers.SignatureHeader, handlers.SignatureValue(hook.Secret, time.Now(), body))
+				req.Header.Set(httpx.SignatureHeader, httpx.SignatureValue(hook.Secret, time.Now(), body))
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {

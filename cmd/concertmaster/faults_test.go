@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -255,7 +255,7 @@ func signedCall(t *testing.T, url, secret string, n int) (int, uuid.UUID, string
 	body := []byte(fmt.Sprintf(`{"n":%d}`, n))
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(handlers.SignatureHeader, handlers.SignatureValue(secret, time.Now(), body))
+	req.Header.Set(httpx.SignatureHeader, httpx.SignatureValue(secret, time.Now(), body))
 	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("webhook call %d: %v", n, err)
@@ -378,7 +378,7 @@ func sendSignedLoad(url, secret string) loadResult {
 			body := []byte(fmt.Sprintf(`{"n":%d}`, i))
 			req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set(handlers.SignatureHeader, handlers.SignatureValue(secret, time.Now(), body))
+			req.Header.Set(httpx.SignatureHeader, httpx.SignatureValue(secret, time.Now(), body))
 			outcome, id := "error", uuid.Nil
 			if resp, err := client.Do(req); err == nil {
 				var ack struct {

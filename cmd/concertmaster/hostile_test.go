@@ -17,7 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -118,7 +118,7 @@ func TestHostileWorkflowsAgainstALiveServer(t *testing.T) {
 	trigger := func(h store.Webhook, body string) (uuid.UUID, error) {
 		req, _ := http.NewRequest("POST", base+"/hooks/"+h.Token, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(handlers.SignatureHeader, handlers.SignatureValue(h.Secret, time.Now(), []byte(body)))
+		req.Header.Set(httpx.SignatureHeader, httpx.SignatureValue(h.Secret, time.Now(), []byte(body)))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return uuid.Nil, err

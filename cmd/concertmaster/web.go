@@ -12,6 +12,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/platform/failover"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
@@ -81,7 +82,7 @@ func integrationDeps(cfg *config, st *store.Store, deps *handlers.Deps) error {
 // background count caches (River UI's Handler has no Stop to wait on: they end on their own once it is canceled,
 // their queries canceled with it); serve calls it once the HTTP server has drained, before the pool closes.
 func startJobsUI(ctx context.Context, logger *slog.Logger, st *store.Store, deps *handlers.Deps) (stop func(), err error) {
-	ui, err := handlers.NewJobsUI(st.Jobs(), logger)
+	ui, err := admin.NewJobsUI(st.Jobs(), logger)
 	if err != nil {
 		return nil, fmt.Errorf("job monitor: %w", err)
 	}

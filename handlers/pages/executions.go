@@ -1,0 +1,332 @@
+package pages
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
+)
+
+// executionSince maps the time filter's choices to how far back they reach.
+var executionSince = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour,
+	"30d": 30 * 24 * time.Hour}
+
+// workflowChoicesLimit caps the workflow filter's options and the names the list resolves; an execution of a
+// workflow beyond it shows the workflow's short id.
+const workflowChoicesLimit = 500
+
+// executionsPage is GET /executions?workflow_id=&status=&since=&cursor=.
+func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
+	p := httpx.PrincipalFrom(r.Context())
+	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	page := views.ExecutionsPage{}
+	f := store.ExecutionFilter{Limit: pageListSize}
+	// A filter value this page did not offer is dropped rather than refused: the form cannot produce one.
+	if id, err := uuid.Parse(q.Get("workflow_id")); err == nil {
+		f.WorkflowID, page.WorkflowID = &id, id.String()
+	}
+	if v := q.Get("status"); httpx.IsExecutionStatus(v) {
+		f.Status, page.Status = v, v
+	}
+	if d, ok := executionSince[q.Get("since")]; ok {
+		f.CreatedAfter, page.Since = httpx.Ptr(time.Now().Add(-d)), q.Get("since")
+	}
+	if c := q.Get("cursor"); c != "" {
+		at, id, err := httpx.DecodePageCursor(c)
+		if err != nil {
+			s.PageError(w, r, err)
+			return
+		}
+		f.Before = &store.Execution{CreatedAt: at, ID: id}
+	}
+	workflows, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	names := map[uuid.UUID]string{}
+	for _, wf := range workflows {
+		names[wf.ID] = wf.Name
+		page.Workflows = append(page.Workflows, views.Choice{Value: wf.ID.String(), Label: wf.Name})
+	}
+	items, err := s.deps.App.Executions.List(r.Context(), s.Caller(r), f)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	for _, e := range items {
+		page.Items = append(page.Items, executionRow(e, names))
+	}
+	if len(items) == pageListSize {
+		last := items[len(items)-1]
+		page.OlderURL = pageURL("/executions", url.Values{"workflow_id": {page.WorkflowID}, "status": {page.Status},
+			"since": {page.Since}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
+	}
+	s.Render(w, r, http.StatusOK, "Executions", views.Executions(page))
+}
+
+func executionRow(e store.Execution, names map[uuid.UUID]string) views.ExecutionRow {
+	name, ok := names[e.WorkflowID]
+	if !ok {
+		name = e.WorkflowID.String()[:8]
+	}
+	return views.ExecutionRow{ID: e.ID.String(), WorkflowID: e.WorkflowID.String(), Workflow: name, Status: e.Status,
+		Trigger: e.TriggerKind, Created: views.Stamp(e.CreatedAt), Duration: spanOf(e.StartedAt, e.FinishedAt)}
+}
+
+// spanOf is how long something took, "" until it has both ends.
+func spanOf(started, finished *time.Time) string {
+	if started == nil || finished == nil {
+		return ""
+	}
+	return durationText(finished.Sub(*started))
+}
+
+// durationText shows a duration in milliseconds below a second, rounded to hundredths of a second above.
+func durationText(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+// pageExecution loads the {id} execution for a page action the caller may do, answering the error page when not.
+func (s *Handlers) pageExecution(w http.ResponseWriter, r *http.Request, a authz.Action) (store.Execution, bool) {
+	exec, err := s.PathExecution(r, a)
+	if err != nil {
+		s.PageError(w, r, err)
+		return store.Execution{}, false
+	}
+	return exec, true
+}
+
+// executionPage is GET /executions/{id}.
+func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	wf, err := s.deps.Store.WorkflowGet(ctx, exec.OrganizationID, exec.WorkflowID)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	live, err := s.executionLive(ctx, exec, s.executionRights(r, exec))
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
+		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live}
+	if exec.RetryOf != nil {
+		page.RetryOf = exec.RetryOf.String()
+	}
+	files, err := s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	for _, f := range files {
+		page.Files = append(page.Files, views.ExecutionFile{URL: "/executions/" + exec.ID.String() + "/files/" + f.ID.String(),
+			Filename: f.Filename, Type: f.ContentType, Size: byteSize(f.Size)})
+	}
+	mails, err := s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	for _, m := range mails {
+		reply := m.SMTPReply
+		if m.Error != "" {
+			reply = m.Error
+		}
+		page.Emails = append(page.Emails, views.EmailRow{NodeID: m.NodeID, Status: m.Status,
+			Recipients: strings.Join(m.Recipients, ", "), Subject: m.Subject, Reply: reply, At: views.Stamp(m.UpdatedAt)})
+	}
+	s.Render(w, r, http.StatusOK, "Execution "+page.ID[:8], views.Execution(page))
+}
+
+// mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
+func (s *Handlers) mayOnExecution(r *http.Request, exec store.Execution, a authz.Action) bool {
+	_, err := s.deps.App.Workflows.Authorized(r.Context(), s.Caller(r), exec.WorkflowID, a)
+	return err == nil
+}
+
+// executionRights is what the caller may do to an execution, judged once per page or stream.
+type executionRights struct{ cancel, retry bool }
+
+func (s *Handlers) executionRights(r *http.Request, exec store.Execution) executionRights {
+	return executionRights{cancel: s.mayOnExecution(r, exec, authz.ExecutionCancel),
+		retry: s.mayOnExecution(r, exec, authz.ExecutionRetry)}
+}
+
+// executionLive reads what the live part of an execution's page shows, fresh from the database: the events only
+// say that something changed.
+func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may executionRights) (views.ExecutionLive, error) {
+	runs, err := s.deps.Store.NodeRuns(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		return views.ExecutionLive{}, err
+	}
+	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: httpx.FinalStatus(exec.Status),
+		Created: views.Stamp(exec.CreatedAt), Started: views.StampPtr(exec.StartedAt, "—"),
+		Finished: views.StampPtr(exec.FinishedAt, "—"), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
+		Error: exec.Error, MayCancel: may.cancel, MayRetry: may.retry}
+	anchored := map[string]bool{}
+	for _, run := range runs {
+		row := nodeRunRow(run)
+		if !anchored[run.NodeID] {
+			anchored[run.NodeID], row.Anchor = true, timelineAnchor(run.NodeID)
+		}
+		live.Nodes = append(live.Nodes, row)
+	}
+	def, err := s.graphDefinition(ctx, exec.WorkflowVersionID)
+	if err != nil {
+		return views.ExecutionLive{}, err
+	}
+	live.Graph = executionGraph(def, exec, runs)
+	return live, nil
+}
+
+func nodeRunRow(run engine.NodeRun) views.NodeRunRow {
+	row := views.NodeRunRow{NodeID: run.NodeID, Type: run.Type, Status: string(run.Status), Attempt: run.Attempt,
+		Input: prettyJSON(run.Input), Output: prettyJSON(run.Output), Error: run.Error,
+		Duration: spanOf(httpx.TimeOrNil(run.StartedAt), httpx.TimeOrNil(run.FinishedAt))}
+	if !run.StartedAt.IsZero() {
+		row.Started = run.StartedAt.UTC().Format("15:04:05.000")
+	}
+	if run.ItemIndex != nil {
+		row.Item = strconv.Itoa(*run.ItemIndex)
+	}
+	return row
+}
+
+// prettyJSON indents a JSON document for reading; "" for none. templ escapes it where it is shown.
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return out.String()
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel.
+func (s *Handlers) cancelExecutionPage(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.PathID(r, "id")
+	if err == nil {
+		_, _, err = s.deps.App.Executions.Cancel(r.Context(), s.Caller(r), id)
+	}
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	s.Redirect(w, r, "/executions/"+id.String())
+}
+
+// retryExecutionPage is POST /executions/{id}/retry {from: start | failed}: a new execution, whose page follows.
+func (s *Handlers) retryExecutionPage(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.PathID(r, "id")
+	if err == nil {
+		err = httpx.ParseForm(w, r)
+	}
+	var retry store.Execution
+	if err == nil {
+		retry, err = s.deps.App.Executions.Retry(r.Context(), s.Caller(r), id, r.PostFormValue("from"))
+	}
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	s.Redirect(w, r, "/executions/"+retry.ID.String())
+}
+
+// executionFilePage is GET /executions/{id}/files/{fileID}: the API's file download for a signed-in browser,
+// which has a cookie rather than a Bearer token. Same authorization: whoever may see the execution.
+func (s *Handlers) executionFilePage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	file, body, err := s.OpenExecutionFile(r, exec)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	defer body.Close()
+	w.Header().Set("Content-Type", file.ContentType)
+	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+httpx.SafeFilename(file.Filename)+`"`)
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = io.Copy(w, body)
+}
+
+// executionEventsPage is GET /executions/{id}/events: server-sent events that redraw the execution page's live
+// part. Every status change of the execution, whichever instance's worker made it, arrives through Postgres
+// NOTIFY (Deps.Events); each one, and each resync after a lost LISTEN connection, is answered with a "timeline"
+// event holding the freshly rendered fragment. The stream ends with an "end" event once the execution is final,
+// or when the client goes away.
+func (s *Handlers) executionEventsPage(w http.ResponseWriter, r *http.Request) {
+	exec, ok := s.pageExecution(w, r, authz.ExecutionView)
+	if !ok {
+		return
+	}
+	may := s.executionRights(r, exec)
+	s.StreamExecution(w, r, s.deps.Events, exec, func(ctx context.Context, w io.Writer, exec store.Execution) (bool, error) {
+		return s.sendTimeline(ctx, w, exec, may)
+	})
+}
+
+// sendTimeline re-reads the execution and writes its live fragment as a "timeline" event, followed by "end" when
+// the execution is final.
+func (s *Handlers) sendTimeline(ctx context.Context, w io.Writer, exec store.Execution, may executionRights) (final bool, err error) {
+	exec, err = s.deps.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID)
+	if err != nil {
+		return false, err
+	}
+	live, err := s.executionLive(ctx, exec, may)
+	if err != nil {
+		return false, err
+	}
+	var html bytes.Buffer
+	if err := views.ExecutionTimeline(live).Render(ctx, &html); err != nil {
+		return false, err
+	}
+	if err := httpx.WriteSSE(w, "timeline", html.String()); err != nil {
+		return false, err
+	}
+	if live.Final {
+		return true, httpx.WriteSSE(w, "end", live.Status)
+	}
+	return false, nil
+}
