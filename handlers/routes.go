@@ -12,7 +12,7 @@ import (
 // httpx.Router.
 func (s *Server) routes() {
 	d := s.deps
-	admin.New(s.kit, admin.Deps{Logger: d.Logger, DB: d.DB, Store: d.Store, Metrics: d.Metrics,
+	admin.New(s.kit, admin.Deps{Logger: d.Logger, DB: d.DB, Optional: d.Optional, Store: d.Store, Metrics: d.Metrics,
 		MetricsToken: d.MetricsToken, MetricsOwnListener: d.MetricsOwnListener, JobsUI: d.JobsUI}).Routes(s.router)
 	s.router.Handle("GET /static/", s.kit.Assets())
 	pages.New(s.kit, pages.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,

@@ -28,6 +28,9 @@ import (
 type Deps struct {
 	Logger *slog.Logger
 	DB     admin.Pinger
+	// Optional names the optional dependencies (Redis) with a function describing each one's state, which /readyz
+	// lists under its answer; they never make the process unready.
+	Optional map[string]func() string
 	// App holds the use cases the handlers adapt (app.New); required.
 	App *app.App
 	// Store is the application's data, for the reads and actions not yet moved into App.

@@ -63,8 +63,9 @@ func TestServeSurvivesRedisDown(t *testing.T) {
 		if _, ok := waitExecutionsSucceeded(t, pool, []uuid.UUID{id}, time.Now().Add(30*time.Second)); !ok {
 			t.Errorf("%s: the webhook's execution did not succeed", phase)
 		}
-		if status, body, _ := get(t, base+"/readyz"); status != http.StatusOK {
-			t.Errorf("%s: /readyz = %d %s, want 200: Redis is optional", phase, status, body)
+		wantRedis := map[bool]string{true: "redis: up", false: "redis: down since"}[phase != "during"]
+		if status, body, _ := get(t, base+"/readyz"); status != http.StatusOK || !strings.Contains(body, wantRedis) {
+			t.Errorf("%s: /readyz = %d %q, want 200 saying %q: Redis is optional", phase, status, body, wantRedis)
 		}
 		return cookie
 	}

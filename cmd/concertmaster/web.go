@@ -37,6 +37,7 @@ func webDeps(ctx context.Context, cfg *config, arch *service.Archetype, st *stor
 	if rc != nil {
 		deps.Sessions = failover.NewSessions(goredisstore.NewWithPrefix(rc.client, "concertmaster:session:"), pgSessions, rc.health)
 		deps.Limiter = ratelimit.Fallback{Primary: ratelimit.NewRedis(rc.client), Secondary: deps.Limiter, Health: rc.health}
+		deps.Optional = map[string]func() string{"redis": rc.health.State}
 	}
 	// Swept with Redis too: the sessions begun while it was down live in PostgreSQL.
 	stop, err := sweepSessions(ctx, arch, st)

@@ -2,7 +2,10 @@ package admin
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/concertmaster/concertmaster/platform/logging"
@@ -19,8 +22,9 @@ func (s *Handlers) healthz(w http.ResponseWriter, r *http.Request) {
 // readyzTimeout bounds the database check, so a hung database makes the probe fail rather than hang.
 const readyzTimeout = 2 * time.Second
 
-// readyz answers 200 when the database answers and 503 otherwise. The pool reconnects by itself, so readiness
-// comes back without a restart when the database does.
+// readyz answers 200 when the database answers and 503 otherwise; under its "ok", a line per optional dependency
+// says its state ("redis: down since …: …"), which does not change the answer. The pool reconnects by itself, so
+// readiness comes back without a restart when the database does.
 func (s *Handlers) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 	defer cancel()
@@ -33,4 +37,7 @@ func (s *Handlers) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
+	for _, name := range slices.Sorted(maps.Keys(s.deps.Optional)) {
+		_, _ = fmt.Fprintf(w, "%s: %s\n", name, s.deps.Optional[name]())
+	}
 }

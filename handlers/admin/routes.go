@@ -25,6 +25,9 @@ type Pinger interface {
 type Deps struct {
 	Logger *slog.Logger
 	DB     Pinger
+	// Optional names the optional dependencies (Redis) with a function describing each one's state ("up", or why
+	// not), which /readyz lists under its answer; they never make the process unready.
+	Optional map[string]func() string
 	// Store writes the audit events of job monitor changes.
 	Store *store.Store
 	// Metrics is the registry served at /metrics, which MetricsToken guards when set; with MetricsOwnListener

@@ -477,7 +477,7 @@ var (
 // schemaEnums lists the values of string types whose set is closed.
 var schemaEnums = map[reflect.Type][]any{
 	reflect.TypeFor[fault.Code](): {fault.Invalid, fault.NotFound, fault.Conflict, fault.Unauthorized, fault.Forbidden,
-		fault.RateLimited, fault.TooLarge, fault.Unavailable, fault.Internal},
+		fault.RateLimited, fault.TooLarge, fault.Unavailable, fault.InsufficientStorage, fault.Internal},
 	reflect.TypeFor[engine.Category](): {engine.CategoryTrigger, engine.CategoryTransform, engine.CategoryCondition,
 		engine.CategoryAction},
 }

@@ -1246,7 +1246,7 @@ export interface components {
         };
         Problem: {
             /** @enum {string} */
-            code: "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" | "rate_limited" | "too_large" | "unavailable" | "internal";
+            code: "invalid" | "not_found" | "conflict" | "unauthorized" | "forbidden" | "rate_limited" | "too_large" | "unavailable" | "insufficient_storage" | "internal";
             detail?: string;
             errors?: components["schemas"]["FieldError"][] | null;
             request_id?: string;
