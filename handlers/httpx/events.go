@@ -13,8 +13,11 @@ import (
 
 // Live execution pages and the canvas follow an execution through server-sent events.
 
-// sseHeartbeat keeps proxies from closing an idle event stream, and finds a client that went away.
-const sseHeartbeat = 15 * time.Second
+// sseResync is how often an idle event stream checks the execution's status itself and, when it is unchanged,
+// sends a comment: that keeps proxies from closing the stream and finds a client that went away, and a change whose
+// notification never arrived (NOTIFY is not delivered to a LISTEN connection that was down, and a slow subscriber's
+// events are dropped) is still shown within this long instead of never.
+const sseResync = 5 * time.Second
 
 // StreamExecution answers with server-sent events about exec: send writes the execution's state at once and again
 // after each change the engine announces (a burst coalesced into one), until the execution is final (send says so)
@@ -35,8 +38,9 @@ func (k *Kit) StreamExecution(w http.ResponseWriter, r *http.Request, changes *s
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	heartbeat := time.NewTicker(sseHeartbeat)
-	defer heartbeat.Stop()
+	resync := time.NewTicker(sseResync)
+	defer resync.Stop()
+	seen := exec.Status
 	for {
 		final, err := send(ctx, w, exec)
 		if err == nil {
@@ -53,7 +57,11 @@ func (k *Kit) StreamExecution(w http.ResponseWriter, r *http.Request, changes *s
 			select {
 			case <-ctx.Done():
 				return
-			case <-heartbeat.C:
+			case <-resync.C:
+				if now, err := k.cfg.Store.ExecutionGet(ctx, exec.OrganizationID, exec.ID); err == nil && now.Status != seen {
+					seen = now.Status
+					break wait
+				}
 				if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil {
 					return
 				}
