@@ -46,6 +46,9 @@ type nodeRunJSON struct {
 	Error      string          `json:"error,omitempty"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
+	// RanAgain says, in words, why the node ran again when the execution resumed after a pass stopped: the
+	// stopped pass may have run it already, its side effects under the same idempotency key.
+	RanAgain string `json:"ran_again,omitempty"`
 }
 
 func executionOut(e store.Execution, runs []engine.NodeRun) executionJSON {
@@ -57,7 +60,7 @@ func executionOut(e store.Execution, runs []engine.NodeRun) executionJSON {
 		for i, r := range runs {
 			out.Nodes[i] = nodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
 				ItemIndex: r.ItemIndex, Port: r.Port, Input: orJSONNull(r.Input), Output: orJSONNull(r.Output),
-				Error: r.Error, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt)}
+				Error: r.Error, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt), RanAgain: r.RanAgain}
 		}
 	}
 	return out
