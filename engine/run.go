@@ -60,6 +60,9 @@ type NodeRun struct {
 	Error      string          `json:"error,omitempty"`
 	StartedAt  time.Time       `json:"started_at"`
 	FinishedAt time.Time       `json:"finished_at"`
+	// RanAgain is RunInput.Resumed on a run of a resumed pass that may repeat a run the previous pass had under
+	// way when it stopped (see RunInput.Resumed); empty otherwise.
+	RanAgain string `json:"ran_again,omitempty"`
 }
 
 // Recorder stores a side-effecting node's run the moment it finishes, before the run loop moves on, so that a crash
@@ -114,6 +117,13 @@ type RunInput struct {
 	// Recorded holds the runs stored by earlier calls for this execution (after a crash, a park, or kept by
 	// Plan.RetryRuns). Finished ones are reused, never run again.
 	Recorded []NodeRun
+	// Resumed, when set, says this call resumes a pass that stopped before it could finish (its worker process
+	// died, say), and why, in words a user reads. The runs it makes of nodes that were ready when it began (every
+	// parent reused from Recorded, or the trigger) carry it as NodeRun.RanAgain: the stopped pass may have had
+	// them under way, so they may run a second time. Nodes that become ready only through a run of this call are
+	// not marked, nor are skipped or reused ones, nor the nodes of a loop's body (the loop node carries the mark:
+	// which of its items had started is not recorded).
+	Resumed string
 	// Recorder receives side-effecting runs as they finish; nil puts them in RunResult.NodeRuns with the rest.
 	Recorder Recorder
 	// Observer, if set, receives live node events.
@@ -315,6 +325,9 @@ type settled struct {
 	raw     json.RawMessage
 	// view is {"output": data}, what `nodes.<id>` shows expressions; built when the plan's expressions use nodes.
 	view map[string]any
+	// thisPass says the state is known only through a run of this Run call: the node ran, or something it waits on
+	// did. Its children were not ready when the call began (see RunInput.Resumed).
+	thisPass bool
 }
 
 func (s *settled) delivers() bool { return s.deliver }
@@ -483,6 +496,8 @@ func (s *scope) run(ctx context.Context) {
 type nodeInput struct {
 	data any
 	raw  json.RawMessage
+	// readyAtStart says the node was ready when this Run call began: no parent's state came from a run of this call.
+	readyAtStart bool
 }
 
 // prepare decides what happens to a node whose parents have all finished: skipped, reused from its record, or
@@ -491,12 +506,11 @@ func (s *scope) prepare(i int) (*settled, nodeInput) {
 	ex := s.ex
 	n := ex.plan.nodes[i]
 
-	var in nodeInput
+	in := nodeInput{readyAtStart: s.readyAtStart(n)}
 	if len(n.in) == 0 {
 		if i != ex.plan.trigger {
-			return s.skip(n), in // a node nothing leads to never runs
+			return s.skip(n, in), in // a node nothing leads to never runs
 		}
-		in.raw = nil
 	} else {
 		var buf [4]int
 		from := buf[:0]
@@ -509,9 +523,9 @@ func (s *scope) prepare(i int) (*settled, nodeInput) {
 			}
 		}
 		if len(from) == 0 {
-			return s.skip(n), in
+			return s.skip(n, in), in
 		}
-		in = s.inputFrom(n, from)
+		in.data, in.raw = s.inputFrom(n, from)
 	}
 
 	if rec := ex.recorded[keyOf(i, s.item)]; rec != nil {
@@ -520,6 +534,17 @@ func (s *scope) prepare(i int) (*settled, nodeInput) {
 		}
 	}
 	return nil, in
+}
+
+// readyAtStart reports whether none of a node's parents' states came from a run of this Run call (see
+// RunInput.Resumed). A body's entry counts as the loop node's run, so body nodes are never ready at the start.
+func (s *scope) readyAtStart(n *planNode) bool {
+	for _, p := range n.parents {
+		if st := s.parentState(p); st != nil && st.thisPass {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *scope) parentState(from int) *settled {
@@ -533,10 +558,10 @@ func (s *scope) parentState(from int) *settled {
 }
 
 // inputFrom builds a node's input from the parents that delivered, reusing their encoded outputs.
-func (s *scope) inputFrom(n *planNode, from []int) nodeInput {
+func (s *scope) inputFrom(n *planNode, from []int) (any, json.RawMessage) {
 	if len(n.parents) == 1 {
 		st := s.parentState(from[0])
-		return nodeInput{data: st.data, raw: st.raw}
+		return st.data, st.raw
 	}
 	nodes := s.ex.plan.nodes
 	data := make(map[string]any, len(from))
@@ -558,7 +583,7 @@ func (s *scope) inputFrom(n *planNode, from []int) nodeInput {
 		raw = append(raw, orNull(st.raw)...)
 	}
 	raw = append(raw, '}')
-	return nodeInput{data: data, raw: raw}
+	return data, raw
 }
 
 func orNull(raw json.RawMessage) json.RawMessage {
@@ -569,8 +594,8 @@ func orNull(raw json.RawMessage) json.RawMessage {
 }
 
 // skip settles a node as skipped and records it, unless it already was.
-func (s *scope) skip(n *planNode) *settled {
-	st := &settled{status: NodeSkipped}
+func (s *scope) skip(n *planNode, in nodeInput) *settled {
+	st := &settled{status: NodeSkipped, thisPass: !in.readyAtStart}
 	if rec := s.ex.recorded[keyOf(n.idx, s.item)]; rec != nil && rec.Status == NodeSkipped {
 		return st
 	}
@@ -688,6 +713,9 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 	ex := s.ex
 	n := ex.plan.nodes[i]
 	run := NodeRun{NodeID: n.ID, Type: n.Type, ItemIndex: s.item, Input: in.raw, StartedAt: ex.now()}
+	if in.readyAtStart {
+		run.RanAgain = ex.in.Resumed
+	}
 	input := Input{NodeID: n.ID, Data: in.data, JSON: in.raw, Env: s.env, Services: ex.in.Services}
 
 	var res attemptResult
@@ -741,11 +769,12 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 		}
 		run.Status, run.Error = NodeFailed, res.err.Error()
 		st := s.failed(n, run.Error, canceled)
+		st.thisPass = true
 		s.finish(ctx, n, run)
 		return st
 	}
 	run.Status, run.Port, run.Output = NodeSucceeded, res.out.Port, res.raw
-	st := &settled{status: NodeSucceeded, deliver: true, port: res.out.Port, data: res.data, raw: res.raw}
+	st := &settled{status: NodeSucceeded, deliver: true, port: res.out.Port, data: res.data, raw: res.raw, thisPass: true}
 	s.addView(st)
 	s.finish(ctx, n, run)
 	return st
@@ -758,6 +787,7 @@ func (s *scope) parkNode(ctx context.Context, n *planNode, run NodeRun, until ti
 		// Validation keeps waiting types out of loop bodies; a type that parks without saying so lands here.
 		run.Status, run.Error, run.FinishedAt = NodeFailed, "a node inside a loop body cannot wait", s.ex.now()
 		st := s.failed(n, run.Error, false)
+		st.thisPass = true
 		s.finish(ctx, n, run)
 		return st
 	}
@@ -765,7 +795,7 @@ func (s *scope) parkNode(ctx context.Context, n *planNode, run NodeRun, until ti
 	run.Status = NodeRunning
 	run.Output, _ = json.Marshal(map[string]time.Time{"resume_at": until.UTC()})
 	s.finish(ctx, n, run)
-	return &settled{status: NodeRunning}
+	return &settled{status: NodeRunning, thisPass: true}
 }
 
 type attemptResult struct {
@@ -1001,7 +1031,7 @@ func (s *scope) runItem(ctx context.Context, n *planNode, k int, item any, stop 
 	env.Item, env.ItemIndex = item, &idx
 	body := newScope(s.ex, n.body, s, &env, &idx, stop)
 	env.scope = body
-	body.entry = &settled{status: NodeSucceeded, deliver: true, port: PortBody, data: item, raw: raw}
+	body.entry = &settled{status: NodeSucceeded, deliver: true, port: PortBody, data: item, raw: raw, thisPass: true}
 	body.run(ctx)
 	if f := body.failure.Load(); f != nil {
 		return nil, fmt.Errorf("item %d: node %q failed: %s", k, f.nodeID, f.msg)

@@ -1189,3 +1189,84 @@ func TestRunLoopSharesTheConcurrencyBound(t *testing.T) {
 	}
 	jsonEqual(t, byNode(res.NodeRuns)["loop"].Output, `["b","b","b","b","b","b","b","b"]`)
 }
+
+// TestRunResumedMarksTheFrontier resumes plans from a part of a finished run's records: exactly the nodes that were
+// ready when the resumed pass began, and ran in it, carry its reason; nodes that became ready only through a run of
+// this pass, skipped and reused nodes, and loop bodies do not.
+func TestRunResumedMarksTheFrontier(t *testing.T) {
+	t.Parallel()
+	const reason = "its worker process stopped"
+	branches := []string{`hook:trigger.webhook`, `prep:transform.data:{"jq":".body"}`, `a:action.effect`, `a2:action.effect`,
+		`b:action.effect`, `c:transform.echo`, `pick:condition.if:{"condition":"true"}`, `yes:action.effect`, `no:action.effect`}
+	branchEdges := []string{"hook->prep", "prep->a", "a->a2", "prep->b", "b->c", "prep->pick", "pick.true->yes", "pick.false->no"}
+	tests := []struct {
+		name     string
+		nodes    []string
+		edges    []string
+		resumed  string
+		recorded []string // the nodes whose runs the stopped pass recorded
+		// wantMarked are the nodes whose runs in the resumed pass carry the reason; wantRan the others that ran.
+		wantMarked, wantRan []string
+	}{
+		{name: "stopped after the first side effect", nodes: branches, edges: branchEdges, resumed: reason,
+			recorded: []string{"hook", "prep", "a", "pick", "no"}, wantMarked: []string{"a2", "b", "yes"}, wantRan: []string{"c"}},
+		{name: "stopped before any side effect", nodes: branches, edges: branchEdges, resumed: reason,
+			recorded: []string{"hook", "prep"}, wantMarked: []string{"a", "b", "pick"}, wantRan: []string{"a2", "c", "yes"}},
+		{name: "a skip decided by records is not marked, its siblings are", nodes: branches, edges: branchEdges, resumed: reason,
+			recorded: []string{"hook", "prep", "a", "a2", "b", "pick"}, wantMarked: []string{"c", "yes"}},
+		{name: "not a resumption", nodes: branches, edges: branchEdges,
+			recorded: []string{"hook", "prep"}, wantRan: []string{"a", "a2", "b", "c", "pick", "yes"}},
+		{name: "a loop carries the mark for its body",
+			nodes: []string{`hook:trigger.webhook`, `loop:condition.loop:{"items":"input.body.list"}`, `send:action.effect`, `after:action.effect`},
+			edges: []string{"hook->loop", "loop.body->send", "loop.done->after"}, resumed: reason,
+			recorded: []string{"hook"}, wantMarked: []string{"loop"}, wantRan: []string{"send", "after"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg, _ := setup(t)
+			plan := compile(t, reg, def(t, tt.nodes, tt.edges...))
+			in := engine.RunInput{Trigger: trigger(`{"list":[1,2]}`)}
+			full, err := plan.Run(context.Background(), in)
+			if err != nil || full.Status != engine.ExecutionSucceeded {
+				t.Fatalf("full run: %v %s %s", err, full.Status, full.Error)
+			}
+			for _, r := range full.NodeRuns {
+				if slices.Contains(tt.recorded, r.NodeID) {
+					in.Recorded = append(in.Recorded, r)
+				}
+			}
+			rec := &memRecorder{}
+			in.Recorder, in.Resumed = rec, tt.resumed
+			res, err := plan.Run(context.Background(), in)
+			if err != nil || res.Status != engine.ExecutionSucceeded {
+				t.Fatalf("resumed run: %v %s %s", err, res.Status, res.Error)
+			}
+			var marked, ran []string
+			for _, r := range stored(rec.runs, res.NodeRuns) {
+				switch {
+				case r.Status == engine.NodeSkipped && r.RanAgain != "":
+					t.Errorf("skipped node %s marked %q", r.NodeID, r.RanAgain)
+				case r.Status == engine.NodeSkipped:
+				case r.RanAgain == reason && r.ItemIndex == nil:
+					marked = append(marked, r.NodeID)
+				case r.RanAgain != "":
+					t.Errorf("node %s (in a loop: %t) marked %q", r.NodeID, r.ItemIndex != nil, r.RanAgain)
+				case !slices.Contains(ran, r.NodeID):
+					ran = append(ran, r.NodeID)
+				}
+			}
+			slices.Sort(marked)
+			slices.Sort(ran)
+			if !slices.Equal(marked, sorted(tt.wantMarked)) || !slices.Equal(ran, sorted(tt.wantRan)) {
+				t.Errorf("marked %v and ran %v unmarked, want %v and %v", marked, ran, sorted(tt.wantMarked), sorted(tt.wantRan))
+			}
+		})
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

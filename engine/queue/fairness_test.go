@@ -23,7 +23,7 @@ const (
 	stopRescued   stopKind = iota // the pass never returned: River's JobRescuer took the job back
 	stopTakenBack                 // the process died: the liveness sweep took the job back
 	stopPanicked
-	stopErrored // an ordinary error, which is not a stop
+	stopErrored // an ordinary error (a node run not recorded, the database gone), which is not a stop
 )
 
 // simulateAttempts writes, for each kind, what River leaves on a job whose attempt ended that way: the attempt as a
@@ -43,7 +43,7 @@ func simulateAttempts(t *testing.T, h *harness, execID uuid.UUID, kinds ...stopK
 		case stopPanicked:
 			attemptErr.Error, attemptErr.Trace = "runtime error: index out of range", "goroutine 7 [running]:\nmain.node()"
 		case stopErrored:
-			attemptErr.Error = "run execution: conn closed"
+			attemptErr.Error = fmt.Sprintf("run execution %s: record run of node \"first\": conn closed", execID)
 		}
 		raw, err := json.Marshal(attemptErr)
 		if err != nil {

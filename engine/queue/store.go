@@ -39,6 +39,10 @@ type Execution struct {
 	CancelRequested   bool
 	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
 	Recorded []engine.NodeRun
+	// WasRunning says the execution was recorded as running when this pass started it: an earlier pass began it
+	// and did not finish (a worker shut down, say). Storage may leave it false for an execution whose earlier
+	// pass recorded nothing.
+	WasRunning bool
 }
 
 // Ref returns the execution's identity for the writes a worker makes.

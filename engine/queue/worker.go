@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,7 +176,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	exec, outcome, err := w.opts.Store.ExecutionStart(ctx, job.Args.ExecutionID)
 	if err != nil {
-		return fmt.Errorf("start execution %s: %w", job.Args.ExecutionID, err)
+		return fmt.Errorf(errPrefixStart+"%s: %w", job.Args.ExecutionID, err)
 	}
 	switch outcome {
 	case AlreadyFinished:
@@ -226,6 +227,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 			OrganizationID: exec.OrganizationID.String()},
 		Trigger:  exec.TriggerData,
 		Recorded: exec.Recorded,
+		Resumed:  resumeReason(job.Errors, exec),
 		Recorder: engine.RecorderFunc(func(ctx context.Context, run engine.NodeRun) error {
 			if run.Status == engine.NodeFailed && w.interrupted(runCtx) {
 				// The node did not finish: the worker is stopping. Recording it as failed would make the
@@ -240,7 +242,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	})
 	if err != nil {
 		// A side effect that could not be recorded: retry the job, which resumes from what was recorded.
-		return fmt.Errorf("run execution %s: %w", exec.ID, err)
+		return fmt.Errorf(errPrefixRun+"%s: %w", exec.ID, err)
 	}
 	if res.Status == engine.ExecutionCanceled && w.interrupted(runCtx) {
 		// The worker is shutting down (or River gave up on the job): leave the execution running so that the job's
@@ -304,7 +306,7 @@ func (w *ExecuteWorker) overOrgCap(ctx context.Context, org uuid.UUID, client st
 		w.mu.Lock()
 		delete(w.orgOthers, org) // the next job counts again
 		w.mu.Unlock()
-		return false, fmt.Errorf("count running executions of organization %s: %w", org, err)
+		return false, fmt.Errorf(errPrefixOrgCount+"%s: %w", org, err)
 	}
 	w.mu.Lock()
 	w.orgOthers[org] = othersCount{n: others, read: now}
@@ -335,6 +337,63 @@ func workerStops(errs []rivertype.AttemptError) int {
 	return n
 }
 
+// The reasons a pass resumes an execution whose previous pass stopped before it could finish, in words a user
+// reads (engine.RunInput.Resumed; the execution page shows them on the node runs that may have run twice).
+const (
+	ResumedWorkerStopped  = "its worker process stopped"
+	ResumedWorkerCutOff   = "its worker process lost its connection to the database"
+	ResumedNotRecorded    = "the database could not be reached while recording"
+	ResumedShutDown       = "the worker was shut down"
+	ResumedDeadline       = "the pass outlived its deadline"
+	ResumedWorkerPanicked = "the worker stopped on an internal error"
+	ResumedAfterError     = "the previous pass stopped on an error"
+)
+
+// Prefixes of the errors Work returns, which resumeReason reads back from the job's attempt errors.
+const (
+	errPrefixStart    = "start execution "
+	errPrefixRun      = "run execution "
+	errPrefixComplete = "complete execution "
+	errPrefixOrgCount = "count running executions of organization "
+)
+
+// resumeReason says why a pass resumes an execution, or "" when it does not: the first pass, a delay's
+// continuation, a retry from the failed node. It reads the latest attempt error that a pass which had begun
+// running nodes left on the job, skipping errors from before a pass began (the database down as it started).
+// River records no error when a worker shuts down gracefully and hands the job back: an execution already
+// running without such an error was handed back so.
+func resumeReason(errs []rivertype.AttemptError, exec Execution) string {
+	for i := len(errs) - 1; i >= 0; i-- {
+		if reason := passStopReason(errs[i]); reason != "" {
+			return reason
+		}
+	}
+	if exec.WasRunning {
+		return ResumedShutDown
+	}
+	return ""
+}
+
+// passStopReason translates the attempt error of a pass that stopped, or gives "" for an error from before a pass
+// ran any node.
+func passStopReason(e rivertype.AttemptError) string {
+	switch {
+	case e.Error == WorkerGoneError:
+		return ResumedWorkerStopped
+	case e.Error == riverRescuedError:
+		return ResumedDeadline
+	case e.Trace != "":
+		return ResumedWorkerPanicked
+	case strings.Contains(e.Error, errNotAlive.Error()):
+		return ResumedWorkerCutOff
+	case strings.HasPrefix(e.Error, errPrefixRun), strings.HasPrefix(e.Error, errPrefixComplete):
+		return ResumedNotRecorded
+	case strings.HasPrefix(e.Error, errPrefixStart), strings.HasPrefix(e.Error, errPrefixOrgCount):
+		return ""
+	}
+	return ResumedAfterError
+}
+
 // interrupted reports whether an execution's context ended for a reason other than a user's cancel or its own
 // timeout: the worker is shutting down, and the execution must resume elsewhere.
 func (w *ExecuteWorker) interrupted(runCtx context.Context) bool {
@@ -349,7 +408,7 @@ func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := w.opts.Store.ExecutionComplete(ctx, c); err != nil {
-		return fmt.Errorf("complete execution %s: %w", exec.ID, err)
+		return fmt.Errorf(errPrefixComplete+"%s: %w", exec.ID, err)
 	}
 	w.opts.Metrics.finished(c.Status, time.Since(passStarted), exec.CreatedAt)
 	if c.Status == engine.ExecutionFailed {

@@ -435,6 +435,78 @@ func TestDurableDelaySurvivesARestart(t *testing.T) {
 	if got := h.nodeStatuses(id); got["wait"] != "succeeded" || got["after"] != "succeeded" {
 		t.Errorf("node runs %v", got)
 	}
+	if marked := h.ranAgain(id); len(marked) != 0 {
+		t.Errorf("a delay's continuation is no resumption, yet runs are marked as run again: %v", marked)
+	}
+}
+
+// ranAgain gives the execution's recorded node runs that carry a ran-again reason, as node id → reason.
+func (h *harness) ranAgain(id uuid.UUID) map[string]string {
+	h.t.Helper()
+	runs, err := h.store.NodeRuns(context.Background(), h.org.ID, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	marked := map[string]string{}
+	for _, r := range runs {
+		if r.RanAgain != "" {
+			marked[r.NodeID] = r.RanAgain
+		}
+	}
+	return marked
+}
+
+// TestResumedPassRecordsWhyNodesRanAgain stops a pass while a side effect is in flight (after another was
+// recorded), leaves on the job what River or the liveness sweep would (nothing for a graceful shutdown), and
+// resumes on a new worker: the stored runs of the nodes the resumed pass ran from its start (the trigger, lost
+// with the stopped pass's batch, and the side effect that was in flight) carry the reason in plain words, and
+// the recorded side effect is reused, not marked, not repeated.
+func TestResumedPassRecordsWhyNodesRanAgain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		attempts []stopKind // what the stopped pass left on the job, beyond River's graceful hand-back
+		want     string
+	}{
+		{name: "the worker shut down gracefully", want: queue.ResumedShutDown},
+		{name: "the liveness sweep took the job back", attempts: []stopKind{stopTakenBack}, want: queue.ResumedWorkerStopped},
+		{name: "a run could not be recorded", attempts: []stopKind{stopErrored}, want: queue.ResumedNotRecorded},
+		{name: "River rescued the job", attempts: []stopKind{stopRescued}, want: queue.ResumedDeadline},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			head := h.workflow(`{"nodes":[
+				{"id":"hook","type":"trigger.webhook","config":{}},
+				{"id":"first","type":"action.test_effect","config":{}},
+				{"id":"second","type":"action.test_effect","config":{}}],
+				"edges":[{"from":"hook","to":"first"},{"from":"first","to":"second"}]}`, nil)
+			h.effects.setBlocking("second", true)
+			client, _ := h.startWorker(time.Minute)
+			id := h.run(head, `{}`)
+			h.waitEntered("first")
+			h.waitEntered("second")
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := client.StopAndCancel(stopCtx); err != nil {
+				t.Fatal(err)
+			}
+			h.waitJob(id, "state = 'available'")
+			simulateAttempts(t, h, id, tt.attempts...)
+
+			h.effects.setBlocking("second", false)
+			h.startWorker(time.Minute)
+			h.waitStatus(id, store.StatusSucceeded)
+			want := map[string]string{"hook": tt.want, "second": tt.want}
+			if got := h.ranAgain(id); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("runs marked as run again %v, want %v", got, want)
+			}
+			if h.effects.count("first") != 1 {
+				t.Errorf("the recorded side effect ran %d times, want once", h.effects.count("first"))
+			}
+		})
+	}
 }
 
 func TestCancelStopsARunningExecution(t *testing.T) {

@@ -47,6 +47,9 @@ type NodeRunJSON struct {
 	Error      string          `json:"error,omitempty"`
 	StartedAt  *time.Time      `json:"started_at"`
 	FinishedAt *time.Time      `json:"finished_at"`
+	// RanAgain says, in words, why the node ran again when the execution resumed after a pass stopped: the
+	// stopped pass may have run it already, its side effects under the same idempotency key.
+	RanAgain string `json:"ran_again,omitempty"`
 }
 
 func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
@@ -58,7 +61,8 @@ func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
 		for i, r := range runs {
 			out.Nodes[i] = NodeRunJSON{NodeID: r.NodeID, Type: r.Type, Status: string(r.Status), Attempt: r.Attempt,
 				ItemIndex: r.ItemIndex, Port: r.Port, Input: httpx.OrJSONNull(r.Input), Output: httpx.OrJSONNull(r.Output),
-				Error: r.Error, StartedAt: httpx.TimeOrNil(r.StartedAt), FinishedAt: httpx.TimeOrNil(r.FinishedAt)}
+				Error: r.Error, StartedAt: httpx.TimeOrNil(r.StartedAt), FinishedAt: httpx.TimeOrNil(r.FinishedAt),
+				RanAgain: r.RanAgain}
 		}
 	}
 	return out

@@ -208,7 +208,7 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 
 func nodeRunRow(run engine.NodeRun) views.NodeRunRow {
 	row := views.NodeRunRow{NodeID: run.NodeID, Type: run.Type, Status: string(run.Status), Attempt: run.Attempt,
-		Input: prettyJSON(run.Input), Output: prettyJSON(run.Output), Error: run.Error,
+		Input: prettyJSON(run.Input), Output: prettyJSON(run.Output), Error: run.Error, RanAgain: run.RanAgain,
 		Duration: spanOf(httpx.TimeOrNil(run.StartedAt), httpx.TimeOrNil(run.FinishedAt))}
 	if !run.StartedAt.IsZero() {
 		row.Started = run.StartedAt.UTC().Format("15:04:05.000")

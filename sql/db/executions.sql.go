@@ -500,16 +500,16 @@ func (q *Queries) ExecutionStart(ctx context.Context, id uuid.UUID) (ExecutionSt
 
 const nodeRunInsertMany = `-- name: NodeRunInsertMany :exec
 INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, port,
-    input, output, error, started_at, finished_at)
+    input, output, error, started_at, finished_at, ran_again)
 SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::text[]),
     unnest($4::text[]), unnest($5::text[]), unnest($6::int[]),
     nullif(unnest($7::int[]), -1), unnest($8::text[]),
     nullif(unnest($9::text[]), '')::jsonb, nullif(unnest($10::text[]), '')::jsonb,
     nullif(unnest($11::text[]), ''), unnest($12::timestamptz[]),
-    unnest($13::timestamptz[])
+    unnest($13::timestamptz[]), nullif(unnest($14::text[]), '')
 ON CONFLICT (execution_id, node_id, item_index) DO UPDATE
 SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, port = EXCLUDED.port, input = EXCLUDED.input,
-    output = EXCLUDED.output, error = EXCLUDED.error,
+    output = EXCLUDED.output, error = EXCLUDED.error, ran_again = EXCLUDED.ran_again,
     started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
     finished_at = EXCLUDED.finished_at, updated_at = now()
 `
@@ -528,11 +528,13 @@ type NodeRunInsertManyParams struct {
 	Errors          []string
 	StartedAts      []time.Time
 	FinishedAts     []time.Time
+	RanAgains       []string
 }
 
 // NodeRunInsertMany records the runs of one or many executions in one statement; a run recorded before (a delay
 // that was waiting, a side effect recorded as it finished) is brought up to date instead of duplicated. Arrays
-// cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
+// cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error/
+// ran_again". A run brought up to date takes the newer run's ran_again: the record describes its latest run.
 func (q *Queries) NodeRunInsertMany(ctx context.Context, arg NodeRunInsertManyParams) error {
 	_, err := q.db.Exec(ctx, nodeRunInsertMany,
 		arg.OrganizationIds,
@@ -548,12 +550,13 @@ func (q *Queries) NodeRunInsertMany(ctx context.Context, arg NodeRunInsertManyPa
 		arg.Errors,
 		arg.StartedAts,
 		arg.FinishedAts,
+		arg.RanAgains,
 	)
 	return err
 }
 
 const nodeRunList = `-- name: NodeRunList :many
-SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions
+SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at, ran_again FROM node_executions
 WHERE execution_id = $1 AND organization_id = $2
 ORDER BY started_at NULLS LAST, created_at, item_index NULLS FIRST
 `
@@ -589,6 +592,7 @@ func (q *Queries) NodeRunList(ctx context.Context, arg NodeRunListParams) ([]Nod
 			&i.FinishedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RanAgain,
 		); err != nil {
 			return nil, err
 		}
@@ -601,7 +605,7 @@ func (q *Queries) NodeRunList(ctx context.Context, arg NodeRunListParams) ([]Nod
 }
 
 const nodeRunsForResume = `-- name: NodeRunsForResume :many
-SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at FROM node_executions WHERE execution_id = $1
+SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at, ran_again FROM node_executions WHERE execution_id = $1
 `
 
 // NodeRunsForResume loads what a worker must not run again.
@@ -631,6 +635,7 @@ func (q *Queries) NodeRunsForResume(ctx context.Context, executionID uuid.UUID) 
 			&i.FinishedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RanAgain,
 		); err != nil {
 			return nil, err
 		}

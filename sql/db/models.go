@@ -166,6 +166,7 @@ type NodeExecution struct {
 	FinishedAt     *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	RanAgain       *string
 }
 
 type Organization struct {

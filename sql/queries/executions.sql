@@ -126,17 +126,18 @@ RETURNING e.id;
 -- name: NodeRunInsertMany :exec
 -- NodeRunInsertMany records the runs of one or many executions in one statement; a run recorded before (a delay
 -- that was waiting, a side effect recorded as it finished) is brought up to date instead of duplicated. Arrays
--- cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error".
+-- cannot carry NULLs from sqlc's Go types, so -1 stands for "no item index" and "" for "no input/output/error/
+-- ran_again". A run brought up to date takes the newer run's ran_again: the record describes its latest run.
 INSERT INTO node_executions (organization_id, execution_id, node_id, node_type, status, attempt, item_index, port,
-    input, output, error, started_at, finished_at)
+    input, output, error, started_at, finished_at, ran_again)
 SELECT unnest(@organization_ids::uuid[]), unnest(@execution_ids::uuid[]), unnest(@node_ids::text[]),
     unnest(@node_types::text[]), unnest(@statuses::text[]), unnest(@attempts::int[]),
     nullif(unnest(@item_indexes::int[]), -1), unnest(@ports::text[]),
     nullif(unnest(@inputs::text[]), '')::jsonb, nullif(unnest(@outputs::text[]), '')::jsonb,
     nullif(unnest(@errors::text[]), ''), unnest(@started_ats::timestamptz[]),
-    unnest(@finished_ats::timestamptz[])
+    unnest(@finished_ats::timestamptz[]), nullif(unnest(@ran_agains::text[]), '')
 ON CONFLICT (execution_id, node_id, item_index) DO UPDATE
 SET status = EXCLUDED.status, attempt = EXCLUDED.attempt, port = EXCLUDED.port, input = EXCLUDED.input,
-    output = EXCLUDED.output, error = EXCLUDED.error,
+    output = EXCLUDED.output, error = EXCLUDED.error, ran_again = EXCLUDED.ran_again,
     started_at = coalesce(node_executions.started_at, EXCLUDED.started_at),
     finished_at = EXCLUDED.finished_at, updated_at = now();

@@ -179,6 +179,7 @@ func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Executi
 		ID: id, OrganizationID: *row.OrganizationID, WorkflowID: *row.WorkflowID,
 		WorkflowVersionID: *row.WorkflowVersionID, Version: *row.Version, TriggerKind: *row.TriggerKind,
 		TriggerData: row.TriggerData, CreatedAt: *row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
+		WasRunning: row.PreviousStatus == StatusRunning,
 	}
 	// Even a queued execution may have runs to resume from: a retry from its failed node carries them over.
 	{
@@ -388,6 +389,7 @@ func (b *nodeRunBatch) add(e queue.ExecutionRef, runs ...engine.NodeRun) {
 		p.Errors = append(p.Errors, r.Error)
 		p.StartedAts = append(p.StartedAts, r.StartedAt)
 		p.FinishedAts = append(p.FinishedAts, r.FinishedAt)
+		p.RanAgains = append(p.RanAgains, r.RanAgain)
 	}
 }
 
@@ -415,6 +417,9 @@ func nodeRunFromRow(r db.NodeExecution) engine.NodeRun {
 	}
 	if r.FinishedAt != nil {
 		run.FinishedAt = *r.FinishedAt
+	}
+	if r.RanAgain != nil {
+		run.RanAgain = *r.RanAgain
 	}
 	return run
 }

@@ -204,26 +204,28 @@ func TestExecutionLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, outcome, err := b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || outcome != queue.Started || len(started.Recorded) != 0 {
+	if err != nil || outcome != queue.Started || len(started.Recorded) != 0 || started.WasRunning {
 		t.Fatalf("start: %+v %v %v", started, outcome, err)
 	}
 	ref := queue.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
 	now := time.Now()
 	if err := b.store.NodeRunRecord(ctx, ref, engine.NodeRun{NodeID: "mail", Type: "action.email",
 		Status: "succeeded", Attempt: 2, Input: json.RawMessage(`{}`), Output: json.RawMessage(`{"sent":true}`),
-		StartedAt: now, FinishedAt: now}); err != nil {
+		StartedAt: now, FinishedAt: now, RanAgain: queue.ResumedWorkerStopped}); err != nil {
 		t.Fatal(err)
 	}
 	// A crash: the job runs again and finds the recorded side effect.
 	started, outcome, err = b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || outcome != queue.Started || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 {
-		t.Fatalf("resume: %+v %v %v", started.Recorded, outcome, err)
+	if err != nil || outcome != queue.Started || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 ||
+		started.Recorded[0].RanAgain != queue.ResumedWorkerStopped || !started.WasRunning {
+		t.Fatalf("resume: %+v %v %v", started, outcome, err)
 	}
 	idx := 0
 	resume := time.Now().Add(time.Hour)
 	changed, err := b.store.ExecutionComplete(ctx, queue.Completion{Execution: ref, Status: engine.ExecutionWaiting,
 		ResumeAt: resume, NodeRuns: []engine.NodeRun{
-			{NodeID: "hook", Type: "trigger.webhook", Status: "succeeded", Attempt: 1, Output: json.RawMessage(`{}`), StartedAt: now, FinishedAt: now},
+			{NodeID: "hook", Type: "trigger.webhook", Status: "succeeded", Attempt: 1, Output: json.RawMessage(`{}`), StartedAt: now, FinishedAt: now,
+				RanAgain: queue.ResumedShutDown},
 			{NodeID: "each", Type: "transform.data", Status: "succeeded", Attempt: 1, ItemIndex: &idx, StartedAt: now, FinishedAt: now},
 			{NodeID: "wait", Type: "condition.delay", Status: "running", Attempt: 1, StartedAt: now},
 		}})
@@ -254,6 +256,9 @@ func TestExecutionLifecycle(t *testing.T) {
 	for _, r := range runs {
 		if r.NodeID == "wait" && (r.Status != "succeeded" || r.StartedAt.IsZero()) {
 			t.Errorf("delay run not brought up to date: %+v", r)
+		}
+		if want := map[string]string{"mail": queue.ResumedWorkerStopped, "hook": queue.ResumedShutDown}[r.NodeID]; r.RanAgain != want {
+			t.Errorf("run of %s ran again %q, want %q", r.NodeID, r.RanAgain, want)
 		}
 	}
 	if _, outcome, _ := b.store.ExecutionStart(ctx, exec.ID); outcome != queue.AlreadyFinished {

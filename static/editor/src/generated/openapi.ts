@@ -1218,6 +1218,7 @@ export interface components {
             /** @description Any JSON value. */
             output: unknown;
             port?: string;
+            ran_again?: string;
             /** Format: date-time */
             started_at: string | null;
             status: string;
