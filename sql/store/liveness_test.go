@@ -103,15 +103,36 @@ func (b *livenessBench) jobState(id int64) (string, string) {
 	return state, lastError
 }
 
-// endSession ends the database session holding a process's liveness lock, as a database restart does.
+// endSession ends the database session holding a process's liveness lock, as a database restart does, and returns
+// once that backend has exited: PostgreSQL releases the lock a moment after pg_terminate_backend, and on a busy
+// machine that moment can outlast several rounds of the fake clock, which would start the sweeper's count late.
 func (b *livenessBench) endSession(l *store.WorkerLiveness) {
 	b.t.Helper()
-	var ended bool
-	err := b.pool.QueryRow(context.Background(), `SELECT bool_or(pg_terminate_backend(pid)) FROM pg_locks
+	var pid int32
+	err := b.pool.QueryRow(context.Background(), `SELECT pid FROM pg_locks
 		WHERE locktype = 'advisory' AND objsubid = 1 AND granted
-		  AND to_hex((classid::bigint << 32) | objid::bigint) = ltrim($1, '0')`, livenessKeyHex(l)).Scan(&ended)
-	if err != nil || !ended {
+		  AND to_hex((classid::bigint << 32) | objid::bigint) = ltrim($1, '0')`, livenessKeyHex(l)).Scan(&pid)
+	if err != nil {
+		b.t.Fatalf("finding the session of %s: %v", l.ClientID(), err)
+	}
+	var ended bool
+	if err := b.pool.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ended); err != nil || !ended {
 		b.t.Fatalf("ending the session of %s: %v (ended %v)", l.ClientID(), err, ended)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var alive bool
+		if err := b.pool.QueryRow(context.Background(),
+			`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil {
+			b.t.Fatal(err)
+		}
+		if !alive {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the session of %s (pid %d) did not end", l.ClientID(), pid)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
