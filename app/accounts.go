@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,24 +60,17 @@ const RefreshTokenLifetime = 30 * 24 * time.Hour
 // rate limits, the records and the audit log are here. The flows of someone not signed in take the request's
 // store.Actor, whose address the per-address limits count.
 type Accounts struct {
-	store    *store.Store
-	attempts attempts
-	outbox   *Outbox
-	now      func() time.Time
-	baseURL  string
-	logger   *slog.Logger
+	store     *store.Store
+	passwords *passwords
+	attempts  attempts
+	outbox    *Outbox
+	now       func() time.Time
+	baseURL   string
+	logger    *slog.Logger
 }
 
 // errBadCredentials is the one answer to a wrong e-mail or a wrong password.
 var errBadCredentials = fault.New(fault.Unauthorized, "The e-mail or password is not right.")
-
-// dummyHash is compared against when an e-mail has no account, so a wrong e-mail costs the same bcrypt time as a
-// wrong password and timing does not reveal which accounts exist. It is made on first use, so commands that never
-// sign anyone in do not pay for it.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := auth.HashPassword("not-a-real-password-only-for-timing")
-	return h
-})
 
 // Credentials are what signing in takes.
 type Credentials struct {
@@ -147,13 +139,13 @@ func (a *Accounts) authenticate(ctx context.Context, actor store.Actor, in Crede
 	user, err := a.store.UserGetByEmail(ctx, email)
 	switch {
 	case fault.CodeOf(err) == fault.NotFound:
-		auth.PasswordMatches(dummyHash(), in.Password)
+		a.passwords.matches(a.passwords.dummy(), in.Password)
 		a.auditFailure(ctx, actor, nil, method)
 		return store.User{}, uuid.Nil, errBadCredentials
 	case err != nil:
 		return store.User{}, uuid.Nil, err
 	}
-	if !auth.PasswordMatches(user.PasswordHash, in.Password) {
+	if !a.passwords.matches(user.PasswordHash, in.Password) {
 		a.auditFailure(ctx, actor, &user.ID, method)
 		return store.User{}, uuid.Nil, errBadCredentials
 	}
@@ -273,7 +265,7 @@ func (a *Accounts) SignUp(ctx context.Context, actor store.Actor, in Registratio
 	if err := a.attempts.allow(ctx, limit); err != nil {
 		return store.User{}, store.Organization{}, err
 	}
-	hash, err := auth.HashPassword(in.Password)
+	hash, err := a.passwords.hash(in.Password)
 	if err != nil {
 		return store.User{}, store.Organization{}, err
 	}

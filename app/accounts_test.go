@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app"
@@ -47,7 +49,7 @@ func setupAccounts(t *testing.T, withMail bool) *accountsBundle {
 	b := &accountsBundle{st: st, clock: &atomic.Int64{}}
 	b.clock.Store(time.Now().UnixNano())
 	cfg := app.Config{Store: st, BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"},
-		Now: func() time.Time { return time.Unix(0, b.clock.Load()) }}
+		Now: func() time.Time { return time.Unix(0, b.clock.Load()) }, PasswordCost: bcrypt.MinCost}
 	if withMail {
 		b.mail = mailtest.Start(t, mailtest.Options{})
 		mcfg, err := mail.ParseURL(b.mail.URL("ConcertMaster%20%3Cnoreply@example.com%3E"))

@@ -65,6 +65,8 @@ type Config struct {
 	// BaseURL is the public address links in e-mails point at.
 	BaseURL *url.URL
 	Logger  *slog.Logger
+	// PasswordCost is the bcrypt cost of new password hashes; auth.DefaultPasswordCost when 0. Tests lower it.
+	PasswordCost int
 	// Now is the clock of expiry times; time.Now when nil.
 	Now func() time.Time
 }
@@ -107,6 +109,7 @@ func New(cfg Config) *App {
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
+	passwords := newPasswords(cfg.PasswordCost)
 	outbox := newOutbox(cfg.Mailer, cfg.Logger, cfg.MailRetry, cfg.Clock)
 	baseURL := strings.TrimRight(cfg.BaseURL.String(), "/")
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
@@ -118,11 +121,11 @@ func New(cfg Config) *App {
 		Triggers:     triggers,
 		Integrations: integrations,
 		Workflows:    workflows,
-		Members:      &Members{store: cfg.Store, outbox: outbox, now: cfg.Now, baseURL: baseURL},
+		Members:      &Members{store: cfg.Store, passwords: passwords, outbox: outbox, now: cfg.Now, baseURL: baseURL},
 		Executions:   &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
 		Forms:        &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
 		Tokens:       &Tokens{store: cfg.Store, now: cfg.Now},
-		Accounts: &Accounts{store: cfg.Store, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
+		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,
 	}

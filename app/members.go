@@ -22,10 +22,11 @@ const InvitationLifetime = 7 * 24 * time.Hour
 // organization keeps an owner; who may touch an owner, and that making someone owner takes a freshly re-entered
 // password (a browser session, never an API token), is decided here.
 type Members struct {
-	store   *store.Store
-	outbox  *Outbox
-	now     func() time.Time
-	baseURL string
+	store     *store.Store
+	passwords *passwords
+	outbox    *Outbox
+	now       func() time.Time
+	baseURL   string
 }
 
 // MemberList is an organization's members, most powerful first, and its pending invitations — empty for a caller
@@ -244,7 +245,7 @@ func (m *Members) AcceptInvitationNewAccount(ctx context.Context, actor store.Ac
 	if err := validate.Join(validate.Struct(in), CheckPassword("password", in.Password)); err != nil {
 		return store.User{}, store.Invitation{}, err
 	}
-	passwordHash, err := auth.HashPassword(in.Password)
+	passwordHash, err := m.passwords.hash(in.Password)
 	if err != nil {
 		return store.User{}, store.Invitation{}, err
 	}

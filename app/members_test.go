@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -23,7 +25,7 @@ func TestMembersUseCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(app.Config{Store: st, BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"}})
+	a := app.New(app.Config{Store: st, BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"}, PasswordCost: bcrypt.MinCost})
 	member := func(email string, role store.Role) app.Caller {
 		u, org, err := st.UserCreateWithOrganization(ctx, store.NewUser{Email: email, Name: email,
 			PasswordHash: "x", OrganizationName: "Acme", Role: role})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -83,7 +84,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, actor store.Actor, in Pass
 	if err := validate.Join(nil, CheckPassword("password", in.Password), mismatch(in.Password, in.Confirm)); err != nil {
 		return store.User{}, err
 	}
-	hash, err := auth.HashPassword(in.Password)
+	hash, err := a.passwords.hash(in.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -134,10 +135,10 @@ func (a *Accounts) ChangePassword(ctx context.Context, c Caller, in PasswordChan
 	if err != nil {
 		return store.User{}, err
 	}
-	if !auth.PasswordMatches(user.PasswordHash, in.Current) {
+	if !a.passwords.matches(user.PasswordHash, in.Current) {
 		return store.User{}, fault.Fields("wrong password", fault.FieldError{Field: "current_password", Message: "is not right"})
 	}
-	hash, err := auth.HashPassword(in.Password)
+	hash, err := a.passwords.hash(in.Password)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -163,7 +164,7 @@ func (a *Accounts) ConfirmPassword(ctx context.Context, c Caller, password strin
 	if err != nil {
 		return err
 	}
-	if !auth.PasswordMatches(user.PasswordHash, password) {
+	if !a.passwords.matches(user.PasswordHash, password) {
 		a.auditFailure(ctx, c.Actor, &user.ID, "reauth")
 		return fault.Fields("wrong password", fault.FieldError{Field: "password", Message: "is not right"})
 	}
@@ -184,3 +185,32 @@ func (a *Accounts) UpdateProfile(ctx context.Context, c Caller, name string) (st
 	}
 	return a.store.UserUpdateName(ctx, c.Principal.UserID, name, c.Actor)
 }
+
+// passwords hashes new passwords at the configured bcrypt cost (Config.PasswordCost) and compares with stored ones.
+type passwords struct {
+	cost int
+	// dummy is compared against when an e-mail has no account, so that a wrong e-mail costs the same bcrypt time
+	// as a wrong password and timing does not reveal which accounts exist. It is made on first use, so commands
+	// that never sign anyone in do not pay for it.
+	dummy func() string
+}
+
+func newPasswords(cost int) *passwords {
+	if cost <= 0 {
+		cost = auth.DefaultPasswordCost
+	}
+	p := &passwords{cost: cost}
+	p.dummy = sync.OnceValue(func() string {
+		h, _ := auth.HashPasswordCost("not-a-real-password-only-for-timing", cost)
+		return h
+	})
+	return p
+}
+
+// hash checks a new password's length and returns its hash.
+func (p *passwords) hash(password string) (string, error) {
+	return auth.HashPasswordCost(password, p.cost)
+}
+
+// matches reports whether password matches a stored hash, taking bcrypt's time either way.
+func (p *passwords) matches(hash, password string) bool { return auth.PasswordMatches(hash, password) }

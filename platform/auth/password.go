@@ -18,15 +18,22 @@ const (
 	MaxPasswordBytes  = 72
 )
 
-// bcryptCost is bcrypt's default, about 50 ms a hash on this class of machine: slow for a guesser, fine for a login.
-const bcryptCost = bcrypt.DefaultCost
+// DefaultPasswordCost is bcrypt's default, about 50 ms a hash on this class of machine: slow for a guesser, fine for
+// a login. A hash keeps the cost it was made with, so comparing against it costs the same later.
+const DefaultPasswordCost = bcrypt.DefaultCost
 
-// HashPassword checks a password's length and returns its bcrypt hash.
+// HashPassword checks a password's length and returns its bcrypt hash at DefaultPasswordCost.
 func HashPassword(password string) (string, error) {
+	return HashPasswordCost(password, DefaultPasswordCost)
+}
+
+// HashPasswordCost is HashPassword at a bcrypt cost of the caller's (app.Config.PasswordCost; tests lower it,
+// since under the race detector a default-cost hash takes about a second of CPU).
+func HashPasswordCost(password string, cost int) (string, error) {
 	if err := CheckPasswordPolicy(password); err != nil {
 		return "", err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	if err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}

@@ -88,7 +88,11 @@ func TestPasswordsAreBcryptHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(hash, "$2a$10$") || strings.Contains(hash, "correct horse") {
-		t.Fatalf("hash %q is not a bcrypt hash", hash)
+		t.Fatalf("hash %q is not a bcrypt hash at DefaultPasswordCost", hash)
+	}
+	if low, err := HashPasswordCost("correct horse battery", 4); err != nil || !strings.HasPrefix(low, "$2a$04$") ||
+		!PasswordMatches(low, "correct horse battery") {
+		t.Fatalf("HashPasswordCost(…, 4) = %q, %v", low, err)
 	}
 	if !PasswordMatches(hash, "correct horse battery") || PasswordMatches(hash, "wrong horse battery") {
 		t.Error("PasswordMatches is wrong")
