@@ -227,66 +227,13 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		return engine.Output{}, engine.Permanent(errors.New("HTTP requests are not available to this execution"))
 	}
 	vars := in.Vars()
-	rawURL, err := n.url.Render(ctx, vars)
+	dest, err := n.destination(ctx, svc, vars, &red)
 	if err != nil {
 		return engine.Output{}, err
 	}
-	var integration engine.Integration
-	var settings HTTPSettings
-	var hosts []origin
-	if n.integrationID != "" {
-		if integration, err = resolveIntegration(ctx, svc, n.integrationID, KindHTTP); err != nil {
-			return engine.Output{}, err
-		}
-		red.addIntegration(KindHTTP, integration.Settings)
-		if settings, err = ParseHTTPSettings(integration.Settings); err != nil {
-			return engine.Output{}, engine.Permanent(fmt.Errorf("integration %s: %w", n.integrationID, err))
-		}
-		if settings.hasCredentials() {
-			if hosts = settings.credentialHosts(); len(hosts) == 0 {
-				return engine.Output{}, engine.Permanent(fmt.Errorf("integration %q has no base URL or allowed hosts: "+
-					"an admin must set base_url or allowed_hosts on it before an HTTP node can send its credentials",
-					integration.Label()))
-			}
-		}
-	}
-	target, err := requestURL(rawURL, settings.BaseURL)
-	if err != nil {
-		return engine.Output{}, engine.Permanent(err)
-	}
-	if hosts != nil && !allows(hosts, target) {
-		return engine.Output{}, engine.Permanent(fmt.Errorf("url %s://%s is not among the hosts of integration %q "+
-			"(its base_url and allowed_hosts): its credentials are sent only there", target.Scheme, target.Host,
-			integration.Label()))
-	}
-	q := target.Query()
-	if err := n.query.render(ctx, vars, func(k, v string) error { q.Add(k, v); return nil }); err != nil {
-		return engine.Output{}, err
-	}
-	target.RawQuery = q.Encode()
-
-	header := http.Header{}
-	if err := n.headers.render(ctx, vars, func(k, v string) error {
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return engine.Permanent(fmt.Errorf("header %s: the value contains a line break", k))
-		}
-		header.Add(k, v)
-		return nil
-	}); err != nil {
-		return engine.Output{}, err
-	}
-	body, ctype, err := n.renderBody(ctx, vars)
+	header, body, err := n.headerAndBody(ctx, in, vars)
 	if err != nil {
 		return engine.Output{}, err
-	}
-	if ctype != "" && header.Get("Content-Type") == "" {
-		header.Set("Content-Type", ctype)
-	}
-	if carriesIdempotencyKey(n.method) && header.Get(IdempotencyKeyHeader) == "" {
-		// The same for every attempt and every resume of this run: a receiver that deduplicates on it (as Stripe's
-		// API does) acts once on a request repeated because its answer or its record was lost. An author's own
-		// header wins.
-		header.Set(IdempotencyKeyHeader, in.IdempotencyKey())
 	}
 
 	// Without a response cache in the services, every run sends its request (engine.Services.ResponseCache).
@@ -294,7 +241,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	var cacheKey string
 	if n.cacheTTL > 0 && svc.ResponseCache != nil {
 		cache = svc.ResponseCache
-		cacheKey = requestDigest(n.integrationID, n.method, target.String(), header, body)
+		cacheKey = requestDigest(n.integrationID, n.method, dest.url.String(), header, body)
 		if hit, ok := cache.Get(ctx, cacheKey); ok {
 			var out map[string]any
 			if json.Unmarshal(hit, &out) == nil {
@@ -305,13 +252,13 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	}
 
 	if n.integrationID != "" {
-		if err := takeTurn(ctx, svc, integration); err != nil {
+		if err := takeTurn(ctx, svc, dest.integration); err != nil {
 			return engine.Output{}, err
 		}
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, n.method, target.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(reqCtx, n.method, dest.url.String(), bytes.NewReader(body))
 	if err != nil {
 		return engine.Output{}, engine.Permanent(fmt.Errorf("request: %w", err))
 	}
@@ -323,7 +270,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		req.Header.Set("User-Agent", "ConcertMaster")
 	}
 	if n.integrationID != "" {
-		if req, err = authenticate(req, settings, hosts, body, time.Now()); err != nil {
+		if req, err = authenticate(req, dest.settings, dest.hosts, body, time.Now()); err != nil {
 			return engine.Output{}, engine.Permanent(err)
 		}
 	}
@@ -333,17 +280,110 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		return engine.Output{}, n.networkError(ctx, err)
 	}
 	defer resp.Body.Close()
-	data, truncated, err := readLimited(resp.Body, n.maxBytes)
+	res, truncated, err := n.answer(ctx, resp)
 	if err != nil {
-		return engine.Output{}, n.networkError(ctx, err)
-	}
-	if truncated && !n.truncate {
-		return engine.Output{}, engine.Permanent(fmt.Errorf("the answer is larger than %d bytes (response.max_bytes)", n.maxBytes))
-	}
-	if err := n.statusError(resp, data); err != nil {
 		return engine.Output{}, err
 	}
-	res := map[string]any{
+	if cache != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 && !truncated {
+		if b, err := json.Marshal(red.Value(res)); err == nil {
+			cache.Set(ctx, cacheKey, b, n.cacheTTL)
+		}
+	}
+	return engine.Output{Data: res}, nil
+}
+
+// httpDestination is where a run's request goes: its URL with the query rendered in and, through an integration,
+// the integration, its settings and the hosts its credentials may be sent to (nil: anywhere the guard allows).
+type httpDestination struct {
+	url         *url.URL
+	integration engine.Integration
+	settings    HTTPSettings
+	hosts       []origin
+}
+
+// destination renders the URL and the query and, for a node with an integration, resolves it (its secrets join
+// red) and refuses a URL outside the hosts its credentials are meant for.
+func (n *httpNode) destination(ctx context.Context, svc *engine.Services, vars *engine.Vars, red *Redactor) (httpDestination, error) {
+	var d httpDestination
+	rawURL, err := n.url.Render(ctx, vars)
+	if err != nil {
+		return d, err
+	}
+	if n.integrationID != "" {
+		if d.integration, err = resolveIntegration(ctx, svc, n.integrationID, KindHTTP); err != nil {
+			return d, err
+		}
+		red.addIntegration(KindHTTP, d.integration.Settings)
+		if d.settings, err = ParseHTTPSettings(d.integration.Settings); err != nil {
+			return d, engine.Permanent(fmt.Errorf("integration %s: %w", n.integrationID, err))
+		}
+		if d.settings.hasCredentials() {
+			if d.hosts = d.settings.credentialHosts(); len(d.hosts) == 0 {
+				return d, engine.Permanent(fmt.Errorf("integration %q has no base URL or allowed hosts: "+
+					"an admin must set base_url or allowed_hosts on it before an HTTP node can send its credentials",
+					d.integration.Label()))
+			}
+		}
+	}
+	if d.url, err = requestURL(rawURL, d.settings.BaseURL); err != nil {
+		return d, engine.Permanent(err)
+	}
+	if d.hosts != nil && !allows(d.hosts, d.url) {
+		return d, engine.Permanent(fmt.Errorf("url %s://%s is not among the hosts of integration %q "+
+			"(its base_url and allowed_hosts): its credentials are sent only there", d.url.Scheme, d.url.Host,
+			d.integration.Label()))
+	}
+	q := d.url.Query()
+	if err := n.query.render(ctx, vars, func(k, v string) error { q.Add(k, v); return nil }); err != nil {
+		return d, err
+	}
+	d.url.RawQuery = q.Encode()
+	return d, nil
+}
+
+// headerAndBody renders the request's headers (refusing line breaks) and body, with the body's Content-Type and the
+// run's idempotency key unless the author set their own.
+func (n *httpNode) headerAndBody(ctx context.Context, in engine.Input, vars *engine.Vars) (http.Header, []byte, error) {
+	header := http.Header{}
+	if err := n.headers.render(ctx, vars, func(k, v string) error {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return engine.Permanent(fmt.Errorf("header %s: the value contains a line break", k))
+		}
+		header.Add(k, v)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+	body, ctype, err := n.renderBody(ctx, vars)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ctype != "" && header.Get("Content-Type") == "" {
+		header.Set("Content-Type", ctype)
+	}
+	if carriesIdempotencyKey(n.method) && header.Get(IdempotencyKeyHeader) == "" {
+		// The same for every attempt and every resume of this run: a receiver that deduplicates on it (as Stripe's
+		// API does) acts once on a request repeated because its answer or its record was lost. An author's own
+		// header wins.
+		header.Set(IdempotencyKeyHeader, in.IdempotencyKey())
+	}
+	return header, body, nil
+}
+
+// answer reads the response within response.max_bytes and turns it into the node's output; a status the node
+// treats as failure is an error. truncated reports a body cut at the limit (allowed by response.truncate).
+func (n *httpNode) answer(ctx context.Context, resp *http.Response) (res map[string]any, truncated bool, err error) {
+	data, truncated, err := readLimited(resp.Body, n.maxBytes)
+	if err != nil {
+		return nil, false, n.networkError(ctx, err)
+	}
+	if truncated && !n.truncate {
+		return nil, false, engine.Permanent(fmt.Errorf("the answer is larger than %d bytes (response.max_bytes)", n.maxBytes))
+	}
+	if err := n.statusError(resp, data); err != nil {
+		return nil, false, err
+	}
+	res = map[string]any{
 		"status":  resp.StatusCode,
 		"headers": responseHeaders(resp.Header),
 		"body":    decodeBody(data, resp.Header.Get("Content-Type"), n.format, truncated),
@@ -355,12 +395,7 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 	if truncated {
 		res["truncated"] = true
 	}
-	if cache != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 && !truncated {
-		if b, err := json.Marshal(red.Value(res)); err == nil {
-			cache.Set(ctx, cacheKey, b, n.cacheTTL)
-		}
-	}
-	return engine.Output{Data: res}, nil
+	return res, truncated, nil
 }
 
 // IdempotencyKeyHeader is the header that carries a node run's idempotency key (engine.Input.IdempotencyKey) on the
