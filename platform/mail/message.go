@@ -55,9 +55,16 @@ type composed struct {
 	data       []byte
 }
 
-// compose validates m and renders it as MIME. Every header value is built from parsed addresses or encoded text,
-// so no input can add a header line: CR and LF never reach the header section raw.
-func compose(m Message, defaultFrom *mail.Address, now time.Time) (composed, error) {
+// envelope is a message's checked addresses: its sender, where answers go, the header lists and every recipient.
+type envelope struct {
+	from       *mail.Address
+	replyTo    *mail.Address
+	lists      map[string][]*mail.Address
+	recipients []string
+}
+
+// checkMessage checks a message's addresses, bodies and attachments, naming every field that is wrong at once.
+func checkMessage(m Message, defaultFrom *mail.Address) (envelope, error) {
 	var problems []fault.FieldError
 	bad := func(field, msg string) { problems = append(problems, fault.FieldError{Field: field, Message: msg}) }
 
@@ -116,9 +123,19 @@ func compose(m Message, defaultFrom *mail.Address, now time.Time) (composed, err
 		}
 	}
 	if len(problems) > 0 {
-		return composed{}, fault.Fields("the e-mail is not valid", problems...)
+		return envelope{}, fault.Fields("the e-mail is not valid", problems...)
 	}
+	return envelope{from: from, replyTo: replyTo, lists: lists, recipients: recipients}, nil
+}
 
+// compose validates m and renders it as MIME. Every header value is built from parsed addresses or encoded text,
+// so no input can add a header line: CR and LF never reach the header section raw.
+func compose(m Message, defaultFrom *mail.Address, now time.Time) (composed, error) {
+	env, err := checkMessage(m, defaultFrom)
+	if err != nil {
+		return composed{}, err
+	}
+	from, replyTo, lists := env.from, env.replyTo, env.lists
 	msgID := newMessageID(from.Address, m.IdempotencyKey)
 	var buf bytes.Buffer
 	h := func(name, value string) { fmt.Fprintf(&buf, "%s: %s\r\n", name, value) }
@@ -172,7 +189,7 @@ func compose(m Message, defaultFrom *mail.Address, now time.Time) (composed, err
 			return composed{}, err
 		}
 	}
-	return composed{from: from.Address, recipients: recipients, messageID: msgID, data: buf.Bytes()}, nil
+	return composed{from: from.Address, recipients: env.recipients, messageID: msgID, data: buf.Bytes()}, nil
 }
 
 // writeBody writes the text/HTML body as the first part of a multipart/mixed message.
