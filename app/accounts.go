@@ -139,13 +139,13 @@ func (a *Accounts) authenticate(ctx context.Context, actor store.Actor, in Crede
 	user, err := a.store.UserGetByEmail(ctx, email)
 	switch {
 	case fault.CodeOf(err) == fault.NotFound:
-		a.passwords.matches(a.passwords.dummy(), in.Password)
+		auth.PasswordMatches(a.passwords.dummy(), in.Password)
 		a.auditFailure(ctx, actor, nil, method)
 		return store.User{}, uuid.Nil, errBadCredentials
 	case err != nil:
 		return store.User{}, uuid.Nil, err
 	}
-	if !a.passwords.matches(user.PasswordHash, in.Password) {
+	if !auth.PasswordMatches(user.PasswordHash, in.Password) {
 		a.auditFailure(ctx, actor, &user.ID, method)
 		return store.User{}, uuid.Nil, errBadCredentials
 	}

@@ -135,7 +135,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, c Caller, in PasswordChan
 	if err != nil {
 		return store.User{}, err
 	}
-	if !a.passwords.matches(user.PasswordHash, in.Current) {
+	if !auth.PasswordMatches(user.PasswordHash, in.Current) {
 		return store.User{}, fault.Fields("wrong password", fault.FieldError{Field: "current_password", Message: "is not right"})
 	}
 	hash, err := a.passwords.hash(in.Password)
@@ -164,7 +164,7 @@ func (a *Accounts) ConfirmPassword(ctx context.Context, c Caller, password strin
 	if err != nil {
 		return err
 	}
-	if !a.passwords.matches(user.PasswordHash, password) {
+	if !auth.PasswordMatches(user.PasswordHash, password) {
 		a.auditFailure(ctx, c.Actor, &user.ID, "reauth")
 		return fault.Fields("wrong password", fault.FieldError{Field: "password", Message: "is not right"})
 	}
@@ -186,7 +186,7 @@ func (a *Accounts) UpdateProfile(ctx context.Context, c Caller, name string) (st
 	return a.store.UserUpdateName(ctx, c.Principal.UserID, name, c.Actor)
 }
 
-// passwords hashes new passwords at the configured bcrypt cost (Config.PasswordCost) and compares with stored ones.
+// passwords hashes new passwords at the configured bcrypt cost (Config.PasswordCost).
 type passwords struct {
 	cost int
 	// dummy is compared against when an e-mail has no account, so that a wrong e-mail costs the same bcrypt time
@@ -211,6 +211,3 @@ func newPasswords(cost int) *passwords {
 func (p *passwords) hash(password string) (string, error) {
 	return auth.HashPasswordCost(password, p.cost)
 }
-
-// matches reports whether password matches a stored hash, taking bcrypt's time either way.
-func (p *passwords) matches(hash, password string) bool { return auth.PasswordMatches(hash, password) }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/concertmaster/concertmaster/handlers/httpx"
-	"github.com/concertmaster/concertmaster/platform/secrets"
-	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // BenchmarkSignedWebhooksEndToEnd is DESIGN.md's yardstick, run against the real binary's serve command on a real
@@ -31,35 +28,11 @@ func BenchmarkSignedWebhooksEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pool.Close()
-	st, err := store.New(pool)
-	if err != nil {
-		b.Fatal(err)
-	}
-	user, org, err := st.UserCreateWithOrganization(ctx, store.NewUser{Email: "bench@example.com", Name: "Bench",
-		PasswordHash: "x", OrganizationName: "Bench", Role: store.RoleOwner})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wf, err := st.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: org.ID, Name: "bench",
-		AuthorID: &user.ID, Definition: json.RawMessage(`{"nodes":[
+	hook := activeWebhookWorkflow(b, pool, "Bench", `{"nodes":[
 		 {"id":"hook","type":"trigger.webhook","config":{}},
 		 {"id":"shape","type":"transform.data","config":{"jq":"{total: .body.total, email: .body.email}"}},
 		 {"id":"big","type":"condition.if","config":{"condition":"input.total > 100"}}],
-		 "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"big"}]}`)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.WorkflowSetActive(ctx, store.SystemActor, org.ID, wf.ID, true, nil); err != nil {
-		b.Fatal(err)
-	}
-	keys, err := secrets.NewKeyring("webhook-secrets", testSecretKey, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hook, err := st.WebhookEnsure(ctx, store.SystemActor, keys, org.ID, wf.ID)
-	if err != nil {
-		b.Fatal(err)
-	}
+		 "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"big"}]}`)
 
 	base := startServe(b, map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0",
 		"SECRET_KEY": testSecretKey, "LOG_LEVEL": "error", "WORKER_CONCURRENCY": "200", "DATABASE_MAX_CONNS": "40",

@@ -307,37 +307,43 @@ func riverClientID(log string) string {
 // returns its webhook.
 func faultWorkflow(t *testing.T, pool *pgxpool.Pool, target string) store.Webhook {
 	t.Helper()
+	return activeWebhookWorkflow(t, pool, "Ops", `{"nodes":[
+		{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"shape","type":"transform.data","config":{"jq":"{n: .body.n}"}},
+		{"id":"call","type":"action.http","config":{"method":"POST","url":"`+target+`",
+		 "body":{"execution":"{{ execution.id }}","n":"{{ input.n }}"}}}],
+		"edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"call"}]}`)
+}
+
+// activeWebhookWorkflow creates an organization called name, its owner, and an active workflow of definition, and
+// returns the workflow's webhook.
+func activeWebhookWorkflow(tb testing.TB, pool *pgxpool.Pool, name, definition string) store.Webhook {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := store.New(pool)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	user, org, err := st.UserCreateWithOrganization(ctx, store.NewUser{Email: "ops@example.com", Name: "Ops",
-		PasswordHash: "x", OrganizationName: "Ops", Role: store.RoleOwner})
+	user, org, err := st.UserCreateWithOrganization(ctx, store.NewUser{Email: strings.ToLower(name) + "@example.com",
+		Name: name, PasswordHash: "x", OrganizationName: name, Role: store.RoleOwner})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	definition := `{"nodes":[
-		{"id":"hook","type":"trigger.webhook","config":{}},
-		{"id":"shape","type":"transform.data","config":{"jq":"{n: .body.n}"}},
-		{"id":"call","type":"action.http","config":{"method":"POST","url":"` + target + `",
-		 "body":{"execution":"{{ execution.id }}","n":"{{ input.n }}"}}}],
-		"edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"call"}]}`
-	wf, err := st.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: org.ID, Name: "orders",
-		AuthorID: &user.ID, Definition: json.RawMessage(definition)})
+	wf, err := st.WorkflowCreate(ctx, store.SystemActor, store.NewWorkflow{OrganizationID: org.ID,
+		Name: strings.ToLower(name), AuthorID: &user.ID, Definition: json.RawMessage(definition)})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if _, err := st.WorkflowSetActive(ctx, store.SystemActor, org.ID, wf.ID, true, nil); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	keys, err := secrets.NewKeyring("webhook-secrets", testSecretKey, "")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	hook, err := st.WebhookEnsure(ctx, store.SystemActor, keys, org.ID, wf.ID)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return hook
 }
