@@ -524,11 +524,14 @@ func compileJQ(src string) (*JQ, error) {
 // pool the execution runs with (time, memory, result count, output size and depth).
 func (q *JQ) Run(ctx context.Context, vars *Vars) ([]any, error) {
 	pool := vars.sandbox()
-	limits := pool.Limits()
+	limits := vars.limits()
 	if q.local != nil {
 		if out, ok, err := q.runLocal(ctx, vars, limits); ok {
 			return out, err
 		}
+	}
+	if pool == nil {
+		return nil, Permanent(errors.New("jq: this program needs a sandbox runner, and it was evaluated outside an executor"))
 	}
 	run := sandbox.JQ{Program: q.src, VarNames: jqVarNames, Timeout: q.timeout, Tenant: vars.tenant()}
 	var err error
@@ -609,12 +612,13 @@ func (v *Vars) SetItem(item any, index int) {
 // Input returns the input the variables were built with.
 func (v *Vars) Input() any { return v.input }
 
-// sandbox returns the pool jq programs run in: the executor's, or the shared default outside an execution.
+// sandbox returns the executor's pool jq programs run in; nil outside an executor, where only the programs jq
+// evaluates in-process (jqlocal.go) can run.
 func (v *Vars) sandbox() *sandbox.Pool {
-	if v.env != nil && v.env.sandbox != nil {
-		return v.env.sandbox
+	if v.env == nil {
+		return nil
 	}
-	return sandbox.Shared()
+	return v.env.sandbox
 }
 
 // tenant names whose turn a jq program waits for in the sandbox: its organization, else its workflow.
@@ -629,7 +633,12 @@ func (v *Vars) tenant() string {
 }
 
 // limits returns the evaluation limits of the execution.
-func (v *Vars) limits() sandbox.Limits { return v.sandbox().Limits() }
+func (v *Vars) limits() sandbox.Limits {
+	if pool := v.sandbox(); pool != nil {
+		return pool.Limits()
+	}
+	return sandbox.Limits{}.Defaults()
+}
 
 func (v *Vars) nodesMap() map[string]any {
 	if v.nodes == nil {

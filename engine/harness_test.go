@@ -289,6 +289,14 @@ func testExecutor(opts engine.ExecutorOptions) (*engine.Executor, *clock, *sleep
 	return engine.NewExecutor(opts), c, s
 }
 
+// runPlan runs plan with an Executor of default options, closed (with its sandbox pool) when the test ends.
+func runPlan(t testing.TB, ctx context.Context, plan *engine.Plan, in engine.RunInput) (engine.RunResult, error) {
+	t.Helper()
+	ex := engine.NewExecutor(engine.ExecutorOptions{})
+	t.Cleanup(func() { _ = ex.Close() })
+	return ex.Run(ctx, plan, in)
+}
+
 // memRecorder is a Recorder keeping runs in memory, as the node_executions table would.
 type memRecorder struct {
 	mu   sync.Mutex

@@ -160,7 +160,7 @@ type ExecutorOptions struct {
 	// fails the node.
 	MaxOutputBytes int
 	// Sandbox runs the jq programs and holds the limits every evaluation of author-written code runs under
-	// (default sandbox.Shared()). Its MaxDepth bounds the nesting of trigger data and of every output.
+	// (default: a pool of the Executor's own with the default limits, ended by Close). Its MaxDepth bounds the nesting of trigger data and of every output.
 	Sandbox *sandbox.Pool
 	// Now is the clock (default time.Now); tests move it to resume delays.
 	Now func() time.Time
@@ -174,6 +174,7 @@ type ExecutorOptions struct {
 type Executor struct {
 	opts     ExecutorOptions
 	maxDepth int
+	ownPool  bool // the sandbox pool was made here, so Close ends it
 }
 
 // NewExecutor returns an Executor with the given options.
@@ -184,8 +185,9 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 	if opts.DefaultNodeTimeout <= 0 {
 		opts.DefaultNodeTimeout = 5 * time.Minute
 	}
-	if opts.Sandbox == nil {
-		opts.Sandbox = sandbox.Shared()
+	ownPool := opts.Sandbox == nil
+	if ownPool {
+		opts.Sandbox = sandbox.NewPool(sandbox.Options{})
 	}
 	if opts.MaxOutputBytes <= 0 {
 		opts.MaxOutputBytes = opts.Sandbox.Limits().MaxBytes
@@ -204,7 +206,16 @@ func NewExecutor(opts ExecutorOptions) *Executor {
 			return rand.N(ceiling + 1)
 		}
 	}
-	return &Executor{opts: opts, maxDepth: opts.Sandbox.Limits().MaxDepth}
+	return &Executor{opts: opts, maxDepth: opts.Sandbox.Limits().MaxDepth, ownPool: ownPool}
+}
+
+// Close ends the sandbox pool the Executor made for itself; a pool handed in through ExecutorOptions belongs to
+// the caller, who closes it.
+func (x *Executor) Close() error {
+	if x.ownPool {
+		return x.opts.Sandbox.Close()
+	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -219,13 +230,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-var defaultExecutor = NewExecutor(ExecutorOptions{})
-
-// Run runs the plan with the default Executor options.
-func (p *Plan) Run(ctx context.Context, in RunInput) (RunResult, error) {
-	return defaultExecutor.Run(ctx, p, in)
 }
 
 // Run runs an execution of plan from where its recorded runs left it, until it finishes, fails, parks or ctx ends.

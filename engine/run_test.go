@@ -190,7 +190,7 @@ func TestRunBranchingAndMerging(t *testing.T) {
 			t.Parallel()
 			reg, _ := setup(t)
 			plan := compile(t, reg, def(t, tt.nodes, tt.edges...))
-			res, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(tt.body)})
+			res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(tt.body)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +221,7 @@ func TestRunConcurrentBranches(t *testing.T) {
 			"hook->a", "hook->b", "hook->c", "hook->d", "a->join", "b->join", "c->join", "d->join"))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		res, err := plan.Run(ctx, engine.RunInput{Trigger: trigger(`{}`)})
+		res, err := runPlan(t, ctx, plan, engine.RunInput{Trigger: trigger(`{}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -449,7 +449,7 @@ func TestRunOnError(t *testing.T) {
 			d := def(t, specs, edges...)
 			node(t, d, "bad").OnError = tt.onError
 			plan := compile(t, reg, d)
-			res, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`)})
+			res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -476,7 +476,7 @@ func TestRunStopLetsRunningBranchesFinish(t *testing.T) {
 	plan := compile(t, reg, def(t,
 		[]string{`hook:trigger.webhook`, `bad:transform.flaky:{"fail":1,"permanent":true,"after":"slow"}`, `slow:action.effect:{"sleep":"30ms"}`, `after:action.effect`},
 		"hook->bad", "hook->slow", "slow->after"))
-	res, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`)})
+	res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +592,7 @@ func TestRunLoop(t *testing.T) {
 			specs := append([]string{`hook:trigger.webhook`, `loop:condition.loop:` + tt.loop, `after:transform.echo`}, tt.body...)
 			edges := append([]string{"hook->loop", "loop.done->after"}, tt.edges...)
 			plan := compile(t, reg, def(t, specs, edges...))
-			res, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"orders":` + tt.items + `}`)})
+			res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"orders":` + tt.items + `}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -632,7 +632,7 @@ func TestRunLoopErrorHandledByLoopNode(t *testing.T) {
 		`bad:transform.flaky:{"fail":1,"permanent":true}`, `after:transform.echo`},
 		"hook->loop", "loop.body->bad", "loop.done->after")
 	node(t, d, "loop").OnError = engine.OnErrorContinue
-	res, err := compile(t, reg, d).Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`)})
+	res, err := runPlan(t, context.Background(), compile(t, reg, d), engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -748,7 +748,7 @@ func TestRunCancel(t *testing.T) {
 		<-w.started
 		cancel()
 	}()
-	res, err := plan.Run(ctx, engine.RunInput{Trigger: trigger(`{}`)})
+	res, err := runPlan(t, ctx, plan, engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -769,7 +769,7 @@ func TestRunExecutionTimeout(t *testing.T) {
 	plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `slow:transform.block`}, "hook->slow"))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	res, err := plan.Run(ctx, engine.RunInput{Trigger: trigger(`{}`)})
+	res, err := runPlan(t, ctx, plan, engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,7 +784,7 @@ func TestRunCanceledBeforeStart(t *testing.T) {
 	plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `x:action.effect`}, "hook->x"))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	res, err := plan.Run(ctx, engine.RunInput{Trigger: trigger(`{}`)})
+	res, err := runPlan(t, ctx, plan, engine.RunInput{Trigger: trigger(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -807,7 +807,7 @@ func TestRunCrashResume(t *testing.T) {
 			crash()
 		}
 	}}
-	first, err := plan.Run(ctx, engine.RunInput{Trigger: trigger(`{"amount":5}`), Recorder: rec})
+	first, err := runPlan(t, ctx, plan, engine.RunInput{Trigger: trigger(`{"amount":5}`), Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -817,7 +817,7 @@ func TestRunCrashResume(t *testing.T) {
 
 	// The batch (hook, prep) died with the worker; only the recorder's runs remain.
 	recorded := append([]engine.NodeRun(nil), rec.runs...)
-	second, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"amount":5}`), Recorder: rec, Recorded: recorded})
+	second, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"amount":5}`), Recorder: rec, Recorded: recorded})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -846,11 +846,11 @@ func TestRunResumeReusesEveryFinishedRun(t *testing.T) {
 	t.Parallel()
 	reg, w := setup(t)
 	plan := compile(t, reg, orderFlow(t))
-	first, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"id":"A","lines":[{"price":500,"qty":1}]}`)})
+	first, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"id":"A","lines":[{"price":500,"qty":1}]}`)})
 	if err != nil || first.Status != engine.ExecutionSucceeded {
 		t.Fatal(err, first.Status)
 	}
-	again, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`), Recorded: first.NodeRuns})
+	again, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{}`), Recorded: first.NodeRuns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -868,7 +868,7 @@ func TestRunLoopResume(t *testing.T) {
 		[]string{`hook:trigger.webhook`, `loop:condition.loop:{"items":"input.body.list"}`, `send:action.effect:{"fail":2,"permanent":true}`},
 		"hook->loop", "loop.body->send"))
 	rec := &memRecorder{}
-	first, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec})
+	first, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -878,7 +878,7 @@ func TestRunLoopResume(t *testing.T) {
 	}
 	all := stored(rec.runs, first.NodeRuns)
 	keep := plan.RetryRuns(all)
-	second, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec, Recorded: keep})
+	second, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec, Recorded: keep})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -888,7 +888,7 @@ func TestRunLoopResume(t *testing.T) {
 	}
 	all = stored(all, rec.runs, second.NodeRuns)
 	keep = plan.RetryRuns(all)
-	third, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec, Recorded: keep})
+	third, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"list":["a","b","c"]}`), Recorder: rec, Recorded: keep})
 	if err != nil || third.Status != engine.ExecutionSucceeded {
 		t.Fatalf("third: %v %s %s", err, third.Status, third.Error)
 	}
@@ -909,7 +909,7 @@ func TestRetryRuns(t *testing.T) {
 		[]string{`hook:trigger.webhook`, `a:action.effect`, `b:action.effect:{"fail":1,"permanent":true}`, `c:action.effect`, `side:transform.echo`},
 		"hook->a", "a->b", "b->c", "hook->side"))
 	rec := &memRecorder{}
-	first, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"x":1}`), Recorder: rec})
+	first, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"x":1}`), Recorder: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -926,7 +926,7 @@ func TestRetryRuns(t *testing.T) {
 	if !slices.Equal(kept, []string{"a", "hook", "side"}) {
 		t.Fatalf("kept %v", kept)
 	}
-	second, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{"x":1}`), Recorder: rec, Recorded: keep})
+	second, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{"x":1}`), Recorder: rec, Recorded: keep})
 	if err != nil || second.Status != engine.ExecutionSucceeded {
 		t.Fatalf("retry: %v %s %s", err, second.Status, second.Error)
 	}
@@ -953,7 +953,7 @@ func TestRunExpressionsSeeTheExecution(t *testing.T) {
 		`b:transform.data:{"mapping":{"from_a":"{{ nodes.a.output.v }}","exec":"{{ execution.id }}/{{ execution.workflow_id }}/v{{ execution.version }}","input":"{{ input.v }}"}}`,
 		`c:transform.data:{"jq":"{a: $nodes.a.output.v, exec: $execution.id, trig: $trigger.body.v, in: .}"}`,
 	}, "hook->a", "a->b", "b->c"))
-	res, err := plan.Run(context.Background(), engine.RunInput{
+	res, err := runPlan(t, context.Background(), plan, engine.RunInput{
 		Execution: engine.ExecutionInfo{ID: "e-1", WorkflowID: "w-9", Version: 4},
 		Trigger:   trigger(`{"v":41}`),
 	})
@@ -1017,7 +1017,7 @@ func TestRunRecorderFailure(t *testing.T) {
 	t.Parallel()
 	reg, w := setup(t)
 	plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `a:action.effect`, `b:action.effect`}, "hook->a", "a->b"))
-	_, err := plan.Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`), Recorder: &memRecorder{err: errors.New("db down")}})
+	_, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{}`), Recorder: &memRecorder{err: errors.New("db down")}})
 	if err == nil || !strings.Contains(err.Error(), "db down") {
 		t.Fatalf("err %v", err)
 	}
@@ -1030,7 +1030,7 @@ func TestRunBadTrigger(t *testing.T) {
 	t.Parallel()
 	reg, _ := setup(t)
 	plan := compile(t, reg, orderFlow(t))
-	res, err := plan.Run(context.Background(), engine.RunInput{Trigger: json.RawMessage(`{nope`)})
+	res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: json.RawMessage(`{nope`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1069,7 +1069,7 @@ func TestRunServicesAndEnvReachNodes(t *testing.T) {
 	}
 	plan := compile(t, reg, def(t, []string{`start:trigger.manual`, `probe:action.probe`}, "start->probe"))
 	services := &engine.Services{}
-	res, err := plan.Run(context.Background(), engine.RunInput{Trigger: json.RawMessage(`{"k":"v"}`), Services: services, Execution: engine.ExecutionInfo{ID: "x"}})
+	res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: json.RawMessage(`{"k":"v"}`), Services: services, Execution: engine.ExecutionInfo{ID: "x"}})
 	if err != nil || res.Status != engine.ExecutionSucceeded {
 		t.Fatal(err, res)
 	}
@@ -1133,7 +1133,7 @@ func TestRunObserverSeesSkipsAndFinishes(t *testing.T) {
 	plan := compile(t, reg, orderFlow(t))
 	var mu sync.Mutex
 	seen := map[string][]engine.NodeEventKind{}
-	_, err := plan.Run(context.Background(), engine.RunInput{
+	_, err := runPlan(t, context.Background(), plan, engine.RunInput{
 		Trigger: trigger(`{"id":"A","lines":[{"price":1,"qty":1}]}`),
 		Observer: engine.ObserverFunc(func(_ context.Context, ev engine.NodeEvent) {
 			mu.Lock()
@@ -1166,8 +1166,8 @@ func TestRunRefusesUndeclaredParkingAndLooping(t *testing.T) {
 			}), nil
 		}})
 	for cfg, want := range map[string]string{`{}`: "is not a waiting type", `{"loop":1}`: "is not a looping type"} {
-		res, err := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `x:transform.sneaky:` + cfg}, "hook->x")).
-			Run(context.Background(), engine.RunInput{Trigger: trigger(`{}`)})
+		plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `x:transform.sneaky:` + cfg}, "hook->x"))
+		res, err := runPlan(t, context.Background(), plan, engine.RunInput{Trigger: trigger(`{}`)})
 		if err != nil || res.Status != engine.ExecutionFailed || !strings.Contains(res.Error, want) {
 			t.Errorf("%s: %v %s %q", cfg, err, res.Status, res.Error)
 		}
@@ -1227,7 +1227,7 @@ func TestRunResumedMarksTheFrontier(t *testing.T) {
 			reg, _ := setup(t)
 			plan := compile(t, reg, def(t, tt.nodes, tt.edges...))
 			in := engine.RunInput{Trigger: trigger(`{"list":[1,2]}`)}
-			full, err := plan.Run(context.Background(), in)
+			full, err := runPlan(t, context.Background(), plan, in)
 			if err != nil || full.Status != engine.ExecutionSucceeded {
 				t.Fatalf("full run: %v %s %s", err, full.Status, full.Error)
 			}
@@ -1238,7 +1238,7 @@ func TestRunResumedMarksTheFrontier(t *testing.T) {
 			}
 			rec := &memRecorder{}
 			in.Recorder, in.Resumed = rec, tt.resumed
-			res, err := plan.Run(context.Background(), in)
+			res, err := runPlan(t, context.Background(), plan, in)
 			if err != nil || res.Status != engine.ExecutionSucceeded {
 				t.Fatalf("resumed run: %v %s %s", err, res.Status, res.Error)
 			}

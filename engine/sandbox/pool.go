@@ -106,18 +106,6 @@ func NewPool(opts Options) *Pool {
 	return &Pool{limits: opts.Limits.Defaults(), logger: opts.Logger, exe: exe, turns: newTurns(opts.Runners)}
 }
 
-var (
-	sharedOnce sync.Once
-	shared     *Pool
-)
-
-// Shared returns a process-wide pool with the default limits, for callers that were not handed one (tests of
-// single nodes, tools). Servers and workers build their own from their configuration.
-func Shared() *Pool {
-	sharedOnce.Do(func() { shared = NewPool(Options{}) })
-	return shared
-}
-
 // Limits returns the pool's limits, defaults filled in.
 func (p *Pool) Limits() Limits { return p.limits }
 
