@@ -41,12 +41,56 @@ func (r *Registry) DefinitionSchema() (json.RawMessage, error) {
 }
 
 func buildDefinitionSchema(types []NodeType, lookup func(string) *registeredType) (json.RawMessage, error) {
-	nullable := func(typ string) []string { return []string{typ, "null"} }
-	idSchema := map[string]any{"type": "string", "pattern": nodeIDPattern.String()}
+	defs := definitionSchemaDefs()
+	names, branches, err := nodeTypeBranches(types, lookup, defs)
+	if err != nil {
+		return nil, err
+	}
+	defs["node"] = map[string]any{
+		"description": "One node on the canvas; its config is checked against its type's schema.",
+		"type":        "object", "additionalProperties": false, "required": []string{"id", "type"},
+		"properties": map[string]any{
+			"id":       map[string]any{"description": "Unique in the workflow: 1 to 64 letters, digits, '_' or '-'.", "type": "string", "pattern": nodeIDPattern.String()},
+			"type":     map[string]any{"description": "A registered node type; GET /api/v1/node-types lists them.", "type": "string", "enum": names},
+			"name":     map[string]any{"type": nullable("string")},
+			"position": map[string]any{"$ref": "#/$defs/position"},
+			"config":   map[string]any{"description": "The node's settings, as its type's schema says."},
+			"retry":    map[string]any{"$ref": "#/$defs/retry"},
+			"timeout": map[string]any{"$ref": "#/$defs/duration",
+				"description": fmt.Sprintf("Bounds each attempt (at most %s); empty for the default.", MaxNodeTimeout)},
+			"on_error": map[string]any{"description": "What the node does when its last attempt fails; empty means stop.",
+				"type": nullable("string"), "enum": []any{OnErrorStop, OnErrorContinue, OnErrorRoute, "", nil}},
+		},
+		"allOf": branches,
+	}
+	doc := map[string]any{
+		"$schema":     "https://json-schema.org/draft/2020-12/schema",
+		"title":       "ConcertMaster workflow definition",
+		"description": "A workflow as drawn on the canvas: its nodes (exactly one trigger) and the edges between them.",
+		"type":        "object", "additionalProperties": false, "required": []string{"nodes"},
+		"properties": map[string]any{
+			"nodes": map[string]any{"type": "array", "minItems": 1, "maxItems": MaxNodes, "items": map[string]any{"$ref": "#/$defs/node"}},
+			"edges": map[string]any{"type": nullable("array"), "maxItems": MaxEdges, "items": map[string]any{"$ref": "#/$defs/edge"}},
+		},
+		"$defs": defs,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSchemaCompiles(b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
 
-	names := make([]string, len(types))
-	var branches []any
-	defs := map[string]any{
+// nullable is a JSON Schema "type" that also admits null.
+func nullable(typ string) []string { return []string{typ, "null"} }
+
+// definitionSchemaDefs returns the $defs every node shares: durations, positions, retries and edges.
+func definitionSchemaDefs() map[string]any {
+	idSchema := map[string]any{"type": "string", "pattern": nodeIDPattern.String()}
+	return map[string]any{
 		"duration": map[string]any{
 			"description": `A Go duration such as "30s", "5m" or "1h30m"; empty or null for the default.`,
 			"type":        nullable("string"), "pattern": durationPattern,
@@ -81,11 +125,18 @@ func buildDefinitionSchema(types []NodeType, lookup func(string) *registeredType
 			},
 		},
 	}
+}
+
+// nodeTypeBranches adds each type's config schema to defs and returns the type names and, per type, the if/then
+// branch that checks a node of that type's config against it.
+func nodeTypeBranches(types []NodeType, lookup func(string) *registeredType, defs map[string]any) ([]string, []any, error) {
+	names := make([]string, len(types))
+	var branches []any
 	for i, t := range types {
 		names[i] = t.Name
 		config, err := embeddableSchema(t.ConfigSchema, "#/$defs/"+configDef(t.Name))
 		if err != nil {
-			return nil, fmt.Errorf("node type %q: config schema: %w", t.Name, err)
+			return nil, nil, fmt.Errorf("node type %q: config schema: %w", t.Name, err)
 		}
 		defs[configDef(t.Name)] = config
 		// Validate reads an absent or null config as {}: the schema must refuse those exactly when the type
@@ -102,54 +153,26 @@ func buildDefinitionSchema(types []NodeType, lookup func(string) *registeredType
 			"then": then,
 		})
 	}
-	node := map[string]any{
-		"description": "One node on the canvas; its config is checked against its type's schema.",
-		"type":        "object", "additionalProperties": false, "required": []string{"id", "type"},
-		"properties": map[string]any{
-			"id":       map[string]any{"description": "Unique in the workflow: 1 to 64 letters, digits, '_' or '-'.", "type": "string", "pattern": nodeIDPattern.String()},
-			"type":     map[string]any{"description": "A registered node type; GET /api/v1/node-types lists them.", "type": "string", "enum": names},
-			"name":     map[string]any{"type": nullable("string")},
-			"position": map[string]any{"$ref": "#/$defs/position"},
-			"config":   map[string]any{"description": "The node's settings, as its type's schema says."},
-			"retry":    map[string]any{"$ref": "#/$defs/retry"},
-			"timeout": map[string]any{"$ref": "#/$defs/duration",
-				"description": fmt.Sprintf("Bounds each attempt (at most %s); empty for the default.", MaxNodeTimeout)},
-			"on_error": map[string]any{"description": "What the node does when its last attempt fails; empty means stop.",
-				"type": nullable("string"), "enum": []any{OnErrorStop, OnErrorContinue, OnErrorRoute, "", nil}},
-		},
-		"allOf": branches,
-	}
-	defs["node"] = node
-	doc := map[string]any{
-		"$schema":     "https://json-schema.org/draft/2020-12/schema",
-		"title":       "ConcertMaster workflow definition",
-		"description": "A workflow as drawn on the canvas: its nodes (exactly one trigger) and the edges between them.",
-		"type":        "object", "additionalProperties": false, "required": []string{"nodes"},
-		"properties": map[string]any{
-			"nodes": map[string]any{"type": "array", "minItems": 1, "maxItems": MaxNodes, "items": map[string]any{"$ref": "#/$defs/node"}},
-			"edges": map[string]any{"type": nullable("array"), "maxItems": MaxEdges, "items": map[string]any{"$ref": "#/$defs/edge"}},
-		},
-		"$defs": defs,
-	}
-	b, err := json.Marshal(doc)
+	return names, branches, nil
+}
+
+// checkSchemaCompiles compiles the schema: one that does not would fail every editor that loads it, so find out
+// here instead.
+func checkSchemaCompiles(schema []byte) error {
+	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
 	if err != nil {
-		return nil, err
-	}
-	// A schema that does not compile would fail every editor that loads it; find out here instead.
-	parsed, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return nil, err
+		return err
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	const url = "urn:concertmaster:workflow-definition"
 	if err := c.AddResource(url, parsed); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := c.Compile(url); err != nil {
-		return nil, fmt.Errorf("workflow definition schema: %w", err)
+		return fmt.Errorf("workflow definition schema: %w", err)
 	}
-	return b, nil
+	return nil
 }
 
 // configDef names a type's config schema among the definition schema's $defs.

@@ -134,88 +134,55 @@ func build(def *Definition, reg *Registry) (*Plan, []Problem) {
 	if def == nil || len(def.Nodes) == 0 {
 		return nil, []Problem{{Message: "a workflow needs at least a trigger node"}}
 	}
-	var probs []Problem
-	report := func(nodeID, field, format string, args ...any) {
-		probs = append(probs, Problem{NodeID: nodeID, Field: field, Message: fmt.Sprintf(format, args...)})
-	}
 	if len(def.Nodes) > MaxNodes {
 		return nil, []Problem{{Field: "nodes", Message: fmt.Sprintf("a workflow has at most %d nodes", MaxNodes)}}
 	}
 	if len(def.Edges) > MaxEdges {
 		return nil, []Problem{{Field: "edges", Message: fmt.Sprintf("a workflow has at most %d edges", MaxEdges)}}
 	}
+	b := &planBuilder{
+		def:   def,
+		reg:   reg,
+		plan:  &Plan{def: def, index: make(map[string]int, len(def.Nodes)), trigger: -1},
+		nodes: make([]*planNode, len(def.Nodes)),
+	}
+	b.addNodes()
+	var order []int
+	if b.addEdges() {
+		order = b.order()
+	}
+	if len(b.probs) > 0 {
+		return nil, b.probs
+	}
+	b.plan.assemble(b.nodes, order)
+	return b.plan, nil
+}
 
-	plan := &Plan{def: def, index: make(map[string]int, len(def.Nodes)), trigger: -1}
-	nodes := make([]*planNode, len(def.Nodes))
+// planBuilder turns a definition into a plan's nodes and edges, collecting every problem it finds on the way so
+// that an author sees all of them at once.
+type planBuilder struct {
+	def   *Definition
+	reg   *Registry
+	plan  *Plan
+	nodes []*planNode
+	probs []Problem
+}
+
+func (b *planBuilder) report(nodeID, field, format string, args ...any) {
+	b.probs = append(b.probs, Problem{NodeID: nodeID, Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// addNodes checks and compiles every node, then the one trigger.
+func (b *planBuilder) addNodes() {
 	var triggers []int
-	for i, n := range def.Nodes {
+	for i, n := range b.def.Nodes {
 		pn := &planNode{Node: n, idx: i, bodyOf: -1}
-		nodes[i] = pn
-		field := func(f string) string {
-			if n.ID == "" {
-				return fmt.Sprintf("nodes.%d.%s", i, f)
-			}
-			return f
-		}
-		switch {
-		case n.ID == "":
-			report("", fmt.Sprintf("nodes.%d.id", i), "every node needs an id")
-		case !nodeIDPattern.MatchString(n.ID):
-			report(n.ID, "id", "an id is 1 to 64 letters, digits, '_' or '-'")
-		}
-		if n.ID != "" {
-			if _, dup := plan.index[n.ID]; dup {
-				report(n.ID, "id", "another node has the same id")
-			} else {
-				plan.index[n.ID] = i
-			}
-		}
-
-		switch n.OnError {
-		case "", OnErrorStop, OnErrorContinue, OnErrorRoute:
-		default:
-			report(n.ID, field("on_error"), "must be one of stop, continue, error")
-		}
-		pn.retry = resolveRetry(n.Retry, func(f, msg string) { report(n.ID, field(f), "%s", msg) })
-		switch {
-		case n.Timeout < 0:
-			report(n.ID, field("timeout"), "must be positive")
-		case n.Timeout.Std() > MaxNodeTimeout:
-			report(n.ID, field("timeout"), "must be at most %s", MaxNodeTimeout)
-		}
-
-		t := reg.lookup(n.Type)
-		if t == nil {
-			if n.Type == "" {
-				report(n.ID, field("type"), "every node needs a type")
-			} else {
-				report(n.ID, field("type"), "unknown node type %q", n.Type)
-			}
-			continue
-		}
-		pn.typ = t
-		if n.Retry == nil && t.DefaultRetry != nil {
-			pn.retry = resolveRetry(t.DefaultRetry, func(string, string) {}) // checked at Register
-		}
-		if t.Category == CategoryTrigger {
+		b.nodes[i] = pn
+		if b.addNode(i, pn) {
 			triggers = append(triggers, i)
 		}
-		cn, cprobs := t.compileNode(n)
-		if len(cprobs) > 0 {
-			if n.ID == "" {
-				for j := range cprobs {
-					cprobs[j].Field = field(cprobs[j].Field)
-				}
-			}
-			probs = append(probs, cprobs...)
-			pn.ports = nil
-			continue
-		}
-		pn.run = cn.run
-		pn.ports = cn.ports
-		plan.usesNodes = plan.usesNodes || cn.usesNodes
 	}
-	for _, pn := range nodes {
+	for _, pn := range b.nodes {
 		if pn.OnError == OnErrorRoute && pn.typ != nil {
 			pn.ports = append(pn.ports, PortError)
 			pn.portsKnown = true
@@ -223,75 +190,138 @@ func build(def *Definition, reg *Registry) (*Plan, []Problem) {
 			pn.portsKnown = true
 		}
 	}
-
 	switch len(triggers) {
 	case 0:
-		report("", "nodes", "a workflow needs exactly one trigger node; it has none")
+		b.report("", "nodes", "a workflow needs exactly one trigger node; it has none")
 	case 1:
-		plan.trigger = triggers[0]
+		b.plan.trigger = triggers[0]
 	default:
+		first := b.def.Nodes[triggers[0]].ID
 		for _, i := range triggers[1:] {
-			report(def.Nodes[i].ID, "type", "a workflow has exactly one trigger; %q is the first", def.Nodes[triggers[0]].ID)
+			b.report(b.def.Nodes[i].ID, "type", "a workflow has exactly one trigger; %q is the first", first)
 		}
 	}
+}
 
-	// Edges.
-	edgesOK := true
+// addNode checks node i's id, error handling, retry and timeout, then compiles it with its type; it reports
+// whether the node is a trigger.
+func (b *planBuilder) addNode(i int, pn *planNode) (trigger bool) {
+	n := pn.Node
+	field := func(f string) string {
+		if n.ID == "" {
+			return fmt.Sprintf("nodes.%d.%s", i, f)
+		}
+		return f
+	}
+	switch {
+	case n.ID == "":
+		b.report("", fmt.Sprintf("nodes.%d.id", i), "every node needs an id")
+	case !nodeIDPattern.MatchString(n.ID):
+		b.report(n.ID, "id", "an id is 1 to 64 letters, digits, '_' or '-'")
+	}
+	if n.ID != "" {
+		if _, dup := b.plan.index[n.ID]; dup {
+			b.report(n.ID, "id", "another node has the same id")
+		} else {
+			b.plan.index[n.ID] = i
+		}
+	}
+	switch n.OnError {
+	case "", OnErrorStop, OnErrorContinue, OnErrorRoute:
+	default:
+		b.report(n.ID, field("on_error"), "must be one of stop, continue, error")
+	}
+	pn.retry = resolveRetry(n.Retry, func(f, msg string) { b.report(n.ID, field(f), "%s", msg) })
+	switch {
+	case n.Timeout < 0:
+		b.report(n.ID, field("timeout"), "must be positive")
+	case n.Timeout.Std() > MaxNodeTimeout:
+		b.report(n.ID, field("timeout"), "must be at most %s", MaxNodeTimeout)
+	}
+
+	t := b.reg.lookup(n.Type)
+	if t == nil {
+		if n.Type == "" {
+			b.report(n.ID, field("type"), "every node needs a type")
+		} else {
+			b.report(n.ID, field("type"), "unknown node type %q", n.Type)
+		}
+		return false
+	}
+	pn.typ = t
+	if n.Retry == nil && t.DefaultRetry != nil {
+		pn.retry = resolveRetry(t.DefaultRetry, func(string, string) {}) // checked at Register
+	}
+	cn, cprobs := t.compileNode(n)
+	if len(cprobs) > 0 {
+		if n.ID == "" {
+			for j := range cprobs {
+				cprobs[j].Field = field(cprobs[j].Field)
+			}
+		}
+		b.probs = append(b.probs, cprobs...)
+		pn.ports = nil
+	} else {
+		pn.run = cn.run
+		pn.ports = cn.ports
+		b.plan.usesNodes = b.plan.usesNodes || cn.usesNodes
+	}
+	return t.Category == CategoryTrigger
+}
+
+// addEdges checks every edge and links the nodes it joins; it reports whether the graph is whole enough to order.
+func (b *planBuilder) addEdges() (ok bool) {
+	ok = true
 	type edgeKey struct{ from, port, to string }
-	seenEdge := make(map[edgeKey]bool, len(def.Edges))
-	for i, e := range def.Edges {
+	seen := make(map[edgeKey]bool, len(b.def.Edges))
+	for i, e := range b.def.Edges {
 		at := func(f string) string { return fmt.Sprintf("edges.%d.%s", i, f) }
-		from, okFrom := plan.index[e.From]
-		to, okTo := plan.index[e.To]
+		from, okFrom := b.plan.index[e.From]
+		to, okTo := b.plan.index[e.To]
 		if !okFrom {
-			report(e.From, at("from"), "edge starts at unknown node %q", e.From)
+			b.report(e.From, at("from"), "edge starts at unknown node %q", e.From)
 		}
 		if !okTo {
-			report(e.To, at("to"), "edge ends at unknown node %q", e.To)
+			b.report(e.To, at("to"), "edge ends at unknown node %q", e.To)
 		}
 		if !okFrom || !okTo {
-			edgesOK = false
+			ok = false
 			continue
 		}
-		if seenEdge[edgeKey{e.From, e.Port, e.To}] {
-			report(e.From, at("to"), "edge from %q to %q is drawn twice", e.From, e.To)
+		if seen[edgeKey{e.From, e.Port, e.To}] {
+			b.report(e.From, at("to"), "edge from %q to %q is drawn twice", e.From, e.To)
 			continue
 		}
-		seenEdge[edgeKey{e.From, e.Port, e.To}] = true
-		if to == plan.trigger || (nodes[to].typ != nil && nodes[to].typ.Category == CategoryTrigger) {
-			report(e.To, at("to"), "nothing can lead into a trigger")
-			edgesOK = false
+		seen[edgeKey{e.From, e.Port, e.To}] = true
+		if to == b.plan.trigger || (b.nodes[to].typ != nil && b.nodes[to].typ.Category == CategoryTrigger) {
+			b.report(e.To, at("to"), "nothing can lead into a trigger")
+			ok = false
 			continue
 		}
-		src := nodes[from]
+		src := b.nodes[from]
 		if src.portsKnown && !slices.Contains(src.ports, e.Port) {
-			report(e.From, at("port"), "%s", portMessage(src, e.Port))
+			b.report(e.From, at("port"), "%s", portMessage(src, e.Port))
 		}
-		nodes[to].in = append(nodes[to].in, inEdge{from: from, port: e.Port})
+		b.nodes[to].in = append(b.nodes[to].in, inEdge{from: from, port: e.Port})
 		src.out = append(src.out, outEdge{port: e.Port, to: to})
-		if !containsInt(nodes[to].parents, from) {
-			nodes[to].parents = append(nodes[to].parents, from)
+		if !containsInt(b.nodes[to].parents, from) {
+			b.nodes[to].parents = append(b.nodes[to].parents, from)
 			src.children = append(src.children, to)
 		}
 	}
+	return ok
+}
 
-	var order []int
-	if edgesOK {
-		var cyclic []int
-		order, cyclic = topoOrder(nodes)
-		for _, i := range cyclic {
-			report(nodes[i].ID, "", "is part of a cycle; workflows only run forward (use condition.loop to repeat work)")
-		}
-		if len(cyclic) == 0 {
-			probs = append(probs, checkLoops(nodes, order)...)
-		}
+// order sorts the nodes parents first, reporting cycles, then checks the loops' bodies.
+func (b *planBuilder) order() []int {
+	order, cyclic := topoOrder(b.nodes)
+	for _, i := range cyclic {
+		b.report(b.nodes[i].ID, "", "is part of a cycle; workflows only run forward (use condition.loop to repeat work)")
 	}
-
-	if len(probs) > 0 {
-		return nil, probs
+	if len(cyclic) == 0 {
+		b.probs = append(b.probs, checkLoops(b.nodes, order)...)
 	}
-	plan.assemble(nodes, order)
-	return plan, nil
+	return order
 }
 
 func portMessage(n *planNode, port string) string {
