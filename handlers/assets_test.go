@@ -1,10 +1,6 @@
 package handlers
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"io/fs"
 	"maps"
 	"net/http"
 	"net/url"
@@ -16,45 +12,11 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/concertmaster/concertmaster/sql/store"
-	"github.com/concertmaster/concertmaster/static"
+	"github.com/concertmaster/concertmaster/static/statictest"
 )
 
 // immutableCache is the Cache-Control of a /static/ URL that names its file's content.
 const immutableCache = "public, max-age=31536000, immutable"
-
-// manifestEntry is what the test reads of a Vite manifest entry: the files it names.
-type manifestEntry struct {
-	File string   `json:"file"`
-	CSS  []string `json:"css"`
-}
-
-// builtManifest is dist/manifest.json, read independently of the server.
-func builtManifest(t *testing.T) map[string]manifestEntry {
-	t.Helper()
-	raw, err := fs.ReadFile(static.FS, "dist/manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]manifestEntry
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func embedded(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := fs.ReadFile(static.FS, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func sha256Prefix(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
 
 // TestPagesNameAssetsByContent checks that every script and stylesheet a page names has a URL that names its
 // content (a hashed file name, or a ?v= stamp equal to the file's hash), answered with a year's immutable cache and
@@ -67,7 +29,7 @@ func TestPagesNameAssetsByContent(t *testing.T) {
 	e := h.ownersExecution(w, store.StatusQueued)
 	form := h.ownersForm(w, nil)
 	hashed := map[string]bool{}
-	for _, c := range builtManifest(t) {
+	for _, c := range statictest.Manifest(t) {
 		for _, f := range append([]string{c.File}, c.CSS...) {
 			hashed["dist/"+f] = true
 		}
@@ -94,8 +56,8 @@ func TestPagesNameAssetsByContent(t *testing.T) {
 			}
 			name := strings.TrimPrefix(u.Path, "/static/")
 			seen[path.Base(name)] = true
-			file := embedded(t, name)
-			if !hashed[name] && u.Query().Get("v") != sha256Prefix(file) {
+			file := statictest.File(t, name)
+			if !hashed[name] && u.Query().Get("v") != statictest.Stamp(file) {
 				t.Errorf("%s names %s, whose URL does not name its content", p, ref)
 			}
 			resp := h.do(request{Method: "GET", Path: ref, Header: http.Header{"Accept-Encoding": {"identity"}}})

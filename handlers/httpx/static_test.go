@@ -2,9 +2,6 @@ package httpx
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -14,41 +11,14 @@ import (
 	"testing"
 
 	"github.com/concertmaster/concertmaster/static"
+	"github.com/concertmaster/concertmaster/static/statictest"
 )
-
-// builtManifest is dist/manifest.json as the test reads it, independently of loadAssets.
-func builtManifest(t *testing.T) map[string]viteChunk {
-	t.Helper()
-	raw, err := fs.ReadFile(static.FS, "dist/manifest.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]viteChunk
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func embedded(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := fs.ReadFile(static.FS, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func sha256Prefix(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
 
 // TestStaticAssetsManifestMatchesDist checks the embedded build: the manifest names the canvas and stylesheet
 // entries, every file it names is there with a .gz and a .br twin, and dist holds nothing else.
 func TestStaticAssetsManifestMatchesDist(t *testing.T) {
 	t.Parallel()
-	m := builtManifest(t)
+	m := statictest.Manifest(t)
 	listed := map[string]bool{"manifest.json": true}
 	for _, src := range []string{"src/main.tsx", "styles/app.css"} {
 		if c, ok := m[src]; !ok || !c.IsEntry {
@@ -94,9 +64,9 @@ func TestStaticAssetsServing(t *testing.T) {
 	t.Parallel()
 	ts := httptest.NewServer(assetsServer(t))
 	t.Cleanup(ts.Close)
-	bundle := "dist/" + builtManifest(t)["src/main.tsx"].File
-	htmx := embedded(t, "js/htmx.min.js")
-	htmxStamp := sha256Prefix(htmx)
+	bundle := "dist/" + statictest.Manifest(t)["src/main.tsx"].File
+	htmx := statictest.File(t, "js/htmx.min.js")
+	htmxStamp := statictest.Stamp(htmx)
 
 	get := func(t *testing.T, target string, header http.Header) (*http.Response, []byte) {
 		t.Helper()
@@ -144,7 +114,7 @@ func TestStaticAssetsServing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			resp, body := get(t, tc.path, http.Header{"Accept-Encoding": {tc.accept}})
-			want := embedded(t, tc.wantFile)
+			want := statictest.File(t, tc.wantFile)
 			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
 				t.Fatalf("%d, %d bytes; want 200 and the %d bytes of %s", resp.StatusCode, len(body), len(want), tc.wantFile)
 			}
@@ -197,7 +167,7 @@ func TestStaticAssetsServing(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "br" ||
-			resp.ContentLength != int64(len(embedded(t, bundle+".br"))) {
+			resp.ContentLength != int64(len(statictest.File(t, bundle+".br"))) {
 			t.Errorf("HEAD: %d %v", resp.StatusCode, resp.Header)
 		}
 	})
