@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,18 +20,16 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// graphFlow branches on the order total: "yes" (true) fails when the total is big, "no" (false) is skipped then;
-// "after" follows "yes". No node has a position, as when a definition is made through the API; the trigger's name
-// tries to inject markup.
-const graphFlow = `{"nodes":[
- {"id":"hook","type":"trigger.webhook","name":"<script>alert(1)</script> & co","config":{}},
- {"id":"shape","type":"transform.data","config":{"jq":"{total: .body.total}"}},
- {"id":"big","type":"condition.if","name":"Big order?","config":{"condition":"input.total > 100"}},
- {"id":"yes","type":"transform.data","config":{"jq":"error(\"too big\")"}},
- {"id":"no","type":"transform.data","config":{"jq":"."}},
- {"id":"after","type":"transform.data","config":{"jq":"."}}],
- "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"big"},{"from":"big","port":"true","to":"yes"},
-  {"from":"big","port":"false","to":"no"},{"from":"yes","to":"after"}]}`
+// graphFlow (testdata/graph_flow.json) branches on the order total: "yes" (true) fails when the total is big, "no"
+// (false) is skipped then; "after" follows "yes". No node has a position, as when a definition is made through the
+// API; the trigger's name tries to inject markup. The pages package's tests draw the same workflow.
+var graphFlow = func() string {
+	b, err := os.ReadFile("testdata/graph_flow.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // delayFlow parks at "wait" before "after".
 const delayFlow = `{"nodes":[

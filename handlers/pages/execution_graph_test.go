@@ -3,6 +3,7 @@ package pages
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,18 +16,14 @@ import (
 	"github.com/concertmaster/concertmaster/views"
 )
 
-// graphFlow branches on the order total: "yes" (true) fails when the total is big, "no" (false) is skipped then;
-// "after" follows "yes". No node has a position, as when a definition is made through the API; the trigger's name
-// tries to inject markup.
-const graphFlow = `{"nodes":[
- {"id":"hook","type":"trigger.webhook","name":"<script>alert(1)</script> & co","config":{}},
- {"id":"shape","type":"transform.data","config":{"jq":"{total: .body.total}"}},
- {"id":"big","type":"condition.if","name":"Big order?","config":{"condition":"input.total > 100"}},
- {"id":"yes","type":"transform.data","config":{"jq":"error(\"too big\")"}},
- {"id":"no","type":"transform.data","config":{"jq":"."}},
- {"id":"after","type":"transform.data","config":{"jq":"."}}],
- "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"big"},{"from":"big","port":"true","to":"yes"},
-  {"from":"big","port":"false","to":"no"},{"from":"yes","to":"after"}]}`
+// graphFlow is the branching workflow the handlers' tests run (../testdata/graph_flow.json).
+var graphFlow = func() string {
+	b, err := os.ReadFile("../testdata/graph_flow.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
 // nodeRun is a finished run of a test node, started a second ago.
 func nodeRun(id, typ string, status engine.NodeStatus) engine.NodeRun {
