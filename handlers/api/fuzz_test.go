@@ -10,6 +10,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/handlers/httpx/httpxtest"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -19,26 +20,6 @@ import (
 // These fuzz targets run their seeds (below and under testdata/fuzz/<Name>) as ordinary tests; `go test -fuzz
 // '^FuzzName$' ./handlers` explores further. None needs a database: each calls the code a request goes through
 // after its target is resolved, so it runs thousands of inputs a second.
-
-// clientError fails t unless err is nil or a fault a handler answers with 4xx.
-func clientError(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if status := httpx.StatusOf(fault.CodeOf(err)); status < 400 || status >= 500 {
-		t.Fatalf("%s: answered %d: %v", what, status, err)
-	}
-}
-
-// storable fails t when JSON holds text PostgreSQL refuses (NUL, invalid UTF-8, lone surrogates) or nests deeper
-// than maxDepth: what every accepted input must never hold.
-func storable(t *testing.T, what string, data []byte, maxDepth int) {
-	t.Helper()
-	if err := validate.JSONText("", data, maxDepth); err != nil {
-		t.Fatalf("%s: accepted, but not storable: %v\n%q", what, err, data)
-	}
-}
 
 // FuzzFormSchema checks form schemas as the API and builder do, then fills the accepted ones in. Properties: a
 // refusal is an Invalid fault naming fields; an accepted schema is stable (checking it again changes nothing) and
@@ -84,7 +65,7 @@ func FuzzFormSchema(f *testing.F) {
 			if err != nil {
 				t.Fatalf("accepted data does not encode: %v", err)
 			}
-			storable(t, "submission", raw, validate.MaxDocumentDepth)
+			httpxtest.Storable(t, "submission", raw, validate.MaxDocumentDepth)
 		}
 		if err := views.PublicFormBody(httpx.PublicFormView(form, values, errs)).Render(context.Background(), io.Discard); err != nil {
 			t.Fatalf("the form does not render: %v", err)

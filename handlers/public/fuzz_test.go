@@ -19,6 +19,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/handlers/httpx/httpxtest"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/platform/validate"
@@ -28,26 +29,6 @@ import (
 // These fuzz targets run their seeds (below and under testdata/fuzz/<Name>) as ordinary tests; `go test -fuzz
 // '^FuzzName$' ./handlers` explores further. None needs a database: each calls the code a request goes through
 // after its target is resolved, so it runs thousands of inputs a second.
-
-// clientError fails t unless err is nil or a fault a handler answers with 4xx.
-func clientError(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if status := httpx.StatusOf(fault.CodeOf(err)); status < 400 || status >= 500 {
-		t.Fatalf("%s: answered %d: %v", what, status, err)
-	}
-}
-
-// storable fails t when JSON holds text PostgreSQL refuses (NUL, invalid UTF-8, lone surrogates) or nests deeper
-// than maxDepth: what every accepted input must never hold.
-func storable(t *testing.T, what string, data []byte, maxDepth int) {
-	t.Helper()
-	if err := validate.JSONText("", data, maxDepth); err != nil {
-		t.Fatalf("%s: accepted, but not storable: %v\n%q", what, err, data)
-	}
-}
 
 // FuzzWebhookTriggerData reads webhook calls (body, media type, query) as the webhook handler does once the
 // signature is checked. Properties: a refusal is a 4xx fault; an accepted call makes trigger data that can be
@@ -72,9 +53,9 @@ func FuzzWebhookTriggerData(f *testing.F) {
 			return
 		}
 		trigger, err := hookTriggerData(r, body, nodes.WebhookConfig{})
-		clientError(t, "hookTriggerData", err)
+		httpxtest.ClientError(t, "hookTriggerData", err)
 		if err == nil {
-			storable(t, "trigger data", trigger, validate.MaxTriggerDepth+1)
+			httpxtest.Storable(t, "trigger data", trigger, validate.MaxTriggerDepth+1)
 		}
 	})
 }
@@ -158,7 +139,7 @@ func FuzzMultipartUpload(f *testing.F) {
 		}
 		const limit = 256
 		file, err := s.receiveUpload(httptest.NewRecorder(), newRequest(), nodes.FileUploadConfig{MaxBytes: limit})
-		clientError(t, "receiveUpload", err)
+		httpxtest.ClientError(t, "receiveUpload", err)
 		if err == nil {
 			if file.Size > limit {
 				t.Fatalf("stored %d bytes over a %d-byte limit", file.Size, limit)
@@ -168,7 +149,7 @@ func FuzzMultipartUpload(f *testing.F) {
 		}
 
 		in, err := s.readSubmission(httptest.NewRecorder(), newRequest(), form)
-		clientError(t, "readSubmission", err)
+		httpxtest.ClientError(t, "readSubmission", err)
 		for _, f := range in.files {
 			cleanName(t, f.Filename)
 		}
