@@ -73,7 +73,7 @@ func (q *Queries) EmailDeliveryFinish(ctx context.Context, arg EmailDeliveryFini
 }
 
 const emailDeliveryListForExecution = `-- name: EmailDeliveryListForExecution :many
-SELECT id, organization_id, execution_id, node_id, integration_id, status, recipients, subject, message_id, smtp_reply, error, created_at, updated_at FROM email_deliveries
+SELECT id, organization_id, execution_id, node_id, integration_id, status, recipients, subject, message_id, smtp_reply, error, created_at, updated_at, idempotency_key FROM email_deliveries
 WHERE organization_id = $1 AND execution_id = $2::uuid
 ORDER BY created_at, id
 `
@@ -107,6 +107,7 @@ func (q *Queries) EmailDeliveryListForExecution(ctx context.Context, arg EmailDe
 			&i.Error,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.IdempotencyKey,
 		); err != nil {
 			return nil, err
 		}
