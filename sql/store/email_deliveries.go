@@ -56,9 +56,13 @@ func (s *Store) EmailDeliveryStart(ctx context.Context, d actions.EmailDelivery)
 				IdempotencyKey: &d.IdempotencyKey})
 			switch {
 			case err == nil:
-				if !resend(d, prev, &claim) {
-					return interpret(q.EmailDeliveryMarkUnknown(ctx, db.EmailDeliveryMarkUnknownParams{ID: prev.ID,
-						OrganizationID: d.OrganizationID, Error: &unknownDeliveryError}), "e-mail delivery")
+				resend(d, prev, &claim)
+				if prev.Status == actions.DeliverySending {
+					// Left by a pass that stopped mid-send: whether it went stays unknown, resent or not.
+					if err := q.EmailDeliveryMarkUnknown(ctx, db.EmailDeliveryMarkUnknownParams{ID: prev.ID,
+						OrganizationID: d.OrganizationID, Error: &unknownDeliveryError}); err != nil {
+						return interpret(err, "e-mail delivery")
+					}
 				}
 			case !errors.Is(err, pgx.ErrNoRows):
 				return interpret(err, "e-mail delivery")
@@ -76,23 +80,22 @@ func (s *Store) EmailDeliveryStart(ctx context.Context, d actions.EmailDelivery)
 
 // resend decides, from the latest delivery of the run's message, whether this attempt sends it: not when it was
 // sent (the claim then carries its receipt), nor when it may have been (sending or unknown) unless the node said
-// to resend then. It reports false when the latest delivery is to be marked unknown.
-func resend(d actions.EmailDelivery, prev db.EmailDeliveryLatestForKeyRow, claim *actions.EmailDeliveryClaim) bool {
+// to resend then.
+func resend(d actions.EmailDelivery, prev db.EmailDeliveryLatestForKeyRow, claim *actions.EmailDeliveryClaim) {
 	claim.Previous = prev.Status
 	switch {
 	case prev.Status == actions.DeliverySent:
 		claim.ID, claim.MessageID, claim.SMTPReply, claim.Send = prev.ID, deref(prev.MessageID), deref(prev.SmtpReply), false
-		return true
 	case prev.Status == actions.DeliveryFailed || d.ResendIfUnknown:
-		return true
+		claim.Send = true
+	default:
+		claim.ID, claim.Send = prev.ID, false
 	}
-	claim.ID, claim.Send = prev.ID, false
-	return false
 }
 
 // unknownDeliveryError is the error of a delivery marked unknown.
 var unknownDeliveryError = "the worker stopped after handing this message to the SMTP server and before recording " +
-	"the answer; it may have been delivered, so it was not sent again"
+	"the answer; it may have been delivered"
 
 // EmailDeliveryFinish implements actions.RunRecords.
 func (s *Store) EmailDeliveryFinish(ctx context.Context, orgID, id uuid.UUID, r actions.EmailDeliveryResult) error {
