@@ -219,3 +219,25 @@ func TestErrorWorkflowsCannotLoop(t *testing.T) {
 		t.Errorf("the watcher of the failing error workflow ran %d times, want 0", n)
 	}
 }
+
+// TestErrorWorkflowHearsOfATimeout: an execution that runs past its timeout fails, and its error workflow gets
+// the code execution_timed_out.
+func TestErrorWorkflowHearsOfATimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	slow := h.activeWorkflow(h.org.ID, "Slow", `{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}},
+		{"id":"stuck","type":"action.test_effect","config":{}}],"edges":[{"from":"hook","to":"stuck"}]}`, true)
+	watcher := h.activeWorkflow(h.org.ID, "Watcher", `{"nodes":[{"id":"failure","type":"trigger.error","config":{}}],"edges":[]}`, true)
+	h.effects.setBlocking("stuck", true) // until the execution's context ends
+	h.startWorker(2 * time.Second)
+	failed := h.run(slow, `{}`)
+	f := h.waitStatus(failed, store.StatusFailed)
+	e := h.onlyExecution(watcher, "the watcher")
+	var got errorTrigger
+	if err := json.Unmarshal(e.TriggerData, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Error.Code != "execution_timed_out" || got.Error.Message != f.Error || got.Node != nil || got.Execution.ID != failed {
+		t.Errorf("trigger data %s (failed execution's error %q)", e.TriggerData, f.Error)
+	}
+}
