@@ -19,7 +19,8 @@ type EmailDelivery struct {
 	ExecutionID    *uuid.UUID `json:"execution_id,omitempty"`
 	NodeID         string     `json:"node_id,omitempty"`
 	IntegrationID  *uuid.UUID `json:"integration_id,omitempty"`
-	// Status is sending, sent or failed; a message left sending was interrupted by a stopping worker.
+	// Status is sending, sent, failed or unknown: a message left sending was interrupted by a stopping worker, and
+	// becomes unknown when the node run resumes (it may have been delivered).
 	Status     string    `json:"status"`
 	Recipients []string  `json:"recipients"`
 	Subject    string    `json:"subject"`
