@@ -241,3 +241,20 @@ func TestErrorWorkflowHearsOfATimeout(t *testing.T) {
 		t.Errorf("trigger data %s (failed execution's error %q)", e.TriggerData, f.Error)
 	}
 }
+
+// TestABrokenErrorWorkflowIsSkippedAlone: an error workflow whose stored trigger config no longer parses (saved
+// before a schema change) is skipped; the failure is recorded and the other error workflows still run.
+func TestABrokenErrorWorkflowIsSkippedAlone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	orders := h.activeWorkflow(h.org.ID, "Orders", failingFlow, true)
+	broken := h.activeWorkflow(h.org.ID, "Broken", errorFlow(`{"watch":"any","colour":"red"}`), true)
+	watcher := h.activeWorkflow(h.org.ID, "Watcher", errorFlow(`{}`), true)
+	h.startWorker(time.Minute)
+	failed := h.run(orders, `{}`)
+	h.waitStatus(failed, store.StatusFailed)
+	if n := len(h.executionsOf(broken)); n != 0 {
+		t.Errorf("the broken error workflow ran %d times", n)
+	}
+	h.waitStatus(h.onlyExecution(watcher, "the watcher").ID, store.StatusSucceeded)
+}

@@ -88,7 +88,10 @@ func (s *Store) startErrorWorkflows(ctx context.Context, tx pgx.Tx, q *db.Querie
 	for _, t := range targets {
 		cfg, err := nodes.ParseErrorConfig(t.TriggerConfig)
 		if err != nil {
-			return fault.Wrap(err, fault.Internal, "error workflow "+t.WorkflowID.String()+" has an invalid trigger")
+			// Saving validates the config; a version saved before a change of the schema is skipped, alone.
+			s.errorWorkflows.logger().Error("an error workflow's trigger config is not valid; it was not started",
+				"workflow_id", t.WorkflowID, "failed_execution_id", t.FailedID, "error", err)
+			continue
 		}
 		data, err := nodes.ErrorTriggerData(nodes.FailedExecution{ID: t.FailedID.String(),
 			WorkflowID: t.FailedWorkflowID.String(), WorkflowName: t.FailedWorkflowName, Version: t.FailedVersion,
