@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/nodes"
@@ -41,8 +43,38 @@ func (w *Workflows) validDefinition(ctx context.Context, c Caller, raw json.RawM
 	if err := w.integrations.CheckUse(ctx, c, def); err != nil {
 		return nil, err
 	}
+	if err := w.checkErrorTriggers(ctx, c, def); err != nil {
+		return nil, err
+	}
 	// Stored as given, so the editor gets back exactly what it saved (positions, names, key order).
 	return raw, nil
+}
+
+// checkErrorTriggers refuses a trigger.error watching a workflow that is not one of the caller's organization's
+// (running, it would simply never fire: storage only pairs failures with error workflows of their organization).
+// Anyone who may save a workflow may view every workflow of the organization, so watching one discloses nothing new.
+func (w *Workflows) checkErrorTriggers(ctx context.Context, c Caller, def *engine.Definition) error {
+	for _, n := range def.Nodes {
+		if n.Type != nodes.ErrorTriggerType {
+			continue
+		}
+		cfg, err := nodes.ParseErrorConfig(n.Config)
+		if err != nil || cfg.Watch != nodes.ErrorWatchWorkflow {
+			continue // the registry's validation has judged the config
+		}
+		id, err := uuid.Parse(cfg.WorkflowID)
+		if err == nil {
+			_, err = w.store.WorkflowGet(ctx, c.Principal.OrgID, id)
+		}
+		if fault.CodeOf(err) == fault.NotFound || (err != nil && id == uuid.Nil) {
+			return fault.Fields("the definition is not valid", fault.FieldError{NodeID: n.ID, Field: "config.workflow_id",
+				Message: "is not a workflow of this organization"})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // nextScheduledRun is when a definition's schedule trigger fires next after now; nil when its trigger is not a

@@ -388,3 +388,42 @@ func sameJSON(got json.RawMessage, want string) bool {
 	var a, b any
 	return json.Unmarshal(got, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && fmt.Sprint(a) == fmt.Sprint(b)
 }
+
+// TestErrorTriggerWatchesAWorkflowOfTheOrganization: a trigger.error may name a workflow of the caller's
+// organization, not one of another organization nor one that does not exist.
+func TestErrorTriggerWatchesAWorkflowOfTheOrganization(t *testing.T) {
+	t.Parallel()
+	b := setupWorkflows(t)
+	ctx := context.Background()
+	ours := b.create(t, "Orders", hookDefinition)
+	name := "Theirs"
+	theirs, err := b.app.Workflows.Create(ctx, b.callers["outsider"], app.WorkflowInput{Name: &name,
+		Definition: json.RawMessage(hookDefinition)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watching := func(id uuid.UUID) json.RawMessage {
+		return json.RawMessage(`{"nodes":[{"id":"failure","type":"trigger.error","config":{"watch":"workflow","workflow_id":"` +
+			id.String() + `"}}],"edges":[]}`)
+	}
+	for _, tc := range []struct {
+		name string
+		id   uuid.UUID
+		ok   bool
+	}{{"ours", ours.ID, true}, {"another organization's", theirs.Workflow.ID, false}, {"unknown", uuid.New(), false}} {
+		err := b.app.Workflows.ValidateDefinition(ctx, b.callers["member"], watching(tc.id))
+		if tc.ok != (err == nil) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if !tc.ok {
+			fe := fault.As(err)
+			if fe == nil || len(fe.Fields) != 1 || fe.Fields[0].NodeID != "failure" || fe.Fields[0].Field != "config.workflow_id" {
+				t.Errorf("%s: %#v", tc.name, fe)
+			}
+		}
+	}
+	if err := b.app.Workflows.ValidateDefinition(ctx, b.callers["member"],
+		json.RawMessage(`{"nodes":[{"id":"failure","type":"trigger.error","config":{}}],"edges":[]}`)); err != nil {
+		t.Errorf("watching any workflow: %v", err)
+	}
+}

@@ -276,8 +276,11 @@ type Mail struct {
 	Text, HTML    string
 	Attachments   []Attachment
 	// IdempotencyKey is the sending node run's key (Input.IdempotencyKey): every sending of the run carries the same
-	// Message-ID.
+	// Message-ID, and a Mailer that records deliveries finds the run's earlier ones by it.
 	IdempotencyKey string
+	// ResendIfUnknown sends the message again (same Message-ID) when an earlier pass of the run may or may not
+	// have sent it; otherwise such a run fails rather than risk a second delivery.
+	ResendIfUnknown bool
 }
 
 // MailReceipt is what became of a message a Mailer sent.

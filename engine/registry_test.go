@@ -108,7 +108,7 @@ func TestRegistryTypesAndLookup(t *testing.T) {
 		names = append(names, nt.Name)
 	}
 	want := []string{
-		"trigger.file_upload", "trigger.form", "trigger.schedule", "trigger.webhook",
+		"trigger.error", "trigger.file_upload", "trigger.form", "trigger.schedule", "trigger.webhook",
 		"transform.aggregate", "transform.data", "transform.filter", "transform.format",
 		"condition.delay", "condition.if", "condition.loop", "condition.switch",
 		"action.email",

@@ -28,6 +28,10 @@ const (
 	ExecutionCanceled ExecutionStatus = "canceled"
 )
 
+// ErrExecutionTimedOut is the error of an execution that ran past its deadline (RunResult.Error): a failure, which
+// error workflows tell apart from a node's by this text.
+const ErrExecutionTimedOut = "execution timed out"
+
 // NodeStatus is the state of one node run.
 type NodeStatus string
 
@@ -1091,7 +1095,7 @@ func (ex *execution) result(ctx context.Context, top *scope) (RunResult, error) 
 	f := top.failure.Load()
 	switch err := ctx.Err(); {
 	case err != nil && ex.interrupted.Load() && errors.Is(err, context.DeadlineExceeded):
-		res.Status, res.Error = ExecutionFailed, "execution timed out"
+		res.Status, res.Error = ExecutionFailed, ErrExecutionTimedOut
 	case err != nil && ex.interrupted.Load():
 		res.Status, res.Error = ExecutionCanceled, "execution canceled"
 	case f != nil:

@@ -58,6 +58,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return err
 	}
 	st.SetOrgQueueShare(float64(cfg.Fairness.OrgQueueShare), nil)
+	st.SetErrorWorkflowOptions(store.ErrorWorkflowOptions{BaseURL: cfg.BaseURL, Logger: logger})
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(

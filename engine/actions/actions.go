@@ -56,6 +56,12 @@ type EmailDelivery struct {
 	IntegrationID  *uuid.UUID
 	Recipients     []string
 	Subject        string
+	// IdempotencyKey is the sending node run's key: every attempt and every resumed pass of the run shares one
+	// delivery record, which tells them what became of the message before. Empty: a record of its own.
+	IdempotencyKey string
+	// ResendIfUnknown: a message an earlier pass left sending (it may or may not have gone) is sent again, with
+	// the same Message-ID, instead of failing the node (action.email's resend_if_unknown).
+	ResendIfUnknown bool
 }
 
 // Delivery statuses, as the email_deliveries table has them.
@@ -63,7 +69,23 @@ const (
 	DeliverySending = "sending"
 	DeliverySent    = "sent"
 	DeliveryFailed  = "failed"
+	// DeliveryUnknown: a message an earlier pass left sending, not sent again; whether it went is unknown.
+	DeliveryUnknown = "unknown"
 )
+
+// EmailDeliveryClaim is what EmailDeliveryStart found and did.
+type EmailDeliveryClaim struct {
+	ID uuid.UUID
+	// Previous is the status the run's record had before ("" when there was none): DeliverySent (the message went;
+	// MessageID and SMTPReply are its receipt), DeliveryFailed, DeliverySending or DeliveryUnknown.
+	Previous  string
+	MessageID string
+	SMTPReply string
+	// Send says the record is (again) sending, committed, and the message is to be sent now. It is false when it
+	// went already (Previous sent) and when whether it went is unknown and ResendIfUnknown was not set (the record
+	// is then DeliveryUnknown).
+	Send bool
+}
 
 // EmailDeliveryResult is what became of a message.
 type EmailDeliveryResult struct {
@@ -98,7 +120,9 @@ type StoredFile struct {
 
 // RunRecords is what the runtime writes and reads besides integrations; sql/store's Store implements it.
 type RunRecords interface {
-	EmailDeliveryStart(ctx context.Context, d EmailDelivery) (uuid.UUID, error)
+	// EmailDeliveryStart records, and commits, that a message is about to be sent, before the SMTP transaction
+	// begins; with an idempotency key it first looks at what earlier attempts of the run left (EmailDeliveryClaim).
+	EmailDeliveryStart(ctx context.Context, d EmailDelivery) (EmailDeliveryClaim, error)
 	EmailDeliveryFinish(ctx context.Context, orgID, id uuid.UUID, r EmailDeliveryResult) error
 	// ExportCreate records a file a node exported (an uploads row with source "export").
 	ExportCreate(ctx context.Context, f ExportedFile) (uuid.UUID, error)

@@ -31,8 +31,8 @@ func TestActionTypes(t *testing.T) {
 	if err := actions.Register(registry); err == nil {
 		t.Error("registering twice succeeded")
 	}
-	// Sixteen types in all with the built-ins.
-	if n := len(registry.Types()); n != 16 {
+	// Seventeen types in all with the built-ins.
+	if n := len(registry.Types()); n != 17 {
 		t.Errorf("%d types in the registry", n)
 	}
 }

@@ -42,6 +42,10 @@ type EmailConfig struct {
 	Text        string                  `json:"text,omitempty"`
 	HTML        string                  `json:"html,omitempty"`
 	Attachments []EmailAttachmentConfig `json:"attachments,omitempty"`
+	// ResendIfUnknown opts into at-least-once: a message an earlier pass may or may not have sent (it stopped
+	// between the server's answer and its record) is sent again with the same Message-ID instead of failing the
+	// node with ErrEmailDeliveryUnknown.
+	ResendIfUnknown bool `json:"resend_if_unknown,omitempty"`
 }
 
 // EmailAttachmentConfig is one attachment: a file a node produced (FromNode alone: its output holds a storage
@@ -94,6 +98,8 @@ const emailSchema = `{
     "text": {"title": "Text body", "type": "string", "maxLength": 65536, "x-expression": "template"},
     "html": {"title": "HTML body", "type": "string", "maxLength": 65536, "x-expression": "template",
       "description": "Values of {{ expressions }} are HTML-escaped; the template's own markup is kept."},
+    "resend_if_unknown": {"title": "Resend if the outcome is unknown", "type": "boolean", "default": false,
+      "description": "When a crash left it unknown whether the message went, send it again (same Message-ID) instead of failing the node."},
     "attachments": {"title": "Attachments", "type": "array", "maxItems": 20, "items": {
       "type": "object",
       "properties": {
@@ -140,12 +146,13 @@ type compiledAttachment struct {
 }
 
 type emailNode struct {
-	integrationID string
-	from          *engine.Template
-	to, cc, bcc   []*engine.Template
-	subject, text *engine.Template
-	html          *engine.Template
-	attachments   []compiledAttachment
+	integrationID   string
+	resendIfUnknown bool
+	from            *engine.Template
+	to, cc, bcc     []*engine.Template
+	subject, text   *engine.Template
+	html            *engine.Template
+	attachments     []compiledAttachment
 }
 
 func compileEmail(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, error) {
@@ -156,7 +163,7 @@ func compileEmail(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, err
 	if conf.Text == "" && conf.HTML == "" {
 		return nil, engine.ConfigError("text", "set a text or an HTML body (or both)")
 	}
-	n := &emailNode{integrationID: conf.IntegrationID}
+	n := &emailNode{integrationID: conf.IntegrationID, resendIfUnknown: conf.ResendIfUnknown}
 	compile := func(field, src string) *engine.Template {
 		if src == "" && err == nil {
 			return nil
@@ -252,7 +259,7 @@ func (n *emailNode) Run(ctx context.Context, in engine.Input) (engine.Output, er
 		m.Attachments = append(m.Attachments, att)
 	}
 
-	m.NodeID, m.IdempotencyKey = in.NodeID, in.IdempotencyKey()
+	m.NodeID, m.IdempotencyKey, m.ResendIfUnknown = in.NodeID, in.IdempotencyKey(), n.resendIfUnknown
 	receipt, err := svc.Mailer.Send(ctx, m)
 	if err != nil {
 		return engine.Output{}, err

@@ -123,9 +123,9 @@ func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
 	}
 }
 
-// TestEmailMessageIDIsOneRunsOwn: the e-mail node sent again for the same run (an execution resumed after the
-// first sending's record was lost) carries the Message-ID of the first sending, so a mail system can drop the
-// repeat; another execution's message has another one.
+// TestEmailMessageIDIsOneRunsOwn: the e-mail node run again for the same run (an execution resumed after the node
+// run's record was lost, its delivery recorded sent) does not send again and outputs the first sending's receipt;
+// another execution's message is sent, with another Message-ID.
 func TestEmailMessageIDIsOneRunsOwn(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
@@ -150,8 +150,8 @@ func TestEmailMessageIDIsOneRunsOwn(t *testing.T) {
 		parsed, _ := m.Parsed(t)
 		received = append(received, parsed.Header.Get("Message-ID"))
 	}
-	if strings.Join(received, " ") != strings.Join(ids, " ") {
-		t.Errorf("the server received Message-IDs %q, the node output %q", received, ids)
+	if strings.Join(received, " ") != ids[0]+" "+ids[2] {
+		t.Errorf("the server received Message-IDs %q, the node output %q: want the run's message once", received, ids)
 	}
 }
 

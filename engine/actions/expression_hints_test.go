@@ -24,6 +24,7 @@ var hintConfigs = map[string][]string{
 	"trigger.form":        {`{"form_id":"contact"}`},
 	"trigger.schedule":    {`{"cron":"0 9 * * 1-5","timezone":"Europe/Paris"}`, `{"every":"5m"}`},
 	"trigger.file_upload": {`{"accept":["text/csv"],"max_bytes":1024}`},
+	"trigger.error":       {`{"watch":"workflow","workflow_id":"0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e"}`},
 	"transform.data":      {`{"jq":".a"}`, `{"mapping":{"a":"{{ input.a }}","b":"text"}}`},
 	"transform.filter":    {`{"condition":"item > 1","items":"input.list"}`},
 	"transform.aggregate": {`{"items":"input.orders","group_by":["customer.id"],"aggregations":[{"op":"sum","field":"total","as":"revenue"}]}`},

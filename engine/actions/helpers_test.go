@@ -30,6 +30,9 @@ var registry = func() *engine.Registry {
 	return reg
 }()
 
+// testIntegrationKey is the SECRET_KEY integrations are sealed with in these tests (and their child processes).
+const testIntegrationKey = "actions-test-secret-key-0123456789abcdefgh"
+
 // testEnv is a real database with an organization, a workflow and an execution of it, an integration store and a
 // file store: what the services of one execution stand on.
 type testEnv struct {
@@ -74,7 +77,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := secrets.NewKeyring("integrations", "actions-test-secret-key-0123456789abcdefgh", "")
+	keys, err := secrets.NewKeyring("integrations", testIntegrationKey, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,14 +33,22 @@ func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) (engine.Mai
 	}
 
 	integrationID, _ := uuid.Parse(in.ID)
-	rec := EmailDelivery{OrganizationID: rt.orgID, NodeID: m.NodeID, IntegrationID: &integrationID, Subject: m.Subject}
+	rec := EmailDelivery{OrganizationID: rt.orgID, NodeID: m.NodeID, IntegrationID: &integrationID, Subject: m.Subject,
+		IdempotencyKey: m.IdempotencyKey, ResendIfUnknown: m.ResendIfUnknown}
 	if rt.executionID != uuid.Nil {
 		rec.ExecutionID = &rt.executionID
 	}
 	rec.Recipients = append(append(append(rec.Recipients, m.To...), m.Cc...), m.Bcc...)
-	deliveryID, err := rt.f.cfg.Records.EmailDeliveryStart(ctx, rec)
+	claim, err := rt.f.cfg.Records.EmailDeliveryStart(ctx, rec)
 	if err != nil {
 		return engine.MailReceipt{}, fmt.Errorf("record e-mail delivery: %w", err)
+	}
+	out := engine.MailReceipt{DeliveryID: claim.ID.String(), MessageID: claim.MessageID, SMTPReply: claim.SMTPReply}
+	if !claim.Send {
+		if claim.Previous == DeliverySent {
+			return out, nil // sent by an earlier pass whose own record was lost: not again
+		}
+		return out, engine.Permanent(ErrEmailDeliveryUnknown)
 	}
 	receipt, sendErr := rt.sendSMTP(ctx, settings, m)
 	if sendErr != nil {
@@ -51,16 +59,18 @@ func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) (engine.Mai
 		var red Redactor
 		red.addIntegration(KindSMTP, in.Settings)
 		sendErr = red.Error(sendErr)
+	} else if rt.f.cfg.AfterSMTPAccept != nil {
+		rt.f.cfg.AfterSMTPAccept(claim.ID)
 	}
 	result := EmailDeliveryResult{Status: DeliverySent, MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
 	if sendErr != nil {
 		result = EmailDeliveryResult{Status: DeliveryFailed, Error: sendErr.Error()}
 	}
 	// Recorded even when the node's context has ended: the server may have the message.
-	if err := rt.f.cfg.Records.EmailDeliveryFinish(context.WithoutCancel(ctx), rt.orgID, deliveryID, result); err != nil && sendErr == nil {
-		rt.f.cfg.Logger.Error("recording a sent e-mail failed", "delivery_id", deliveryID, "error", err)
+	if err := rt.f.cfg.Records.EmailDeliveryFinish(context.WithoutCancel(ctx), rt.orgID, claim.ID, result); err != nil && sendErr == nil {
+		rt.f.cfg.Logger.Error("recording a sent e-mail failed", "delivery_id", claim.ID, "error", err)
 	}
-	out := engine.MailReceipt{DeliveryID: deliveryID.String(), MessageID: receipt.MessageID, SMTPReply: receipt.Reply}
+	out.MessageID, out.SMTPReply = receipt.MessageID, receipt.Reply
 	if sendErr != nil {
 		if cmmail.IsPermanent(sendErr) || IsBlocked(sendErr) {
 			return out, engine.Permanent(sendErr)
@@ -69,6 +79,15 @@ func (rt *executionRuntime) Send(ctx context.Context, m engine.Mail) (engine.Mai
 	}
 	return out, nil
 }
+
+// ErrEmailDeliveryUnknown fails an action.email run that finds its message left sending by an earlier pass: that
+// pass stopped (its process was killed, its database connection lost) after handing the message to the SMTP
+// server and before recording the answer, so the message may have been delivered. Sending it again could deliver
+// it twice, so the run fails for a person to decide, unless the node sets resend_if_unknown.
+var ErrEmailDeliveryUnknown = errors.New("email_delivery_unknown: an earlier attempt of this node stopped after " +
+	"handing the message to the SMTP server and before recording its answer, so it may have been delivered; it was " +
+	"not sent again. Check with the recipients; retry the execution to send it anew, or set resend_if_unknown on " +
+	"the node to resend such messages (with the same Message-ID) automatically")
 
 // sendSMTP sends through the integration's server. platform/mail's Sender dials the host it is given, so the host is
 // resolved here, through the guard, and the sender is handed the allowed address itself; TLS still verifies the

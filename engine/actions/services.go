@@ -53,6 +53,10 @@ type ServicesConfig struct {
 	// app.IntegrationUseChecker is the one implementation, so saving and running apply one rule.
 	MayUse func(ctx context.Context, orgID, versionID, integrationID uuid.UUID) error
 	Logger *slog.Logger
+	// AfterSMTPAccept, when set, is called after an SMTP server accepted a message (its 250) and before the
+	// delivery is recorded sent: the one moment a crash leaves a delivered message unrecorded. Tests stop the
+	// process there; production leaves it nil.
+	AfterSMTPAccept func(deliveryID uuid.UUID)
 	// Clock times rate-limit waits and the in-process response cache's expiries; the real clock when nil.
 	Clock clockwork.Clock
 }

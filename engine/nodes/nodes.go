@@ -24,6 +24,7 @@ func Types() []engine.NodeType {
 		FormTrigger(),
 		ScheduleTrigger(),
 		FileUploadTrigger(),
+		ErrorTrigger(),
 		DataTransform(),
 		FilterTransform(),
 		AggregateTransform(),

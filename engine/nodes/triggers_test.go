@@ -17,6 +17,7 @@ func TestTriggersOutputTheTriggerData(t *testing.T) {
 		{"trigger.form", `{"form_id":"f1"}`},
 		{"trigger.schedule", `{"every":"1m"}`},
 		{"trigger.file_upload", `{}`},
+		{"trigger.error", `{}`},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
 			t.Parallel()
@@ -67,6 +68,62 @@ func TestFormConfig(t *testing.T) {
 		{cfg: `{}`, wantField: "config.form_id", wantMsg: "is required"},
 		{cfg: `{"form_id":""}`, wantField: "config.form_id", wantMsg: "minLength"},
 	})
+}
+
+func TestErrorConfig(t *testing.T) {
+	t.Parallel()
+	const id = "0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e"
+	checkConfigs(t, "trigger.error", []configCase{
+		{cfg: `{}`},
+		{cfg: `{"watch":"any","max_trigger_bytes":0}`},
+		{cfg: `{"watch":"workflow","workflow_id":"` + id + `","max_trigger_bytes":65536}`},
+		{cfg: `{"watch":"workflow"}`, wantField: "config.workflow_id", wantMsg: "is required"},
+		{cfg: `{"watch":"workflow","workflow_id":"orders"}`, wantField: "config.workflow_id", wantMsg: "pattern"},
+		{cfg: `{"workflow_id":"` + id + `"}`, wantField: "config.workflow_id", wantMsg: `only used with watch "workflow"`},
+		{cfg: `{"watch":"all"}`, wantField: "config.watch", wantMsg: "must be one of"},
+		{cfg: `{"max_trigger_bytes":65537}`, wantField: "config.max_trigger_bytes", wantMsg: "maximum"},
+	})
+	c, err := nodes.ParseErrorConfig(nil)
+	if err != nil || c.Watch != nodes.ErrorWatchAny || c.MaxTriggerBytes != nodes.DefaultErrorTriggerBytes {
+		t.Errorf("defaults %+v %v", c, err)
+	}
+}
+
+// TestErrorTriggerData: the trigger data of an error workflow names the failure, classifies its error, and keeps
+// the failed execution's trigger data only within the limit, previewing it (cut on a character) beyond.
+func TestErrorTriggerData(t *testing.T) {
+	t.Parallel()
+	f := nodes.FailedExecution{ID: "e1", WorkflowID: "w1", WorkflowName: "Orders", Version: 3, TriggerKind: "webhook",
+		TriggerData: json.RawMessage(`{"body":{"name":"Zoë"}}`), Error: `node "mail" failed: 550`, FailedNodeID: "mail",
+		FailedNodeName: "Mail", FailedNodeType: "action.email", Link: "https://cm.example.com/executions/e1"}
+	decode := func(raw json.RawMessage) map[string]any {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	full, err := nodes.ErrorTriggerData(f, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := decode(full)
+	if m["error"].(map[string]any)["code"] != nodes.ErrorCodeNodeFailed || m["node"].(map[string]any)["type"] != "action.email" ||
+		m["execution"].(map[string]any)["url"] != f.Link || m["workflow"].(map[string]any)["name"] != "Orders" ||
+		m["trigger"].(map[string]any)["body"] == nil || m["trigger_truncated"] != false {
+		t.Errorf("full: %s", full)
+	}
+	cut, _ := nodes.ErrorTriggerData(f, 20) // inside "ë" (bytes 19 and 20)
+	m = decode(cut)
+	if m["trigger"] != nil || m["trigger_truncated"] != true || m["trigger_preview"] != `{"body":{"name":"Zo` {
+		t.Errorf("truncated: %s", cut)
+	}
+	f.FailedNodeID, f.Error = "", engine.ErrExecutionTimedOut
+	timedOut, _ := nodes.ErrorTriggerData(f, 0)
+	m = decode(timedOut)
+	if m["error"].(map[string]any)["code"] != nodes.ErrorCodeTimedOut || m["node"] != nil || m["trigger_preview"] != "" {
+		t.Errorf("timed out: %s", timedOut)
+	}
 }
 
 func TestFileUploadConfig(t *testing.T) {

@@ -140,6 +140,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
 	}
+	page.FailedExecution, page.FailedWorkflow = failedExecutionOf(exec)
 	files, err := s.deps.Store.UploadListForExecution(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
 		s.PageError(w, r, err)
@@ -329,4 +330,24 @@ func (s *Handlers) sendTimeline(ctx context.Context, w io.Writer, exec store.Exe
 		return true, httpx.WriteSSE(w, "end", live.Status)
 	}
 	return false, nil
+}
+
+// failedExecutionOf reads, from the trigger data of an error workflow's run, the execution whose failure started
+// it and that execution's workflow name; "" for any other run. The id must be a UUID: it becomes a link.
+func failedExecutionOf(exec store.Execution) (id, workflow string) {
+	if exec.TriggerKind != store.TriggerKindError {
+		return "", ""
+	}
+	var data struct {
+		Execution struct {
+			ID uuid.UUID `json:"id"`
+		} `json:"execution"`
+		Workflow struct {
+			Name string `json:"name"`
+		} `json:"workflow"`
+	}
+	if err := json.Unmarshal(exec.TriggerData, &data); err != nil || data.Execution.ID == uuid.Nil {
+		return "", ""
+	}
+	return data.Execution.ID.String(), data.Workflow.Name
 }

@@ -12,9 +12,10 @@ import (
 )
 
 const emailDeliveryCreate = `-- name: EmailDeliveryCreate :one
-INSERT INTO email_deliveries (organization_id, execution_id, node_id, integration_id, status, recipients, subject)
+INSERT INTO email_deliveries (organization_id, execution_id, node_id, integration_id, status, recipients, subject,
+    idempotency_key)
 VALUES ($1, $2, $3, $4, 'sending',
-    $5, $6)
+    $5, $6, $7)
 RETURNING id
 `
 
@@ -25,6 +26,7 @@ type EmailDeliveryCreateParams struct {
 	IntegrationID  *uuid.UUID
 	Recipients     []string
 	Subject        string
+	IdempotencyKey *string
 }
 
 // EmailDeliveryCreate records a message about to be sent (status sending); a row left in that status is the trace
@@ -37,6 +39,7 @@ func (q *Queries) EmailDeliveryCreate(ctx context.Context, arg EmailDeliveryCrea
 		arg.IntegrationID,
 		arg.Recipients,
 		arg.Subject,
+		arg.IdempotencyKey,
 	)
 	var id uuid.UUID
 	err := row.Scan(&id)
@@ -72,8 +75,41 @@ func (q *Queries) EmailDeliveryFinish(ctx context.Context, arg EmailDeliveryFini
 	return err
 }
 
+const emailDeliveryLatestForKey = `-- name: EmailDeliveryLatestForKey :one
+SELECT id, status, message_id, smtp_reply FROM email_deliveries
+WHERE organization_id = $1 AND idempotency_key = $2
+ORDER BY created_at DESC, id DESC
+LIMIT 1
+`
+
+type EmailDeliveryLatestForKeyParams struct {
+	OrganizationID uuid.UUID
+	IdempotencyKey *string
+}
+
+type EmailDeliveryLatestForKeyRow struct {
+	ID        uuid.UUID
+	Status    string
+	MessageID *string
+	SmtpReply *string
+}
+
+// EmailDeliveryLatestForKey is the latest delivery of one node run's message, found by the run's idempotency key:
+// what its last attempt left (sending, sent, failed or unknown).
+func (q *Queries) EmailDeliveryLatestForKey(ctx context.Context, arg EmailDeliveryLatestForKeyParams) (EmailDeliveryLatestForKeyRow, error) {
+	row := q.db.QueryRow(ctx, emailDeliveryLatestForKey, arg.OrganizationID, arg.IdempotencyKey)
+	var i EmailDeliveryLatestForKeyRow
+	err := row.Scan(
+		&i.ID,
+		&i.Status,
+		&i.MessageID,
+		&i.SmtpReply,
+	)
+	return i, err
+}
+
 const emailDeliveryListForExecution = `-- name: EmailDeliveryListForExecution :many
-SELECT id, organization_id, execution_id, node_id, integration_id, status, recipients, subject, message_id, smtp_reply, error, created_at, updated_at FROM email_deliveries
+SELECT id, organization_id, execution_id, node_id, integration_id, status, recipients, subject, message_id, smtp_reply, error, created_at, updated_at, idempotency_key FROM email_deliveries
 WHERE organization_id = $1 AND execution_id = $2::uuid
 ORDER BY created_at, id
 `
@@ -107,6 +143,7 @@ func (q *Queries) EmailDeliveryListForExecution(ctx context.Context, arg EmailDe
 			&i.Error,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.IdempotencyKey,
 		); err != nil {
 			return nil, err
 		}
@@ -116,4 +153,32 @@ func (q *Queries) EmailDeliveryListForExecution(ctx context.Context, arg EmailDe
 		return nil, err
 	}
 	return items, nil
+}
+
+const emailDeliveryLockKey = `-- name: EmailDeliveryLockKey :exec
+SELECT pg_advisory_xact_lock(20120, hashtext($1::text))
+`
+
+// EmailDeliveryLockKey serializes, until the transaction ends, the claims of one node run's deliveries. The
+// two-key form (class 20120, "e-mail deliveries") has a key space apart from the one-key locks of worker liveness.
+func (q *Queries) EmailDeliveryLockKey(ctx context.Context, idempotencyKey string) error {
+	_, err := q.db.Exec(ctx, emailDeliveryLockKey, idempotencyKey)
+	return err
+}
+
+const emailDeliveryMarkUnknown = `-- name: EmailDeliveryMarkUnknown :exec
+UPDATE email_deliveries SET status = 'unknown', error = $1
+WHERE id = $2 AND organization_id = $3
+`
+
+type EmailDeliveryMarkUnknownParams struct {
+	Error          *string
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// EmailDeliveryMarkUnknown records that a message left sending was not sent again: whether it went is unknown.
+func (q *Queries) EmailDeliveryMarkUnknown(ctx context.Context, arg EmailDeliveryMarkUnknownParams) error {
+	_, err := q.db.Exec(ctx, emailDeliveryMarkUnknown, arg.Error, arg.ID, arg.OrganizationID)
+	return err
 }

@@ -57,6 +57,7 @@ type EmailDelivery struct {
 	Error          *string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	IdempotencyKey *string
 }
 
 type Form struct {

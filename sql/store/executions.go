@@ -259,6 +259,11 @@ func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool
 			if err != nil {
 				return interpret(err, "execution")
 			}
+			if c.Status == engine.ExecutionFailed {
+				if err := s.startErrorWorkflowsTx(ctx, tx, []uuid.UUID{c.Execution.ID}); err != nil {
+					return err
+				}
+			}
 		}
 		changed = true
 		event.Status = string(c.Status)

@@ -401,11 +401,12 @@ func TestUploadsAndDeliveriesAreScopedAndSwept(t *testing.T) {
 
 	// Deliveries: started, finished, listed for their execution only in their organization.
 	intg := b.create(t, "Mail", actions.KindSMTP, smtpConfigJSON, smtpSecretsJSON)
-	did, err := b.store.EmailDeliveryStart(ctx, actions.EmailDelivery{OrganizationID: b.org.ID, ExecutionID: &exec,
+	claim, err := b.store.EmailDeliveryStart(ctx, actions.EmailDelivery{OrganizationID: b.org.ID, ExecutionID: &exec,
 		NodeID: "mail", IntegrationID: &intg.ID, Recipients: []string{"bob@example.com"}, Subject: "Hi"})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || !claim.Send || claim.Previous != "" {
+		t.Fatal(claim, err)
 	}
+	did := claim.ID
 	if err := b.store.EmailDeliveryFinish(ctx, b.org.ID, did, actions.EmailDeliveryResult{Status: actions.DeliverySent,
 		MessageID: "<x@example.com>", SMTPReply: "250 queued"}); err != nil {
 		t.Fatal(err)

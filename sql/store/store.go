@@ -32,6 +32,8 @@ type Store struct {
 	jobs *river.Client[pgx.Tx]
 	// lanes picks each new execution's River priority so that organizations interleave (jobs.go).
 	lanes *queue.Lanes
+	// errorWorkflows is how failures start error workflows (SetErrorWorkflowOptions).
+	errorWorkflows ErrorWorkflowOptions
 }
 
 // New returns a Store over pool.

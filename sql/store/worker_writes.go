@@ -227,6 +227,10 @@ func (w *WorkerWrites) writeCompletions(ctx context.Context, group []queue.Compl
 		for _, id := range ids {
 			changed[id] = true
 		}
+		// Failures only: a group of successes runs no more statements than before.
+		if err := w.store.startErrorWorkflowsTx(ctx, tx, failedIDs(group, changed)); err != nil {
+			return err
+		}
 		for _, c := range group {
 			status := string(c.Status)
 			if !changed[c.Execution.ID] {

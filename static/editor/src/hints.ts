@@ -61,6 +61,9 @@ export function hintsFor(
   paths.push("trigger", "trigger.body");
   if (trigger?.type === "trigger.webhook") paths.push("trigger.headers", "trigger.query", "trigger.method");
   if (trigger?.type === "trigger.form") paths.push("trigger.data", "trigger.submission_id");
+  if (trigger?.type === "trigger.error")
+    paths.push("trigger.execution.id", "trigger.execution.url", "trigger.workflow.name", "trigger.node.name",
+      "trigger.error.code", "trigger.error.message", "trigger.trigger", "trigger.trigger_truncated");
   if (run?.trigger) keyPaths("trigger.body", run.trigger.body, 2, paths);
 
   const parents = [...new Set(def.edges.filter((e) => e.to === nodeId).map((e) => e.from))];

@@ -7,6 +7,7 @@ const TYPE_GLYPHS: Record<string, string> = {
   "trigger.form": "☰",
   "trigger.schedule": "◷",
   "trigger.file_upload": "⇪",
+  "trigger.error": "⚠",
   "transform.data": "{}",
   "transform.filter": "▽",
   "transform.aggregate": "Σ",
