@@ -87,7 +87,9 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		inner := r.WithContext(ctx)
 
 		next.ServeHTTP(rec, inner)
-		r.Pattern = inner.Pattern // set by the mux on the request it routed; the middleware outside reads it too
+		// The mux set the pattern and the path values on the request it routed; the middleware outside reads the
+		// pattern too.
+		r.Pattern = inner.Pattern
 
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -99,7 +101,7 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		}
 		k.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		k.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		attrs := append(make([]slog.Attr, 0, 9), slog.String("method", r.Method), slog.String("path", loggablePath(r)),
+		attrs := append(make([]slog.Attr, 0, 9), slog.String("method", r.Method), slog.String("path", loggablePath(inner)),
 			slog.String("route", route), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
 		// The executions the request created (execution_id), so that a 202 leads to them.
