@@ -104,6 +104,19 @@ func TestWebhookRequestIDIsFoundOnItsExecution(t *testing.T) {
 	if access == nil || access["status"] != float64(http.StatusAccepted) || access["execution_id"] != accepted.ExecutionID {
 		t.Errorf("the 202's access line = %v, want its request id, status 202 and the execution's id", access)
 	}
+
+	// A run through the API keeps its request's id the same way.
+	admin := h.accessToken(w.users["admin"], w.orgA.ID)
+	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/run", Bearer: admin, JSON: `{"total":5}`,
+		Header: http.Header{"X-Request-ID": {"api-run-7"}}})
+	var run struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	resp.json(t, &run)
+	h.do(request{Method: "GET", Path: "/api/v1/executions/" + run.ExecutionID, Bearer: viewer}).json(t, &detail)
+	if resp.StatusCode != http.StatusAccepted || detail.RequestID != "api-run-7" {
+		t.Errorf("API run: %d %s; its execution's request_id = %q", resp.StatusCode, resp.body, detail.RequestID)
+	}
 }
 
 // TestStatisticsAPI: the rollup's minutes are served per workflow and per organization, to the workflow's readers
