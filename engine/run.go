@@ -113,6 +113,14 @@ type ObserverFunc func(ctx context.Context, ev NodeEvent)
 // ObserveNode calls f.
 func (f ObserverFunc) ObserveNode(ctx context.Context, ev NodeEvent) { f(ctx, ev) }
 
+// NodeTracer is told of each node's run (all its attempts, a loop's body inside it), for tracing: StartNode returns
+// the context the node runs in, which carries its span (an HTTP call the node makes continues the trace), and the
+// function that ends the span with the run as it ended. Like Observer it runs on the hot path; leave it nil when
+// tracing is off.
+type NodeTracer interface {
+	StartNode(ctx context.Context, run NodeRun) (context.Context, func(NodeRun))
+}
+
 // RunInput is everything one call to Run needs besides the plan.
 type RunInput struct {
 	Execution ExecutionInfo
@@ -132,6 +140,8 @@ type RunInput struct {
 	Recorder Recorder
 	// Observer, if set, receives live node events.
 	Observer Observer
+	// Tracer, if set, wraps each node's run in a span.
+	Tracer NodeTracer
 	// Services are handed to every node; nil means none.
 	Services *Services
 }
@@ -723,6 +733,11 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 	run := NodeRun{NodeID: n.ID, Type: n.Type, ItemIndex: s.item, Input: in.raw, StartedAt: ex.now()}
 	if in.readyAtStart {
 		run.RanAgain = ex.in.Resumed
+	}
+	if ex.in.Tracer != nil {
+		var end func(NodeRun)
+		ctx, end = ex.in.Tracer.StartNode(ctx, run)
+		defer func() { end(run) }()
 	}
 	input := Input{NodeID: n.ID, Data: in.data, JSON: in.raw, Env: s.env, Services: ex.in.Services}
 

@@ -32,6 +32,8 @@ func init() {
 		"POST /api/v1/workflows/{id}/versions/{number}/restore": {onWorkflow("POST", "/versions/1/restore", ""), editors(200)},
 		"POST /api/v1/workflows/{id}/run":                       {onWorkflow("POST", "/run", `{"total":1}`), editors(202)},
 		"GET /api/v1/executions":                                {get("/api/v1/executions"), withAnon(every(200), 401)},
+		"GET /api/v1/workflows/{id}/stats":                      {onWorkflow("GET", "/stats", ""), readers(200)},
+		"GET /api/v1/stats":                                     {get("/api/v1/stats"), withAnon(every(200), 401)},
 		"GET /api/v1/executions/{id}":                           {onExecution("", store.StatusQueued, ""), readers(200)},
 		"POST /api/v1/executions/{id}/cancel":                   {onExecution("/cancel", store.StatusQueued, ""), editors(202)},
 		"POST /api/v1/executions/{id}/retry":                    {onExecution("/retry", store.StatusFailed, `{"from":"failed"}`), editors(202)},

@@ -21,6 +21,7 @@ import (
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -91,6 +92,8 @@ type Deps struct {
 	// them here with the rest of the web process's parts.
 	Integrations     *store.IntegrationStore
 	ConnectionTester *actions.ConnectionTester
+	// Tracing starts each request's server span (OTEL_EXPORTER_OTLP_ENDPOINT); off when nil.
+	Tracing *tracing.Tracing
 	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
 	// answers them 503.
 	JobsUI http.Handler
@@ -153,7 +156,7 @@ func New(deps Deps) *Server {
 		BaseURL: deps.BaseURL, SecretKey: deps.SecretKey, AccessTokenLifetime: AccessTokenLifetime,
 		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
 		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
-		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files})
+		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files, Tracing: deps.Tracing})
 	if err != nil {
 		// The static files are embedded at build time: a broken manifest is a broken build, which every test
 		// starting a server reports.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -39,6 +41,9 @@ type background struct {
 	Deliveries *store.DeliveryLog
 	// Redis is the process's Redis connection (nil without REDIS_URL), for the web parts too.
 	Redis *redisConn
+	// Tracing is the process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT; a no-op when unset), for the web parts too.
+	// It is shut down last, exporting what it holds.
+	Tracing *tracing.Tracing
 
 	logger *slog.Logger
 	jobs   *river.Client[pgx.Tx]
@@ -65,17 +70,25 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 		return nil, fmt.Errorf("action node types: %w", err)
 	}
 	metrics.MustRegister(store.NewQueueCollector(st.Pool()))
+	tr, err := tracing.New(ctx, tracing.Config{Endpoint: cfg.Observe.OTLPEndpoint, Version: buildVersion()})
+	if err != nil {
+		return nil, err
+	}
+	st.SetTracing(tr)
 
 	// The background parts outlive ctx: stop ends them in order, after the HTTP server has drained.
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	bg := &background{Registry: registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(1024), registry, st), logger: logger, cancel: cancel,
 		Events:     store.NewExecutionEvents(st.Pool(), arch),
 		Ingester:   st.NewExecutionIngester(arch, store.DefaultIngestWindow, store.DefaultIngestMaxBatch),
-		Deliveries: st.NewDeliveryLog(arch)}
+		Deliveries: st.NewDeliveryLog(arch), Tracing: tr}
+	bg.closers = append(bg.closers, func() { bg.shutdownTracing() })
+	// Every process runs the statistics rollup; each round is done by one of them (StatsRollup).
 	bg.services = []service.Service{bg.Events, bg.Ingester, bg.Deliveries,
-		st.NewDedupPruner(arch, store.DefaultDedupPruneInterval)}
-	var err error
+		st.NewDedupPruner(arch, store.DefaultDedupPruneInterval),
+		st.NewStatsRollup(arch, store.StatsRollupConfig{Retention: cfg.Observe.StatsRetention})}
 	if bg.Redis, err = connectRedis(ctx, cfg, arch); err != nil {
+		bg.close()
 		return nil, err
 	}
 	if bg.Redis != nil {
@@ -118,6 +131,7 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 		Services:         services.ForExecution,
 		ExecutionTimeout: cfg.ExecutionTimeout,
 		MaxWorkerStops:   cfg.Fairness.MaxWorkerStops, OrgMaxRunning: cfg.Fairness.OrgMaxRunning,
+		LogExecutions: cfg.Observe.LogExecutions, Tracing: bg.Tracing,
 	})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
@@ -187,6 +201,15 @@ func (bg *background) stopOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// shutdownTracing exports the spans still buffered, for at most a few seconds.
+func (bg *background) shutdownTracing() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := bg.Tracing.Shutdown(ctx); err != nil {
+		bg.logger.Warn("tracing: spans not exported at shutdown", "error", err)
+	}
+}
+
 // close cancels the background context and releases what the parts held.
 func (bg *background) close() {
 	bg.cancel()
@@ -220,6 +243,7 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 		Integrations: integrations, MayUse: app.IntegrationUseChecker(integrations), Records: st, Files: files,
 		RateLimiter: limiter, Redis: redisClient, RedisHealth: redisHealth,
 		OutboundAllowedHosts: cfg.OutboundAllowedHosts, FileRetention: cfg.FileRetention, Logger: logger,
+		WrapTransport: bg.Tracing.Transport,
 	})
 	if err != nil {
 		return nil, nil, err

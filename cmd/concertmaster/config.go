@@ -48,6 +48,8 @@ type config struct {
 	Fairness fairnessConfig
 	// Metrics protects /metrics: a Bearer token, a listener of its own.
 	Metrics metricsConfig
+	// Observe: execution log lines, tracing, statistics.
+	Observe observeConfig
 
 	// Accounts and the web's security (issue 3).
 	SMTPURL            string
@@ -145,6 +147,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadEvalConfig(cfg, get, bad)
 	loadFairnessConfig(cfg, get, bad)
 	loadMetricsConfig(cfg, get, bad)
+	loadObserveConfig(cfg, get, bad)
 
 	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")

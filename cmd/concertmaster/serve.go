@@ -90,6 +90,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
 	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
+	deps.Tracing = bg.Tracing
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ type ServicesConfig struct {
 	AfterSMTPAccept func(deliveryID uuid.UUID)
 	// Clock times rate-limit waits and the in-process response cache's expiries; the real clock when nil.
 	Clock clockwork.Clock
+	// WrapTransport, when set, wraps the HTTP node's transport (after the guard's dialer): tracing adds the
+	// traceparent of the node's span to each call.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // DefaultFileRetention is how long exported files are kept by default.
@@ -99,6 +102,9 @@ func NewServicesFactory(cfg ServicesConfig) (*ServicesFactory, error) {
 	}
 	f := &ServicesFactory{cfg: cfg, guard: guard, http: newGuardedHTTPClient(guard, GuardOptions{}),
 		gate: NewRateGate(cfg.RateLimiter, cfg.RateLimitWait, cfg.Clock), pools: newPoolCache(guard)}
+	if cfg.WrapTransport != nil {
+		f.http.Transport = cfg.WrapTransport(f.http.Transport)
+	}
 	if cfg.Redis != nil {
 		f.cache = &RedisResponseCache{client: cfg.Redis, prefix: redisCachePrefix, health: cfg.RedisHealth}
 	} else {

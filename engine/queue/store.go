@@ -37,6 +37,11 @@ type Execution struct {
 	TriggerData       json.RawMessage
 	CreatedAt         time.Time
 	CancelRequested   bool
+	// RequestID is the id of the request that triggered the execution ("" for a schedule); the worker's log lines
+	// carry it.
+	RequestID string
+	// TraceParent is the W3C traceparent stored with the execution when tracing was on: the worker continues it.
+	TraceParent string
 	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
 	Recorded []engine.NodeRun
 	// WasRunning says the execution was recorded as running when this pass started it: an earlier pass began it

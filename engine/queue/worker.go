@@ -13,8 +13,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/platform/logging"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 )
 
 // errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from
@@ -85,6 +88,31 @@ type WorkerOptions struct {
 	// OrgMaxRunning is how many executions of one organization may hold a worker at once, counted across every
 	// process on the database; one more is snoozed. 0 means DefaultOrgMaxRunning, negative no cap.
 	OrgMaxRunning int
+	// LogExecutions says which finished executions get a log line (LOG_EXECUTIONS); "" means LogExecutionsFailed.
+	LogExecutions LogExecutions
+	// Tracing starts the job's and the nodes' spans; nil means tracing.Off().
+	Tracing *tracing.Tracing
+}
+
+// LogExecutions says which finished executions the worker logs, one line each (LOG_EXECUTIONS).
+type LogExecutions string
+
+// The values of LogExecutions.
+const (
+	LogExecutionsOff    LogExecutions = "off"
+	LogExecutionsFailed LogExecutions = "failed"
+	LogExecutionsAll    LogExecutions = "all"
+)
+
+// ParseLogExecutions reads LOG_EXECUTIONS; "" gives the default, failed.
+func ParseLogExecutions(s string) (LogExecutions, error) {
+	switch v := LogExecutions(s); v {
+	case "":
+		return LogExecutionsFailed, nil
+	case LogExecutionsOff, LogExecutionsFailed, LogExecutionsAll:
+		return v, nil
+	}
+	return "", fmt.Errorf("want off, failed or all, got %q", s)
 }
 
 // ExecuteWorker is the River worker that runs executions. One serves every job of a process.
@@ -125,6 +153,12 @@ func NewExecuteWorker(opts WorkerOptions) *ExecuteWorker {
 	if opts.OrgMaxRunning == 0 {
 		opts.OrgMaxRunning = DefaultOrgMaxRunning
 	}
+	if opts.LogExecutions == "" {
+		opts.LogExecutions = LogExecutionsFailed
+	}
+	if opts.Tracing == nil {
+		opts.Tracing = tracing.Off()
+	}
 	return &ExecuteWorker{opts: opts, running: map[uuid.UUID]context.CancelCauseFunc{}, orgRunning: map[uuid.UUID]int{},
 		orgOthers: map[uuid.UUID]othersCount{}}
 }
@@ -163,6 +197,7 @@ func (w *ExecuteWorker) SetAlive(alive bool) {
 
 // Work implements river.Worker.
 func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+	fetched := time.Now()
 	if !w.alive() {
 		return river.JobSnooze(notAliveSnooze)
 	}
@@ -184,7 +219,8 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	case OverConcurrencyLimit:
 		return river.JobSnooze(concurrencySnooze)
 	}
-	logger := w.opts.Logger.With("execution_id", exec.ID.String(), "workflow_id", exec.WorkflowID.String())
+	ctx, logger, span := w.begin(ctx, job, exec, fetched)
+	defer span.End()
 	w.opts.Metrics.started()
 	passStarted := time.Now()
 
@@ -238,6 +274,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 			return w.opts.Store.NodeRunRecord(context.WithoutCancel(ctx), ref, run)
 		}),
 		Observer: w.opts.Metrics,
+		Tracer:   w.nodeTracer(),
 		Services: services,
 	})
 	if err != nil {
@@ -411,8 +448,62 @@ func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec 
 		return fmt.Errorf(errPrefixComplete+"%s: %w", exec.ID, err)
 	}
 	w.opts.Metrics.finished(c.Status, time.Since(passStarted), exec.CreatedAt)
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(tracing.AttrStatus.String(string(c.Status)))
 	if c.Status == engine.ExecutionFailed {
-		logger.Info("execution failed", "error", c.Error)
+		tracing.Fail(span, firstLine(c.Error))
 	}
+	w.logFinished(ctx, logger, exec, passStarted, c)
 	return nil
+}
+
+// begin gives a pass over an execution its logger (every line carries the execution's, workflow's and
+// organization's ids, and the id of the request that triggered it), in ctx too for the layers below, and its span,
+// which continues the trace stored with the execution and starts when the job was fetched.
+func (w *ExecuteWorker) begin(ctx context.Context, job *river.Job[ExecuteArgs], exec Execution, fetched time.Time) (context.Context, *slog.Logger, trace.Span) {
+	attrs := make([]any, 0, 8)
+	attrs = append(attrs, slog.String("execution_id", exec.ID.String()), slog.String("workflow_id", exec.WorkflowID.String()),
+		slog.String("organization_id", exec.OrganizationID.String()))
+	if exec.RequestID != "" {
+		attrs = append(attrs, slog.String("request_id", exec.RequestID))
+	}
+	logger := w.opts.Logger.With(attrs...)
+	ctx = logging.With(ctx, logger)
+	ctx = tracing.WithTraceParent(ctx, exec.TraceParent)
+	ctx, span := w.opts.Tracing.Tracer().Start(ctx, "execution.run", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithTimestamp(fetched))
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrExecutionID.String(exec.ID.String()),
+			tracing.AttrWorkflowID.String(exec.WorkflowID.String()),
+			tracing.AttrOrganizationID.String(exec.OrganizationID.String()),
+			tracing.AttrTriggerKind.String(exec.TriggerKind), tracing.AttrJobAttempt.Int(job.Attempt))
+		if exec.RequestID != "" {
+			span.SetAttributes(tracing.AttrRequestID.String(exec.RequestID))
+		}
+	}
+	return ctx, logger, span
+}
+
+// nodeTracer is the engine's hook for node spans, nil when tracing is off (the run loop then skips it).
+func (w *ExecuteWorker) nodeTracer() engine.NodeTracer {
+	if !w.opts.Tracing.Enabled() {
+		return nil
+	}
+	return nodeTracer{tracer: w.opts.Tracing.Tracer()}
+}
+
+// logFinished writes the line of a finished execution, as LogExecutions says: its status, how long it took from
+// its trigger and this pass, and the node it failed at. A waiting execution has not finished.
+func (w *ExecuteWorker) logFinished(ctx context.Context, logger *slog.Logger, exec Execution, passStarted time.Time, c Completion) {
+	switch {
+	case c.Status == engine.ExecutionWaiting, w.opts.LogExecutions == LogExecutionsOff,
+		w.opts.LogExecutions == LogExecutionsFailed && c.Status != engine.ExecutionFailed:
+		return
+	}
+	attrs := []slog.Attr{slog.String("status", string(c.Status)),
+		slog.Duration("duration", time.Since(exec.CreatedAt)), slog.Duration("pass_duration", time.Since(passStarted))}
+	if c.Status == engine.ExecutionFailed {
+		attrs = append(attrs, slog.String("failed_node", c.FailedNodeID), slog.String("error", c.Error))
+	}
+	logger.LogAttrs(ctx, slog.LevelInfo, "execution finished", attrs...)
 }

@@ -28,7 +28,12 @@ type ExecutionJSON struct {
 	CreatedAt   time.Time       `json:"created_at"`
 	StartedAt   *time.Time      `json:"started_at,omitempty"`
 	FinishedAt  *time.Time      `json:"finished_at,omitempty"`
-	Nodes       []NodeRunJSON   `json:"nodes,omitempty"`
+	// RequestID is the X-Request-ID of the request that triggered it (a webhook call, a form post, an upload, a
+	// run through the API or a page), so a caller's logs meet the server's; absent for a schedule.
+	RequestID string `json:"request_id,omitempty"`
+	// TraceID is its OpenTelemetry trace, when tracing was on.
+	TraceID string        `json:"trace_id,omitempty"`
+	Nodes   []NodeRunJSON `json:"nodes,omitempty"`
 	// Files and EmailDeliveries are what the execution's actions produced (detail only).
 	Files           []store.Upload        `json:"files,omitempty"`
 	EmailDeliveries []store.EmailDelivery `json:"email_deliveries,omitempty"`
@@ -55,7 +60,8 @@ type NodeRunJSON struct {
 func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
 	out := ExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, Version: e.Version, Status: e.Status,
 		TriggerKind: e.TriggerKind, Trigger: e.TriggerData, Error: e.Error, RetryOf: e.RetryOf,
-		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt}
+		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt, RequestID: e.RequestID,
+		TraceID: e.TraceID}
 	if runs != nil {
 		out.Nodes = make([]NodeRunJSON, len(runs))
 		for i, r := range runs {

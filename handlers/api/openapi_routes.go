@@ -183,6 +183,15 @@ func coreRouteDescriptions() map[string]apiRoute {
 			Body:        anyJSON{}, BodyOptional: true,
 			Responses: with(one(accepted(ExecutionAccepted{}, "Queued.")), st403, st404, st409)},
 
+		"GET /api/v1/workflows/{id}/stats": {Tag: tagWorkflows, Summary: "Per-minute statistics of its executions",
+			Description: "Executions that finished in each minute, by final status, and their trigger-to-finish percentiles; aggregated about a minute behind the clock, kept for STATS_RETENTION.",
+			Params:      statsParams,
+			Responses:   with(one(ok(StatsJSON{}, "The minutes of the range that had finished executions.")), st403, st404, st422)},
+		"GET /api/v1/stats": {Tag: tagExecutions, Summary: "Per-minute statistics of the organization's executions",
+			Description: "As a workflow's statistics, over every workflow of the organization together.",
+			Params:      statsParams,
+			Responses:   with(one(ok(StatsJSON{}, "The minutes of the range that had finished executions.")), st403, st422)},
+
 		// Executions.
 		"GET /api/v1/executions": {Tag: tagExecutions, Summary: "List executions", Params: executionListParams,
 			Responses: with(one(ok(executionPage{}, "A page of executions, newest first (without node runs).")), st403, st422)},

@@ -22,6 +22,7 @@ import (
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/storage"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/static"
 )
@@ -55,6 +56,8 @@ type Config struct {
 	Files storage.Backend
 	// APIRateLimit is how many API requests one token or user may make per minute.
 	APIRateLimit int
+	// Tracing starts each request's server span; tracing.Off() when nil.
+	Tracing *tracing.Tracing
 }
 
 // Kit is the shared state of every surface, built once per server. Surfaces embed it to reach its helpers.
@@ -71,6 +74,9 @@ type Kit struct {
 // NewKit builds the kit: the session manager, cross-origin protection trusting BaseURL, the access tokens, the HTTP
 // metrics (registered in cfg.Metrics) and the embedded static assets.
 func NewKit(cfg Config) (*Kit, error) {
+	if cfg.Tracing == nil {
+		cfg.Tracing = tracing.Off()
+	}
 	k := &Kit{cfg: cfg, access: auth.NewAccessTokens(cfg.SecretKey, cfg.AccessTokenLifetime),
 		cors: map[string]bool{}, metrics: newHTTPMetrics(cfg.Metrics)}
 	assets, err := loadAssets(static.FS)
@@ -131,7 +137,9 @@ func (k *Kit) Assets() http.Handler { return k.assets }
 func (k *Kit) AssetURL(name string) string { return k.assets.url(name) }
 
 // Middleware wraps the routes in the chain every request goes through, outermost first: security headers, the
-// request id, the access log and metrics, panic recovery, and the refusal of URLs that are not text.
+// request id, the request's span (when tracing is on), the access log and metrics, panic recovery, and the refusal
+// of URLs that are not text.
 func (k *Kit) Middleware(next http.Handler) http.Handler {
-	return k.withSecurityHeaders(k.withRequestID(k.withObservation(k.withRecovery(k.withTextURL(next)))))
+	traced := k.cfg.Tracing.Middleware(RequestID, k.withObservation(k.withRecovery(k.withTextURL(next))))
+	return k.withSecurityHeaders(k.withRequestID(traced))
 }

@@ -19,10 +19,6 @@ import (
 
 type contextKey int
 
-const (
-	requestIDKey contextKey = iota
-)
-
 // validRequestID accepts an incoming X-Request-ID only when it is short and plain, so a caller cannot inject
 // log lines or huge values through it.
 var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -35,7 +31,7 @@ func (k *Kit) withRequestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx := logging.WithRequestID(r.Context(), id)
 		ctx = logging.With(ctx, k.cfg.Logger.With("request_id", id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -48,10 +44,7 @@ func newRequestID() string {
 }
 
 // RequestID returns the request's id, or "" outside a request.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return logging.RequestID(ctx) }
 
 // StatusRecorder remembers the status and size of a response for the access log and metrics.
 type StatusRecorder struct {
@@ -90,8 +83,13 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		rec := &StatusRecorder{ResponseWriter: w}
 		k.metrics.inFlight.Inc()
 		defer k.metrics.inFlight.Dec()
+		ctx, notes := logging.WithAnnotations(r.Context())
+		inner := r.WithContext(ctx)
 
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, inner)
+		// The mux set the pattern and the path values on the request it routed; the middleware outside reads the
+		// pattern too.
+		r.Pattern = inner.Pattern
 
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -103,10 +101,12 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		}
 		k.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		k.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		logging.From(r.Context(), k.cfg.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", loggablePath(r)), slog.String("route", route),
-			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
+		attrs := append(make([]slog.Attr, 0, 9), slog.String("method", r.Method), slog.String("path", loggablePath(inner)),
+			slog.String("route", route), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
 			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+		// The executions the request created (execution_id), so that a 202 leads to them.
+		attrs = append(attrs, notes.Attrs()...)
+		logging.From(r.Context(), k.cfg.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -28,9 +29,26 @@ func (s *Handlers) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.PageError(w, r, err)
 		return
 	}
+	minutes, err := s.deps.App.Executions.OrganizationStats(r.Context(), s.Caller(r), app.StatsRange{})
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	stats := dashboardStats(d)
+	stats.Minutes = statsCharts("organization-stats", "The last hour, minute by minute", minutes)
 	s.Render(w, r, http.StatusOK, "Dashboard", views.Dashboard(views.DashboardPage{
 		UserName: id.User.Name, OrgName: id.Org.Name, Role: string(id.Principal.Role), Version: s.deps.Version,
-	}, dashboardStats(d)))
+	}, stats))
+}
+
+// statsCharts lays out the charts of a range of per-minute statistics.
+func statsCharts(id, title string, st app.Statistics) views.StatsCharts {
+	points := make([]views.StatsPoint, len(st.Minutes))
+	for i, m := range st.Minutes {
+		points[i] = views.StatsPoint{Minute: m.Minute, Succeeded: m.Succeeded, Failed: m.Failed, Canceled: m.Canceled,
+			P50: m.P50Ms, P95: m.P95Ms, P99: m.P99Ms}
+	}
+	return views.NewStatsCharts(id, title, st.From, st.To, points)
 }
 
 func dashboardStats(d store.Dashboard) views.DashboardStats {

@@ -136,7 +136,8 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
-		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live}
+		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
+		RequestID: exec.RequestID, TraceID: exec.TraceID}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
 	}

@@ -168,6 +168,12 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 	for _, e := range o.Executions {
 		page.Executions = append(page.Executions, executionRow(e, names))
 	}
+	stats, err := s.deps.App.Workflows.Stats(r.Context(), s.Caller(r), id, app.StatsRange{})
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	page.Stats = statsCharts("workflow-stats", "Executions in the last hour", stats)
 	s.Render(w, r, http.StatusOK, wf.Name, views.Workflow(page))
 }
 

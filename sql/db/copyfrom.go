@@ -37,6 +37,8 @@ func (r iteratorForExecutionCreateMany) Values() ([]interface{}, error) {
 		r.rows[0].TriggerKind,
 		r.rows[0].TriggerData,
 		r.rows[0].Priority,
+		r.rows[0].RequestID,
+		r.rows[0].TraceParent,
 	}, nil
 }
 
@@ -46,7 +48,7 @@ func (r iteratorForExecutionCreateMany) Err() error {
 
 // ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path.
 func (q *Queries) ExecutionCreateMany(ctx context.Context, arg []ExecutionCreateManyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"workflow_executions"}, []string{"id", "organization_id", "workflow_id", "workflow_version_id", "version", "trigger_kind", "trigger_data", "priority"}, &iteratorForExecutionCreateMany{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"workflow_executions"}, []string{"id", "organization_id", "workflow_id", "workflow_version_id", "version", "trigger_kind", "trigger_data", "priority", "request_id", "trace_parent"}, &iteratorForExecutionCreateMany{rows: arg})
 }
 
 // iteratorForWebhookDeliveriesCreate implements pgx.CopyFromSource.

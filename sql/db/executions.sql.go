@@ -15,10 +15,10 @@ import (
 
 const executionCreate = `-- name: ExecutionCreate :one
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, retry_of, created_by)
+    trigger_data, priority, retry_of, created_by, request_id, trace_parent)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10)
-RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id
+    $8, $9, $10, $11, $12)
+RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent
 `
 
 type ExecutionCreateParams struct {
@@ -32,6 +32,8 @@ type ExecutionCreateParams struct {
 	Priority          int16
 	RetryOf           *uuid.UUID
 	CreatedBy         *uuid.UUID
+	RequestID         *string
+	TraceParent       *string
 }
 
 func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams) (WorkflowExecution, error) {
@@ -46,6 +48,8 @@ func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams
 		arg.Priority,
 		arg.RetryOf,
 		arg.CreatedBy,
+		arg.RequestID,
+		arg.TraceParent,
 	)
 	var i WorkflowExecution
 	err := row.Scan(
@@ -68,6 +72,8 @@ func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FailedNodeID,
+		&i.RequestID,
+		&i.TraceParent,
 	)
 	return i, err
 }
@@ -81,6 +87,8 @@ type ExecutionCreateManyParams struct {
 	TriggerKind       string
 	TriggerData       json.RawMessage
 	Priority          int16
+	RequestID         *string
+	TraceParent       *string
 }
 
 const executionFinish = `-- name: ExecutionFinish :one
@@ -177,7 +185,7 @@ func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishMa
 }
 
 const executionGet = `-- name: ExecutionGet :one
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id FROM workflow_executions WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions WHERE id = $1 AND organization_id = $2
 `
 
 type ExecutionGetParams struct {
@@ -208,12 +216,14 @@ func (q *Queries) ExecutionGet(ctx context.Context, arg ExecutionGetParams) (Wor
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FailedNodeID,
+		&i.RequestID,
+		&i.TraceParent,
 	)
 	return i, err
 }
 
 const executionList = `-- name: ExecutionList :many
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id FROM workflow_executions
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions
 WHERE organization_id = $1
   AND ($2::uuid IS NULL OR workflow_id = $2::uuid)
   AND ($3::text IS NULL OR status = $3::text)
@@ -272,6 +282,8 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FailedNodeID,
+			&i.RequestID,
+			&i.TraceParent,
 		); err != nil {
 			return nil, err
 		}
@@ -285,7 +297,7 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 
 const executionLoad = `-- name: ExecutionLoad :one
 SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
-    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit,
+    e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent, w.concurrency_limit,
     EXISTS (SELECT 1 FROM node_executions n WHERE n.execution_id = e.id) AS has_runs
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
@@ -303,6 +315,8 @@ type ExecutionLoadRow struct {
 	TriggerData       json.RawMessage
 	CancelRequestedAt *time.Time
 	CreatedAt         time.Time
+	RequestID         *string
+	TraceParent       *string
 	ConcurrencyLimit  *int32
 	HasRuns           bool
 }
@@ -323,6 +337,8 @@ func (q *Queries) ExecutionLoad(ctx context.Context, id uuid.UUID) (ExecutionLoa
 		&i.TriggerData,
 		&i.CancelRequestedAt,
 		&i.CreatedAt,
+		&i.RequestID,
+		&i.TraceParent,
 		&i.ConcurrencyLimit,
 		&i.HasRuns,
 	)
@@ -451,12 +467,12 @@ WITH target AS (
     WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
     RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
-        e.trigger_data, e.cancel_requested_at, e.created_at
+        e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent
 )
 SELECT t.status AS previous_status, (s.id IS NOT NULL)::boolean AS started,
     (t.concurrency_limit IS NOT NULL AND t.ahead >= t.concurrency_limit)::boolean AS over_limit,
     s.organization_id, s.workflow_id, s.workflow_version_id, s.version, s.trigger_kind, s.trigger_data,
-    s.cancel_requested_at, s.created_at
+    s.cancel_requested_at, s.created_at, s.request_id, s.trace_parent
 FROM target t
 LEFT JOIN started s ON s.id = t.id
 `
@@ -473,6 +489,8 @@ type ExecutionStartRow struct {
 	TriggerData       json.RawMessage
 	CancelRequestedAt *time.Time
 	CreatedAt         *time.Time
+	RequestID         *string
+	TraceParent       *string
 }
 
 // ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
@@ -494,6 +512,8 @@ func (q *Queries) ExecutionStart(ctx context.Context, id uuid.UUID) (ExecutionSt
 		&i.TriggerData,
 		&i.CancelRequestedAt,
 		&i.CreatedAt,
+		&i.RequestID,
+		&i.TraceParent,
 	)
 	return i, err
 }

@@ -206,6 +206,11 @@ type Session struct {
 	Expiry time.Time
 }
 
+type StatsRollupCursor struct {
+	Name       string
+	NextMinute time.Time
+}
+
 type Upload struct {
 	ID               uuid.UUID
 	OrganizationID   uuid.UUID
@@ -301,6 +306,8 @@ type WorkflowExecution struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	FailedNodeID      *string
+	RequestID         *string
+	TraceParent       *string
 }
 
 type WorkflowPermission struct {
@@ -320,6 +327,19 @@ type WorkflowSchedule struct {
 	LastRunAt      *time.Time
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+type WorkflowStatsMinute struct {
+	OrganizationID uuid.UUID
+	WorkflowID     *uuid.UUID
+	Minute         time.Time
+	Succeeded      int32
+	Failed         int32
+	Canceled       int32
+	DurationP50Ms  float64
+	DurationP95Ms  float64
+	DurationP99Ms  float64
+	DurationMaxMs  float64
 }
 
 type WorkflowVersion struct {

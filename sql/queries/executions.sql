@@ -1,15 +1,16 @@
 -- name: ExecutionCreate :one
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, retry_of, created_by)
+    trigger_data, priority, retry_of, created_by, request_id, trace_parent)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data,
-    @priority, sqlc.narg('retry_of'), sqlc.narg('created_by'))
+    @priority, sqlc.narg('retry_of'), sqlc.narg('created_by'), sqlc.narg('request_id'), sqlc.narg('trace_parent'))
 RETURNING *;
 
 -- name: ExecutionCreateMany :copyfrom
 -- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path.
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority)
-VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority);
+    trigger_data, priority, request_id, trace_parent)
+VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority,
+    @request_id, @trace_parent);
 
 -- name: ExecutionStart :one
 -- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
@@ -34,12 +35,12 @@ WITH target AS (
     WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
     RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
-        e.trigger_data, e.cancel_requested_at, e.created_at
+        e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent
 )
 SELECT t.status AS previous_status, (s.id IS NOT NULL)::boolean AS started,
     (t.concurrency_limit IS NOT NULL AND t.ahead >= t.concurrency_limit)::boolean AS over_limit,
     s.organization_id, s.workflow_id, s.workflow_version_id, s.version, s.trigger_kind, s.trigger_data,
-    s.cancel_requested_at, s.created_at
+    s.cancel_requested_at, s.created_at, s.request_id, s.trace_parent
 FROM target t
 LEFT JOIN started s ON s.id = t.id;
 
@@ -98,7 +99,7 @@ SELECT * FROM node_executions WHERE execution_id = @execution_id;
 -- ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
 -- costs no commit (ExecutionMarkRunning records it later, in groups).
 SELECT e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.status, e.trigger_kind,
-    e.trigger_data, e.cancel_requested_at, e.created_at, w.concurrency_limit,
+    e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent, w.concurrency_limit,
     EXISTS (SELECT 1 FROM node_executions n WHERE n.execution_id = e.id) AS has_runs
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id

@@ -13,6 +13,8 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -47,6 +49,10 @@ type Execution struct {
 	CreatedAt         time.Time
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
+	// RequestID is the id of the request that triggered it (X-Request-ID), "" when none did (a schedule).
+	RequestID string
+	// TraceID is the OpenTelemetry trace it belongs to (32 hexadecimal digits), "" when tracing was off.
+	TraceID string
 }
 
 // NewExecution is an execution to enqueue. ID may be zero, and is then generated (UUIDv7).
@@ -61,9 +67,15 @@ type NewExecution struct {
 	Priority          int16
 	RetryOf           *uuid.UUID
 	CreatedBy         *uuid.UUID
+	// RequestID and TraceParent are taken from the context it is enqueued with (the triggering request's id, and
+	// its span when tracing is on) unless set.
+	RequestID   string
+	TraceParent string
 }
 
-func (n *NewExecution) prepare() error {
+// prepare fills in what the caller may leave out: the id, the trigger data, the priority, and the request id and
+// trace context that ctx carries.
+func (n *NewExecution) prepare(ctx context.Context) error {
 	if n.ID == uuid.Nil {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -77,7 +89,23 @@ func (n *NewExecution) prepare() error {
 	if n.Priority == 0 {
 		n.Priority = 2
 	}
+	if n.RequestID == "" {
+		n.RequestID = logging.RequestID(ctx)
+	}
+	if n.TraceParent == "" {
+		n.TraceParent = tracing.TraceParent(ctx)
+	}
+	// The request's log line names it (committed when that line's status is 2xx).
+	logging.Annotate(ctx, "execution_id", n.ID.String())
 	return nil
+}
+
+// nullable is s, or nil when s is empty, for a nullable text column.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // jobParams is the execution's job, at the priority lanes give it (which the execution row does not record: the
@@ -136,13 +164,14 @@ func (s *Store) ExecutionRetry(ctx context.Context, by Actor, orgID, id uuid.UUI
 
 // executionCreateTx writes an execution, the runs it starts with, its job and its queued event in tx.
 func (s *Store) executionCreateTx(ctx context.Context, tx pgx.Tx, q *db.Queries, in NewExecution, runs []engine.NodeRun) (Execution, error) {
-	if err := in.prepare(); err != nil {
+	if err := in.prepare(ctx); err != nil {
 		return Execution{}, err
 	}
 	row, err := q.ExecutionCreate(ctx, db.ExecutionCreateParams{
 		ID: in.ID, OrganizationID: in.OrganizationID, WorkflowID: in.WorkflowID,
 		WorkflowVersionID: in.WorkflowVersionID, Version: in.Version, TriggerKind: in.TriggerKind,
 		TriggerData: in.TriggerData, Priority: in.Priority, RetryOf: in.RetryOf, CreatedBy: in.CreatedBy,
+		RequestID: nullable(in.RequestID), TraceParent: nullable(in.TraceParent),
 	})
 	if err != nil {
 		return Execution{}, interpret(err, "execution")
@@ -179,7 +208,7 @@ func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Executi
 		ID: id, OrganizationID: *row.OrganizationID, WorkflowID: *row.WorkflowID,
 		WorkflowVersionID: *row.WorkflowVersionID, Version: *row.Version, TriggerKind: *row.TriggerKind,
 		TriggerData: row.TriggerData, CreatedAt: *row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
-		WasRunning: row.PreviousStatus == StatusRunning,
+		WasRunning: row.PreviousStatus == StatusRunning, RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent),
 	}
 	// Even a queued execution may have runs to resume from: a retry from its failed node carries them over.
 	{
@@ -434,7 +463,10 @@ func executionFromRow(r db.WorkflowExecution) Execution {
 		WorkflowVersionID: r.WorkflowVersionID, Version: r.Version, Status: r.Status, TriggerKind: r.TriggerKind,
 		TriggerData: r.TriggerData, Priority: r.Priority, RetryOf: r.RetryOf, CreatedBy: r.CreatedBy,
 		CancelRequestedAt: r.CancelRequestedAt, ResumeAt: r.ResumeAt, CreatedAt: r.CreatedAt,
-		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, RequestID: deref(r.RequestID)}
+	if tp := deref(r.TraceParent); len(tp) == 55 {
+		e.TraceID = tp[3:35] // version "00-", then the trace id
+	}
 	if r.Error != nil {
 		e.Error = *r.Error
 	}

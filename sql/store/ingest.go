@@ -9,10 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/concertmaster/concertmaster/platform/batch"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/service"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -69,11 +71,22 @@ func (g *ExecutionIngester) EnqueueOnce(ctx context.Context, e NewExecution, non
 }
 
 func (g *ExecutionIngester) enqueue(ctx context.Context, e NewExecution, nonce *WebhookNonce) (NewExecution, error) {
-	if err := e.prepare(); err != nil {
+	// The span covers the wait for the group commit; the execution stores it as its trace's parent, so the
+	// worker's span follows from it.
+	ctx, span := g.store.tracing.Tracer().Start(ctx, "execution.ingest", trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	if err := e.prepare(ctx); err != nil {
 		return e, err
+	}
+	if span.IsRecording() {
+		span.SetAttributes(tracing.AttrExecutionID.String(e.ID.String()), tracing.AttrWorkflowID.String(e.WorkflowID.String()),
+			tracing.AttrOrganizationID.String(e.OrganizationID.String()), tracing.AttrTriggerKind.String(e.TriggerKind))
 	}
 	// When ctx ends after the request was taken, the row may still commit; the caller just stops waiting for it.
 	_, err := g.batch.Submit(ctx, ingestRequest{execution: e, nonce: nonce})
+	if err != nil {
+		tracing.Fail(span, err.Error())
+	}
 	if errors.Is(err, service.ErrStopped) {
 		return e, errIngesterStopped
 	}
@@ -125,7 +138,8 @@ func (g *ExecutionIngester) write(ctx context.Context, reqs []ingestRequest) (re
 			e := &reqs[i].execution
 			rows = append(rows, db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID,
 				WorkflowID: e.WorkflowID, WorkflowVersionID: e.WorkflowVersionID, Version: e.Version,
-				TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority})
+				TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority,
+				RequestID: nullable(e.RequestID), TraceParent: nullable(e.TraceParent)})
 			jobs = append(jobs, e.jobParams(g.store.lanes))
 			events = append(events, ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID,
 				WorkflowID: e.WorkflowID, Status: StatusQueued})

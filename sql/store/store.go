@@ -20,6 +20,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/tracing"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
 
@@ -34,7 +35,12 @@ type Store struct {
 	lanes *queue.Lanes
 	// errorWorkflows is how failures start error workflows (SetErrorWorkflowOptions).
 	errorWorkflows ErrorWorkflowOptions
+	// tracing starts the ingest spans (SetTracing); off by default.
+	tracing *tracing.Tracing
 }
+
+// SetTracing makes the ingester trace its group commits. Call it before the store is used.
+func (s *Store) SetTracing(t *tracing.Tracing) { s.tracing = t }
 
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) (*Store, error) {
@@ -43,7 +49,7 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
 	return &Store{pool: pool, q: db.New(pool), jobs: jobs,
-		lanes: queue.NewLanes(queue.DefaultOrgQueueShare, nil)}, nil
+		lanes: queue.NewLanes(queue.DefaultOrgQueueShare, nil), tracing: tracing.Off()}, nil
 }
 
 // Jobs is the store's insert-only River client, for what needs one beside the store itself (River's UI).

@@ -155,7 +155,7 @@ type IdempotentResponse struct {
 // whatever its signature, while a new key on a signature already accepted is a replay (a Conflict, and the key
 // stays free) — the key is not signed, so a replayer could otherwise pick a fresh one for each try.
 func (s *Store) ExecutionCreateIdempotent(ctx context.Context, in NewExecution, scope, key string, ttl time.Duration, nonce *WebhookNonce) (IdempotentResponse, bool, error) {
-	if err := in.prepare(); err != nil {
+	if err := in.prepare(ctx); err != nil {
 		return IdempotentResponse{}, false, err
 	}
 	first := IdempotentResponse{StatusCode: 202}

@@ -90,7 +90,8 @@ func (w *WorkerWrites) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.
 	}
 	return queue.Execution{ID: row.ID, OrganizationID: row.OrganizationID, WorkflowID: row.WorkflowID,
 		WorkflowVersionID: row.WorkflowVersionID, Version: row.Version, TriggerKind: row.TriggerKind,
-		TriggerData: row.TriggerData, CreatedAt: row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil}, queue.Started, nil
+		TriggerData: row.TriggerData, CreatedAt: row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
+		RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent)}, queue.Started, nil
 }
 
 // NodeRunRecord implements queue.ExecutionStore: at once, in its own transaction.

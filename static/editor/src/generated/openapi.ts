@@ -491,6 +491,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per-minute statistics of the organization's executions
+         * @description As a workflow's statistics, over every workflow of the organization together.
+         */
+        get: operations["getStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -700,6 +720,26 @@ export interface paths {
          * @description The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed.
          */
         post: operations["postWorkflowsByIdRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Per-minute statistics of its executions
+         * @description Executions that finished in each minute, by final status, and their trigger-to-finish percentiles; aggregated about a minute behind the clock, kept for STATS_RETENTION.
+         */
+        get: operations["getWorkflowsByIdStats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -979,11 +1019,13 @@ export interface components {
             /** Format: uuid */
             id: string;
             nodes?: components["schemas"]["NodeRun"][] | null;
+            request_id?: string;
             /** Format: uuid */
             retry_of?: string | null;
             /** Format: date-time */
             started_at?: string | null;
             status: string;
+            trace_id?: string;
             /** @description Any JSON value. */
             trigger: unknown;
             trigger_kind: string;
@@ -1262,6 +1304,27 @@ export interface components {
         RetryInput: {
             /** @enum {string} */
             from?: "start" | "failed" | "";
+        };
+        Stats: {
+            /** Format: date-time */
+            from: string;
+            minutes: components["schemas"]["StatsMinute"][] | null;
+            /** Format: date-time */
+            to: string;
+        };
+        StatsMinute: {
+            /** Format: int32 */
+            canceled: number;
+            duration_max_ms: number;
+            duration_p50_ms: number;
+            duration_p95_ms: number;
+            duration_p99_ms: number;
+            /** Format: int32 */
+            failed: number;
+            /** Format: date-time */
+            minute: string;
+            /** Format: int32 */
+            succeeded: number;
         };
         Submission: {
             /** Format: date-time */
@@ -3911,6 +3974,76 @@ export interface operations {
             };
         };
     };
+    getStats: {
+        parameters: {
+            query?: {
+                /** @description Start of the range (RFC 3339), rounded down to the minute; an hour before `to` when absent. */
+                from?: string;
+                /** @description End of the range, excluded (RFC 3339); the end of the current minute when absent. At most 24 hours after `from`. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The minutes of the range that had finished executions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getTokens: {
         parameters: {
             query?: never;
@@ -5044,6 +5177,88 @@ export interface operations {
             };
             /** @description The body is over its size limit. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWorkflowsByIdStats: {
+        parameters: {
+            query?: {
+                /** @description Start of the range (RFC 3339), rounded down to the minute; an hour before `to` when absent. */
+                from?: string;
+                /** @description End of the range, excluded (RFC 3339); the end of the current minute when absent. At most 24 hours after `from`. */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The minutes of the range that had finished executions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
