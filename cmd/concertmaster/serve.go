@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -74,6 +75,15 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	defer bg.stop(context.Background()) //nolint:errcheck // a no-op after the graceful stop below
 	if !opts.web {
+		// A worker process has no web server: METRICS_ADDR is how Prometheus reaches its metrics.
+		if cfg.Metrics.Addr != "" {
+			stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, admin.MetricsHandler(metrics, cfg.Metrics.Token),
+				logger, opts.metricsListening)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
+		}
 		<-ctx.Done()
 		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

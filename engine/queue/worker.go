@@ -185,7 +185,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 		return river.JobSnooze(concurrencySnooze)
 	}
 	logger := w.opts.Logger.With("execution_id", exec.ID.String(), "workflow_id", exec.WorkflowID.String())
-	w.opts.Metrics.started()
+	defer w.opts.Metrics.started()()
 	passStarted := time.Now()
 
 	if stops := workerStops(job.Errors); stops >= w.opts.MaxWorkerStops {
@@ -410,7 +410,7 @@ func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec 
 	if _, err := w.opts.Store.ExecutionComplete(ctx, c); err != nil {
 		return fmt.Errorf(errPrefixComplete+"%s: %w", exec.ID, err)
 	}
-	w.opts.Metrics.finished(c.Status, time.Since(passStarted), exec.CreatedAt)
+	w.opts.Metrics.finished(exec, c.Status, time.Since(passStarted))
 	if c.Status == engine.ExecutionFailed {
 		logger.Info("execution failed", "error", c.Error)
 	}

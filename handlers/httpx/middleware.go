@@ -106,7 +106,8 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		logging.From(r.Context(), k.cfg.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", loggablePath(r)), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr),
+			slog.String("client", k.ClientIP(r).String()))
 	})
 }
 
