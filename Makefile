@@ -13,6 +13,8 @@ TEMPL := go tool templ
 E2E_EXECUTIONS ?= 10000
 # Generated, committed files; check-generated fails when they differ from a fresh generation.
 GENERATED := sql/db views
+# The Grafana dashboards generated from deploy/dashboards (JSON).
+DASHBOARDS := deploy/compose/grafana/dashboards
 
 .PHONY: help
 help: ## List the targets
@@ -74,10 +76,11 @@ vet: ## go vet, and a goimports check (gofmt plus imports in three groups: stand
 	if [ -n "$$out" ]; then echo "goimports -local $(MODULE) would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: generate
-generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
+generate: ## Regenerate sql/db (sqlc), views/*_templ.go (templ) and the Grafana dashboards' JSON
 	$(SQLC) generate
 	deploy/dev/sqlc-stamp.sh write
 	$(TEMPL) generate -path views -log-level warn
+	go run ./deploy/dashboards/gen
 
 .PHONY: assets
 assets: ## Rebuild static/dist (stylesheet, canvas bundle, manifest, .gz/.br) and the canvas's API types
@@ -96,9 +99,9 @@ screenshots: ## Refresh docs/screenshots from the browser test that builds and w
 
 .PHONY: check-generated
 check-generated: ## Fail when committed generated code differs from a fresh generation
-	@sum() { find $(GENERATED) -type f -name '*.go' -exec sha256sum {} + | sort | sha256sum; }; \
+	@sum() { { find $(GENERATED) -type f -name '*.go'; find $(DASHBOARDS) -type f; } | xargs sha256sum | sort | sha256sum; }; \
 	before=$$(sum); \
-	if deploy/dev/sqlc-stamp.sh check; then $(TEMPL) generate -path views -log-level warn; \
+	if deploy/dev/sqlc-stamp.sh check; then $(TEMPL) generate -path views -log-level warn && go run ./deploy/dashboards/gen; \
 	else echo "sqlc's inputs or sql/db changed since make generate: running sqlc (its first build takes minutes)"; \
 		$(MAKE) -s generate; fi; \
 	after=$$(sum); \
