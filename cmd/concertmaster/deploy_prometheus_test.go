@@ -18,12 +18,19 @@ import (
 // rulesFile is the shipped alert rules.
 const rulesFile = "../../deploy/compose/prometheus/rules/concertmaster.yml"
 
-// TestAlertRules: promtool accepts the shipped rule file, and every alert has a runbook line in the README.
+// TestAlertRules: promtool accepts the shipped rule file and Prometheus configuration, amtool the Alertmanager
+// configuration, and every alert has a runbook line in the README.
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
 	promtool := opsTool(t, "TEST_PROMTOOL", "promtool")
-	if out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	for _, check := range [][]string{
+		{promtool, "check", "rules", rulesFile},
+		{promtool, "check", "config", "../../deploy/compose/prometheus/prometheus.yml"},
+		{opsTool(t, "TEST_AMTOOL", "amtool"), "check-config", "../../deploy/compose/alertmanager/alertmanager.yml"},
+	} {
+		if out, err := exec.Command(check[0], check[1:]...).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", strings.Join(check, " "), err, out)
+		}
 	}
 	rules, _ := os.ReadFile(rulesFile)
 	readme, _ := os.ReadFile("../../README.md")
