@@ -55,16 +55,19 @@ func loadMetricsConfig(cfg *config, get func(name, def string) string, bad func(
 }
 
 // startMetricsListener serves h (the app's metrics handler) at /metrics on METRICS_ADDR; listening, when set, is
-// told the address. stop closes it at once: a scrape cut short is retried by Prometheus.
-func startMetricsListener(addr string, h http.Handler, logger *slog.Logger, listening func(string)) (stop func() error, err error) {
+// told the address; health adds /healthz (a worker's liveness probe). stop closes it at once: a scrape cut short is
+// retried by Prometheus.
+func startMetricsListener(addr string, h http.Handler, logger *slog.Logger, listening func(string), health bool) (stop func() error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	// A liveness probe for processes without a web server (worker): answering proves the process is up.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if health {
+		// The liveness probe of a process without a web server (worker): answering proves the process is up.
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")

@@ -141,61 +141,68 @@ func TestNginxInFrontOfTwoWebProcesses(t *testing.T) {
 		}
 	})
 
-	t.Run("server-sent events stream through", func(t *testing.T) {
-		// No worker runs: the execution stays queued, so its stream stays open.
-		exec := api.runWorkflow(t, wf)
-		cookie := signInBrowser(t, front.base, "ops@example.com")
-		req, _ := http.NewRequest("GET", front.base+"/executions/"+exec+"/events", nil)
-		req.AddCookie(&http.Cookie{Name: "cm_session", Value: cookie})
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("events = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-		}
-		// The first event, then a heartbeat sent seconds later, each read while the stream is still open: nothing
-		// waits for a buffer to fill or for the response to end.
-		lines := bufio.NewScanner(resp.Body)
-		for _, want := range []string{"event: timeline", ": heartbeat"} {
-			found := false
-			for !found && lines.Scan() {
-				found = lines.Text() == want
-			}
-			if !found {
-				t.Fatalf("the stream ended before %q: %v", want, lines.Err())
-			}
-		}
-	})
+	t.Run("server-sent events stream through", func(t *testing.T) { checkEventStream(t, front, api, wf) })
 
-	t.Run("HTTP/2 over TLS", func(t *testing.T) {
-		pemBytes, err := os.ReadFile(front.certFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		roots := x509.NewCertPool()
-		roots.AppendCertsFromPEM(pemBytes)
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
-		resp, err := client.Get(front.tlsBase + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-			t.Errorf("GET /healthz over TLS = %d %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
-		}
-		if resp.Header.Get("Strict-Transport-Security") == "" {
-			t.Error("the TLS server sends no Strict-Transport-Security")
-		}
-	})
+	t.Run("HTTP/2 over TLS", func(t *testing.T) { checkHTTP2(t, front) })
 
 	t.Run("metrics are not public", func(t *testing.T) {
 		if status, _, _ := get(t, front.base+"/metrics"); status != http.StatusNotFound {
 			t.Errorf("GET /metrics through nginx = %d, want 404", status)
 		}
 	})
+}
+
+// checkEventStream reads an execution's server-sent events through nginx: the first event, then a heartbeat sent
+// seconds later, each while the stream is still open.
+func checkEventStream(t *testing.T, front *nginxFront, api *apiClient, wf string) {
+	// No worker runs: the execution stays queued, so its stream stays open.
+	exec := api.runWorkflow(t, wf)
+	cookie := signInBrowser(t, front.base, "ops@example.com")
+	req, _ := http.NewRequest("GET", front.base+"/executions/"+exec+"/events", nil)
+	req.AddCookie(&http.Cookie{Name: "cm_session", Value: cookie})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// The first event, then a heartbeat sent seconds later, each read while the stream is still open: nothing
+	// waits for a buffer to fill or for the response to end.
+	lines := bufio.NewScanner(resp.Body)
+	for _, want := range []string{"event: timeline", ": heartbeat"} {
+		found := false
+		for !found && lines.Scan() {
+			found = lines.Text() == want
+		}
+		if !found {
+			t.Fatalf("the stream ended before %q: %v", want, lines.Err())
+		}
+	}
+}
+
+// checkHTTP2 calls the TLS server (tls.d/tls.conf.example with the test's certificate) and wants HTTP/2.
+func checkHTTP2(t *testing.T, front *nginxFront) {
+	pemBytes, err := os.ReadFile(front.certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	resp, err := client.Get(front.tlsBase + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+		t.Errorf("GET /healthz over TLS = %d %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+	}
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("the TLS server sends no Strict-Transport-Security")
+	}
 }

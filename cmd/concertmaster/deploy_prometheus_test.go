@@ -164,6 +164,11 @@ func TestPrometheusScrapesEveryPanelAndAlerts(t *testing.T) {
 		return err == nil && n == 1, fmt.Sprint(err)
 	})
 
+	for _, w := range workers {
+		if status, _, _ := get(t, "http://"+w+"/healthz"); status != http.StatusOK {
+			t.Errorf("worker %s /healthz = %d", w, status)
+		}
+	}
 	base := "http://" + webAddr
 	createUser(t, map[string]string{"DATABASE_URL": dbURL}, "ops@example.com")
 	api := signInAPI(t, base, "ops@example.com")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -75,20 +76,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	defer bg.stop(context.Background()) //nolint:errcheck // a no-op after the graceful stop below
 	if !opts.web {
-		// A worker process has no web server: METRICS_ADDR is how Prometheus reaches its metrics.
-		if cfg.Metrics.Addr != "" {
-			stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, admin.MetricsHandler(metrics, cfg.Metrics.Token),
-				logger, opts.metricsListening)
-			if err != nil {
-				return err
-			}
-			defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
-		}
-		<-ctx.Done()
-		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return bg.stop(stopCtx)
+		return runWorkerOnly(ctx, cfg, logger, metrics, bg, opts)
 	}
 
 	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
@@ -121,7 +109,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	defer deps.App.Outbox.Close() // e-mails being sent finish; those waiting to be retried are given up, logged
 	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {
-		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening)
+		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening, false)
 		if err != nil {
 			return err
 		}
@@ -164,4 +152,22 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// runWorkerOnly is the rest of a `worker` process: its metrics listener (METRICS_ADDR, the only way Prometheus
+// reaches a process without a web server) until ctx ends, then the background parts' graceful stop.
+func runWorkerOnly(ctx context.Context, cfg *config, logger *slog.Logger, metrics *prometheus.Registry, bg *background, opts serveOptions) error {
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, admin.MetricsHandler(metrics, cfg.Metrics.Token),
+			logger, opts.metricsListening, true)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return bg.stop(stopCtx)
 }
