@@ -86,6 +86,7 @@ func replaceInFile(t *testing.T, path, old, new string) {
 // works over TLS, and the audit log records the client's address (not nginx's, nor one the client made up) because
 // TRUSTED_PROXIES names nginx.
 func TestNginxInFrontOfTwoWebProcesses(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	dbURL := migratedDatabase(t)
 	webAddrs := []string{"127.0.0.1:" + freePort(t), "127.0.0.1:" + freePort(t)}

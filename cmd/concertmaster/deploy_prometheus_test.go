@@ -107,7 +107,8 @@ func panelQueries(t *testing.T) map[string]string {
 	if len(files) == 0 {
 		t.Fatal("no dashboards under deploy/compose/grafana/dashboards")
 	}
-	vars := strings.NewReplacer("$__rate_interval", "1m", "$workflow", ".+")
+	// A wide window: the burst stays in it however long the machine takes to reach the check.
+	vars := strings.NewReplacer("$__rate_interval", "5m", "$workflow", ".+")
 	out := map[string]string{}
 	for _, f := range files {
 		var d struct {
@@ -136,6 +137,7 @@ func panelQueries(t *testing.T) map[string]string {
 // burst of succeeding and failing executions and webhook calls, then requires every dashboard panel's query to
 // return at least one series, and the failure-rate alert (the shipped rule, its windows shortened) to fire.
 func TestPrometheusScrapesEveryPanelAndAlerts(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	dbURL := migratedDatabase(t)
 	env := func(listen, metrics string) map[string]string {
@@ -156,7 +158,7 @@ func TestPrometheusScrapesEveryPanelAndAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Production windows and delays, shortened to the test's seconds.
-	short := regexp.MustCompile(`\[(5|10)m\]`).ReplaceAllString(string(rules), "[1m]")
+	short := regexp.MustCompile(`\[(5|10)m\]`).ReplaceAllString(string(rules), "[2m]")
 	short = regexp.MustCompile(`for: \d+m`).ReplaceAllString(short, "for: 2s")
 	prom := startPrometheus(t, map[string][]string{"concertmaster-web": {webMetrics}, "concertmaster-worker": workers}, short)
 	waitFor(t, "Prometheus scrapes all three processes", time.Minute, func() (bool, string) {

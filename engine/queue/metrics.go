@@ -76,6 +76,12 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 		workflows: NewLabelCap(opts.WorkflowLabels, "all"),
 	}
 	reg.MustRegister(m.startedTotal, m.finishedTotal, m.pass, m.latency, m.node, m.busy, m.byWorkflow, m.byWorkflowLatency)
+	// Every status's series exists from the start at 0: a rate() over a series born at its first value misses that
+	// first increase, so a burst of failures before the first scrape would never show in a failure rate.
+	for _, s := range []engine.ExecutionStatus{engine.ExecutionSucceeded, engine.ExecutionFailed,
+		engine.ExecutionWaiting, engine.ExecutionCanceled} {
+		m.finishedTotal.WithLabelValues(string(s))
+	}
 	if opts.Slots > 0 {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "concertmaster_worker_slots", Help: "Executions this process can run at once (WORKER_CONCURRENCY).",
