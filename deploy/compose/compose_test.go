@@ -188,6 +188,23 @@ func checkShape(t *testing.T, p *types.Project) {
 	if ip := nginx.Networks["backend"].Ipv4Address; ip != "172.28.0.10" {
 		t.Errorf("nginx's address %q, TRUSTED_PROXIES names 172.28.0.10", ip)
 	}
+	// Grafana: the provisioned data source is the one every generated panel names, and the dashboards provider reads
+	// the folder the generated JSON is mounted at.
+	ds, _ := os.ReadFile(filepath.Join("grafana", "provisioning", "datasources", "prometheus.yml"))
+	provider, _ := os.ReadFile(filepath.Join("grafana", "provisioning", "dashboards", "concertmaster.yml"))
+	overview, _ := os.ReadFile(filepath.Join("grafana", "dashboards", "overview.json"))
+	if !strings.Contains(string(ds), "uid: prometheus") || !strings.Contains(string(overview), `"uid": "prometheus"`) {
+		t.Error("the provisioned data source's uid is not the one the dashboards use (prometheus)")
+	}
+	grafana, _ := p.GetService("grafana")
+	mounted := false
+	for _, v := range grafana.Volumes {
+		mounted = mounted || (strings.HasSuffix(v.Source, filepath.Join("grafana", "dashboards")) &&
+			strings.Contains(string(provider), "path: "+v.Target))
+	}
+	if !mounted {
+		t.Error("Grafana's dashboards provider does not read the folder the generated dashboards are mounted at")
+	}
 	prom, err := os.ReadFile(filepath.Join("prometheus", "prometheus.yml"))
 	if err != nil {
 		t.Fatal(err)
