@@ -13,6 +13,8 @@ TEMPL := go tool templ
 E2E_EXECUTIONS ?= 10000
 # Generated, committed files; check-generated fails when they differ from a fresh generation.
 GENERATED := sql/db views
+# The Grafana dashboards generated from deploy/dashboards (JSON).
+DASHBOARDS := deploy/compose/grafana/dashboards
 
 .PHONY: help
 help: ## List the targets
@@ -48,11 +50,11 @@ build: ## Build bin/concertmaster
 	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/concertmaster
 
 .PHONY: test
-# The test services and the browser toolchain (on a fresh machine: Debian's PostgreSQL, Redis and Chromium, npm ci)
-# are set up in the background while vet and the generated-code check run: on a fresh machine both take minutes.
+# The test services, the browser toolchain and the deployment tests' programs (on a fresh machine: Debian's
+# PostgreSQL, Redis, Chromium, nginx and Prometheus, npm ci, and helm built once by version) are set up in the background while vet and the generated-code check run: on a fresh machine both take minutes.
 test: ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
 	@set -e; mkdir -p .data; \
-	(deploy/dev/test-env.sh && deploy/dev/browser-env.sh) >.data/test-env 2>.data/test-setup.log & setup=$$!; \
+	(deploy/dev/test-env.sh && deploy/dev/browser-env.sh && deploy/dev/ops-env.sh) >.data/test-env 2>.data/test-setup.log & setup=$$!; \
 	checks=0; $(MAKE) --no-print-directory vet check-generated || checks=$$?; \
 	prepared=0; wait $$setup || prepared=$$?; cat .data/test-setup.log >&2; \
 	[ $$prepared = 0 ] || { echo "make test: setting up the test services failed (above)" >&2; exit 1; }; \
@@ -74,10 +76,11 @@ vet: ## go vet, and a goimports check (gofmt plus imports in three groups: stand
 	if [ -n "$$out" ]; then echo "goimports -local $(MODULE) would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: generate
-generate: ## Regenerate sql/db (sqlc) and views/*_templ.go (templ)
+generate: ## Regenerate sql/db (sqlc), views/*_templ.go (templ) and the Grafana dashboards' JSON
 	$(SQLC) generate
 	deploy/dev/sqlc-stamp.sh write
 	$(TEMPL) generate -path views -log-level warn
+	go run ./deploy/dashboards/gen
 
 .PHONY: assets
 assets: ## Rebuild static/dist (stylesheet, canvas bundle, manifest, .gz/.br) and the canvas's API types
@@ -96,9 +99,9 @@ screenshots: ## Refresh docs/screenshots from the browser test that builds and w
 
 .PHONY: check-generated
 check-generated: ## Fail when committed generated code differs from a fresh generation
-	@sum() { find $(GENERATED) -type f -name '*.go' -exec sha256sum {} + | sort | sha256sum; }; \
+	@sum() { { find $(GENERATED) -type f -name '*.go'; find $(DASHBOARDS) -type f; } | xargs sha256sum | sort | sha256sum; }; \
 	before=$$(sum); \
-	if deploy/dev/sqlc-stamp.sh check; then $(TEMPL) generate -path views -log-level warn; \
+	if deploy/dev/sqlc-stamp.sh check; then $(TEMPL) generate -path views -log-level warn && go run ./deploy/dashboards/gen; \
 	else echo "sqlc's inputs or sql/db changed since make generate: running sqlc (its first build takes minutes)"; \
 		$(MAKE) -s generate; fi; \
 	after=$$(sum); \

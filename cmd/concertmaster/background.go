@@ -126,7 +126,8 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	}
 	bg.closers = append(bg.closers, liveness.Stop)
 	worker = queue.NewExecuteWorker(queue.WorkerOptions{
-		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics),
+		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics, queue.MetricsOptions{Slots: cfg.WorkerConcurrency,
+			OrganizationLabels: cfg.Metrics.OrganizationLabels, WorkflowLabels: cfg.Metrics.WorkflowLabels}),
 		Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
 		Services:         services.ForExecution,
 		ExecutionTimeout: cfg.ExecutionTimeout,

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,7 +18,14 @@ type metricsConfig struct {
 	// Addr (METRICS_ADDR), when set, serves /metrics on its own listener, and no longer on LISTEN_ADDR: the
 	// metrics stay on a private interface while the app faces the internet.
 	Addr string
+	// OrganizationLabels (METRICS_ORGANIZATION_LABELS) and WorkflowLabels (METRICS_WORKFLOW_LABELS) cap the distinct
+	// organization and workflow label values of the per-workflow execution series (queue.MetricsOptions).
+	OrganizationLabels int
+	WorkflowLabels     int
 }
+
+// maxMetricsLabels caps either label cap: beyond this Prometheus itself suffers.
+const maxMetricsLabels = 10000
 
 // minMetricsTokenLength keeps METRICS_TOKEN out of guessing range.
 const minMetricsTokenLength = 16
@@ -26,6 +34,16 @@ const minMetricsTokenLength = 16
 func loadMetricsConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
 	if cfg.Metrics.Token = get("METRICS_TOKEN", ""); cfg.Metrics.Token != "" && len(cfg.Metrics.Token) < minMetricsTokenLength {
 		bad("METRICS_TOKEN", "must be at least %d characters (try: openssl rand -hex 32)", minMetricsTokenLength)
+	}
+	if n, err := strconv.Atoi(get("METRICS_ORGANIZATION_LABELS", "100")); err != nil || n < 0 || n > maxMetricsLabels {
+		bad("METRICS_ORGANIZATION_LABELS", "want a whole number from 0 to %d", maxMetricsLabels)
+	} else {
+		cfg.Metrics.OrganizationLabels = n
+	}
+	if n, err := strconv.Atoi(get("METRICS_WORKFLOW_LABELS", "0")); err != nil || n < 0 || n > maxMetricsLabels {
+		bad("METRICS_WORKFLOW_LABELS", "want a whole number from 0 to %d", maxMetricsLabels)
+	} else {
+		cfg.Metrics.WorkflowLabels = n
 	}
 	if cfg.Metrics.Addr = get("METRICS_ADDR", ""); cfg.Metrics.Addr != "" {
 		if _, _, err := net.SplitHostPort(cfg.Metrics.Addr); err != nil {
@@ -37,14 +55,19 @@ func loadMetricsConfig(cfg *config, get func(name, def string) string, bad func(
 }
 
 // startMetricsListener serves h (the app's metrics handler) at /metrics on METRICS_ADDR; listening, when set, is
-// told the address. stop closes it at once: a scrape cut short is retried by Prometheus.
-func startMetricsListener(addr string, h http.Handler, logger *slog.Logger, listening func(string)) (stop func() error, err error) {
+// told the address; health adds /healthz (a worker's liveness probe). stop closes it at once: a scrape cut short is
+// retried by Prometheus.
+func startMetricsListener(addr string, h http.Handler, logger *slog.Logger, listening func(string), health bool) (stop func() error, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	if health {
+		// The liveness probe of a process without a web server (worker): answering proves the process is up.
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
 	logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")

@@ -107,7 +107,9 @@ func startServeWithMetrics(t *testing.T, env map[string]string) (base, metrics s
 
 func TestMetricsConfigErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
-	for env, name := range map[string]string{"METRICS_TOKEN=short": "METRICS_TOKEN", "METRICS_ADDR=nowhere": "METRICS_ADDR"} {
+	for env, name := range map[string]string{"METRICS_TOKEN=short": "METRICS_TOKEN", "METRICS_ADDR=nowhere": "METRICS_ADDR",
+		"METRICS_WORKFLOW_LABELS=-1": "METRICS_WORKFLOW_LABELS", "METRICS_WORKFLOW_LABELS=many": "METRICS_WORKFLOW_LABELS",
+		"METRICS_ORGANIZATION_LABELS=10001": "METRICS_ORGANIZATION_LABELS"} {
 		k, v, _ := strings.Cut(env, "=")
 		_, err := loadConfig(envFrom(map[string]string{"DATABASE_URL": "postgres://x/y", k: v}), configNeeds{})
 		if err == nil || !strings.Contains(err.Error(), name) {

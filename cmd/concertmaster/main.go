@@ -5,6 +5,7 @@
 //	concertmaster worker                                   workers only (scale out by running more)
 //	concertmaster migrate                                  apply every migration (application and River)
 //	concertmaster user create --email E --password P --name N --org O [--role owner] [--instance-admin]
+//	concertmaster probe URL                                a container health check: GET URL, succeed on 2xx
 //	concertmaster version
 package main
 
@@ -40,7 +41,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage: concertmaster serve [--no-workers] [--pid-file PATH] | worker | migrate | user create … | version")
+var errUsage = errors.New("usage: concertmaster serve [--no-workers] [--pid-file PATH] | worker | migrate | user create … | probe URL | version")
 
 // run is main without the process: tests call it with their own arguments, environment and context. listening,
 // when set, is told the HTTP server's address once it accepts connections.
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, getenv)
 	case "user":
 		return userCommand(ctx, rest, getenv, stdout)
+	case "probe":
+		return probe(ctx, rest, stdout)
 	case "version":
 		_, err := fmt.Fprintln(stdout, buildVersion())
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers"
+	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -75,11 +77,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	defer bg.stop(context.Background()) //nolint:errcheck // a no-op after the graceful stop below
 	if !opts.web {
-		<-ctx.Done()
-		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-		stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return bg.stop(stopCtx)
+		return runWorkerOnly(ctx, cfg, logger, metrics, bg, opts)
 	}
 
 	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
@@ -113,7 +111,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	defer deps.App.Outbox.Close() // e-mails being sent finish; those waiting to be retried are given up, logged
 	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {
-		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening)
+		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening, false)
 		if err != nil {
 			return err
 		}
@@ -156,4 +154,22 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// runWorkerOnly is the rest of a `worker` process: its metrics listener (METRICS_ADDR, the only way Prometheus
+// reaches a process without a web server) until ctx ends, then the background parts' graceful stop.
+func runWorkerOnly(ctx context.Context, cfg *config, logger *slog.Logger, metrics *prometheus.Registry, bg *background, opts serveOptions) error {
+	if cfg.Metrics.Addr != "" {
+		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, admin.MetricsHandler(metrics, cfg.Metrics.Token),
+			logger, opts.metricsListening, true)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return bg.stop(stopCtx)
 }

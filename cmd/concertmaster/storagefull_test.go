@@ -177,15 +177,21 @@ func createUser(t *testing.T, env map[string]string, email string) {
 	}
 }
 
-// apiClient calls the API with a bearer token.
+// apiClient calls the API with a bearer token, through hc (http.DefaultClient when nil).
 type apiClient struct {
 	base, token string
+	hc          *http.Client
 }
 
 // signInAPI takes an access token for a user createUser made.
 func signInAPI(t *testing.T, base, email string) *apiClient {
+	return signInAPIVia(t, base, email, nil)
+}
+
+// signInAPIVia is signInAPI through an HTTP client of the test's.
+func signInAPIVia(t *testing.T, base, email string, hc *http.Client) *apiClient {
 	t.Helper()
-	c := &apiClient{base: base}
+	c := &apiClient{base: base, hc: hc}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -208,7 +214,11 @@ func (c *apiClient) call(t *testing.T, method, path string, body any, want int) 
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

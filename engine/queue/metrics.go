@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,10 +17,26 @@ type Metrics struct {
 	pass          *prometheus.HistogramVec
 	latency       prometheus.Histogram
 	node          *prometheus.HistogramVec
+	busy          prometheus.Gauge
+	// byWorkflow and byWorkflowLatency carry the organization and (opt-in) workflow labels, each capped by labels.
+	byWorkflow        *prometheus.CounterVec
+	byWorkflowLatency *prometheus.HistogramVec
+	orgs, workflows   *LabelCap
+}
+
+// MetricsOptions bound the labels of the per-organization and per-workflow series.
+type MetricsOptions struct {
+	// Slots is the process's worker concurrency, exported as concertmaster_worker_slots (0 exports nothing).
+	Slots int
+	// OrganizationLabels is how many organizations get a label value of their own; the others share "other".
+	OrganizationLabels int
+	// WorkflowLabels is how many workflows get a label value of their own; 0 (the default) gives every execution
+	// the workflow label "all", so that there is no per-workflow series at all unless an operator opts in.
+	WorkflowLabels int
 }
 
 // NewMetrics registers the execution metrics in reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 	m := &Metrics{
 		startedTotal: prometheus.NewCounter(prometheus.CounterOpts{
@@ -43,25 +60,87 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "concertmaster_node_duration_seconds", Help: "Time of node runs, by node type and status.",
 			Buckets: buckets,
 		}, []string{"type", "status"}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "concertmaster_worker_busy_slots", Help: "Executions this process is running now.",
+		}),
+		byWorkflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "concertmaster_workflow_executions_finished_total",
+			Help: "Worker passes finished, by organization and workflow (both capped; see METRICS_WORKFLOW_LABELS) and status.",
+		}, []string{"organization", "workflow", "status"}),
+		byWorkflowLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "concertmaster_workflow_execution_latency_seconds",
+			Help:    "Time from an execution's trigger to its end, by organization and workflow (both capped).",
+			Buckets: buckets,
+		}, []string{"organization", "workflow"}),
+		orgs:      NewLabelCap(opts.OrganizationLabels, "other"),
+		workflows: NewLabelCap(opts.WorkflowLabels, "all"),
 	}
-	reg.MustRegister(m.startedTotal, m.finishedTotal, m.pass, m.latency, m.node)
+	reg.MustRegister(m.startedTotal, m.finishedTotal, m.pass, m.latency, m.node, m.busy, m.byWorkflow, m.byWorkflowLatency)
+	// Every status's series exists from the start at 0: a rate() over a series born at its first value misses that
+	// first increase, so a burst of failures before the first scrape would never show in a failure rate.
+	for _, s := range []engine.ExecutionStatus{engine.ExecutionSucceeded, engine.ExecutionFailed,
+		engine.ExecutionWaiting, engine.ExecutionCanceled} {
+		m.finishedTotal.WithLabelValues(string(s))
+	}
+	if opts.Slots > 0 {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "concertmaster_worker_slots", Help: "Executions this process can run at once (WORKER_CONCURRENCY).",
+		}, func() float64 { return float64(opts.Slots) }))
+	}
 	return m
 }
 
-func (m *Metrics) started() {
-	if m != nil {
-		m.startedTotal.Inc()
-	}
+// LabelCap hands out label values for at most a fixed number of distinct keys: the first ones seen keep their own
+// value, every later one gets the overflow value. It keeps a label's cardinality bounded whatever the traffic.
+type LabelCap struct {
+	limit    int
+	overflow string
+	mu       sync.Mutex
+	seen     map[string]struct{}
 }
 
-func (m *Metrics) finished(status engine.ExecutionStatus, pass time.Duration, createdAt time.Time) {
+// NewLabelCap returns a cap of limit distinct values (0: every key gets overflow).
+func NewLabelCap(limit int, overflow string) *LabelCap {
+	return &LabelCap{limit: limit, overflow: overflow, seen: map[string]struct{}{}}
+}
+
+// Value is key's label value: key itself while the cap allows it, else the overflow value.
+func (c *LabelCap) Value(key string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[key]; ok {
+		return key
+	}
+	if len(c.seen) >= c.limit {
+		return c.overflow
+	}
+	c.seen[key] = struct{}{}
+	return key
+}
+
+// started counts a pass and marks a slot busy until the returned function is called.
+func (m *Metrics) started() (done func()) {
+	if m == nil {
+		return func() {}
+	}
+	m.startedTotal.Inc()
+	m.busy.Inc()
+	return m.busy.Dec
+}
+
+// finished records a pass's outcome; the trigger-to-end latency only once the execution has ended.
+func (m *Metrics) finished(exec Execution, status engine.ExecutionStatus, pass time.Duration) {
 	if m == nil {
 		return
 	}
 	m.finishedTotal.WithLabelValues(string(status)).Inc()
 	m.pass.WithLabelValues(string(status)).Observe(pass.Seconds())
+	org, wf := m.orgs.Value(exec.OrganizationID.String()), m.workflows.Value(exec.WorkflowID.String())
+	m.byWorkflow.WithLabelValues(org, wf, string(status)).Inc()
 	if status != engine.ExecutionWaiting {
-		m.latency.Observe(time.Since(createdAt).Seconds())
+		latency := time.Since(exec.CreatedAt).Seconds()
+		m.latency.Observe(latency)
+		m.byWorkflowLatency.WithLabelValues(org, wf).Observe(latency)
 	}
 }
 

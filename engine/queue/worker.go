@@ -221,7 +221,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	ctx, logger, span := w.begin(ctx, job, exec, fetched)
 	defer span.End()
-	w.opts.Metrics.started()
+	defer w.opts.Metrics.started()()
 	passStarted := time.Now()
 
 	if stops := workerStops(job.Errors); stops >= w.opts.MaxWorkerStops {
@@ -447,7 +447,7 @@ func (w *ExecuteWorker) complete(ctx context.Context, logger *slog.Logger, exec 
 	if _, err := w.opts.Store.ExecutionComplete(ctx, c); err != nil {
 		return fmt.Errorf(errPrefixComplete+"%s: %w", exec.ID, err)
 	}
-	w.opts.Metrics.finished(c.Status, time.Since(passStarted), exec.CreatedAt)
+	w.opts.Metrics.finished(exec, c.Status, time.Since(passStarted))
 	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(tracing.AttrStatus.String(string(c.Status)))
 	if c.Status == engine.ExecutionFailed {

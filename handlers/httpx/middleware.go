@@ -101,9 +101,10 @@ func (k *Kit) withObservation(next http.Handler) http.Handler {
 		}
 		k.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
 		k.metrics.duration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-		attrs := append(make([]slog.Attr, 0, 9), slog.String("method", r.Method), slog.String("path", loggablePath(inner)),
+		attrs := append(make([]slog.Attr, 0, 10), slog.String("method", r.Method), slog.String("path", loggablePath(inner)),
 			slog.String("route", route), slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
-			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr))
+			slog.Duration("duration", elapsed), slog.String("remote", r.RemoteAddr),
+			slog.String("client", k.ClientIP(r).String()))
 		// The executions the request created (execution_id), so that a 202 leads to them.
 		attrs = append(attrs, notes.Attrs()...)
 		logging.From(r.Context(), k.cfg.Logger).LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)

@@ -95,9 +95,10 @@ func (k *Kit) corsPreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// ClientIP is the address rate limits and the audit log attribute a request to: the peer, or, when the peer is a
-// trusted proxy, the right-most address in X-Forwarded-For that is not itself a trusted proxy (the left-most
-// entries are whatever the client claimed).
+// ClientIP is the address rate limits, access logs and the audit log attribute a request to: the peer, or, when
+// the peer is a trusted proxy (TRUSTED_PROXIES), the right-most address in X-Forwarded-For that is not itself a
+// trusted proxy (the left-most entries are whatever the client claimed); a trusted proxy that sends no
+// X-Forwarded-For may name the client in X-Real-IP instead. Neither header is believed from any other peer.
 func (k *Kit) ClientIP(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -111,7 +112,13 @@ func (k *Kit) ClientIP(r *http.Request) netip.Addr {
 	if !k.trusted(peer) {
 		return peer
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	forwarded := r.Header.Values("X-Forwarded-For")
+	if len(forwarded) == 0 {
+		if real := r.Header.Get("X-Real-IP"); real != "" {
+			forwarded = []string{real}
+		}
+	}
+	hops := strings.Split(strings.Join(forwarded, ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {
