@@ -100,7 +100,7 @@ func (m *Members) Invite(ctx context.Context, c Caller, in Invitation) (Invited,
 		inv.InvitedByName = c.UserName
 	}
 	link := m.baseURL + "/invitations/" + token
-	sent := m.outbox.SendLater(ctx, "invitation", mail.Message{
+	sent := m.outbox.Send(ctx, "invitation", &p.OrgID, &inv.ID, mail.Message{
 		To:      []string{inv.Email},
 		Subject: c.UserName + " invited you to " + c.OrgName + " on ConcertMaster",
 		Text: "Hello,\n\n" + c.UserName + " invited you to join " + c.OrgName + " on ConcertMaster as " +

@@ -38,12 +38,13 @@ func (q *Queries) NotificationAddOccurrence(ctx context.Context, arg Notificatio
 }
 
 const notificationChannelCreate = `-- name: NotificationChannelCreate :one
-INSERT INTO notification_channels (organization_id, name, kind, config, secret_ciphertext, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO notification_channels (id, organization_id, name, kind, config, secret_ciphertext, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, organization_id, name, kind, config, secret_ciphertext, created_by, created_at, updated_at
 `
 
 type NotificationChannelCreateParams struct {
+	ID               uuid.UUID
 	OrganizationID   uuid.UUID
 	Name             string
 	Kind             string
@@ -52,8 +53,10 @@ type NotificationChannelCreateParams struct {
 	CreatedBy        *uuid.UUID
 }
 
+// NotificationChannelCreate takes the id its secrets were sealed for.
 func (q *Queries) NotificationChannelCreate(ctx context.Context, arg NotificationChannelCreateParams) (NotificationChannel, error) {
 	row := q.db.QueryRow(ctx, notificationChannelCreate,
+		arg.ID,
 		arg.OrganizationID,
 		arg.Name,
 		arg.Kind,
@@ -484,43 +487,6 @@ func (q *Queries) NotificationInsert(ctx context.Context, arg NotificationInsert
 	return i, err
 }
 
-const notificationLateSchedules = `-- name: NotificationLateSchedules :many
-SELECT s.workflow_id, s.next_run_at FROM workflow_schedules s
-JOIN workflows w ON w.id = s.workflow_id AND w.active
-WHERE s.organization_id = $1 AND s.next_run_at < $2
-`
-
-type NotificationLateSchedulesParams struct {
-	OrganizationID uuid.UUID
-	Before         time.Time
-}
-
-type NotificationLateSchedulesRow struct {
-	WorkflowID uuid.UUID
-	NextRunAt  time.Time
-}
-
-// NotificationLateSchedules lists an organization's schedules that should have fired before a time.
-func (q *Queries) NotificationLateSchedules(ctx context.Context, arg NotificationLateSchedulesParams) ([]NotificationLateSchedulesRow, error) {
-	rows, err := q.db.Query(ctx, notificationLateSchedules, arg.OrganizationID, arg.Before)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []NotificationLateSchedulesRow{}
-	for rows.Next() {
-		var i NotificationLateSchedulesRow
-		if err := rows.Scan(&i.WorkflowID, &i.NextRunAt); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const notificationMarkSent = `-- name: NotificationMarkSent :exec
 UPDATE notifications SET sent_at = $1 WHERE id = $2
 `
@@ -869,6 +835,38 @@ func (q *Queries) NotificationRuleStatesGet(ctx context.Context, arg Notificatio
 	return items, nil
 }
 
+const notificationRuleStatesOfRules = `-- name: NotificationRuleStatesOfRules :many
+SELECT rule_id, workflow_id, organization_id, consecutive_failures, failing, condition_active, last_sent_at FROM notification_rule_states WHERE rule_id = ANY($1::uuid[])
+`
+
+func (q *Queries) NotificationRuleStatesOfRules(ctx context.Context, ruleIds []uuid.UUID) ([]NotificationRuleState, error) {
+	rows, err := q.db.Query(ctx, notificationRuleStatesOfRules, ruleIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NotificationRuleState{}
+	for rows.Next() {
+		var i NotificationRuleState
+		if err := rows.Scan(
+			&i.RuleID,
+			&i.WorkflowID,
+			&i.OrganizationID,
+			&i.ConsecutiveFailures,
+			&i.Failing,
+			&i.ConditionActive,
+			&i.LastSentAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const notificationRuleUpdate = `-- name: NotificationRuleUpdate :one
 UPDATE notification_rules
 SET event = $1, threshold_seconds = $2, threshold_count = $3,
@@ -1026,6 +1024,39 @@ func (q *Queries) NotificationRulesPeriodic(ctx context.Context) ([]Notification
 			&i.CreatedAt,
 			&i.UpdatedAt,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const notificationSchedules = `-- name: NotificationSchedules :many
+SELECT s.workflow_id, s.next_run_at FROM workflow_schedules s
+JOIN workflows w ON w.id = s.workflow_id AND w.active
+WHERE s.organization_id = $1
+`
+
+type NotificationSchedulesRow struct {
+	WorkflowID uuid.UUID
+	NextRunAt  time.Time
+}
+
+// NotificationSchedules lists an organization's active schedules with when each should fire next: one whose time
+// is well past did not fire.
+func (q *Queries) NotificationSchedules(ctx context.Context, organizationID uuid.UUID) ([]NotificationSchedulesRow, error) {
+	rows, err := q.db.Query(ctx, notificationSchedules, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NotificationSchedulesRow{}
+	for rows.Next() {
+		var i NotificationSchedulesRow
+		if err := rows.Scan(&i.WorkflowID, &i.NextRunAt); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -1313,7 +1344,7 @@ func (q *Queries) OutgoingMessageListForChannel(ctx context.Context, arg Outgoin
 const outgoingMessageRecord = `-- name: OutgoingMessageRecord :exec
 UPDATE outgoing_messages
 SET status = $1, attempts = $2, last_error = $3,
-    sent_at = CASE WHEN $1 = 'sent' THEN now() ELSE sent_at END
+    sent_at = CASE WHEN $1 = 'sent' THEN now() ELSE sent_at END, updated_at = now()
 WHERE id = $4
 `
 

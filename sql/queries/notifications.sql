@@ -1,6 +1,7 @@
 -- name: NotificationChannelCreate :one
-INSERT INTO notification_channels (organization_id, name, kind, config, secret_ciphertext, created_by)
-VALUES (@organization_id, @name, @kind, @config, sqlc.narg('secret_ciphertext'), sqlc.narg('created_by'))
+-- NotificationChannelCreate takes the id its secrets were sealed for.
+INSERT INTO notification_channels (id, organization_id, name, kind, config, secret_ciphertext, created_by)
+VALUES (@id, @organization_id, @name, @kind, @config, sqlc.narg('secret_ciphertext'), sqlc.narg('created_by'))
 RETURNING *;
 
 -- name: NotificationChannelUpdate :one
@@ -101,6 +102,9 @@ ORDER BY organization_id, created_at, id;
 
 -- name: NotificationRuleStatesGet :many
 SELECT * FROM notification_rule_states WHERE rule_id = ANY(@rule_ids::uuid[]) AND workflow_id = ANY(@workflow_ids::uuid[]);
+
+-- name: NotificationRuleStatesOfRules :many
+SELECT * FROM notification_rule_states WHERE rule_id = ANY(@rule_ids::uuid[]);
 
 -- name: NotificationRuleStateSave :exec
 INSERT INTO notification_rule_states (rule_id, workflow_id, organization_id, consecutive_failures, failing,
@@ -203,7 +207,7 @@ SELECT * FROM outgoing_messages WHERE id = @id;
 -- OutgoingMessageRecord records an attempt's outcome.
 UPDATE outgoing_messages
 SET status = @status, attempts = @attempts, last_error = sqlc.narg('last_error'),
-    sent_at = CASE WHEN @status = 'sent' THEN now() ELSE sent_at END
+    sent_at = CASE WHEN @status = 'sent' THEN now() ELSE sent_at END, updated_at = now()
 WHERE id = @id;
 
 -- name: OutgoingMessageListForChannel :many
@@ -230,11 +234,12 @@ FROM workflow_executions
 WHERE organization_id = @organization_id AND created_at >= @since AND status IN ('succeeded', 'failed', 'canceled')
 GROUP BY workflow_id;
 
--- name: NotificationLateSchedules :many
--- NotificationLateSchedules lists an organization's schedules that should have fired before a time.
+-- name: NotificationSchedules :many
+-- NotificationSchedules lists an organization's active schedules with when each should fire next: one whose time
+-- is well past did not fire.
 SELECT s.workflow_id, s.next_run_at FROM workflow_schedules s
 JOIN workflows w ON w.id = s.workflow_id AND w.active
-WHERE s.organization_id = @organization_id AND s.next_run_at < @before;
+WHERE s.organization_id = @organization_id;
 
 -- name: NotificationWebhookLastCalls :many
 -- NotificationWebhookLastCalls lists an organization's active webhooks with their latest call (or the workflow's
