@@ -20,8 +20,8 @@ type renderedAlert struct {
 	Test                    bool
 }
 
-// alertTitle says what happened, grouping identical alerts: "47 failures of “Orders” in 5m0s".
-func alertTitle(a store.Alert) string {
+// AlertTitle says what happened, grouping identical alerts: "47 failures of “Orders” in 5m0s".
+func AlertTitle(a store.Alert) string {
 	name := "“" + a.WorkflowName + "”"
 	span := a.LastAt.Sub(a.FirstAt).Round(time.Second)
 	if a.Occurrences > 1 {
@@ -57,8 +57,8 @@ func alertTitle(a store.Alert) string {
 	return "Workflow " + name + ": " + a.Event
 }
 
-// alertLink is the page to open: the execution when there is one occurrence, else the workflow's executions.
-func alertLink(baseURL string, a store.Alert) string {
+// AlertLink is the page to open: the execution when there is one occurrence, else the workflow's executions.
+func AlertLink(baseURL string, a store.Alert) string {
 	if a.Occurrences <= 1 && a.LastExecutionID != nil {
 		return baseURL + "/executions/" + a.LastExecutionID.String()
 	}
@@ -87,7 +87,7 @@ func renderAlert(baseURL string, a store.Alert, test bool) renderedAlert {
 		r.Title, r.Link = "Test message from ConcertMaster", baseURL+"/"
 		r.Alert.Detail = "This channel works: alerts of your notification rules will arrive like this."
 	} else {
-		r.Title, r.Link = alertTitle(a), alertLink(baseURL, a)
+		r.Title, r.Link = AlertTitle(a), AlertLink(baseURL, a)
 	}
 	var text strings.Builder
 	text.WriteString(r.Title + "\n\n")

@@ -184,3 +184,15 @@ func (n *Notifications) MarkRead(ctx context.Context, c Caller, id *uuid.UUID) e
 	}
 	return n.store.UserNotificationMarkRead(ctx, p.OrgID, p.UserID, id, n.now())
 }
+
+// Rule reads one rule of the caller's organization.
+func (n *Notifications) Rule(ctx context.Context, c Caller, id uuid.UUID) (store.NotificationRule, error) {
+	rule, err := n.store.NotificationRuleGet(ctx, c.Principal.OrgID, id)
+	if err != nil {
+		return store.NotificationRule{}, err
+	}
+	if err := n.authorizeRules(ctx, c, rule.WorkflowID, authz.WorkflowView); err != nil {
+		return store.NotificationRule{}, err
+	}
+	return rule, nil
+}

@@ -25,6 +25,8 @@ type FrameUser struct {
 	CanViewAudit bool
 	// Orgs lists every organization of the user, for the switcher; it is shown when there are two or more.
 	Orgs []OrgChoice
+	// UnreadNotifications is the bell's count.
+	UnreadNotifications int
 }
 
 // OrgChoice is one entry of the organization switcher.
