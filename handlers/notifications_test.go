@@ -58,7 +58,50 @@ func init() {
 			}
 			return request{Method: "POST", Path: "/notifications/rules/" + rule.ID.String() + "/delete", Form: url.Values{}}
 		}, pageManagers(200, 404)},
+
+		// The API: the same matrix, over Bearer tokens.
+		"GET /api/v1/notification-channels": {get("/api/v1/notification-channels"), withAnon(every(200), 401)},
+		"POST /api/v1/notification-channels": {func(*harness, *world) request {
+			return request{Method: "POST", Path: "/api/v1/notification-channels", JSON: `{"name":"Ops","kind":"webhook","url":"https://hooks.example.com/x"}`}
+		}, integrationManagers(201, 201)},
+		"GET /api/v1/notification-channels/{id}":       {onChannel("GET", "", ""), readersOf(200)},
+		"PUT /api/v1/notification-channels/{id}":       {onChannel("PUT", "", `{"name":"Renamed","to":["a@example.com"]}`), integrationManagers(200, 404)},
+		"DELETE /api/v1/notification-channels/{id}":    {onChannel("DELETE", "", ""), integrationManagers(204, 404)},
+		"POST /api/v1/notification-channels/{id}/test": {onChannel("POST", "/test", ""), integrationManagers(202, 404)},
+		"GET /api/v1/notification-rules":               {get("/api/v1/notification-rules"), withAnon(every(200), 401)},
+		"POST /api/v1/notification-rules": {func(h *harness, w *world) request {
+			return request{Method: "POST", Path: "/api/v1/notification-rules",
+				JSON: `{"event":"failed","channel_ids":["` + h.ownersChannel(w).String() + `"]}`}
+		}, withOutsider(integrationManagers(201, 201), 422)},
+		"GET /api/v1/notification-rules/{id}": {onRule("GET", ""), readersOf(200)},
+		"PUT /api/v1/notification-rules/{id}": {func(h *harness, w *world) request {
+			req := onRule("PUT", "")(h, w)
+			req.JSON = `{"event":"failed","cooldown_seconds":300,"channel_ids":["` + h.ownersChannel(w).String() + `"]}`
+			return req
+		}, integrationManagers(200, 404)},
+		"DELETE /api/v1/notification-rules/{id}": {onRule("DELETE", ""), integrationManagers(204, 404)},
+		"GET /api/v1/notifications":              {get("/api/v1/notifications"), withAnon(every(200), 401)},
+		"POST /api/v1/notifications/read-all":    {form("POST", "/api/v1/notifications/read-all", nil), withAnon(every(204), 401)},
+		"POST /api/v1/notifications/{id}/read":   {form("POST", "/api/v1/notifications/"+uuid.NewString()+"/read", nil), withAnon(every(404), 401)},
 	})
+}
+
+func onChannel(method, suffix, body string) func(*harness, *world) request {
+	return func(h *harness, w *world) request {
+		return request{Method: method, Path: "/api/v1/notification-channels/" + h.ownersChannel(w).String() + suffix, JSON: body}
+	}
+}
+
+// onRule makes an organization rule of organization A and calls a route of it.
+func onRule(method, suffix string) func(*harness, *world) request {
+	return func(h *harness, w *world) request {
+		rule, err := h.srv.deps.App.Notifications.CreateRule(context.Background(), h.ownerCaller(w), nil,
+			app.RuleInput{Event: "failed", ChannelIDs: []uuid.UUID{h.ownersChannel(w)}})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		return request{Method: method, Path: "/api/v1/notification-rules/" + rule.ID.String() + suffix}
+	}
 }
 
 // ownerCaller is organization A's owner as a use case's caller.
