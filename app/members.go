@@ -34,6 +34,8 @@ type Members struct {
 type MemberList struct {
 	Members     []store.Member
 	Invitations []store.Invitation
+	// InvitationMails is the status of each invitation's latest e-mail, by invitation (none when no mail was sent).
+	InvitationMails map[uuid.UUID]store.MailStatus
 }
 
 // List lists the caller's organization's members and, for callers who may invite, its pending invitations.
@@ -49,6 +51,13 @@ func (m *Members) List(ctx context.Context, c Caller) (MemberList, error) {
 	out := MemberList{Members: members}
 	if authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)) == nil {
 		if out.Invitations, err = m.store.InvitationList(ctx, p.OrgID); err != nil {
+			return MemberList{}, err
+		}
+		ids := make([]uuid.UUID, len(out.Invitations))
+		for i, inv := range out.Invitations {
+			ids[i] = inv.ID
+		}
+		if out.InvitationMails, err = m.store.InvitationMailStatus(ctx, p.OrgID, ids); err != nil {
 			return MemberList{}, err
 		}
 	}

@@ -146,6 +146,10 @@ type InvitationRow struct {
 	InvitedBy string
 	ExpiresAt time.Time
 	CanRevoke bool
+	// Mail is the status of its e-mail (queued, sent, retrying, failed), "" when none was sent; MailError the last
+	// error of a failed or retried one.
+	Mail      string
+	MailError string
 }
 
 // InvitationPage is where an invited person accepts.
