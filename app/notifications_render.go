@@ -18,6 +18,28 @@ type renderedAlert struct {
 	Title, Text, HTML, Link string
 	Alert                   store.Alert
 	Test                    bool
+	// Trigger is the excerpt of the last execution's trigger body, cut at the configured size (Truncated says so).
+	Trigger   string
+	Truncated bool
+}
+
+// DefaultTriggerExcerptBytes is how much of a trigger's body a message carries unless configured
+// (NOTIFICATION_TRIGGER_MAX_BYTES).
+const DefaultTriggerExcerptBytes = 1024
+
+// triggerExcerpt cuts a trigger body to max bytes (at a character boundary); max 0 leaves it out.
+func triggerExcerpt(raw []byte, max int) (string, bool) {
+	if max <= 0 || len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	if len(raw) <= max {
+		return string(raw), false
+	}
+	cut := max
+	for cut > 0 && raw[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return string(raw[:cut]), true
 }
 
 // AlertTitle says what happened, grouping identical alerts: "47 failures of “Orders” in 5m0s".
@@ -75,14 +97,17 @@ func AlertLink(baseURL string, a store.Alert) string {
 var alertHTML = template.Must(template.New("alert").Parse(`<!doctype html><html><body style="font-family:sans-serif">
 <h2 style="margin:0 0 12px">{{.Title}}</h2>
 {{if .Alert.Detail}}<pre style="white-space:pre-wrap;background:#f4f4f5;padding:8px">{{.Alert.Detail}}</pre>{{end}}
+{{if .Trigger}}<p>Trigger data{{if .Truncated}} (the first {{len .Trigger}} bytes){{end}}:</p>
+<pre style="white-space:pre-wrap;background:#f4f4f5;padding:8px">{{.Trigger}}</pre>{{end}}
 {{if gt .Alert.Occurrences 1}}<p>{{.Alert.Occurrences}} occurrences from {{.Alert.FirstAt.UTC.Format "2006-01-02 15:04:05"}} to {{.Alert.LastAt.UTC.Format "2006-01-02 15:04:05"}} UTC.</p>{{end}}
 <p><a href="{{.Link}}">Open in ConcertMaster</a></p>
 <p style="color:#71717a;font-size:12px">Sent by a notification rule of your organization on ConcertMaster.</p>
 </body></html>`))
 
-// renderAlert renders an alert (or a channel's test) for its messages.
-func renderAlert(baseURL string, a store.Alert, test bool) renderedAlert {
+// renderAlert renders an alert (or a channel's test) for its messages, with up to maxTrigger bytes of the trigger.
+func renderAlert(baseURL string, a store.Alert, test bool, maxTrigger int) renderedAlert {
 	r := renderedAlert{Alert: a, Test: test}
+	r.Trigger, r.Truncated = triggerExcerpt(a.Trigger, maxTrigger)
 	if test {
 		r.Title, r.Link = "Test message from ConcertMaster", baseURL+"/"
 		r.Alert.Detail = "This channel works: alerts of your notification rules will arrive like this."
@@ -93,6 +118,13 @@ func renderAlert(baseURL string, a store.Alert, test bool) renderedAlert {
 	text.WriteString(r.Title + "\n\n")
 	if r.Alert.Detail != "" {
 		text.WriteString(r.Alert.Detail + "\n\n")
+	}
+	if r.Trigger != "" {
+		cut := ""
+		if r.Truncated {
+			cut = fmt.Sprintf(" (the first %d bytes)", len(r.Trigger))
+		}
+		text.WriteString("Trigger data" + cut + ":\n" + r.Trigger + "\n\n")
 	}
 	if a.Occurrences > 1 {
 		fmt.Fprintf(&text, "%d occurrences from %s to %s UTC.\n\n", a.Occurrences,
@@ -159,14 +191,18 @@ type WebhookNotification struct {
 	LastAt         *time.Time `json:"last_at,omitempty"`
 	ExecutionID    string     `json:"execution_id,omitempty"`
 	Detail         string     `json:"detail,omitempty"`
-	Link           string     `json:"link"`
+	// Trigger is the start of the last execution's trigger body as text, cut at NOTIFICATION_TRIGGER_MAX_BYTES
+	// (TriggerTruncated then true); headers and query are never included.
+	Trigger          string `json:"trigger,omitempty"`
+	TriggerTruncated bool   `json:"trigger_truncated,omitempty"`
+	Link             string `json:"link"`
 }
 
 func webhookPayload(key string, r renderedAlert) []byte {
 	a := r.Alert
 	w := WebhookNotification{ID: key, Test: r.Test, Event: a.Event, Title: r.Title,
 		OrganizationID: a.OrganizationID.String(), WorkflowName: a.WorkflowName, Occurrences: a.Occurrences,
-		Detail: a.Detail, Link: r.Link}
+		Detail: a.Detail, Link: r.Link, Trigger: r.Trigger, TriggerTruncated: r.Truncated}
 	if r.Test {
 		w.Event = "test"
 	} else {

@@ -139,6 +139,9 @@ func newNotifyOrg(t *testing.T, st *store.Store, pool *pgxpool.Pool, name string
 	return o
 }
 
+// triggerData is a webhook call whose headers carry a credential and whose body is longer than the tests' excerpt.
+const triggerData = `{"body":{"order":"A-1","note":"a long note that goes on and on"},"headers":{"Authorization":"Bearer sekrit-token"},"method":"POST"}`
+
 // finish records n executions of the org's workflow that ended with status.
 func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, status string, n int) {
 	t.Helper()
@@ -148,9 +151,9 @@ func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, status string, n int
 		errText = &e
 	}
 	if _, err := pool.Exec(context.Background(), `INSERT INTO workflow_executions (organization_id, workflow_id,
-		workflow_version_id, version, status, trigger_kind, error, started_at, finished_at)
-		SELECT $1, $2, $3, 1, $4, 'manual', $5, now(), now() FROM generate_series(1, $6)`,
-		o.owner.Principal.OrgID, o.workflow, o.version, status, errText, n); err != nil {
+		workflow_version_id, version, status, trigger_kind, trigger_data, error, started_at, finished_at)
+		SELECT $1, $2, $3, 1, $4, 'webhook', $7, $5, now(), now() FROM generate_series(1, $6)`,
+		o.owner.Principal.OrgID, o.workflow, o.version, status, errText, n, triggerData); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,7 +183,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	base := &url.URL{Scheme: "https", Host: "cm.example.com"}
 	a := app.New(app.Config{Store: st, Mailer: mailer, OutboxKeys: outboxKeys, ChannelKeys: channelKeys, BaseURL: base})
 	startOutbox(t, st, app.OutboxWorkerConfig{Mailer: mailer, OutboxKeys: outboxKeys, ChannelKeys: channelKeys,
-		OutboundAllowedHosts: []string{"127.0.0.1"}, BaseURL: base.String()})
+		OutboundAllowedHosts: []string{"127.0.0.1"}, BaseURL: base.String(), MaxTriggerBytes: 24})
 	clock := clockwork.NewFakeClockAt(time.Now())
 	eval := st.NewNotificationEvaluator(&service.Archetype{Logger: slog.New(slog.DiscardHandler), Clock: clock},
 		store.NotificationEvaluatorConfig{Lag: time.Millisecond})
@@ -236,7 +239,8 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	verifySignature(t, webhook.SigningSecret, heads[0], bodies[0])
 	var payload app.WebhookNotification
 	if err := json.Unmarshal(bodies[0], &payload); err != nil || payload.Event != "failed" || payload.Occurrences != 1 ||
-		!strings.HasPrefix(payload.Link, "https://cm.example.com/executions/") {
+		!strings.HasPrefix(payload.Link, "https://cm.example.com/executions/") ||
+		len(payload.Trigger) != 24 || !strings.HasPrefix(payload.Trigger, `{"note": "a long`) || !payload.TriggerTruncated {
 		t.Fatalf("webhook payload %s (%v)", bodies[0], err)
 	}
 	msg, body := smtp.Messages()[0].Parsed(t)
@@ -283,6 +287,19 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	waitFor(t, "every message settled", func() bool { n, err := st.OutgoingMessagesUnsettled(ctx); return err == nil && n == 0 })
 	if h, _ := hookA.got(); len(h) != 3 || len(smtp.Messages()) != 3 {
 		t.Fatalf("%d webhooks and %d mails, want 3 each", len(h), len(smtp.Messages()))
+	}
+	// No message carries the trigger's headers (a credential), whatever the channel.
+	all, _ := hookA.got()
+	slackAll, _ := slackA.got()
+	for _, b := range append(append(all, slackAll...), func() (out [][]byte) {
+		for _, m := range smtp.Messages() {
+			out = append(out, m.Data)
+		}
+		return out
+	}()...) {
+		if strings.Contains(string(b), "sekrit-token") {
+			t.Fatalf("a message carries the trigger's Authorization header: %s", b)
+		}
 	}
 
 	// The bell of A's owner counts the three alerts; B sees none of A's, and none of A's channels or deliveries.

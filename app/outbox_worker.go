@@ -43,7 +43,10 @@ type OutboxWorkerConfig struct {
 	SMTPTLSConfig *tls.Config
 	// BaseURL is the public address links point at.
 	BaseURL string
-	Logger  *slog.Logger
+	// MaxTriggerBytes is how much of the last execution's trigger body a message carries
+	// (NOTIFICATION_TRIGGER_MAX_BYTES); 0 leaves it out.
+	MaxTriggerBytes int
+	Logger          *slog.Logger
 }
 
 // OutboxWorker is the River worker that sends one outgoing message (store.OutboxArgs): an account mail, an alert
@@ -152,7 +155,7 @@ func (w *OutboxWorker) send(ctx context.Context, m store.OutgoingMessage) error 
 	} else {
 		alert = store.Alert{OrganizationID: *m.OrganizationID, Event: "test", Occurrences: 1}
 	}
-	return w.toChannel(ctx, m, ch, renderAlert(w.cfg.BaseURL, alert, m.Kind == "channel_test"))
+	return w.toChannel(ctx, m, ch, renderAlert(w.cfg.BaseURL, alert, m.Kind == "channel_test", w.cfg.MaxTriggerBytes))
 }
 
 func (w *OutboxWorker) toChannel(ctx context.Context, m store.OutgoingMessage, ch store.NotificationChannel, r renderedAlert) error {

@@ -252,5 +252,5 @@ func (bg *background) outboxWorker(cfg *config, logger *slog.Logger, st *store.S
 	}
 	return app.NewOutboxWorker(app.OutboxWorkerConfig{Store: st, Integrations: store.NewIntegrationStore(st, keys),
 		Mailer: mailer, OutboxKeys: outboxKeys, ChannelKeys: channelKeys, OutboundAllowedHosts: cfg.OutboundAllowedHosts,
-		BaseURL: cfg.BaseURL.String(), Logger: logger})
+		BaseURL: cfg.BaseURL.String(), MaxTriggerBytes: cfg.NotificationTriggerMaxBytes, Logger: logger})
 }

@@ -380,10 +380,13 @@ func (q *Queries) NotificationFinishedSince(ctx context.Context, arg Notificatio
 const notificationGet = `-- name: NotificationGet :one
 SELECT n.id, n.organization_id, n.rule_id, n.workflow_id, n.event, n.occurrences, n.first_at, n.last_at, n.last_execution_id, n.detail, n.send_at, n.sent_at, n.created_at, coalesce(w.name, '')::text AS workflow_name,
     coalesce(r.threshold_seconds, 0)::integer AS threshold_seconds, coalesce(r.threshold_count, 0)::integer AS threshold_count,
-    coalesce(r.threshold_percent, 0)::integer AS threshold_percent
+    coalesce(r.threshold_percent, 0)::integer AS threshold_percent,
+    (CASE WHEN jsonb_typeof(e.trigger_data) = 'object' AND e.trigger_data ? 'body' THEN e.trigger_data -> 'body'
+          ELSE e.trigger_data END)::jsonb AS trigger_body
 FROM notifications n
 LEFT JOIN workflows w ON w.id = n.workflow_id
 LEFT JOIN notification_rules r ON r.id = n.rule_id
+LEFT JOIN workflow_executions e ON e.id = n.last_execution_id
 WHERE n.id = $1 AND n.organization_id = $2
 `
 
@@ -410,9 +413,11 @@ type NotificationGetRow struct {
 	ThresholdSeconds int32
 	ThresholdCount   int32
 	ThresholdPercent int32
+	TriggerBody      json.RawMessage
 }
 
-// NotificationGet reads an alert with what its messages show: the workflow's name, the rule's thresholds.
+// NotificationGet reads an alert with what its messages show: the workflow's name, the rule's thresholds, and the
+// body of the last execution's trigger (a webhook's or a manual run's body; never its headers or query).
 func (q *Queries) NotificationGet(ctx context.Context, arg NotificationGetParams) (NotificationGetRow, error) {
 	row := q.db.QueryRow(ctx, notificationGet, arg.ID, arg.OrganizationID)
 	var i NotificationGetRow
@@ -434,6 +439,7 @@ func (q *Queries) NotificationGet(ctx context.Context, arg NotificationGetParams
 		&i.ThresholdSeconds,
 		&i.ThresholdCount,
 		&i.ThresholdPercent,
+		&i.TriggerBody,
 	)
 	return i, err
 }

@@ -153,13 +153,17 @@ WHERE rc.rule_id = @rule_id AND c.organization_id = @organization_id
 ORDER BY c.name, c.id;
 
 -- name: NotificationGet :one
--- NotificationGet reads an alert with what its messages show: the workflow's name, the rule's thresholds.
+-- NotificationGet reads an alert with what its messages show: the workflow's name, the rule's thresholds, and the
+-- body of the last execution's trigger (a webhook's or a manual run's body; never its headers or query).
 SELECT n.*, coalesce(w.name, '')::text AS workflow_name,
     coalesce(r.threshold_seconds, 0)::integer AS threshold_seconds, coalesce(r.threshold_count, 0)::integer AS threshold_count,
-    coalesce(r.threshold_percent, 0)::integer AS threshold_percent
+    coalesce(r.threshold_percent, 0)::integer AS threshold_percent,
+    (CASE WHEN jsonb_typeof(e.trigger_data) = 'object' AND e.trigger_data ? 'body' THEN e.trigger_data -> 'body'
+          ELSE e.trigger_data END)::jsonb AS trigger_body
 FROM notifications n
 LEFT JOIN workflows w ON w.id = n.workflow_id
 LEFT JOIN notification_rules r ON r.id = n.rule_id
+LEFT JOIN workflow_executions e ON e.id = n.last_execution_id
 WHERE n.id = @id AND n.organization_id = @organization_id;
 
 -- name: UserNotificationsFanOut :many

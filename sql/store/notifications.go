@@ -256,6 +256,9 @@ type Alert struct {
 	LastAt          time.Time  `json:"last_at"`
 	LastExecutionID *uuid.UUID `json:"last_execution_id,omitempty"`
 	Detail          string     `json:"detail,omitempty"`
+	// Trigger is the body of the last execution's trigger (a webhook's or a manual run's body, never its headers),
+	// for messages to excerpt up to NOTIFICATION_TRIGGER_MAX_BYTES; nil when there is none.
+	Trigger json.RawMessage `json:"-"`
 	// The rule's thresholds, which the message names ("slower than 30 s").
 	ThresholdSeconds int `json:"-"`
 	ThresholdCount   int `json:"-"`
@@ -272,7 +275,7 @@ func (s *Store) AlertGet(ctx context.Context, orgID, id uuid.UUID) (Alert, error
 		WorkflowName: r.WorkflowName, Event: r.Event, Occurrences: int(r.Occurrences), FirstAt: r.FirstAt,
 		LastAt: r.LastAt, LastExecutionID: r.LastExecutionID, Detail: r.Detail,
 		ThresholdSeconds: int(r.ThresholdSeconds), ThresholdCount: int(r.ThresholdCount),
-		ThresholdPercent: int(r.ThresholdPercent)}, nil
+		ThresholdPercent: int(r.ThresholdPercent), Trigger: r.TriggerBody}, nil
 }
 
 // UserNotification is an alert in one user's bell.
