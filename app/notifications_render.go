@@ -44,6 +44,9 @@ func triggerExcerpt(raw []byte, max int) (string, bool) {
 
 // AlertTitle says what happened, grouping identical alerts: "47 failures of “Orders” in 5m0s".
 func AlertTitle(a store.Alert) string {
+	if a.Event == "digest" {
+		return fmt.Sprintf("Daily digest: %d alerts", a.Occurrences)
+	}
 	name := "“" + a.WorkflowName + "”"
 	span := a.LastAt.Sub(a.FirstAt).Round(time.Second)
 	if a.Occurrences > 1 {
@@ -81,6 +84,9 @@ func AlertTitle(a store.Alert) string {
 
 // AlertLink is the page to open: the execution when there is one occurrence, else the workflow's executions.
 func AlertLink(baseURL string, a store.Alert) string {
+	if a.Event == "digest" {
+		return baseURL + "/executions"
+	}
 	if a.Occurrences <= 1 && a.LastExecutionID != nil {
 		return baseURL + "/executions/" + a.LastExecutionID.String()
 	}

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -217,4 +218,52 @@ func (e *engineCase) finishTaking(status string, d time.Duration) {
 		e.t.Fatal(err)
 	}
 	e.advance(time.Second)
+}
+
+// TestDailyDigest checks that a digest rule's alerts wait for the next midnight (UTC) and then reach the bell as one
+// digest summing them up, not one by one.
+func TestDailyDigest(t *testing.T) {
+	t.Parallel()
+	e := newEngineCase(t)
+	bell, err := e.app.Notifications.SaveChannel(e.ctx, e.org.owner, nil, app.ChannelInput{Name: "Bell", Kind: "in_app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, event := range []string{"failed", "succeeded"} {
+		if _, err := e.app.Notifications.CreateRule(e.ctx, e.org.owner, nil, app.RuleInput{Event: event, Digest: true,
+			ChannelIDs: []uuid.UUID{bell.Channel.ID}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unread := func() int {
+		n, err := e.app.Notifications.Unread(e.ctx, e.org.owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	e.finish("failed", 3)
+	e.finish("succeeded", 2)
+	if n := unread(); n != 0 {
+		t.Fatalf("%d notifications before the digest's time", n)
+	}
+	e.advance(25 * time.Hour)
+	inbox, err := e.app.Notifications.Inbox(e.ctx, e.org.owner, 10)
+	if err != nil || len(inbox.Items) != 2 {
+		t.Fatalf("bell after midnight: %+v (%v)", inbox.Items, err)
+	}
+	for _, it := range inbox.Items {
+		if it.Alert.Event != "digest" || !strings.HasPrefix(app.AlertTitle(it.Alert), "Daily digest:") {
+			t.Errorf("bell item %+v is not a digest", it.Alert)
+		}
+	}
+	// The failed rule's digest sums up its failures and the recovery after them; the succeeded rule's, its successes.
+	if got := alertsOf(t, e.pool, e.org.workflow); len(got) != 3 {
+		t.Fatalf("summed-up alerts %v", got)
+	}
+	for _, it := range inbox.Items {
+		if !strings.Contains(it.Alert.Detail, "Orders") || it.Alert.Occurrences < 2 {
+			t.Errorf("digest %q sums %d", it.Alert.Detail, it.Alert.Occurrences)
+		}
+	}
 }

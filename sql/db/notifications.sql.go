@@ -268,6 +268,52 @@ func (q *Queries) NotificationCursorSet(ctx context.Context, arg NotificationCur
 	return err
 }
 
+const notificationDigestInsert = `-- name: NotificationDigestInsert :one
+INSERT INTO notifications (organization_id, rule_id, event, occurrences, first_at, last_at, detail, send_at, sent_at)
+VALUES ($1, $2, 'digest', $3, $4, $5, $6, $7, $7)
+RETURNING id, organization_id, rule_id, workflow_id, event, occurrences, first_at, last_at, last_execution_id, detail, send_at, sent_at, created_at
+`
+
+type NotificationDigestInsertParams struct {
+	OrganizationID uuid.UUID
+	RuleID         *uuid.UUID
+	Occurrences    int32
+	FirstAt        time.Time
+	LastAt         time.Time
+	Detail         string
+	SentAt         time.Time
+}
+
+// NotificationDigestInsert records a rule's daily digest: the alerts it sums up, already sent as one message.
+func (q *Queries) NotificationDigestInsert(ctx context.Context, arg NotificationDigestInsertParams) (Notification, error) {
+	row := q.db.QueryRow(ctx, notificationDigestInsert,
+		arg.OrganizationID,
+		arg.RuleID,
+		arg.Occurrences,
+		arg.FirstAt,
+		arg.LastAt,
+		arg.Detail,
+		arg.SentAt,
+	)
+	var i Notification
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.RuleID,
+		&i.WorkflowID,
+		&i.Event,
+		&i.Occurrences,
+		&i.FirstAt,
+		&i.LastAt,
+		&i.LastExecutionID,
+		&i.Detail,
+		&i.SendAt,
+		&i.SentAt,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const notificationFailureCounts = `-- name: NotificationFailureCounts :many
 SELECT workflow_id, count(*)::integer AS total, (count(*) FILTER (WHERE status = 'failed'))::integer AS failed
 FROM workflow_executions
@@ -1109,8 +1155,10 @@ func (q *Queries) NotificationWebhookLastCalls(ctx context.Context, organization
 }
 
 const notificationsDue = `-- name: NotificationsDue :many
-SELECT n.id, n.organization_id, n.rule_id, n.workflow_id, n.event, n.occurrences, n.first_at, n.last_at, n.last_execution_id, n.detail, n.send_at, n.sent_at, n.created_at, coalesce(w.name, '')::text AS workflow_name FROM notifications n
+SELECT n.id, n.organization_id, n.rule_id, n.workflow_id, n.event, n.occurrences, n.first_at, n.last_at, n.last_execution_id, n.detail, n.send_at, n.sent_at, n.created_at, coalesce(w.name, '')::text AS workflow_name, coalesce(r.digest, false)::boolean AS digest
+FROM notifications n
 LEFT JOIN workflows w ON w.id = n.workflow_id
+LEFT JOIN notification_rules r ON r.id = n.rule_id
 WHERE n.sent_at IS NULL AND n.send_at <= $1
 ORDER BY n.send_at, n.created_at
 LIMIT $2
@@ -1137,9 +1185,10 @@ type NotificationsDueRow struct {
 	SentAt          *time.Time
 	CreatedAt       time.Time
 	WorkflowName    string
+	Digest          bool
 }
 
-// NotificationsDue claims alerts whose grouping window has closed.
+// NotificationsDue claims alerts whose grouping window has closed, with whether their rule sends a daily digest.
 func (q *Queries) NotificationsDue(ctx context.Context, arg NotificationsDueParams) ([]NotificationsDueRow, error) {
 	rows, err := q.db.Query(ctx, notificationsDue, arg.Now, arg.MaxRows)
 	if err != nil {
@@ -1164,6 +1213,7 @@ func (q *Queries) NotificationsDue(ctx context.Context, arg NotificationsDuePara
 			&i.SentAt,
 			&i.CreatedAt,
 			&i.WorkflowName,
+			&i.Digest,
 		); err != nil {
 			return nil, err
 		}

@@ -128,6 +128,12 @@ VALUES (@organization_id, sqlc.narg('rule_id'), sqlc.narg('workflow_id'), @event
     sqlc.narg('last_execution_id'), @detail, @send_at)
 RETURNING *;
 
+-- name: NotificationDigestInsert :one
+-- NotificationDigestInsert records a rule's daily digest: the alerts it sums up, already sent as one message.
+INSERT INTO notifications (organization_id, rule_id, event, occurrences, first_at, last_at, detail, send_at, sent_at)
+VALUES (@organization_id, @rule_id, 'digest', @occurrences, @first_at, @last_at, @detail, @sent_at, @sent_at)
+RETURNING *;
+
 -- name: NotificationAddOccurrence :exec
 UPDATE notifications
 SET occurrences = occurrences + 1, last_at = greatest(last_at, @at),
@@ -135,9 +141,11 @@ SET occurrences = occurrences + 1, last_at = greatest(last_at, @at),
 WHERE id = @id;
 
 -- name: NotificationsDue :many
--- NotificationsDue claims alerts whose grouping window has closed.
-SELECT n.*, coalesce(w.name, '')::text AS workflow_name FROM notifications n
+-- NotificationsDue claims alerts whose grouping window has closed, with whether their rule sends a daily digest.
+SELECT n.*, coalesce(w.name, '')::text AS workflow_name, coalesce(r.digest, false)::boolean AS digest
+FROM notifications n
 LEFT JOIN workflows w ON w.id = n.workflow_id
+LEFT JOIN notification_rules r ON r.id = n.rule_id
 WHERE n.sent_at IS NULL AND n.send_at <= @now
 ORDER BY n.send_at, n.created_at
 LIMIT @max_rows

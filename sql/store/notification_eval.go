@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -431,19 +432,21 @@ func (r *evalRound) dispatch() error {
 	if err != nil {
 		return interpret(err, "due notifications")
 	}
+	digests := map[uuid.UUID][]db.NotificationsDueRow{}
+	var order []uuid.UUID
 	for _, n := range due {
 		if n.RuleID == nil {
 			continue
 		}
-		channels, err := r.q.NotificationChannelsOfRule(r.ctx, db.NotificationChannelsOfRuleParams{RuleID: *n.RuleID,
-			OrganizationID: n.OrganizationID})
-		if err != nil {
-			return interpret(err, "notification channels")
-		}
-		for _, ch := range channels {
-			if err := r.deliver(n, ch); err != nil {
-				return err
+		if n.Digest {
+			if _, seen := digests[*n.RuleID]; !seen {
+				order = append(order, *n.RuleID)
 			}
+			digests[*n.RuleID] = append(digests[*n.RuleID], n)
+			continue
+		}
+		if err := r.toChannels(n); err != nil {
+			return err
 		}
 		if err := r.q.NotificationMarkSent(r.ctx, db.NotificationMarkSentParams{ID: n.ID, SentAt: &r.now}); err != nil {
 			return interpret(err, "notification")
@@ -463,7 +466,63 @@ func (r *evalRound) dispatch() error {
 			st.LastSentAt, st.dirty = &now, true
 		}
 	}
+	for _, rule := range order {
+		if err := r.digest(rule, digests[rule]); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// toChannels sends an alert to its rule's channels.
+func (r *evalRound) toChannels(n db.NotificationsDueRow) error {
+	channels, err := r.q.NotificationChannelsOfRule(r.ctx, db.NotificationChannelsOfRuleParams{RuleID: *n.RuleID,
+		OrganizationID: n.OrganizationID})
+	if err != nil {
+		return interpret(err, "notification channels")
+	}
+	for _, ch := range channels {
+		if err := r.deliver(n, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxDigestLines bounds the alerts a digest lists one by one.
+const maxDigestLines = 50
+
+// digest sends a rule's due alerts as one message: a "digest" alert summing them up, one line each.
+func (r *evalRound) digest(rule uuid.UUID, items []db.NotificationsDueRow) error {
+	total := int32(0)
+	first, last := items[0].FirstAt, items[0].LastAt
+	var lines []string
+	for i, n := range items {
+		total += n.Occurrences
+		if n.FirstAt.Before(first) {
+			first = n.FirstAt
+		}
+		if n.LastAt.After(last) {
+			last = n.LastAt
+		}
+		if i < maxDigestLines {
+			lines = append(lines, fmt.Sprintf("%s: %s ×%d (%s – %s UTC)", n.WorkflowName, n.Event, n.Occurrences,
+				n.FirstAt.UTC().Format("Jan 2 15:04"), n.LastAt.UTC().Format("Jan 2 15:04")))
+		}
+		if err := r.q.NotificationMarkSent(r.ctx, db.NotificationMarkSentParams{ID: n.ID, SentAt: &r.now}); err != nil {
+			return interpret(err, "notification")
+		}
+	}
+	if len(items) > maxDigestLines {
+		lines = append(lines, fmt.Sprintf("… and %d more", len(items)-maxDigestLines))
+	}
+	row, err := r.q.NotificationDigestInsert(r.ctx, db.NotificationDigestInsertParams{OrganizationID: items[0].OrganizationID,
+		RuleID: &rule, Occurrences: total, FirstAt: first, LastAt: last, Detail: strings.Join(lines, "\n"), SentAt: r.now})
+	if err != nil {
+		return interpret(err, "digest")
+	}
+	return r.toChannels(db.NotificationsDueRow{ID: row.ID, OrganizationID: row.OrganizationID, RuleID: row.RuleID,
+		Event: row.Event, Occurrences: row.Occurrences, FirstAt: row.FirstAt, LastAt: row.LastAt})
 }
 
 // ChannelDestination is what a channel's config shows of where its messages go (recipients, a host).
