@@ -2,10 +2,15 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
+	"github.com/concertmaster/concertmaster/platform/secrets"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -265,5 +270,47 @@ func TestDailyDigest(t *testing.T) {
 		if !strings.Contains(it.Alert.Detail, "Orders") || it.Alert.Occurrences < 2 {
 			t.Errorf("digest %q sums %d", it.Alert.Detail, it.Alert.Occurrences)
 		}
+	}
+}
+
+// TestEmailChannelThroughAnSMTPIntegration sends an e-mail channel's alert through the organization's own SMTP
+// integration (a real SMTP server) when the instance has no SMTP_URL: the mail comes from the integration's sender.
+func TestEmailChannelThroughAnSMTPIntegration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := dbtest.NewDatabase(t)
+	st, err := store.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secrets.NewKeyring("integrations", testSecretKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	integrations := store.NewIntegrationStore(st, keys)
+	a := app.New(app.Config{Store: st, Integrations: integrations})
+	smtp := mailtest.Start(t, mailtest.Options{})
+	u, err := url.Parse(smtp.URL("x@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startOutbox(t, st, app.OutboxWorkerConfig{Integrations: integrations, OutboundAllowedHosts: []string{"127.0.0.1"}})
+	org := newNotifyOrg(t, st, pool, "wayne")
+	integ, err := a.Integrations.Create(ctx, org.owner, app.IntegrationInput{Name: "Org mail", Kind: "smtp",
+		Settings: json.RawMessage(`{"host":"127.0.0.1","port":` + u.Port() + `,"tls":"none","from":"Alerts <alerts@wayne.example>"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := a.Notifications.SaveChannel(ctx, org.owner, nil, app.ChannelInput{Name: "Ops", Kind: "email",
+		To: []string{"ops@wayne.example"}, IntegrationID: &integ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Notifications.TestChannel(ctx, org.owner, ch.Channel.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := smtp.WaitFor(t, func(m mailtest.Received) bool { return true })
+	if got.From != "alerts@wayne.example" || len(got.Recipients) != 1 || got.Recipients[0] != "ops@wayne.example" {
+		t.Fatalf("mail from %q to %v", got.From, got.Recipients)
 	}
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/concertmaster/concertmaster/app"
@@ -62,5 +63,45 @@ func TestOutboxRecordsRetriesAndFailures(t *testing.T) {
 	waitFor(t, "the refused mail recorded failed", func() bool { s, _, _ := status(); return s == "failed" })
 	if _, e, n := status(); n != 1 || e == "" {
 		t.Fatalf("failure recorded with %d attempts, error %q", n, e)
+	}
+}
+
+// TestOutgoingWebhooksGoThroughTheGuard sends a channel's test to a receiver on loopback with no host allowed: the
+// HTTP node's guard refuses the address, the message fails at once with the reason, and the receiver gets nothing.
+func TestOutgoingWebhooksGoThroughTheGuard(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := dbtest.NewDatabase(t)
+	st, err := store.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, channelKeys, err := app.OutboxKeyrings(testSecretKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(app.Config{Store: st, ChannelKeys: channelKeys})
+	startOutbox(t, st, app.OutboxWorkerConfig{ChannelKeys: channelKeys}) // OUTBOUND_ALLOWED_HOSTS empty
+	org := newNotifyOrg(t, st, pool, "umbrella")
+	hook := newReceiver(t)
+	for _, kind := range []string{"webhook", "slack", "teams"} {
+		ch, err := a.Notifications.SaveChannel(ctx, org.owner, nil, app.ChannelInput{Name: kind, Kind: kind, URL: hook.URL + "/x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Notifications.TestChannel(ctx, org.owner, ch.Channel.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, kind+"'s test refused", func() bool {
+			d, err := a.Notifications.Channel(ctx, org.owner, ch.Channel.ID)
+			return err == nil && len(d.Deliveries) == 1 && d.Deliveries[0].Status == "failed"
+		})
+		d, _ := a.Notifications.Channel(ctx, org.owner, ch.Channel.ID)
+		if m := d.Deliveries[0]; m.Attempts != 1 || !strings.Contains(m.LastError, "127.0.0.1") || strings.Contains(m.LastError, "/x") {
+			t.Errorf("%s: attempts %d, error %q (want the blocked address, never the URL's path)", kind, m.Attempts, m.LastError)
+		}
+	}
+	if got, _ := hook.got(); len(got) != 0 {
+		t.Fatalf("the internal receiver got %d requests", len(got))
 	}
 }
