@@ -119,7 +119,7 @@ func New(cfg Config) *App {
 	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: integrations,
 		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
 	return &App{
-		Notifications: &Notifications{store: cfg.Store, keys: cfg.ChannelKeys, workflows: workflows, now: cfg.Now},
+		Notifications: &Notifications{store: cfg.Store, keys: cfg.ChannelKeys, workflows: workflows, limiter: cfg.Limiter, now: cfg.Now},
 		Outbox:        outbox,
 		Triggers:      triggers,
 		Integrations:  integrations,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/validate"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -26,8 +27,13 @@ type Notifications struct {
 	store     *store.Store
 	keys      *secrets.Keyring
 	workflows *Workflows
+	limiter   ratelimit.Limiter
 	now       func() time.Time
 }
+
+// ChannelTestsPerHour bounds the tests an organization sends an hour: a test goes to any address or URL its admins
+// typed, so it must not become a way to send mail or requests in bulk.
+const ChannelTestsPerHour = 30
 
 // Channel kinds.
 const (
@@ -227,6 +233,11 @@ func (n *Notifications) TestChannel(ctx context.Context, c Caller, id uuid.UUID)
 	ch, err := n.store.NotificationChannelGet(ctx, p.OrgID, id)
 	if err != nil {
 		return store.OutgoingMessage{}, err
+	}
+	if ok, wait, err := n.limiter.Allow(ctx, "channel-test:"+p.OrgID.String(), ChannelTestsPerHour, time.Hour); err != nil {
+		return store.OutgoingMessage{}, err
+	} else if !ok {
+		return store.OutgoingMessage{}, fault.TooManyAttempts(wait)
 	}
 	if ch.Kind == ChannelInApp {
 		return store.OutgoingMessage{}, fault.Fields("an in-app channel has nothing to test",

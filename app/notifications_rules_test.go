@@ -109,7 +109,7 @@ func TestRuleEngineConditions(t *testing.T) {
 			steps: func(t *testing.T, e *engineCase) {
 				e.exec(`UPDATE workflows SET active = true WHERE id = $1`)
 				e.exec(`INSERT INTO workflow_schedules (workflow_id, organization_id, next_run_at)
-					SELECT id, organization_id, now() + interval '1 minute' FROM workflows WHERE id = $1`)
+					SELECT id, organization_id, $2::timestamptz + interval '1 minute' FROM workflows WHERE id = $1`)
 				e.advance(2 * time.Minute) // a minute late: within the grace
 				e.advance(2 * time.Minute) // three minutes late: alerts
 				e.advance(2 * time.Minute) // still late: no second alert
@@ -119,8 +119,8 @@ func TestRuleEngineConditions(t *testing.T) {
 			rule: app.RuleInput{Event: "webhook_silent", ThresholdSeconds: 3600, GroupWindowSeconds: &zero},
 			steps: func(t *testing.T, e *engineCase) {
 				e.exec(`UPDATE workflows SET active = true WHERE id = $1`)
-				e.exec(`INSERT INTO webhooks (organization_id, workflow_id, token, secret_ciphertext)
-					SELECT organization_id, id, 'tok-' || id, '\x00' FROM workflows WHERE id = $1`)
+				e.exec(`INSERT INTO webhooks (organization_id, workflow_id, token, secret_ciphertext, created_at)
+					SELECT organization_id, id, 'tok-' || id, '\x00', $2 FROM workflows WHERE id = $1`)
 				e.advance(30 * time.Minute)
 				e.advance(31 * time.Minute) // an hour without a call
 				e.advance(time.Minute)
@@ -199,9 +199,14 @@ func (e *engineCase) advance(d time.Duration) {
 	e.round()
 }
 
+// exec runs sql with the workflow's id as $1 and, when it uses $2, the test clock's time.
 func (e *engineCase) exec(sql string) {
 	e.t.Helper()
-	if _, err := e.pool.Exec(e.ctx, sql, e.org.workflow); err != nil {
+	args := []any{e.org.workflow}
+	if strings.Contains(sql, "$2") {
+		args = append(args, e.clock.Now())
+	}
+	if _, err := e.pool.Exec(e.ctx, sql, args...); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -209,7 +214,7 @@ func (e *engineCase) exec(sql string) {
 // finish records n runs that ended with status, and evaluates them.
 func (e *engineCase) finish(status string, n int) {
 	e.t.Helper()
-	e.org.finish(e.t, e.pool, status, n)
+	e.org.finish(e.t, e.pool, e.clock.Now(), status, n)
 	e.advance(time.Second)
 }
 
@@ -218,8 +223,8 @@ func (e *engineCase) finishTaking(status string, d time.Duration) {
 	e.t.Helper()
 	if _, err := e.pool.Exec(e.ctx, `INSERT INTO workflow_executions (organization_id, workflow_id,
 		workflow_version_id, version, status, trigger_kind, started_at, finished_at)
-		VALUES ($1, $2, $3, 1, $4, 'manual', now() - $5::interval, now())`, e.org.owner.Principal.OrgID,
-		e.org.workflow, e.org.version, status, d.String()); err != nil {
+		VALUES ($1, $2, $3, 1, $4, 'manual', $5, $6)`, e.org.owner.Principal.OrgID,
+		e.org.workflow, e.org.version, status, e.clock.Now().Add(-d), e.clock.Now()); err != nil {
 		e.t.Fatal(err)
 	}
 	e.advance(time.Second)

@@ -142,8 +142,8 @@ func newNotifyOrg(t *testing.T, st *store.Store, pool *pgxpool.Pool, name string
 // triggerData is a webhook call whose headers carry a credential and whose body is longer than the tests' excerpt.
 const triggerData = `{"body":{"order":"A-1","note":"a long note that goes on and on"},"headers":{"Authorization":"Bearer sekrit-token"},"method":"POST"}`
 
-// finish records n executions of the org's workflow that ended with status.
-func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, status string, n int) {
+// finish records n executions of the org's workflow that ended with status at a time of the test's clock.
+func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, at time.Time, status string, n int) {
 	t.Helper()
 	var errText *string
 	if status == "failed" {
@@ -152,8 +152,8 @@ func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, status string, n int
 	}
 	if _, err := pool.Exec(context.Background(), `INSERT INTO workflow_executions (organization_id, workflow_id,
 		workflow_version_id, version, status, trigger_kind, trigger_data, error, started_at, finished_at)
-		SELECT $1, $2, $3, 1, $4, 'webhook', $7, $5, now(), now() FROM generate_series(1, $6)`,
-		o.owner.Principal.OrgID, o.workflow, o.version, status, errText, n, triggerData); err != nil {
+		SELECT $1, $2, $3, 1, $4, 'webhook', $7, $5, $8, $8 FROM generate_series(1, $6)`,
+		o.owner.Principal.OrgID, o.workflow, o.version, status, errText, n, triggerData, at); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -224,7 +224,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	}
 
 	// One failure: one message per channel once the group window closes, not before.
-	orgA.finish(t, pool, "failed", 1)
+	orgA.finish(t, pool, clock.Now(), "failed", 1)
 	round(5 * time.Second)
 	if bodies, _ := hookA.got(); len(bodies) != 0 || len(smtp.Messages()) != 0 {
 		t.Fatal("an alert left before its grouping window closed")
@@ -257,7 +257,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	}
 
 	// Fifty failures in a minute: one grouped message per channel.
-	orgA.finish(t, pool, "failed", 50)
+	orgA.finish(t, pool, clock.Now(), "failed", 50)
 	round(5 * time.Second)
 	round(time.Duration(app.DefaultGroupWindow) * time.Second)
 	waitFor(t, "the grouped alert", func() bool {
@@ -273,7 +273,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	}
 
 	// A success after failures: the recovery message, at once.
-	orgA.finish(t, pool, "succeeded", 1)
+	orgA.finish(t, pool, clock.Now(), "succeeded", 1)
 	round(5 * time.Second)
 	waitFor(t, "the recovery message", func() bool {
 		h, _ := hookA.got()

@@ -190,7 +190,7 @@ func TestBellCountsLiveInTheBrowser(t *testing.T) {
 	b.open("/workflows")
 	a.waitFor(`#bell-count [data-unread="0"]`)
 	h.ownersExecution(w, store.StatusFailed)
-	clock.Advance(10 * time.Second)
+	clock.Advance(10 * time.Minute) // past the execution's end, however long the pages took to open
 	if err := eval.Round(ctx); err != nil {
 		t.Fatal(err)
 	}
