@@ -213,7 +213,8 @@ func (w *OutboxWorker) post(ctx context.Context, url string, body []byte, key, s
 		return nil
 	}
 	err = fmt.Errorf("%s answered %s", req.URL.Host, resp.Status)
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
+	// A redirect is not followed (it could lead the message anywhere) and is as final as a refusal.
+	if resp.StatusCode < 400 || (resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429) {
 		return permanentError{err}
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -77,7 +78,19 @@ func (s *Handlers) apiChannelList(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, channelList{Items: items})
 }
 
+// channelManager refuses a caller who may not manage channels before its body is read.
+func (s *Handlers) channelManager(w http.ResponseWriter, r *http.Request) bool {
+	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.Problem(w, r, err)
+		return false
+	}
+	return true
+}
+
 func (s *Handlers) apiChannelCreate(w http.ResponseWriter, r *http.Request) {
+	if !s.channelManager(w, r) {
+		return
+	}
 	var in app.ChannelInput
 	if err := httpx.DecodeJSON(w, r, &in); err != nil {
 		s.Problem(w, r, err)
@@ -109,6 +122,9 @@ func (s *Handlers) apiChannelGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Handlers) apiChannelUpdate(w http.ResponseWriter, r *http.Request) {
+	if !s.channelManager(w, r) {
+		return
+	}
 	id, err := httpx.PathID(r, "id")
 	var in app.ChannelInput
 	if err == nil {

@@ -186,6 +186,10 @@ func (s *Handlers) renderChannels(w http.ResponseWriter, r *http.Request, status
 // createChannelPage is POST /settings/notifications/channels. The URL is never typed back into a failed form: it
 // may be a credential.
 func (s *Handlers) createChannelPage(w http.ResponseWriter, r *http.Request) {
+	if err := httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)); err != nil {
+		s.PageError(w, r, err) // before reading the form
+		return
+	}
 	if err := httpx.ParseForm(w, r); err != nil {
 		s.PageError(w, r, err)
 		return
