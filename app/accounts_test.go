@@ -57,9 +57,12 @@ func setupAccounts(t *testing.T, withMail bool) *accountsBundle {
 			t.Fatal(err)
 		}
 		cfg.Mailer = mail.NewSender(mcfg)
+		if cfg.OutboxKeys, _, err = app.OutboxKeyrings(testSecretKey, ""); err != nil {
+			t.Fatal(err)
+		}
+		startOutbox(t, st, app.OutboxWorkerConfig{Mailer: cfg.Mailer, OutboxKeys: cfg.OutboxKeys})
 	}
 	b.app = app.New(cfg)
-	t.Cleanup(b.app.Outbox.Wait)
 	return b
 }
 
@@ -247,7 +250,7 @@ func TestAccountsPasswordReset(t *testing.T) {
 			t.Fatalf("reset for %s: %v", email, err)
 		}
 	}
-	b.app.Outbox.Wait()
+	waitFor(t, "the reset mail", func() bool { n, err := b.st.OutgoingMessagesUnsettled(ctx); return err == nil && n == 0 })
 	sent := b.mail.Messages()
 	if len(sent) != 1 || len(sent[0].Recipients) != 1 || sent[0].Recipients[0] != "ann@example.com" {
 		t.Fatalf("%d mails sent (nobody@ must get none), the first to %v", len(sent), sent[0].Recipients)

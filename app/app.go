@@ -9,12 +9,12 @@
 package app
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
@@ -53,13 +53,12 @@ type Config struct {
 	// OrgTriggerRateLimit is how many executions one organization may start a second through its triggers; 0
 	// means DefaultOrgTriggerRateLimit.
 	OrgTriggerRateLimit int
-	// Mailer sends e-mail in the background (invitations); nil when SMTP is not configured, and links are then
-	// shown rather than sent.
+	// Mailer is the instance's SMTP server (SMTP_URL); nil when it is not configured: account mails' links are then
+	// shown rather than sent. The mails themselves are sent by the workers' OutboxWorker.
 	Mailer Mailer
-	// MailRetry is how those mails are retried while the SMTP server cannot take them; DefaultMailRetry when
-	// zero. Clock times the waits between attempts; the real clock when nil.
-	MailRetry MailRetry
-	Clock     clockwork.Clock
+	// OutboxKeys seal account mails at rest and ChannelKeys notification channels' secrets; both are derived from
+	// SECRET_KEY (see OutboxKeyrings). When nil, a key of this process alone is drawn (tests).
+	OutboxKeys, ChannelKeys *secrets.Keyring
 	// Files deletes the stored files of deleted forms and submissions at once; when nil they wait for the sweep.
 	Files FileRemover
 	// BaseURL is the public address links in e-mails point at.
@@ -81,8 +80,10 @@ type App struct {
 	Forms        *Forms
 	Integrations *Integrations
 	Tokens       *Tokens
-	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
-	// a mail went out.
+	// Notifications are the channels, rules and in-app bell of notifications.
+	Notifications *Notifications
+	// Outbox queues account mails as durable outgoing messages, so a request neither waits for SMTP nor reveals by
+	// its timing whether a mail went out.
 	Outbox *Outbox
 
 	limiter ratelimit.Limiter
@@ -110,23 +111,49 @@ func New(cfg Config) *App {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
 	passwords := newPasswords(cfg.PasswordCost)
-	outbox := newOutbox(cfg.Mailer, cfg.Logger, cfg.MailRetry, cfg.Clock)
+	cfg.OutboxKeys, cfg.ChannelKeys = orEphemeralKeys(cfg.OutboxKeys, "outbox"), orEphemeralKeys(cfg.ChannelKeys, "notification-channels")
+	outbox := &Outbox{store: cfg.Store, keys: cfg.OutboxKeys, enabled: cfg.Mailer != nil, logger: cfg.Logger}
 	baseURL := strings.TrimRight(cfg.BaseURL.String(), "/")
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
 	integrations := &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester}
 	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: integrations,
 		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
 	return &App{
-		Outbox:       outbox,
-		Triggers:     triggers,
-		Integrations: integrations,
-		Workflows:    workflows,
-		Members:      &Members{store: cfg.Store, passwords: passwords, outbox: outbox, now: cfg.Now, baseURL: baseURL},
-		Executions:   &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
-		Forms:        &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
-		Tokens:       &Tokens{store: cfg.Store, now: cfg.Now},
+		Notifications: &Notifications{store: cfg.Store, keys: cfg.ChannelKeys, workflows: workflows, limiter: cfg.Limiter, now: cfg.Now},
+		Outbox:        outbox,
+		Triggers:      triggers,
+		Integrations:  integrations,
+		Workflows:     workflows,
+		Members:       &Members{store: cfg.Store, passwords: passwords, outbox: outbox, now: cfg.Now, baseURL: baseURL},
+		Executions:    &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
+		Forms:         &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
+		Tokens:        &Tokens{store: cfg.Store, now: cfg.Now},
 		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,
 	}
+}
+
+// OutboxKeyrings derives the keyrings of account mails and of notification channels' secrets from SECRET_KEY (and
+// SECRET_KEY_PREVIOUS during a rotation); the web processes and the workers must use the same.
+func OutboxKeyrings(secretKey, previous string) (outbox, channels *secrets.Keyring, err error) {
+	if outbox, err = secrets.NewKeyring("outbox", secretKey, previous); err != nil {
+		return nil, nil, err
+	}
+	channels, err = secrets.NewKeyring("notification-channels", secretKey, previous)
+	return outbox, channels, err
+}
+
+// orEphemeralKeys returns k, or a keyring of a key drawn now, which only this process can open (tests).
+func orEphemeralKeys(k *secrets.Keyring, purpose string) *secrets.Keyring {
+	if k != nil {
+		return k
+	}
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	k, err := secrets.NewKeyring(purpose, hex.EncodeToString(b[:]), "")
+	if err != nil {
+		panic(err) // a drawn 64-character key is always accepted
+	}
+	return k
 }

@@ -34,6 +34,8 @@ type Members struct {
 type MemberList struct {
 	Members     []store.Member
 	Invitations []store.Invitation
+	// InvitationMails is the status of each invitation's latest e-mail, by invitation (none when no mail was sent).
+	InvitationMails map[uuid.UUID]store.MailStatus
 }
 
 // List lists the caller's organization's members and, for callers who may invite, its pending invitations.
@@ -49,6 +51,13 @@ func (m *Members) List(ctx context.Context, c Caller) (MemberList, error) {
 	out := MemberList{Members: members}
 	if authz.Authorize(p, authz.MembersInvite, authz.Org(p.OrgID)) == nil {
 		if out.Invitations, err = m.store.InvitationList(ctx, p.OrgID); err != nil {
+			return MemberList{}, err
+		}
+		ids := make([]uuid.UUID, len(out.Invitations))
+		for i, inv := range out.Invitations {
+			ids[i] = inv.ID
+		}
+		if out.InvitationMails, err = m.store.InvitationMailStatus(ctx, p.OrgID, ids); err != nil {
 			return MemberList{}, err
 		}
 	}
@@ -100,7 +109,7 @@ func (m *Members) Invite(ctx context.Context, c Caller, in Invitation) (Invited,
 		inv.InvitedByName = c.UserName
 	}
 	link := m.baseURL + "/invitations/" + token
-	sent := m.outbox.SendLater(ctx, "invitation", mail.Message{
+	sent := m.outbox.Send(ctx, "invitation", &p.OrgID, &inv.ID, mail.Message{
 		To:      []string{inv.Email},
 		Subject: c.UserName + " invited you to " + c.OrgName + " on ConcertMaster",
 		Text: "Hello,\n\n" + c.UserName + " invited you to join " + c.OrgName + " on ConcertMaster as " +

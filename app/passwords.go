@@ -50,7 +50,7 @@ func (a *Accounts) RequestPasswordReset(ctx context.Context, actor store.Actor, 
 		return err
 	}
 	link := a.baseURL + "/reset-password?token=" + url.QueryEscape(token)
-	a.outbox.SendLater(ctx, "password reset", mail.Message{
+	a.outbox.Send(ctx, "password_reset", nil, nil, mail.Message{
 		To:      []string{user.Email},
 		Subject: "Reset your ConcertMaster password",
 		Text: "Hello " + user.Name + ",\n\nSomeone (hopefully you) asked to reset the password of your ConcertMaster " +

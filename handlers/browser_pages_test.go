@@ -105,25 +105,31 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		}
 	}
 	invitation := h.invitation(w, "new.colleague@example.com", store.RoleMember)
+	channel := h.ownersChannel(w).String()
 
 	return map[string]browserPage{
-		"GET /{$}":                          {path: "/", who: "owner"},
-		"GET /profile":                      {path: "/profile", who: "owner"},
-		"GET /reauth":                       {path: "/reauth?next=%2Fsettings%2Fmembers", who: "owner"},
-		"GET /settings/members":             {path: "/settings/members", who: "owner"},
-		"GET /settings/tokens":              {path: "/settings/tokens", who: "owner"},
-		"GET /settings/audit":               {path: "/settings/audit", who: "owner"},
-		"GET /integrations":                 {path: "/integrations", who: "owner"},
-		"GET /workflows":                    {path: "/workflows", who: "owner"},
-		"GET /workflows/{id}":               {path: "/workflows/" + wf.ID, who: "owner"},
-		"GET /workflows/{id}/upload":        {path: "/workflows/" + upload.ID.String() + "/upload", who: "owner"},
-		"GET /executions":                   {path: "/executions", who: "owner"},
-		"GET /executions/{id}":              {path: "/executions/" + failed, who: "owner"},
-		"GET /forms":                        {path: "/forms", who: "owner"},
-		"GET /forms/{id}":                   {path: "/forms/" + form.ID.String(), who: "owner"},
-		"GET /forms/{id}/submissions":       {path: "/forms/" + form.ID.String() + "/submissions", who: "owner"},
-		"GET /forms/{id}/submissions/{sid}": {path: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String(), who: "owner"},
-		"GET /admin/jobs":                   {path: "/admin/jobs", who: "instance-admin", foreign: true},
+		"GET /{$}":                                  {path: "/", who: "owner"},
+		"GET /profile":                              {path: "/profile", who: "owner"},
+		"GET /reauth":                               {path: "/reauth?next=%2Fsettings%2Fmembers", who: "owner"},
+		"GET /settings/members":                     {path: "/settings/members", who: "owner"},
+		"GET /settings/tokens":                      {path: "/settings/tokens", who: "owner"},
+		"GET /settings/audit":                       {path: "/settings/audit", who: "owner"},
+		"GET /integrations":                         {path: "/integrations", who: "owner"},
+		"GET /workflows":                            {path: "/workflows", who: "owner"},
+		"GET /workflows/{id}":                       {path: "/workflows/" + wf.ID, who: "owner"},
+		"GET /workflows/{id}/upload":                {path: "/workflows/" + upload.ID.String() + "/upload", who: "owner"},
+		"GET /executions":                           {path: "/executions", who: "owner"},
+		"GET /executions/{id}":                      {path: "/executions/" + failed, who: "owner"},
+		"GET /forms":                                {path: "/forms", who: "owner"},
+		"GET /forms/{id}":                           {path: "/forms/" + form.ID.String(), who: "owner"},
+		"GET /forms/{id}/submissions":               {path: "/forms/" + form.ID.String() + "/submissions", who: "owner"},
+		"GET /forms/{id}/submissions/{sid}":         {path: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String(), who: "owner"},
+		"GET /admin/jobs":                           {path: "/admin/jobs", who: "instance-admin", foreign: true},
+		"GET /notifications":                        {path: "/notifications", who: "owner"},
+		"GET /settings/notifications":               {path: "/settings/notifications", who: "owner"},
+		"GET /settings/notifications/channels":      {path: "/settings/notifications/channels", who: "owner"},
+		"GET /settings/notifications/channels/{id}": {path: "/settings/notifications/channels/" + channel, who: "owner"},
+		"GET /workflows/{id}/notifications":         {path: "/workflows/" + wf.ID + "/notifications", who: "owner"},
 
 		"GET /login":               {path: "/login", who: "anonymous"},
 		"GET /signup":              {path: "/signup", who: "anonymous"},
@@ -137,6 +143,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 // notPages are GET routes that answer something other than a page: streams and file downloads. Everything under
 // /api, /ui, /hooks, /static and the probes is left out by prefix (see isPageRoute).
 var notPages = map[string]bool{
+	"GET /notifications/events":                     true,
 	"GET /executions/{id}/events":                   true,
 	"GET /executions/{id}/files/{fileID}":           true,
 	"GET /forms/{id}/submissions.csv":               true,

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -102,6 +105,26 @@ func withMail() harnessOption {
 			h.t.Fatal(err)
 		}
 		h.app.Mailer = mail.NewSender(cfg)
+		if h.app.OutboxKeys, h.app.ChannelKeys, err = app.OutboxKeyrings(testSecretKey, ""); err != nil {
+			h.t.Fatal(err)
+		}
+		// The workers' outbox, as a worker process runs it: account mails are River jobs.
+		worker, err := app.NewOutboxWorker(app.OutboxWorkerConfig{Store: h.st, Mailer: h.app.Mailer,
+			OutboxKeys: h.app.OutboxKeys, ChannelKeys: h.app.ChannelKeys})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		workers := river.NewWorkers()
+		river.AddWorker(workers, worker)
+		jobs, err := h.st.NewJobClient(store.JobClientConfig{Workers: workers, MaxWorkers: 1,
+			ExecutionTimeout: time.Minute, FetchPollInterval: 50 * time.Millisecond})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if err := jobs.Start(context.Background()); err != nil {
+			h.t.Fatal(err)
+		}
+		h.t.Cleanup(func() { _ = jobs.Stop(context.Background()) })
 	}
 }
 
@@ -140,7 +163,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.ts.Config.Handler = h.srv
 	h.remember(testPassword, testSecretKey, testPasswordHash())
 	t.Cleanup(func() {
-		deps.App.Outbox.Wait()
 		logs := h.logs.String()
 		for _, s := range h.secretList() {
 			if strings.Contains(logs, s) {

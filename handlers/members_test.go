@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
@@ -57,9 +58,20 @@ func TestInvitationEndToEnd(t *testing.T) {
 		t.Fatalf("mailed link %q subject %q, shown %q", link, subject, shown)
 	}
 	path := strings.TrimPrefix(link, h.ts.URL)
-	// The pending list never shows the link again.
-	if again := h.do(request{Method: "GET", Path: "/settings/members", Cookie: owner}); strings.Contains(again.body, path) {
-		t.Error("the invitation link is shown twice")
+	// The pending list never shows the link again, and shows its mail's delivery once the worker recorded it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		again := h.do(request{Method: "GET", Path: "/settings/members", Cookie: owner})
+		if strings.Contains(again.body, path) {
+			t.Fatal("the invitation link is shown twice")
+		}
+		if strings.TrimSpace(again.doc(t).Find("table.invitations td.invitation-mail").Text()) == "sent" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the invitation's mail status: %q", again.doc(t).Find("table.invitations td.invitation-mail").Text())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	page := h.do(request{Method: "GET", Path: path})

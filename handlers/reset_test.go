@@ -75,7 +75,7 @@ func TestPasswordResetEndToEnd(t *testing.T) {
 	if r := h.do(request{Method: "GET", Path: "/reset-password?token=cm_lnk_guess"}); r.StatusCode != 404 {
 		t.Errorf("guessed token = %d", r.StatusCode)
 	}
-	if !strings.Contains(h.logs.String(), `"mail":"password reset"`) {
+	if !strings.Contains(h.logs.String(), `"mail":"password_reset"`) {
 		t.Error("the send is not logged")
 	}
 }

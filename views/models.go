@@ -25,6 +25,8 @@ type FrameUser struct {
 	CanViewAudit bool
 	// Orgs lists every organization of the user, for the switcher; it is shown when there are two or more.
 	Orgs []OrgChoice
+	// UnreadNotifications is the bell's count.
+	UnreadNotifications int
 }
 
 // OrgChoice is one entry of the organization switcher.
@@ -144,6 +146,10 @@ type InvitationRow struct {
 	InvitedBy string
 	ExpiresAt time.Time
 	CanRevoke bool
+	// Mail is the status of its e-mail (queued, sent, retrying, failed), "" when none was sent; MailError the last
+	// error of a failed or retried one.
+	Mail      string
+	MailError string
 }
 
 // InvitationPage is where an invited person accepts.

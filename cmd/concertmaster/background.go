@@ -19,6 +19,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
+	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -136,6 +137,12 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)
+	outbox, err := bg.outboxWorker(cfg, logger, st)
+	if err != nil {
+		bg.close()
+		return nil, err
+	}
+	river.AddWorker(workers, outbox)
 	jobs, err := st.NewJobClient(store.JobClientConfig{ID: liveness.ClientID(), Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
 		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
 	if err != nil {
@@ -144,6 +151,7 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	}
 	bg.services = append(bg.services, liveness, cancelListener(bg.Events, worker),
 		st.NewScheduler(arch, nodes.NextScheduledRun, store.DefaultScheduleInterval),
+		st.NewNotificationEvaluator(arch, store.NotificationEvaluatorConfig{}),
 		st.NewUploadSweeper(arch, files, store.DefaultUploadSweepInterval))
 	started := append([]service.Service{bg.writes}, bg.services...)
 	if err := service.StartAll(bgCtx, started...); err != nil {
@@ -251,4 +259,23 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 	}
 	bg.closers = append(bg.closers, func() { factory.Close() }, func() { _ = files.Close() })
 	return factory, files, nil
+}
+
+// outboxWorker builds the worker that sends outgoing messages (alerts, channel tests, account mails).
+func (bg *background) outboxWorker(cfg *config, logger *slog.Logger, st *store.Store) (*app.OutboxWorker, error) {
+	outboxKeys, channelKeys, err := app.OutboxKeyrings(cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := secrets.NewKeyring("integrations", cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		return nil, err
+	}
+	var mailer app.Mailer
+	if cfg.SMTP != nil {
+		mailer = mail.NewSender(*cfg.SMTP)
+	}
+	return app.NewOutboxWorker(app.OutboxWorkerConfig{Store: st, Integrations: store.NewIntegrationStore(st, keys),
+		Mailer: mailer, OutboxKeys: outboxKeys, ChannelKeys: channelKeys, OutboundAllowedHosts: cfg.OutboundAllowedHosts,
+		BaseURL: cfg.BaseURL.String(), MaxTriggerBytes: cfg.NotificationTriggerMaxBytes, Logger: logger})
 }

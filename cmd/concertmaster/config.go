@@ -46,6 +46,8 @@ type config struct {
 	Eval sandbox.Options
 	// Fairness keeps one organization or one bad execution from starving the others.
 	Fairness fairnessConfig
+	// NotificationTriggerMaxBytes is how much of a trigger's body a notification carries (0: none).
+	NotificationTriggerMaxBytes int
 	// Metrics protects /metrics: a Bearer token, a listener of its own.
 	Metrics metricsConfig
 	// Observe: execution log lines, tracing, statistics.
@@ -146,6 +148,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadAccountsConfig(cfg, get, bad)
 	loadEvalConfig(cfg, get, bad)
 	loadFairnessConfig(cfg, get, bad)
+	loadNotificationConfig(cfg, get, bad)
 	loadMetricsConfig(cfg, get, bad)
 	loadObserveConfig(cfg, get, bad)
 

@@ -141,12 +141,12 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	err := run(context.Background(), []string{"serve"}, envFrom(map[string]string{
 		"DATABASE_URL": "mysql://x", "LISTEN_ADDR": "nope", "SECRET_KEY": "short", "LOG_FORMAT": "xml",
-		"WORKER_CONCURRENCY": "0", "SHUTDOWN_TIMEOUT": "soon", "WORKER_RESCUE_AFTER": "10ms",
+		"WORKER_CONCURRENCY": "0", "SHUTDOWN_TIMEOUT": "soon", "WORKER_RESCUE_AFTER": "10ms", "NOTIFICATION_TRIGGER_MAX_BYTES": "-1",
 	}), io.Discard, nil)
 	if err == nil {
 		t.Fatal("serve accepted a bad configuration")
 	}
-	for _, name := range []string{"DATABASE_URL", "LISTEN_ADDR", "SECRET_KEY", "LOG_FORMAT", "WORKER_CONCURRENCY", "SHUTDOWN_TIMEOUT", "WORKER_RESCUE_AFTER"} {
+	for _, name := range []string{"DATABASE_URL", "LISTEN_ADDR", "SECRET_KEY", "LOG_FORMAT", "WORKER_CONCURRENCY", "SHUTDOWN_TIMEOUT", "WORKER_RESCUE_AFTER", "NOTIFICATION_TRIGGER_MAX_BYTES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -105,10 +105,13 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	if cfg.SMTP != nil {
 		mailer = mail.NewSender(*cfg.SMTP)
 	}
-	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
+	outboxKeys, channelKeys, err := app.OutboxKeyrings(cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		return err
+	}
+	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
-	defer deps.App.Outbox.Close() // e-mails being sent finish; those waiting to be retried are given up, logged
 	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {
 		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening, false)

@@ -92,6 +92,9 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api(rt, "GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
 
+	// Notifications (notifications.go).
+	s.notificationRoutes(rt)
+
 	// Integrations (API).
 	s.api(rt, "GET /api/v1/integrations", s.apiIntegrationList)
 	s.api(rt, "POST /api/v1/integrations", s.apiIntegrationCreate)

@@ -54,6 +54,9 @@ func (k *Kit) frame(r *http.Request, title string) views.Frame {
 		u.Orgs = append(u.Orgs, views.OrgChoice{ID: o.ID.String(), Name: o.Name, Role: string(o.Role),
 			Active: o.ID == id.Org.ID})
 	}
+	if u.UnreadNotifications, err = k.cfg.Store.UserNotificationUnread(r.Context(), id.Org.ID, id.Principal.UserID); err != nil {
+		logging.From(r.Context(), k.cfg.Logger).Error("count unread notifications for the bell", "error", err)
+	}
 	f.User = u
 	return f
 }

@@ -52,7 +52,8 @@ func (s *Handlers) membersView(r *http.Request, page views.MembersPage) (views.M
 	}
 	for _, inv := range list.Invitations {
 		page.Invitations = append(page.Invitations, views.InvitationRow{ID: inv.ID.String(), Email: inv.Email,
-			Role: string(inv.Role), InvitedBy: inv.InvitedByName, ExpiresAt: inv.ExpiresAt, CanRevoke: true})
+			Role: string(inv.Role), InvitedBy: inv.InvitedByName, ExpiresAt: inv.ExpiresAt, CanRevoke: true,
+			Mail: list.InvitationMails[inv.ID].Status, MailError: list.InvitationMails[inv.ID].LastError})
 	}
 	return page, nil
 }

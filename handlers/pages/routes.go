@@ -113,4 +113,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rt.Page("GET /forms/{id}/submissions/{sid}", s.submissionPage)
 	rt.Page("POST /forms/{id}/submissions/{sid}/delete", s.submissionDelete)
 	rt.Page("GET /forms/{id}/submissions/{sid}/files/{fid}", s.submissionFile)
+
+	// Notifications: the bell, channels and rules (notifications.go).
+	s.notificationRoutes(rt)
 }

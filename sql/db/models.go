@@ -170,12 +170,99 @@ type NodeExecution struct {
 	RanAgain       *string
 }
 
+type Notification struct {
+	ID              uuid.UUID
+	OrganizationID  uuid.UUID
+	RuleID          *uuid.UUID
+	WorkflowID      *uuid.UUID
+	Event           string
+	Occurrences     int32
+	FirstAt         time.Time
+	LastAt          time.Time
+	LastExecutionID *uuid.UUID
+	Detail          string
+	SendAt          time.Time
+	SentAt          *time.Time
+	CreatedAt       time.Time
+}
+
+type NotificationChannel struct {
+	ID               uuid.UUID
+	OrganizationID   uuid.UUID
+	Name             string
+	Kind             string
+	Config           json.RawMessage
+	SecretCiphertext []byte
+	CreatedBy        *uuid.UUID
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type NotificationCursor struct {
+	ID          bool
+	FinishedAt  time.Time
+	ExecutionID uuid.UUID
+}
+
+type NotificationRule struct {
+	ID                 uuid.UUID
+	OrganizationID     uuid.UUID
+	WorkflowID         *uuid.UUID
+	Event              string
+	ThresholdSeconds   int32
+	ThresholdCount     int32
+	ThresholdPercent   int32
+	GroupWindowSeconds int32
+	CooldownSeconds    int32
+	NotifyRecovery     bool
+	Digest             bool
+	Enabled            bool
+	CreatedBy          *uuid.UUID
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+type NotificationRuleChannel struct {
+	RuleID         uuid.UUID
+	ChannelID      uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+type NotificationRuleState struct {
+	RuleID              uuid.UUID
+	WorkflowID          uuid.UUID
+	OrganizationID      uuid.UUID
+	ConsecutiveFailures int32
+	Failing             bool
+	ConditionActive     bool
+	LastSentAt          *time.Time
+}
+
 type Organization struct {
 	ID        uuid.UUID
 	Name      string
 	Slug      string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type OutgoingMessage struct {
+	ID             uuid.UUID
+	OrganizationID *uuid.UUID
+	Kind           string
+	ChannelID      *uuid.UUID
+	NotificationID *uuid.UUID
+	InvitationID   *uuid.UUID
+	Recipient      string
+	Subject        string
+	BodyCiphertext []byte
+	MessageKey     string
+	Status         string
+	Attempts       int32
+	LastError      *string
+	SentAt         *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 type PasswordReset struct {
@@ -238,6 +325,15 @@ type User struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	CredentialsVersion int32
+}
+
+type UserNotification struct {
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+	UserID         uuid.UUID
+	NotificationID uuid.UUID
+	ReadAt         *time.Time
+	CreatedAt      time.Time
 }
 
 type Webhook struct {

@@ -38,6 +38,10 @@ type ExecutionEvent struct {
 	// Resync is set on an event the subscriber makes itself after reconnecting to the database: events may have
 	// been missed, so a listener should re-read what it shows.
 	Resync bool `json:"-"`
+	// Bell is set on the event of new in-app notifications (BellChannel), for the users in BellUsers (all users
+	// when empty: re-read); it carries no execution.
+	Bell      bool        `json:"-"`
+	BellUsers []uuid.UUID `json:"-"`
 }
 
 // NodeStatusEvent is one node run's status inside an execution's event.
@@ -162,7 +166,7 @@ func (r *ExecutionEvents) listen(ctx context.Context, resync bool) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel+"; LISTEN "+BellChannel); err != nil {
 		return err
 	}
 	if resync {
@@ -174,6 +178,12 @@ func (r *ExecutionEvents) listen(ctx context.Context, resync bool) error {
 			return err
 		}
 		var e ExecutionEvent
+		if n.Channel == BellChannel {
+			e.Bell = true
+			_ = json.Unmarshal([]byte(n.Payload), &e.BellUsers)
+			r.deliver(e)
+			continue
+		}
 		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
 			r.logger.Error("execution events: bad payload", "payload", n.Payload, "error", err)
 			continue

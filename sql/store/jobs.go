@@ -40,7 +40,10 @@ const (
 	defaultFetchPollInterval = 500 * time.Millisecond
 )
 
-// NewJobClient returns a River client that works the executions queue (and the others workers registers).
+// outboxWorkers is how many outgoing messages one process sends at once.
+const outboxWorkers = 8
+
+// NewJobClient returns a River client that works the executions queue and the outgoing messages' (workers must hold both kinds' workers).
 func (s *Store) NewJobClient(cfg JobClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.FetchCooldown <= 0 {
 		cfg.FetchCooldown = defaultFetchCooldown
@@ -52,8 +55,9 @@ func (s *Store) NewJobClient(cfg JobClientConfig) (*river.Client[pgx.Tx], error)
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
-		ID:                   cfg.ID,
-		Queues:               map[string]river.QueueConfig{queue.QueueExecutions: {MaxWorkers: cfg.MaxWorkers}},
+		ID: cfg.ID,
+		Queues: map[string]river.QueueConfig{queue.QueueExecutions: {MaxWorkers: cfg.MaxWorkers},
+			QueueOutbox: {MaxWorkers: outboxWorkers}},
 		Workers:              cfg.Workers,
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,
