@@ -104,10 +104,23 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 		return bg, nil
 	}
 
-	services, files, err := bg.actionServices(cfg, logger, st)
-	if err != nil {
+	if err := bg.startWorkers(ctx, bgCtx, cfg, arch, st, metrics); err != nil {
 		bg.close()
 		return nil, err
+	}
+	return bg, nil
+}
+
+// startWorkers adds the River client that runs executions and sends the outbox, with what it needs: the action
+// nodes' services, the sandbox pool, the workers' grouped writes, the process's liveness, and the services only
+// workers run (cancel listener, scheduler, notification evaluator, uploads sweeper). ctx is the start's; bgCtx
+// outlives it, until stop.
+func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch *service.Archetype, st *store.Store,
+	metrics *prometheus.Registry) error {
+	logger := arch.Logger
+	services, files, err := bg.actionServices(cfg, logger, st)
+	if err != nil {
+		return err
 	}
 	// Workers' writes are grouped: an execution's start costs no commit, and completions share theirs.
 	bg.writes = st.NewWorkerWrites(arch, store.DefaultIngestWindow, store.DefaultIngestMaxBatch)
@@ -122,8 +135,7 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	liveness, err := st.NewWorkerLiveness(ctx, arch, store.LivenessConfig{RescueAfter: cfg.WorkerRescueAfter,
 		OnAlive: func(alive bool) { worker.SetAlive(alive) }})
 	if err != nil {
-		bg.close()
-		return nil, err
+		return err
 	}
 	bg.closers = append(bg.closers, liveness.Stop)
 	worker = queue.NewExecuteWorker(queue.WorkerOptions{
@@ -139,15 +151,13 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 	river.AddWorker(workers, worker)
 	outbox, err := bg.outboxWorker(cfg, logger, st)
 	if err != nil {
-		bg.close()
-		return nil, err
+		return err
 	}
 	river.AddWorker(workers, outbox)
 	jobs, err := st.NewJobClient(store.JobClientConfig{ID: liveness.ClientID(), Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
 		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
 	if err != nil {
-		bg.close()
-		return nil, err
+		return err
 	}
 	bg.services = append(bg.services, liveness, cancelListener(bg.Events, worker),
 		st.NewScheduler(arch, nodes.NextScheduledRun, store.DefaultScheduleInterval),
@@ -155,17 +165,15 @@ func startBackground(ctx context.Context, cfg *config, arch *service.Archetype, 
 		st.NewUploadSweeper(arch, files, store.DefaultUploadSweepInterval))
 	started := append([]service.Service{bg.writes}, bg.services...)
 	if err := service.StartAll(bgCtx, started...); err != nil {
-		bg.close()
-		return nil, err
+		return err
 	}
 	if err := jobs.Start(bgCtx); err != nil {
 		service.StopAll(started...)
-		bg.close()
-		return nil, fmt.Errorf("start workers: %w", err)
+		return fmt.Errorf("start workers: %w", err)
 	}
 	bg.jobs = jobs
 	logger.Info("workers started", "concurrency", cfg.WorkerConcurrency)
-	return bg, nil
+	return nil
 }
 
 // cancelListener is the service that cancels the executions this process runs when a cancel request arrives:

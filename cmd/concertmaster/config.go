@@ -85,7 +85,27 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 		return def
 	}
 
-	cfg := &config{
+	cfg := &config{}
+	loadCoreConfig(cfg, getenv, get, bad, needs)
+	loadProcessConfig(cfg, get, bad)
+	loadAccountsConfig(cfg, get, bad)
+	loadEvalConfig(cfg, get, bad)
+	loadFairnessConfig(cfg, get, bad)
+	loadNotificationConfig(cfg, get, bad)
+	loadMetricsConfig(cfg, get, bad)
+	loadObserveConfig(cfg, get, bad)
+	loadTriggerConfig(cfg, get, bad)
+
+	if len(problems) > 0 {
+		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return cfg, nil
+}
+
+// loadCoreConfig reads where the process listens, its database and Redis, its public address and its keys.
+func loadCoreConfig(cfg *config, getenv func(string) string, get func(name, def string) string,
+	bad func(name, format string, args ...any), needs configNeeds) {
+	*cfg = config{
 		ListenAddr:  get("LISTEN_ADDR", "127.0.0.1:8080"),
 		DatabaseURL: get("DATABASE_URL", ""),
 		RedisURL:    get("REDIS_URL", ""),
@@ -126,6 +146,10 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	if needs.secretKey && len(cfg.SecretKey) < minSecretKeyLength {
 		bad("SECRET_KEY", "is required and must be at least %d characters (try: openssl rand -hex 32)", minSecretKeyLength)
 	}
+}
+
+// loadProcessConfig reads how the process logs, how much work it takes on, and how long work may take.
+func loadProcessConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
 	switch cfg.LogFormat = get("LOG_FORMAT", "json"); cfg.LogFormat {
 	case "json", "text":
 	default:
@@ -144,14 +168,6 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	} else {
 		cfg.ShutdownTimeout = d
 	}
-
-	loadAccountsConfig(cfg, get, bad)
-	loadEvalConfig(cfg, get, bad)
-	loadFairnessConfig(cfg, get, bad)
-	loadNotificationConfig(cfg, get, bad)
-	loadMetricsConfig(cfg, get, bad)
-	loadObserveConfig(cfg, get, bad)
-
 	if d, err := time.ParseDuration(get("EXECUTION_TIMEOUT", "1h")); err != nil || d < time.Second {
 		bad("EXECUTION_TIMEOUT", "want a duration of at least 1s such as 1h")
 	} else {
@@ -164,7 +180,10 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	} else {
 		cfg.WorkerRescueAfter = d
 	}
+}
 
+// loadTriggerConfig reads the limits of what comes in (webhook calls, files) and where outgoing calls may go.
+func loadTriggerConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
 	if n, err := strconv.Atoi(get("WEBHOOK_RATE_LIMIT", "1000")); err != nil || n < 1 {
 		bad("WEBHOOK_RATE_LIMIT", "want a whole number of calls per second per webhook, at least 1")
 	} else {
@@ -191,11 +210,6 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	} else {
 		cfg.FileMaxBytes = n
 	}
-
-	if len(problems) > 0 {
-		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
-	}
-	return cfg, nil
 }
 
 // loadAccountsConfig reads the variables of sign-in, sessions, e-mail and the API's protection.

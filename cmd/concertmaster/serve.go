@@ -80,39 +80,11 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return runWorkerOnly(ctx, cfg, logger, metrics, bg, opts)
 	}
 
-	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
+	web, closeWeb, err := newWebServer(ctx, cfg, arch, st, metrics, bg, logger)
 	if err != nil {
-		return err
-	}
-	deps.Registry, deps.Plans = bg.Registry, bg.Plans
-	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
-	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
-	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
-	deps.Tracing = bg.Tracing
-	if err := integrationDeps(cfg, st, &deps); err != nil {
-		return err
-	}
-	if deps.WebhookKeys, err = secrets.NewKeyring("webhook-secrets", cfg.SecretKey, cfg.SecretKeyPrevious); err != nil {
 		return err
 	}
 	defer closeWeb()
-	stopJobsUI, err := startJobsUI(ctx, logger, st, &deps)
-	if err != nil {
-		return err
-	}
-	defer stopJobsUI()
-	var mailer app.Mailer // nil unless SMTP_URL is set: links are then shown rather than sent
-	if cfg.SMTP != nil {
-		mailer = mail.NewSender(*cfg.SMTP)
-	}
-	outboxKeys, channelKeys, err := app.OutboxKeyrings(cfg.SecretKey, cfg.SecretKeyPrevious)
-	if err != nil {
-		return err
-	}
-	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
-		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
-		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
-	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {
 		stopMetrics, err := startMetricsListener(cfg.Metrics.Addr, web.MetricsHandler(), logger, opts.metricsListening, false)
 		if err != nil {
@@ -120,6 +92,59 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		}
 		defer stopMetrics() //nolint:errcheck // closing a listener that served its last scrape
 	}
+	return serveHTTP(ctx, cfg, logger, web, bg, opts)
+}
+
+// newWebServer builds the web side of a serving process over the background parts: its dependencies, the use
+// cases and the handlers. closeWeb releases what it opened.
+func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry,
+	bg *background, logger *slog.Logger) (web *handlers.Server, closeWeb func(), err error) {
+	deps, closeDeps, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			closeDeps()
+		}
+	}()
+	deps.Registry, deps.Plans = bg.Registry, bg.Plans
+	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
+	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
+	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
+	deps.Tracing = bg.Tracing
+	if err := integrationDeps(cfg, st, &deps); err != nil {
+		return nil, nil, err
+	}
+	if deps.WebhookKeys, err = secrets.NewKeyring("webhook-secrets", cfg.SecretKey, cfg.SecretKeyPrevious); err != nil {
+		return nil, nil, err
+	}
+	stopJobsUI, err := startJobsUI(ctx, logger, st, &deps)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			stopJobsUI()
+		}
+	}()
+	var mailer app.Mailer // nil unless SMTP_URL is set: links are then shown rather than sent
+	if cfg.SMTP != nil {
+		mailer = mail.NewSender(*cfg.SMTP)
+	}
+	outboxKeys, channelKeys, err := app.OutboxKeyrings(cfg.SecretKey, cfg.SecretKeyPrevious)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
+		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
+		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
+	return handlers.New(deps), func() { stopJobsUI(); closeDeps() }, nil
+}
+
+// serveHTTP serves web on LISTEN_ADDR until ctx ends, then shuts down gracefully: the HTTP server first (requests
+// in flight may still hand triggers to the ingester), the background parts after it.
+func serveHTTP(ctx context.Context, cfg *config, logger *slog.Logger, web *handlers.Server, bg *background, opts serveOptions) error {
 	srv := &http.Server{
 		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,
