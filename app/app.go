@@ -17,6 +17,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
@@ -67,6 +68,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// PasswordCost is the bcrypt cost of new password hashes; auth.DefaultPasswordCost when 0. Tests lower it.
 	PasswordCost int
+	// Flags evaluates feature flags: a node type gated by a flag (node.<type>) is absent from an organization's
+	// palette and refused at save where the flag is off. Nil gates nothing.
+	Flags *flags.Flags
 	// Now is the clock of expiry times; time.Now when nil.
 	Now func() time.Time
 }
@@ -115,7 +119,7 @@ func New(cfg Config) *App {
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
 	integrations := &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester}
 	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: integrations,
-		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
+		webhookKeys: cfg.WebhookKeys, triggers: triggers, flags: cfg.Flags, now: cfg.Now}
 	return &App{
 		Outbox:       outbox,
 		Triggers:     triggers,

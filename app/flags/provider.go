@@ -139,7 +139,9 @@ func (p *Provider) reload() {
 func (p *Provider) Reloads() int64 { return p.reloads.Load() }
 
 // Metadata names the provider.
-func (p *Provider) Metadata() openfeature.Metadata { return openfeature.Metadata{Name: "concertmaster-postgres"} }
+func (p *Provider) Metadata() openfeature.Metadata {
+	return openfeature.Metadata{Name: "concertmaster-postgres"}
+}
 
 // Hooks are none.
 func (p *Provider) Hooks() []openfeature.Hook { return nil }

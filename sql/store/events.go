@@ -199,7 +199,7 @@ func (l *NotifyListener) listen(ctx context.Context, resync bool) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+l.channel); err != nil {
 		return err
 	}
 	l.listeningOnce.Do(func() { close(l.listening) })
