@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/admin"
@@ -91,6 +92,11 @@ type Deps struct {
 	// them here with the rest of the web process's parts.
 	Integrations     *store.IntegrationStore
 	ConnectionTester *actions.ConnectionTester
+	// Development (APP_ENV=development) shows a banner on every page, so nobody takes a local instance for a real
+	// one.
+	Development bool
+	// Flags evaluates feature flags; the flags admin page and API need it (nil: they answer 503).
+	Flags *flags.Flags
 	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
 	// answers them 503.
 	JobsUI http.Handler
@@ -153,7 +159,8 @@ func New(deps Deps) *Server {
 		BaseURL: deps.BaseURL, SecretKey: deps.SecretKey, AccessTokenLifetime: AccessTokenLifetime,
 		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
 		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
-		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files})
+		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files,
+		Development: deps.Development})
 	if err != nil {
 		// The static files are embedded at build time: a broken manifest is a broken build, which every test
 		// starting a server reports.

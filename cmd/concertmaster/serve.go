@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/secrets"
@@ -82,6 +83,11 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return bg.stop(stopCtx)
 	}
 
+	flagSet, stopFlags, err := startFlags(ctx, cfg, arch, st, logger)
+	if err != nil {
+		return err
+	}
+	defer stopFlags()
 	deps, closeWeb, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
 	if err != nil {
 		return err
@@ -90,6 +96,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
 	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
+	deps.Flags, deps.Development = flagSet, cfg.Mode == flags.Development
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return err
 	}
@@ -108,7 +115,8 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	deps.App = app.New(app.Config{Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
-		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
+		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger,
+		Flags: flagSet})
 	defer deps.App.Outbox.Close() // e-mails being sent finish; those waiting to be retried are given up, logged
 	web := handlers.New(deps)
 	if cfg.Metrics.Addr != "" {

@@ -55,6 +55,8 @@ type Config struct {
 	Files storage.Backend
 	// APIRateLimit is how many API requests one token or user may make per minute.
 	APIRateLimit int
+	// Development shows the development-mode banner on every page.
+	Development bool
 }
 
 // Kit is the shared state of every surface, built once per server. Surfaces embed it to reach its helpers.
