@@ -85,6 +85,8 @@ type App struct {
 	Forms        *Forms
 	Integrations *Integrations
 	Tokens       *Tokens
+	// FeatureFlags are the instance administrators' view and changes of the feature flags.
+	FeatureFlags *FeatureFlags
 	// Outbox sends e-mails after the answer, so a request neither waits for SMTP nor reveals by its timing whether
 	// a mail went out.
 	Outbox *Outbox
@@ -129,6 +131,7 @@ func New(cfg Config) *App {
 		Executions:   &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
 		Forms:        &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
 		Tokens:       &Tokens{store: cfg.Store, now: cfg.Now},
+		FeatureFlags: &FeatureFlags{store: cfg.Store, flags: cfg.Flags},
 		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,

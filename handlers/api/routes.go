@@ -90,6 +90,11 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api(rt, "GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
 
+	// Feature flags (API, instance administrators).
+	s.api(rt, "GET /api/v1/admin/flags", s.apiFlagList)
+	s.api(rt, "PUT /api/v1/admin/flags/{name}", s.apiFlagSet)
+	s.api(rt, "PUT /api/v1/admin/flags/{name}/overrides/{id}", s.apiFlagOverride)
+
 	// Integrations (API).
 	s.api(rt, "GET /api/v1/integrations", s.apiIntegrationList)
 	s.api(rt, "POST /api/v1/integrations", s.apiIntegrationCreate)
