@@ -81,6 +81,14 @@ type FlagOverrideInput struct {
 
 const maxFlagReason = 500
 
+// Mode is the mode the defaults are taken in (production when no flags are configured).
+func (f *FeatureFlags) Mode() flags.Mode {
+	if f.flags == nil {
+		return flags.Production
+	}
+	return f.flags.Mode()
+}
+
 func (f *FeatureFlags) ready(c Caller) error {
 	if err := authz.Authorize(c.Principal, authz.FlagsAdmin, authz.Instance); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,15 @@ import (
 // in is refused; TestFlagsAdminAPI is the instance administrator's.
 func init() {
 	refused := withAnon(every(http.StatusForbidden), http.StatusUnauthorized)
+	pageRefused := withAnon(every(http.StatusForbidden), http.StatusSeeOther)
 	maps.Copy(routeCases, map[string]routeCase{
+		"GET /admin/flags": {get("/admin/flags"), pageRefused},
+		"POST /admin/flags/{name}": {form("POST", "/admin/flags/"+flags.NodeTriggerError,
+			url.Values{"value": {"true"}, "reason": {"ga"}}), pageRefused},
+		"POST /admin/flags/{name}/overrides": {func(_ *harness, w *world) request {
+			return form("POST", "/admin/flags/"+flags.NodeTriggerError+"/overrides", url.Values{
+				"organization_id": {w.orgA.ID.String()}, "value": {"true"}, "reason": {"beta"}})(nil, w)
+		}, pageRefused},
 		"GET /api/v1/admin/flags": {get("/api/v1/admin/flags"), refused},
 		"PUT /api/v1/admin/flags/{name}": {func(*harness, *world) request {
 			return request{Method: "PUT", Path: "/api/v1/admin/flags/" + flags.NodeTriggerError, JSON: `{"value":true,"reason":"ga"}`}
@@ -207,5 +216,43 @@ func TestFlagsAdminAPI(t *testing.T) {
 	}
 	if has("owner", w.orgA.ID) || !has("outsider", w.orgB.ID) {
 		t.Errorf("palettes after the change: overridden org has trigger.error %v, rolled-out org %v", has("owner", w.orgA.ID), has("outsider", w.orgB.ID))
+	}
+}
+
+// TestFlagsAdminPage: the instance administrator's page lists the flags, and its forms set a rollout and an
+// override (the page then shows them) or answer 422 naming what is wrong.
+func TestFlagsAdminPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withFlags())
+	w := h.newWorld()
+	cookie := adminJobsInstanceAdmin(h)
+	page := h.do(request{Method: "GET", Path: "/admin/flags", Cookie: cookie})
+	if page.StatusCode != 200 || page.doc(t).Find(`[data-flag="`+flags.NodeTriggerError+`"]`).Length() != 1 {
+		t.Fatalf("page: %d %.400s", page.StatusCode, page.body)
+	}
+	post := func(path string, v url.Values) response {
+		return h.do(request{Method: "POST", Path: path, Form: v, Cookie: cookie})
+	}
+	bad := post("/admin/flags/"+flags.NodeTriggerError, url.Values{"value": {"true"}, "rollout_percent": {"50"}, "rollout_value": {"true"}})
+	if bad.StatusCode != 422 || !strings.Contains(bad.body, "say why") {
+		t.Errorf("no reason: %d %.300s", bad.StatusCode, bad.body)
+	}
+	ok := post("/admin/flags/"+flags.NodeTriggerError, url.Values{"value": {""}, "rollout_percent": {"25"},
+		"rollout_value": {"true"}, "rollout_by": {"organization"}, "reason": {"canary"}})
+	if ok.StatusCode != 200 || !strings.Contains(ok.doc(t).Find(`[data-flag="`+flags.NodeTriggerError+`"] [data-flag-rollout]`).Text(), "25% true") {
+		t.Errorf("rollout: %d %.300s", ok.StatusCode, ok.body)
+	}
+	over := post("/admin/flags/"+flags.NodeTriggerError+"/overrides", url.Values{"organization_id": {w.orgB.ID.String()},
+		"value": {"true"}, "reason": {"design partner"}})
+	if over.StatusCode != 200 || over.doc(t).Find(`[data-override-org="`+w.orgB.ID.String()+`"]`).Length() != 1 {
+		t.Errorf("override: %d %.300s", over.StatusCode, over.body)
+	}
+	unknown := post("/admin/flags/"+flags.NodeTriggerError+"/overrides", url.Values{"organization_id": {uuid.NewString()},
+		"value": {"true"}, "reason": {"x"}})
+	if unknown.StatusCode != 404 {
+		t.Errorf("unknown organization: %d", unknown.StatusCode)
+	}
+	if !h.srv.deps.Flags.Enabled(context.Background(), flags.NodeTriggerError, flags.Subject{OrgID: w.orgB.ID}) {
+		t.Error("the override set on the page does not apply")
 	}
 }
