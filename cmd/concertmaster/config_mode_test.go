@@ -16,7 +16,7 @@ func TestProductionRefusesUnsafeConfigurations(t *testing.T) {
 		env      map[string]string
 		variable string
 	}{
-		"http BASE_URL with open sign-up": {map[string]string{"BASE_URL": "http://cm.example.com", "SIGNUP_ENABLED": "true"}, "BASE_URL"},
+		"http BASE_URL with open sign-up":   {map[string]string{"BASE_URL": "http://cm.example.com", "SIGNUP_ENABLED": "true"}, "BASE_URL"},
 		"http BASE_URL, sign-up by default": {map[string]string{"BASE_URL": "http://10.0.0.5:8080"}, "BASE_URL"},
 		"every proxy trusted":               {map[string]string{"TRUSTED_PROXIES": "10.0.0.1,0.0.0.0/0"}, "TRUSTED_PROXIES"},
 		"every IPv6 proxy trusted":          {map[string]string{"TRUSTED_PROXIES": "::/0"}, "TRUSTED_PROXIES"},
