@@ -124,6 +124,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /forms/{id}/submissions":       {path: "/forms/" + form.ID.String() + "/submissions", who: "owner"},
 		"GET /forms/{id}/submissions/{sid}": {path: "/forms/" + form.ID.String() + "/submissions/" + sub.ID.String(), who: "owner"},
 		"GET /admin/jobs":                   {path: "/admin/jobs", who: "instance-admin", foreign: true},
+		"GET /admin/flags":                  {path: "/admin/flags", who: "instance-admin"},
 
 		"GET /login":               {path: "/login", who: "anonymous"},
 		"GET /signup":              {path: "/signup", who: "anonymous"},
@@ -166,7 +167,7 @@ func isPageRoute(pattern string) bool {
 func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 	t.Parallel()
 	var jobsClient *river.Client[pgx.Tx]
-	h := newHarness(t, withAdminJobsUI(&jobsClient))
+	h := newHarness(t, withAdminJobsUI(&jobsClient), withFlags())
 	h.startWorkers()
 	w := h.newWorld()
 	pages := seededPages(t, h, w)
