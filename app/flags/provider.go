@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -59,6 +60,7 @@ type Provider struct {
 	mode      Mode
 	source    Source
 	logger    *slog.Logger
+	clock     clockwork.Clock
 	listener  *store.NotifyListener
 
 	snap atomic.Pointer[snapshot]
@@ -81,7 +83,8 @@ type exposure struct {
 
 // NewProvider returns a provider of catalogue's flags in mode, reading st; Start loads it and keeps it fresh.
 func NewProvider(catalogue *Catalogue, mode Mode, st *store.Store, arch *service.Archetype) *Provider {
-	p := &Provider{catalogue: catalogue, mode: mode, source: st, logger: arch.Logger, seen: map[exposure]struct{}{}}
+	p := &Provider{catalogue: catalogue, mode: mode, source: st, logger: arch.Logger, clock: arch.Clock,
+		seen: map[exposure]struct{}{}}
 	p.snap.Store(&snapshot{})
 	p.listener = store.NewNotifyListener(st.Pool(), arch, store.FeatureFlagsChannel, func(string) { p.reload() }, p.reload)
 	return p
@@ -97,7 +100,7 @@ func (p *Provider) Start(ctx context.Context) error {
 	case <-p.listener.Listening():
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(10 * time.Second):
+	case <-p.clock.After(10 * time.Second):
 		p.logger.Warn("feature flags: not listening for changes yet; loading anyway")
 	}
 	return p.Reload(ctx)
