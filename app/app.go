@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
@@ -66,6 +67,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// PasswordCost is the bcrypt cost of new password hashes; auth.DefaultPasswordCost when 0. Tests lower it.
 	PasswordCost int
+	// Flags evaluates feature flags: a node type gated by a flag (node.<type>) is absent from an organization's
+	// palette and refused at save where the flag is off. Nil gates nothing.
+	Flags *flags.Flags
 	// Now is the clock of expiry times; time.Now when nil.
 	Now func() time.Time
 }
@@ -82,6 +86,8 @@ type App struct {
 	Tokens       *Tokens
 	// Notifications are the channels, rules and in-app bell of notifications.
 	Notifications *Notifications
+	// FeatureFlags are the instance administrators' view and changes of the feature flags.
+	FeatureFlags *FeatureFlags
 	// Outbox queues account mails as durable outgoing messages, so a request neither waits for SMTP nor reveals by
 	// its timing whether a mail went out.
 	Outbox *Outbox
@@ -117,7 +123,7 @@ func New(cfg Config) *App {
 	triggers := &Triggers{limiter: cfg.Limiter, perSecond: cfg.OrgTriggerRateLimit, logger: cfg.Logger}
 	integrations := &Integrations{store: cfg.Integrations, tester: cfg.ConnectionTester}
 	workflows := &Workflows{store: cfg.Store, registry: cfg.Registry, integrations: integrations,
-		webhookKeys: cfg.WebhookKeys, triggers: triggers, now: cfg.Now}
+		webhookKeys: cfg.WebhookKeys, triggers: triggers, flags: cfg.Flags, now: cfg.Now}
 	return &App{
 		Notifications: &Notifications{store: cfg.Store, keys: cfg.ChannelKeys, workflows: workflows, limiter: cfg.Limiter, now: cfg.Now},
 		Outbox:        outbox,
@@ -128,6 +134,7 @@ func New(cfg Config) *App {
 		Executions:    &Executions{store: cfg.Store, plans: cfg.Plans, workflows: workflows, triggers: triggers},
 		Forms:         &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
 		Tokens:        &Tokens{store: cfg.Store, now: cfg.Now},
+		FeatureFlags:  &FeatureFlags{store: cfg.Store, flags: cfg.Flags},
 		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/secrets"
@@ -26,7 +27,9 @@ type Workflows struct {
 	integrations *Integrations
 	webhookKeys  *secrets.Keyring
 	triggers     *Triggers
-	now          func() time.Time
+	// flags gates node types per organization (node.<type>); nil gates nothing.
+	flags *flags.Flags
+	now   func() time.Time
 }
 
 // Authorized loads a workflow of the caller's organization and checks that the caller may do a to it, with their

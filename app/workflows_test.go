@@ -12,6 +12,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -31,6 +32,8 @@ type workflowsBundle struct {
 	app          *app.App
 	st           *store.Store
 	integrations *store.IntegrationStore
+	registry     *engine.Registry
+	webhookKeys  *secrets.Keyring
 	callers      map[string]app.Caller
 }
 
@@ -54,9 +57,8 @@ func setupWorkflows(t *testing.T) *workflowsBundle {
 		return k
 	}
 	b := &workflowsBundle{st: st, integrations: store.NewIntegrationStore(st, keyring("integrations")),
-		callers: map[string]app.Caller{}}
-	b.app = app.New(app.Config{Store: st, Registry: reg, Integrations: b.integrations,
-		WebhookKeys: keyring("webhook-secrets")})
+		registry: reg, webhookKeys: keyring("webhook-secrets"), callers: map[string]app.Caller{}}
+	b.app = app.New(app.Config{Store: st, Registry: reg, Integrations: b.integrations, WebhookKeys: b.webhookKeys})
 	for _, u := range []struct {
 		name, org string
 		role      store.Role

@@ -130,6 +130,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /settings/notifications/channels":      {path: "/settings/notifications/channels", who: "owner"},
 		"GET /settings/notifications/channels/{id}": {path: "/settings/notifications/channels/" + channel, who: "owner"},
 		"GET /workflows/{id}/notifications":         {path: "/workflows/" + wf.ID + "/notifications", who: "owner"},
+		"GET /admin/flags":                          {path: "/admin/flags", who: "instance-admin"},
 
 		"GET /login":               {path: "/login", who: "anonymous"},
 		"GET /signup":              {path: "/signup", who: "anonymous"},
@@ -173,7 +174,7 @@ func isPageRoute(pattern string) bool {
 func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 	t.Parallel()
 	var jobsClient *river.Client[pgx.Tx]
-	h := newHarness(t, withAdminJobsUI(&jobsClient))
+	h := newHarness(t, withAdminJobsUI(&jobsClient), withFlags())
 	h.startWorkers()
 	w := h.newWorld()
 	pages := seededPages(t, h, w)

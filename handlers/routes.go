@@ -13,7 +13,7 @@ import (
 func (s *Server) routes() {
 	d := s.deps
 	admin.New(s.kit, admin.Deps{Logger: d.Logger, DB: d.DB, Optional: d.Optional, Store: d.Store, Metrics: d.Metrics,
-		MetricsToken: d.MetricsToken, MetricsOwnListener: d.MetricsOwnListener, JobsUI: d.JobsUI}).Routes(s.router)
+		MetricsToken: d.MetricsToken, MetricsOwnListener: d.MetricsOwnListener, JobsUI: d.JobsUI, App: d.App}).Routes(s.router)
 	s.router.Handle("GET /static/", s.kit.Assets())
 	pages.New(s.kit, pages.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
 		SignupEnabled: d.SignupEnabled, Plans: d.Plans, Events: d.Events, Files: d.Files}).Routes(s.router)

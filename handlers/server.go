@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/admin"
@@ -94,6 +95,11 @@ type Deps struct {
 	ConnectionTester *actions.ConnectionTester
 	// Tracing starts each request's server span (OTEL_EXPORTER_OTLP_ENDPOINT); off when nil.
 	Tracing *tracing.Tracing
+	// Development (APP_ENV=development) shows a banner on every page, so nobody takes a local instance for a real
+	// one.
+	Development bool
+	// Flags evaluates feature flags; the flags admin page and API need it (nil: they answer 503).
+	Flags *flags.Flags
 	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
 	// answers them 503.
 	JobsUI http.Handler
@@ -156,7 +162,8 @@ func New(deps Deps) *Server {
 		BaseURL: deps.BaseURL, SecretKey: deps.SecretKey, AccessTokenLifetime: AccessTokenLifetime,
 		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
 		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
-		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files, Tracing: deps.Tracing})
+		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files, Tracing: deps.Tracing,
+		Development: deps.Development})
 	if err != nil {
 		// The static files are embedded at build time: a broken manifest is a broken build, which every test
 		// starting a server reports.

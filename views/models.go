@@ -11,6 +11,8 @@ type Frame struct {
 	User *FrameUser
 	// Section is the navigation entry to highlight: "dashboard", "workflows", "settings" …
 	Section string
+	// Development shows the development-mode banner (APP_ENV=development).
+	Development bool
 }
 
 // FrameUser is the signed-in user as the navigation shows them.

@@ -11,7 +11,8 @@
 //   - A per-workflow grant (view < run < edit) widens a member's or viewer's access to that one workflow.
 //   - Using an integration in a workflow is open to everyone in the organization unless an admin restricted it
 //     to named roles and members; admins and owners may always use it.
-//   - Instance administration (the job monitor, letting a database integration connect with a privileged role)
+//   - Instance administration (the job monitor, the feature flags, letting a database integration connect with a
+//     privileged role)
 //     belongs to instance administrators, whatever their roles.
 //   - A resource of another organization is NotFound, never Forbidden: its existence is not revealed.
 //
@@ -135,12 +136,20 @@ const (
 
 	// JobsAdmin opens the instance's job monitor, which spans organizations.
 	JobsAdmin Action = "jobs.admin"
+	// FlagsAdmin sees and changes the instance's feature flags, their rollouts and every organization's overrides.
+	FlagsAdmin Action = "flags.admin"
 )
 
 // Actions lists every action, for the README's matrix test.
 var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
 	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
-	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin}
+	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin, FlagsAdmin}
+
+// InstanceWide reports whether a is instance administration, which only instance administrators may do
+// whatever their roles (users.instance_admin, granted by `concertmaster user create --instance-admin`).
+func (a Action) InstanceWide() bool {
+	return a == JobsAdmin || a == IntegrationsPrivilegedRole || a == FlagsAdmin
+}
 
 // Resource is what an action is done to: the organization it belongs to, who created it, and the principal's
 // per-workflow grant on it. An organization-wide action (listing, inviting) uses Org(orgID).
@@ -188,7 +197,7 @@ func Authorize(p Principal, a Action, r Resource) error {
 	if err := checkScopes(p, a); err != nil {
 		return err
 	}
-	if a == JobsAdmin || a == IntegrationsPrivilegedRole {
+	if a.InstanceWide() {
 		if p.InstanceAdmin {
 			return nil
 		}

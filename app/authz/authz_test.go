@@ -20,7 +20,7 @@ func TestAnonymousOtherOrganizationAndForbidden(t *testing.T) {
 	}
 	owner := Principal{UserID: uuid.New(), OrgID: org, Role: RoleOwner}
 	for _, a := range Actions {
-		if a == JobsAdmin || a == IntegrationsPrivilegedRole {
+		if a.InstanceWide() {
 			continue
 		}
 		if err := Authorize(owner, a, Org(other)); fault.CodeOf(err) != fault.NotFound {
@@ -39,6 +39,12 @@ func TestAnonymousOtherOrganizationAndForbidden(t *testing.T) {
 	}
 	if err := Authorize(owner, JobsAdmin, Instance); fault.CodeOf(err) != fault.Forbidden {
 		t.Errorf("an owner who is no instance admin opens the job monitor: %v", err)
+	}
+	if err := Authorize(owner, FlagsAdmin, Instance); fault.CodeOf(err) != fault.Forbidden {
+		t.Errorf("an owner who is no instance admin changes feature flags: %v", err)
+	}
+	if err := Authorize(Principal{UserID: uuid.New(), InstanceAdmin: true}, FlagsAdmin, Instance); err != nil {
+		t.Errorf("instance admin, flags: %v", err)
 	}
 	if err := Authorize(Principal{UserID: uuid.New(), InstanceAdmin: true}, JobsAdmin, Instance); err != nil {
 		t.Errorf("instance admin: %v", err)
@@ -107,7 +113,7 @@ func matrix() string {
 	b.WriteString("| action | owner | admin | member | viewer |\n|---|---|---|---|---|\n")
 	org := uuid.New()
 	for _, a := range Actions {
-		if a == JobsAdmin || a == IntegrationsPrivilegedRole {
+		if a.InstanceWide() {
 			b.WriteString("| `" + string(a) + "` | instance admin | instance admin | instance admin | instance admin |\n")
 			continue
 		}

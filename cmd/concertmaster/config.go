@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -26,6 +27,8 @@ type config struct {
 	BaseURL           *url.URL
 	SecretKey         string
 	SecretKeyPrevious string
+	// Mode (APP_ENV) sets the feature flags' defaults, the logs' defaults and how strict start-up is.
+	Mode              flags.Mode
 	LogFormat         string
 	LogLevel          slog.Level
 	WorkerConcurrency int
@@ -95,6 +98,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadMetricsConfig(cfg, get, bad)
 	loadObserveConfig(cfg, get, bad)
 	loadTriggerConfig(cfg, get, bad)
+	checkProductionSafety(cfg, bad)
 
 	if len(problems) > 0 {
 		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
@@ -148,14 +152,20 @@ func loadCoreConfig(cfg *config, getenv func(string) string, get func(name, def 
 	}
 }
 
-// loadProcessConfig reads how the process logs, how much work it takes on, and how long work may take.
+// loadProcessConfig reads the mode (APP_ENV), how the process logs, how much work it takes on, and how long work
+// may take.
 func loadProcessConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
-	switch cfg.LogFormat = get("LOG_FORMAT", "json"); cfg.LogFormat {
+	cfg.Mode = loadMode(get, bad)
+	logFormat, logLevel := "json", "info"
+	if cfg.Mode == flags.Development {
+		logFormat, logLevel = "text", "debug"
+	}
+	switch cfg.LogFormat = get("LOG_FORMAT", logFormat); cfg.LogFormat {
 	case "json", "text":
 	default:
 		bad("LOG_FORMAT", "want json or text, got %q", cfg.LogFormat)
 	}
-	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", logLevel))); err != nil {
 		bad("LOG_LEVEL", "want debug, info, warn or error")
 	}
 	if n, err := strconv.Atoi(get("WORKER_CONCURRENCY", "100")); err != nil || n < 1 || n > 10000 {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/platform/mail"
@@ -80,7 +81,12 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return runWorkerOnly(ctx, cfg, logger, metrics, bg, opts)
 	}
 
-	web, closeWeb, err := newWebServer(ctx, cfg, arch, st, metrics, bg, logger)
+	flagSet, stopFlags, err := startFlags(ctx, cfg, arch, st, logger)
+	if err != nil {
+		return err
+	}
+	defer stopFlags()
+	web, closeWeb, err := newWebServer(ctx, cfg, arch, st, metrics, bg, logger, flagSet)
 	if err != nil {
 		return err
 	}
@@ -98,7 +104,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 // newWebServer builds the web side of a serving process over the background parts: its dependencies, the use
 // cases and the handlers. closeWeb releases what it opened.
 func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st *store.Store, metrics *prometheus.Registry,
-	bg *background, logger *slog.Logger) (web *handlers.Server, closeWeb func(), err error) {
+	bg *background, logger *slog.Logger, flagSet *flags.Flags) (web *handlers.Server, closeWeb func(), err error) {
 	deps, closeDeps, err := webDeps(ctx, cfg, arch, st, metrics, buildVersion(), bg.Redis)
 	if err != nil {
 		return nil, nil, err
@@ -113,6 +119,7 @@ func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st 
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
 	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
 	deps.Tracing = bg.Tracing
+	deps.Flags, deps.Development = flagSet, cfg.Mode == flags.Development
 	if err := integrationDeps(cfg, st, &deps); err != nil {
 		return nil, nil, err
 	}
@@ -138,7 +145,8 @@ func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st 
 	}
 	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
-		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger})
+		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger,
+		Flags: flagSet})
 	return handlers.New(deps), func() { stopJobsUI(); closeDeps() }, nil
 }
 

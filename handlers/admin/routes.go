@@ -1,5 +1,5 @@
-// Package admin is the operator's surface: the probes (/healthz, /readyz), the Prometheus metrics (/metrics) and
-// River's job monitor (/admin/jobs) for instance administrators.
+// Package admin is the operator's surface: the probes (/healthz, /readyz), the Prometheus metrics (/metrics),
+// River's job monitor (/admin/jobs) and the feature flags (/admin/flags) for instance administrators.
 //
 // It may import httpx, app, views, engine, sql/store and platform/*; it imports no other surface (pages, api,
 // public) and no sql/db.
@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -37,6 +38,8 @@ type Deps struct {
 	MetricsOwnListener bool
 	// JobsUI is River's own UI (NewJobsUI, already started); nil answers 503.
 	JobsUI http.Handler
+	// App holds the feature flags' use cases (/admin/flags).
+	App *app.App
 }
 
 // Handlers serves the admin routes.
@@ -63,4 +66,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rt.Page("POST /admin/jobs/api/", s.jobsUI)
 	rt.Page("PUT /admin/jobs/api/", s.jobsUI)
 	rt.Page("PATCH /admin/jobs/api/", s.jobsUI)
+	rt.Page("GET /admin/flags", s.flagsPage)
+	rt.Page("POST /admin/flags/{name}", s.setFlag)
+	rt.Page("POST /admin/flags/{name}/overrides", s.setFlagOverride)
 }

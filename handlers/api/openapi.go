@@ -89,7 +89,8 @@ type binaryBody struct{}
 func routeDescriptions() (map[string]apiRoute, error) {
 	all := map[string]apiRoute{}
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
-		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions()} {
+		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
+		flagRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {
 				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)

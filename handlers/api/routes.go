@@ -95,6 +95,11 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	// Notifications (notifications.go).
 	s.notificationRoutes(rt)
 
+	// Feature flags (API, instance administrators).
+	s.api(rt, "GET /api/v1/admin/flags", s.apiFlagList)
+	s.api(rt, "PUT /api/v1/admin/flags/{name}", s.apiFlagSet)
+	s.api(rt, "PUT /api/v1/admin/flags/{name}/overrides/{id}", s.apiFlagOverride)
+
 	// Integrations (API).
 	s.api(rt, "GET /api/v1/integrations", s.apiIntegrationList)
 	s.api(rt, "POST /api/v1/integrations", s.apiIntegrationCreate)

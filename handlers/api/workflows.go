@@ -51,8 +51,14 @@ func workflowOut(w store.Workflow, def json.RawMessage) WorkflowJSON {
 type workflowInput = app.WorkflowInput
 
 // apiNodeTypes is GET /api/v1/node-types: the registry, the one source of the palette, the config forms and this.
+// A node type a feature flag switches off for the caller's organization is left out.
 func (s *Handlers) apiNodeTypes(w http.ResponseWriter, r *http.Request) {
-	httpx.Respond(w, http.StatusOK, map[string]any{"items": s.deps.Registry.Types()})
+	types, err := s.deps.App.Workflows.NodeTypes(r.Context(), s.Caller(r))
+	if err != nil {
+		s.Problem(w, r, err)
+		return
+	}
+	httpx.Respond(w, http.StatusOK, map[string]any{"items": types})
 }
 
 // apiWorkflowList is GET /api/v1/workflows?q=&active=&archived=&cursor=&limit=.

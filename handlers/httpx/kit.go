@@ -58,6 +58,8 @@ type Config struct {
 	APIRateLimit int
 	// Tracing starts each request's server span; tracing.Off() when nil.
 	Tracing *tracing.Tracing
+	// Development shows the development-mode banner on every page.
+	Development bool
 }
 
 // Kit is the shared state of every surface, built once per server. Surfaces embed it to reach its helpers.

@@ -60,6 +60,33 @@ type EmailDelivery struct {
 	IdempotencyKey *string
 }
 
+type FeatureFlag struct {
+	Name      string
+	Value     json.RawMessage
+	Rollout   json.RawMessage
+	RolloutBy string
+	UpdatedAt time.Time
+	UpdatedBy *uuid.UUID
+	Reason    string
+}
+
+type FeatureFlagExposure struct {
+	Flag        string
+	SubjectKind string
+	SubjectID   uuid.UUID
+	Variant     string
+	FirstSeenAt time.Time
+}
+
+type FeatureFlagOverride struct {
+	Flag           string
+	OrganizationID uuid.UUID
+	Value          json.RawMessage
+	UpdatedAt      time.Time
+	UpdatedBy      *uuid.UUID
+	Reason         string
+}
+
 type Form struct {
 	ID              uuid.UUID
 	OrganizationID  uuid.UUID

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,12 +83,11 @@ func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, events []ExecutionEvent
 }
 
 // ExecutionEvents relays the status changes that any instance publishes to subscribers in this process, over one
-// dedicated LISTEN connection that reconnects by itself. It is a service.Service: it listens once started.
+// dedicated LISTEN connection that reconnects by itself (a NotifyListener). It is a service.Service: it listens
+// once started.
 type ExecutionEvents struct {
-	*service.Loop
-	pool   *pgxpool.Pool
+	*NotifyListener
 	logger *slog.Logger
-	clock  clockwork.Clock
 
 	mu     sync.Mutex
 	subs   map[uint64]*subscription
@@ -101,9 +101,26 @@ type subscription struct {
 
 // NewExecutionEvents returns a relay; it must be started for subscribers to receive anything.
 func NewExecutionEvents(pool *pgxpool.Pool, arch *service.Archetype) *ExecutionEvents {
-	r := &ExecutionEvents{pool: pool, logger: arch.Logger, clock: arch.Clock, subs: map[uint64]*subscription{}}
-	r.Loop = service.NewLoop(r.run)
+	r := &ExecutionEvents{logger: arch.Logger, subs: map[uint64]*subscription{}}
+	r.NotifyListener = NewNotifyListener(pool, arch, r.notified, func() { r.deliver(ExecutionEvent{Resync: true}) },
+		eventsChannel, BellChannel)
 	return r
+}
+
+// notified relays a NOTIFY: an execution's status change, or (BellChannel) the users whose unread count moved.
+func (r *ExecutionEvents) notified(channel, payload string) {
+	var e ExecutionEvent
+	if channel == BellChannel {
+		e.Bell = true
+		_ = json.Unmarshal([]byte(payload), &e.BellUsers)
+		r.deliver(e)
+		return
+	}
+	if err := json.Unmarshal([]byte(payload), &e); err != nil {
+		r.logger.Error("execution events: bad payload", "payload", payload, "error", err)
+		return
+	}
+	r.deliver(e)
 }
 
 // Subscribe returns a channel of the events match accepts (all when match is nil) and a function to unsubscribe.
@@ -139,17 +156,46 @@ func (r *ExecutionEvents) deliver(e ExecutionEvent) {
 	}
 }
 
-// run listens until ctx ends, reconnecting after a lost connection with a capped backoff; after each reconnect
-// subscribers get a Resync event.
-func (r *ExecutionEvents) run(ctx context.Context) {
+// NotifyListener LISTENs to Postgres NOTIFY channels over a dedicated connection (not one of the pool's, which
+// a LISTEN would pin) and hands every payload to notify, reconnecting by itself after a lost connection with a
+// capped backoff. Notifications sent while it was disconnected are lost, so after each reconnect it calls
+// reconnected, for its user to re-read what it keeps. It is a service.Service: it listens once started.
+type NotifyListener struct {
+	*service.Loop
+	pool        *pgxpool.Pool
+	logger      *slog.Logger
+	clock       clockwork.Clock
+	channels    []string
+	notify      func(channel, payload string)
+	reconnected func()
+	// listening is closed once the first LISTEN is in place, so that a caller can know no later NOTIFY is missed.
+	listening     chan struct{}
+	listeningOnce sync.Once
+}
+
+// NewNotifyListener returns a listener of channels (fixed identifiers, never user input); notify and reconnected
+// run on its goroutine, one at a time, and must not block for long.
+func NewNotifyListener(pool *pgxpool.Pool, arch *service.Archetype, notify func(channel, payload string),
+	reconnected func(), channels ...string) *NotifyListener {
+	l := &NotifyListener{pool: pool, logger: arch.Logger, clock: arch.Clock, channels: channels, notify: notify,
+		reconnected: reconnected, listening: make(chan struct{})}
+	l.Loop = service.NewLoop(l.run)
+	return l
+}
+
+// Listening is closed once the listener's first LISTEN is in place.
+func (l *NotifyListener) Listening() <-chan struct{} { return l.listening }
+
+// run listens until ctx ends, reconnecting after a lost connection with a capped backoff.
+func (l *NotifyListener) run(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for first := true; ; first = false {
-		err := r.listen(ctx, !first)
+		err := l.listen(ctx, !first)
 		if ctx.Err() != nil {
 			return
 		}
-		r.logger.Warn("execution events: connection lost; reconnecting", "error", err, "in", backoff)
-		timer := r.clock.NewTimer(backoff)
+		l.logger.Warn("notify listener: connection lost; reconnecting", "channels", l.channels, "error", err, "in", backoff)
+		timer := l.clock.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -160,34 +206,28 @@ func (r *ExecutionEvents) run(ctx context.Context) {
 	}
 }
 
-func (r *ExecutionEvents) listen(ctx context.Context, resync bool) error {
-	conn, err := pgx.ConnectConfig(ctx, r.pool.Config().ConnConfig.Copy())
+func (l *NotifyListener) listen(ctx context.Context, resync bool) error {
+	conn, err := pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel+"; LISTEN "+BellChannel); err != nil {
+	listen := make([]string, len(l.channels))
+	for i, c := range l.channels {
+		listen[i] = "LISTEN " + c
+	}
+	if _, err := conn.Exec(ctx, strings.Join(listen, "; ")); err != nil {
 		return err
 	}
-	if resync {
-		r.deliver(ExecutionEvent{Resync: true})
+	l.listeningOnce.Do(func() { close(l.listening) })
+	if resync && l.reconnected != nil {
+		l.reconnected()
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		var e ExecutionEvent
-		if n.Channel == BellChannel {
-			e.Bell = true
-			_ = json.Unmarshal([]byte(n.Payload), &e.BellUsers)
-			r.deliver(e)
-			continue
-		}
-		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
-			r.logger.Error("execution events: bad payload", "payload", n.Payload, "error", err)
-			continue
-		}
-		r.deliver(e)
+		l.notify(n.Channel, n.Payload)
 	}
 }

@@ -4,6 +4,66 @@
  */
 
 export interface paths {
+    "/api/v1/admin/flags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every feature flag (instance administrators)
+         * @description Each flag the code defines: its type, defaults per mode, owner and expiry, the instance value and rollout set, every organization's override, and how many subjects saw each variant.
+         */
+        get: operations["getAdminFlags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/flags/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a flag's instance value and rollout (instance administrators)
+         * @description value null returns to the default. rollout gives shares of the subjects, by a stable hash of the organization's (or user's) id, values; shares sum to at most 100. reason is required and audited. Every process sees the change within seconds.
+         */
+        put: operations["putAdminFlagsByName"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/flags/{name}/overrides/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set or remove an organization's override (instance administrators)
+         * @description The override beats the rollout and the instance value for that organization; value null removes it. reason is required and audited.
+         */
+        put: operations["putAdminFlagsByNameOverridesById"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -1251,6 +1311,59 @@ export interface components {
             message: string;
             node_id?: string;
         };
+        FlagExposureView: {
+            /** Format: date-time */
+            first_seen_at: string;
+            /** Format: int64 */
+            subjects: number;
+            variant: string;
+        };
+        FlagInput: {
+            reason?: string;
+            rollout?: components["schemas"]["RolloutBucketInput"][] | null;
+            rollout_by?: string;
+            /** @description Any JSON value. */
+            value?: unknown;
+        };
+        FlagList: {
+            items: components["schemas"]["FlagView"][] | null;
+        };
+        FlagOverrideInput: {
+            reason?: string;
+            /** @description Any JSON value. */
+            value?: unknown;
+        };
+        FlagOverrideView: {
+            /** Format: uuid */
+            organization_id: string;
+            organization_name: string;
+            reason: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Any JSON value. */
+            value: unknown;
+        };
+        FlagView: {
+            default: unknown;
+            defaults: {
+                [key: string]: unknown;
+            } | null;
+            description: string;
+            expires: string;
+            exposures: components["schemas"]["FlagExposureView"][] | null;
+            name: string;
+            overrides: components["schemas"]["FlagOverrideView"][] | null;
+            owner: string;
+            reason?: string;
+            rollout: components["schemas"]["RolloutBucket"][] | null;
+            rollout_by: string;
+            type: string;
+            /** Format: date-time */
+            updated_at?: string | null;
+            /** @description Any JSON value. */
+            value: unknown;
+            variants?: string[] | null;
+        };
         Form: {
             closed: boolean;
             /** Format: date-time */
@@ -1573,6 +1686,18 @@ export interface components {
             /** @enum {string} */
             from?: "start" | "failed" | "";
         };
+        RolloutBucket: {
+            /** Format: int64 */
+            percent: number;
+            /** @description Any JSON value. */
+            value: unknown;
+        };
+        RolloutBucketInput: {
+            /** Format: int64 */
+            percent?: number;
+            /** @description Any JSON value. */
+            value?: unknown;
+        };
         RuleCreate: {
             channel_ids?: string[] | null;
             /** Format: int64 */
@@ -1831,6 +1956,244 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getAdminFlags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The flags. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlagList"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putAdminFlagsByName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's name, as the code defines it (node.trigger.error). */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagInput"];
+            };
+        };
+        responses: {
+            /** @description The flag as it now stands. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlagView"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putAdminFlagsByNameOverridesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The flag's name, as the code defines it (node.trigger.error). */
+                name: string;
+                /** @description The organization's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FlagOverrideInput"];
+            };
+        };
+        responses: {
+            /** @description The flag as it now stands. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlagView"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getAudit: {
         parameters: {
             query?: {
