@@ -1,24 +1,22 @@
 package api
 
 import (
-	"encoding"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/api/reflectschema"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/fault"
 )
@@ -235,7 +233,7 @@ func (s *Handlers) apiDocs(w http.ResponseWriter, r *http.Request) {
 // buildOpenAPI generates the document from the registered patterns and their descriptions. Descriptions of routes
 // that are not registered are left out: the document describes what this binary serves.
 func buildOpenAPI(patterns []string, routes map[string]apiRoute, version string) (map[string]any, error) {
-	ref := newSchemaReflector()
+	ref := newReflector()
 	paths := map[string]map[string]any{}
 	tags := map[string]bool{}
 	for _, pattern := range patterns {
@@ -247,7 +245,7 @@ func buildOpenAPI(patterns []string, routes map[string]apiRoute, version string)
 		if !found {
 			return nil, fmt.Errorf("openapi: route %q has no method", pattern)
 		}
-		op, err := ref.operation(method, path, rt)
+		op, err := operation(ref, method, path, rt)
 		if err != nil {
 			return nil, fmt.Errorf("openapi: route %q: %w", pattern, err)
 		}
@@ -275,7 +273,7 @@ func buildOpenAPI(patterns []string, routes map[string]apiRoute, version string)
 		"security": []any{map[string]any{"bearer": []any{}}},
 		"paths":    paths,
 		"components": map[string]any{
-			"schemas": ref.components,
+			"schemas": ref.Components(),
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer",
 				"bearerFormat": "JWT access token or personal API token",
 				"description":  "An access token from POST /api/v1/auth/token (short-lived JWT) or a personal token."}},
@@ -301,7 +299,7 @@ func PathWildcards(path string) []string {
 }
 
 // operation builds one operation object.
-func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[string]any, error) {
+func operation(ref *reflectschema.Reflector, method, path string, rt apiRoute) (map[string]any, error) {
 	op := map[string]any{"summary": rt.Summary, "operationId": operationID(method, path), "tags": []string{rt.Tag}}
 	if rt.Description != "" {
 		op["description"] = rt.Description
@@ -323,7 +321,7 @@ func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[str
 		}
 		p.Name, p.In, p.Required = name, "path", true
 		delete(given, "path:"+name)
-		params = append(params, ref.parameter(p))
+		params = append(params, parameter(ref, p))
 	}
 	for _, p := range rt.Params {
 		if _, left := given[p.In+":"+p.Name]; !left {
@@ -332,7 +330,7 @@ func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[str
 		if p.In == "path" {
 			return nil, fmt.Errorf("path parameter %q is not in the pattern", p.Name)
 		}
-		params = append(params, ref.parameter(p))
+		params = append(params, parameter(ref, p))
 	}
 	if len(params) > 0 {
 		op["parameters"] = params
@@ -343,7 +341,7 @@ func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[str
 			ct = "application/json"
 		}
 		op["requestBody"] = map[string]any{"required": !rt.BodyOptional,
-			"content": map[string]any{ct: map[string]any{"schema": ref.schemaOf(reflect.TypeOf(rt.Body), true)}}}
+			"content": map[string]any{ct: map[string]any{"schema": ref.Schema(reflect.TypeOf(rt.Body), true)}}}
 	}
 	responses := map[string]any{}
 	for _, resp := range withImplicitProblems(rt) {
@@ -360,7 +358,7 @@ func (ref *schemaReflector) operation(method, path string, rt apiRoute) (map[str
 			if ct == "" {
 				ct = "application/json"
 			}
-			out["content"] = map[string]any{ct: map[string]any{"schema": ref.schemaOf(reflect.TypeOf(resp.Body), false)}}
+			out["content"] = map[string]any{ct: map[string]any{"schema": ref.Schema(reflect.TypeOf(resp.Body), false)}}
 		}
 		if len(resp.Headers) > 0 {
 			hs := map[string]any{}
@@ -426,12 +424,12 @@ func upperFirst(s string) string {
 	return string(r)
 }
 
-func (ref *schemaReflector) parameter(p apiParam) map[string]any {
+func parameter(ref *reflectschema.Reflector, p apiParam) map[string]any {
 	typ := reflect.TypeOf(p.Type)
 	if typ == nil {
 		typ = reflect.TypeFor[string]()
 	}
-	schema := ref.schemaOf(typ, true)
+	schema := ref.Schema(typ, true)
 	if len(p.Enum) > 0 {
 		schema = map[string]any{"type": "string", "enum": p.Enum}
 	}
@@ -445,134 +443,27 @@ func (ref *schemaReflector) parameter(p apiParam) map[string]any {
 	return out
 }
 
-// schemaReflector turns Go types into JSON Schema 2020-12 (the dialect of OpenAPI 3.1) by encoding/json's rules.
-// A named struct becomes a component referenced by $ref. A type reflected for a request and for a response gets
-// two components, because what is required differs: a response always carries a field without omitempty, while a
-// request must carry only what the handler validates as required.
-type schemaReflector struct {
-	components map[string]any
-	names      map[schemaKey]string
-	owners     map[string]schemaKey
+// newReflector reflects the API's types: the closed sets of its string types, the binary body, the names the
+// document has always given some types, and the definition property's schema.
+func newReflector() *reflectschema.Reflector {
+	return reflectschema.New(reflectschema.Options{
+		Enums: map[reflect.Type][]any{
+			reflect.TypeFor[fault.Code](): {fault.Invalid, fault.NotFound, fault.Conflict, fault.Unauthorized, fault.Forbidden,
+				fault.RateLimited, fault.TooLarge, fault.Unavailable, fault.InsufficientStorage, fault.Internal},
+			reflect.TypeFor[engine.Category](): {engine.CategoryTrigger, engine.CategoryTransform, engine.CategoryCondition,
+				engine.CategoryAction},
+		},
+		Fixed: map[reflect.Type]map[string]any{
+			reflect.TypeFor[binaryBody](): {"type": "string", "contentMediaType": "application/octet-stream"},
+		},
+		Name:  componentName,
+		Field: definitionField,
+	})
 }
 
-type schemaKey struct {
-	t       reflect.Type
-	request bool
-}
-
-func newSchemaReflector() *schemaReflector {
-	return &schemaReflector{components: map[string]any{}, names: map[schemaKey]string{}, owners: map[string]schemaKey{}}
-}
-
-var (
-	timeType       = reflect.TypeFor[time.Time]()
-	uuidType       = reflect.TypeFor[uuid.UUID]()
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
-	addrType       = reflect.TypeFor[netip.Addr]()
-	durationType   = reflect.TypeFor[time.Duration]()
-	binaryType     = reflect.TypeFor[binaryBody]()
-	textMarshaler  = reflect.TypeFor[encoding.TextMarshaler]()
-	jsonMarshaler  = reflect.TypeFor[json.Marshaler]()
-)
-
-// schemaEnums lists the values of string types whose set is closed.
-var schemaEnums = map[reflect.Type][]any{
-	reflect.TypeFor[fault.Code](): {fault.Invalid, fault.NotFound, fault.Conflict, fault.Unauthorized, fault.Forbidden,
-		fault.RateLimited, fault.TooLarge, fault.Unavailable, fault.InsufficientStorage, fault.Internal},
-	reflect.TypeFor[engine.Category](): {engine.CategoryTrigger, engine.CategoryTransform, engine.CategoryCondition,
-		engine.CategoryAction},
-}
-
-// schemaOf returns the schema of t, registering named structs as components.
-func (ref *schemaReflector) schemaOf(t reflect.Type, request bool) map[string]any {
-	switch t {
-	case timeType:
-		return map[string]any{"type": "string", "format": "date-time"}
-	case uuidType:
-		return map[string]any{"type": "string", "format": "uuid"}
-	case rawMessageType:
-		return map[string]any{"description": "Any JSON value."}
-	case addrType:
-		return map[string]any{"type": "string", "description": "An IP address."}
-	case durationType:
-		return map[string]any{"type": "integer", "description": "A duration in nanoseconds."}
-	case binaryType:
-		return map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}
-	}
-	if values, ok := schemaEnums[t]; ok {
-		return map[string]any{"type": "string", "enum": values}
-	}
-	if t.Kind() == reflect.Pointer {
-		return nullable(ref.schemaOf(t.Elem(), request))
-	}
-	if t.Implements(textMarshaler) && !t.Implements(jsonMarshaler) {
-		return map[string]any{"type": "string"}
-	}
-	if t.Implements(jsonMarshaler) {
-		return map[string]any{}
-	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
-	case reflect.Int8, reflect.Int16, reflect.Int32:
-		return map[string]any{"type": "integer", "format": "int32"}
-	case reflect.Int, reflect.Int64:
-		return map[string]any{"type": "integer", "format": "int64"}
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return map[string]any{"type": "integer", "minimum": 0}
-	case reflect.Float32, reflect.Float64:
-		return map[string]any{"type": "number"}
-	case reflect.String:
-		return map[string]any{"type": "string"}
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return nullable(map[string]any{"type": "string", "contentEncoding": "base64"})
-		}
-		// encoding/json writes a nil slice as null.
-		return nullable(map[string]any{"type": "array", "items": ref.schemaOf(t.Elem(), request)})
-	case reflect.Array:
-		return map[string]any{"type": "array", "items": ref.schemaOf(t.Elem(), request), "minItems": t.Len(),
-			"maxItems": t.Len()}
-	case reflect.Map:
-		return nullable(map[string]any{"type": "object", "additionalProperties": ref.schemaOf(t.Elem(), request)})
-	case reflect.Struct:
-		if t.Name() == "" {
-			return ref.structSchema(t, request)
-		}
-		return map[string]any{"$ref": "#/components/schemas/" + ref.component(t, request)}
-	}
-	return map[string]any{} // interfaces: any JSON value
-}
-
-// component registers a named struct once per mode and returns its component name.
-func (ref *schemaReflector) component(t reflect.Type, request bool) string {
-	key := schemaKey{t, request}
-	if name, ok := ref.names[key]; ok {
-		return name
-	}
-	name := componentName(t)
-	if owner, taken := ref.owners[name]; taken && owner != key {
-		switch {
-		case owner.t == t && request:
-			name += "Input"
-		case owner.t == t:
-			name += "Output"
-		default:
-			name = upperFirst(pkgName(t)) + name
-		}
-		if _, taken := ref.owners[name]; taken {
-			panic("openapi: two types are both named " + name)
-		}
-	}
-	ref.names[key], ref.owners[name] = name, key
-	ref.components[name] = map[string]any{} // a placeholder, for types that refer to themselves
-	ref.components[name] = ref.structSchema(t, request)
-	return name
-}
-
-// componentName is a type's exported-looking name: WorkflowJSON → Workflow, TokenResponse → TokenResponse.
+// componentName names the types whose Go name would read badly in the document with the names the API has always
+// given them; "" for the others.
 func componentName(t reflect.Type) string {
-	// Types whose Go name would read badly in the document, and the names the API has always given them.
 	switch t {
 	case reflect.TypeFor[httpx.ProblemBody]():
 		return "Problem"
@@ -585,131 +476,17 @@ func componentName(t reflect.Type) string {
 	case reflect.TypeFor[APITokenCreatedJSON]():
 		return "ApiTokenCreated"
 	}
-	name, _, _ := strings.Cut(t.Name(), "[")
-	return upperFirst(strings.TrimSuffix(name, "JSON"))
+	return ""
 }
 
-func pkgName(t reflect.Type) string {
-	p := t.PkgPath()
-	return p[strings.LastIndex(p, "/")+1:]
-}
-
-// structSchema is an object schema of t's JSON fields, embedded structs flattened as encoding/json does. Unknown
-// properties are refused: httpx.DecodeJSON refuses them in requests, and in responses they would be drift.
-func (ref *schemaReflector) structSchema(t reflect.Type, request bool) map[string]any {
-	props := map[string]any{}
-	var required []string
-	ref.fields(t, request, props, &required)
-	out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	if len(required) > 0 {
-		slices.Sort(required)
-		out["required"] = required
-	}
-	return out
-}
-
-func (ref *schemaReflector) fields(t reflect.Type, request bool, props map[string]any, required *[]string) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		ft := f.Type
-		if f.Anonymous && name == "" {
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				ref.fields(ft, request, props, required)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		schema := ref.schemaOf(ft, request)
-		if name == "definition" && (ft == rawMessageType || ft == reflect.PointerTo(rawMessageType)) {
-			schema = definitionSchemaRef(request)
-		}
-		if slices.Contains(strings.Split(opts, ","), "string") {
-			schema = map[string]any{"type": "string"}
-		}
-		rules := strings.Split(f.Tag.Get("validate"), ",")
-		applyValidation(schema, ft, rules)
-		props[name] = schema
-		optional := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
-		if (request && slices.Contains(rules, "required")) || (!request && !optional) {
-			*required = append(*required, name)
-		}
-	}
-}
-
-// definitionSchemaRef is the schema of a workflow definition property: a request's must match the served schema. A
+// definitionField is the schema of a workflow definition property: a request's must match the served schema. A
 // stored definition is only described by it, since a version saved before a node type changed may no longer match.
-func definitionSchemaRef(request bool) map[string]any {
+func definitionField(name string, t reflect.Type, request bool) (map[string]any, bool) {
+	if name != "definition" || (t != reflect.TypeFor[json.RawMessage]() && t != reflect.TypeFor[*json.RawMessage]()) {
+		return nil, false
+	}
 	if request {
-		return map[string]any{"$ref": DefinitionSchemaPath}
+		return map[string]any{"$ref": DefinitionSchemaPath}, true
 	}
-	return map[string]any{"description": "A workflow definition, as saved; its shape is " + DefinitionSchemaPath + "."}
-}
-
-// applyValidation carries the validator tags the handlers check into the schema, so clients see the same limits.
-func applyValidation(schema map[string]any, t reflect.Type, rules []string) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	isString := t.Kind() == reflect.String
-	isNumber := reflect.Int <= t.Kind() && t.Kind() <= reflect.Float64
-	if !isString && !isNumber {
-		return
-	}
-	for _, rule := range rules {
-		key, param, _ := strings.Cut(rule, "=")
-		n, numErr := strconv.Atoi(param)
-		switch {
-		case key == "min" && numErr == nil && isString:
-			schema["minLength"] = n
-		case key == "max" && numErr == nil && isString:
-			schema["maxLength"] = n
-		case key == "min" && numErr == nil:
-			schema["minimum"] = n
-		case key == "max" && numErr == nil:
-			schema["maximum"] = n
-		case key == "oneof" && isString:
-			var values []any
-			for _, v := range strings.Fields(param) {
-				values = append(values, v)
-			}
-			if !slices.Contains(rules, "required") {
-				values = append(values, "") // an omitted optional value is its zero value
-			}
-			schema["enum"] = values
-		case key == "email":
-			schema["format"] = "email"
-		}
-	}
-}
-
-// nullable lets a schema accept null too, as encoding/json writes a nil pointer, slice or map.
-func nullable(schema map[string]any) map[string]any {
-	switch typ := schema["type"].(type) {
-	case string:
-		out := maps.Clone(schema)
-		out["type"] = []any{typ, "null"}
-		if enum, ok := out["enum"].([]any); ok {
-			out["enum"] = append(slices.Clone(enum), nil)
-		}
-		return out
-	case nil:
-		if _, isRef := schema["$ref"]; isRef {
-			return map[string]any{"anyOf": []any{schema, map[string]any{"type": "null"}}}
-		}
-		return schema // already any value
-	}
-	return schema
+	return map[string]any{"description": "A workflow definition, as saved; its shape is " + DefinitionSchemaPath + "."}, true
 }
