@@ -24,7 +24,6 @@ import (
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -41,11 +40,7 @@ type accountsBundle struct {
 
 func setupAccounts(t *testing.T, withMail bool) *accountsBundle {
 	t.Helper()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t)
 	b := &accountsBundle{st: st, clock: &atomic.Int64{}}
 	b.clock.Store(time.Now().UnixNano())
 	cfg := app.Config{Store: st, BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"},

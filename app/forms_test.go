@@ -14,7 +14,6 @@ import (
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/storage"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -30,11 +29,7 @@ type formsBundle struct {
 func setupForms(t *testing.T) *formsBundle {
 	t.Helper()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	files, err := storage.NewLocal(t.TempDir(), storage.LocalOptions{})
 	if err != nil {
 		t.Fatal(err)

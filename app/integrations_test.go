@@ -15,7 +15,6 @@ import (
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/secrets"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -30,11 +29,7 @@ type integrationsBundle struct {
 
 func setupIntegrations(t *testing.T) *integrationsBundle {
 	t.Helper()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t)
 	keys, err := secrets.NewKeyring("integrations", "app-test-secret-key-0123456789abcdef", "")
 	if err != nil {
 		t.Fatal(err)

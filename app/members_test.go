@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/fault"
@@ -20,11 +22,7 @@ import (
 func TestMembersUseCases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t)
 	a := app.New(app.Config{Store: st, BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"}, PasswordCost: bcrypt.MinCost})
 	member := func(email string, role store.Role) app.Caller {
 		u, org, err := st.UserCreateWithOrganization(ctx, store.NewUser{Email: email, Name: email,
@@ -88,4 +86,15 @@ func TestMembersUseCases(t *testing.T) {
 	if _, _, err := a.Members.Remove(ctx, owner, owner.Principal.UserID); fault.CodeOf(err) != fault.Conflict {
 		t.Fatalf("the last owner left: %v", err)
 	}
+}
+
+// newStore returns a store over a fresh migrated database of its own, and the database's pool.
+func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool, _ := dbtest.NewDatabase(t)
+	st, err := store.New(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, pool
 }

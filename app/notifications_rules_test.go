@@ -18,7 +18,6 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/service"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -171,11 +170,7 @@ type engineCase struct {
 }
 
 func newEngineCase(t *testing.T) *engineCase {
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	e := &engineCase{t: t, ctx: context.Background(), pool: pool, app: app.New(app.Config{Store: st}),
 		org: newNotifyOrg(t, st, pool, "acme"), clock: clockwork.NewFakeClockAt(time.Now())}
 	// Periodic conditions are checked every round here.
@@ -283,11 +278,7 @@ func TestDailyDigest(t *testing.T) {
 func TestEmailChannelThroughAnSMTPIntegration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	keys, err := secrets.NewKeyring("integrations", testSecretKey, "")
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,6 @@ import (
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 	"github.com/concertmaster/concertmaster/platform/service"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -165,11 +164,7 @@ func (o notifyOrg) finish(t *testing.T, pool *pgxpool.Pool, at time.Time, status
 func TestNotificationsEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	smtp := mailtest.Start(t, mailtest.Options{})
 	mcfg, err := mail.ParseURL(smtp.URL("ConcertMaster%20%3Cnoreply@example.com%3E"))
 	if err != nil {
@@ -339,11 +334,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 func TestNotificationValidationNamesTheField(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	a := app.New(app.Config{Store: st})
 	org := newNotifyOrg(t, st, pool, "initech")
 	for _, c := range []struct {

@@ -8,8 +8,6 @@ import (
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/platform/mail"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
-	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // TestOutboxRecordsRetriesAndFailures sends account mails as durable outgoing messages through a real SMTP server:
@@ -18,11 +16,7 @@ import (
 func TestOutboxRecordsRetriesAndFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	srv := mailtest.Start(t, mailtest.Options{})
 	cfg, err := mail.ParseURL(srv.URL("noreply@example.com"))
 	if err != nil {
@@ -71,11 +65,7 @@ func TestOutboxRecordsRetriesAndFailures(t *testing.T) {
 func TestOutgoingWebhooksGoThroughTheGuard(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, pool := newStore(t)
 	_, channelKeys, err := app.OutboxKeyrings(testSecretKey, "")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/platform/auth"
 	"github.com/concertmaster/concertmaster/platform/fault"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -21,11 +20,7 @@ import (
 func TestTokensUseCases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t)
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	a := app.New(app.Config{Store: st, Now: func() time.Time { return now }})
 	member := func(email, org string, role store.Role) app.Caller {

@@ -17,7 +17,6 @@ import (
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/secrets"
-	"github.com/concertmaster/concertmaster/sql/dbtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -40,11 +39,7 @@ type workflowsBundle struct {
 func setupWorkflows(t *testing.T) *workflowsBundle {
 	t.Helper()
 	ctx := context.Background()
-	pool, _ := dbtest.NewDatabase(t)
-	st, err := store.New(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, _ := newStore(t)
 	reg := nodes.NewRegistry()
 	if err := actions.Register(reg); err != nil {
 		t.Fatal(err)
