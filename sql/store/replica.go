@@ -154,7 +154,7 @@ func (r *ReadReplica) Lag() (time.Duration, bool) {
 func (r *ReadReplica) target(ctx context.Context) (*pgxpool.Pool, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.usable && !primaryRequired(ctx) {
+	if r.usable && !ReadsFromPrimary(ctx) {
 		r.reads["replica"]++
 		return r.replica, true
 	}
@@ -307,7 +307,8 @@ func ReadPrimary(ctx context.Context) context.Context {
 	return context.WithValue(ctx, primaryKey{}, true)
 }
 
-func primaryRequired(ctx context.Context) bool { return ctx.Value(primaryKey{}) != nil }
+// ReadsFromPrimary reports whether ctx was marked by ReadPrimary.
+func ReadsFromPrimary(ctx context.Context) bool { return ctx.Value(primaryKey{}) != nil }
 
 // SetReadReplica sends the store's lag-tolerant reads through rr. Call it before the store is used.
 func (s *Store) SetReadReplica(rr *ReadReplica) { s.r = db.New(readRouter{r: rr}) }
