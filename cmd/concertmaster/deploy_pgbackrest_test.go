@@ -23,7 +23,7 @@ func TestPgBackRestConfigArchivesAndBacksUp(t *testing.T) {
 	}
 	// The host's paths, set in a copy of the shipped file as an operator would set them.
 	hostPaths := map[string]string{"repo1-path": filepath.Join(work, "repo"), "spool-path": filepath.Join(work, "spool"),
-		"pg1-path": c.data, "pg1-port": c.port, "pg1-socket-path": c.data}
+		"pg1-path": c.data, "pg1-port": c.port, "pg1-socket-path": filepath.Dir(c.data)}
 	var lines []string
 	for _, line := range strings.Split(string(shipped), "\n") {
 		if name, _, ok := strings.Cut(line, "="); ok && hostPaths[name] != "" {

@@ -87,14 +87,14 @@ func freePort(t testing.TB) int {
 }
 
 // NewCluster creates and starts an empty cluster (trust authentication on 127.0.0.1, replication allowed, fsync
-// off: it is thrown away).
-func NewCluster(t testing.TB) *Cluster {
+// off: it is thrown away); settings are postgresql.conf lines added after the defaults.
+func NewCluster(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, Dir: filepath.Join(ownedFolder(t), "data"), Port: freePort(t)}
 	RunAsOwner(t, Bin(t, "initdb"), "-D", c.Dir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C")
 	c.configure(fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"+
-		"fsync = off\nmax_connections = 50\nwal_level = replica\nmax_wal_senders = 5\nlog_min_messages = warning\n",
-		c.Port, filepath.Dir(c.Dir)))
+		"fsync = off\nmax_connections = 50\nwal_level = replica\nmax_wal_senders = 5\nlog_min_messages = warning\n%s\n",
+		c.Port, filepath.Dir(c.Dir), strings.Join(settings, "\n")))
 	c.Start()
 	return c
 }
@@ -123,24 +123,40 @@ func (c *Cluster) configure(settings string) {
 	}
 }
 
+// Command is a PostgreSQL program (initdb, pg_ctl, pg_dump …) to run on the cluster, as its owner.
+func (c *Cluster) Command(program string, args ...string) *exec.Cmd {
+	path := Bin(c.t, program)
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+// PgCtl runs pg_ctl on the cluster's data directory.
+func (c *Cluster) PgCtl(args ...string) ([]byte, error) {
+	return c.Command("pg_ctl", append([]string{"-D", c.Dir}, args...)...).CombinedOutput()
+}
+
+// LogFile is where the server logs.
+func (c *Cluster) LogFile() string { return filepath.Join(filepath.Dir(c.Dir), "server.log") }
+
 // Start starts the cluster and waits until it accepts connections; it is stopped when the test ends.
 func (c *Cluster) Start() {
 	c.t.Helper()
-	RunAsOwner(c.t, Bin(c.t, "pg_ctl"), "-D", c.Dir, "-l", filepath.Join(filepath.Dir(c.Dir), "server.log"), "-w",
-		"-t", "120", "start")
+	if out, err := c.PgCtl("-l", c.LogFile(), "-w", "-t", "120", "start"); err != nil {
+		c.t.Fatalf("dbtest: pg_ctl start: %v\n%s", err, out)
+	}
 	c.t.Cleanup(c.Stop)
 }
 
 // Stop stops the cluster at once (fast shutdown); stopping a stopped cluster does nothing.
 func (c *Cluster) Stop() {
-	cmd := exec.Command(Bin(c.t, "pg_ctl"), "-D", c.Dir, "status")
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", "-u", "postgres", "--", Bin(c.t, "pg_ctl"), "-D", c.Dir, "status")
-	}
-	if cmd.Run() != nil {
+	if _, err := c.PgCtl("status"); err != nil {
 		return
 	}
-	RunAsOwner(c.t, Bin(c.t, "pg_ctl"), "-D", c.Dir, "-w", "-m", "fast", "stop")
+	if out, err := c.PgCtl("-w", "-m", "fast", "stop"); err != nil {
+		c.t.Errorf("dbtest: pg_ctl stop: %v\n%s", err, out)
+	}
 }
 
 // URL is the connection URL of a database of the cluster.
