@@ -77,13 +77,13 @@ func (in IntegrationInput) interval() (time.Duration, error) {
 	return d, nil
 }
 
-// List lists the caller's organization's integrations, of one kind when kind is set, without their secrets.
-func (i *Integrations) List(ctx context.Context, c Caller, kind string) ([]store.Integration, error) {
+// List lists the caller's organization's integrations, narrowed by f, without their secrets.
+func (i *Integrations) List(ctx context.Context, c Caller, f store.IntegrationFilter) ([]store.Integration, error) {
 	p := c.Principal
 	if err := authz.Authorize(p, authz.IntegrationsView, authz.Org(p.OrgID)); err != nil {
 		return nil, err
 	}
-	return i.store.List(ctx, p.OrgID, kind)
+	return i.store.List(ctx, p.OrgID, f)
 }
 
 // get loads an integration of the caller's organization after checking that the caller may do a to it. An

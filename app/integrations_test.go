@@ -129,11 +129,11 @@ func TestIntegrationsCreate(t *testing.T) {
 			}
 		})
 	}
-	items, err := b.app.Integrations.List(ctx, b.callers["viewer"], "postgres")
+	items, err := b.app.Integrations.List(ctx, b.callers["viewer"], store.IntegrationFilter{Kind: "postgres"})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("the viewer's list: %+v, %v", items, err)
 	}
-	if items, err := b.app.Integrations.List(ctx, b.callers["outsider"], ""); err != nil || len(items) != 0 {
+	if items, err := b.app.Integrations.List(ctx, b.callers["outsider"], store.IntegrationFilter{}); err != nil || len(items) != 0 {
 		t.Fatalf("another organization sees %+v, %v", items, err)
 	}
 }

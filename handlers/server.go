@@ -98,6 +98,9 @@ type Deps struct {
 	// Development (APP_ENV=development) shows a banner on every page, so nobody takes a local instance for a real
 	// one.
 	Development bool
+	// FreshReadsWindow is how long a user's reads skip the read replica after they change something: its lag
+	// bound (DATABASE_READ_MAX_LAG), 0 without a replica.
+	FreshReadsWindow time.Duration
 	// Flags evaluates feature flags; the flags admin page and API need it (nil: they answer 503).
 	Flags *flags.Flags
 	// JobsUI is River's own UI (NewJobsUI, already started), served at /admin/jobs to instance administrators; nil
@@ -163,7 +166,7 @@ func New(deps Deps) *Server {
 		Sessions: deps.Sessions, SessionIdleTimeout: deps.SessionIdleTimeout, SessionLifetime: deps.SessionLifetime,
 		Limiter: limiter, Now: deps.Now, CORSAllowedOrigins: deps.CORSAllowedOrigins,
 		TrustedProxies: deps.TrustedProxies, APIRateLimit: deps.APIRateLimit, Files: deps.Files, Tracing: deps.Tracing,
-		Development: deps.Development})
+		Development: deps.Development, FreshReadsWindow: deps.FreshReadsWindow})
 	if err != nil {
 		// The static files are embedded at build time: a broken manifest is a broken build, which every test
 		// starting a server reports.

@@ -182,14 +182,14 @@ func FormsList(p FormsListPage) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Forms</h1><p class=\"muted\">Public forms collect answers; each submission can start the workflows whose trigger is that form.</p><form class=\"filters\" method=\"get\" action=\"/forms\" role=\"search\"><div class=\"field\"><label for=\"forms-q\">Search</label> <input id=\"forms-q\" type=\"search\" name=\"q\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Forms</h1><p class=\"muted\">Public forms collect answers; each submission can start the workflows whose trigger is that form.</p><form class=\"filters\" method=\"get\" action=\"/forms\" role=\"search\"><div class=\"field\"><label for=\"forms-q\">Search</label> <input id=\"forms-q\" type=\"search\" name=\"q\" maxlength=\"200\" value=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.Query).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `forms.templ`, Line: 165, Col: 61}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `forms.templ`, Line: 165, Col: 77}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var2)
 		if templ_7745c5c3_Err != nil {

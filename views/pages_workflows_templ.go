@@ -111,14 +111,14 @@ func Workflows(p WorkflowsPage) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Workflows</h1><form class=\"filters\" method=\"get\" action=\"/workflows\" hx-get=\"/workflows\" hx-target=\"#content\" hx-push-url=\"true\" role=\"search\"><div class=\"field\"><label for=\"workflow-q\">Search</label> <input id=\"workflow-q\" name=\"q\" type=\"search\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Workflows</h1><form class=\"filters\" method=\"get\" action=\"/workflows\" hx-get=\"/workflows\" hx-target=\"#content\" hx-push-url=\"true\" role=\"search\"><div class=\"field\"><label for=\"workflow-q\">Search</label> <input id=\"workflow-q\" name=\"q\" type=\"search\" maxlength=\"200\" value=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templruntime.NewAttributeExpression(p.Query).Resolve(ctx)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages_workflows.templ`, Line: 93, Col: 64}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages_workflows.templ`, Line: 93, Col: 80}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var2)
 		if templ_7745c5c3_Err != nil {

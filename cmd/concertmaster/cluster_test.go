@@ -4,14 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,84 +18,32 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/concertmaster/concertmaster/sql/dbtest"
 )
 
-// pgCluster is a PostgreSQL cluster of a test's own, made with the system's initdb and pg_ctl like
-// deploy/dev/postgres.sh makes the shared one: a test that stops or restarts its database cannot use the shared
-// cluster, which every other test package is using at the same time.
+// pgCluster is a PostgreSQL cluster of a test's own (dbtest.Cluster): a test that stops or restarts its database
+// cannot use the shared cluster, which every other test package is using at the same time.
 type pgCluster struct {
-	bin  string
+	*dbtest.Cluster
 	data string
 	port string
 }
 
-// startPrivateCluster creates and starts a cluster under a temporary folder on a free port; it is stopped when the
-// test ends. As root it runs as the postgres user, which PostgreSQL requires.
+// startPrivateCluster creates and starts a cluster on a free port, sized for a scaled-out set of processes; it is
+// stopped when the test ends.
 func startPrivateCluster(t *testing.T) *pgCluster {
 	t.Helper()
-	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
-	if len(bins) == 0 {
-		t.Fatal("no PostgreSQL server binaries under /usr/lib/postgresql (deploy/dev/postgres.sh installs them)")
-	}
-	sort.Strings(bins)
-	c := &pgCluster{bin: filepath.Dir(bins[len(bins)-1]), data: filepath.Join(t.TempDir(), "pg"), port: freePort(t)}
-	if err := os.Mkdir(c.data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if os.Getuid() == 0 {
-		// The postgres user must reach the data folder through the test's private temporary folders.
-		for dir := filepath.Dir(c.data); dir != "/"; dir = filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		if out, err := exec.Command("chown", "postgres:", c.data).CombinedOutput(); err != nil {
-			t.Fatalf("chown: %v %s", err, out)
-		}
-	}
-	if out, err := c.command("initdb", "-D", c.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C").CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	// fsync is off: the cluster is thrown away, and its restarts (fast shutdowns) are clean.
-	conf := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nmax_connections = 200\n"+
-		"fsync = off\nshared_buffers = 64MB\nlog_min_messages = warning\n", c.port, c.data)
-	f, err := os.OpenFile(filepath.Join(c.data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(conf); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	if out, err := c.pgCtl("-l", c.logFile(), "-w", "-t", "60", "start"); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := c.pgCtl("-w", "-m", "immediate", "stop"); err != nil {
-			t.Logf("pg_ctl stop: %v\n%s", err, out)
-		}
-	})
-	return c
+	c := dbtest.NewCluster(t, "max_connections = 200", "shared_buffers = 64MB")
+	return &pgCluster{Cluster: c, data: c.Dir, port: strconv.Itoa(c.Port)}
 }
 
-func (c *pgCluster) command(tool string, args ...string) *exec.Cmd {
-	path := filepath.Join(c.bin, tool)
-	if os.Getuid() == 0 {
-		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
-	}
-	return exec.Command(path, args...)
-}
+func (c *pgCluster) command(tool string, args ...string) *exec.Cmd { return c.Command(tool, args...) }
 
-func (c *pgCluster) pgCtl(args ...string) ([]byte, error) {
-	return c.command("pg_ctl", append([]string{"-D", c.data}, args...)...).CombinedOutput()
-}
+func (c *pgCluster) pgCtl(args ...string) ([]byte, error) { return c.PgCtl(args...) }
 
 // url is the connection URL of a database of the cluster.
-func (c *pgCluster) url(database string) string {
-	return "postgres://postgres@127.0.0.1:" + c.port + "/" + database + "?sslmode=disable"
-}
+func (c *pgCluster) url(database string) string { return c.URL(database) }
 
 // createDatabase creates a database and migrates it with the migrate command.
 func (c *pgCluster) createDatabase(t *testing.T, name string) string {
@@ -119,7 +66,7 @@ func (c *pgCluster) createDatabase(t *testing.T, name string) string {
 }
 
 // logFile is where the server logs.
-func (c *pgCluster) logFile() string { return filepath.Join(c.data, "server.log") }
+func (c *pgCluster) logFile() string { return c.LogFile() }
 
 func freePort(t testing.TB) string {
 	t.Helper()

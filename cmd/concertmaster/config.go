@@ -23,6 +23,7 @@ type config struct {
 	ListenAddr        string
 	DatabaseURL       string
 	DatabaseMaxConns  int32
+	Replica           replicaConfig
 	RedisURL          string
 	BaseURL           *url.URL
 	SecretKey         string
@@ -98,6 +99,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadMetricsConfig(cfg, get, bad)
 	loadObserveConfig(cfg, get, bad)
 	loadTriggerConfig(cfg, get, bad)
+	loadReplicaConfig(cfg, get, bad)
 	checkProductionSafety(cfg, bad)
 
 	if len(problems) > 0 {

@@ -69,6 +69,11 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		store.NewPoolCollector(pool),
 	)
+	stopReplica, err := startReadReplica(ctx, cfg, pool, st, metrics, logger)
+	if err != nil {
+		return err
+	}
+	defer stopReplica()
 
 	// Every background service logs and reads the time through it.
 	arch := service.NewArchetype(logger)
@@ -117,6 +122,9 @@ func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st 
 	deps.Registry, deps.Plans = bg.Registry, bg.Plans
 	deps.Ingester, deps.Events, deps.Deliveries = bg.Ingester, bg.Events, bg.Deliveries
 	deps.WebhookRateLimit, deps.WebhookMaxBodyBytes = cfg.WebhookRateLimit, cfg.WebhookMaxBodyBytes
+	if cfg.Replica.URL != "" {
+		deps.FreshReadsWindow = cfg.Replica.MaxLag
+	}
 	deps.MetricsToken, deps.MetricsOwnListener = cfg.Metrics.Token, cfg.Metrics.Addr != ""
 	deps.Tracing = bg.Tracing
 	deps.Flags, deps.Development = flagSet, cfg.Mode == flags.Development

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Readies the programs the deployment tests run (deploy/compose, deploy/helm), printing `export` lines for make test:
-#   - Debian's nginx, prometheus (with promtool) and prometheus-alertmanager, installed when missing, as
-#     TEST_NGINX, TEST_PROMETHEUS, TEST_PROMTOOL and TEST_AMTOOL;
+#   - Debian's nginx, prometheus (with promtool), prometheus-alertmanager and pgbackrest, installed when missing, as
+#     TEST_NGINX, TEST_PROMETHEUS, TEST_PROMTOOL, TEST_AMTOOL and TEST_PGBACKREST;
 #   - helm, pinned by version (HELM_VERSION), built once from the Go module proxy into .data/tools/helm-<version>/
 #     and reused after (the first build compiles Kubernetes' client libraries: several minutes), as TEST_HELM.
 # Installs and builds go to stderr so that only the export lines reach stdout.
@@ -13,6 +13,7 @@ missing=()
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "ops-env.sh: installing ${missing[*]} for the deployment tests" >&2
 	apt-get update -qq >&2
@@ -24,6 +25,7 @@ echo "export TEST_NGINX='$nginx'"
 echo "export TEST_PROMETHEUS='$(command -v prometheus)'"
 echo "export TEST_PROMTOOL='$(command -v promtool)'"
 echo "export TEST_AMTOOL='$(command -v amtool)'"
+echo "export TEST_PGBACKREST='$(command -v pgbackrest)'"
 
 helm="$root/.data/tools/helm-$HELM_VERSION/helm"
 if [ ! -x "$helm" ]; then

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,10 +75,10 @@ func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
 	return out
 }
 
-// apiExecutionList is GET /api/v1/executions?workflow_id=&status=&since=&cursor=&limit=.
+// apiExecutionList is GET /api/v1/executions?q=&workflow_id=&status=&since=&cursor=&limit=; q searches errors.
 func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var f store.ExecutionFilter
+	f := store.ExecutionFilter{Query: strings.TrimSpace(q.Get("q"))}
 	var fields []fault.FieldError
 	if v := q.Get("workflow_id"); v != "" {
 		id, err := uuid.Parse(v)
@@ -127,7 +128,7 @@ func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		out[i] = executionOut(e, nil)
 	}
 	next := ""
-	if len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) {
+	if f.Query == "" && len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) { // a search is one page
 		last := items[len(items)-1]
 		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}

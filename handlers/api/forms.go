@@ -122,7 +122,7 @@ func (s *Handlers) apiFormList(w http.ResponseWriter, r *http.Request) {
 		out[i] = s.formOut(form)
 	}
 	next := ""
-	if len(forms) > 0 && len(forms) == httpx.ClampedLimit(f.Limit) {
+	if f.Query == "" && len(forms) > 0 && len(forms) == httpx.ClampedLimit(f.Limit) { // a search is one page
 		last := forms[len(forms)-1]
 		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}

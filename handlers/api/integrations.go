@@ -16,9 +16,11 @@ import (
 // The integrations API: an adapter over app.Integrations, as the integrations page (integrations.go) is. Every
 // route that reads a body authorizes first, so a refused caller's body is never read.
 
-// apiIntegrationList is GET /api/v1/integrations?kind=: settings without secrets.
+// apiIntegrationList is GET /api/v1/integrations?kind=&q=: settings without secrets.
 func (s *Handlers) apiIntegrationList(w http.ResponseWriter, r *http.Request) {
-	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), r.URL.Query().Get("kind"))
+	q := r.URL.Query()
+	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r),
+		store.IntegrationFilter{Kind: q.Get("kind"), Query: q.Get("q")})
 	if err != nil {
 		s.Problem(w, r, err)
 		return

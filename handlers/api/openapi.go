@@ -160,6 +160,13 @@ func query(name string, typ any, desc string) apiParam {
 	return apiParam{Name: name, In: "query", Type: typ, Description: desc}
 }
 
+// searchParam is a list's q: full-text search over what, ranked, in one page.
+func searchParam(what string) apiParam {
+	return query("q", "", "Full-text search of "+what+`, at most 200 characters, in web-search syntax ("a phrase", `+
+		"or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page "+
+		"(no next_cursor, and cursor is refused): add words to narrow them.")
+}
+
 func header(name, desc string) apiParam {
 	return apiParam{Name: name, In: "header", Type: "", Description: desc}
 }

@@ -44,7 +44,7 @@ func formRouteDescriptions() map[string]apiRoute {
 	}
 	return map[string]apiRoute{
 		"GET /api/v1/forms": {Tag: tagForms, Summary: "List forms",
-			Params: []apiParam{query("q", "", "Words the name or slug contains."),
+			Params: []apiParam{searchParam("the name and description (the name weighs more)"),
 				query("published", false, "Only published (true) or unpublished (false) forms."), cursorParam, limitParam},
 			Responses: with(ok(formPage{}, "A page of forms, newest first."), st403, st422)},
 		"POST /api/v1/forms": {Tag: tagForms, Summary: "Create a form",

@@ -93,12 +93,13 @@ const (
 func coreRouteDescriptions() map[string]apiRoute {
 	var (
 		workflowListParams = []apiParam{
-			query("q", "", "Words the name or description contains."),
+			searchParam("the name and description (the name weighs more)"),
 			query("active", false, "Only active (true) or inactive (false) workflows."),
 			query("archived", false, "Archived workflows instead of live ones."),
 			cursorParam, limitParam,
 		}
 		executionListParams = []apiParam{
+			searchParam("the error of failed executions"),
 			query("workflow_id", uuid.UUID{}, "Only executions of this workflow."),
 			{Name: "status", In: "query", Type: "", Description: "Only executions in this status.",
 				Enum: []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting, store.StatusSucceeded,
@@ -238,7 +239,8 @@ func coreRouteDescriptions() map[string]apiRoute {
 
 		// Integrations.
 		"GET /api/v1/integrations": {Tag: tagIntegrations, Summary: "List integrations (secrets never shown)",
-			Params:    []apiParam{query("kind", "", "Only integrations of this kind (smtp, http, postgres …).")},
+			Params: []apiParam{query("kind", "", "Only integrations of this kind (smtp, http, postgres …)."),
+				searchParam("the name")},
 			Responses: with(one(ok(integrationList{}, "Integrations.")), st403)},
 		"POST /api/v1/integrations": {Tag: tagIntegrations, Summary: "Add an integration",
 			Description: "settings mixes plain settings and secrets; the kind's secret fields are sealed and never shown back.",

@@ -82,7 +82,7 @@ func (s *Handlers) apiWorkflowList(w http.ResponseWriter, r *http.Request) {
 		out[i] = workflowOut(wf, nil)
 	}
 	next := ""
-	if len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) {
+	if f.Query == "" && len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) { // a search is one page
 		last := items[len(items)-1]
 		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}

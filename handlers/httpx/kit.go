@@ -16,6 +16,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/concertmaster/concertmaster/app"
@@ -60,6 +61,9 @@ type Config struct {
 	Tracing *tracing.Tracing
 	// Development shows the development-mode banner on every page.
 	Development bool
+	// FreshReadsWindow is how long after a user's change their reads skip the read replica (its lag bound); 0
+	// when there is no replica.
+	FreshReadsWindow time.Duration
 }
 
 // Kit is the shared state of every surface, built once per server. Surfaces embed it to reach its helpers.
@@ -71,6 +75,8 @@ type Kit struct {
 	cors     map[string]bool
 	assets   *assets
 	metrics  *httpMetrics
+	// writers is nil without a read replica (freshreads.go).
+	writers *recentWriters
 }
 
 // NewKit builds the kit: the session manager, cross-origin protection trusting BaseURL, the access tokens, the HTTP
@@ -86,6 +92,9 @@ func NewKit(cfg Config) (*Kit, error) {
 		return nil, err
 	}
 	k.assets = assets
+	if cfg.FreshReadsWindow > 0 {
+		k.writers = &recentWriters{window: cfg.FreshReadsWindow, now: cfg.Now, at: map[uuid.UUID]time.Time{}}
+	}
 	for _, o := range cfg.CORSAllowedOrigins {
 		k.cors[o] = true
 	}

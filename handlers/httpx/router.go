@@ -36,7 +36,7 @@ func (rt *Router) Handle(pattern string, h http.Handler) {
 
 // Page registers a page for signed-in users.
 func (rt *Router) Page(pattern string, h http.HandlerFunc) {
-	rt.Handle(pattern, rt.kit.CookieAuth(rt.kit.RequireUser(h)))
+	rt.Handle(pattern, rt.kit.CookieAuth(rt.kit.RequireUser(rt.kit.freshReads(h))))
 }
 
 // PublicPage registers a page that anonymous visitors may open; a signed-in visitor's principal is still loaded.
@@ -46,9 +46,9 @@ func (rt *Router) PublicPage(pattern string, h http.HandlerFunc) {
 
 // API registers an API route that needs a Bearer token.
 func (rt *Router) API(pattern string, h http.HandlerFunc) {
-	var next http.Handler = h
+	next := rt.kit.freshReads(h)
 	if strings.HasPrefix(pattern, "POST ") {
-		next = rt.kit.Idempotent(pattern, h)
+		next = rt.kit.Idempotent(pattern, next)
 	}
 	rt.Handle(pattern, rt.kit.WithCORS(rt.kit.BearerAuth(next)))
 }

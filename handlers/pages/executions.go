@@ -29,7 +29,7 @@ var executionSince = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.
 // workflow beyond it shows the workflow's short id.
 const workflowChoicesLimit = 500
 
-// executionsPage is GET /executions?workflow_id=&status=&since=&cursor=.
+// executionsPage is GET /executions?q=&workflow_id=&status=&since=&cursor=; q searches the executions' errors.
 func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 	p := httpx.PrincipalFrom(r.Context())
 	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
@@ -37,8 +37,8 @@ func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	page := views.ExecutionsPage{}
-	f := store.ExecutionFilter{Limit: pageListSize}
+	page := views.ExecutionsPage{Query: strings.TrimSpace(q.Get("q"))}
+	f := store.ExecutionFilter{Query: page.Query, Limit: pageListSize}
 	// A filter value this page did not offer is dropped rather than refused: the form cannot produce one.
 	if id, err := uuid.Parse(q.Get("workflow_id")); err == nil {
 		f.WorkflowID, page.WorkflowID = &id, id.String()
@@ -75,7 +75,7 @@ func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 	for _, e := range items {
 		page.Items = append(page.Items, executionRow(e, names))
 	}
-	if len(items) == pageListSize {
+	if len(items) == pageListSize && f.Query == "" { // a search is one ranked page
 		last := items[len(items)-1]
 		page.OlderURL = pageURL("/executions", url.Values{"workflow_id": {page.WorkflowID}, "status": {page.Status},
 			"since": {page.Since}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})

@@ -53,7 +53,7 @@ func (s *Handlers) renderFormsList(w http.ResponseWriter, r *http.Request, statu
 			PublicURL: s.PublicFormURL(form.Slug), Published: form.Published, Closed: form.Closed(now),
 			Submissions: form.SubmissionCount, UpdatedAt: form.UpdatedAt})
 	}
-	if len(forms) == httpx.DefaultPageSize {
+	if len(forms) == httpx.DefaultPageSize && f.Query == "" { // a search is one ranked page
 		last := forms[len(forms)-1]
 		page.NextURL = "/forms?" + url.Values{"q": {f.Query}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}}.Encode()
 	}

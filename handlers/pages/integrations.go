@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
@@ -29,18 +30,19 @@ func integrationKinds() []views.IntegrationKind {
 	return kinds
 }
 
-// integrationsPage is GET /integrations.
+// integrationsPage is GET /integrations?q=.
 func (s *Handlers) integrationsPage(w http.ResponseWriter, r *http.Request) {
 	s.renderIntegrations(w, r, http.StatusOK, views.Form{})
 }
 
 func (s *Handlers) renderIntegrations(w http.ResponseWriter, r *http.Request, status int, form views.Form) {
-	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), "")
+	query := strings.TrimSpace(r.URL.Query().Get("q"))
+	items, err := s.deps.App.Integrations.List(r.Context(), s.Caller(r), store.IntegrationFilter{Query: query})
 	if err != nil {
 		s.PageError(w, r, err)
 		return
 	}
-	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds(),
+	page := views.IntegrationsPage{Form: form, Kinds: integrationKinds(), Query: query,
 		CanManage: httpx.Authorize(r, authz.IntegrationsManage, authz.Org(httpx.PrincipalFrom(r.Context()).OrgID)) == nil}
 	for _, it := range items {
 		row := views.IntegrationRow{ID: it.ID.String(), Name: it.Name, Kind: it.Kind, Settings: string(it.Config),

@@ -70,7 +70,7 @@ func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, statu
 			CanDuplicate: page.CanCreate && wf.ArchivedAt == nil,
 			CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil})
 	}
-	if len(items) == pageListSize {
+	if len(items) == pageListSize && f.Query == "" { // a search is one ranked page
 		last := items[len(items)-1]
 		page.OlderURL = pageURL("/workflows", url.Values{"q": {page.Query}, "status": {page.Status},
 			"cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})

@@ -448,6 +448,81 @@ func (q *Queries) ExecutionRequestCancel(ctx context.Context, arg ExecutionReque
 	return i, err
 }
 
+const executionSearch = `-- name: ExecutionSearch :many
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions
+WHERE organization_id = $1 AND error IS NOT NULL
+  AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery($2::text, $3::text)
+  AND ($4::uuid IS NULL OR workflow_id = $4::uuid)
+  AND ($5::text IS NULL OR status = $5::text)
+  AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery($2::text, $3::text)) DESC,
+    created_at DESC, id DESC
+LIMIT $7
+`
+
+type ExecutionSearchParams struct {
+	OrganizationID uuid.UUID
+	Words          string
+	Prefix         *string
+	WorkflowID     *uuid.UUID
+	Status         *string
+	CreatedAfter   *time.Time
+	MaxRows        int32
+}
+
+// ExecutionSearch ranks an organization's failed executions by how well their error matches a search
+// (search_tsquery, migration 0016), best first, then newest. The error expression and the error IS NOT NULL are
+// those of workflow_executions_error_search_idx, so the index serves it.
+func (q *Queries) ExecutionSearch(ctx context.Context, arg ExecutionSearchParams) ([]WorkflowExecution, error) {
+	rows, err := q.db.Query(ctx, executionSearch,
+		arg.OrganizationID,
+		arg.Words,
+		arg.Prefix,
+		arg.WorkflowID,
+		arg.Status,
+		arg.CreatedAfter,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowExecution{}
+	for rows.Next() {
+		var i WorkflowExecution
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkflowID,
+			&i.WorkflowVersionID,
+			&i.Version,
+			&i.Status,
+			&i.TriggerKind,
+			&i.TriggerData,
+			&i.Priority,
+			&i.RetryOf,
+			&i.CreatedBy,
+			&i.Error,
+			&i.CancelRequestedAt,
+			&i.ResumeAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FailedNodeID,
+			&i.RequestID,
+			&i.TraceParent,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const executionStart = `-- name: ExecutionStart :one
 WITH target AS (
     SELECT e.id, e.status, w.concurrency_limit,

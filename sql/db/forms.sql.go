@@ -252,17 +252,15 @@ SELECT id, organization_id, name, slug, description, fields, settings, published
     created_at, updated_at
 FROM forms
 WHERE organization_id = $1
-  AND ($2::text IS NULL OR search @@ websearch_to_tsquery('simple', $2::text))
-  AND ($3::boolean IS NULL OR published = $3::boolean)
-  AND ($4::timestamptz IS NULL
-       OR (created_at, id) < ($4::timestamptz, $5::uuid))
+  AND ($2::boolean IS NULL OR published = $2::boolean)
+  AND ($3::timestamptz IS NULL
+       OR (created_at, id) < ($3::timestamptz, $4::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $6
+LIMIT $5
 `
 
 type FormListParams struct {
 	OrganizationID  uuid.UUID
-	Query           *string
 	Published       *bool
 	BeforeCreatedAt *time.Time
 	BeforeID        *uuid.UUID
@@ -284,12 +282,10 @@ type FormListRow struct {
 	UpdatedAt       time.Time
 }
 
-// FormList pages through an organization's forms, newest first, keyset-paged on (created_at, id), with full-text
-// search on name and description.
+// FormList pages through an organization's forms, newest first, keyset-paged on (created_at, id).
 func (q *Queries) FormList(ctx context.Context, arg FormListParams) ([]FormListRow, error) {
 	rows, err := q.db.Query(ctx, formList,
 		arg.OrganizationID,
-		arg.Query,
 		arg.Published,
 		arg.BeforeCreatedAt,
 		arg.BeforeID,
@@ -341,6 +337,81 @@ type FormReleaseSubmissionParams struct {
 func (q *Queries) FormReleaseSubmission(ctx context.Context, arg FormReleaseSubmissionParams) error {
 	_, err := q.db.Exec(ctx, formReleaseSubmission, arg.Released, arg.ID, arg.OrganizationID)
 	return err
+}
+
+const formSearch = `-- name: FormSearch :many
+SELECT id, organization_id, name, slug, description, fields, settings, published, created_by, submission_count,
+    created_at, updated_at
+FROM forms
+WHERE organization_id = $1
+  AND search @@ search_tsquery($2::text, $3::text)
+  AND ($4::boolean IS NULL OR published = $4::boolean)
+ORDER BY ts_rank(search, search_tsquery($2::text, $3::text)) DESC, created_at DESC, id DESC
+LIMIT $5
+`
+
+type FormSearchParams struct {
+	OrganizationID uuid.UUID
+	Words          string
+	Prefix         *string
+	Published      *bool
+	MaxRows        int32
+}
+
+type FormSearchRow struct {
+	ID              uuid.UUID
+	OrganizationID  uuid.UUID
+	Name            string
+	Slug            string
+	Description     string
+	Fields          json.RawMessage
+	Settings        json.RawMessage
+	Published       bool
+	CreatedBy       *uuid.UUID
+	SubmissionCount int32
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// FormSearch ranks an organization's forms by how well their name (weighted above) and description match a search
+// (search_tsquery, migration 0016), best first: one page, since a ranking has no stable keyset.
+func (q *Queries) FormSearch(ctx context.Context, arg FormSearchParams) ([]FormSearchRow, error) {
+	rows, err := q.db.Query(ctx, formSearch,
+		arg.OrganizationID,
+		arg.Words,
+		arg.Prefix,
+		arg.Published,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []FormSearchRow{}
+	for rows.Next() {
+		var i FormSearchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.Slug,
+			&i.Description,
+			&i.Fields,
+			&i.Settings,
+			&i.Published,
+			&i.CreatedBy,
+			&i.SubmissionCount,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const formSetPublished = `-- name: FormSetPublished :one

@@ -387,6 +387,87 @@ func (q *Queries) IntegrationRateWindowAge(ctx context.Context, windowMs float64
 	return age_ms, err
 }
 
+const integrationSearch = `-- name: IntegrationSearch :many
+SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
+FROM integrations
+WHERE organization_id = $1 AND ($2::text IS NULL OR kind = $2::text)
+  AND to_tsvector('simple', name) @@ search_tsquery($3::text, $4::text)
+ORDER BY ts_rank(to_tsvector('simple', name), search_tsquery($3::text, $4::text)) DESC, name, id
+LIMIT $5
+`
+
+type IntegrationSearchParams struct {
+	OrganizationID uuid.UUID
+	Kind           *string
+	Words          string
+	Prefix         *string
+	MaxRows        int32
+}
+
+type IntegrationSearchRow struct {
+	ID                  uuid.UUID
+	OrganizationID      uuid.UUID
+	Name                string
+	Kind                string
+	Config              json.RawMessage
+	HasSecrets          bool
+	RateLimit           *int32
+	RateIntervalMs      int64
+	CreatedBy           *uuid.UUID
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	UseRestricted       bool
+	UseRoles            []string
+	UseUserIds          []uuid.UUID
+	AllowPrivilegedRole bool
+}
+
+// IntegrationSearch ranks an organization's integrations by how well their name matches a search (search_tsquery,
+// migration 0016; the expression is integrations_search_idx's), best first, without their secrets.
+func (q *Queries) IntegrationSearch(ctx context.Context, arg IntegrationSearchParams) ([]IntegrationSearchRow, error) {
+	rows, err := q.db.Query(ctx, integrationSearch,
+		arg.OrganizationID,
+		arg.Kind,
+		arg.Words,
+		arg.Prefix,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []IntegrationSearchRow{}
+	for rows.Next() {
+		var i IntegrationSearchRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.Kind,
+			&i.Config,
+			&i.HasSecrets,
+			&i.RateLimit,
+			&i.RateIntervalMs,
+			&i.CreatedBy,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.UseRestricted,
+			&i.UseRoles,
+			&i.UseUserIds,
+			&i.AllowPrivilegedRole,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const integrationSetPrivilegedRole = `-- name: IntegrationSetPrivilegedRole :one
 UPDATE integrations SET allow_privileged_role = $1
 WHERE id = $2

@@ -227,18 +227,16 @@ SELECT id, organization_id, name, description, created_by, current_version, acti
     archived_at, created_at, updated_at
 FROM workflows
 WHERE organization_id = $1
-  AND ($2::text IS NULL OR search @@ websearch_to_tsquery('simple', $2::text))
-  AND ($3::boolean IS NULL OR active = $3::boolean)
-  AND (archived_at IS NOT NULL) = $4::boolean
-  AND ($5::timestamptz IS NULL
-       OR (created_at, id) < ($5::timestamptz, $6::uuid))
+  AND ($2::boolean IS NULL OR active = $2::boolean)
+  AND (archived_at IS NOT NULL) = $3::boolean
+  AND ($4::timestamptz IS NULL
+       OR (created_at, id) < ($4::timestamptz, $5::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $7
+LIMIT $6
 `
 
 type WorkflowListParams struct {
 	OrganizationID  uuid.UUID
-	Query           *string
 	Active          *bool
 	Archived        bool
 	BeforeCreatedAt *time.Time
@@ -265,7 +263,6 @@ type WorkflowListRow struct {
 func (q *Queries) WorkflowList(ctx context.Context, arg WorkflowListParams) ([]WorkflowListRow, error) {
 	rows, err := q.db.Query(ctx, workflowList,
 		arg.OrganizationID,
-		arg.Query,
 		arg.Active,
 		arg.Archived,
 		arg.BeforeCreatedAt,
@@ -279,6 +276,84 @@ func (q *Queries) WorkflowList(ctx context.Context, arg WorkflowListParams) ([]W
 	items := []WorkflowListRow{}
 	for rows.Next() {
 		var i WorkflowListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.Name,
+			&i.Description,
+			&i.CreatedBy,
+			&i.CurrentVersion,
+			&i.Active,
+			&i.Priority,
+			&i.ConcurrencyLimit,
+			&i.ArchivedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const workflowSearch = `-- name: WorkflowSearch :many
+SELECT id, organization_id, name, description, created_by, current_version, active, priority, concurrency_limit,
+    archived_at, created_at, updated_at
+FROM workflows
+WHERE organization_id = $1
+  AND search @@ search_tsquery($2::text, $3::text)
+  AND ($4::boolean IS NULL OR active = $4::boolean)
+  AND (archived_at IS NOT NULL) = $5::boolean
+ORDER BY ts_rank(search, search_tsquery($2::text, $3::text)) DESC, created_at DESC, id DESC
+LIMIT $6
+`
+
+type WorkflowSearchParams struct {
+	OrganizationID uuid.UUID
+	Words          string
+	Prefix         *string
+	Active         *bool
+	Archived       bool
+	MaxRows        int32
+}
+
+type WorkflowSearchRow struct {
+	ID               uuid.UUID
+	OrganizationID   uuid.UUID
+	Name             string
+	Description      string
+	CreatedBy        *uuid.UUID
+	CurrentVersion   int32
+	Active           bool
+	Priority         int16
+	ConcurrencyLimit *int32
+	ArchivedAt       *time.Time
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// WorkflowSearch ranks an organization's workflows by how well their name (weighted above) and description match a
+// search (search_tsquery, migration 0016), best first: one page, since a ranking has no stable keyset.
+func (q *Queries) WorkflowSearch(ctx context.Context, arg WorkflowSearchParams) ([]WorkflowSearchRow, error) {
+	rows, err := q.db.Query(ctx, workflowSearch,
+		arg.OrganizationID,
+		arg.Words,
+		arg.Prefix,
+		arg.Active,
+		arg.Archived,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowSearchRow{}
+	for rows.Next() {
+		var i WorkflowSearchRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.OrganizationID,

@@ -86,6 +86,20 @@ WHERE organization_id = @organization_id
 ORDER BY created_at DESC, id DESC
 LIMIT @max_rows;
 
+-- name: ExecutionSearch :many
+-- ExecutionSearch ranks an organization's failed executions by how well their error matches a search
+-- (search_tsquery, migration 0016), best first, then newest. The error expression and the error IS NOT NULL are
+-- those of workflow_executions_error_search_idx, so the index serves it.
+SELECT * FROM workflow_executions
+WHERE organization_id = @organization_id AND error IS NOT NULL
+  AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
+  AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
+  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after')::timestamptz)
+ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC,
+    created_at DESC, id DESC
+LIMIT @max_rows;
+
 -- name: NodeRunList :many
 SELECT * FROM node_executions
 WHERE execution_id = @execution_id AND organization_id = @organization_id

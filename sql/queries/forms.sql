@@ -22,17 +22,27 @@ FROM forms
 WHERE slug = @slug;
 
 -- name: FormList :many
--- FormList pages through an organization's forms, newest first, keyset-paged on (created_at, id), with full-text
--- search on name and description.
+-- FormList pages through an organization's forms, newest first, keyset-paged on (created_at, id).
 SELECT id, organization_id, name, slug, description, fields, settings, published, created_by, submission_count,
     created_at, updated_at
 FROM forms
 WHERE organization_id = @organization_id
-  AND (sqlc.narg('query')::text IS NULL OR search @@ websearch_to_tsquery('simple', sqlc.narg('query')::text))
   AND (sqlc.narg('published')::boolean IS NULL OR published = sqlc.narg('published')::boolean)
   AND (sqlc.narg('before_created_at')::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
 ORDER BY created_at DESC, id DESC
+LIMIT @max_rows;
+
+-- name: FormSearch :many
+-- FormSearch ranks an organization's forms by how well their name (weighted above) and description match a search
+-- (search_tsquery, migration 0016), best first: one page, since a ranking has no stable keyset.
+SELECT id, organization_id, name, slug, description, fields, settings, published, created_by, submission_count,
+    created_at, updated_at
+FROM forms
+WHERE organization_id = @organization_id
+  AND search @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
+  AND (sqlc.narg('published')::boolean IS NULL OR published = sqlc.narg('published')::boolean)
+ORDER BY ts_rank(search, search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC, created_at DESC, id DESC
 LIMIT @max_rows;
 
 -- name: FormUpdate :one

@@ -26,6 +26,18 @@ FROM integrations
 WHERE organization_id = @organization_id AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
 ORDER BY name, id;
 
+-- name: IntegrationSearch :many
+-- IntegrationSearch ranks an organization's integrations by how well their name matches a search (search_tsquery,
+-- migration 0016; the expression is integrations_search_idx's), best first, without their secrets.
+SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
+    coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
+    use_restricted, use_roles, use_user_ids, allow_privileged_role
+FROM integrations
+WHERE organization_id = @organization_id AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
+  AND to_tsvector('simple', name) @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
+ORDER BY ts_rank(to_tsvector('simple', name), search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC, name, id
+LIMIT @max_rows;
+
 -- name: IntegrationGetSealed :one
 -- IntegrationGetSealed returns an integration with its sealed secrets, for the node runtime and for updates. FOR
 -- SHARE would not help the runtime, so it reads without locking; updates lock with IntegrationLock first.

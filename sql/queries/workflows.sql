@@ -17,12 +17,24 @@ SELECT id, organization_id, name, description, created_by, current_version, acti
     archived_at, created_at, updated_at
 FROM workflows
 WHERE organization_id = @organization_id
-  AND (sqlc.narg('query')::text IS NULL OR search @@ websearch_to_tsquery('simple', sqlc.narg('query')::text))
   AND (sqlc.narg('active')::boolean IS NULL OR active = sqlc.narg('active')::boolean)
   AND (archived_at IS NOT NULL) = @archived::boolean
   AND (sqlc.narg('before_created_at')::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
 ORDER BY created_at DESC, id DESC
+LIMIT @max_rows;
+
+-- name: WorkflowSearch :many
+-- WorkflowSearch ranks an organization's workflows by how well their name (weighted above) and description match a
+-- search (search_tsquery, migration 0016), best first: one page, since a ranking has no stable keyset.
+SELECT id, organization_id, name, description, created_by, current_version, active, priority, concurrency_limit,
+    archived_at, created_at, updated_at
+FROM workflows
+WHERE organization_id = @organization_id
+  AND search @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
+  AND (sqlc.narg('active')::boolean IS NULL OR active = sqlc.narg('active')::boolean)
+  AND (archived_at IS NOT NULL) = @archived::boolean
+ORDER BY ts_rank(search, search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC, created_at DESC, id DESC
 LIMIT @max_rows;
 
 -- name: WorkflowUpdateHead :one

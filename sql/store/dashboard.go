@@ -40,14 +40,14 @@ type ExecutionFailure struct {
 // the recent failures.
 func (s *Store) DashboardGet(ctx context.Context, orgID uuid.UUID, since time.Time, limit int) (Dashboard, error) {
 	out := Dashboard{ByStatus: map[string]int64{}}
-	counts, err := s.q.DashboardStatusCounts(ctx, db.DashboardStatusCountsParams{OrganizationID: orgID, Since: since})
+	counts, err := s.r.DashboardStatusCounts(ctx, db.DashboardStatusCountsParams{OrganizationID: orgID, Since: since})
 	if err != nil {
 		return Dashboard{}, interpret(err, "dashboard")
 	}
 	for _, c := range counts {
 		out.ByStatus[c.Status] = c.Executions
 	}
-	slowest, err := s.q.DashboardSlowestWorkflows(ctx, db.DashboardSlowestWorkflowsParams{OrganizationID: orgID,
+	slowest, err := s.r.DashboardSlowestWorkflows(ctx, db.DashboardSlowestWorkflowsParams{OrganizationID: orgID,
 		Since: since, MaxRows: int32(clampLimit(limit))})
 	if err != nil {
 		return Dashboard{}, interpret(err, "dashboard")
@@ -56,7 +56,7 @@ func (s *Store) DashboardGet(ctx context.Context, orgID uuid.UUID, since time.Ti
 		out.Slowest = append(out.Slowest, WorkflowDuration{WorkflowID: r.WorkflowID, WorkflowName: r.Name,
 			Executions: r.Executions, Average: time.Duration(r.AverageMs * float64(time.Millisecond))})
 	}
-	failures, err := s.q.DashboardRecentFailures(ctx, db.DashboardRecentFailuresParams{OrganizationID: orgID,
+	failures, err := s.r.DashboardRecentFailures(ctx, db.DashboardRecentFailuresParams{OrganizationID: orgID,
 		MaxRows: int32(clampLimit(limit))})
 	if err != nil {
 		return Dashboard{}, interpret(err, "dashboard")

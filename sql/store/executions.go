@@ -335,6 +335,8 @@ func (s *Store) NodeRuns(ctx context.Context, orgID, executionID uuid.UUID) ([]e
 
 // ExecutionFilter narrows ExecutionList; zero fields do not filter.
 type ExecutionFilter struct {
+	// Query searches the executions' errors (so finds failed ones only), best match first, in one page.
+	Query        string
 	WorkflowID   *uuid.UUID
 	Status       string
 	CreatedAfter *time.Time
@@ -345,6 +347,9 @@ type ExecutionFilter struct {
 
 // ExecutionList pages through an organization's executions, newest first.
 func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionFilter) ([]Execution, error) {
+	if f.Query != "" {
+		return s.executionSearch(ctx, orgID, f)
+	}
 	p := db.ExecutionListParams{OrganizationID: orgID, WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter,
 		MaxRows: int32(clampLimit(f.Limit))}
 	if f.Status != "" {
@@ -353,7 +358,31 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 	if f.Before != nil {
 		p.BeforeCreatedAt, p.BeforeID = &f.Before.CreatedAt, &f.Before.ID
 	}
-	rows, err := s.q.ExecutionList(ctx, p)
+	rows, err := s.r.ExecutionList(ctx, p)
+	if err != nil {
+		return nil, interpret(err, "executions")
+	}
+	out := make([]Execution, len(rows))
+	for i, r := range rows {
+		out[i] = executionFromRow(r)
+	}
+	return out, nil
+}
+
+func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f ExecutionFilter) ([]Execution, error) {
+	terms, err := parseSearch("q", f.Query)
+	if err == nil && f.Before != nil {
+		err = errSearchHasOnePage
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := db.ExecutionSearchParams{OrganizationID: orgID, Words: terms.Words, Prefix: terms.Prefix,
+		WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter, MaxRows: int32(clampLimit(f.Limit))}
+	if f.Status != "" {
+		p.Status = &f.Status
+	}
+	rows, err := s.r.ExecutionSearch(ctx, p)
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}

@@ -209,16 +209,39 @@ type FormFilter struct {
 	Limit     int
 }
 
-// FormList pages through an organization's forms, newest first.
+// FormList pages through an organization's forms, newest first; with a Query, it is a full-text search on name
+// and description instead, best match first, and one page (Before must be nil: a ranking has no keyset).
 func (s *Store) FormList(ctx context.Context, orgID uuid.UUID, f FormFilter) ([]Form, error) {
-	p := db.FormListParams{OrganizationID: orgID, Published: f.Published, MaxRows: int32(clampLimit(f.Limit))}
 	if f.Query != "" {
-		p.Query = &f.Query
+		return s.formSearch(ctx, orgID, f)
 	}
+	p := db.FormListParams{OrganizationID: orgID, Published: f.Published, MaxRows: int32(clampLimit(f.Limit))}
 	if f.Before != nil {
 		p.BeforeCreatedAt, p.BeforeID = &f.Before.CreatedAt, &f.Before.ID
 	}
-	rows, err := s.q.FormList(ctx, p)
+	rows, err := s.r.FormList(ctx, p)
+	if err != nil {
+		return nil, interpret(err, "forms")
+	}
+	out := make([]Form, len(rows))
+	for i, r := range rows {
+		if out[i], err = formFromRow(db.FormGetRow(r)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) formSearch(ctx context.Context, orgID uuid.UUID, f FormFilter) ([]Form, error) {
+	terms, err := parseSearch("q", f.Query)
+	if err == nil && f.Before != nil {
+		err = errSearchHasOnePage
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.FormSearch(ctx, db.FormSearchParams{OrganizationID: orgID, Words: terms.Words,
+		Prefix: terms.Prefix, Published: f.Published, MaxRows: int32(clampLimit(f.Limit))})
 	if err != nil {
 		return nil, interpret(err, "forms")
 	}

@@ -175,15 +175,39 @@ func (is *IntegrationStore) Get(ctx context.Context, orgID, id uuid.UUID) (Integ
 	return integrationFromRow(row), nil
 }
 
-// List returns an organization's integrations by name, of one kind when kind is not "", without secrets.
-func (is *IntegrationStore) List(ctx context.Context, orgID uuid.UUID, kind string) ([]Integration, error) {
-	p := db.IntegrationListParams{OrganizationID: orgID}
-	if kind != "" {
-		p.Kind = &kind
+// IntegrationFilter narrows an integration list; zero fields do not filter.
+type IntegrationFilter struct {
+	Kind string
+	// Query searches the names, best match first.
+	Query string
+}
+
+// List returns an organization's integrations by name, without secrets; with a Query, those whose name matches,
+// best first.
+func (is *IntegrationStore) List(ctx context.Context, orgID uuid.UUID, f IntegrationFilter) ([]Integration, error) {
+	var kind *string
+	if f.Kind != "" {
+		kind = &f.Kind
 	}
-	rows, err := is.s.q.IntegrationList(ctx, p)
-	if err != nil {
-		return nil, interpret(err, "integrations")
+	var rows []db.IntegrationListRow
+	if f.Query == "" {
+		var err error
+		if rows, err = is.s.r.IntegrationList(ctx, db.IntegrationListParams{OrganizationID: orgID, Kind: kind}); err != nil {
+			return nil, interpret(err, "integrations")
+		}
+	} else {
+		terms, err := parseSearch("q", f.Query)
+		if err != nil {
+			return nil, err
+		}
+		found, err := is.s.r.IntegrationSearch(ctx, db.IntegrationSearchParams{OrganizationID: orgID, Kind: kind,
+			Words: terms.Words, Prefix: terms.Prefix, MaxRows: maxIntegrationMatches})
+		if err != nil {
+			return nil, interpret(err, "integrations")
+		}
+		for _, r := range found {
+			rows = append(rows, db.IntegrationListRow(r))
+		}
 	}
 	out := make([]Integration, len(rows))
 	for i, r := range rows {
@@ -191,6 +215,9 @@ func (is *IntegrationStore) List(ctx context.Context, orgID uuid.UUID, kind stri
 	}
 	return out, nil
 }
+
+// maxIntegrationMatches bounds a search's answer, as the other lists' page size does.
+const maxIntegrationMatches = 200
 
 // Delete removes an integration. Nodes that name it fail with "not found" from then on; e-mail delivery records
 // keep their rows without it.

@@ -103,11 +103,11 @@ func TestIntegrationsKeepSecretsSealedAndScoped(t *testing.T) {
 	if err != nil || strings.Contains(string(got.Config), "hunter2") || got.Name != "Mail" {
 		t.Fatalf("get %+v %v", got, err)
 	}
-	list, err := b.integrations.List(ctx, b.org.ID, "")
+	list, err := b.integrations.List(ctx, b.org.ID, store.IntegrationFilter{})
 	if err != nil || len(list) != 1 || strings.Contains(string(list[0].Config), "hunter2") {
 		t.Fatalf("list %+v %v", list, err)
 	}
-	if l, _ := b.integrations.List(ctx, b.org.ID, actions.KindHTTP); len(l) != 0 {
+	if l, _ := b.integrations.List(ctx, b.org.ID, store.IntegrationFilter{Kind: actions.KindHTTP}); len(l) != 0 {
 		t.Errorf("kind filter: %+v", l)
 	}
 

@@ -198,7 +198,7 @@ func (s *Store) StatsMinutes(ctx context.Context, orgID uuid.UUID, workflowID *u
 	}
 	var out []StatsMinute
 	if workflowID == nil {
-		rows, err := s.q.StatsOrganizationMinutes(ctx, db.StatsOrganizationMinutesParams{OrganizationID: orgID,
+		rows, err := s.r.StatsOrganizationMinutes(ctx, db.StatsOrganizationMinutesParams{OrganizationID: orgID,
 			FromMinute: from, ToMinute: to})
 		if err != nil {
 			return nil, interpret(err, "statistics")
@@ -209,7 +209,7 @@ func (s *Store) StatsMinutes(ctx context.Context, orgID uuid.UUID, workflowID *u
 		}
 		return out, nil
 	}
-	rows, err := s.q.StatsWorkflowMinutes(ctx, db.StatsWorkflowMinutesParams{OrganizationID: orgID, WorkflowID: workflowID,
+	rows, err := s.r.StatsWorkflowMinutes(ctx, db.StatsWorkflowMinutesParams{OrganizationID: orgID, WorkflowID: workflowID,
 		FromMinute: from, ToMinute: to})
 	if err != nil {
 		return nil, interpret(err, "statistics")

@@ -28,6 +28,9 @@ import (
 type Store struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
+	// r runs the reads that tolerate lag (lists, searches, the dashboard, statistics): on the primary, or through a
+	// read replica (SetReadReplica).
+	r *db.Queries
 	// jobs is an insert-only River client: the store enqueues jobs in the same transaction as the rows that need
 	// them, while working them is the business of the worker processes' own clients.
 	jobs *river.Client[pgx.Tx]
@@ -48,7 +51,8 @@ func New(pool *pgxpool.Pool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
-	return &Store{pool: pool, q: db.New(pool), jobs: jobs,
+	q := db.New(pool)
+	return &Store{pool: pool, q: q, r: q, jobs: jobs,
 		lanes: queue.NewLanes(queue.DefaultOrgQueueShare, nil), tracing: tracing.Off()}, nil
 }
 

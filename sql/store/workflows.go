@@ -207,18 +207,38 @@ type WorkflowFilter struct {
 	Limit    int
 }
 
-// WorkflowList pages through an organization's workflows, newest first, with full-text search on name and
-// description.
+// WorkflowList pages through an organization's workflows, newest first; with a Query, it is a full-text search on
+// name and description instead, best match first, and one page (Before must be nil: a ranking has no keyset).
 func (s *Store) WorkflowList(ctx context.Context, orgID uuid.UUID, f WorkflowFilter) ([]Workflow, error) {
+	if f.Query != "" {
+		return s.workflowSearch(ctx, orgID, f)
+	}
 	p := db.WorkflowListParams{OrganizationID: orgID, Active: f.Active, Archived: f.Archived,
 		MaxRows: int32(clampLimit(f.Limit))}
-	if f.Query != "" {
-		p.Query = &f.Query
-	}
 	if f.Before != nil {
 		p.BeforeCreatedAt, p.BeforeID = &f.Before.CreatedAt, &f.Before.ID
 	}
-	rows, err := s.q.WorkflowList(ctx, p)
+	rows, err := s.r.WorkflowList(ctx, p)
+	if err != nil {
+		return nil, interpret(err, "workflows")
+	}
+	out := make([]Workflow, len(rows))
+	for i, r := range rows {
+		out[i] = workflowFromRow(db.WorkflowGetRow(r))
+	}
+	return out, nil
+}
+
+func (s *Store) workflowSearch(ctx context.Context, orgID uuid.UUID, f WorkflowFilter) ([]Workflow, error) {
+	terms, err := parseSearch("q", f.Query)
+	if err == nil && f.Before != nil {
+		err = errSearchHasOnePage
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.WorkflowSearch(ctx, db.WorkflowSearchParams{OrganizationID: orgID, Words: terms.Words,
+		Prefix: terms.Prefix, Active: f.Active, Archived: f.Archived, MaxRows: int32(clampLimit(f.Limit))})
 	if err != nil {
 		return nil, interpret(err, "workflows")
 	}

@@ -2489,6 +2489,8 @@ export interface operations {
     getExecutions: {
         parameters: {
             query?: {
+                /** @description Full-text search of the error of failed executions, at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
+                q?: string;
                 /** @description Only executions of this workflow. */
                 workflow_id?: string;
                 /** @description Only executions in this status. */
@@ -2883,7 +2885,7 @@ export interface operations {
     getForms: {
         parameters: {
             query?: {
-                /** @description Words the name or slug contains. */
+                /** @description Full-text search of the name and description (the name weighs more), at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
                 q?: string;
                 /** @description Only published (true) or unpublished (false) forms. */
                 published?: boolean;
@@ -3507,6 +3509,8 @@ export interface operations {
             query?: {
                 /** @description Only integrations of this kind (smtp, http, postgres …). */
                 kind?: string;
+                /** @description Full-text search of the name, at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
+                q?: string;
             };
             header?: never;
             path?: never;
@@ -5951,7 +5955,7 @@ export interface operations {
     getWorkflows: {
         parameters: {
             query?: {
-                /** @description Words the name or description contains. */
+                /** @description Full-text search of the name and description (the name weighs more), at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
                 q?: string;
                 /** @description Only active (true) or inactive (false) workflows. */
                 active?: boolean;
