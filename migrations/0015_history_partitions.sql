@@ -28,6 +28,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (lpad(to_hex(floor(extract(epoch FROM t) * 1000)::bigint), 12, '0') || '00000000000000000000')::uuid
 $$;
 
+-- history_id_floor is the smallest id a row created at or after t may carry: uuid_v7_floor an hour early, for the
+-- clock of the process that made the id (ids are made in Go, created_at by the database). A query by creation time
+-- adds id >= history_id_floor(t) so that it reads only the partitions from that day on.
+CREATE FUNCTION history_id_floor(t timestamptz) RETURNS uuid
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT uuid_v7_floor(t - interval '1 hour')
+$$;
+
 -- uuid_v7_time is the creation time carried by a UUIDv7.
 CREATE FUNCTION uuid_v7_time(id uuid) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -217,5 +225,5 @@ ALTER TABLE workflow_executions ADD CONSTRAINT workflow_executions_retry_of_fkey
     FOREIGN KEY (retry_of) REFERENCES workflow_executions (id) ON DELETE SET NULL;
 ALTER TABLE webhook_deliveries ADD CONSTRAINT webhook_deliveries_execution_id_fkey
     FOREIGN KEY (execution_id) REFERENCES workflow_executions (id) ON DELETE SET NULL;
-DROP FUNCTION history_partition_day(regclass), history_partition_create(text, date), uuid_v7_time(uuid),
+DROP FUNCTION history_id_floor(timestamptz), history_partition_day(regclass), history_partition_create(text, date), uuid_v7_time(uuid),
     uuid_v7_floor(timestamptz);

@@ -265,7 +265,7 @@ func TestHistoryQueriesPrunePartitions(t *testing.T) {
 			[]any{id, org}, []string{"node_executions" + today}},
 		{"list since yesterday", `SELECT * FROM workflow_executions WHERE organization_id = $1
 			AND created_at >= $2 AND id >= uuid_v7_floor($2::timestamptz - interval '1 hour')
-			ORDER BY created_at DESC, id DESC LIMIT 50`, []any{org, now.Truncate(24 * time.Hour).Add(2 * time.Hour).AddDate(0, 0, -1)},
+			ORDER BY created_at DESC, id DESC LIMIT 50`, []any{org, now.Truncate(24*time.Hour).Add(2*time.Hour).AddDate(0, 0, -1)},
 			nil},
 	}
 	for _, tc := range cases {

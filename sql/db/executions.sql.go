@@ -227,7 +227,8 @@ SELECT id, organization_id, workflow_id, workflow_version_id, version, status, t
 WHERE organization_id = $1
   AND ($2::uuid IS NULL OR workflow_id = $2::uuid)
   AND ($3::text IS NULL OR status = $3::text)
-  AND ($4::timestamptz IS NULL OR created_at >= $4::timestamptz)
+  AND ($4::timestamptz IS NULL OR (created_at >= $4::timestamptz
+       AND id >= history_id_floor($4::timestamptz)))
   AND ($5::timestamptz IS NULL
        OR (created_at, id) < ($5::timestamptz, $6::uuid))
 ORDER BY created_at DESC, id DESC
@@ -244,7 +245,9 @@ type ExecutionListParams struct {
 	MaxRows         int32
 }
 
-// ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id).
+// ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
+// created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
+// on are read.
 func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([]WorkflowExecution, error) {
 	rows, err := q.db.Query(ctx, executionList,
 		arg.OrganizationID,

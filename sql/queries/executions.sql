@@ -75,12 +75,15 @@ RETURNING id, organization_id, workflow_id, status;
 SELECT * FROM workflow_executions WHERE id = @id AND organization_id = @organization_id;
 
 -- name: ExecutionList :many
--- ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id).
+-- ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
+-- created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
+-- on are read.
 SELECT * FROM workflow_executions
 WHERE organization_id = @organization_id
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
-  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after')::timestamptz)
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
+       AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
   AND (sqlc.narg('before_created_at')::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
 ORDER BY created_at DESC, id DESC
