@@ -144,7 +144,7 @@ SET status = f.status, error = nullif(f.error, ''), failed_node_id = nullif(f.fa
     started_at = coalesce(e.started_at, f.started_at), finished_at = now(), resume_at = NULL, updated_at = now()
 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status, unnest($3::text[]) AS error,
         unnest($4::text[]) AS failed_node_id, unnest($5::timestamptz[]) AS started_at) f
-WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
+WHERE e.id = ANY($1::uuid[]) AND e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
 RETURNING e.id
 `
 
@@ -157,7 +157,8 @@ type ExecutionFinishManyParams struct {
 }
 
 // ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
-// An execution that already has a final status (a cancel won the race) keeps it.
+// An execution that already has a final status (a cancel won the race) keeps it. The id = ANY bound lets the
+// partitioned table be pruned to the partitions of these ids (a join with the list alone reads every partition).
 func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishManyParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, executionFinishMany,
 		arg.Ids,
@@ -467,7 +468,7 @@ WITH target AS (
     UPDATE workflow_executions e
     SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
     FROM target t
-    WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
+    WHERE e.id = $1 AND e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
     RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
         e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent
