@@ -67,8 +67,9 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 		logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 	// A database migrated long ago (or a test template) gets today's partitions and the coming days'.
+	// A busy table may refuse the lock for now: the maintenance job makes them soon after start.
 	if _, err := EnsurePartitions(ctx, pool, time.Now(), DefaultPartitionsAhead); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		logger.Warn("history partitions not made yet", "error", err)
 	}
 	return nil
 }

@@ -20,8 +20,9 @@ const DefaultPartitionsAhead = 7
 
 // EnsurePartitions creates the day partitions of every history table from the day before now up to daysAhead days
 // after it (UTC), where missing, and reports how many it created. It is idempotent and cheap when nothing is
-// missing; creating a partition briefly locks its parent table, so it runs rarely: at migration, at start and from
-// the maintenance job. Concurrent callers are serialized by an advisory lock.
+// missing; creating a partition briefly locks its parent table against reads and writes, so it runs rarely (at
+// migration and from the maintenance job) and gives up after a second of waiting for that lock. Concurrent callers
+// are serialized by an advisory lock.
 func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, now time.Time, daysAhead int) (int, error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -30,6 +31,11 @@ func EnsurePartitions(ctx context.Context, pool *pgxpool.Pool, now time.Time, da
 	defer tx.Rollback(ctx) //nolint:errcheck
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", partitionLockID); err != nil {
 		return 0, fmt.Errorf("partitions: lock: %w", err)
+	}
+	// Creating a partition locks its parent table, and every insert queues behind a lock request that waits for a
+	// long query on it: give up soon instead (the partitions are made days ahead; the next round tries again).
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '1s'"); err != nil {
+		return 0, fmt.Errorf("partitions: %w", err)
 	}
 	created := 0
 	today := now.UTC().Truncate(24 * time.Hour)
