@@ -154,8 +154,11 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 		return err
 	}
 	river.AddWorker(workers, outbox)
+	river.AddWorker(workers, app.NewHistoryMaintenanceWorker(
+		st.NewHistoryPruner(logger, arch.Clock, cfg.Retention, store.DefaultPruneBatch), logger))
 	jobs, err := st.NewJobClient(store.JobClientConfig{ID: liveness.ClientID(), Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
-		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
+		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger,
+		HistoryMaintenance: store.HistoryMaintenanceJob(cfg.HistoryMaintenanceInterval)})
 	if err != nil {
 		return err
 	}
