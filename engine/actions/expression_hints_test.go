@@ -48,6 +48,7 @@ var hintConfigs = map[string][]string{
 		  "integration_id":"0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e"}`,
 		`{"method":"POST","url":"https://x.example.com","body_type":"raw","body":"raw {{ input.a }}","content_type":"text/plain"}`,
 		`{"url":"https://x.example.com","response":{"cache_ttl":"1m"}}`,
+		`{"method":"POST","url":"https://x.example.com","upload":{"file":"input.file","field":"report","filename":"r-{{ input.id }}.csv"}}`,
 	},
 	"action.database": {
 		`{"integration_id":"0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e","query":"SELECT $1","params":["{{ input.id }}"],"timeout":"10s"}`,
