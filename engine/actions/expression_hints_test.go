@@ -29,7 +29,7 @@ var hintConfigs = map[string][]string{
 	"transform.filter":    {`{"condition":"item > 1","items":"input.list"}`},
 	"transform.aggregate": {`{"items":"input.orders","group_by":["customer.id"],"aggregations":[{"op":"sum","field":"total","as":"revenue"}]}`},
 	"transform.format":    {`{"output":"html","template":"<p>{{ input.id }}</p>"}`, `{"output":"csv","items":"input.rows","columns":["a","b"]}`},
-	"transform.parse": {`{"file":"trigger","format":"csv","delimiter":";","sheet":"Orders","types":{"n":"number"},"date_layout":"02/01/2006"}`},
+	"transform.parse":     {`{"file":"trigger","format":"csv","delimiter":";","sheet":"Orders","types":{"n":"number"},"date_layout":"02/01/2006"}`},
 	"condition.if":        {`{"condition":"input.total > 100"}`},
 	"condition.switch":    {`{"cases":[{"port":"eu","condition":"input.region == 'eu'"}]}`},
 	"condition.loop":      {`{"items":"input.orders","concurrency":2}`},
