@@ -3,7 +3,7 @@
 // rows after the page are not read at all, so a page of a large file costs the page, not the file (XLSX excepted:
 // the format is a zip archive, read whole within the size limit).
 //
-// Every input is hostile: the file's size is bounded (ErrTooLarge), so are a line's length and the number of
+// Every input is hostile: the file's size is bounded (ErrTooLarge), so are a text line's length and the number of
 // columns, and a row that does not fit the declared types is reported in Result.Errors rather than failing the
 // whole file, unless Options.FailOnRowError asks for that.
 package fileparse
@@ -33,7 +33,8 @@ const (
 const (
 	// MaxColumns bounds the columns of one row (CSV, XLSX).
 	MaxColumns = 1000
-	// MaxLineBytes bounds one line of NDJSON or text, one JSON value of an array, and one CSV record.
+	// MaxLineBytes bounds one line of NDJSON or text. A CSV record or a JSON value is bounded by the file's
+	// MaxBytes only.
 	MaxLineBytes = 1 << 20
 	// sniffBytes is how much of a file is looked at to guess its format, encoding and delimiter.
 	sniffBytes = 64 << 10
