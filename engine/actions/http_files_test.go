@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 )
 
 // TestHTTPDownloadsIntoStorage downloads answers as files through a real server: the file is the organization's,
@@ -64,6 +66,20 @@ func TestHTTPDownloadsIntoStorage(t *testing.T) {
 	}
 	if _, _, err := f.Services(env.other.ID, uuid.Nil, uuid.Nil).Storage.Open(ctx, file["ref"].(string)); err == nil {
 		t.Error("another organization opened the download")
+	}
+
+	// The download attaches to an e-mail as it is, through a real SMTP server.
+	mailSrv := mailtest.Start(t, mailtest.Options{})
+	host, port := hostPort(t, "smtp://"+mailSrv.Addr)
+	smtpID := env.integration(t, actions.KindSMTP, fmt.Sprintf(`{"host":%q,"port":%d,"tls":"none","from":"bot@example.com"}`, host, port), 0, 0)
+	_, runs, _ = runChain(t, svc, `{}`,
+		node{id: "get", typ: "action.http", cfg: `{"url":"` + srv.URL + `/stock.csv","response":{"format":"file"}}`},
+		node{id: "mail", typ: "action.email", cfg: fmt.Sprintf(`{"integration_id":%q,"to":"ops@example.com","subject":"Stock",
+			"text":"Attached.","attachments":[{"from_node":"get"}]}`, smtpID)})
+	output(t, runs["mail"])
+	files, types := mailSrv.WaitFor(t, func(mailtest.Received) bool { return true }).Attachments(t)
+	if string(files["stock today.csv"]) != csv || !strings.HasPrefix(types["stock today.csv"], "text/csv") {
+		t.Errorf("attachments %v %v", files, types)
 	}
 
 	before := env.countUploads(t)
