@@ -108,7 +108,9 @@ func TestNodeTypesFlaggedOffLeaveThePalette(t *testing.T) {
 		return names
 	}
 	owner, outsider := w.users["owner"], w.users["outsider"]
-	flagged := func(p []string) bool { return slices.Contains(p, "action.database") || slices.Contains(p, "transform.parse") }
+	flagged := func(p []string) bool {
+		return slices.Contains(p, "action.database") || slices.Contains(p, "transform.parse")
+	}
 	if p := palette(request{Method: "GET", Path: "/api/v1/node-types", Bearer: h.accessToken(owner, w.orgA.ID)}); flagged(p) || len(p) == 0 {
 		t.Errorf("API palette of the flagged-off organization: %v", p)
 	}
