@@ -196,8 +196,8 @@ func TestNodeCatalogueAndExportedFileDownload(t *testing.T) {
 		} `json:"items"`
 	}
 	h.do(request{Method: "GET", Path: "/api/v1/node-types", Bearer: member}).json(t, &catalogue)
-	if len(catalogue.Items) != 17 {
-		t.Errorf("the catalogue lists %d node types, want 17", len(catalogue.Items))
+	if len(catalogue.Items) != 18 {
+		t.Errorf("the catalogue lists %d node types, want 18", len(catalogue.Items))
 	}
 	for _, it := range catalogue.Items {
 		if len(it.ConfigSchema) == 0 {

@@ -94,6 +94,10 @@ const (
 	// NodeActionDatabase gates the database action (action.database), which connects to databases of the
 	// operator's network: an operator may switch it off for an organization without a redeploy.
 	NodeActionDatabase = NodeTypePrefix + "action.database"
+	// NodeTransformParse gates the file parser (transform.parse), in beta: on in both modes, since it only reads
+	// the organization's own files within size and row limits; an operator can switch it off for an organization
+	// whose large files strain the workers.
+	NodeTransformParse = NodeTypePrefix + "transform.parse"
 )
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -112,6 +116,12 @@ func Builtin() []Flag {
 			Description: "The database action (action.database): switch it off for an organization that must not reach the operator's databases.",
 			Default:     map[Mode]any{Development: true, Production: true},
 			Expires:     date(2027, time.December, 31),
+		},
+		{
+			Name: NodeTransformParse, Type: Boolean, Owner: "engine",
+			Description: "The file parser (transform.parse, beta) in the palette and at save: on by default; switch it off for an organization whose large files strain the workers.",
+			Default:     map[Mode]any{Development: true, Production: true},
+			Expires:     date(2027, time.September, 30),
 		},
 	}
 }

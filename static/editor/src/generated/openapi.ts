@@ -1579,6 +1579,7 @@ export interface components {
             type: string;
         };
         NodeType: {
+            beta?: boolean;
             /** @enum {string} */
             category: "trigger" | "transform" | "condition" | "action";
             /** @description Any JSON value. */
