@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -91,6 +92,12 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api(rt, "GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
+
+	// Sharing a workflow with members (handlers/api/sharing, described in openapi_sharing.go).
+	sh := &sharing.Handlers{Kit: s.Kit, App: s.deps.App}
+	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)
+	s.api(rt, "PUT /api/v1/workflows/{id}/sharing/{userID}", sh.Put)
+	s.api(rt, "DELETE /api/v1/workflows/{id}/sharing/{userID}", sh.Delete)
 
 	// Notifications (notifications.go).
 	s.notificationRoutes(rt)

@@ -40,6 +40,9 @@ func CanvasAPIRoutes() []string {
 		"POST /api/v1/workflows/{id}/run",
 		"GET /api/v1/executions",
 		"GET /api/v1/executions/{id}",
+		"GET /api/v1/workflows/{id}/sharing",
+		"PUT /api/v1/workflows/{id}/sharing/{userID}",
+		"DELETE /api/v1/workflows/{id}/sharing/{userID}",
 	}
 }
 
