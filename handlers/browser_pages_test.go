@@ -101,8 +101,8 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	}
 
 	for _, r := range []request{
-		{Method: "POST", Path: "/integrations", Cookie: cookie, Form: url.Values{"name": {"Transactional mail"}, "kind": {"smtp"},
-			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}},
+		{Method: "POST", Path: "/integrations", Cookie: cookie, Form: integrationForm("Transactional mail", "smtp",
+			`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`)},
 		{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"CI deploys"}, "expires_in_days": {"90"}, "scopes": {"run"}}},
 	} {
 		if resp := h.do(r); resp.StatusCode >= 400 {

@@ -101,7 +101,8 @@ func TestSharingGrantsRunButNotEdit(t *testing.T) {
 
 	var list struct {
 		Items []struct {
-			UserID, Permission string `json:"user_id"`
+			UserID     string `json:"user_id"`
+			Permission string `json:"permission"`
 		} `json:"items"`
 		CanShare bool `json:"can_share"`
 	}

@@ -108,6 +108,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "PUT /api/v1/admin/flags/{name}/overrides/{id}", s.apiFlagOverride)
 
 	// Integrations (API).
+	s.api(rt, "GET /api/v1/integration-kinds", s.apiIntegrationKinds)
 	s.api(rt, "GET /api/v1/integrations", s.apiIntegrationList)
 	s.api(rt, "POST /api/v1/integrations", s.apiIntegrationCreate)
 	s.api(rt, "GET /api/v1/integrations/{id}", s.apiIntegrationGet)

@@ -27,6 +27,7 @@ func CanvasAPIRoutes() []string {
 	return []string{
 		"GET /api/v1/node-types",
 		"GET /api/v1/integrations",
+		"GET /api/v1/integration-kinds",
 		"GET /api/v1/forms",
 		"POST /api/v1/workflows/validate",
 		"GET /api/v1/workflows/{id}",

@@ -310,6 +310,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/integration-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the kinds of integration and their settings
+         * @description Each kind's settings in form order (label, type, choices, required, secret, help) and as a JSON Schema object whose secret properties are writeOnly: they are accepted by POST /api/v1/integrations and never returned.
+         */
+        get: operations["getIntegrationKinds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/integrations": {
         parameters: {
             query?: never;
@@ -1527,6 +1547,15 @@ export interface components {
             updated_at: string;
             use: components["schemas"]["IntegrationUse"];
         };
+        IntegrationField: {
+            enum?: string[] | null;
+            help?: string;
+            label: string;
+            name: string;
+            required?: boolean;
+            secret?: boolean;
+            type: string;
+        };
         IntegrationInput: {
             kind?: string;
             name: string;
@@ -1535,6 +1564,17 @@ export interface components {
             rate_limit?: number;
             /** @description Any JSON value. */
             settings?: unknown;
+        };
+        IntegrationKind: {
+            fields: components["schemas"]["IntegrationField"][] | null;
+            kind: string;
+            label: string;
+            schema: {
+                [key: string]: unknown;
+            } | null;
+        };
+        IntegrationKindList: {
+            items: components["schemas"]["IntegrationKind"][] | null;
         };
         IntegrationList: {
             items: components["schemas"]["Integration"][] | null;
@@ -3535,6 +3575,53 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIntegrationKinds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The kinds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationKindList"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
