@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -130,4 +131,18 @@ func nextScheduledRun(definition json.RawMessage, now time.Time) *time.Time {
 		return nil
 	}
 	return &next
+}
+
+// triggerType is the type of a definition's trigger node, "" when it has none or does not parse.
+func triggerType(definition json.RawMessage) string {
+	def, err := engine.ParseDefinition(definition)
+	if err != nil {
+		return ""
+	}
+	for _, n := range def.Nodes {
+		if strings.HasPrefix(n.Type, "trigger.") {
+			return n.Type
+		}
+	}
+	return ""
 }

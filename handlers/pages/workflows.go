@@ -62,11 +62,16 @@ func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, statu
 		s.PageError(w, r, err)
 		return
 	}
+	shared, err := s.deps.App.Workflows.GrantCounts(r.Context(), s.Caller(r), items)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
 	for _, wf := range items {
 		// Archiving needs no per-workflow grant (only the role and authorship count), so the list asks no more.
 		res := authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.GrantNone)
 		page.Items = append(page.Items, views.WorkflowRow{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description,
-			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt),
+			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt), SharedWith: shared[wf.ID],
 			CanDuplicate: page.CanCreate && wf.ArchivedAt == nil,
 			CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil})
 	}
