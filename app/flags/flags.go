@@ -94,6 +94,15 @@ const (
 	// NodeActionDatabase gates the database action (action.database), which connects to databases of the
 	// operator's network: an operator may switch it off for an organization without a redeploy.
 	NodeActionDatabase = NodeTypePrefix + "action.database"
+	// EngineExecutionPath chooses how an organization's executions of pure workflows run: queued for a worker
+	// like every other, or on the express path, in the request that accepts them (engine/queue.Express).
+	EngineExecutionPath = "engine.execution_path"
+)
+
+// The variants of EngineExecutionPath.
+const (
+	ExecutionPathQueue   = "queue"
+	ExecutionPathExpress = "express"
 )
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -112,6 +121,12 @@ func Builtin() []Flag {
 			Description: "The database action (action.database): switch it off for an organization that must not reach the operator's databases.",
 			Default:     map[Mode]any{Development: true, Production: true},
 			Expires:     date(2027, time.December, 31),
+		},
+		{
+			Name: EngineExecutionPath, Type: Variant, Variants: []string{ExecutionPathQueue, ExecutionPathExpress}, Owner: "engine",
+			Description: "How executions of pure workflows (transforms and conditions only) run: queued for a worker, or on the express path, finished in the request that accepts them. An A/B test of throughput and latency; the exposures say which organizations ran which.",
+			Default: map[Mode]any{Development: ExecutionPathExpress, Production: ExecutionPathExpress},
+			Expires: date(2027, time.June, 30),
 		},
 	}
 }
