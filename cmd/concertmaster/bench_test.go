@@ -8,17 +8,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -40,9 +43,10 @@ const (
 	openLoopCalls = 10000
 )
 
-// BenchmarkSignedWebhooksEndToEnd measures the real binary, run as separate processes on a real PostgreSQL, in two
-// shapes: one `serve` process doing everything, and `serve --no-workers` with two `worker` processes. For each it
-// prints one table:
+// BenchmarkSignedWebhooksEndToEnd measures the real binary, run as separate processes on a real PostgreSQL: one
+// `serve` process doing everything, with executions of the (pure) workflow queued for its workers and then on the
+// express path, and `serve --no-workers` with two `worker` processes (which always queue). It prints one table,
+// a column per run:
 //   - closed loop: b.N signed calls from benchSenders clients; executions/s from the first call to the last
 //     execution finished (every execution and node run recorded, checked by counting rows), ack p50/p99;
 //   - the physical cost per execution of that closed loop: WAL bytes, row versions written per table (inserts,
@@ -51,24 +55,32 @@ const (
 //   - each process's peak RSS.
 func BenchmarkSignedWebhooksEndToEnd(b *testing.B) {
 	bin := buildBinary(b)
-	for _, shape := range []struct {
+	var names []string
+	var reports [][]benchRow
+	for _, run := range []struct {
 		name    string
 		workers int
-	}{{"one process", 0}, {"web + 2 workers", 2}} {
-		b.Run(strings.ReplaceAll(shape.name, " ", "_"), func(b *testing.B) {
-			report := runThroughputShape(b, bin, shape.workers)
+		path    string // the engine.execution_path flag's instance value
+	}{
+		{"one process, queued", 0, flags.ExecutionPathQueue},
+		{"one process, express", 0, flags.ExecutionPathExpress},
+		{"web + 2 workers", 2, flags.ExecutionPathQueue},
+	} {
+		b.Run(strings.NewReplacer(" ", "_", ",", "").Replace(run.name), func(b *testing.B) {
+			report := runThroughputShape(b, bin, run.workers, run.path)
 			b.ReportMetric(report.executionsPerSecond, "executions/s")
 			b.ReportMetric(report.closedAck.p50, "ack-p50-ms")
 			b.ReportMetric(report.closedAck.p99, "ack-p99-ms")
 			if b.N > 1 { // the testing package's first run, of one iteration, only proves the set-up works
-				// Printed rather than logged: a benchmark's log is cut to its first lines.
-				fmt.Printf("\n%s, %d executions:\n%s\n", shape.name, b.N, report)
+				names, reports = append(names, run.name), append(reports, report.rows())
 			}
 		})
 	}
+	// Printed rather than logged: a benchmark's log is cut to its first lines.
+	fmt.Print(benchTable(names, reports))
 }
 
-// throughputReport is one shape's figures.
+// throughputReport is one run's figures.
 type throughputReport struct {
 	executions          int
 	executionsPerSecond float64
@@ -88,44 +100,79 @@ type processUsage struct {
 	peakRSSBytes int64
 }
 
-func (r throughputReport) String() string {
-	var s strings.Builder
-	row := func(name, format string, args ...any) {
-		fmt.Fprintf(&s, "  %-44s %s\n", name, fmt.Sprintf(format, args...))
+// benchRow is one line of the table.
+type benchRow struct{ label, value string }
+
+func (r throughputReport) rows() []benchRow {
+	var rows []benchRow
+	row := func(label, format string, args ...any) {
+		rows = append(rows, benchRow{label, fmt.Sprintf(format, args...)})
 	}
 	n := float64(r.executions)
-	row("closed loop: executions/s", "%.0f (%d executions, %d clients)", r.executionsPerSecond, r.executions, benchSenders)
-	row("closed loop: ack p50 / p99", "%.1f / %.1f ms", r.closedAck.p50, r.closedAck.p99)
-	row(fmt.Sprintf("open loop %d/s: achieved rate", openLoopRate), "%.0f calls/s", r.openAchievedRate)
-	row(fmt.Sprintf("open loop %d/s: ack p50 / p99", openLoopRate), "%.1f / %.1f ms", r.openAck.p50, r.openAck.p99)
-	row(fmt.Sprintf("open loop %d/s: trigger→finished p50 / p99", openLoopRate), "%.1f / %.1f ms", r.openFinish.p50, r.openFinish.p99)
+	row("executions (closed loop)", "%d", r.executions)
+	row("closed loop: executions/s", "%.0f", r.executionsPerSecond)
+	row("closed loop: ack p50 / p99 (ms)", "%.1f / %.1f", r.closedAck.p50, r.closedAck.p99)
+	row(fmt.Sprintf("open loop %d/s: achieved calls/s", openLoopRate), "%.0f", r.openAchievedRate)
+	row(fmt.Sprintf("open loop %d/s: ack p50 / p99 (ms)", openLoopRate), "%.1f / %.1f", r.openAck.p50, r.openAck.p99)
+	row(fmt.Sprintf("open loop %d/s: trigger→finished p50 / p99", openLoopRate), "%.1f / %.1f", r.openFinish.p50, r.openFinish.p99)
 	var cpu time.Duration
+	var rss int64
 	for _, p := range r.processes {
 		cpu += p.cpu
+		rss = max(rss, p.peakRSSBytes)
 	}
-	row("CPU per execution (all processes)", "%.3f ms", float64(cpu.Microseconds())/1000/n)
+	row("CPU ms per execution (all processes)", "%.3f", float64(cpu.Microseconds())/1000/n)
 	for _, p := range r.processes {
-		row("  "+p.name+": CPU per execution, peak RSS", "%.3f ms, %.0f MB", float64(p.cpu.Microseconds())/1000/n, float64(p.peakRSSBytes)/(1<<20))
+		row("  "+p.name+": CPU ms per execution", "%.3f", float64(p.cpu.Microseconds())/1000/n)
 	}
-	row("WAL per execution", "%.0f bytes", float64(r.cost.walBytes)/n)
+	row("peak RSS, largest process (MB)", "%.0f", float64(rss)/(1<<20))
+	row("WAL bytes per execution", "%.0f", float64(r.cost.walBytes)/n)
 	row("commits per execution", "%.2f", float64(r.cost.commits)/n)
 	row("row versions per execution", "%.2f", float64(r.cost.rowVersions())/n)
 	for _, t := range r.cost.tables {
 		if float64(t.inserted+t.updated+t.deleted)/n < 0.005 {
 			continue // the set-up's and the periodic jobs' few writes
 		}
-		row("  "+t.name+" (ins/upd/del)", "%.2f / %.2f / %.2f", float64(t.inserted)/n, float64(t.updated)/n, float64(t.deleted)/n)
+		row("  "+strings.TrimPrefix(t.name, "public.")+" ins/upd/del", "%.2f / %.2f / %.2f", float64(t.inserted)/n, float64(t.updated)/n, float64(t.deleted)/n)
 	}
+	return rows
+}
+
+// benchTable lays out the runs' rows side by side; a row one run lacks (a process or table of another shape)
+// shows "–".
+func benchTable(names []string, reports [][]benchRow) string {
+	var labels []string
+	values := map[string][]string{}
+	for i, rows := range reports {
+		for _, r := range rows {
+			if _, ok := values[r.label]; !ok {
+				labels = append(labels, r.label)
+				values[r.label] = slices.Repeat([]string{"–"}, len(reports))
+			}
+			values[r.label][i] = r.value
+		}
+	}
+	var s strings.Builder
+	w := tabwriter.NewWriter(&s, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\n\t%s\t\n", strings.Join(names, "\t"))
+	for _, l := range labels {
+		fmt.Fprintf(w, "%s\t%s\t\n", l, strings.Join(values[l], "\t"))
+	}
+	_ = w.Flush()
 	return s.String()
 }
 
 // runThroughputShape runs the closed loop, then the open loop, on a fresh database, each against freshly started
 // processes; the processes are stopped after each phase so that their CPU time and peak RSS are final and every
 // backend's pending statistics are flushed (a backend reports them when it ends).
-func runThroughputShape(b *testing.B, bin string, workers int) throughputReport {
+func runThroughputShape(b *testing.B, bin string, workers int, executionPath string) throughputReport {
 	dbURL := migratedDatabase(b)
 	pool := connectPool(b, dbURL)
 	hook := activeWebhookWorkflow(b, pool, "Bench", benchDefinition)
+	if _, err := pool.Exec(context.Background(), "INSERT INTO feature_flags (name, value) VALUES ($1, to_jsonb($2::text))",
+		flags.EngineExecutionPath, executionPath); err != nil {
+		b.Fatal(err)
+	}
 	var report throughputReport
 
 	set := startBenchSet(b, bin, dbURL, workers)
