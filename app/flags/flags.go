@@ -98,6 +98,15 @@ const (
 	// the organization's own files within size and row limits; an operator can switch it off for an organization
 	// whose large files strain the workers.
 	NodeTransformParse = NodeTypePrefix + "transform.parse"
+	// EngineExecutionPath chooses how an organization's executions of pure workflows run: queued for a worker
+	// like every other, or on the express path, in the request that accepts them (engine/queue.Express).
+	EngineExecutionPath = "engine.execution_path"
+)
+
+// The variants of EngineExecutionPath.
+const (
+	ExecutionPathQueue   = "queue"
+	ExecutionPathExpress = "express"
 )
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -122,6 +131,12 @@ func Builtin() []Flag {
 			Description: "The file parser (transform.parse, beta) in the palette and at save: on by default; switch it off for an organization whose large files strain the workers.",
 			Default:     map[Mode]any{Development: true, Production: true},
 			Expires:     date(2027, time.September, 30),
+		},
+		{
+			Name: EngineExecutionPath, Type: Variant, Variants: []string{ExecutionPathQueue, ExecutionPathExpress}, Owner: "engine",
+			Description: "How executions of pure workflows (transforms and conditions only) run: queued for a worker, or on the express path, finished in the request that accepts them. An A/B test of throughput and latency; the exposures say which organizations ran which.",
+			Default:     map[Mode]any{Development: ExecutionPathExpress, Production: ExecutionPathExpress},
+			Expires:     date(2027, time.June, 30),
 		},
 	}
 }

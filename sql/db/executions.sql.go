@@ -89,6 +89,9 @@ type ExecutionCreateManyParams struct {
 	Priority          int16
 	RequestID         *string
 	TraceParent       *string
+	Status            string
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
 }
 
 const executionFinish = `-- name: ExecutionFinish :one

@@ -6,11 +6,12 @@ VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @tr
 RETURNING *;
 
 -- name: ExecutionCreateMany :copyfrom
--- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path.
+-- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path. Most
+-- are queued; one run ahead of the queue (the express path) is written finished, with its status and times.
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, request_id, trace_parent)
+    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority,
-    @request_id, @trace_parent);
+    @request_id, @trace_parent, @status, @started_at, @finished_at);
 
 -- name: ExecutionStart :one
 -- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
