@@ -86,6 +86,10 @@ func (f Flag) Valid(v any) bool {
 // NodeTypePrefix starts the name of a flag gating a node type: "node.trigger.error" gates trigger.error.
 const NodeTypePrefix = "node."
 
+// CanvasPrefix starts the name of a flag that gates a capability of the canvas island: the workflow page passes
+// every such flag, evaluated for the organization and user, to the island (data-flags), which reads nothing else.
+const CanvasPrefix = "editor."
+
 // The flags the code reads by name.
 const (
 	// NodeTriggerError gates the error trigger (trigger.error): on everywhere, so an operator can switch it off for
@@ -94,6 +98,9 @@ const (
 	// NodeActionDatabase gates the database action (action.database), which connects to databases of the
 	// operator's network: an operator may switch it off for an organization without a redeploy.
 	NodeActionDatabase = NodeTypePrefix + "action.database"
+	// EditorTidyUp gates the canvas's Tidy up (a layered layout of the whole graph): in beta, on in development
+	// and off in production until an operator rolls it out.
+	EditorTidyUp = CanvasPrefix + "tidy_up"
 )
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -112,6 +119,12 @@ func Builtin() []Flag {
 			Description: "The database action (action.database): switch it off for an organization that must not reach the operator's databases.",
 			Default:     map[Mode]any{Development: true, Production: true},
 			Expires:     date(2027, time.December, 31),
+		},
+		{
+			Name: EditorTidyUp, Type: Boolean, Owner: "editor",
+			Description: "Beta: the canvas's Tidy up button and shortcut, which lay the whole workflow out in layers (dagre). Off in production until rolled out.",
+			Default:     map[Mode]any{Development: true, Production: false},
+			Expires:     date(2027, time.September, 30),
 		},
 	}
 }

@@ -149,6 +149,12 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 	if o.NextRunAt != nil && wf.Active {
 		page.NextRun = views.Stamp(*o.NextRunAt)
 	}
+	canvasFlags, err := json.Marshal(s.deps.App.Workflows.CanvasFlags(r.Context(), s.Caller(r)))
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	page.CanvasFlags = string(canvasFlags)
 	if o.Webhook != nil {
 		page.Webhook = &views.WebhookView{URL: s.WebhookURL(*o.Webhook), Secret: o.Webhook.Secret,
 			SignatureHeader: httpx.SignatureHeader}

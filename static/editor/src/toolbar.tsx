@@ -28,6 +28,8 @@ export interface ToolbarProps {
   onUndo: () => void;
   onRedo: () => void;
   onFit: () => void;
+  /** Tidy up, when the editor.tidy_up flag lets this organization have it. */
+  onTidyUp?: () => void;
   onDelete: () => void;
   onProblem: (p: FieldProblem) => void;
 }
@@ -81,6 +83,7 @@ export function Toolbar(p: ToolbarProps) {
         ))}
       <Btn action="versions" label="Versions" icon="↺" onClick={p.onVersions} />
       {p.showWebhook && <Btn action="webhook" label="Webhook" icon="⚡" onClick={p.onWebhook} />}
+      {p.onTidyUp && <Btn action="tidy-up" label="Tidy up" icon="⊞" onClick={p.onTidyUp} keys="Shift+T" />}
       <Btn action="fit" label="Fit view" icon="⤢" onClick={p.onFit} iconOnly={!p.narrow} />
     </>
   );
