@@ -304,3 +304,93 @@ func checkFullWindow(t *testing.T, b *browserSession) {
 	b.waitUntil(`() => { const r = document.querySelector("#webhook-url").getBoundingClientRect();
 		return r.width > 0 && r.left >= 0 && r.right <= innerWidth; }`)
 }
+
+// shortcut presses Control+key as a person would, with the editing command (copy, paste) the browser runs for it:
+// headless Chromium runs editing commands only when the key event names them.
+func (b *browserSession) shortcut(key, code string, keyCode int, command string) {
+	b.t.Helper()
+	b.step("Control+"+key, func(p *rod.Page) error {
+		down := proto.InputDispatchKeyEvent{Type: proto.InputDispatchKeyEventTypeKeyDown, Modifiers: 2, Key: key, Code: code,
+			WindowsVirtualKeyCode: keyCode, Commands: []string{command}}
+		if err := down.Call(p); err != nil {
+			return err
+		}
+		return proto.InputDispatchKeyEvent{Type: proto.InputDispatchKeyEventTypeKeyUp, Modifiers: 2, Key: key, Code: code,
+			WindowsVirtualKeyCode: keyCode}.Call(p)
+	})
+}
+
+// TestCopyNodesIntoAnotherWorkflowInTheBrowser: three nodes selected with Control+click, copied with Control+C,
+// paste with Control+V into another workflow as definition JSON: they keep their ids, config and the edges among
+// them, land where they overlap nothing, and a save stores them.
+func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	owner := w.users["owner"]
+	from := h.workflowIn(w.orgA.ID, owner, "From", `{"nodes":[
+ {"id":"hook","type":"trigger.webhook","position":{"x":0,"y":0},"config":{}},
+ {"id":"a","type":"transform.data","position":{"x":300,"y":0},"config":{"jq":".a"}},
+ {"id":"b","type":"transform.data","position":{"x":600,"y":0},"config":{"jq":".b"}},
+ {"id":"c","type":"transform.data","position":{"x":900,"y":0},"config":{"jq":".c"}},
+ {"id":"d","type":"transform.data","position":{"x":1200,"y":0},"config":{"jq":".d"}}],
+ "edges":[{"from":"hook","to":"a"},{"from":"a","to":"b"},{"from":"b","to":"c"},{"from":"c","to":"d"}]}`)
+	to := h.workflowIn(w.orgA.ID, owner, "To", `{"nodes":[{"id":"hook","type":"trigger.webhook","position":{"x":0,"y":0},"config":{}}],"edges":[]}`)
+	b := h.newBrowser(t)
+	b.setViewport(1440, 900)
+	b.signIn(owner, w.orgA.ID)
+	b.open("/workflows/" + from.ID.String())
+	b.waitFor(`.react-flow__node[data-id="d"]`)
+
+	b.clickStill(`.react-flow__node[data-id="a"] .cm-node-name`)
+	b.step("Control+click b and c", func(p *rod.Page) error {
+		if err := p.Keyboard.Press(input.ControlLeft); err != nil {
+			return err
+		}
+		for _, id := range []string{"b", "c"} {
+			el, err := p.Element(`.react-flow__node[data-id="` + id + `"] .cm-node-name`)
+			if err != nil {
+				return err
+			}
+			if err := el.Click(proto.InputMouseButtonLeft, 1); err != nil {
+				return err
+			}
+		}
+		return p.Keyboard.Release(input.ControlLeft)
+	})
+	b.waitUntil(`() => document.querySelectorAll(".react-flow__node.selected").length === 3`)
+	b.shortcut("c", "KeyC", 67, "copy")
+	b.waitUntil(`() => document.querySelector("[data-editor-status]").textContent.includes("Copied 3 node")`)
+
+	b.open("/workflows/" + to.ID.String())
+	b.waitFor(`.react-flow__node[data-id="hook"]`)
+	b.shortcut("v", "KeyV", 86, "paste")
+	b.waitUntil(`() => document.querySelectorAll(".react-flow__node").length === 4`)
+	if o := b.eval(overlappingNodes).Arr(); len(o) != 0 {
+		t.Errorf("pasted nodes overlap: %v", o)
+	}
+	b.click(`[data-action="save"]`)
+	b.waitUntil(`() => document.querySelector("[data-editor-version]")?.textContent.includes("2")`)
+	resp := h.do(request{Method: "GET", Path: "/api/v1/workflows/" + to.ID.String(), Bearer: h.accessToken(owner, w.orgA.ID)})
+	var saved struct {
+		Definition struct {
+			Nodes []struct {
+				ID     string         `json:"id"`
+				Config map[string]any `json:"config"`
+			} `json:"nodes"`
+			Edges []struct{ From, To string } `json:"edges"`
+		} `json:"definition"`
+	}
+	resp.json(t, &saved)
+	jq := map[string]any{}
+	for _, n := range saved.Definition.Nodes {
+		jq[n.ID] = n.Config["jq"]
+	}
+	if jq["a"] != ".a" || jq["b"] != ".b" || jq["c"] != ".c" || len(jq) != 4 {
+		t.Errorf("saved nodes %+v: want hook and a, b, c with their config", saved.Definition.Nodes)
+	}
+	if fmt.Sprint(saved.Definition.Edges) != "[{a b} {b c}]" {
+		t.Errorf("saved edges %v, want a→b and b→c", saved.Definition.Edges)
+	}
+	b.assertClean()
+}

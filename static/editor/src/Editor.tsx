@@ -32,6 +32,7 @@ import {
   type CmNode,
 } from "./definition";
 import { TestRunDialog, VersionsDialog, WebhookDialog } from "./dialogs";
+import { copySelection, parseFragment, pasteFragment } from "./clipboard";
 import { TIDY_UP, type Flags } from "./flags";
 import { hintsFor } from "./hints";
 import { useNarrow, useTheme } from "./hooks";
@@ -519,6 +520,59 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
     [rf, store, selectNode, say],
   );
 
+  // ---- clipboard: the selected nodes travel as definition JSON, so they paste into another workflow too ----
+
+  const paste = useCallback(
+    (text: string) => {
+      const fragment = parseFragment(text);
+      if (!fragment) return false;
+      const { graph: g, typeIndex } = store.getState();
+      const out = pasteFragment(g, fragment, typeIndex);
+      if (out.ids.length === 0) {
+        say("Nothing pasted: the workflow already has its trigger.", "error");
+        return true;
+      }
+      update(() => out.graph);
+      say(`Pasted ${out.ids.length} node(s): ${out.ids.join(", ")}${out.skippedTriggers ? " (the trigger left out: this workflow has one)" : ""}.`, "ok");
+      window.requestAnimationFrame(() => void rf.fitView({ ...fitViewOptions, duration: 200 }));
+      return true;
+    },
+    [store, update, say, rf],
+  );
+
+  useEffect(() => {
+    // Only when the canvas has the focus (or nothing has): copying text from a field or the page stays as it was.
+    const ours = (t: EventTarget | null) => {
+      const el = t as HTMLElement | null;
+      if (el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) || el.closest?.("dialog"))) return false;
+      return !el || el === document.body || !!rootRef.current?.contains(el);
+    };
+    const onCopy = (e: ClipboardEvent) => {
+      if (!ours(e.target) || !e.clipboardData) return;
+      const text = copySelection(store.getState().graph);
+      if (!text) return;
+      e.preventDefault();
+      e.clipboardData.setData("text/plain", text);
+      const n = store.getState().graph.nodes.filter((x) => x.selected).length;
+      say(`Copied ${n} node(s): paste them here or into another workflow.`, "ok");
+    };
+    const onPaste = (e: ClipboardEvent) => {
+      if (!canEdit || !ours(e.target) || !e.clipboardData) return;
+      if (paste(e.clipboardData.getData("text/plain"))) e.preventDefault();
+    };
+    document.addEventListener("copy", onCopy);
+    document.addEventListener("paste", onPaste);
+    return () => {
+      document.removeEventListener("copy", onCopy);
+      document.removeEventListener("paste", onPaste);
+    };
+  }, [store, canEdit, paste, say]);
+
+  const duplicate = useCallback(() => {
+    const text = copySelection(store.getState().graph);
+    if (canEdit && text) paste(text);
+  }, [store, canEdit, paste]);
+
   // ---- keyboard ----
 
   useEffect(() => {
@@ -544,6 +598,9 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
       } else if ((e.key === "Delete" || e.key === "Backspace") && !cmd) {
         e.preventDefault();
         deleteSelection();
+      } else if (cmd && k === "d") {
+        e.preventDefault();
+        duplicate();
       } else if (k === "t" && e.shiftKey && !cmd && !e.altKey && canTidy) {
         e.preventDefault();
         void tidyUp();
@@ -551,7 +608,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection, canTidy, tidyUp]);
+  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection, canTidy, tidyUp, duplicate]);
 
   // ---- derived view state ----
 
