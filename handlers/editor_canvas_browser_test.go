@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,6 +393,40 @@ func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 	}
 	if fmt.Sprint(saved.Definition.Edges) != "[{a b} {b c}]" {
 		t.Errorf("saved edges %v, want a→b and b→c", saved.Definition.Edges)
+	}
+	b.assertClean()
+}
+
+// TestProblemsNameTheNodeAndFieldInTheBrowser: Validate's problems read in the canvas's words — the node's label
+// and the field's label as the panel shows it, not ids and paths — and a click on one opens that node's panel with
+// the field focused.
+func TestProblemsNameTheNodeAndFieldInTheBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	wf := h.workflowIn(w.orgA.ID, w.users["owner"], "Broken", `{"nodes":[
+ {"id":"hook","type":"trigger.webhook","position":{"x":0,"y":0},"config":{}},
+ {"id":"shape","type":"transform.data","name":"Shape the order","position":{"x":300,"y":0},"config":{"jq":"{{{"}}],
+ "edges":[{"from":"hook","to":"shape"}]}`)
+	b := h.newBrowser(t)
+	b.setViewport(1440, 900)
+	// Validating a broken definition is answered 422 on purpose; Chromium logs it.
+	b.tolerate(regexp.MustCompile(`^console \(network\): .* status of 422 .*/ui/api/v1/workflows/validate$`))
+	b.signIn(w.users["owner"], w.orgA.ID)
+	b.open("/workflows/" + wf.ID.String())
+	b.waitFor(`.react-flow__node[data-id="shape"]`)
+	b.click(`[data-action="validate"]`)
+	b.click(`[data-action="problems"]`)
+	item := b.waitFor(`[data-problem-node="shape"]`)
+	text := b.eval(`() => document.querySelector('[data-problem-node="shape"]').textContent`).Str()
+	if !strings.Contains(text, "Shape the order") || strings.Contains(text, "config.jq") {
+		t.Errorf("the problem reads %q: want the node's label and no field path", text)
+	}
+	b.step("click the problem", func(*rod.Page) error { return item.Click(proto.InputMouseButtonLeft, 1) })
+	b.waitUntil(`() => document.activeElement?.getAttribute("name") === "config.jq"`)
+	label := b.eval(`() => document.querySelector('label[for="' + document.activeElement.id + '"]')?.textContent ?? ""`).Str()
+	if label == "" || !strings.Contains(text, strings.TrimSpace(strings.TrimSuffix(strings.Fields(label)[0], "*"))) {
+		t.Errorf("the problem %q does not name the field as its label %q does", text, label)
 	}
 	b.assertClean()
 }

@@ -39,7 +39,7 @@ import { useNarrow, useTheme } from "./hooks";
 import { Palette } from "./palette";
 import { Panel } from "./panel";
 import { NodePicker } from "./picker";
-import { normalizeField } from "./schema";
+import { fieldLabel, normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
 import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
 import { Toolbar } from "./toolbar";
@@ -573,6 +573,17 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
     if (canEdit && text) paste(text);
   }, [store, canEdit, paste]);
 
+  const describeProblem = useCallback(
+    (p: FieldProblem) => {
+      const { graph: g, typeIndex: types } = store.getState();
+      const n = p.node_id ? g.nodes.find((x) => x.id === p.node_id) : undefined;
+      const t = n ? types.get(n.data.def.type) : undefined;
+      const node = n ? `${n.data.def.name || t?.title || n.data.def.type}${n.data.def.name || !t ? "" : ` (${n.id})`}` : (p.node_id ?? "");
+      return { node, field: fieldLabel(p.field, t?.config_schema) };
+    },
+    [store],
+  );
+
   // ---- keyboard ----
 
   useEffect(() => {
@@ -696,6 +707,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
         onTidyUp={canTidy ? () => void tidyUp() : undefined}
         onDelete={deleteSelection}
         onProblem={goToProblem}
+        describeProblem={describeProblem}
       />
       <div className="cm-statusbar">
         <p className={`cm-status cm-status-${message.kind}`} data-editor-status role="status" aria-live="polite">

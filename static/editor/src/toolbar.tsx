@@ -32,6 +32,8 @@ export interface ToolbarProps {
   onTidyUp?: () => void;
   onDelete: () => void;
   onProblem: (p: FieldProblem) => void;
+  /** A problem's node and field in the words the canvas and the panel show (the node's label, the field's label). */
+  describeProblem: (p: FieldProblem) => { node: string; field: string };
 }
 
 const mod = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘" : "Ctrl+";
@@ -154,7 +156,17 @@ export function Toolbar(p: ToolbarProps) {
                       p.onProblem(pr);
                     }}
                   >
-                    {pr.node_id && <code>{pr.node_id}</code>} {pr.field && <span className="cm-muted">{pr.field}:</span>} {pr.message}
+                    {(() => {
+                      const d = p.describeProblem(pr);
+                      return (
+                        <>
+                          {d.node && <strong>{d.node}</strong>}
+                          {d.field && <span className="cm-muted"> · {d.field}</span>}
+                          {(d.node || d.field) && ": "}
+                          {pr.message}
+                        </>
+                      );
+                    })()}
                   </button>
                 </li>
               ))}
