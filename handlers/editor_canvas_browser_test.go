@@ -89,6 +89,9 @@ func TestCanvasFlagGatesTidyUpInTheBrowser(t *testing.T) {
 		if !b.eval(`() => document.querySelector('[data-action="save"]').disabled`).Bool() {
 			t.Error("Shift+T changed the graph where editor.tidy_up is off")
 		}
+		if sheet := b.shortcutSheet(); !strings.Contains(sheet, "Ctrl+C") || strings.Contains(sheet, "Tidy up") {
+			t.Errorf("the shortcut sheet where editor.tidy_up is off: %q", sheet)
+		}
 		b.assertClean()
 	})
 
@@ -136,6 +139,9 @@ func TestCanvasFlagGatesTidyUpInTheBrowser(t *testing.T) {
 		// One undo step puts the pile back.
 		b.click(`[data-action="undo"]`)
 		b.waitUntil(`() => (` + overlappingNodes + `)().length > 0`)
+		if sheet := b.shortcutSheet(); !strings.Contains(sheet, "Shift+TTidy up") {
+			t.Errorf("the shortcut sheet where editor.tidy_up is on lacks Tidy up: %q", sheet)
+		}
 		b.assertClean()
 	})
 }
@@ -429,4 +435,26 @@ func TestProblemsNameTheNodeAndFieldInTheBrowser(t *testing.T) {
 		t.Errorf("the problem %q does not name the field as its label %q does", text, label)
 	}
 	b.assertClean()
+}
+
+// shortcutSheet presses "?" on the canvas and returns the text of the shortcut sheet it opens, then closes it.
+func (b *browserSession) shortcutSheet() string {
+	b.t.Helper()
+	b.step("press ?", func(p *rod.Page) error {
+		for _, typ := range []proto.InputDispatchKeyEventType{proto.InputDispatchKeyEventTypeKeyDown, proto.InputDispatchKeyEventTypeKeyUp} {
+			ev := proto.InputDispatchKeyEvent{Type: typ, Modifiers: 8, Key: "?", Code: "Slash", WindowsVirtualKeyCode: 191}
+			if typ == proto.InputDispatchKeyEventTypeKeyDown {
+				ev.Text = "?"
+			}
+			if err := ev.Call(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	b.waitFor("dialog[open] [data-shortcut-sheet]")
+	text := b.eval(`() => document.querySelector("[data-shortcut-sheet]").textContent`).Str()
+	b.press(input.Escape)
+	b.waitUntil(`() => document.querySelector("dialog[open]") === null`)
+	return text
 }

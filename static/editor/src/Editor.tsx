@@ -39,6 +39,7 @@ import { useNarrow, useTheme } from "./hooks";
 import { Palette } from "./palette";
 import { Panel } from "./panel";
 import { NodePicker } from "./picker";
+import { ShortcutSheet } from "./shortcuts";
 import { fieldLabel, normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
 import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
@@ -306,6 +307,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
 
   // The "+" of an output port: the picker it opens adds a node to the right of the port's node, free of others.
   const [picker, setPicker] = useState<{ from: string; port: string } | null>(null);
+  const [shortcutsOpen, setShortcutsOpen] = useState(false);
   const addAfter = useCallback(
     (typeName: string) => {
       const from = picker;
@@ -599,6 +601,11 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
         if (dirtyNow()) void save();
         return;
       }
+      if (ours && !typing && !inDialog && e.key === "?") {
+        e.preventDefault();
+        setShortcutsOpen(true);
+        return;
+      }
       if (!ours || typing || inDialog || !canEdit) return;
       if (cmd && ((k === "z" && e.shiftKey) || k === "y")) {
         e.preventDefault();
@@ -799,6 +806,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
           />
         )}
       </div>
+      {shortcutsOpen && <ShortcutSheet tidyUp={canTidy} onClose={() => setShortcutsOpen(false)} />}
       {picker && (
         <NodePicker
           types={types}
