@@ -377,7 +377,7 @@ func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 	if o := b.eval(overlappingNodes).Arr(); len(o) != 0 {
 		t.Errorf("pasted nodes overlap: %v", o)
 	}
-	b.click(`[data-action="save"]`)
+	b.clickStill(`[data-action="save"]`)
 	b.waitUntil(`() => document.querySelector("[data-editor-version]")?.textContent.includes("2")`)
 	resp := h.do(request{Method: "GET", Path: "/api/v1/workflows/" + to.ID.String(), Bearer: h.accessToken(owner, w.orgA.ID)})
 	var saved struct {
