@@ -72,6 +72,15 @@ func (w *Workflows) NodeTypes(ctx context.Context, c Caller) ([]engine.NodeType,
 	return out, nil
 }
 
+// CanvasFlags are the canvas island's feature flags (flags.CanvasPrefix…) evaluated for the caller: what the
+// workflow page passes to the island. Without an evaluator every such flag takes its production default.
+func (w *Workflows) CanvasFlags(ctx context.Context, c Caller) map[string]bool {
+	if w.flags == nil {
+		return map[string]bool{}
+	}
+	return w.flags.Canvas(ctx, flags.Subject{OrgID: c.Principal.OrgID, UserID: c.Principal.UserID})
+}
+
 func (w *Workflows) nodeTypeEnabled(ctx context.Context, c Caller, nodeType string) (flag string, enabled bool) {
 	if w.flags == nil {
 		return "", true

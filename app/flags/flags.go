@@ -86,6 +86,10 @@ func (f Flag) Valid(v any) bool {
 // NodeTypePrefix starts the name of a flag gating a node type: "node.trigger.error" gates trigger.error.
 const NodeTypePrefix = "node."
 
+// CanvasPrefix starts the name of a flag that gates a capability of the canvas island: the workflow page passes
+// every such flag, evaluated for the organization and user, to the island (data-flags), which reads nothing else.
+const CanvasPrefix = "editor."
+
 // The flags the code reads by name.
 const (
 	// NodeTriggerError gates the error trigger (trigger.error): on everywhere, so an operator can switch it off for
@@ -101,6 +105,9 @@ const (
 	// EngineExecutionPath chooses how an organization's executions of pure workflows run: queued for a worker
 	// like every other, or on the express path, in the request that accepts them (engine/queue.Express).
 	EngineExecutionPath = "engine.execution_path"
+	// EditorTidyUp gates the canvas's Tidy up (a layered layout of the whole graph): in beta, on in development
+	// and off in production until an operator rolls it out.
+	EditorTidyUp = CanvasPrefix + "tidy_up"
 )
 
 // The variants of EngineExecutionPath.
@@ -137,6 +144,12 @@ func Builtin() []Flag {
 			Description: "How executions of pure workflows (transforms and conditions only) run: queued for a worker, or on the express path, finished in the request that accepts them. An A/B test of throughput and latency; the exposures say which organizations ran which.",
 			Default:     map[Mode]any{Development: ExecutionPathExpress, Production: ExecutionPathExpress},
 			Expires:     date(2027, time.June, 30),
+		},
+		{
+			Name: EditorTidyUp, Type: Boolean, Owner: "editor",
+			Description: "Beta: the canvas's Tidy up button and shortcut, which lay the whole workflow out in layers (dagre). Off in production until rolled out.",
+			Default:     map[Mode]any{Development: true, Production: false},
+			Expires:     date(2027, time.September, 30),
 		},
 	}
 }
