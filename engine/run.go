@@ -765,6 +765,7 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 		if res.err == nil || ctx.Err() != nil || IsPermanent(res.err) || run.Attempt >= n.retry.maxAttempts {
 			break
 		}
+		res.releasePlace() // waiting between retries holds no place
 		wait := ex.x.retryWait(n.retry, run.Attempt, res.err)
 		if ex.in.Observer != nil {
 			ev := run
@@ -776,6 +777,9 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 		}
 	}
 
+	if res.err == nil {
+		res.releasePlace() // a loop's body needs the places
+	}
 	if res.err == nil && res.out.Loop != nil {
 		res.data, res.raw, res.err = s.runLoop(ctx, n, res.out.Loop)
 		res.out.Port = PortDone
@@ -792,6 +796,9 @@ func (s *scope) execute(ctx context.Context, i int, in nodeInput) *settled {
 		}
 		run.Status, run.Error = NodeFailed, res.err.Error()
 		st := s.failed(n, run.Error, canceled)
+		// Only now that a stopping failure has halted the scope: a branch waiting for this place must find it
+		// halted, not start.
+		res.releasePlace()
 		st.thisPass = true
 		s.finish(ctx, n, run)
 		return st
@@ -826,6 +833,17 @@ type attemptResult struct {
 	data any
 	raw  json.RawMessage
 	err  error
+	// place is the semaphore the attempt still holds a place of: the caller frees it with releasePlace once the
+	// attempt's outcome is settled, so that a failure halts the scope before a waiting branch can take the place.
+	place chan struct{}
+}
+
+// releasePlace frees the place the attempt held, once.
+func (r *attemptResult) releasePlace() {
+	if r.place != nil {
+		<-r.place
+		r.place = nil
+	}
 }
 
 // errHalted is attempt's answer when the scope halted while the attempt waited for a place: it never started.
@@ -861,10 +879,10 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func
 		if cancel != nil {
 			cancel()
 		}
-		<-ex.sem
 		if r := recover(); r != nil {
 			res = attemptResult{err: Permanent(&panicError{value: r})}
 		}
+		res.place = ex.sem
 	}()
 	res.out, res.err = n.run.Run(actx, in)
 	if res.err != nil {
