@@ -70,6 +70,8 @@ type Config struct {
 	// Flags evaluates feature flags: a node type gated by a flag (node.<type>) is absent from an organization's
 	// palette and refused at save where the flag is off. Nil gates nothing.
 	Flags *flags.Flags
+	// Retention is the instance's history retention (EXECUTION_RETENTION_*), which organizations may override.
+	Retention store.HistoryRetention
 	// Now is the clock of expiry times; time.Now when nil.
 	Now func() time.Time
 }
@@ -88,6 +90,8 @@ type App struct {
 	Notifications *Notifications
 	// FeatureFlags are the instance administrators' view and changes of the feature flags.
 	FeatureFlags *FeatureFlags
+	// Retention is an organization's own execution retention.
+	Retention *Retention
 	// Outbox queues account mails as durable outgoing messages, so a request neither waits for SMTP nor reveals by
 	// its timing whether a mail went out.
 	Outbox *Outbox
@@ -135,6 +139,7 @@ func New(cfg Config) *App {
 		Forms:         &Forms{store: cfg.Store, files: cfg.Files, logger: cfg.Logger},
 		Tokens:        &Tokens{store: cfg.Store, now: cfg.Now},
 		FeatureFlags:  &FeatureFlags{store: cfg.Store, flags: cfg.Flags},
+		Retention:     &Retention{store: cfg.Store, defaults: cfg.Retention},
 		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,

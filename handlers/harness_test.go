@@ -151,7 +151,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		Registry:       registry, Plans: engine.NewPlanLoader(engine.NewPlanCache(64), registry, st),
 	}
 	h.engineDeps(&deps)
-	h.app = app.Config{Store: st, Plans: deps.Plans, BaseURL: base, Logger: deps.Logger, PasswordCost: bcrypt.MinCost}
+	h.app = app.Config{Store: st, Plans: deps.Plans, BaseURL: base, Logger: deps.Logger, PasswordCost: bcrypt.MinCost,
+		Retention: store.HistoryRetention{Succeeded: store.DefaultSucceededRetention, Failed: store.DefaultFailedRetention}}
 	for _, o := range opts {
 		o(&deps, h)
 	}

@@ -79,7 +79,7 @@ func chartBars(counts []StatusCount) []chartBar {
 }
 
 // Dashboard is the signed-in landing page: today's executions by status (counted and charted), the success rate,
-// the slowest workflows and the latest failures. The chart is SVG drawn here: no script.
+// the slowest workflows and the latest failures of the day. The chart is SVG drawn here: no script.
 func Dashboard(p DashboardPage, s DashboardStats) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -324,12 +324,12 @@ func Dashboard(p DashboardPage, s DashboardStats) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</section><section aria-labelledby=\"failures\"><h2 id=\"failures\">Recent failures</h2>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</section><section aria-labelledby=\"failures\"><h2 id=\"failures\">Failures today</h2>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		if len(s.Failures) == 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "<p class=\"empty\">No failures.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "<p class=\"empty\">No failures today.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -133,6 +133,8 @@ const (
 	TokensManage Action = "tokens.manage"
 	// OrgSettings changes the owner-only organization settings (name, deletion).
 	OrgSettings Action = "org.settings"
+	// RetentionManage sets how long the organization's executions are kept.
+	RetentionManage Action = "retention.manage"
 
 	// JobsAdmin opens the instance's job monitor, which spans organizations.
 	JobsAdmin Action = "jobs.admin"
@@ -143,7 +145,7 @@ const (
 // Actions lists every action, for the README's matrix test.
 var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
 	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
-	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, JobsAdmin, FlagsAdmin}
+	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, RetentionManage, JobsAdmin, FlagsAdmin}
 
 // InstanceWide reports whether a is instance administration, which only instance administrators may do
 // whatever their roles (users.instance_admin, granted by `concertmaster user create --instance-admin`).
@@ -231,7 +233,7 @@ func allowed(p Principal, a Action, r Resource) bool {
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantRun))
 	case WorkflowDelete, WorkflowShare, FormsManage:
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own)
-	case IntegrationsManage, MembersInvite, MembersManage, AuditView:
+	case IntegrationsManage, MembersInvite, MembersManage, AuditView, RetentionManage:
 		return role.AtLeast(RoleAdmin)
 	case IntegrationsUse:
 		return role.AtLeast(RoleAdmin) || (role.AtLeast(RoleViewer) && r.Use.admits(p.UserID, role))

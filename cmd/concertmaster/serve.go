@@ -155,7 +155,7 @@ func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st 
 	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger,
-		Flags: flagSet})
+		Flags: flagSet, Retention: cfg.Retention})
 	return handlers.New(deps), func() { stopJobsUI(); closeDeps() }, nil
 }
 

@@ -107,11 +107,13 @@ func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Limit = limit
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := httpx.DecodePageCursor(c)
+		// The cursor carries the item's creation time too (one cursor shape for every list); executions page by
+		// id alone.
+		_, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
 			fields = append(fields, httpx.ErrBadCursor.Fields...)
 		} else {
-			f.Before = &store.Execution{CreatedAt: at, ID: id}
+			f.BeforeID = &id
 		}
 	}
 	if len(fields) > 0 {

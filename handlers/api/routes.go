@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -93,6 +94,10 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api(rt, "GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
 
+	// An organization's own execution retention (handlers/api/retention, described in openapi_retention.go).
+	rh := &retention.Handlers{Kit: s.Kit, App: s.deps.App}
+	s.api(rt, "GET /api/v1/settings/retention", rh.Get)
+	s.api(rt, "PUT /api/v1/settings/retention", rh.Put)
 	// Sharing a workflow with members (handlers/api/sharing, described in openapi_sharing.go).
 	sh := &sharing.Handlers{Kit: s.Kit, App: s.deps.App}
 	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)

@@ -50,12 +50,13 @@ func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 		f.CreatedAfter, page.Since = httpx.Ptr(time.Now().Add(-d)), q.Get("since")
 	}
 	if c := q.Get("cursor"); c != "" {
-		at, id, err := httpx.DecodePageCursor(c)
+		// Executions page by id alone; the cursor's creation time is that of every list's cursor shape.
+		_, id, err := httpx.DecodePageCursor(c)
 		if err != nil {
 			s.PageError(w, r, err)
 			return
 		}
-		f.Before = &store.Execution{CreatedAt: at, ID: id}
+		f.BeforeID = &id
 	}
 	workflows, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
 	if err != nil {

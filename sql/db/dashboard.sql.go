@@ -17,12 +17,14 @@ SELECT e.id, e.workflow_id, w.name AS workflow_name, coalesce(e.error, '')::text
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = $1 AND e.status = 'failed'
-ORDER BY e.created_at DESC
-LIMIT $2
+  AND e.created_at >= $2 AND e.id >= history_id_floor($2)
+ORDER BY e.id DESC
+LIMIT $3
 `
 
 type DashboardRecentFailuresParams struct {
 	OrganizationID uuid.UUID
+	Since          time.Time
 	MaxRows        int32
 }
 
@@ -34,9 +36,11 @@ type DashboardRecentFailuresRow struct {
 	CreatedAt    time.Time
 }
 
-// DashboardRecentFailures lists an organization's latest failed executions (workflow_executions_org_status_idx).
+// DashboardRecentFailures lists an organization's latest failed executions created since a time, newest first
+// (workflow_executions_org_status_id_idx): the id bound reads only the partitions of the dashboard's window, and
+// the order by id reads them newest first and stops at the limit.
 func (q *Queries) DashboardRecentFailures(ctx context.Context, arg DashboardRecentFailuresParams) ([]DashboardRecentFailuresRow, error) {
-	rows, err := q.db.Query(ctx, dashboardRecentFailures, arg.OrganizationID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, dashboardRecentFailures, arg.OrganizationID, arg.Since, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +138,7 @@ type DashboardStatusCountsRow struct {
 }
 
 // DashboardStatusCounts counts an organization's executions created since a time, by status
-// (workflow_executions_org_created_idx). The id bound reads only the partitions from
-// the day of since on.
+// (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on.
 func (q *Queries) DashboardStatusCounts(ctx context.Context, arg DashboardStatusCountsParams) ([]DashboardStatusCountsRow, error) {
 	rows, err := q.db.Query(ctx, dashboardStatusCounts, arg.OrganizationID, arg.Since)
 	if err != nil {

@@ -233,33 +233,35 @@ WHERE organization_id = $1
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::timestamptz IS NULL OR (created_at >= $4::timestamptz
        AND id >= history_id_floor($4::timestamptz)))
-  AND ($5::timestamptz IS NULL
-       OR (created_at, id) < ($5::timestamptz, $6::uuid))
-ORDER BY created_at DESC, id DESC
+  AND ($5::uuid IS NULL OR id < $5::uuid)
+  AND ($6::uuid IS NULL OR id >= $6::uuid)
+ORDER BY id DESC
 LIMIT $7
 `
 
 type ExecutionListParams struct {
-	OrganizationID  uuid.UUID
-	WorkflowID      *uuid.UUID
-	Status          *string
-	CreatedAfter    *time.Time
-	BeforeCreatedAt *time.Time
-	BeforeID        *uuid.UUID
-	MaxRows         int32
+	OrganizationID uuid.UUID
+	WorkflowID     *uuid.UUID
+	Status         *string
+	CreatedAfter   *time.Time
+	BeforeID       *uuid.UUID
+	MinID          *uuid.UUID
+	MaxRows        int32
 }
 
-// ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
-// created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
-// on are read.
+// ExecutionList pages through an organization's executions, newest first, keyset-paged on id. The order is the
+// partition key's (a UUIDv7 sorts as its creation time), so that PostgreSQL reads the partitions newest first
+// through workflow_executions_org_id_idx (or the status or workflow twin) and stops once the page is full; the
+// cursor and a created_after bound (by history_id_floor) also leave out the partitions they exclude, and min_id
+// (store.ExecutionList's first probe of the newest days) all those before it.
 func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([]WorkflowExecution, error) {
 	rows, err := q.db.Query(ctx, executionList,
 		arg.OrganizationID,
 		arg.WorkflowID,
 		arg.Status,
 		arg.CreatedAfter,
-		arg.BeforeCreatedAt,
 		arg.BeforeID,
+		arg.MinID,
 		arg.MaxRows,
 	)
 	if err != nil {
@@ -461,9 +463,10 @@ WHERE organization_id = $1 AND error IS NOT NULL
   AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery($2::text, $3::text)
   AND ($4::uuid IS NULL OR workflow_id = $4::uuid)
   AND ($5::text IS NULL OR status = $5::text)
-  AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+  AND ($6::timestamptz IS NULL OR (created_at >= $6::timestamptz
+       AND id >= history_id_floor($6::timestamptz)))
 ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery($2::text, $3::text)) DESC,
-    created_at DESC, id DESC
+    id DESC
 LIMIT $7
 `
 
@@ -479,7 +482,8 @@ type ExecutionSearchParams struct {
 
 // ExecutionSearch ranks an organization's failed executions by how well their error matches a search
 // (search_tsquery, migration 0016), best first, then newest. The error expression and the error IS NOT NULL are
-// those of workflow_executions_error_search_idx, so the index serves it.
+// those of workflow_executions_error_search_idx, so the index serves it; a created_after bound also bounds the id
+// (history_id_floor), so that only the partitions from that day on are searched.
 func (q *Queries) ExecutionSearch(ctx context.Context, arg ExecutionSearchParams) ([]WorkflowExecution, error) {
 	rows, err := q.db.Query(ctx, executionSearch,
 		arg.OrganizationID,

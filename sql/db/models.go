@@ -275,6 +275,13 @@ type Organization struct {
 	UpdatedAt time.Time
 }
 
+type OrganizationRetention struct {
+	OrganizationID uuid.UUID
+	SucceededDays  *int32
+	FailedDays     *int32
+	UpdatedAt      time.Time
+}
+
 type OutgoingMessage struct {
 	ID             uuid.UUID
 	OrganizationID *uuid.UUID

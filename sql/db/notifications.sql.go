@@ -317,7 +317,8 @@ func (q *Queries) NotificationDigestInsert(ctx context.Context, arg Notification
 const notificationFailureCounts = `-- name: NotificationFailureCounts :many
 SELECT workflow_id, count(*)::integer AS total, (count(*) FILTER (WHERE status = 'failed'))::integer AS failed
 FROM workflow_executions
-WHERE organization_id = $1 AND created_at >= $2 AND status IN ('succeeded', 'failed', 'canceled')
+WHERE organization_id = $1 AND created_at >= $2 AND id >= history_id_floor($2)
+  AND status IN ('succeeded', 'failed', 'canceled')
 GROUP BY workflow_id
 `
 
@@ -333,7 +334,7 @@ type NotificationFailureCountsRow struct {
 }
 
 // NotificationFailureCounts counts an organization's finished executions per workflow since a time, and the
-// failed ones among them, for failure-rate rules.
+// failed ones among them, for failure-rate rules. The id bound reads only the partitions from the day of since on.
 func (q *Queries) NotificationFailureCounts(ctx context.Context, arg NotificationFailureCountsParams) ([]NotificationFailureCountsRow, error) {
 	rows, err := q.db.Query(ctx, notificationFailureCounts, arg.OrganizationID, arg.Since)
 	if err != nil {

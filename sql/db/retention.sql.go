@@ -12,6 +12,80 @@ import (
 	"github.com/google/uuid"
 )
 
+const organizationRetentionGet = `-- name: OrganizationRetentionGet :one
+SELECT organization_id, succeeded_days, failed_days, updated_at FROM organization_retention WHERE organization_id = $1
+`
+
+// OrganizationRetentionGet reads an organization's own retention (no row: the instance defaults).
+func (q *Queries) OrganizationRetentionGet(ctx context.Context, organizationID uuid.UUID) (OrganizationRetention, error) {
+	row := q.db.QueryRow(ctx, organizationRetentionGet, organizationID)
+	var i OrganizationRetention
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.SucceededDays,
+		&i.FailedDays,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const organizationRetentionList = `-- name: OrganizationRetentionList :many
+SELECT organization_id, succeeded_days, failed_days, updated_at FROM organization_retention WHERE succeeded_days IS NOT NULL OR failed_days IS NOT NULL
+`
+
+// OrganizationRetentionList lists every organization's own retention, for the pruner.
+func (q *Queries) OrganizationRetentionList(ctx context.Context) ([]OrganizationRetention, error) {
+	rows, err := q.db.Query(ctx, organizationRetentionList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []OrganizationRetention{}
+	for rows.Next() {
+		var i OrganizationRetention
+		if err := rows.Scan(
+			&i.OrganizationID,
+			&i.SucceededDays,
+			&i.FailedDays,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const organizationRetentionSet = `-- name: OrganizationRetentionSet :one
+INSERT INTO organization_retention (organization_id, succeeded_days, failed_days)
+VALUES ($1, $2, $3)
+ON CONFLICT (organization_id) DO UPDATE
+SET succeeded_days = EXCLUDED.succeeded_days, failed_days = EXCLUDED.failed_days, updated_at = now()
+RETURNING organization_id, succeeded_days, failed_days, updated_at
+`
+
+type OrganizationRetentionSetParams struct {
+	OrganizationID uuid.UUID
+	SucceededDays  *int32
+	FailedDays     *int32
+}
+
+// OrganizationRetentionSet sets an organization's own retention; NULL days keep the instance default.
+func (q *Queries) OrganizationRetentionSet(ctx context.Context, arg OrganizationRetentionSetParams) (OrganizationRetention, error) {
+	row := q.db.QueryRow(ctx, organizationRetentionSet, arg.OrganizationID, arg.SucceededDays, arg.FailedDays)
+	var i OrganizationRetention
+	err := row.Scan(
+		&i.OrganizationID,
+		&i.SucceededDays,
+		&i.FailedDays,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const retentionClearExecutionLinks = `-- name: RetentionClearExecutionLinks :exec
 WITH mails AS (
     DELETE FROM email_deliveries WHERE execution_id >= $1::uuid AND execution_id < $2::uuid
@@ -41,22 +115,34 @@ const retentionExecutionBatch = `-- name: RetentionExecutionBatch :many
 SELECT id FROM workflow_executions
 WHERE id < uuid_v7_floor($1::timestamptz) AND created_at < $1::timestamptz
   AND status = ANY($2::text[]) AND status IN ('succeeded', 'failed', 'canceled')
+  AND ($3::uuid IS NULL OR organization_id = $3::uuid)
+  AND NOT (organization_id = ANY(coalesce($4::uuid[], '{}')))
 ORDER BY id
-LIMIT $3
+LIMIT $5
 FOR UPDATE SKIP LOCKED
 `
 
 type RetentionExecutionBatchParams struct {
-	Cutoff   time.Time
-	Statuses []string
-	MaxRows  int32
+	Cutoff                  time.Time
+	Statuses                []string
+	OrganizationID          *uuid.UUID
+	ExcludedOrganizationIds []uuid.UUID
+	MaxRows                 int32
 }
 
 // RetentionExecutionBatch picks a batch of finished executions past an age in the given statuses, oldest first,
 // locking them so that a concurrent pruner skips them. Never an unfinished one: the statuses are final ones, and
 // a status that is final stays final. The id bound (the partition key) reads only the partitions before cutoff.
+// With organization_id, only that organization's executions (its own retention); without, every organization's
+// but those in excluded_organization_ids (the ones with a retention of their own for these statuses).
 func (q *Queries) RetentionExecutionBatch(ctx context.Context, arg RetentionExecutionBatchParams) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, retentionExecutionBatch, arg.Cutoff, arg.Statuses, arg.MaxRows)
+	rows, err := q.db.Query(ctx, retentionExecutionBatch,
+		arg.Cutoff,
+		arg.Statuses,
+		arg.OrganizationID,
+		arg.ExcludedOrganizationIds,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 -- name: DashboardStatusCounts :many
 -- DashboardStatusCounts counts an organization's executions created since a time, by status
--- (workflow_executions_org_created_idx). The id bound reads only the partitions from
--- the day of since on.
+-- (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on.
 SELECT status, count(*)::bigint AS executions
 FROM workflow_executions
 WHERE organization_id = @organization_id AND created_at >= @since
@@ -24,10 +23,13 @@ ORDER BY average_ms DESC, e.workflow_id
 LIMIT @max_rows;
 
 -- name: DashboardRecentFailures :many
--- DashboardRecentFailures lists an organization's latest failed executions (workflow_executions_org_status_idx).
+-- DashboardRecentFailures lists an organization's latest failed executions created since a time, newest first
+-- (workflow_executions_org_status_id_idx): the id bound reads only the partitions of the dashboard's window, and
+-- the order by id reads them newest first and stops at the limit.
 SELECT e.id, e.workflow_id, w.name AS workflow_name, coalesce(e.error, '')::text AS error, e.created_at
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = @organization_id AND e.status = 'failed'
-ORDER BY e.created_at DESC
+  AND e.created_at >= @since AND e.id >= history_id_floor(@since)
+ORDER BY e.id DESC
 LIMIT @max_rows;

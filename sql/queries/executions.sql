@@ -76,32 +76,36 @@ RETURNING id, organization_id, workflow_id, status;
 SELECT * FROM workflow_executions WHERE id = @id AND organization_id = @organization_id;
 
 -- name: ExecutionList :many
--- ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
--- created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
--- on are read.
+-- ExecutionList pages through an organization's executions, newest first, keyset-paged on id. The order is the
+-- partition key's (a UUIDv7 sorts as its creation time), so that PostgreSQL reads the partitions newest first
+-- through workflow_executions_org_id_idx (or the status or workflow twin) and stops once the page is full; the
+-- cursor and a created_after bound (by history_id_floor) also leave out the partitions they exclude, and min_id
+-- (store.ExecutionList's first probe of the newest days) all those before it.
 SELECT * FROM workflow_executions
 WHERE organization_id = @organization_id
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
        AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
-  AND (sqlc.narg('before_created_at')::timestamptz IS NULL
-       OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
-ORDER BY created_at DESC, id DESC
+  AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id')::uuid)
+  AND (sqlc.narg('min_id')::uuid IS NULL OR id >= sqlc.narg('min_id')::uuid)
+ORDER BY id DESC
 LIMIT @max_rows;
 
 -- name: ExecutionSearch :many
 -- ExecutionSearch ranks an organization's failed executions by how well their error matches a search
 -- (search_tsquery, migration 0016), best first, then newest. The error expression and the error IS NOT NULL are
--- those of workflow_executions_error_search_idx, so the index serves it.
+-- those of workflow_executions_error_search_idx, so the index serves it; a created_after bound also bounds the id
+-- (history_id_floor), so that only the partitions from that day on are searched.
 SELECT * FROM workflow_executions
 WHERE organization_id = @organization_id AND error IS NOT NULL
   AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
-  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after')::timestamptz)
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
+       AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
 ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC,
-    created_at DESC, id DESC
+    id DESC
 LIMIT @max_rows;
 
 -- name: NodeRunList :many

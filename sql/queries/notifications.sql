@@ -240,10 +240,11 @@ SELECT count(*) FROM outgoing_messages WHERE status IN ('queued', 'retrying');
 
 -- name: NotificationFailureCounts :many
 -- NotificationFailureCounts counts an organization's finished executions per workflow since a time, and the
--- failed ones among them, for failure-rate rules.
+-- failed ones among them, for failure-rate rules. The id bound reads only the partitions from the day of since on.
 SELECT workflow_id, count(*)::integer AS total, (count(*) FILTER (WHERE status = 'failed'))::integer AS failed
 FROM workflow_executions
-WHERE organization_id = @organization_id AND created_at >= @since AND status IN ('succeeded', 'failed', 'canceled')
+WHERE organization_id = @organization_id AND created_at >= @since AND id >= history_id_floor(@since)
+  AND status IN ('succeeded', 'failed', 'canceled')
 GROUP BY workflow_id;
 
 -- name: NotificationSchedules :many

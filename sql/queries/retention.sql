@@ -2,9 +2,13 @@
 -- RetentionExecutionBatch picks a batch of finished executions past an age in the given statuses, oldest first,
 -- locking them so that a concurrent pruner skips them. Never an unfinished one: the statuses are final ones, and
 -- a status that is final stays final. The id bound (the partition key) reads only the partitions before cutoff.
+-- With organization_id, only that organization's executions (its own retention); without, every organization's
+-- but those in excluded_organization_ids (the ones with a retention of their own for these statuses).
 SELECT id FROM workflow_executions
 WHERE id < uuid_v7_floor(@cutoff::timestamptz) AND created_at < @cutoff::timestamptz
   AND status = ANY(@statuses::text[]) AND status IN ('succeeded', 'failed', 'canceled')
+  AND (sqlc.narg('organization_id')::uuid IS NULL OR organization_id = sqlc.narg('organization_id')::uuid)
+  AND NOT (organization_id = ANY(coalesce(@excluded_organization_ids::uuid[], '{}')))
 ORDER BY id
 LIMIT @max_rows
 FOR UPDATE SKIP LOCKED;
@@ -40,3 +44,19 @@ WITH mails AS (
 )
 UPDATE notifications SET last_execution_id = NULL
 WHERE last_execution_id >= @from_id::uuid AND last_execution_id < @to_id::uuid;
+
+-- name: OrganizationRetentionGet :one
+-- OrganizationRetentionGet reads an organization's own retention (no row: the instance defaults).
+SELECT * FROM organization_retention WHERE organization_id = @organization_id;
+
+-- name: OrganizationRetentionSet :one
+-- OrganizationRetentionSet sets an organization's own retention; NULL days keep the instance default.
+INSERT INTO organization_retention (organization_id, succeeded_days, failed_days)
+VALUES (@organization_id, sqlc.narg('succeeded_days'), sqlc.narg('failed_days'))
+ON CONFLICT (organization_id) DO UPDATE
+SET succeeded_days = EXCLUDED.succeeded_days, failed_days = EXCLUDED.failed_days, updated_at = now()
+RETURNING *;
+
+-- name: OrganizationRetentionList :many
+-- OrganizationRetentionList lists every organization's own retention, for the pruner.
+SELECT * FROM organization_retention WHERE succeeded_days IS NOT NULL OR failed_days IS NOT NULL;

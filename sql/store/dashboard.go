@@ -15,7 +15,7 @@ type Dashboard struct {
 	ByStatus map[string]int64
 	// Slowest are the workflows whose finished executions took longest on average, slowest first.
 	Slowest []WorkflowDuration
-	// RecentFailures are the latest failed executions, whenever they were.
+	// RecentFailures are the latest failed executions created since the time, newest first.
 	RecentFailures []ExecutionFailure
 }
 
@@ -57,7 +57,7 @@ func (s *Store) DashboardGet(ctx context.Context, orgID uuid.UUID, since time.Ti
 			Executions: r.Executions, Average: time.Duration(r.AverageMs * float64(time.Millisecond))})
 	}
 	failures, err := s.r.DashboardRecentFailures(ctx, db.DashboardRecentFailuresParams{OrganizationID: orgID,
-		MaxRows: int32(clampLimit(limit))})
+		Since: since, MaxRows: int32(clampLimit(limit))})
 	if err != nil {
 		return Dashboard{}, interpret(err, "dashboard")
 	}

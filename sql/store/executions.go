@@ -347,9 +347,9 @@ type ExecutionFilter struct {
 	WorkflowID   *uuid.UUID
 	Status       string
 	CreatedAfter *time.Time
-	// Before is the keyset cursor: the last execution of the previous page.
-	Before *Execution
-	Limit  int
+	// BeforeID is the keyset cursor: the id of the last execution of the previous page (the list is in id order).
+	BeforeID *uuid.UUID
+	Limit    int
 }
 
 // ExecutionList pages through an organization's executions, newest first.
@@ -358,14 +358,11 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 		return s.executionSearch(ctx, orgID, f)
 	}
 	p := db.ExecutionListParams{OrganizationID: orgID, WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter,
-		MaxRows: int32(clampLimit(f.Limit))}
+		BeforeID: f.BeforeID, MaxRows: int32(clampLimit(f.Limit))}
 	if f.Status != "" {
 		p.Status = &f.Status
 	}
-	if f.Before != nil {
-		p.BeforeCreatedAt, p.BeforeID = &f.Before.CreatedAt, &f.Before.ID
-	}
-	rows, err := s.r.ExecutionList(ctx, p)
+	rows, err := s.executionListNewestFirst(ctx, p)
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}
@@ -376,9 +373,34 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 	return out, nil
 }
 
+// listProbeWindow is how many days before its anchor (the cursor's time, or now) a list without a time bound first
+// reads: a page that fills there needs no other partition.
+const listProbeWindow = 2 * 24 * time.Hour
+
+// executionListNewestFirst runs ExecutionList. Without a time bound the statement would still open every
+// partition's index (hundreds of locks and scans set up for days it never reads), so the newest two days before
+// the cursor are tried first: when they fill the page it is the true page, since every row left out has a smaller
+// id; otherwise the list is read again without the bound.
+func (s *Store) executionListNewestFirst(ctx context.Context, p db.ExecutionListParams) ([]db.WorkflowExecution, error) {
+	if p.CreatedAfter != nil {
+		return s.r.ExecutionList(ctx, p)
+	}
+	anchor := time.Now()
+	if p.BeforeID != nil { // a UUIDv7's time; any other id only makes the probe miss, never the page wrong
+		anchor = time.Unix(p.BeforeID.Time().UnixTime())
+	}
+	probe := p
+	probe.MinID = ptrTo(uuidV7Floor(anchor.Add(-listProbeWindow)))
+	rows, err := s.r.ExecutionList(ctx, probe)
+	if err != nil || len(rows) == int(p.MaxRows) {
+		return rows, err
+	}
+	return s.r.ExecutionList(ctx, p)
+}
+
 func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f ExecutionFilter) ([]Execution, error) {
 	terms, err := parseSearch("q", f.Query)
-	if err == nil && f.Before != nil {
+	if err == nil && f.BeforeID != nil {
 		err = errSearchHasOnePage
 	}
 	if err != nil {

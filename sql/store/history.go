@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jonboulle/clockwork"
 	"github.com/riverqueue/river"
@@ -83,10 +84,17 @@ func (p *HistoryPruner) Maintain(ctx context.Context) (PruneReport, error) {
 }
 
 // Prune drops the partitions wholly past retention, then deletes the executions past retention batch by batch.
+// Organizations may keep their executions longer or shorter than the instance (OrganizationRetention): a day is
+// dropped whole only once it is past the longest retention of all, and the rest goes by batches, organization by
+// organization.
 func (p *HistoryPruner) Prune(ctx context.Context) (PruneReport, error) {
 	var report PruneReport
 	now := p.clock.Now()
-	executionCutoff := p.executionPartitionCutoff(now)
+	orgs, err := p.store.organizationRetentions(ctx)
+	if err != nil {
+		return report, err
+	}
+	executionCutoff := p.executionPartitionCutoff(now, orgs)
 	for _, t := range []struct {
 		table  string
 		cutoff time.Time
@@ -106,30 +114,70 @@ func (p *HistoryPruner) Prune(ctx context.Context) (PruneReport, error) {
 	if err != nil {
 		return report, err
 	}
-	for _, rule := range []struct {
-		age      time.Duration
-		statuses []string
-	}{{p.retention.Succeeded, []string{"succeeded"}}, {p.retention.Failed, []string{"failed", "canceled"}}} {
+	err = p.pruneExecutions(ctx, now, orgs, &report)
+	return report, err
+}
+
+// retentionRule is the retention of one group of final statuses: the instance's age, and each organization's own.
+type retentionRule struct {
+	age      time.Duration
+	own      func(OrganizationRetention) *time.Duration
+	statuses []string
+}
+
+func (p *HistoryPruner) retentionRules() []retentionRule {
+	return []retentionRule{
+		{p.retention.Succeeded, func(o OrganizationRetention) *time.Duration { return o.Succeeded }, []string{"succeeded"}},
+		{p.retention.Failed, func(o OrganizationRetention) *time.Duration { return o.Failed }, []string{"failed", "canceled"}},
+	}
+}
+
+// pruneExecutions deletes, in batches, the executions past their retention: each organization with a retention of
+// its own for a status by it, every other organization by the instance's (none when that keeps them forever).
+func (p *HistoryPruner) pruneExecutions(ctx context.Context, now time.Time, orgs []OrganizationRetention, report *PruneReport) error {
+	for _, rule := range p.retentionRules() {
+		var own []uuid.UUID
+		for _, o := range orgs {
+			age := rule.own(o)
+			if age == nil {
+				continue
+			}
+			own = append(own, o.OrganizationID)
+			executions, runs, err := p.deleteBatches(ctx, now.Add(-*age), rule.statuses, &o.OrganizationID, nil)
+			report.ExecutionsDeleted += executions
+			report.NodeRunsDeleted += runs
+			if err != nil {
+				return err
+			}
+		}
 		if rule.age <= 0 {
 			continue
 		}
-		executions, runs, err := p.deleteBatches(ctx, now.Add(-rule.age), rule.statuses)
+		executions, runs, err := p.deleteBatches(ctx, now.Add(-rule.age), rule.statuses, nil, own)
 		report.ExecutionsDeleted += executions
 		report.NodeRunsDeleted += runs
 		if err != nil {
-			return report, err
+			return err
 		}
 	}
-	return report, nil
+	return nil
 }
 
 // executionPartitionCutoff is the time before which every finished execution is past retention, whatever its
-// status: the zero time when either status is kept forever.
-func (p *HistoryPruner) executionPartitionCutoff(now time.Time) time.Time {
+// status and organization: the zero time when the instance keeps either status forever.
+func (p *HistoryPruner) executionPartitionCutoff(now time.Time, orgs []OrganizationRetention) time.Time {
 	if p.retention.Succeeded <= 0 || p.retention.Failed <= 0 {
 		return time.Time{}
 	}
-	return now.Add(-max(p.retention.Succeeded, p.retention.Failed))
+	longest := max(p.retention.Succeeded, p.retention.Failed)
+	for _, o := range orgs {
+		for _, rule := range p.retentionRules() {
+			if age := rule.own(o); age != nil {
+				longest = max(longest, *age)
+			}
+		}
+	}
+	return now.Add(-longest)
 }
 
 func cutoffOf(now time.Time, age time.Duration) time.Time {
@@ -140,13 +188,14 @@ func cutoffOf(now time.Time, age time.Duration) time.Time {
 }
 
 // deleteBatches deletes the executions in statuses created before cutoff, with their node runs, a batch per
-// transaction, until none is left.
-func (p *HistoryPruner) deleteBatches(ctx context.Context, cutoff time.Time, statuses []string) (executions, runs int64, err error) {
+// transaction, until none is left: orgID's only when set, else every organization's but those in excluded.
+func (p *HistoryPruner) deleteBatches(ctx context.Context, cutoff time.Time, statuses []string, orgID *uuid.UUID,
+	excluded []uuid.UUID) (executions, runs int64, err error) {
 	for {
 		var done bool
 		err = p.store.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 			ids, err := q.RetentionExecutionBatch(ctx, db.RetentionExecutionBatchParams{Cutoff: cutoff,
-				Statuses: statuses, MaxRows: int32(p.batch)})
+				Statuses: statuses, OrganizationID: orgID, ExcludedOrganizationIds: excluded, MaxRows: int32(p.batch)})
 			if err != nil || len(ids) == 0 {
 				done = true
 				return err

@@ -57,7 +57,12 @@ func BenchmarkHistoryScale(b *testing.B) {
 			_, err := bundle.store.DashboardGet(ctx, wf.OrganizationID, now.Add(-24*time.Hour), 5)
 			return err
 		}},
-		// Full-text search is not on this branch: its query joins this table when it lands.
+		{"search (errors matching \"boom\", last 7 days)", func() error {
+			since := now.AddDate(0, 0, -7)
+			_, err := bundle.store.ExecutionList(ctx, wf.OrganizationID, store.ExecutionFilter{Query: "boom",
+				CreatedAfter: &since, Limit: 50})
+			return err
+		}},
 	}
 	for _, q := range queries {
 		b.Logf("%-40s p95 %v", q.name, p95(b, 50, q.run))

@@ -63,8 +63,11 @@ func (b testBundle) named(t *testing.T, name, description string) store.Workflow
 // failed records a failed execution of wf with this error.
 func (b testBundle) failed(t *testing.T, wf store.Workflow, errText string) uuid.UUID {
 	t.Helper()
-	id := uuid.New()
-	_, err := b.store.Pool().Exec(context.Background(), `INSERT INTO workflow_executions
+	id, err := uuid.NewV7() // the partition key: a random (v4) id falls in no day's partition
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.store.Pool().Exec(context.Background(), `INSERT INTO workflow_executions
 		(id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, error, finished_at)
 		SELECT $1, organization_id, workflow_id, id, number, 'failed', 'manual', $3, now()
 		FROM workflow_versions WHERE workflow_id = $2 AND number = 1`, id, wf.ID, errText)

@@ -728,6 +728,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/settings/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read how long executions are kept
+         * @description The organization's own retention of succeeded and of failed (and canceled) executions in days, null where the instance default applies, beside those defaults (0: kept forever). For anyone who may see executions.
+         */
+        get: operations["getSettingsRetention"];
+        /**
+         * Set how long executions are kept
+         * @description Days from 1 to 3650, or null for the instance default; longer or shorter than the default. Executions still queued, running or waiting are never pruned. Admins and owners; audited as organization.retention_changed.
+         */
+        put: operations["putSettingsRetention"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/stats": {
         parameters: {
             query?: never;
@@ -1524,6 +1548,12 @@ export interface components {
             /** @enum {string} */
             permission: "view" | "run" | "edit";
         };
+        Input: {
+            /** Format: int64 */
+            failed_days?: number | null;
+            /** Format: int64 */
+            succeeded_days?: number | null;
+        };
         Integration: {
             allow_privileged_role: boolean;
             /** @description Any JSON value. */
@@ -1839,6 +1869,16 @@ export interface components {
         };
         RuleList: {
             items: components["schemas"]["NotificationRule"][] | null;
+        };
+        Settings: {
+            /** Format: int64 */
+            default_failed_days: number;
+            /** Format: int64 */
+            default_succeeded_days: number;
+            /** Format: int64 */
+            failed_days: number | null;
+            /** Format: int64 */
+            succeeded_days: number | null;
         };
         Stats: {
             /** Format: date-time */
@@ -5818,6 +5858,131 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSettingsRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The retention. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putSettingsRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Input"];
+            };
+        };
+        responses: {
+            /** @description The retention now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description A failure on the server's side; it has been logged under request_id. */
             500: {
