@@ -88,7 +88,7 @@ func routeDescriptions() (map[string]apiRoute, error) {
 	all := map[string]apiRoute{}
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
 		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
-		flagRouteDescriptions()} {
+		flagRouteDescriptions(), bundleRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {
 				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)
@@ -482,6 +482,9 @@ func componentName(t reflect.Type) string {
 		return "ApiTokenList"
 	case reflect.TypeFor[APITokenCreatedJSON]():
 		return "ApiTokenCreated"
+	}
+	if name, ok := bundleComponentNames[t]; ok {
+		return name
 	}
 	return ""
 }
