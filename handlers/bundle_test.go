@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -281,4 +282,49 @@ func init() {
 		"POST /settings/transfer/import": {form("POST", "/settings/transfer/import", url.Values{"x": {"y"}}),
 			adminsOnly(http.StatusUnprocessableEntity, http.StatusUnprocessableEntity)},
 	})
+}
+
+// multipartBundle is a page upload of a bundle file in the form field "bundle".
+func multipartBundle(cookie *http.Cookie, content string) request {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("bundle", "bundle.json")
+	_, _ = part.Write([]byte(content))
+	_ = mw.Close()
+	return request{Method: "POST", Path: "/settings/transfer/import", Cookie: cookie, JSON: body.String(),
+		Header: http.Header{"Content-Type": {mw.FormDataContentType()}}}
+}
+
+// TestTransferPageDownloadsAndUploads: the page's download is the bundle, and uploading it into another
+// organization of the same instance imports it (the clashing names renamed); a bad upload lists its problems.
+func TestTransferPageDownloadsAndUploads(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	src := fillBundleSource(t, h, w)
+	owner := h.sessionCookie(w.users["owner"], w.orgA.ID)
+	page := h.do(request{Method: "GET", Path: "/settings/transfer", Cookie: owner})
+	doc := page.doc(t)
+	if page.StatusCode != http.StatusOK || doc.Find(`a[href="/settings/transfer/export"]`).Length() != 1 ||
+		doc.Find(`form[action="/settings/transfer/import"] input[type=file][name=bundle]`).Length() != 1 {
+		t.Fatalf("transfer page: %d %s", page.StatusCode, page.body)
+	}
+	download := h.do(request{Method: "GET", Path: "/settings/transfer/export", Cookie: owner})
+	if download.StatusCode != http.StatusOK || !strings.Contains(download.Header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("download: %d %.300s", download.StatusCode, download.body)
+	}
+	outsider := h.sessionCookie(w.users["outsider"], w.orgB.ID)
+	done := h.do(multipartBundle(outsider, download.body))
+	if done.StatusCode != http.StatusOK || !strings.Contains(done.body, "Imported 3 workflows, 1 forms") {
+		t.Fatalf("upload: %d %s", done.StatusCode, done.body)
+	}
+	forms, err := h.st.FormList(context.Background(), w.orgB.ID, store.FormFilter{})
+	if err != nil || len(forms) != 1 || forms[0].Slug == src.formSlug {
+		t.Errorf("imported forms %+v (%v): want one, at a new address", forms, err)
+	}
+	bad := strings.Replace(download.body, `"id":"`+src.integration+`"`, `"id":"gone"`, 1)
+	refused := h.do(multipartBundle(outsider, bad))
+	if refused.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(refused.body, "config.integration_id: names integration") {
+		t.Errorf("bad upload: %d %s", refused.StatusCode, refused.body)
+	}
 }
