@@ -64,6 +64,11 @@ test: ## Vet, check generated code, and run every test against real PostgreSQL, 
 	go test -count=1 -timeout 10m -p 1 -run Hostile ./engine ./engine/sandbox ./cmd/concertmaster
 
 .PHONY: bench
+SCALE_EXECUTIONS ?= 5000000
+bench-scale: ## Load SCALE_EXECUTIONS executions (3 node runs each) over 60 days of partitions; time queries and a prune
+	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
+	SCALE_EXECUTIONS=$(SCALE_EXECUTIONS) go test -run '^$$' -bench HistoryScale -benchtime 1x -count=1 -timeout 3h ./sql/store
+
 bench: ## Run the benchmarks and print their figures (the end-to-end ones with 10,000 executions each)
 	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
 	go test -run '^$$' -bench . -benchmem -count=1 -timeout 20m $$(go list ./... | grep -v -e /cmd/ -e /engine/queue); \

@@ -388,8 +388,9 @@ func CheckAnswer(f store.FormField, values []string, file *store.ReceivedFile) (
 			}
 			return nil, ""
 		}
+		// ref lets a transform.parse node read the file; it opens only within the form's organization.
 		return map[string]any{"upload_id": file.ID, "filename": file.Filename, "content_type": file.ContentType,
-			"size": file.Size}, ""
+			"size": file.Size, "ref": file.StorageKey}, ""
 	case store.FieldCheckbox:
 		return checkCheckboxAnswer(f, first, values)
 	case store.FieldSelect, store.FieldRadio:

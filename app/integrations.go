@@ -169,7 +169,21 @@ func (i *Integrations) Test(ctx context.Context, c Caller, id uuid.UUID) (Connec
 	if err := i.tester.Test(ctx, resolved); err != nil {
 		out.Problem = fault.As(err).Message
 	}
+	// Kept for the list, which shows each integration's latest test; the problem is bounded as the column is.
+	res := store.IntegrationTestResult{At: time.Now(), Problem: truncate(out.Problem, 2000)}
+	if err := i.store.RecordTest(ctx, current.OrganizationID, current.ID, res); err != nil {
+		return ConnectionTest{}, err
+	}
 	return out, nil
+}
+
+// TestResults returns the latest connection test of each of the caller's organization's tested integrations.
+func (i *Integrations) TestResults(ctx context.Context, c Caller) (map[uuid.UUID]store.IntegrationTestResult, error) {
+	p := c.Principal
+	if err := authz.Authorize(p, authz.IntegrationsView, authz.Org(p.OrgID)); err != nil {
+		return nil, err
+	}
+	return i.store.TestResults(ctx, p.OrgID)
 }
 
 // IntegrationUseInput is who may use an integration in workflows: restricted false lets everyone in the
@@ -284,4 +298,12 @@ func IntegrationUseChecker(is *store.IntegrationStore) func(ctx context.Context,
 		}
 		return nil
 	}
+}
+
+// truncate shortens s to at most max runes.
+func truncate(s string, max int) string {
+	if r := []rune(s); len(r) > max {
+		return string(r[:max])
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,6 +84,15 @@ func (w *Workflows) NodeTypes(ctx context.Context, c Caller) ([]engine.NodeType,
 	return out, nil
 }
 
+// CanvasFlags are the canvas island's feature flags (flags.CanvasPrefix…) evaluated for the caller: what the
+// workflow page passes to the island. Without an evaluator every such flag takes its production default.
+func (w *Workflows) CanvasFlags(ctx context.Context, c Caller) map[string]bool {
+	if w.flags == nil {
+		return map[string]bool{}
+	}
+	return w.flags.Canvas(ctx, flags.Subject{OrgID: c.Principal.OrgID, UserID: c.Principal.UserID})
+}
+
 func (w *Workflows) nodeTypeEnabled(ctx context.Context, c Caller, nodeType string) (flag string, enabled bool) {
 	if w.flags == nil {
 		return "", true
@@ -142,4 +152,18 @@ func nextScheduledRun(definition json.RawMessage, now time.Time) *time.Time {
 		return nil
 	}
 	return &next
+}
+
+// triggerType is the type of a definition's trigger node, "" when it has none or does not parse.
+func triggerType(definition json.RawMessage) string {
+	def, err := engine.ParseDefinition(definition)
+	if err != nil {
+		return ""
+	}
+	for _, n := range def.Nodes {
+		if strings.HasPrefix(n.Type, "trigger.") {
+			return n.Type
+		}
+	}
+	return ""
 }

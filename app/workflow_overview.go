@@ -28,8 +28,10 @@ type WorkflowOverview struct {
 	Access   WorkflowAccess
 	// NextRunAt is when its schedule fires next.
 	NextRunAt *time.Time
-	// Webhook is its webhook for those who may edit a workflow that is not archived, made the first time such a
-	// caller looks, as Webhook does; nil for everyone else.
+	// Webhook is its webhook for those who may edit a workflow that is not archived, once it has one; nil for
+	// everyone else. Looking never makes one (that would write webhook.create to the audit log on every first
+	// visit): an editor's explicit request (Webhook, the canvas's webhook dialog) or activating a workflow whose
+	// trigger is a webhook does.
 	Webhook *store.Webhook
 	// Deliveries are its webhook's latest calls, Versions its latest versions and Executions its latest
 	// executions, newest first.
@@ -56,11 +58,9 @@ func (w *Workflows) Overview(ctx context.Context, c Caller, id uuid.UUID) (Workf
 		return WorkflowOverview{}, err
 	}
 	if out.Access.Edit && wf.ArchivedAt == nil {
-		hook, err := w.store.WebhookEnsure(ctx, c.Actor, w.webhookKeys, wf.OrganizationID, wf.ID)
-		if err != nil {
+		if out.Webhook, err = w.store.WebhookFind(ctx, w.webhookKeys, wf.OrganizationID, wf.ID); err != nil {
 			return WorkflowOverview{}, err
 		}
-		out.Webhook = &hook
 	}
 	if out.Deliveries, err = w.deliveries(ctx, wf, overviewDeliveries); err != nil {
 		return WorkflowOverview{}, err

@@ -206,6 +206,13 @@ func (w *Workflows) SetActive(ctx context.Context, c Caller, id uuid.UUID, activ
 	if err != nil {
 		return WorkflowDetail{}, err
 	}
+	// An active webhook workflow always has its URL: the webhook is made here, at publication, if no editor asked
+	// for it before.
+	if active && triggerType(v.Definition) == "trigger.webhook" {
+		if _, err := w.store.WebhookEnsure(ctx, c.Actor, w.webhookKeys, wf.OrganizationID, wf.ID); err != nil {
+			return WorkflowDetail{}, err
+		}
+	}
 	next, _ := w.store.WorkflowNextRun(ctx, wf.OrganizationID, wf.ID)
 	return WorkflowDetail{Workflow: wf, NextRunAt: next}, nil
 }

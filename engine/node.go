@@ -60,6 +60,9 @@ type NodeType struct {
 	Description string `json:"description"`
 	// ConfigSchema is a JSON Schema (draft 2020-12) for the node's config; it is compiled once at Register.
 	ConfigSchema json.RawMessage `json:"config_schema"`
+	// Beta marks a type still being proven: the catalogue and the palette say so, and a feature flag
+	// (node.<type>) lets an operator switch it off per organization.
+	Beta bool `json:"beta,omitempty"`
 	// Ports lists the output ports; empty means the single default port "". Types whose ports depend on their
 	// config (condition.switch) set PortsFor as well, and Ports then lists the ports every config has.
 	Ports []string `json:"ports"`

@@ -133,6 +133,17 @@ func (p *Plan) Node(id string) (Node, bool) {
 	return p.nodes[i].Node, true
 }
 
+// Pure reports whether running the plan only computes: no node changes the world, iterates or may park the
+// execution. Such a run can be repeated at will, so it may run anywhere (ahead of the queue, say) and be thrown away.
+func (p *Plan) Pure() bool {
+	for _, n := range p.nodes {
+		if n.typ.SideEffects || n.typ.Loop || n.typ.Waits {
+			return false
+		}
+	}
+	return true
+}
+
 // HasSideEffects reports whether the node with the given id has a side-effecting type.
 func (p *Plan) HasSideEffects(id string) bool {
 	i, ok := p.index[id]

@@ -109,7 +109,7 @@ func TestRegistryTypesAndLookup(t *testing.T) {
 	}
 	want := []string{
 		"trigger.error", "trigger.file_upload", "trigger.form", "trigger.schedule", "trigger.webhook",
-		"transform.aggregate", "transform.data", "transform.filter", "transform.format",
+		"transform.aggregate", "transform.data", "transform.filter", "transform.format", "transform.parse",
 		"condition.delay", "condition.if", "condition.loop", "condition.switch",
 		"action.email",
 	}

@@ -286,4 +286,7 @@ func TestPlanAccessors(t *testing.T) {
 	if !p2.HasSideEffects("x") || p2.HasSideEffects("hook") {
 		t.Error("HasSideEffects")
 	}
+	if p2.Pure() || !plan.Pure() {
+		t.Errorf("Pure: %v with a side-effecting node, %v with transforms and conditions only", p2.Pure(), plan.Pure())
+	}
 }

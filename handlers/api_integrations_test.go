@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,9 +65,10 @@ func init() {
 			req := onIntegration("GET", "")(h, w)
 			return request{Method: "PUT", Path: req.Path + "/privileged-role", JSON: `{"allowed":true}`}
 		}, withAnon(every(http.StatusForbidden), 401)},
-		"GET /integrations": {get("/integrations"), signedIn(200)},
-		"POST /integrations": {form("POST", "/integrations", url.Values{"name": {"Mail"}, "kind": {"smtp"},
-			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}),
+		"GET /api/v1/integration-kinds": {get("/api/v1/integration-kinds"), withAnon(every(200), 401)},
+		"GET /integrations":             {get("/integrations"), signedIn(200)},
+		"POST /integrations": {form("POST", "/integrations", integrationForm("Mail", "smtp",
+			`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`)),
 			pageManagers(200, 200)},
 		"POST /integrations/{id}/test":   {onIntegrationPage("test"), pageManagers(200, 404)},
 		"POST /integrations/{id}/delete": {onIntegrationPage("delete"), pageManagers(200, 404)},
@@ -196,8 +198,8 @@ func TestNodeCatalogueAndExportedFileDownload(t *testing.T) {
 		} `json:"items"`
 	}
 	h.do(request{Method: "GET", Path: "/api/v1/node-types", Bearer: member}).json(t, &catalogue)
-	if len(catalogue.Items) != 17 {
-		t.Errorf("the catalogue lists %d node types, want 17", len(catalogue.Items))
+	if len(catalogue.Items) != 18 {
+		t.Errorf("the catalogue lists %d node types, want 18", len(catalogue.Items))
 	}
 	for _, it := range catalogue.Items {
 		if len(it.ConfigSchema) == 0 {
@@ -256,28 +258,110 @@ func TestIntegrationsPage(t *testing.T) {
 	admin := h.sessionCookie(w.users["admin"], w.orgA.ID)
 	member := h.sessionCookie(w.users["member"], w.orgA.ID)
 
-	resp := h.do(request{Method: "POST", Path: "/integrations", Cookie: admin,
-		Form: url.Values{"name": {"Mail"}, "kind": {"smtp"}, "settings": {`{"host":`}}})
-	if resp.StatusCode != http.StatusUnprocessableEntity || resp.doc(t).Find("#settings-error").Text() == "" {
-		t.Fatalf("bad JSON: %d", resp.StatusCode)
+	// Each kind's form is generated from its fields: the database kind asks for a database, a select for its SSL
+	// mode and a password input for its password.
+	doc := h.do(request{Method: "GET", Path: "/integrations?kind=postgres", Cookie: admin}).doc(t)
+	if doc.Find(`fieldset[data-kind="postgres"] input[name="settings.database"]`).Length() != 1 ||
+		doc.Find(`select[name="settings.sslmode"] option`).Length() != 4 || doc.Find(`input[name="settings.password"][type="password"]`).Length() != 1 ||
+		doc.Find(`input[name="settings.allow_writes"][type="checkbox"]`).Length() != 1 {
+		t.Errorf("postgres form: %s", doc.Find("fieldset.settings").Text())
+	}
+	// A bad number and a missing host are named at their fields; the typed password is not echoed back.
+	bad := integrationForm("Mail", "smtp", `{"port":"many","password":"typed-secret-1","from":"bot@example.com"}`)
+	resp := h.do(request{Method: "POST", Path: "/integrations", Cookie: admin, Form: bad})
+	doc = resp.doc(t)
+	if resp.StatusCode != http.StatusUnprocessableEntity || doc.Find(`[id="settings.port-error"]`).Text() != "Must be a whole number" ||
+		strings.Contains(resp.body, "typed-secret-1") || doc.Find(`input[name="settings.from"]`).AttrOr("value", "") != "bot@example.com" {
+		t.Fatalf("bad settings: %d %s", resp.StatusCode, doc.Find("form").Text())
+	}
+	bad.Set("settings.port", "25")
+	if resp = h.do(request{Method: "POST", Path: "/integrations", Cookie: admin, Form: bad}); resp.StatusCode != http.StatusUnprocessableEntity ||
+		resp.doc(t).Find(`[id="settings.host-error"]`).Text() == "" {
+		t.Fatalf("missing host: %d %s", resp.StatusCode, resp.doc(t).Find("form").Text())
 	}
 	settings, password := postgresSettings(t)
 	h.remember(password)
-	resp = h.do(request{Method: "POST", Path: "/integrations", Cookie: admin,
-		Form: url.Values{"name": {"Warehouse DB"}, "kind": {"postgres"}, "settings": {settings}}})
-	doc := resp.doc(t)
+	resp = h.do(request{Method: "POST", Path: "/integrations", Cookie: admin, Form: integrationForm("Warehouse DB", "postgres", settings)})
+	doc = resp.doc(t)
 	if resp.StatusCode != 200 || !strings.Contains(doc.Find("table.integrations").Text(), "Warehouse DB") || strings.Contains(resp.body, password) {
 		t.Fatalf("create: %d %s", resp.StatusCode, doc.Find("main").Text())
 	}
-	id, _ := doc.Find("tr[data-integration-id]").Attr("data-integration-id")
+	// The list shows the kind by name, the host, and (once tested) the latest test; never the settings as JSON.
+	row := doc.Find("tr[data-integration-id]")
+	id, _ := row.Attr("data-integration-id")
+	if row.Find(".kind").Text() != "PostgreSQL" || row.Find(".host").Text() == "" || strings.TrimSpace(row.Find(".last-test").Text()) != "never" ||
+		strings.Contains(row.Text(), "{") {
+		t.Errorf("row: %q", row.Text())
+	}
 	resp = h.do(request{Method: "POST", Path: "/integrations/" + id + "/test", Cookie: admin, Form: url.Values{},
 		Header: http.Header{"Hx-Request": {"true"}}})
 	if !strings.Contains(resp.body, "Connected.") {
 		t.Errorf("test connection: %s", resp.body)
 	}
+	row = h.do(request{Method: "GET", Path: "/integrations", Cookie: admin}).doc(t).Find(`tr[data-integration-id="` + id + `"]`)
+	if !strings.Contains(row.Find(".last-test").Text(), "connected") {
+		t.Errorf("last test after a successful one: %q", row.Find(".last-test").Text())
+	}
 	// A member sees the list but no way to change it.
 	resp = h.do(request{Method: "GET", Path: "/integrations", Cookie: member})
 	if d := resp.doc(t); d.Find("form[action='/integrations']").Length() != 0 || !strings.Contains(d.Text(), "Warehouse DB") {
 		t.Errorf("member's page offers management or hides the list")
+	}
+}
+
+// integrationForm is the integrations page's form for an integration of kind whose settings are the JSON object
+// settingsJSON: each setting as its "settings.<name>" field (lists one item per line, numbers and booleans as text).
+func integrationForm(name, kind, settingsJSON string) url.Values {
+	var settings map[string]any
+	if err := json.Unmarshal([]byte(settingsJSON), &settings); err != nil {
+		panic(err)
+	}
+	form := url.Values{"name": {name}, "kind": {kind}}
+	for k, v := range settings {
+		switch v := v.(type) {
+		case []any:
+			lines := make([]string, len(v))
+			for i, item := range v {
+				lines[i] = fmt.Sprint(item)
+			}
+			form.Set("settings."+k, strings.Join(lines, "\n"))
+		default:
+			form.Set("settings."+k, fmt.Sprint(v))
+		}
+	}
+	return form
+}
+
+// TestIntegrationKindsAPI serves each kind's settings and JSON Schema, secrets write-only, as the API document says.
+func TestIntegrationKindsAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := loadContract(t, h)
+	w := h.newWorld()
+	resp := h.do(request{Method: "GET", Path: "/api/v1/integration-kinds", Bearer: h.accessToken(w.users["viewer"], w.orgA.ID)})
+	c.validate(t, "GET /api/v1/integration-kinds", resp)
+	var out struct {
+		Items []struct {
+			Kind   string `json:"kind"`
+			Schema struct {
+				Properties map[string]struct {
+					Type      string `json:"type"`
+					WriteOnly bool   `json:"writeOnly"`
+				} `json:"properties"`
+				Required []string `json:"required"`
+			} `json:"schema"`
+		} `json:"items"`
+	}
+	resp.json(t, &out)
+	kinds := map[string]bool{}
+	for _, k := range out.Items {
+		kinds[k.Kind] = true
+		if k.Kind == "postgres" && (!k.Schema.Properties["password"].WriteOnly || k.Schema.Properties["port"].Type != "integer" ||
+			!slices.Contains(k.Schema.Required, "database")) {
+			t.Errorf("postgres schema: %+v", k.Schema)
+		}
+	}
+	if !kinds["smtp"] || !kinds["http"] || !kinds["postgres"] {
+		t.Errorf("kinds: %v", kinds)
 	}
 }

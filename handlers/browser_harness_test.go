@@ -248,7 +248,10 @@ func (b *browserSession) step(what string, f func(p *rod.Page) error) {
 				b.t.Logf("browser: the page when %q failed: %s", what, path)
 			}
 		}
-		b.t.Fatalf("browser: %s: %v", what, err)
+		b.mu.Lock()
+		last := b.requests[max(0, len(b.requests)-8):]
+		b.mu.Unlock()
+		b.t.Fatalf("browser: %s: %v (the last requests: %v)", what, err, last)
 	}
 }
 

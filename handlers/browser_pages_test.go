@@ -77,6 +77,11 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	}
 
 	upload := h.ownersUploadWorkflow(w, uploadFlow)
+	// Shared with the member, so the sharing page has a grant to show next to its form, and the list a "Shared" link.
+	if r := h.do(request{Method: "PUT", Path: "/api/v1/workflows/" + wf.ID + "/sharing/" + w.users["member"].ID.String(),
+		Bearer: token, JSON: `{"permission":"run"}`}); r.StatusCode != 200 {
+		t.Fatalf("share: %d %s", r.StatusCode, r.body)
+	}
 
 	form := h.ownersForm(w, []store.FormField{
 		{Name: "name", Label: "Your name", Type: store.FieldText, Required: true},
@@ -96,8 +101,8 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	}
 
 	for _, r := range []request{
-		{Method: "POST", Path: "/integrations", Cookie: cookie, Form: url.Values{"name": {"Transactional mail"}, "kind": {"smtp"},
-			"settings": {`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`}}},
+		{Method: "POST", Path: "/integrations", Cookie: cookie, Form: integrationForm("Transactional mail", "smtp",
+			`{"host":"smtp.example.com","from":"bot@example.com","username":"bot","password":"pw"}`)},
 		{Method: "POST", Path: "/settings/tokens", Cookie: cookie, Form: url.Values{"name": {"CI deploys"}, "expires_in_days": {"90"}, "scopes": {"run"}}},
 	} {
 		if resp := h.do(r); resp.StatusCode >= 400 {
@@ -131,6 +136,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /settings/notifications/channels":      {path: "/settings/notifications/channels", who: "owner"},
 		"GET /settings/notifications/channels/{id}": {path: "/settings/notifications/channels/" + channel, who: "owner"},
 		"GET /workflows/{id}/notifications":         {path: "/workflows/" + wf.ID + "/notifications", who: "owner"},
+		"GET /workflows/{id}/sharing":               {path: "/workflows/" + wf.ID + "/sharing", who: "owner"},
 		"GET /admin/flags":                          {path: "/admin/flags", who: "instance-admin"},
 
 		"GET /login":               {path: "/login", who: "anonymous"},

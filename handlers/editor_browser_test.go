@@ -56,11 +56,13 @@ func TestBuildAndWatchAWorkflowInTheBrowser(t *testing.T) {
 
 	// A mail server for the e-mail node, through the integrations page.
 	host, port, _ := strings.Cut(smtp.Addr, ":")
-	b.open("/integrations")
+	b.open("/integrations?kind=smtp")
 	b.fill("#name", "Test mail")
-	b.choose("#kind", "smtp")
-	b.fill("#settings", `{"host":"`+host+`","port":`+port+`,"tls":"none","from":"bot@example.com"}`)
-	b.click(`form[action="/integrations"] button[type="submit"]`)
+	b.fill(`[name="settings.host"]`, host)
+	b.fill(`[name="settings.port"]`, port)
+	b.choose(`[name="settings.tls"]`, "none")
+	b.fill(`[name="settings.from"]`, "bot@example.com")
+	b.click(`form[action="/integrations"] button[type="submit"]:not([formmethod])`)
 	b.waitUntil(`() => [...document.querySelectorAll("table")].some(t => t.textContent.includes("Test mail"))`)
 
 	// A new workflow starts as a lone webhook trigger on the canvas.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/engine/nodes"
 	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/dbtest"
@@ -459,5 +460,53 @@ func TestExamplesREADME(t *testing.T) {
 				t.Errorf("README.md does not explain %s, used by %s", p, name)
 			}
 		}
+	}
+}
+
+func TestExampleCSVUploadReport(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withFileStorage(t.TempDir()))
+	h.startWorkers()
+	w := h.newWorld()
+	e := &exampleEnv{harness: h, w: w, token: h.accessToken(w.users["owner"], w.orgA.ID)}
+	smtp := mailtest.Start(t, mailtest.Options{})
+	host, port, _ := strings.Cut(smtp.Addr, ":")
+	smtpID := e.createIntegration("smtp", fmt.Sprintf(`{"host":%q,"port":%s,"tls":"none","from":"Reports <reports@example.com>"}`, host, port))
+	slug := "orders-" + strings.ToLower(e.w.orgA.ID.String()[:8])
+	e.createForm(e.token, fmt.Sprintf(`{"name":"Orders","slug":%q,"published":true,"fields":[
+		{"name":"email","label":"E-mail","type":"email","required":true},
+		{"name":"orders","label":"Orders (CSV)","type":"file","required":true,"accept":["text/csv","text/plain"]}]}`, slug))
+	wf := e.importExample("csv-upload-report.json", map[string]string{"FORM_ID": slug, "SMTP_INTEGRATION_ID": smtpID})
+
+	// A spreadsheet's export: a byte order mark, CRLF line ends, a quoted note spanning two lines, and one amount
+	// that is not a number.
+	csv := "\uFEFFregion,amount,paid,note\r\nnorth,10.5,yes,\r\nsouth,4,true,\"call back\nafter 5\"\r\n" +
+		"north,2,no,\r\nnorth,oops,yes,typo\r\nsouth,1.5,y,\r\n"
+	body, ctype := multipartBody("orders", "orders.csv", "text/csv", []byte(csv),
+		map[string]string{"email": "ada@example.com", httpx.HoneypotField: ""})
+	resp := e.do(request{Method: "POST", Path: "/f/" + slug, JSON: body,
+		Header: http.Header{"Content-Type": {ctype}, "X-Forwarded-For": {"203.0.113.9"}}})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("submission: %d %s", resp.StatusCode, resp.body)
+	}
+	runs := e.succeeded(e.onlyExecution(wf.ID))
+	var parsed struct {
+		Items  []map[string]any `json:"items"`
+		Errors []map[string]any `json:"errors"`
+	}
+	if err := json.Unmarshal(runs["parse"].Output, &parsed); err != nil || len(parsed.Items) != 5 || len(parsed.Errors) != 1 ||
+		parsed.Items[1]["note"] != "call back\nafter 5" {
+		t.Errorf("parse output %s (%v)", runs["parse"].Output, err)
+	}
+
+	msg := smtp.WaitFor(t, func(r mailtest.Received) bool { return len(r.Recipients) == 1 && r.Recipients[0] == "ada@example.com" })
+	files, _ := msg.Attachments(t)
+	m, _ := msg.Parsed(t)
+	if m.Header.Get("Subject") != "Paid orders in orders.csv" || !strings.Contains(string(files[""]), "2 regions; 1 rows had errors") {
+		t.Errorf("mail %q: %s", m.Header.Get("Subject"), files[""])
+	}
+	// north: 10.5 (the typo's amount is null, so counted but not summed); south: 4 + 1.5.
+	if got := string(files["totals.csv"]); got != "orders,region,revenue\n2,north,10.5\n2,south,5.5\n" {
+		t.Errorf("totals.csv:\n%s", got)
 	}
 }

@@ -70,16 +70,17 @@ func withDevelopment() harnessOption {
 }
 
 // TestNodeTypesFlaggedOffLeaveThePalette: the canvas's palette (GET node-types, under /api/v1 and /ui/api/v1) of
-// an organization where node.action.database is off lacks action.database, and a save naming it is refused with
-// the node and the flag named; the other organization keeps it.
+// an organization where node.action.database and node.transform.parse are off lacks those types, and a save naming
+// them is refused with the node and the flag named; the other organization keeps them (transform.parse marked beta).
 func TestNodeTypesFlaggedOffLeaveThePalette(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, withFlags())
 	w := h.newWorld()
 	ctx := context.Background()
-	if err := h.st.FeatureFlagOverrideSet(ctx, store.SystemActor, flags.NodeActionDatabase, w.orgA.ID,
-		json.RawMessage(`false`), "no database access"); err != nil {
-		t.Fatal(err)
+	for _, flag := range []string{flags.NodeActionDatabase, flags.NodeTransformParse} {
+		if err := h.st.FeatureFlagOverrideSet(ctx, store.SystemActor, flag, w.orgA.ID, json.RawMessage(`false`), "not here"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := h.srv.deps.Flags.Provider().Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -91,32 +92,42 @@ func TestNodeTypesFlaggedOffLeaveThePalette(t *testing.T) {
 		}
 		var out struct {
 			Items []struct {
-				Name string `json:"name"`
+				Name         string          `json:"name"`
+				Beta         bool            `json:"beta"`
+				ConfigSchema json.RawMessage `json:"config_schema"`
 			} `json:"items"`
 		}
 		resp.json(t, &out)
 		var names []string
 		for _, it := range out.Items {
 			names = append(names, it.Name)
+			if it.Beta != (it.Name == "transform.parse") || len(it.ConfigSchema) == 0 {
+				t.Errorf("%s: beta %v, schema %s", it.Name, it.Beta, it.ConfigSchema)
+			}
 		}
 		return names
 	}
 	owner, outsider := w.users["owner"], w.users["outsider"]
-	if p := palette(request{Method: "GET", Path: "/api/v1/node-types", Bearer: h.accessToken(owner, w.orgA.ID)}); slices.Contains(p, "action.database") || len(p) == 0 {
+	flagged := func(p []string) bool {
+		return slices.Contains(p, "action.database") || slices.Contains(p, "transform.parse")
+	}
+	if p := palette(request{Method: "GET", Path: "/api/v1/node-types", Bearer: h.accessToken(owner, w.orgA.ID)}); flagged(p) || len(p) == 0 {
 		t.Errorf("API palette of the flagged-off organization: %v", p)
 	}
-	if p := palette(request{Method: "GET", Path: "/ui/api/v1/node-types", Cookie: h.sessionCookie(owner, w.orgA.ID)}); slices.Contains(p, "action.database") {
+	if p := palette(request{Method: "GET", Path: "/ui/api/v1/node-types", Cookie: h.sessionCookie(owner, w.orgA.ID)}); flagged(p) {
 		t.Errorf("canvas palette of the flagged-off organization: %v", p)
 	}
-	if p := palette(request{Method: "GET", Path: "/api/v1/node-types", Bearer: h.accessToken(outsider, w.orgB.ID)}); !slices.Contains(p, "action.database") {
-		t.Errorf("the other organization's palette lacks action.database: %v", p)
+	if p := palette(request{Method: "GET", Path: "/api/v1/node-types", Bearer: h.accessToken(outsider, w.orgB.ID)}); !slices.Contains(p, "action.database") || !slices.Contains(p, "transform.parse") {
+		t.Errorf("the other organization's palette lacks a flagged type: %v", p)
 	}
 	def := `{"definition":{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}},` +
-		`{"id":"db","type":"action.database","config":{"integration_id":"00000000-0000-0000-0000-000000000001","query":"select 1"}}],` +
-		`"edges":[{"from":"hook","to":"db"}]}}`
+		`{"id":"db","type":"action.database","config":{"integration_id":"00000000-0000-0000-0000-000000000001","query":"select 1"}},` +
+		`{"id":"parse","type":"transform.parse","config":{"file":"trigger.body.file"}}],` +
+		`"edges":[{"from":"hook","to":"db"},{"from":"hook","to":"parse"}]}}`
 	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/validate", JSON: def, Bearer: h.accessToken(owner, w.orgA.ID)})
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.body, `"node_id":"db"`) ||
-		!strings.Contains(resp.body, flags.NodeActionDatabase) {
+		!strings.Contains(resp.body, flags.NodeActionDatabase) || !strings.Contains(resp.body, `"node_id":"parse"`) ||
+		!strings.Contains(resp.body, flags.NodeTransformParse) {
 		t.Errorf("validating action.database where it is off: %d %s", resp.StatusCode, resp.body)
 	}
 }

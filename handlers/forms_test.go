@@ -484,6 +484,11 @@ func TestFormBuilderPagesWorkWithoutJavaScript(t *testing.T) {
 	if v, _ := doc.Find("#fe-1-pattern").Attr("value"); v != "([a-z" {
 		t.Errorf("the pattern typed was not kept: %q", v)
 	}
+	// Fields are collapsed, one accordion: only the field with the problem is open.
+	if open := doc.Find(`details[name="form-field-settings"][open]`); open.Length() != 1 || open.Closest(".field-editor").AttrOr("id", "") != "field-1" ||
+		doc.Find(`details[name="form-field-settings"]`).Length() < 2 {
+		t.Errorf("open field settings: %d, in %q", open.Length(), open.Closest(".field-editor").AttrOr("id", ""))
+	}
 	if getForm().Fields[1].Pattern != "" {
 		t.Errorf("a bad schema was saved")
 	}

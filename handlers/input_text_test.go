@@ -163,7 +163,7 @@ func TestHostileInputIsRefusedOnEverySurface(t *testing.T) {
 				{"sign-up organization", "/signup", url.Values{"name": {"Ada"}, "email": {newEmail()}, "password": {testPassword}, "organization": {v}}, false, "organization"},
 				{"workflow page", "/workflows", url.Values{"name": {v}}, true, "name"},
 				{"token page", "/settings/tokens", url.Values{"name": {v}, "expires_in_days": {"7"}}, true, "name"},
-				{"integration page", "/integrations", url.Values{"name": {v}, "kind": {"postgres"}, "settings": {`{"host":"db.internal","database":"app","user":"app"}`}}, true, "name"},
+				{"integration page", "/integrations", integrationForm(v, "postgres", `{"host":"db.internal","database":"app","user":"app"}`), true, "name"},
 			} {
 				req := request{Method: "POST", Path: c.path, Form: c.form}
 				if c.cookie {

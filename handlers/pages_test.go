@@ -136,31 +136,32 @@ func TestWorkflowPages(t *testing.T) {
 	w := h.newWorld()
 	member, viewer, outsider := w.users["member"], w.users["viewer"], w.users["outsider"]
 
-	// A member creates a workflow from the list and lands on its page, webhook and secret included.
+	// A member creates a workflow from the list and lands on its page. Looking at it makes no webhook: nothing is
+	// written, and no URL or secret is shown yet.
 	resp := h.pageAs(member, w.orgA.ID, "POST", "/workflows", url.Values{"name": {"Invoices to Slack"}})
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/workflows/") {
 		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
 	}
 	path := resp.Header.Get("Location")
+	webhookCreated := func() int {
+		var n int
+		if err := h.pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_log WHERE action = 'webhook.create' AND target_id = $1",
+			strings.TrimPrefix(path, "/workflows/")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	doc := h.pageAs(member, w.orgA.ID, "GET", path, nil).doc(t)
 	if got := strings.TrimSpace(doc.Find("h1").Text()); !strings.Contains(got, "Invoices to Slack") {
 		t.Errorf("workflow page heading %q", got)
 	}
-	if url, _ := doc.Find("#webhook-url").Attr("value"); !strings.Contains(url, "/hooks/") {
-		t.Errorf("the creator sees no webhook URL: %q", url)
+	if doc.Find("#webhook-url").Length() != 0 || webhookCreated() != 0 {
+		t.Errorf("opening the page made a webhook: %d audit rows", webhookCreated())
 	}
-	secret, _ := doc.Find("#webhook-secret").Attr("value")
-	if secret == "" {
-		t.Fatal("the creator sees no webhook secret")
-	}
-	h.remember(secret)
-	// A viewer reads the page without the secret, and without the buttons it may not use.
+	// A viewer reads the page without the buttons it may not use.
 	viewerPage := h.pageAs(viewer, w.orgA.ID, "GET", path, nil)
-	if viewerPage.StatusCode != 200 || strings.Contains(viewerPage.body, secret) || viewerPage.doc(t).Find("#webhook-secret").Length() != 0 {
-		t.Errorf("viewer: %d, secret shown", viewerPage.StatusCode)
-	}
-	if n := viewerPage.doc(t).Find(`form[action$="/activate"], form[action$="/archive"]`).Length(); n != 0 {
-		t.Errorf("viewer sees %d edit buttons", n)
+	if n := viewerPage.doc(t).Find(`form[action$="/activate"], form[action$="/archive"]`).Length(); viewerPage.StatusCode != 200 || n != 0 {
+		t.Errorf("viewer: %d, sees %d edit buttons", viewerPage.StatusCode, n)
 	}
 	// The outsider learns nothing.
 	if resp := h.pageAs(outsider, w.orgB.ID, "GET", path, nil); resp.StatusCode != http.StatusNotFound ||
@@ -168,11 +169,24 @@ func TestWorkflowPages(t *testing.T) {
 		t.Errorf("outsider: %d", resp.StatusCode)
 	}
 
-	// Activation in place (htmx) and by a plain form.
+	// Activation in place (htmx) and by a plain form. Publishing a webhook workflow makes its webhook, once.
 	resp = h.do(request{Method: "POST", Path: path + "/activate", Form: url.Values{}, Cookie: h.sessionCookie(member, w.orgA.ID),
 		Header: http.Header{"HX-Request": {"true"}}})
 	if resp.StatusCode != 200 || resp.doc(t).Find(".badge.status-active").Length() == 0 {
 		t.Errorf("activate in place: %d %.300s", resp.StatusCode, resp.body)
+	}
+	doc = h.pageAs(member, w.orgA.ID, "GET", path, nil).doc(t)
+	if url, _ := doc.Find("#webhook-url").Attr("value"); !strings.Contains(url, "/hooks/") || webhookCreated() != 1 {
+		t.Errorf("the creator sees webhook URL %q after activation (%d webhook.create rows)", url, webhookCreated())
+	}
+	secret, _ := doc.Find("#webhook-secret").Attr("value")
+	if secret == "" {
+		t.Fatal("the creator sees no webhook secret")
+	}
+	h.remember(secret)
+	if viewerPage := h.pageAs(viewer, w.orgA.ID, "GET", path, nil); strings.Contains(viewerPage.body, secret) ||
+		viewerPage.doc(t).Find("#webhook-secret").Length() != 0 {
+		t.Error("the viewer is shown the webhook secret")
 	}
 	if resp := h.pageAs(member, w.orgA.ID, "POST", path+"/deactivate", url.Values{}); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("deactivate: %d", resp.StatusCode)

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -23,7 +24,8 @@ var FS embed.FS
 // migrateLockID serializes concurrent migrators (several instances starting at once) on one database.
 const migrateLockID = 7_238_412_990_001
 
-// Up applies every pending migration, the application's and River's, under an advisory lock so that instances
+// Up applies every pending migration, the application's and River's, and creates the history tables' coming
+// partitions (EnsurePartitions), under an advisory lock so that instances
 // starting together take turns instead of racing.
 func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	conn, err := pool.Acquire(ctx)
@@ -63,6 +65,11 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	}
 	for _, r := range results {
 		logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	// A database migrated long ago (or a test template) gets today's partitions and the coming days'.
+	// A busy table may refuse the lock for now: the maintenance job makes them soon after start.
+	if _, err := EnsurePartitions(ctx, pool, time.Now(), DefaultPartitionsAhead); err != nil {
+		logger.Warn("history partitions not made yet", "error", err)
 	}
 	return nil
 }

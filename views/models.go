@@ -13,6 +13,8 @@ type Frame struct {
 	Section string
 	// Development shows the development-mode banner (APP_ENV=development).
 	Development bool
+	// Path is the page's path, to mark the current settings tab.
+	Path string
 }
 
 // FrameUser is the signed-in user as the navigation shows them.

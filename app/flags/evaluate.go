@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/open-feature/go-sdk/openfeature"
@@ -101,4 +102,15 @@ func (f *Flags) NodeTypeEnabled(ctx context.Context, nodeType string, s Subject)
 		return "", true
 	}
 	return flag, f.Enabled(ctx, flag, s)
+}
+
+// Canvas evaluates every Boolean flag of the canvas island (named CanvasPrefix…) for s, by full name.
+func (f *Flags) Canvas(ctx context.Context, s Subject) map[string]bool {
+	out := map[string]bool{}
+	for _, flag := range f.catalogue.All() {
+		if flag.Type == Boolean && strings.HasPrefix(flag.Name, CanvasPrefix) {
+			out[flag.Name] = f.Enabled(ctx, flag.Name, s)
+		}
+	}
+	return out
 }

@@ -86,6 +86,10 @@ func (f Flag) Valid(v any) bool {
 // NodeTypePrefix starts the name of a flag gating a node type: "node.trigger.error" gates trigger.error.
 const NodeTypePrefix = "node."
 
+// CanvasPrefix starts the name of a flag that gates a capability of the canvas island: the workflow page passes
+// every such flag, evaluated for the organization and user, to the island (data-flags), which reads nothing else.
+const CanvasPrefix = "editor."
+
 // The flags the code reads by name.
 const (
 	// NodeTriggerError gates the error trigger (trigger.error): on everywhere, so an operator can switch it off for
@@ -94,6 +98,22 @@ const (
 	// NodeActionDatabase gates the database action (action.database), which connects to databases of the
 	// operator's network: an operator may switch it off for an organization without a redeploy.
 	NodeActionDatabase = NodeTypePrefix + "action.database"
+	// NodeTransformParse gates the file parser (transform.parse), in beta: on in both modes, since it only reads
+	// the organization's own files within size and row limits; an operator can switch it off for an organization
+	// whose large files strain the workers.
+	NodeTransformParse = NodeTypePrefix + "transform.parse"
+	// EngineExecutionPath chooses how an organization's executions of pure workflows run: queued for a worker
+	// like every other, or on the express path, in the request that accepts them (engine/queue.Express).
+	EngineExecutionPath = "engine.execution_path"
+	// EditorTidyUp gates the canvas's Tidy up (a layered layout of the whole graph): in beta, on in development
+	// and off in production until an operator rolls it out.
+	EditorTidyUp = CanvasPrefix + "tidy_up"
+)
+
+// The variants of EngineExecutionPath.
+const (
+	ExecutionPathQueue   = "queue"
+	ExecutionPathExpress = "express"
 )
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
@@ -112,6 +132,24 @@ func Builtin() []Flag {
 			Description: "The database action (action.database): switch it off for an organization that must not reach the operator's databases.",
 			Default:     map[Mode]any{Development: true, Production: true},
 			Expires:     date(2027, time.December, 31),
+		},
+		{
+			Name: NodeTransformParse, Type: Boolean, Owner: "engine",
+			Description: "The file parser (transform.parse, beta) in the palette and at save: on by default; switch it off for an organization whose large files strain the workers.",
+			Default:     map[Mode]any{Development: true, Production: true},
+			Expires:     date(2027, time.September, 30),
+		},
+		{
+			Name: EngineExecutionPath, Type: Variant, Variants: []string{ExecutionPathQueue, ExecutionPathExpress}, Owner: "engine",
+			Description: "How executions of pure workflows (transforms and conditions only) run: queued for a worker, or on the express path, finished in the request that accepts them. An A/B test of throughput and latency; the exposures say which organizations ran which.",
+			Default:     map[Mode]any{Development: ExecutionPathExpress, Production: ExecutionPathExpress},
+			Expires:     date(2027, time.June, 30),
+		},
+		{
+			Name: EditorTidyUp, Type: Boolean, Owner: "editor",
+			Description: "Beta: the canvas's Tidy up button and shortcut, which lay the whole workflow out in layers (dagre). Off in production until rolled out.",
+			Default:     map[Mode]any{Development: true, Production: false},
+			Expires:     date(2027, time.September, 30),
 		},
 	}
 }

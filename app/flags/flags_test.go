@@ -62,6 +62,8 @@ func testFlags() []flags.Flag {
 			Default: map[flags.Mode]any{flags.Development: true, flags.Production: false}},
 		{Name: "ab.color", Type: flags.Variant, Variants: []string{"blue", "green"}, Owner: "test", Description: "an A/B test",
 			Expires: far, Default: map[flags.Mode]any{flags.Production: "blue"}},
+		{Name: "editor.gadget", Type: flags.Boolean, Owner: "test", Description: "a canvas beta", Expires: far,
+			Default: map[flags.Mode]any{flags.Production: false}},
 		{Name: "old.thing", Type: flags.Boolean, Owner: "test", Description: "stale", Expires: time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC),
 			Default: map[flags.Mode]any{flags.Production: false}},
 	}
@@ -173,6 +175,23 @@ func TestOverrideBeatsRolloutAndInstanceValue(t *testing.T) {
 	}
 	if !f.Enabled(b.ctx, "beta.thing", flags.Subject{OrgID: other}) {
 		t.Error("an organization in a 100% rollout is off")
+	}
+}
+
+// TestCanvasFlagsAreTheEditorsOnly: the flags passed to the canvas island are the Boolean editor.* flags, each
+// evaluated for the organization (an override beats the default), and nothing else.
+func TestCanvasFlagsAreTheEditorsOnly(t *testing.T) {
+	b := setup(t)
+	on, off := b.org(t, "gadgets"), b.org(t, "plain")
+	if err := b.store.FeatureFlagOverrideSet(b.ctx, store.SystemActor, "editor.gadget", on, raw(true), "beta tester"); err != nil {
+		t.Fatal(err)
+	}
+	f := b.process(t, flags.Production)
+	for org, want := range map[uuid.UUID]bool{on: true, off: false} {
+		got := f.Canvas(b.ctx, flags.Subject{OrgID: org})
+		if len(got) != 1 || got["editor.gadget"] != want {
+			t.Errorf("organization overridden %v: canvas flags %v, want only editor.gadget=%v", want, got, want)
+		}
 	}
 }
 

@@ -8,12 +8,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
 	"github.com/concertmaster/concertmaster/app"
+	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/nodes"
@@ -45,6 +48,10 @@ type background struct {
 	// Tracing is the process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT; a no-op when unset), for the web parts too.
 	// It is shut down last, exporting what it holds.
 	Tracing *tracing.Tracing
+
+	// express is what the express path needs from this process's workers (its Enabled is set by useExpress);
+	// nil in a process without workers.
+	express *queue.ExpressOptions
 
 	logger *slog.Logger
 	jobs   *river.Client[pgx.Tx]
@@ -131,6 +138,10 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 	bg.closers = append(bg.closers, func() { evaluator.Close() })
 	// The process proves it is alive from before its River client exists (the client's id names its lock) until
 	// after it has stopped, so that its jobs are taken back only if it dies.
+	executor := engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator})
+	queueMetrics := queue.NewMetrics(metrics, queue.MetricsOptions{Slots: cfg.WorkerConcurrency,
+		OrganizationLabels: cfg.Metrics.OrganizationLabels, WorkflowLabels: cfg.Metrics.WorkflowLabels})
+	bg.express = &queue.ExpressOptions{Plans: bg.Plans, Executor: executor, Metrics: queueMetrics, Logger: logger}
 	var worker *queue.ExecuteWorker
 	liveness, err := st.NewWorkerLiveness(ctx, arch, store.LivenessConfig{RescueAfter: cfg.WorkerRescueAfter,
 		OnAlive: func(alive bool) { worker.SetAlive(alive) }})
@@ -139,9 +150,8 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 	}
 	bg.closers = append(bg.closers, liveness.Stop)
 	worker = queue.NewExecuteWorker(queue.WorkerOptions{
-		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queue.NewMetrics(metrics, queue.MetricsOptions{Slots: cfg.WorkerConcurrency,
-			OrganizationLabels: cfg.Metrics.OrganizationLabels, WorkflowLabels: cfg.Metrics.WorkflowLabels}),
-		Executor:         engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator}),
+		Store: bg.writes, Plans: bg.Plans, Logger: logger, Metrics: queueMetrics,
+		Executor:         executor,
 		Services:         services.ForExecution,
 		ExecutionTimeout: cfg.ExecutionTimeout,
 		MaxWorkerStops:   cfg.Fairness.MaxWorkerStops, OrgMaxRunning: cfg.Fairness.OrgMaxRunning,
@@ -154,8 +164,11 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 		return err
 	}
 	river.AddWorker(workers, outbox)
+	river.AddWorker(workers, app.NewHistoryMaintenanceWorker(
+		st.NewHistoryPruner(logger, arch.Clock, cfg.Retention, store.DefaultPruneBatch), logger))
 	jobs, err := st.NewJobClient(store.JobClientConfig{ID: liveness.ClientID(), Workers: workers, MaxWorkers: cfg.WorkerConcurrency,
-		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger})
+		ExecutionTimeout: cfg.ExecutionTimeout, Logger: logger,
+		HistoryMaintenance: store.HistoryMaintenanceJob(cfg.HistoryMaintenanceInterval)})
 	if err != nil {
 		return err
 	}
@@ -174,6 +187,20 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 	bg.jobs = jobs
 	logger.Info("workers started", "concurrency", cfg.WorkerConcurrency)
 	return nil
+}
+
+// useExpress lets the triggers this process accepts take the express path (queue.Express) where the feature flag
+// engine.execution_path says so for their organization. A process without workers always queues: the express
+// path borrows the workers' executor, and a web-only process is sized for requests.
+func (bg *background) useExpress(flagSet *flags.Flags) {
+	if bg.express == nil {
+		return
+	}
+	opts := *bg.express
+	opts.Enabled = func(ctx context.Context, org uuid.UUID) bool {
+		return flagSet.Variant(ctx, flags.EngineExecutionPath, flags.Subject{OrgID: org}) == flags.ExecutionPathExpress
+	}
+	bg.Ingester.UseExpress(queue.NewExpress(opts))
 }
 
 // cancelListener is the service that cancels the executions this process runs when a cancel request arrives:

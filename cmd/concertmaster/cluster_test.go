@@ -80,7 +80,7 @@ func freePort(t testing.TB) string {
 }
 
 // buildBinary builds the command into a temporary folder, once per test.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "concertmaster")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
@@ -103,7 +103,7 @@ type process struct {
 
 // startProcess runs bin with args and env (on top of a minimal environment); readyLine is a log message that says
 // the process is up. It is killed when the test ends.
-func startProcess(t *testing.T, name, bin string, env map[string]string, readyLine string, args ...string) *process {
+func startProcess(t testing.TB, name, bin string, env map[string]string, readyLine string, args ...string) *process {
 	t.Helper()
 	p := &process{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), ready: make(chan struct{})}
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
@@ -158,7 +158,7 @@ func (p *process) output() string {
 }
 
 // waitHealthy polls base/healthz until it answers 200.
-func waitHealthy(t *testing.T, base string) {
+func waitHealthy(t testing.TB, base string) {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)

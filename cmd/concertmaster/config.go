@@ -56,6 +56,11 @@ type config struct {
 	Metrics metricsConfig
 	// Observe: execution log lines, tracing, statistics.
 	Observe observeConfig
+	// Retention is how long history is kept (EXECUTION_RETENTION_*, AUDIT_RETENTION, STATS_RETENTION).
+	Retention store.HistoryRetention
+	// HistoryMaintenanceInterval (HISTORY_MAINTENANCE_INTERVAL) is how often the maintenance job creates the coming
+	// partitions and prunes.
+	HistoryMaintenanceInterval time.Duration
 
 	// Accounts and the web's security (issue 3).
 	SMTPURL            string
@@ -98,6 +103,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadNotificationConfig(cfg, get, bad)
 	loadMetricsConfig(cfg, get, bad)
 	loadObserveConfig(cfg, get, bad)
+	loadRetentionConfig(cfg, get, bad)
 	loadTriggerConfig(cfg, get, bad)
 	loadReplicaConfig(cfg, get, bad)
 	checkProductionSafety(cfg, bad)

@@ -356,7 +356,7 @@ func activeWebhookWorkflow(tb testing.TB, pool *pgxpool.Pool, name, definition s
 	return hook
 }
 
-func connectPool(t *testing.T, dbURL string) *pgxpool.Pool {
+func connectPool(t testing.TB, dbURL string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	if err != nil {

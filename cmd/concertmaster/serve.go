@@ -91,6 +91,7 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 		return err
 	}
 	defer stopFlags()
+	bg.useExpress(flagSet)
 	web, closeWeb, err := newWebServer(ctx, cfg, arch, st, metrics, bg, logger, flagSet)
 	if err != nil {
 		return err

@@ -31,8 +31,8 @@ func TestActionTypes(t *testing.T) {
 	if err := actions.Register(registry); err == nil {
 		t.Error("registering twice succeeded")
 	}
-	// Seventeen types in all with the built-ins.
-	if n := len(registry.Types()); n != 17 {
+	// Eighteen types in all with the built-ins.
+	if n := len(registry.Types()); n != 18 {
 		t.Errorf("%d types in the registry", n)
 	}
 }

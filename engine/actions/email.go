@@ -379,6 +379,9 @@ func (n *emailNode) attachment(ctx context.Context, in engine.Input, vars *engin
 func attachFile(ctx context.Context, svc *engine.Services, nodeID string, out any, name string) (engine.Attachment, error) {
 	obj, _ := out.(map[string]any)
 	ref, _ := obj["ref"].(string)
+	if downloaded, ok := obj["file"].(map[string]any); ok && ref == "" {
+		ref, _ = downloaded["ref"].(string) // an HTTP download keeps its file under "file"
+	}
 	if ref == "" {
 		return engine.Attachment{}, engine.Permanent(fmt.Errorf("the output of node %q is not a file (no ref); set a format to attach it as CSV or JSON", nodeID))
 	}

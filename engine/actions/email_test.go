@@ -1,13 +1,8 @@
 package actions_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"slices"
 	"strings"
 	"sync"
@@ -21,46 +16,6 @@ import (
 	"github.com/concertmaster/concertmaster/platform/mail/mailtest"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
-
-// mailParts returns the decoded parts of a received multipart message by file name ("" for the bodies, joined).
-func mailParts(t *testing.T, msg mailtest.Received) (map[string][]byte, map[string]string) {
-	t.Helper()
-	m, body := msg.Parsed(t)
-	files, types := map[string][]byte{}, map[string]string{}
-	var walk func(ctype string, r io.Reader)
-	walk = func(ctype string, r io.Reader) {
-		mt, params, err := mime.ParseMediaType(ctype)
-		if err != nil {
-			t.Fatalf("content type %q: %v", ctype, err)
-		}
-		if !strings.HasPrefix(mt, "multipart/") {
-			return
-		}
-		mr := multipart.NewReader(r, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				t.Fatalf("%v in %s", err, msg.Data)
-			}
-			data, _ := io.ReadAll(p)
-			if strings.HasPrefix(p.Header.Get("Content-Type"), "multipart/") {
-				walk(p.Header.Get("Content-Type"), bytes.NewReader(data))
-				continue
-			}
-			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
-				data, _ = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
-			}
-			name := p.FileName()
-			files[name] = append(files[name], data...)
-			types[name] = p.Header.Get("Content-Type")
-		}
-	}
-	walk(m.Header.Get("Content-Type"), bytes.NewReader(body))
-	return files, types
-}
 
 func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
 	t.Parallel()
@@ -97,7 +52,7 @@ func TestEmailSendsWithAttachmentsAndRecordsTheDelivery(t *testing.T) {
 		strings.Contains(m.Header.Get("To"), "hidden") {
 		t.Errorf("headers %v, output %v", m.Header, out)
 	}
-	files, types := mailParts(t, got)
+	files, types := got.Attachments(t)
 	if string(files["orders.csv"]) != "id,total\n1,12.5\n2,99\n" || !strings.HasPrefix(types["orders.csv"], "text/csv") {
 		t.Errorf("exported CSV attachment %q (%s)", files["orders.csv"], types["orders.csv"])
 	}

@@ -29,6 +29,7 @@ var hintConfigs = map[string][]string{
 	"transform.filter":    {`{"condition":"item > 1","items":"input.list"}`},
 	"transform.aggregate": {`{"items":"input.orders","group_by":["customer.id"],"aggregations":[{"op":"sum","field":"total","as":"revenue"}]}`},
 	"transform.format":    {`{"output":"html","template":"<p>{{ input.id }}</p>"}`, `{"output":"csv","items":"input.rows","columns":["a","b"]}`},
+	"transform.parse":     {`{"file":"trigger","format":"csv","delimiter":";","sheet":"Orders","types":{"n":"number"},"date_layout":"02/01/2006"}`},
 	"condition.if":        {`{"condition":"input.total > 100"}`},
 	"condition.switch":    {`{"cases":[{"port":"eu","condition":"input.region == 'eu'"}]}`},
 	"condition.loop":      {`{"items":"input.orders","concurrency":2}`},
@@ -47,6 +48,7 @@ var hintConfigs = map[string][]string{
 		  "integration_id":"0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e"}`,
 		`{"method":"POST","url":"https://x.example.com","body_type":"raw","body":"raw {{ input.a }}","content_type":"text/plain"}`,
 		`{"url":"https://x.example.com","response":{"cache_ttl":"1m"}}`,
+		`{"method":"POST","url":"https://x.example.com","upload":{"file":"input.file","field":"report","filename":"r-{{ input.id }}.csv"}}`,
 	},
 	"action.database": {
 		`{"integration_id":"0190a5b4-7c1e-7b9a-8f3e-2d1c0b9a8f7e","query":"SELECT $1","params":["{{ input.id }}"],"timeout":"10s"}`,

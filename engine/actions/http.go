@@ -63,6 +63,8 @@ type HTTPConfig struct {
 	// IgnoreStatus makes 4xx and 5xx answers an output (with their status) rather than an error.
 	IgnoreStatus bool               `json:"ignore_status,omitempty"`
 	Response     HTTPResponseConfig `json:"response,omitempty"`
+	// Upload sends a stored file as multipart/form-data (http_files.go).
+	Upload *HTTPUploadConfig `json:"upload,omitempty"`
 }
 
 // HTTPResponseConfig says what to do with the answer.
@@ -74,8 +76,8 @@ type HTTPResponseConfig struct {
 	// CacheTTL keeps successful GET and HEAD answers for that long in the services' response cache (Redis, or the
 	// worker's memory): the same request within it is not sent again.
 	CacheTTL string `json:"cache_ttl,omitempty"`
-	// Format is auto (JSON when the answer says so, text when it is text, base64 otherwise), json, text or
-	// base64.
+	// Format is auto (JSON when the answer says so, text when it is text, base64 otherwise), json, text,
+	// base64, or file: the body streams into storage and the output holds the file's reference.
 	Format string `json:"format,omitempty"`
 }
 
@@ -105,11 +107,21 @@ const httpSchema = `{
       "description": "Failures worth another attempt (with the node's retry policy); 429 and 503 wait as Retry-After says."},
     "ignore_status": {"title": "Output error answers", "type": "boolean", "default": false,
       "description": "Output 4xx and 5xx answers with their status instead of failing."},
+    "upload": {"title": "Upload a file", "type": "object", "additionalProperties": false, "required": ["file"],
+      "description": "Sends a stored file as multipart/form-data; the body's fields become the other parts.",
+      "properties": {
+        "file": {"title": "File", "type": "string", "minLength": 1, "maxLength": 65536, "x-expression": "expression",
+          "description": "An expression giving the file: a reference, or an object with a ref such as nodes.export.output."},
+        "field": {"title": "Field name", "type": "string", "minLength": 1, "maxLength": 200, "default": "file"},
+        "filename": {"title": "File name", "type": "string", "minLength": 1, "maxLength": 500, "x-expression": "template"}
+      }},
     "response": {"title": "Response", "type": "object", "additionalProperties": false, "properties": {
-      "max_bytes": {"title": "Maximum size (bytes)", "type": "integer", "minimum": 1, "maximum": 52428800, "default": 5242880},
+      "max_bytes": {"title": "Maximum size (bytes)", "type": "integer", "minimum": 1, "maximum": 1073741824, "default": 5242880,
+        "description": "At most 50 MB, or 1 GB for the file format."},
       "truncate": {"title": "Truncate larger answers", "type": "boolean", "default": false},
       "cache_ttl": {"title": "Cache for", "$ref": "#/$defs/duration"},
-      "format": {"title": "Body format", "enum": ["auto", "json", "text", "base64"], "default": "auto"}
+      "format": {"title": "Body format", "enum": ["auto", "json", "text", "base64", "file"], "default": "auto",
+        "description": "file stores the body as a file (for transform.parse, an e-mail attachment, an upload)."}
     }}
   },
   "required": ["url"],
@@ -144,6 +156,7 @@ type httpNode struct {
 	contentType   string
 	integrationID string
 	timeout       time.Duration
+	upload        *httpUpload
 	retryOn       map[string]bool
 	ignoreStatus  bool
 	maxBytes      int64
@@ -177,6 +190,9 @@ func compileHTTP(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, erro
 	}
 	if n.cacheTTL > 0 && n.method != http.MethodGet && n.method != http.MethodHead {
 		return nil, engine.ConfigError("response.cache_ttl", "only GET and HEAD answers are cached")
+	}
+	if err := checkResponseFormat(n); err != nil {
+		return nil, err
 	}
 	retryOn := conf.RetryOn
 	if retryOn == nil {
@@ -212,6 +228,9 @@ func compileHTTP(cfg json.RawMessage, c *engine.Compiler) (engine.Runnable, erro
 		if n.body, err = compileValue(c, "body", conf.Body); err != nil {
 			return nil, err
 		}
+	}
+	if err := compileUpload(c, n, conf); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -280,6 +299,10 @@ func (n *httpNode) Run(ctx context.Context, in engine.Input) (out engine.Output,
 		return engine.Output{}, n.networkError(ctx, err)
 	}
 	defer resp.Body.Close()
+	if n.format == formatFile {
+		res, err := n.download(ctx, svc, resp)
+		return engine.Output{Data: res}, err
+	}
 	res, truncated, err := n.answer(ctx, resp)
 	if err != nil {
 		return engine.Output{}, err
@@ -354,7 +377,14 @@ func (n *httpNode) headerAndBody(ctx context.Context, in engine.Input, vars *eng
 	}); err != nil {
 		return nil, nil, err
 	}
-	body, ctype, err := n.renderBody(ctx, vars)
+	var body []byte
+	var ctype string
+	var err error
+	if n.upload != nil {
+		body, ctype, err = n.uploadBody(ctx, in, vars)
+	} else {
+		body, ctype, err = n.renderBody(ctx, vars)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

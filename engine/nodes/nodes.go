@@ -29,6 +29,7 @@ func Types() []engine.NodeType {
 		FilterTransform(),
 		AggregateTransform(),
 		FormatTransform(),
+		ParseTransform(),
 		IfCondition(),
 		SwitchCondition(),
 		LoopCondition(),

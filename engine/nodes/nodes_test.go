@@ -136,7 +136,7 @@ func jsonEqual(t *testing.T, got json.RawMessage, want string) {
 func TestBuiltinTypes(t *testing.T) {
 	t.Parallel()
 	types := nodes.Types()
-	if len(types) != 13 {
+	if len(types) != 14 {
 		t.Errorf("%d types", len(types))
 	}
 	for _, nt := range types {

@@ -18,6 +18,7 @@ type Metrics struct {
 	latency       prometheus.Histogram
 	node          *prometheus.HistogramVec
 	busy          prometheus.Gauge
+	express       *prometheus.CounterVec
 	// byWorkflow and byWorkflowLatency carry the organization and (opt-in) workflow labels, each capped by labels.
 	byWorkflow        *prometheus.CounterVec
 	byWorkflowLatency *prometheus.HistogramVec
@@ -63,6 +64,10 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "concertmaster_worker_busy_slots", Help: "Executions this process is running now.",
 		}),
+		express: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "concertmaster_express_executions_total",
+			Help: "Executions offered to the express path, by outcome: ran (written finished at acceptance) or why they were queued.",
+		}, []string{"outcome"}),
 		byWorkflow: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "concertmaster_workflow_executions_finished_total",
 			Help: "Worker passes finished, by organization and workflow (both capped; see METRICS_WORKFLOW_LABELS) and status.",
@@ -75,12 +80,15 @@ func NewMetrics(reg prometheus.Registerer, opts MetricsOptions) *Metrics {
 		orgs:      NewLabelCap(opts.OrganizationLabels, "other"),
 		workflows: NewLabelCap(opts.WorkflowLabels, "all"),
 	}
-	reg.MustRegister(m.startedTotal, m.finishedTotal, m.pass, m.latency, m.node, m.busy, m.byWorkflow, m.byWorkflowLatency)
+	reg.MustRegister(m.startedTotal, m.finishedTotal, m.pass, m.latency, m.node, m.busy, m.express, m.byWorkflow, m.byWorkflowLatency)
 	// Every status's series exists from the start at 0: a rate() over a series born at its first value misses that
 	// first increase, so a burst of failures before the first scrape would never show in a failure rate.
 	for _, s := range []engine.ExecutionStatus{engine.ExecutionSucceeded, engine.ExecutionFailed,
 		engine.ExecutionWaiting, engine.ExecutionCanceled} {
 		m.finishedTotal.WithLabelValues(string(s))
+	}
+	for _, o := range expressOutcomes {
+		m.express.WithLabelValues(string(o))
 	}
 	if opts.Slots > 0 {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -141,6 +149,13 @@ func (m *Metrics) finished(exec Execution, status engine.ExecutionStatus, pass t
 		latency := time.Since(exec.CreatedAt).Seconds()
 		m.latency.Observe(latency)
 		m.byWorkflowLatency.WithLabelValues(org, wf).Observe(latency)
+	}
+}
+
+// expressed counts an execution offered to the express path.
+func (m *Metrics) expressed(o expressOutcome) {
+	if m != nil {
+		m.express.WithLabelValues(string(o)).Inc()
 	}
 }
 

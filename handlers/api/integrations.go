@@ -9,6 +9,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -184,4 +185,26 @@ func (s *Handlers) apiIntegrationPrivilegedRole(w http.ResponseWriter, r *http.R
 		return
 	}
 	httpx.Respond(w, http.StatusOK, updated)
+}
+
+// integrationKindJSON is one kind of integration: its settings as a form lists them, and as a JSON Schema object
+// (secret settings writeOnly), for clients that build a "create credential" form.
+type integrationKindJSON struct {
+	actions.IntegrationKind
+	Schema map[string]any `json:"schema"`
+}
+
+// integrationKindList is the answer of GET /api/v1/integration-kinds.
+type integrationKindList struct {
+	Items []integrationKindJSON `json:"items"`
+}
+
+// apiIntegrationKinds is GET /api/v1/integration-kinds: the same description the integrations page's forms are
+// generated from. It holds no organization's data, but is asked like the rest of the API, signed in.
+func (s *Handlers) apiIntegrationKinds(w http.ResponseWriter, r *http.Request) {
+	out := integrationKindList{}
+	for _, k := range actions.IntegrationKinds() {
+		out.Items = append(out.Items, integrationKindJSON{IntegrationKind: k, Schema: k.JSONSchema()})
+	}
+	httpx.Respond(w, http.StatusOK, out)
 }

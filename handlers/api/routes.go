@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -92,6 +93,12 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)
 	s.api(rt, "GET /api/v1/executions/{id}/files/{fileID}", s.apiExecutionFile)
 
+	// Sharing a workflow with members (handlers/api/sharing, described in openapi_sharing.go).
+	sh := &sharing.Handlers{Kit: s.Kit, App: s.deps.App}
+	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)
+	s.api(rt, "PUT /api/v1/workflows/{id}/sharing/{userID}", sh.Put)
+	s.api(rt, "DELETE /api/v1/workflows/{id}/sharing/{userID}", sh.Delete)
+
 	// Notifications (notifications.go).
 	s.notificationRoutes(rt)
 
@@ -101,6 +108,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "PUT /api/v1/admin/flags/{name}/overrides/{id}", s.apiFlagOverride)
 
 	// Integrations (API).
+	s.api(rt, "GET /api/v1/integration-kinds", s.apiIntegrationKinds)
 	s.api(rt, "GET /api/v1/integrations", s.apiIntegrationList)
 	s.api(rt, "POST /api/v1/integrations", s.apiIntegrationCreate)
 	s.api(rt, "GET /api/v1/integrations/{id}", s.apiIntegrationGet)

@@ -27,6 +27,7 @@ func CanvasAPIRoutes() []string {
 	return []string{
 		"GET /api/v1/node-types",
 		"GET /api/v1/integrations",
+		"GET /api/v1/integration-kinds",
 		"GET /api/v1/forms",
 		"POST /api/v1/workflows/validate",
 		"GET /api/v1/workflows/{id}",
@@ -40,6 +41,9 @@ func CanvasAPIRoutes() []string {
 		"POST /api/v1/workflows/{id}/run",
 		"GET /api/v1/executions",
 		"GET /api/v1/executions/{id}",
+		"GET /api/v1/workflows/{id}/sharing",
+		"PUT /api/v1/workflows/{id}/sharing/{userID}",
+		"DELETE /api/v1/workflows/{id}/sharing/{userID}",
 	}
 }
 

@@ -38,7 +38,7 @@ func (k *Kit) Render(w http.ResponseWriter, r *http.Request, status int, title s
 
 // frame builds the layout's view model: the signed-in user, their organizations and the active section.
 func (k *Kit) frame(r *http.Request, title string) views.Frame {
-	f := views.Frame{Title: title, Section: sectionOf(r.URL.Path), Development: k.cfg.Development}
+	f := views.Frame{Title: title, Section: sectionOf(r.URL.Path), Development: k.cfg.Development, Path: r.URL.Path}
 	id := IdentityFrom(r.Context())
 	if id == nil {
 		return f

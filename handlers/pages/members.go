@@ -41,13 +41,20 @@ func (s *Handlers) membersView(r *http.Request, page views.MembersPage) (views.M
 		page.InviteForm.Values = map[string]string{"role": "member"}
 	}
 	page.Members = page.Members[:0]
+	owners := 0
+	for _, m := range list.Members {
+		if m.Role == store.RoleOwner {
+			owners++
+		}
+	}
 	for _, m := range list.Members {
 		self := m.UserID == p.UserID
 		mayTouch := canManage && (m.Role != store.RoleOwner || canOwners)
 		page.Members = append(page.Members, views.MemberRow{
 			UserID: m.UserID.String(), Name: m.Name, Email: m.Email, Role: string(m.Role), JoinedAt: m.JoinedAt,
 			LastLogin: m.LastLoginAt, IsSelf: self, CanChange: mayTouch, Roles: grantableRoles(p),
-			CanRemove: mayTouch && !self, CanLeave: self,
+			// The sole owner cannot leave (the store refuses it), so is not offered to.
+			CanRemove: mayTouch && !self, CanLeave: self && (m.Role != store.RoleOwner || owners > 1),
 		})
 	}
 	for _, inv := range list.Invitations {

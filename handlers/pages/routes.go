@@ -1,6 +1,6 @@
 // Package pages is the signed-in web UI, templ views driven by HTMX: accounts (sign-in, sign-up, password reset,
 // invitations), profile, re-authentication and organization switch, the dashboard, members and invitations, API
-// tokens, integrations, workflows, executions (live events, files, the execution graph), the audit log, and the
+// tokens, workflows, executions (live events, files, the execution graph), the audit log, and the
 // form builder with its submissions.
 //
 // It may import httpx, app, views, engine, sql/store and platform/*; it imports no other surface (api, public,
@@ -77,11 +77,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rt.Page("POST /settings/tokens/{id}/revoke", s.revokeToken)
 	rt.Page("GET /settings/audit", s.auditPage)
 
-	// Integrations.
-	rt.Page("GET /integrations", s.integrationsPage)
-	rt.Page("POST /integrations", s.createIntegration)
-	rt.Page("POST /integrations/{id}/test", s.testIntegrationPage)
-	rt.Page("POST /integrations/{id}/delete", s.deleteIntegrationPage)
+	// Integrations: handlers/pages/integrations, mounted by handlers.routes.
 
 	// Workflows and executions (pages): the monitoring UI, the cookie twin of the API below. See pages_*.go.
 	rt.Page("GET /workflows", s.workflowsPage)

@@ -2,6 +2,7 @@ package pages
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -62,11 +63,16 @@ func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, statu
 		s.PageError(w, r, err)
 		return
 	}
+	shared, err := s.deps.App.Workflows.GrantCounts(r.Context(), s.Caller(r), items)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
 	for _, wf := range items {
 		// Archiving needs no per-workflow grant (only the role and authorship count), so the list asks no more.
 		res := authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.GrantNone)
 		page.Items = append(page.Items, views.WorkflowRow{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description,
-			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt),
+			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt), SharedWith: shared[wf.ID],
 			CanDuplicate: page.CanCreate && wf.ArchivedAt == nil,
 			CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil})
 	}
@@ -135,6 +141,40 @@ func (s *Handlers) workflowPage(w http.ResponseWriter, r *http.Request) {
 	s.renderWorkflow(w, r, id, "")
 }
 
+// webhookView is the webhook as the workflow's details show it: only when its trigger is a webhook (a schedule or
+// a form has no URL to call), with the signing instructions only when the trigger checks signatures; nil (and no
+// error) when the workflow's trigger is not a webhook.
+func (s *Handlers) webhookView(r *http.Request, id uuid.UUID, hook store.Webhook) (*views.WebhookView, error) {
+	d, err := s.deps.App.Workflows.Get(r.Context(), s.Caller(r), id)
+	if err != nil {
+		return nil, err
+	}
+	var def struct {
+		Nodes []struct {
+			Type   string `json:"type"`
+			Config struct {
+				Auth       string `json:"auth"`
+				HeaderName string `json:"header_name"`
+			} `json:"config"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(d.Definition, &def); err != nil {
+		return nil, fmt.Errorf("workflow %s: definition: %w", id, err)
+	}
+	for _, n := range def.Nodes {
+		if n.Type != "trigger.webhook" {
+			continue
+		}
+		auth := n.Config.Auth
+		if auth == "" {
+			auth = "hmac"
+		}
+		return &views.WebhookView{URL: s.WebhookURL(hook), Secret: hook.Secret, SignatureHeader: httpx.SignatureHeader,
+			Auth: auth, HeaderName: n.Config.HeaderName}, nil
+	}
+	return nil, nil
+}
+
 // renderWorkflow draws a workflow's page, with notice above it after an action.
 func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uuid.UUID, notice string) {
 	o, err := s.deps.App.Workflows.Overview(r.Context(), s.Caller(r), id)
@@ -149,9 +189,17 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 	if o.NextRunAt != nil && wf.Active {
 		page.NextRun = views.Stamp(*o.NextRunAt)
 	}
+	canvasFlags, err := json.Marshal(s.deps.App.Workflows.CanvasFlags(r.Context(), s.Caller(r)))
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	page.CanvasFlags = string(canvasFlags)
 	if o.Webhook != nil {
-		page.Webhook = &views.WebhookView{URL: s.WebhookURL(*o.Webhook), Secret: o.Webhook.Secret,
-			SignatureHeader: httpx.SignatureHeader}
+		if page.Webhook, err = s.webhookView(r, id, *o.Webhook); err != nil {
+			s.PageError(w, r, err)
+			return
+		}
 	}
 	for _, d := range o.Deliveries {
 		row := views.DeliveryRow{At: views.Stamp(d.At), Status: d.StatusCode, Size: d.SizeBytes}

@@ -68,6 +68,7 @@ SELECT e.workflow_id, w.name,
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = $1 AND e.created_at >= $2
+  AND e.id >= history_id_floor($2)
   AND e.started_at IS NOT NULL AND e.finished_at IS NOT NULL
 GROUP BY e.workflow_id, w.name
 ORDER BY average_ms DESC, e.workflow_id
@@ -118,6 +119,7 @@ const dashboardStatusCounts = `-- name: DashboardStatusCounts :many
 SELECT status, count(*)::bigint AS executions
 FROM workflow_executions
 WHERE organization_id = $1 AND created_at >= $2
+  AND id >= history_id_floor($2)
 GROUP BY status
 `
 
@@ -132,7 +134,8 @@ type DashboardStatusCountsRow struct {
 }
 
 // DashboardStatusCounts counts an organization's executions created since a time, by status
-// (workflow_executions_org_created_idx).
+// (workflow_executions_org_created_idx). The id bound reads only the partitions from
+// the day of since on.
 func (q *Queries) DashboardStatusCounts(ctx context.Context, arg DashboardStatusCountsParams) ([]DashboardStatusCountsRow, error) {
 	rows, err := q.db.Query(ctx, dashboardStatusCounts, arg.OrganizationID, arg.Since)
 	if err != nil {

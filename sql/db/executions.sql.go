@@ -89,6 +89,9 @@ type ExecutionCreateManyParams struct {
 	Priority          int16
 	RequestID         *string
 	TraceParent       *string
+	Status            string
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
 }
 
 const executionFinish = `-- name: ExecutionFinish :one
@@ -144,7 +147,7 @@ SET status = f.status, error = nullif(f.error, ''), failed_node_id = nullif(f.fa
     started_at = coalesce(e.started_at, f.started_at), finished_at = now(), resume_at = NULL, updated_at = now()
 FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS status, unnest($3::text[]) AS error,
         unnest($4::text[]) AS failed_node_id, unnest($5::timestamptz[]) AS started_at) f
-WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
+WHERE e.id = ANY($1::uuid[]) AND e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
 RETURNING e.id
 `
 
@@ -157,7 +160,8 @@ type ExecutionFinishManyParams struct {
 }
 
 // ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
-// An execution that already has a final status (a cancel won the race) keeps it.
+// An execution that already has a final status (a cancel won the race) keeps it. The id = ANY bound lets the
+// partitioned table be pruned to the partitions of these ids (a join with the list alone reads every partition).
 func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishManyParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, executionFinishMany,
 		arg.Ids,
@@ -227,7 +231,8 @@ SELECT id, organization_id, workflow_id, workflow_version_id, version, status, t
 WHERE organization_id = $1
   AND ($2::uuid IS NULL OR workflow_id = $2::uuid)
   AND ($3::text IS NULL OR status = $3::text)
-  AND ($4::timestamptz IS NULL OR created_at >= $4::timestamptz)
+  AND ($4::timestamptz IS NULL OR (created_at >= $4::timestamptz
+       AND id >= history_id_floor($4::timestamptz)))
   AND ($5::timestamptz IS NULL
        OR (created_at, id) < ($5::timestamptz, $6::uuid))
 ORDER BY created_at DESC, id DESC
@@ -244,7 +249,9 @@ type ExecutionListParams struct {
 	MaxRows         int32
 }
 
-// ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id).
+// ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
+// created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
+// on are read.
 func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([]WorkflowExecution, error) {
 	rows, err := q.db.Query(ctx, executionList,
 		arg.OrganizationID,
@@ -539,7 +546,7 @@ WITH target AS (
     UPDATE workflow_executions e
     SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
     FROM target t
-    WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
+    WHERE e.id = $1 AND e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
     RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
         e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent

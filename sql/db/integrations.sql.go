@@ -387,6 +387,29 @@ func (q *Queries) IntegrationRateWindowAge(ctx context.Context, windowMs float64
 	return age_ms, err
 }
 
+const integrationRecordTest = `-- name: IntegrationRecordTest :exec
+UPDATE integrations SET last_tested_at = $1, last_test_problem = $2
+WHERE id = $3 AND organization_id = $4
+`
+
+type IntegrationRecordTestParams struct {
+	TestedAt       *time.Time
+	Problem        *string
+	ID             uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// IntegrationRecordTest keeps the outcome of an integration's latest connection test (” when it connected).
+func (q *Queries) IntegrationRecordTest(ctx context.Context, arg IntegrationRecordTestParams) error {
+	_, err := q.db.Exec(ctx, integrationRecordTest,
+		arg.TestedAt,
+		arg.Problem,
+		arg.ID,
+		arg.OrganizationID,
+	)
+	return err
+}
+
 const integrationSearch = `-- name: IntegrationSearch :many
 SELECT id, organization_id, name, kind, config, (secret_ciphertext IS NOT NULL)::boolean AS has_secrets, rate_limit,
     coalesce((extract(epoch FROM rate_interval) * 1000)::bigint, 0)::bigint AS rate_interval_ms, created_by, created_at, updated_at,
@@ -588,6 +611,39 @@ func (q *Queries) IntegrationSetUse(ctx context.Context, arg IntegrationSetUsePa
 		&i.AllowPrivilegedRole,
 	)
 	return i, err
+}
+
+const integrationTestResults = `-- name: IntegrationTestResults :many
+SELECT id, last_tested_at::timestamptz AS tested_at, coalesce(last_test_problem, '')::text AS problem
+FROM integrations
+WHERE organization_id = $1 AND last_tested_at IS NOT NULL
+`
+
+type IntegrationTestResultsRow struct {
+	ID       uuid.UUID
+	TestedAt time.Time
+	Problem  string
+}
+
+// IntegrationTestResults lists the latest connection test of each of an organization's tested integrations.
+func (q *Queries) IntegrationTestResults(ctx context.Context, organizationID uuid.UUID) ([]IntegrationTestResultsRow, error) {
+	rows, err := q.db.Query(ctx, integrationTestResults, organizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []IntegrationTestResultsRow{}
+	for rows.Next() {
+		var i IntegrationTestResultsRow
+		if err := rows.Scan(&i.ID, &i.TestedAt, &i.Problem); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const integrationUpdate = `-- name: IntegrationUpdate :one

@@ -146,6 +146,8 @@ type Integration struct {
 	UseRoles            []string
 	UseUserIds          []uuid.UUID
 	AllowPrivilegedRole bool
+	LastTestedAt        *time.Time
+	LastTestProblem     *string
 }
 
 type IntegrationRateWindow struct {

@@ -11,6 +11,44 @@ import (
 	"github.com/google/uuid"
 )
 
+const workflowPermissionCounts = `-- name: WorkflowPermissionCounts :many
+SELECT workflow_id, count(*)::int AS grants
+FROM workflow_permissions
+WHERE organization_id = $1 AND workflow_id = ANY($2::uuid[])
+GROUP BY workflow_id
+`
+
+type WorkflowPermissionCountsParams struct {
+	OrganizationID uuid.UUID
+	WorkflowIds    []uuid.UUID
+}
+
+type WorkflowPermissionCountsRow struct {
+	WorkflowID uuid.UUID
+	Grants     int32
+}
+
+// WorkflowPermissionCounts counts the grants on each of some workflows of an organization, for the workflow list.
+func (q *Queries) WorkflowPermissionCounts(ctx context.Context, arg WorkflowPermissionCountsParams) ([]WorkflowPermissionCountsRow, error) {
+	rows, err := q.db.Query(ctx, workflowPermissionCounts, arg.OrganizationID, arg.WorkflowIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowPermissionCountsRow{}
+	for rows.Next() {
+		var i WorkflowPermissionCountsRow
+		if err := rows.Scan(&i.WorkflowID, &i.Grants); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const workflowPermissionDelete = `-- name: WorkflowPermissionDelete :execrows
 DELETE FROM workflow_permissions
 WHERE organization_id = $1 AND workflow_id = $2 AND user_id = $3
@@ -53,6 +91,7 @@ const workflowPermissionList = `-- name: WorkflowPermissionList :many
 SELECT p.user_id, p.permission, u.email, u.name
 FROM workflow_permissions p
 JOIN users u ON u.id = p.user_id
+JOIN memberships m ON m.organization_id = p.organization_id AND m.user_id = p.user_id
 WHERE p.organization_id = $1 AND p.workflow_id = $2
 ORDER BY lower(u.name), p.user_id
 `
@@ -69,6 +108,8 @@ type WorkflowPermissionListRow struct {
 	Name       string
 }
 
+// WorkflowPermissionList lists the grants on one workflow held by current members (a former member's grant is
+// inert: authorization needs a role in the organization).
 func (q *Queries) WorkflowPermissionList(ctx context.Context, arg WorkflowPermissionListParams) ([]WorkflowPermissionListRow, error) {
 	rows, err := q.db.Query(ctx, workflowPermissionList, arg.OrganizationID, arg.WorkflowID)
 	if err != nil {

@@ -70,6 +70,10 @@ func NewDatabase(t testing.TB) (*pgxpool.Pool, string) {
 	if err != nil {
 		t.Fatalf("dbtest: open pool: %v", err)
 	}
+	// The template was migrated when the migrations last changed, maybe days ago: today's partitions may be missing.
+	if _, err := migrations.EnsurePartitions(ctx, pool, time.Now(), migrations.DefaultPartitionsAhead); err != nil {
+		t.Fatalf("dbtest: partitions: %v", err)
+	}
 	t.Cleanup(func() {
 		pool.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,9 +1,11 @@
 -- name: DashboardStatusCounts :many
 -- DashboardStatusCounts counts an organization's executions created since a time, by status
--- (workflow_executions_org_created_idx).
+-- (workflow_executions_org_created_idx). The id bound reads only the partitions from
+-- the day of since on.
 SELECT status, count(*)::bigint AS executions
 FROM workflow_executions
 WHERE organization_id = @organization_id AND created_at >= @since
+  AND id >= history_id_floor(@since)
 GROUP BY status;
 
 -- name: DashboardSlowestWorkflows :many
@@ -15,6 +17,7 @@ SELECT e.workflow_id, w.name,
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = @organization_id AND e.created_at >= @since
+  AND e.id >= history_id_floor(@since)
   AND e.started_at IS NOT NULL AND e.finished_at IS NOT NULL
 GROUP BY e.workflow_id, w.name
 ORDER BY average_ms DESC, e.workflow_id

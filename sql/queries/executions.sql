@@ -6,11 +6,12 @@ VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @tr
 RETURNING *;
 
 -- name: ExecutionCreateMany :copyfrom
--- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path.
+-- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path. Most
+-- are queued; one run ahead of the queue (the express path) is written finished, with its status and times.
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, request_id, trace_parent)
+    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority,
-    @request_id, @trace_parent);
+    @request_id, @trace_parent, @status, @started_at, @finished_at);
 
 -- name: ExecutionStart :one
 -- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
@@ -32,7 +33,7 @@ WITH target AS (
     UPDATE workflow_executions e
     SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
     FROM target t
-    WHERE e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
+    WHERE e.id = @id AND e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
     RETURNING e.id, e.organization_id, e.workflow_id, e.workflow_version_id, e.version, e.trigger_kind,
         e.trigger_data, e.cancel_requested_at, e.created_at, e.request_id, e.trace_parent
@@ -75,12 +76,15 @@ RETURNING id, organization_id, workflow_id, status;
 SELECT * FROM workflow_executions WHERE id = @id AND organization_id = @organization_id;
 
 -- name: ExecutionList :many
--- ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id).
+-- ExecutionList pages through an organization's executions, newest first, keyset-paged on (created_at, id). A
+-- created_after bound also bounds the id (a UUIDv7, the partition key), so that only the partitions from that day
+-- on are read.
 SELECT * FROM workflow_executions
 WHERE organization_id = @organization_id
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
-  AND (sqlc.narg('created_after')::timestamptz IS NULL OR created_at >= sqlc.narg('created_after')::timestamptz)
+  AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
+       AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
   AND (sqlc.narg('before_created_at')::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
 ORDER BY created_at DESC, id DESC
@@ -129,13 +133,14 @@ RETURNING id, organization_id, workflow_id;
 
 -- name: ExecutionFinishMany :many
 -- ExecutionFinishMany records the final status of many executions in one statement, the group commit of workers.
--- An execution that already has a final status (a cancel won the race) keeps it.
+-- An execution that already has a final status (a cancel won the race) keeps it. The id = ANY bound lets the
+-- partitioned table be pruned to the partitions of these ids (a join with the list alone reads every partition).
 UPDATE workflow_executions e
 SET status = f.status, error = nullif(f.error, ''), failed_node_id = nullif(f.failed_node_id, ''),
     started_at = coalesce(e.started_at, f.started_at), finished_at = now(), resume_at = NULL, updated_at = now()
 FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@statuses::text[]) AS status, unnest(@errors::text[]) AS error,
         unnest(@failed_node_ids::text[]) AS failed_node_id, unnest(@started_ats::timestamptz[]) AS started_at) f
-WHERE e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
+WHERE e.id = ANY(@ids::uuid[]) AND e.id = f.id AND e.status IN ('queued', 'running', 'waiting')
 RETURNING e.id;
 
 -- name: NodeRunInsertMany :exec

@@ -132,3 +132,14 @@ SELECT v.author_id, m.role
 FROM workflow_versions v
 LEFT JOIN memberships m ON m.organization_id = v.organization_id AND m.user_id = v.author_id
 WHERE v.id = @id AND v.organization_id = @organization_id;
+
+-- name: IntegrationRecordTest :exec
+-- IntegrationRecordTest keeps the outcome of an integration's latest connection test ('' when it connected).
+UPDATE integrations SET last_tested_at = @tested_at, last_test_problem = @problem
+WHERE id = @id AND organization_id = @organization_id;
+
+-- name: IntegrationTestResults :many
+-- IntegrationTestResults lists the latest connection test of each of an organization's tested integrations.
+SELECT id, last_tested_at::timestamptz AS tested_at, coalesce(last_test_problem, '')::text AS problem
+FROM integrations
+WHERE organization_id = @organization_id AND last_tested_at IS NOT NULL;

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/platform/batch"
 	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/platform/service"
@@ -25,15 +27,30 @@ import (
 // call's nonce is claimed in the same transaction, for the whole group in one statement; a replay fails only its
 // own request. It is a service.Service: Stop writes what it took and refuses the rest.
 type ExecutionIngester struct {
-	store  *Store
-	logger *slog.Logger
-	batch  *batch.Batcher[ingestRequest, struct{}]
+	store   *Store
+	logger  *slog.Logger
+	batch   *batch.Batcher[ingestRequest, struct{}]
+	express atomic.Pointer[ExpressEvaluator]
 }
 
 type ingestRequest struct {
 	execution NewExecution
 	// nonce, when set, is claimed with the execution; a replay is refused and writes nothing.
 	nonce *WebhookNonce
+	// finished, when set, is the execution's outcome, run ahead of the queue: it is written finished, with its
+	// node runs and no job.
+	finished *queue.Completion
+}
+
+// ExpressEvaluator runs an execution ahead of the queue, in the accepting request, when it can do so quickly and
+// without side effects (engine/queue.Express): the group commit then writes it finished, and no job, no worker
+// pass and no second commit are needed. What is acknowledged is still only what is committed.
+type ExpressEvaluator interface {
+	// Evaluate runs e and returns its completion; false means it was not run (or its result is not to be kept),
+	// and e is queued as usual.
+	Evaluate(ctx context.Context, e queue.Execution) (queue.Completion, bool)
+	// Committed is told of each completion Evaluate returned once it is committed.
+	Committed(e queue.Execution, c queue.Completion)
 }
 
 // Defaults for NewExecutionIngester, from measurements: a millisecond groups the requests that arrive under load
@@ -50,6 +67,16 @@ func (s *Store) NewExecutionIngester(arch *service.Archetype, window time.Durati
 	g := &ExecutionIngester{store: s, logger: arch.Logger}
 	g.batch = batch.New(batch.Config{Window: window, MaxSize: maxBatch, Clock: arch.Clock}, g.flush)
 	return g
+}
+
+// UseExpress makes the ingester try e on each execution before queueing it (nil stops that). It may be called
+// while executions arrive.
+func (g *ExecutionIngester) UseExpress(e ExpressEvaluator) {
+	if e == nil {
+		g.express.Store(nil)
+		return
+	}
+	g.express.Store(&e)
 }
 
 // Start implements service.Service. Stop the HTTP server before the ingester, so that no request is left waiting
@@ -82,10 +109,21 @@ func (g *ExecutionIngester) enqueue(ctx context.Context, e NewExecution, nonce *
 		span.SetAttributes(tracing.AttrExecutionID.String(e.ID.String()), tracing.AttrWorkflowID.String(e.WorkflowID.String()),
 			tracing.AttrOrganizationID.String(e.OrganizationID.String()), tracing.AttrTriggerKind.String(e.TriggerKind))
 	}
+	req := ingestRequest{execution: e, nonce: nonce}
+	express := g.express.Load()
+	var accepted queue.Execution
+	if express != nil {
+		accepted = e.forWorker()
+		if c, ok := (*express).Evaluate(ctx, accepted); ok {
+			req.finished = &c
+		}
+	}
 	// When ctx ends after the request was taken, the row may still commit; the caller just stops waiting for it.
-	_, err := g.batch.Submit(ctx, ingestRequest{execution: e, nonce: nonce})
+	_, err := g.batch.Submit(ctx, req)
 	if err != nil {
 		tracing.Fail(span, err.Error())
+	} else if req.finished != nil {
+		(*express).Committed(accepted, *req.finished)
 	}
 	if errors.Is(err, service.ErrStopped) {
 		return e, errIngesterStopped
@@ -128,34 +166,65 @@ func (g *ExecutionIngester) write(ctx context.Context, reqs []ingestRequest) (re
 		if refused, err = claimNoncesTx(ctx, q, nonces); err != nil {
 			return err
 		}
-		rows := make([]db.ExecutionCreateManyParams, 0, len(reqs))
-		jobs := make([]river.InsertManyParams, 0, len(reqs))
-		events := make([]ExecutionEvent, 0, len(reqs))
+		var group ingestGroup
 		for i := range reqs {
-			if refused[i] != nil {
-				continue
+			if refused[i] == nil {
+				group.add(&reqs[i], g.store.lanes)
 			}
-			e := &reqs[i].execution
-			rows = append(rows, db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID,
-				WorkflowID: e.WorkflowID, WorkflowVersionID: e.WorkflowVersionID, Version: e.Version,
-				TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority,
-				RequestID: nullable(e.RequestID), TraceParent: nullable(e.TraceParent)})
-			jobs = append(jobs, e.jobParams(g.store.lanes))
-			events = append(events, ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID,
-				WorkflowID: e.WorkflowID, Status: StatusQueued})
 		}
-		if len(rows) == 0 {
-			return nil
-		}
-		if _, err := q.ExecutionCreateMany(ctx, rows); err != nil {
-			return interpret(err, "executions")
-		}
-		if _, err := g.store.jobs.InsertManyFastTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("enqueue executions: %w", err)
-		}
-		return g.store.notifyTx(ctx, tx, events)
+		return g.writeGroupTx(ctx, tx, q, &group)
 	})
 	return refused, err
+}
+
+// ingestGroup is what one group commit writes.
+type ingestGroup struct {
+	rows     []db.ExecutionCreateManyParams
+	jobs     []river.InsertManyParams
+	nodeRuns nodeRunBatch
+	events   []ExecutionEvent
+}
+
+// add adds a request: a queued execution and its job, or an execution run ahead of the queue with its node runs.
+func (b *ingestGroup) add(r *ingestRequest, lanes *queue.Lanes) {
+	e := &r.execution
+	row := db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID,
+		WorkflowID: e.WorkflowID, WorkflowVersionID: e.WorkflowVersionID, Version: e.Version,
+		TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority,
+		RequestID: nullable(e.RequestID), TraceParent: nullable(e.TraceParent), Status: StatusQueued}
+	event := ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID, Status: StatusQueued}
+	if c := r.finished; c != nil {
+		finished := time.Now()
+		row.Status, row.StartedAt, row.FinishedAt = string(c.Status), &c.StartedAt, &finished
+		b.nodeRuns.add(c.Execution, c.NodeRuns...)
+		event = event.withNodes(c.NodeRuns)
+		event.Status = string(c.Status)
+	} else {
+		b.jobs = append(b.jobs, e.jobParams(lanes))
+	}
+	b.rows = append(b.rows, row)
+	b.events = append(b.events, event)
+}
+
+// writeGroupTx writes a group in tx.
+func (g *ExecutionIngester) writeGroupTx(ctx context.Context, tx pgx.Tx, q *db.Queries, b *ingestGroup) error {
+	if len(b.rows) == 0 {
+		return nil
+	}
+	if _, err := q.ExecutionCreateMany(ctx, b.rows); err != nil {
+		return interpret(err, "executions")
+	}
+	if len(b.nodeRuns.NodeIds) > 0 {
+		if err := q.NodeRunInsertMany(ctx, b.nodeRuns.NodeRunInsertManyParams); err != nil {
+			return interpret(err, "node runs")
+		}
+	}
+	if len(b.jobs) > 0 {
+		if _, err := g.store.jobs.InsertManyFastTx(ctx, tx, b.jobs); err != nil {
+			return fmt.Errorf("enqueue executions: %w", err)
+		}
+	}
+	return g.store.notifyTx(ctx, tx, b.events)
 }
 
 // IsStopped reports whether err means the ingester has shut down.

@@ -533,3 +533,31 @@ func (l *IntegrationRateLimiter) Refund(ctx context.Context, key string) error {
 	}
 	return interpret(l.s.q.IntegrationRateRefund(ctx, integrationID), "rate limit")
 }
+
+// IntegrationTestResult is the outcome of an integration's latest connection test.
+type IntegrationTestResult struct {
+	At time.Time
+	// Problem is what the test found wrong, "" when it connected.
+	Problem string
+}
+
+// RecordTest keeps the outcome of a connection test of one of org's integrations. It is not audited: a
+// test changes nothing of the integration.
+func (is *IntegrationStore) RecordTest(ctx context.Context, orgID, id uuid.UUID, res IntegrationTestResult) error {
+	err := is.s.q.IntegrationRecordTest(ctx, db.IntegrationRecordTestParams{TestedAt: &res.At, Problem: &res.Problem,
+		ID: id, OrganizationID: orgID})
+	return interpret(err, "integration")
+}
+
+// TestResults returns the latest connection test of each of org's integrations that was tested.
+func (is *IntegrationStore) TestResults(ctx context.Context, orgID uuid.UUID) (map[uuid.UUID]IntegrationTestResult, error) {
+	rows, err := is.s.q.IntegrationTestResults(ctx, orgID)
+	if err != nil {
+		return nil, interpret(err, "integrations")
+	}
+	out := make(map[uuid.UUID]IntegrationTestResult, len(rows))
+	for _, r := range rows {
+		out[r.ID] = IntegrationTestResult{At: r.TestedAt, Problem: r.Problem}
+	}
+	return out, nil
+}

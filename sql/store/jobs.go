@@ -30,6 +30,9 @@ type JobClientConfig struct {
 	FetchCooldown     time.Duration
 	FetchPollInterval time.Duration
 	Logger            *slog.Logger
+	// HistoryMaintenance, when set, is the periodic maintenance job (HistoryMaintenanceJob), worked on
+	// QueueMaintenance one at a time: Workers must then hold the HistoryMaintenanceArgs worker.
+	HistoryMaintenance *river.PeriodicJob
 }
 
 // Fetch pacing. River's defaults (100 ms between fetches, each taking at most the free worker slots) cap one client
@@ -54,10 +57,17 @@ func (s *Store) NewJobClient(cfg JobClientConfig) (*river.Client[pgx.Tx], error)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	queues := map[string]river.QueueConfig{queue.QueueExecutions: {MaxWorkers: cfg.MaxWorkers},
+		QueueOutbox: {MaxWorkers: outboxWorkers}}
+	var periodic []*river.PeriodicJob
+	if cfg.HistoryMaintenance != nil {
+		queues[QueueMaintenance] = river.QueueConfig{MaxWorkers: 1}
+		periodic = append(periodic, cfg.HistoryMaintenance)
+	}
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
-		ID: cfg.ID,
-		Queues: map[string]river.QueueConfig{queue.QueueExecutions: {MaxWorkers: cfg.MaxWorkers},
-			QueueOutbox: {MaxWorkers: outboxWorkers}},
+		ID:                   cfg.ID,
+		Queues:               queues,
+		PeriodicJobs:         periodic,
 		Workers:              cfg.Workers,
 		FetchCooldown:        cfg.FetchCooldown,
 		FetchPollInterval:    cfg.FetchPollInterval,

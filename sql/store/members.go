@@ -335,8 +335,11 @@ func (s *Store) WorkflowGrantSet(ctx context.Context, orgID, workflowID, userID 
 		if perm == PermissionNone {
 			n, err := q.WorkflowPermissionDelete(ctx, db.WorkflowPermissionDeleteParams{
 				OrganizationID: orgID, WorkflowID: workflowID, UserID: userID})
-			if err != nil || n == 0 {
+			if err != nil {
 				return interpret(err, "workflow permission")
+			}
+			if n == 0 {
+				return fault.New(fault.NotFound, "this member holds no grant on this workflow")
 			}
 		} else if _, err := q.WorkflowPermissionUpsert(ctx, db.WorkflowPermissionUpsertParams{
 			OrganizationID: orgID, WorkflowID: workflowID, UserID: userID, Permission: string(perm),
@@ -347,4 +350,38 @@ func (s *Store) WorkflowGrantSet(ctx context.Context, orgID, workflowID, userID 
 			TargetType: "workflow", TargetID: workflowID.String(),
 			After: map[string]any{"user_id": userID, "permission": perm}})
 	})
+}
+
+// WorkflowGrantee is a member holding a grant on one workflow.
+type WorkflowGrantee struct {
+	UserID     uuid.UUID
+	Email      string
+	Name       string
+	Permission Permission
+}
+
+// WorkflowGrantList lists the grants on one workflow of org, by the grantee's name.
+func (s *Store) WorkflowGrantList(ctx context.Context, orgID, workflowID uuid.UUID) ([]WorkflowGrantee, error) {
+	rows, err := s.q.WorkflowPermissionList(ctx, db.WorkflowPermissionListParams{OrganizationID: orgID, WorkflowID: workflowID})
+	if err != nil {
+		return nil, interpret(err, "workflow permissions")
+	}
+	out := make([]WorkflowGrantee, len(rows))
+	for i, r := range rows {
+		out[i] = WorkflowGrantee{UserID: r.UserID, Email: r.Email, Name: r.Name, Permission: Permission(r.Permission)}
+	}
+	return out, nil
+}
+
+// WorkflowGrantCounts counts the grants on each of workflowIDs (all of org); a workflow without any is absent.
+func (s *Store) WorkflowGrantCounts(ctx context.Context, orgID uuid.UUID, workflowIDs []uuid.UUID) (map[uuid.UUID]int, error) {
+	rows, err := s.q.WorkflowPermissionCounts(ctx, db.WorkflowPermissionCountsParams{OrganizationID: orgID, WorkflowIds: workflowIDs})
+	if err != nil {
+		return nil, interpret(err, "workflow permissions")
+	}
+	out := make(map[uuid.UUID]int, len(rows))
+	for _, r := range rows {
+		out[r.WorkflowID] = int(r.Grants)
+	}
+	return out, nil
 }

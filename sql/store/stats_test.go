@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/migrations"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -29,6 +30,10 @@ func (f statsFixture) execution(wf store.Workflow, status string, created time.T
 	var versionID uuid.UUID
 	if err := f.b.store.Pool().QueryRow(ctx, `SELECT id FROM workflow_versions WHERE workflow_id = $1 ORDER BY number DESC LIMIT 1`,
 		wf.ID).Scan(&versionID); err != nil {
+		f.t.Fatal(err)
+	}
+	// The day's partition, which the instance's maintenance would have made when it was today.
+	if _, err := migrations.EnsurePartitions(ctx, f.b.store.Pool(), created, 1); err != nil {
 		f.t.Fatal(err)
 	}
 	var finished *time.Time

@@ -23,7 +23,7 @@ type testBundle struct {
 	user  store.User
 }
 
-func setup(t *testing.T) testBundle {
+func setup(t testing.TB) testBundle {
 	t.Helper()
 	pool, _ := dbtest.NewDatabase(t)
 	st, err := store.New(pool)
@@ -41,7 +41,7 @@ func setup(t *testing.T) testBundle {
 
 const definition = `{"nodes":[{"id":"hook","type":"trigger.webhook","config":{}}],"edges":[]}`
 
-func (b testBundle) workflow(t *testing.T) store.Workflow {
+func (b testBundle) workflow(t testing.TB) store.Workflow {
 	t.Helper()
 	wf, err := b.store.WorkflowCreate(context.Background(), store.SystemActor, store.NewWorkflow{OrganizationID: b.org.ID,
 		Name: "Orders", Description: "routes big orders", Definition: json.RawMessage(definition), AuthorID: &b.user.ID})

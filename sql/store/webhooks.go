@@ -76,6 +76,20 @@ func (s *Store) WebhookEnsure(ctx context.Context, by Actor, keys *secrets.Keyri
 	return webhookFromRow(keys, row)
 }
 
+// WebhookFind returns a workflow's webhook, nil while it has none; unlike WebhookEnsure it never creates one, so
+// merely looking at a workflow writes nothing.
+func (s *Store) WebhookFind(ctx context.Context, keys *secrets.Keyring, orgID, workflowID uuid.UUID) (*Webhook, error) {
+	row, err := s.q.WebhookGetByWorkflow(ctx, db.WebhookGetByWorkflowParams{WorkflowID: workflowID, OrganizationID: orgID})
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, interpret(err, "webhook")
+	}
+	hook, err := webhookFromRow(keys, row)
+	return &hook, err
+}
+
 // WebhookRotate gives a webhook a new secret; the old one keeps working for grace, so senders can switch over.
 func (s *Store) WebhookRotate(ctx context.Context, by Actor, keys *secrets.Keyring, orgID, workflowID uuid.UUID, grace time.Duration) (Webhook, error) {
 	if _, err := s.WebhookEnsure(ctx, by, keys, orgID, workflowID); err != nil {

@@ -10,12 +10,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/mail"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +49,47 @@ func (r Received) Parsed(t testing.TB) (*mail.Message, []byte) {
 	}
 	body, _ := io.ReadAll(m.Body)
 	return m, body
+}
+
+// Attachments returns the decoded parts of a multipart message by file name ("" for the bodies, joined) and
+// their content types.
+func (r Received) Attachments(t testing.TB) (map[string][]byte, map[string]string) {
+	t.Helper()
+	m, body := r.Parsed(t)
+	files, types := map[string][]byte{}, map[string]string{}
+	var walk func(ctype string, rd io.Reader)
+	walk = func(ctype string, rd io.Reader) {
+		mt, params, err := mime.ParseMediaType(ctype)
+		if err != nil {
+			t.Fatalf("mailtest: content type %q: %v", ctype, err)
+		}
+		if !strings.HasPrefix(mt, "multipart/") {
+			return
+		}
+		mr := multipart.NewReader(rd, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("mailtest: %v in %s", err, r.Data)
+			}
+			data, _ := io.ReadAll(p)
+			if strings.HasPrefix(p.Header.Get("Content-Type"), "multipart/") {
+				walk(p.Header.Get("Content-Type"), bytes.NewReader(data))
+				continue
+			}
+			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+				data, _ = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(data)), ""))
+			}
+			name := p.FileName()
+			files[name] = append(files[name], data...)
+			types[name] = p.Header.Get("Content-Type")
+		}
+	}
+	walk(m.Header.Get("Content-Type"), bytes.NewReader(body))
+	return files, types
 }
 
 // Options configures a Server.

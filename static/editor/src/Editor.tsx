@@ -19,13 +19,28 @@ import {
 import { useStore } from "zustand";
 import { ApiError, errorMessage, type Api } from "./api";
 import { CanvasContext, nodeTypes, type CanvasInfo } from "./canvasNode";
-import { connectionProblem, defaultConfig, isTrigger, makeEdge, newNodeId, portOfHandle, type CmEdge, type CmNode } from "./definition";
+import {
+  connectionProblem,
+  defaultConfig,
+  estimatedSize,
+  freeSpot,
+  isTrigger,
+  makeEdge,
+  newNodeId,
+  portOfHandle,
+  type CmEdge,
+  type CmNode,
+} from "./definition";
 import { TestRunDialog, VersionsDialog, WebhookDialog } from "./dialogs";
+import { copySelection, parseFragment, pasteFragment } from "./clipboard";
+import { TIDY_UP, type Flags } from "./flags";
 import { hintsFor } from "./hints";
 import { useNarrow, useTheme } from "./hooks";
 import { Palette } from "./palette";
 import { Panel } from "./panel";
-import { normalizeField } from "./schema";
+import { NodePicker } from "./picker";
+import { ShortcutSheet } from "./shortcuts";
+import { fieldLabel, normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
 import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
 import { Toolbar } from "./toolbar";
@@ -42,6 +57,8 @@ export interface EditorProps {
   workflowId: string;
   canEdit: boolean;
   canRun: boolean;
+  /** The canvas's feature flags, as the page passed them. */
+  flags: Flags;
 }
 
 export function Editor(props: EditorProps) {
@@ -56,10 +73,34 @@ export function Editor(props: EditorProps) {
 function announceSaved() {
   document.body.dispatchEvent(new CustomEvent("workflow-saved", { bubbles: true }));
 }
+/**
+ * Pans (never zooms) so that node id lies inside the canvas's free area: the canvas's box, less what a panel over
+ * it (the bottom sheet on a phone) covers, with a margin.
+ */
+function revealNode(rf: ReturnType<typeof useReactFlow<CmNode, CmEdge>>, canvas: HTMLElement | null, id: string) {
+  const el = canvas?.querySelector<HTMLElement>(`.react-flow__node[data-id="${CSS.escape(id)}"]`);
+  if (!canvas || !el) return;
+  const free = canvas.getBoundingClientRect();
+  let bottom = free.bottom;
+  const sheet = canvas.parentElement?.querySelector<HTMLElement>(".cm-panel");
+  if (sheet && getComputedStyle(sheet).position === "absolute") bottom = Math.min(bottom, sheet.getBoundingClientRect().top);
+  const box = el.getBoundingClientRect();
+  const m = 24;
+  let dx = 0;
+  let dy = 0;
+  if (box.right > free.right - m) dx = free.right - m - box.right;
+  if (box.left + dx < free.left + m) dx = free.left + m - box.left;
+  if (box.bottom > bottom - m) dy = bottom - m - box.bottom;
+  if (box.top + dy < free.top + m) dy = free.top + m - box.top;
+  if (dx === 0 && dy === 0) return;
+  const vp = rf.getViewport();
+  void rf.setViewport({ x: vp.x + dx, y: vp.y + dy, zoom: vp.zoom }, { duration: 200 });
+}
+
 /** Roughly half a node's size, so that a dropped node lands centred under the pointer. */
 const NODE_HALF = { x: 95, y: 28 };
 
-function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
+function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
   const rf = useReactFlow<CmNode, CmEdge>();
   const theme = useTheme();
   const rootRef = useRef<HTMLDivElement>(null);
@@ -212,29 +253,12 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     if (canEdit) store.getState().deleteSelection();
   }, [canEdit, store]);
 
-  const addNode = useCallback(
-    (typeName: string, at?: { x: number; y: number }) => {
-      if (!canEdit) return;
-      const { typeIndex } = store.getState();
+  // Puts a new node of a type on the canvas, selected with its panel open; connected after a port when `after` says so.
+  const insertNode = useCallback(
+    (typeName: string, position: { x: number; y: number }, after?: { from: string; port: string }) => {
+      const { typeIndex, graph: g } = store.getState();
       const t = typeIndex.get(typeName);
       if (!t) return;
-      let position: { x: number; y: number };
-      if (at) {
-        // A drop counts only over this canvas (not the palette or the panel in front of it).
-        const hit = document.elementFromPoint(at.x, at.y);
-        if (!hit || !canvasRef.current?.contains(hit)) return;
-        const p = rf.screenToFlowPosition(at);
-        position = { x: p.x - NODE_HALF.x, y: p.y - NODE_HALF.y };
-      } else {
-        const r = canvasRef.current?.getBoundingClientRect();
-        const p = r ? rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 }) : { x: 0, y: 0 };
-        position = { x: p.x - NODE_HALF.x, y: p.y - NODE_HALF.y };
-        // Do not drop a node onto another one: move down until the spot is free.
-        const taken = (q: { x: number; y: number }) =>
-          store.getState().graph.nodes.some((n) => Math.abs(n.position.x - q.x) < 200 && Math.abs(n.position.y - q.y) < 80);
-        for (let i = 0; i < 30 && taken(position); i++) position = { x: position.x, y: position.y + 90 };
-      }
-      const g = store.getState().graph;
       const trigger = t.category === "trigger";
       if (trigger) {
         const existing = g.nodes.find((n) => isTrigger(n.data.def, typeIndex));
@@ -249,15 +273,82 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
       const node: CmNode = { id, type: "cm", position, selected: true, data: { def } };
       update((cur) => ({
         nodes: [...cur.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node],
-        edges: cur.edges.map((e) => (e.selected ? { ...e, selected: false } : e)),
+        edges: [...cur.edges.map((e) => (e.selected ? { ...e, selected: false } : e)), ...(after ? [makeEdge(after.from, after.port, id)] : [])],
       }));
-      say(`Added ${t.title} as “${id}”.`);
+      say(after ? `Added ${t.title} as “${id}” after “${after.from}”.` : `Added ${t.title} as “${id}”.`);
       if (narrow) store.setState({ paletteOpen: false, sheetFor: id });
     },
-    [canEdit, store, rf, update, say, narrow],
+    [store, update, say, narrow],
   );
 
+  const addNode = useCallback(
+    (typeName: string, at?: { x: number; y: number }) => {
+      if (!canEdit) return;
+      const t = store.getState().typeIndex.get(typeName);
+      if (!t) return;
+      let position: { x: number; y: number };
+      if (at) {
+        // A drop counts only over this canvas (not the palette or the panel in front of it).
+        const hit = document.elementFromPoint(at.x, at.y);
+        if (!hit || !canvasRef.current?.contains(hit)) return;
+        const p = rf.screenToFlowPosition(at);
+        position = { x: p.x - NODE_HALF.x, y: p.y - NODE_HALF.y };
+      } else {
+        // Added by Enter or a click: mid-view, moved down to the first spot free of other nodes.
+        const r = canvasRef.current?.getBoundingClientRect();
+        const p = r ? rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 }) : { x: 0, y: 0 };
+        const size = estimatedSize({ id: "", type: typeName, config: {} }, t);
+        position = freeSpot(store.getState().graph.nodes, { x: p.x - NODE_HALF.x, y: p.y - NODE_HALF.y }, size);
+      }
+      insertNode(typeName, position, undefined);
+    },
+    [canEdit, store, rf, insertNode],
+  );
+
+  // The "+" of an output port: the picker it opens adds a node to the right of the port's node, free of others.
+  const [picker, setPicker] = useState<{ from: string; port: string } | null>(null);
+  const [shortcutsOpen, setShortcutsOpen] = useState(false);
+  const addAfter = useCallback(
+    (typeName: string) => {
+      const from = picker;
+      setPicker(null);
+      const { graph: g, typeIndex } = store.getState();
+      const src = g.nodes.find((n) => n.id === from?.from);
+      const t = typeIndex.get(typeName);
+      if (!from || !src || !t) return;
+      const size = estimatedSize({ id: "", type: typeName, config: {} }, t);
+      const want = { x: src.position.x + (src.measured?.width ?? NODE_HALF.x * 2) + 90, y: src.position.y };
+      // Selected, its panel opens, which pans it into view.
+      insertNode(typeName, freeSpot(g.nodes, want, size), from);
+    },
+    [picker, store, insertNode],
+  );
+  const openPicker = useCallback((from: string, port: string) => setPicker({ from, port }), []);
+
   const fit = useCallback(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), [rf]);
+
+  // Tidy up lays every node out in layers (one undo step); the layout library loads on first use.
+  const canTidy = canEdit && !!flags[TIDY_UP];
+  const tidyUp = useCallback(async () => {
+    if (!canTidy || store.getState().graph.nodes.length === 0) return;
+    let tidyPositions: typeof import("./layout").tidyPositions;
+    try {
+      ({ tidyPositions } = await import("./layout"));
+    } catch (e) {
+      say(`Could not tidy up: ${errorMessage(e)}`, "error");
+      return;
+    }
+    const at = tidyPositions(store.getState().graph);
+    update((g) => ({
+      ...g,
+      nodes: g.nodes.map((n) => {
+        const p = at.get(n.id);
+        return p && (p.x !== n.position.x || p.y !== n.position.y) ? { ...n, position: p } : n;
+      }),
+    }));
+    say("Tidied up: the nodes are laid out left to right in the order they run.", "ok");
+    window.requestAnimationFrame(() => fit());
+  }, [canTidy, store, update, say, fit]);
 
   // ---- server actions ----
 
@@ -431,6 +522,70 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
     [rf, store, selectNode, say],
   );
 
+  // ---- clipboard: the selected nodes travel as definition JSON, so they paste into another workflow too ----
+
+  const paste = useCallback(
+    (text: string) => {
+      const fragment = parseFragment(text);
+      if (!fragment) return false;
+      const { graph: g, typeIndex } = store.getState();
+      const out = pasteFragment(g, fragment, typeIndex);
+      if (out.ids.length === 0) {
+        say("Nothing pasted: the workflow already has its trigger.", "error");
+        return true;
+      }
+      update(() => out.graph);
+      say(`Pasted ${out.ids.length} node(s): ${out.ids.join(", ")}${out.skippedTriggers ? " (the trigger left out: this workflow has one)" : ""}.`, "ok");
+      window.requestAnimationFrame(() => void rf.fitView({ ...fitViewOptions, duration: 200 }));
+      return true;
+    },
+    [store, update, say, rf],
+  );
+
+  useEffect(() => {
+    // Only when the canvas has the focus (or nothing has): copying text from a field or the page stays as it was.
+    const ours = (t: EventTarget | null) => {
+      const el = t as HTMLElement | null;
+      if (el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) || el.closest?.("dialog"))) return false;
+      return !el || el === document.body || !!rootRef.current?.contains(el);
+    };
+    const onCopy = (e: ClipboardEvent) => {
+      if (!ours(e.target) || !e.clipboardData) return;
+      const text = copySelection(store.getState().graph);
+      if (!text) return;
+      e.preventDefault();
+      e.clipboardData.setData("text/plain", text);
+      const n = store.getState().graph.nodes.filter((x) => x.selected).length;
+      say(`Copied ${n} node(s): paste them here or into another workflow.`, "ok");
+    };
+    const onPaste = (e: ClipboardEvent) => {
+      if (!canEdit || !ours(e.target) || !e.clipboardData) return;
+      if (paste(e.clipboardData.getData("text/plain"))) e.preventDefault();
+    };
+    document.addEventListener("copy", onCopy);
+    document.addEventListener("paste", onPaste);
+    return () => {
+      document.removeEventListener("copy", onCopy);
+      document.removeEventListener("paste", onPaste);
+    };
+  }, [store, canEdit, paste, say]);
+
+  const duplicate = useCallback(() => {
+    const text = copySelection(store.getState().graph);
+    if (canEdit && text) paste(text);
+  }, [store, canEdit, paste]);
+
+  const describeProblem = useCallback(
+    (p: FieldProblem) => {
+      const { graph: g, typeIndex: types } = store.getState();
+      const n = p.node_id ? g.nodes.find((x) => x.id === p.node_id) : undefined;
+      const t = n ? types.get(n.data.def.type) : undefined;
+      const node = n ? `${n.data.def.name || t?.title || n.data.def.type}${n.data.def.name || !t ? "" : ` (${n.id})`}` : (p.node_id ?? "");
+      return { node, field: fieldLabel(p.field, t?.config_schema) };
+    },
+    [store],
+  );
+
   // ---- keyboard ----
 
   useEffect(() => {
@@ -446,6 +601,11 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         if (dirtyNow()) void save();
         return;
       }
+      if (ours && !typing && !inDialog && e.key === "?") {
+        e.preventDefault();
+        setShortcutsOpen(true);
+        return;
+      }
       if (!ours || typing || inDialog || !canEdit) return;
       if (cmd && ((k === "z" && e.shiftKey) || k === "y")) {
         e.preventDefault();
@@ -456,18 +616,27 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
       } else if ((e.key === "Delete" || e.key === "Backspace") && !cmd) {
         e.preventDefault();
         deleteSelection();
+      } else if (cmd && k === "d") {
+        e.preventDefault();
+        duplicate();
+      } else if (k === "t" && e.shiftKey && !cmd && !e.altKey && canTidy) {
+        e.preventDefault();
+        void tidyUp();
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection]);
+  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection, canTidy, tidyUp, duplicate]);
 
   // ---- derived view state ----
 
   const statuses = useMemo(() => (run ? nodeStatuses(run.execution) : null), [run]);
   const runs = useMemo(() => latestRuns(run?.execution ?? null), [run]);
   const invalid = useMemo(() => new Set(problems.map((p) => p.node_id).filter((x): x is string => !!x)), [problems]);
-  const canvasInfo = useMemo<CanvasInfo>(() => ({ types: typeIndex, statuses, invalid }), [typeIndex, statuses, invalid]);
+  const canvasInfo = useMemo<CanvasInfo>(
+    () => ({ types: typeIndex, statuses, invalid, onAddAfter: canEdit ? openPicker : undefined }),
+    [typeIndex, statuses, invalid, canEdit, openPicker],
+  );
 
   const hints = useCallback(
     (kind: ExpressionKind) =>
@@ -478,6 +647,15 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
   );
 
   const showPanel = !!selectedNode && (!narrow || sheetFor === selectedNode.id);
+
+  // The panel docks beside the canvas (a sheet over its bottom on a phone): once it is laid out, pan the selected
+  // node into the part of the canvas it leaves free, so that the panel never covers the node it edits.
+  const panelFor = showPanel ? selectedNode.id : null;
+  useEffect(() => {
+    if (!panelFor) return;
+    const frame = window.requestAnimationFrame(() => revealNode(rf, canvasRef.current, panelFor));
+    return () => window.cancelAnimationFrame(frame);
+  }, [rf, panelFor, narrow]);
   const showPalette = canEdit && paletteOpen;
 
   if (loadError) {
@@ -533,8 +711,10 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
         onUndo={undo}
         onRedo={redo}
         onFit={fit}
+        onTidyUp={canTidy ? () => void tidyUp() : undefined}
         onDelete={deleteSelection}
         onProblem={goToProblem}
+        describeProblem={describeProblem}
       />
       <div className="cm-statusbar">
         <p className={`cm-status cm-status-${message.kind}`} data-editor-status role="status" aria-live="polite">
@@ -626,6 +806,15 @@ function EditorInner({ api, workflowId, canEdit, canRun }: EditorProps) {
           />
         )}
       </div>
+      {shortcutsOpen && <ShortcutSheet tidyUp={canTidy} onClose={() => setShortcutsOpen(false)} />}
+      {picker && (
+        <NodePicker
+          types={types}
+          after={picker.port ? `${picker.from} (${picker.port})` : picker.from}
+          onPick={addAfter}
+          onClose={() => setPicker(null)}
+        />
+      )}
       {dialog === "test" && (
         <TestRunDialog api={api} workflowId={workflowId} dirty={dirty} onClose={() => store.setState({ dialog: null })} onRun={startTestRun} />
       )}

@@ -13,12 +13,34 @@ export interface CanvasInfo {
   statuses: ReadonlyMap<string, NodeStatus> | null;
   /** Nodes the last validation flagged. */
   invalid: ReadonlySet<string>;
+  /** Opens the node picker for what follows a port ("" = the default port); absent when the canvas is read-only. */
+  onAddAfter?: (nodeId: string, port: string) => void;
 }
 
 export const CanvasContext = createContext<CanvasInfo>({ types: new Map(), statuses: null, invalid: new Set() });
 
+/** The "+" beside an output port: a node picked from the picker it opens follows this port, connected. */
+function AddAfter({ nodeId, port, onAdd }: { nodeId: string; port: string; onAdd: (nodeId: string, port: string) => void }) {
+  return (
+    <button
+      type="button"
+      className="cm-port-add nodrag nopan"
+      data-add-after={nodeId}
+      data-add-port={handleOf(port)}
+      aria-label={`Add a node after ${nodeId}${port ? ` (${port})` : ""}`}
+      title="Add a node here"
+      onClick={(e) => {
+        e.stopPropagation();
+        onAdd(nodeId, port);
+      }}
+    >
+      +
+    </button>
+  );
+}
+
 export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeProps<CmNode>) {
-  const { types, statuses, invalid } = useContext(CanvasContext);
+  const { types, statuses, invalid, onAddAfter } = useContext(CanvasContext);
   const def = data.def;
   const type = types.get(def.type);
   const category = type?.category ?? (def.type.split(".")[0] as string);
@@ -65,13 +87,17 @@ export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeP
         </span>
       )}
       {single ? (
-        <Handle type="source" position={Position.Right} id={handleOf("")} className="cm-handle cm-handle-out" />
+        <>
+          <Handle type="source" position={Position.Right} id={handleOf("")} className="cm-handle cm-handle-out" />
+          {onAddAfter && <AddAfter nodeId={id} port="" onAdd={onAddAfter} />}
+        </>
       ) : (
         <div className="cm-node-ports">
           {ports.map((p) => (
             <div key={handleOf(p)} className={`cm-port${p === "error" ? " cm-port-error" : ""}`}>
               <span className="cm-port-label">{p === "" ? "output" : p}</span>
               <Handle type="source" position={Position.Right} id={handleOf(p)} className="cm-handle cm-handle-out" />
+              {onAddAfter && <AddAfter nodeId={id} port={p} onAdd={onAddAfter} />}
             </div>
           ))}
         </div>

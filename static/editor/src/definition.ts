@@ -143,6 +143,39 @@ export function defaultConfig(schema: JSONSchema | undefined): Record<string, un
   return out;
 }
 
+/** A node's size on the canvas before React Flow has measured it: one port's worth. */
+export const NODE_SIZE = { width: 190, height: 56 };
+/** The room kept free around a placed node (enough for a "needs attention" line a node may grow by later). */
+const NODE_GAP = 32;
+
+/** The size a new node of this definition will roughly have: taller by a row per labelled port. */
+export function estimatedSize(def: DefNode, type: NodeType | undefined): { width: number; height: number } {
+  const ports = portsOf(def, type);
+  return ports.length > 1 ? { width: NODE_SIZE.width, height: NODE_SIZE.height + 20 * ports.length } : NODE_SIZE;
+}
+
+/**
+ * The first spot at or below want where a node of size overlaps no node of the canvas (with a gap around each), so
+ * that added nodes never land on top of others.
+ */
+export function freeSpot(nodes: readonly CmNode[], want: { x: number; y: number }, size = NODE_SIZE): { x: number; y: number } {
+  const boxes = nodes.map((n) => ({
+    x: n.position.x,
+    y: n.position.y,
+    w: n.measured?.width ?? NODE_SIZE.width,
+    h: n.measured?.height ?? NODE_SIZE.height,
+  }));
+  const hits = (p: { x: number; y: number }) =>
+    boxes.find((b) => p.x < b.x + b.w + NODE_GAP && b.x < p.x + size.width + NODE_GAP && p.y < b.y + b.h + NODE_GAP && b.y < p.y + size.height + NODE_GAP);
+  let p = { x: Math.round(want.x), y: Math.round(want.y) };
+  for (let i = 0; i < 500; i++) {
+    const b = hits(p);
+    if (!b) break;
+    p = { x: p.x, y: Math.round(b.y + b.h + NODE_GAP) };
+  }
+  return p;
+}
+
 /** Why a connection may not be made, or null when it may. */
 export function connectionProblem(
   graph: Graph,

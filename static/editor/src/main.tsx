@@ -5,6 +5,7 @@ import "@xyflow/react/dist/style.css";
 import "./editor.css";
 import { Api } from "./api";
 import { Editor } from "./Editor";
+import { parseFlags } from "./flags";
 
 function mount(el: HTMLElement) {
   if (el.dataset.editorMounted) return;
@@ -16,7 +17,7 @@ function mount(el: HTMLElement) {
   el.dataset.editorMounted = "true";
   const api = new Api((el.dataset.api || "/ui/api/v1").replace(/\/$/, ""));
   const root = createRoot(el);
-  root.render(<Editor api={api} workflowId={workflowId} canEdit={el.dataset.canEdit === "true"} canRun={el.dataset.canRun === "true"} />);
+  root.render(<Editor api={api} workflowId={workflowId} canEdit={el.dataset.canEdit === "true"} canRun={el.dataset.canRun === "true"} flags={parseFlags(el.dataset.flags)} />);
   // HTMX may swap the element out without a page load: unmount then, which also closes a live run's stream.
   const mo = new MutationObserver(() => {
     if (!el.isConnected) {

@@ -193,3 +193,38 @@ export function getIn(obj: unknown, path: (string | number)[]): unknown {
 export function normalizeField(field: string | undefined): string {
   return (field ?? "").replace(/\[(\d+)\]/g, ".$1").replace(/^\./, "");
 }
+
+/** What the panel calls a node's own fields (those outside config). */
+const NODE_FIELD_LABELS: Record<string, string> = {
+  id: "ID",
+  name: "Name",
+  type: "Type",
+  timeout: "Timeout",
+  on_error: "On error",
+  retry: "Retry",
+  position: "Position",
+};
+
+/**
+ * A server field path ("config.cases[0].condition") in the words of the panel's labels ("Cases › 1 › Condition"),
+ * so that a problem reads like the form it points at.
+ */
+export function fieldLabel(field: string | undefined, configSchema: JSONSchema | undefined): string {
+  const path = normalizeField(field).split(".").filter((x) => x !== "");
+  if (path.length === 0) return "";
+  if (path[0] !== "config") return path.map((k, i) => (i === 0 ? (NODE_FIELD_LABELS[k] ?? labelOf(k, {})) : labelOf(k, {}))).join(" › ");
+  const root = configSchema ?? {};
+  const out: string[] = [];
+  let cur: JSONSchema = root;
+  for (const k of path.slice(1)) {
+    if (/^\d+$/.test(k)) {
+      out.push(String(Number(k) + 1));
+      cur = resolve(cur.items as JSONSchema | undefined, root);
+      continue;
+    }
+    const prop = resolve(cur.properties?.[k], root);
+    out.push(labelOf(k, prop));
+    cur = prop;
+  }
+  return out.length ? out.join(" › ") : "Configuration";
+}

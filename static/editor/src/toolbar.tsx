@@ -28,8 +28,12 @@ export interface ToolbarProps {
   onUndo: () => void;
   onRedo: () => void;
   onFit: () => void;
+  /** Tidy up, when the editor.tidy_up flag lets this organization have it. */
+  onTidyUp?: () => void;
   onDelete: () => void;
   onProblem: (p: FieldProblem) => void;
+  /** A problem's node and field in the words the canvas and the panel show (the node's label, the field's label). */
+  describeProblem: (p: FieldProblem) => { node: string; field: string };
 }
 
 const mod = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘" : "Ctrl+";
@@ -81,6 +85,7 @@ export function Toolbar(p: ToolbarProps) {
         ))}
       <Btn action="versions" label="Versions" icon="↺" onClick={p.onVersions} />
       {p.showWebhook && <Btn action="webhook" label="Webhook" icon="⚡" onClick={p.onWebhook} />}
+      {p.onTidyUp && <Btn action="tidy-up" label="Tidy up" icon="⊞" onClick={p.onTidyUp} keys="Shift+T" />}
       <Btn action="fit" label="Fit view" icon="⤢" onClick={p.onFit} iconOnly={!p.narrow} />
     </>
   );
@@ -151,7 +156,17 @@ export function Toolbar(p: ToolbarProps) {
                       p.onProblem(pr);
                     }}
                   >
-                    {pr.node_id && <code>{pr.node_id}</code>} {pr.field && <span className="cm-muted">{pr.field}:</span>} {pr.message}
+                    {(() => {
+                      const d = p.describeProblem(pr);
+                      return (
+                        <>
+                          {d.node && <strong>{d.node}</strong>}
+                          {d.field && <span className="cm-muted"> · {d.field}</span>}
+                          {(d.node || d.field) && ": "}
+                          {pr.message}
+                        </>
+                      );
+                    })()}
                   </button>
                 </li>
               ))}

@@ -310,6 +310,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/integration-kinds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the kinds of integration and their settings
+         * @description Each kind's settings in form order (label, type, choices, required, secret, help) and as a JSON Schema object whose secret properties are writeOnly: they are accepted by POST /api/v1/integrations and never returned.
+         */
+        get: operations["getIntegrationKinds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/integrations": {
         parameters: {
             query?: never;
@@ -943,6 +963,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/sharing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List who a workflow is shared with
+         * @description Each member's grant (view < run < edit), by name, for anyone who may see the workflow. A grant widens a member's or viewer's access to this one workflow; can_share says whether the caller may change them.
+         */
+        get: operations["getWorkflowsByIdSharing"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/sharing/{userID}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Share a workflow with a member
+         * @description Grants view, run or edit, or changes the grant the member holds. Takes admins, owners or the workflow's creator; audited as workflow.grant_changed.
+         */
+        put: operations["putWorkflowsByIdSharingByUserID"];
+        post?: never;
+        /**
+         * Stop sharing a workflow with a member
+         * @description Withdraws the member's grant (404 when they hold none); their role alone decides again. Audited.
+         */
+        delete: operations["deleteWorkflowsByIdSharingByUserID"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/stats": {
         parameters: {
             query?: never;
@@ -1448,6 +1512,18 @@ export interface components {
             submission_limit?: number | null;
             success_message?: string;
         };
+        Grant: {
+            email: string;
+            name: string;
+            /** @enum {string} */
+            permission: "view" | "run" | "edit" | "";
+            /** Format: uuid */
+            user_id: string;
+        };
+        GrantInput: {
+            /** @enum {string} */
+            permission: "view" | "run" | "edit";
+        };
         Integration: {
             allow_privileged_role: boolean;
             /** @description Any JSON value. */
@@ -1471,6 +1547,15 @@ export interface components {
             updated_at: string;
             use: components["schemas"]["IntegrationUse"];
         };
+        IntegrationField: {
+            enum?: string[] | null;
+            help?: string;
+            label: string;
+            name: string;
+            required?: boolean;
+            secret?: boolean;
+            type: string;
+        };
         IntegrationInput: {
             kind?: string;
             name: string;
@@ -1479,6 +1564,17 @@ export interface components {
             rate_limit?: number;
             /** @description Any JSON value. */
             settings?: unknown;
+        };
+        IntegrationKind: {
+            fields: components["schemas"]["IntegrationField"][] | null;
+            kind: string;
+            label: string;
+            schema: {
+                [key: string]: unknown;
+            } | null;
+        };
+        IntegrationKindList: {
+            items: components["schemas"]["IntegrationKind"][] | null;
         };
         IntegrationList: {
             items: components["schemas"]["Integration"][] | null;
@@ -1522,6 +1618,10 @@ export interface components {
             email: string;
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
+        };
+        List: {
+            can_share: boolean;
+            items: components["schemas"]["Grant"][] | null;
         };
         Me: {
             email: string;
@@ -1579,6 +1679,7 @@ export interface components {
             type: string;
         };
         NodeType: {
+            beta?: boolean;
             /** @enum {string} */
             category: "trigger" | "transform" | "condition" | "action";
             /** @description Any JSON value. */
@@ -3477,6 +3578,53 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIntegrationKinds: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The kinds. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IntegrationKindList"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6894,6 +7042,225 @@ export interface operations {
             };
             /** @description The input is not valid; errors names each bad field (and node). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWorkflowsByIdSharing: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The grants. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["List"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putWorkflowsByIdSharingByUserID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+                /** @description The member's user id. */
+                userID: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GrantInput"];
+            };
+        };
+        responses: {
+            /** @description The member's grant. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Grant"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWorkflowsByIdSharingByUserID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+                /** @description The member's user id. */
+                userID: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Withdrawn. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
