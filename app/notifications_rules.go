@@ -32,7 +32,8 @@ type RuleInput struct {
 // DefaultGroupWindow is how long identical alerts are collected into one message when a rule does not say.
 const DefaultGroupWindow = 60
 
-func (in RuleInput) check() error {
+// Check validates a rule: its event, and the thresholds and window that event needs, naming each bad field.
+func (in RuleInput) Check() error {
 	err := validate.Struct(in)
 	var extra []*fault.FieldError
 	need := func(field, message string) { extra = append(extra, &fault.FieldError{Field: field, Message: message}) }
@@ -111,7 +112,7 @@ func (n *Notifications) CreateRule(ctx context.Context, c Caller, workflow *uuid
 	if err := n.authorizeRules(ctx, c, workflow, authz.WorkflowEdit); err != nil {
 		return store.NotificationRule{}, err
 	}
-	if err := in.check(); err != nil {
+	if err := in.Check(); err != nil {
 		return store.NotificationRule{}, err
 	}
 	return n.store.NotificationRuleSave(ctx, in.rule(c.Principal.OrgID, workflow), c.Actor)
@@ -126,7 +127,7 @@ func (n *Notifications) UpdateRule(ctx context.Context, c Caller, id uuid.UUID, 
 	if err := n.authorizeRules(ctx, c, current.WorkflowID, authz.WorkflowEdit); err != nil {
 		return store.NotificationRule{}, err
 	}
-	if err := in.check(); err != nil {
+	if err := in.Check(); err != nil {
 		return store.NotificationRule{}, err
 	}
 	r := in.rule(c.Principal.OrgID, current.WorkflowID)

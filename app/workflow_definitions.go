@@ -29,6 +29,25 @@ func (w *Workflows) ValidateDefinition(ctx context.Context, c Caller, definition
 // validDefinition parses and validates a definition against the node registry, naming every problem's node and
 // field, and checks that the caller may use every integration it names.
 func (w *Workflows) validDefinition(ctx context.Context, c Caller, raw json.RawMessage) (json.RawMessage, error) {
+	def, err := w.CheckDefinition(ctx, c, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.integrations.CheckUse(ctx, c, def); err != nil {
+		return nil, err
+	}
+	if err := w.checkErrorTriggers(ctx, c, def); err != nil {
+		return nil, err
+	}
+	// Stored as given, so the editor gets back exactly what it saved (positions, names, key order).
+	return raw, nil
+}
+
+// CheckDefinition is the part of a save's validation that needs nothing stored: the definition parses, the node
+// registry accepts it, and it uses no node type a feature flag switches off for the caller's organization. An
+// organization import (app/bundle) calls it alone, because the integrations and workflows its definitions name are
+// written in the import's own transaction, and the import checks those references against its bundle instead.
+func (w *Workflows) CheckDefinition(ctx context.Context, c Caller, raw json.RawMessage) (*engine.Definition, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, fault.Fields("a definition is required", fault.FieldError{Field: "definition", Message: "is required"})
 	}
@@ -46,14 +65,7 @@ func (w *Workflows) validDefinition(ctx context.Context, c Caller, raw json.RawM
 	if err := w.checkFlaggedTypes(ctx, c, def); err != nil {
 		return nil, err
 	}
-	if err := w.integrations.CheckUse(ctx, c, def); err != nil {
-		return nil, err
-	}
-	if err := w.checkErrorTriggers(ctx, c, def); err != nil {
-		return nil, err
-	}
-	// Stored as given, so the editor gets back exactly what it saved (positions, names, key order).
-	return raw, nil
+	return def, nil
 }
 
 // NodeTypes is the node catalogue as the caller's organization sees it: the registry's types less those a feature

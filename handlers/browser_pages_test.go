@@ -119,6 +119,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /settings/members":                     {path: "/settings/members", who: "owner"},
 		"GET /settings/tokens":                      {path: "/settings/tokens", who: "owner"},
 		"GET /settings/audit":                       {path: "/settings/audit", who: "owner"},
+		"GET /settings/transfer":                    {path: "/settings/transfer", who: "owner"},
 		"GET /integrations":                         {path: "/integrations", who: "owner"},
 		"GET /workflows":                            {path: "/workflows", who: "owner"},
 		"GET /workflows/{id}":                       {path: "/workflows/" + wf.ID, who: "owner"},
@@ -155,6 +156,7 @@ var notPages = map[string]bool{
 	"GET /executions/{id}/files/{fileID}":           true,
 	"GET /forms/{id}/submissions.csv":               true,
 	"GET /forms/{id}/submissions/{sid}/files/{fid}": true,
+	"GET /settings/transfer/export":                 true,
 	// River UI's own assets and JSON API, below the page GET /admin/jobs opens.
 	"GET /admin/jobs/": true,
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/handlers/api"
+	"github.com/concertmaster/concertmaster/handlers/bundle"
 	"github.com/concertmaster/concertmaster/handlers/pages"
 	"github.com/concertmaster/concertmaster/handlers/pages/integrations"
 	"github.com/concertmaster/concertmaster/handlers/pages/sharing"
@@ -10,7 +11,7 @@ import (
 )
 
 // routes mounts each surface's routes (their routes.go) in a fixed order: the probes, metrics and job monitor, the
-// static files, the pages, the API, and the public routes. Each surface picks its routes' protection through
+// static files, the pages, the API, the organization transfer (page and API), and the public routes. Each surface picks its routes' protection through
 // httpx.Router.
 func (s *Server) routes() {
 	d := s.deps
@@ -23,6 +24,8 @@ func (s *Server) routes() {
 	(&integrations.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	api.New(s.kit, api.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
 		Registry: d.Registry, Events: d.Events}).Routes(s.router)
+	bundle.New(s.kit, bundle.Deps{Logger: d.Logger, App: d.App, Store: d.Store, Integrations: d.Integrations,
+		Now: d.Now}).Routes(s.router)
 	public.New(s.kit, public.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Now: d.Now,
 		Plans: d.Plans, Ingester: d.Ingester, Events: d.Events, WebhookKeys: d.WebhookKeys, Deliveries: d.Deliveries,
 		WebhookMaxBodyBytes: d.WebhookMaxBodyBytes, WebhookRateLimit: d.WebhookRateLimit}).Routes(s.router)

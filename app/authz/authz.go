@@ -135,6 +135,9 @@ const (
 	OrgSettings Action = "org.settings"
 	// RetentionManage sets how long the organization's executions are kept.
 	RetentionManage Action = "retention.manage"
+	// OrgTransfer exports the organization's workflows, forms, integrations and notification rules as a bundle, or
+	// imports one: it reads and writes everything, so it is the administrators'.
+	OrgTransfer Action = "org.transfer"
 
 	// JobsAdmin opens the instance's job monitor, which spans organizations.
 	JobsAdmin Action = "jobs.admin"
@@ -145,7 +148,8 @@ const (
 // Actions lists every action, for the README's matrix test.
 var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
 	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
-	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, RetentionManage, JobsAdmin, FlagsAdmin}
+	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, RetentionManage,
+	OrgTransfer, JobsAdmin, FlagsAdmin}
 
 // InstanceWide reports whether a is instance administration, which only instance administrators may do
 // whatever their roles (users.instance_admin, granted by `concertmaster user create --instance-admin`).
@@ -233,7 +237,7 @@ func allowed(p Principal, a Action, r Resource) bool {
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantRun))
 	case WorkflowDelete, WorkflowShare, FormsManage:
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own)
-	case IntegrationsManage, MembersInvite, MembersManage, AuditView, RetentionManage:
+	case IntegrationsManage, MembersInvite, MembersManage, AuditView, RetentionManage, OrgTransfer:
 		return role.AtLeast(RoleAdmin)
 	case IntegrationsUse:
 		return role.AtLeast(RoleAdmin) || (role.AtLeast(RoleViewer) && r.Use.admits(p.UserID, role))

@@ -89,7 +89,7 @@ func routeDescriptions() (map[string]apiRoute, error) {
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
 		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
 		flagRouteDescriptions(), sharingRouteDescriptions(), integrationKindRouteDescriptions(),
-		retentionRouteDescriptions()} {
+		retentionRouteDescriptions(), bundleRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {
 				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)
@@ -483,6 +483,9 @@ func componentName(t reflect.Type) string {
 		return "ApiTokenList"
 	case reflect.TypeFor[APITokenCreatedJSON]():
 		return "ApiTokenCreated"
+	}
+	if name, ok := bundleComponentNames[t]; ok {
+		return name
 	}
 	return ""
 }
