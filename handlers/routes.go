@@ -5,6 +5,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/api"
 	"github.com/concertmaster/concertmaster/handlers/pages"
 	"github.com/concertmaster/concertmaster/handlers/pages/integrations"
+	"github.com/concertmaster/concertmaster/handlers/pages/newworkflow"
 	"github.com/concertmaster/concertmaster/handlers/pages/sharing"
 	"github.com/concertmaster/concertmaster/handlers/public"
 )
@@ -21,6 +22,7 @@ func (s *Server) routes() {
 		SignupEnabled: d.SignupEnabled, Plans: d.Plans, Events: d.Events, Files: d.Files}).Routes(s.router)
 	(&sharing.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	(&integrations.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
+	(&newworkflow.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	api.New(s.kit, api.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
 		Registry: d.Registry, Events: d.Events}).Routes(s.router)
 	public.New(s.kit, public.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Now: d.Now,

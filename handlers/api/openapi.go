@@ -88,7 +88,8 @@ func routeDescriptions() (map[string]apiRoute, error) {
 	all := map[string]apiRoute{}
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
 		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
-		flagRouteDescriptions(), sharingRouteDescriptions(), integrationKindRouteDescriptions()} {
+		flagRouteDescriptions(), sharingRouteDescriptions(), integrationKindRouteDescriptions(),
+		templateRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {
 				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)
