@@ -42,7 +42,7 @@ type TemplateChoice struct {
 }
 
 // triggerGlyphs are the trigger icons: a character with a name for assistive technology beside it.
-var triggerGlyphs = map[string]string{"webhook": "⚡", "form": "📝", "schedule": "⏰", "file_upload": "📄", "manual": "▶"}
+var triggerGlyphs = map[string]string{"webhook": "⚡", "form": "✎", "schedule": "◷", "file_upload": "⇪", "manual": "▶"}
 
 // triggerNames name the trigger kinds.
 var triggerNames = map[string]string{"webhook": "Webhook", "form": "Form", "schedule": "Schedule",
@@ -272,20 +272,20 @@ func templateCard(p NewWorkflowPage, c TemplateCard) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\">Name<span class=\"visually-hidden\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var12 string
-			templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs("Name of the new " + c.Name + " workflow")
+			templ_7745c5c3_Var12, templ_7745c5c3_Err = templ.JoinStringErrs(" of the new " + c.Name + " workflow")
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workflow_templates.templ`, Line: 90, Col: 79}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/workflow_templates.templ`, Line: 90, Col: 109}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var12))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</label> <input id=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</span></label> <input id=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
