@@ -11,6 +11,7 @@ import (
 	"github.com/concertmaster/concertmaster/app/templates"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // TemplateInput is what creating a workflow from a template takes: the template's key, the picks for its
@@ -131,4 +132,17 @@ func (w *Workflows) pickProblem(ctx context.Context, c Caller, ph templates.Plac
 		return fmt.Sprintf("is a %s integration; %s needs one of kind %s", in.Kind, ph.Label, ph.IntegrationKind), nil
 	}
 	return "", nil
+}
+
+// Summaries returns the trigger type and latest execution of each of a page of the caller's organization's
+// workflows, for the list.
+func (w *Workflows) Summaries(ctx context.Context, c Caller, workflows []store.Workflow) (map[uuid.UUID]store.WorkflowSummary, error) {
+	if err := authz.Authorize(c.Principal, authz.WorkflowView, authz.Org(c.Principal.OrgID)); err != nil {
+		return nil, err
+	}
+	ids := make([]uuid.UUID, len(workflows))
+	for i, wf := range workflows {
+		ids[i] = wf.ID
+	}
+	return w.store.WorkflowSummaries(ctx, c.Principal.OrgID, ids)
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 
 	"github.com/concertmaster/concertmaster/app/templates"
 	"github.com/concertmaster/concertmaster/handlers/api"
@@ -126,4 +129,71 @@ func TestTemplateCreationNamesBadPicks(t *testing.T) {
 			t.Errorf("%s: %d %s", c.name, resp.StatusCode, resp.body)
 		}
 	}
+}
+
+// TestNewWorkflowPageAndList creates a workflow from the New workflow page, runs it, and checks the list: trigger
+// icon, last run, the on/off switch (in place with HTMX) for an editor and none for a viewer, and the actions menu.
+func TestNewWorkflowPageAndList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	owner, viewer := w.users["owner"], w.users["viewer"]
+
+	// A refused creation names the placeholder on its card.
+	resp := h.pageAs(owner, w.orgA.ID, "POST", "/workflows/new", url.Values{"template": {"blank-form"}})
+	doc := resp.doc(t)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(doc.Find(`[data-template="blank-form"] .alert, [data-template="blank-form"] .field-error`).Text(), "hoose a form") {
+		t.Fatalf("missing form: %d %s", resp.StatusCode, resp.body)
+	}
+	resp = h.pageAs(owner, w.orgA.ID, "POST", "/workflows/new", url.Values{"template": {"order-triage"}, "name": {"Triage <b>"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/workflows/") {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
+	}
+	id := strings.TrimPrefix(resp.Header.Get("Location"), "/workflows/")
+	token := h.accessToken(owner, w.orgA.ID)
+	if r := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + id + "/run", Bearer: token, JSON: `{"id":"A-1","total":5}`}); r.StatusCode != http.StatusAccepted {
+		t.Fatalf("run: %d %s", r.StatusCode, r.body)
+	}
+
+	row := func(doc *goquery.Document) *goquery.Selection { return doc.Find(`tr[data-workflow-id="` + id + `"]`) }
+	doc = h.pageAs(owner, w.orgA.ID, "GET", "/workflows", nil).doc(t)
+	r := row(doc)
+	if r.Length() != 1 || r.Find(`[aria-label="Webhook trigger"]`).Length() != 1 || !strings.Contains(r.Text(), "Triage <b>") {
+		t.Fatalf("row: %s", outer(r))
+	}
+	if st := r.Find(".badge").Last().Text(); st == "" || strings.Contains(r.Text(), "never") {
+		t.Fatalf("last run not shown: %s", outer(r))
+	}
+	if r.Find(`details.row-menu summary[aria-label="Actions for Triage <b>"]`).Length() != 1 || r.Find(`details.row-menu button`).Length() != 2 {
+		t.Fatalf("menu: %s", outer(r))
+	}
+	sw := r.Find(`button[role="switch"]`)
+	if sw.AttrOr("aria-checked", "") != "false" {
+		t.Fatalf("switch: %s", outer(r))
+	}
+
+	// The switch, in place: the list comes back with it on.
+	resp = h.do(request{Method: "POST", Path: "/workflows/" + id + "/activate", Form: url.Values{"from": {"list"}},
+		Cookie: h.sessionCookie(owner, w.orgA.ID), Header: http.Header{"Hx-Request": {"true"}}})
+	if resp.StatusCode != http.StatusOK || row(resp.doc(t)).Find(`button[role="switch"]`).AttrOr("aria-checked", "") != "true" {
+		t.Fatalf("activate from the list: %d %s", resp.StatusCode, resp.body)
+	}
+	var active bool
+	if err := h.pool.QueryRow(context.Background(), "SELECT active FROM workflows WHERE id = $1", id).Scan(&active); err != nil || !active {
+		t.Fatalf("active = %v, %v", active, err)
+	}
+
+	// A viewer sees the state, no switch, no menu; and may not switch it.
+	r = row(h.pageAs(viewer, w.orgA.ID, "GET", "/workflows", nil).doc(t))
+	if r.Find(`button[role="switch"]`).Length() != 0 || r.Find("details.row-menu").Length() != 0 || !strings.Contains(r.Text(), "active") {
+		t.Fatalf("viewer row: %s", outer(r))
+	}
+	if resp := h.pageAs(viewer, w.orgA.ID, "POST", "/workflows/"+id+"/deactivate", url.Values{"from": {"list"}}); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer deactivate: %d", resp.StatusCode)
+	}
+}
+
+func outer(s *goquery.Selection) string {
+	html, _ := goquery.OuterHtml(s)
+	return html
 }
