@@ -123,6 +123,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /integrations":                         {path: "/integrations", who: "owner"},
 		"GET /workflows":                            {path: "/workflows", who: "owner"},
 		"GET /workflows/{id}":                       {path: "/workflows/" + wf.ID, who: "owner"},
+		"GET /workflows/new":                        {path: "/workflows/new", who: "owner"},
 		"GET /workflows/{id}/upload":                {path: "/workflows/" + upload.ID.String() + "/upload", who: "owner"},
 		"GET /executions":                           {path: "/executions", who: "owner"},
 		"GET /executions/{id}":                      {path: "/executions/" + failed, who: "owner"},

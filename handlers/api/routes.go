@@ -16,6 +16,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
+	"github.com/concertmaster/concertmaster/handlers/api/workflowtemplates"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -103,6 +104,11 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)
 	s.api(rt, "PUT /api/v1/workflows/{id}/sharing/{userID}", sh.Put)
 	s.api(rt, "DELETE /api/v1/workflows/{id}/sharing/{userID}", sh.Delete)
+
+	// Workflow templates (handlers/api/workflowtemplates, described in openapi_templates.go).
+	tpl := &workflowtemplates.Handlers{Kit: s.Kit, App: s.deps.App, RespondCreated: s.respondCreatedWorkflow}
+	s.api(rt, "GET /api/v1/workflow-templates", tpl.List)
+	s.api(rt, "POST /api/v1/workflows/from-template", tpl.Create)
 
 	// Notifications (notifications.go).
 	s.notificationRoutes(rt)

@@ -68,13 +68,13 @@ func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, statu
 		s.PageError(w, r, err)
 		return
 	}
+	summaries, err := s.deps.App.Workflows.Summaries(r.Context(), s.Caller(r), items)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
 	for _, wf := range items {
-		// Archiving needs no per-workflow grant (only the role and authorship count), so the list asks no more.
-		res := authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.GrantNone)
-		page.Items = append(page.Items, views.WorkflowRow{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description,
-			Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt), SharedWith: shared[wf.ID],
-			CanDuplicate: page.CanCreate && wf.ArchivedAt == nil,
-			CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil})
+		page.Items = append(page.Items, s.workflowRow(r, wf, shared[wf.ID], summaries[wf.ID], page.CanCreate))
 	}
 	if len(items) == pageListSize && f.Query == "" { // a search is one ranked page
 		last := items[len(items)-1]
@@ -82,6 +82,23 @@ func (s *Handlers) renderWorkflows(w http.ResponseWriter, r *http.Request, statu
 			"cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
 	}
 	s.Render(w, r, status, "Workflows", views.Workflows(page))
+}
+
+// workflowRow is one row of the workflow list. Archiving needs no per-workflow grant (only the role and
+// authorship count). The on/off switch (workflow.edit) is offered by role and authorship alone, so the list asks
+// no query per row: a member whose edit right comes from a grant switches it on its own page.
+func (s *Handlers) workflowRow(r *http.Request, wf store.Workflow, shared int, sum store.WorkflowSummary, canCreate bool) views.WorkflowRow {
+	res := authz.Workflow(wf.OrganizationID, wf.CreatedBy, authz.GrantNone)
+	row := views.WorkflowRow{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description,
+		Version: wf.Version, Status: workflowStatus(wf), Updated: views.Stamp(wf.UpdatedAt), SharedWith: shared,
+		CanDuplicate: canCreate && wf.ArchivedAt == nil,
+		CanArchive:   wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowDelete, res) == nil,
+		Trigger:      strings.TrimPrefix(sum.TriggerType, "trigger."), LastStatus: sum.LastStatus}
+	if sum.LastRunAt != nil {
+		row.LastRun, row.LastRunAt = views.RelativeTime(*sum.LastRunAt, s.Now()), views.Stamp(*sum.LastRunAt)
+	}
+	row.CanToggle = wf.ArchivedAt == nil && httpx.Authorize(r, authz.WorkflowEdit, res) == nil
+	return row
 }
 
 // pageURL builds a link to path with the non-empty values as its query.
@@ -252,6 +269,15 @@ func (s *Handlers) setWorkflowActivePage(active bool) http.HandlerFunc {
 		notice := "Deactivated: its triggers no longer start runs."
 		if active {
 			notice = "Activated: its triggers start runs."
+		}
+		if r.PostFormValue("from") == "list" { // the list's toggle: back to the list
+			notice = "“" + wf.Workflow.Name + "”: " + notice
+			if httpx.IsFragmentRequest(r) {
+				s.renderWorkflows(w, r, http.StatusOK, views.Form{Notice: notice})
+				return
+			}
+			s.Redirect(w, r, "/workflows")
+			return
 		}
 		s.afterWorkflowAction(w, r, wf.Workflow, notice)
 	}

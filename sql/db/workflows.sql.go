@@ -306,6 +306,61 @@ func (q *Queries) WorkflowList(ctx context.Context, arg WorkflowListParams) ([]W
 	return items, nil
 }
 
+const workflowListSummaries = `-- name: WorkflowListSummaries :many
+SELECT w.id AS workflow_id,
+    COALESCE((SELECT n->>'type' FROM jsonb_array_elements(v.definition->'nodes') AS n
+              WHERE n->>'type' LIKE 'trigger.%' LIMIT 1), '')::text AS trigger_type,
+    COALESCE(le.status, '')::text AS last_status, COALESCE(le.created_at, 'epoch'::timestamptz)::timestamptz AS last_run_at
+FROM workflows w
+JOIN workflow_versions v ON v.workflow_id = w.id AND v.number = w.current_version AND v.organization_id = w.organization_id
+LEFT JOIN LATERAL (
+    SELECT e.status, e.created_at FROM workflow_executions e
+    WHERE e.workflow_id = w.id AND e.organization_id = w.organization_id
+    ORDER BY e.created_at DESC LIMIT 1
+) le ON true
+WHERE w.organization_id = $1 AND w.id = ANY($2::uuid[])
+`
+
+type WorkflowListSummariesParams struct {
+	OrganizationID uuid.UUID
+	Ids            []uuid.UUID
+}
+
+type WorkflowListSummariesRow struct {
+	WorkflowID  uuid.UUID
+	TriggerType string
+	LastStatus  string
+	LastRunAt   time.Time
+}
+
+// The trigger type of each listed workflow's head version and its latest execution, for the workflow list: one
+// query for the page, the latest execution found through workflow_executions_workflow_idx. A workflow never run
+// has last_status ” (and last_run_at the epoch, which means nothing then).
+func (q *Queries) WorkflowListSummaries(ctx context.Context, arg WorkflowListSummariesParams) ([]WorkflowListSummariesRow, error) {
+	rows, err := q.db.Query(ctx, workflowListSummaries, arg.OrganizationID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowListSummariesRow{}
+	for rows.Next() {
+		var i WorkflowListSummariesRow
+		if err := rows.Scan(
+			&i.WorkflowID,
+			&i.TriggerType,
+			&i.LastStatus,
+			&i.LastRunAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const workflowSearch = `-- name: WorkflowSearch :many
 SELECT id, organization_id, name, description, created_by, current_version, active, priority, concurrency_limit,
     archived_at, created_at, updated_at

@@ -109,3 +109,20 @@ FROM workflows w
 JOIN workflow_versions v ON v.workflow_id = w.id AND v.number = w.current_version
 WHERE w.id = @id AND w.organization_id = @organization_id AND w.archived_at IS NULL;
 
+
+-- name: WorkflowListSummaries :many
+-- The trigger type of each listed workflow's head version and its latest execution, for the workflow list: one
+-- query for the page, the latest execution found through workflow_executions_workflow_idx. A workflow never run
+-- has last_status '' (and last_run_at the epoch, which means nothing then).
+SELECT w.id AS workflow_id,
+    COALESCE((SELECT n->>'type' FROM jsonb_array_elements(v.definition->'nodes') AS n
+              WHERE n->>'type' LIKE 'trigger.%' LIMIT 1), '')::text AS trigger_type,
+    COALESCE(le.status, '')::text AS last_status, COALESCE(le.created_at, 'epoch'::timestamptz)::timestamptz AS last_run_at
+FROM workflows w
+JOIN workflow_versions v ON v.workflow_id = w.id AND v.number = w.current_version AND v.organization_id = w.organization_id
+LEFT JOIN LATERAL (
+    SELECT e.status, e.created_at FROM workflow_executions e
+    WHERE e.workflow_id = w.id AND e.organization_id = w.organization_id
+    ORDER BY e.created_at DESC LIMIT 1
+) le ON true
+WHERE w.organization_id = @organization_id AND w.id = ANY(@ids::uuid[]);

@@ -340,3 +340,28 @@ func versionFromRow(r db.WorkflowVersion) WorkflowVersion {
 	return WorkflowVersion{ID: r.ID, WorkflowID: r.WorkflowID, Number: r.Number, Definition: r.Definition,
 		AuthorID: r.AuthorID, Message: r.Message, CreatedAt: r.CreatedAt}
 }
+
+// WorkflowSummary is what the workflow list shows of a workflow beyond its row: its trigger type and its latest
+// execution (LastStatus "" and LastRunAt nil when it never ran).
+type WorkflowSummary struct {
+	TriggerType string
+	LastStatus  string
+	LastRunAt   *time.Time
+}
+
+// WorkflowSummaries returns the summary of each of workflowIDs (all of org), in one query.
+func (s *Store) WorkflowSummaries(ctx context.Context, orgID uuid.UUID, workflowIDs []uuid.UUID) (map[uuid.UUID]WorkflowSummary, error) {
+	rows, err := s.q.WorkflowListSummaries(ctx, db.WorkflowListSummariesParams{OrganizationID: orgID, Ids: workflowIDs})
+	if err != nil {
+		return nil, interpret(err, "workflow summaries")
+	}
+	out := make(map[uuid.UUID]WorkflowSummary, len(rows))
+	for _, r := range rows {
+		sum := WorkflowSummary{TriggerType: r.TriggerType, LastStatus: r.LastStatus}
+		if r.LastStatus != "" {
+			sum.LastRunAt = &r.LastRunAt
+		}
+		out[r.WorkflowID] = sum
+	}
+	return out, nil
+}

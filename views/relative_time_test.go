@@ -1,0 +1,18 @@
+package views
+
+import (
+	"testing"
+	"time"
+)
+
+func TestRelativeTime(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for ago, want := range map[time.Duration]string{
+		10 * time.Second: "just now", 5 * time.Minute: "5 min ago", 3 * time.Hour: "3 h ago",
+		30 * time.Hour: "yesterday", 5 * 24 * time.Hour: "5 days ago", 60 * 24 * time.Hour: "2026-10-04",
+	} {
+		if got := RelativeTime(now.Add(-ago), now); got != want {
+			t.Errorf("%s ago: %q, want %q", ago, got, want)
+		}
+	}
+}
