@@ -708,6 +708,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/organization/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the organization as a bundle (owners and admins)
+         * @description A versioned JSON document (format concertmaster.bundle, version 1) of the organization's workflows that are not archived, each with every version, its forms, integrations, notification channels and rules. No secret is included: integrations and channels that had some say needs_credentials. Audited as organization.export; counts against the organization's transfers per hour.
+         */
+        get: operations["getOrganizationExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/organization/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a bundle into the organization (owners and admins)
+         * @description The body is a bundle as the export writes it, at most 20 MiB (413 beyond). Everything is written in one transaction under new ids, with the references between the items remapped; workflows arrive inactive, integrations and channels without secrets (listed in needs_credentials). Every definition is validated as a save validates it. A name already used gets " (imported)"; a form address taken on the instance gets a suffix. Any problem refuses the whole import with 422 naming each field by its path in the bundle (workflows[2].versions[0].definition.nodes[1].config.integration_id). Audited as organization.import.
+         */
+        post: operations["postOrganizationImport"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/schemas/workflow-definition.json": {
         parameters: {
             query?: never;
@@ -816,6 +856,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflow-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the workflow templates
+         * @description The templates shipped with ConcertMaster that the caller's organization can use (one whose node type a feature flag switches off is left out): the trigger choices (category start) first, then the gallery. Each names its placeholders: an integration of a kind, or a form, that the creator picks.
+         */
+        get: operations["getWorkflowTemplates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows": {
         parameters: {
             query?: never;
@@ -831,6 +891,26 @@ export interface paths {
          * @description An invalid definition gets 422 with one error per problem, naming the node and the field.
          */
         post: operations["postWorkflows"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/from-template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a workflow from a template
+         * @description Creates an inactive workflow from the template named template, named after it unless name is given. placeholders maps each placeholder's key to the id of an integration of its kind, or of a form, of the caller's organization; a missing or wrong pick gets 422 naming placeholders.<key>. The definition is then checked as any save.
+         */
+        post: operations["postWorkflowsFromTemplate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1298,6 +1378,147 @@ export interface components {
         AuditList: {
             items: components["schemas"]["AuditEntry"][] | null;
             next_cursor?: string;
+        };
+        BundleForm: {
+            description?: string;
+            fields: components["schemas"]["FormField"][] | null;
+            id: string;
+            name: string;
+            published: boolean;
+            settings: components["schemas"]["FormSettings"];
+            slug: string;
+        };
+        BundleFormInput: {
+            description?: string;
+            fields?: components["schemas"]["FormFieldInput"][] | null;
+            id?: string;
+            name?: string;
+            published?: boolean;
+            settings?: components["schemas"]["FormSettingsInput"];
+            slug?: string;
+        };
+        BundleImportResult: {
+            forms: {
+                [key: string]: string;
+            } | null;
+            integrations: {
+                [key: string]: string;
+            } | null;
+            needs_credentials: string[] | null;
+            notification_channels: {
+                [key: string]: string;
+            } | null;
+            /** Format: int64 */
+            notification_rules: number;
+            workflows: {
+                [key: string]: string;
+            } | null;
+        };
+        BundleIntegration: {
+            /** @description Any JSON value. */
+            config: unknown;
+            id: string;
+            kind: string;
+            name: string;
+            needs_credentials: boolean;
+            /** Format: int64 */
+            rate_interval_ms?: number;
+            /** Format: int64 */
+            rate_limit?: number;
+        };
+        BundleIntegrationInput: {
+            /** @description Any JSON value. */
+            config?: unknown;
+            id?: string;
+            kind?: string;
+            name?: string;
+            needs_credentials?: boolean;
+            /** Format: int64 */
+            rate_interval_ms?: number;
+            /** Format: int64 */
+            rate_limit?: number;
+        };
+        BundleNotificationChannel: {
+            /** @description Any JSON value. */
+            config: unknown;
+            id: string;
+            kind: string;
+            name: string;
+            needs_credentials: boolean;
+        };
+        BundleNotificationChannelInput: {
+            /** @description Any JSON value. */
+            config?: unknown;
+            id?: string;
+            kind?: string;
+            name?: string;
+            needs_credentials?: boolean;
+        };
+        BundleNotificationRule: {
+            channel_ids: string[] | null;
+            /** Format: int64 */
+            cooldown_seconds?: number;
+            digest?: boolean;
+            enabled: boolean;
+            event: string;
+            /** Format: int64 */
+            group_window_seconds: number;
+            notify_recovery: boolean;
+            /** Format: int64 */
+            threshold_count?: number;
+            /** Format: int64 */
+            threshold_percent?: number;
+            /** Format: int64 */
+            threshold_seconds?: number;
+            workflow_id?: string;
+        };
+        BundleNotificationRuleInput: {
+            channel_ids?: string[] | null;
+            /** Format: int64 */
+            cooldown_seconds?: number;
+            digest?: boolean;
+            enabled?: boolean;
+            event?: string;
+            /** Format: int64 */
+            group_window_seconds?: number;
+            notify_recovery?: boolean;
+            /** Format: int64 */
+            threshold_count?: number;
+            /** Format: int64 */
+            threshold_percent?: number;
+            /** Format: int64 */
+            threshold_seconds?: number;
+            workflow_id?: string;
+        };
+        BundleWorkflow: {
+            /** Format: int32 */
+            concurrency_limit?: number | null;
+            description?: string;
+            id: string;
+            name: string;
+            /** Format: int32 */
+            priority?: number;
+            versions: components["schemas"]["BundleWorkflowVersion"][] | null;
+        };
+        BundleWorkflowInput: {
+            /** Format: int32 */
+            concurrency_limit?: number | null;
+            description?: string;
+            id?: string;
+            name?: string;
+            /** Format: int32 */
+            priority?: number;
+            versions?: components["schemas"]["BundleWorkflowVersionInput"][] | null;
+        };
+        BundleWorkflowVersion: {
+            /** @description A workflow definition, as saved; its shape is /api/v1/schemas/workflow-definition.json. */
+            definition: unknown;
+            message?: string;
+        };
+        BundleWorkflowVersionInput: {
+            /** @description A workflow definition; its JSON Schema is /api/v1/schemas/workflow-definition.json. */
+            definition?: Record<string, never>;
+            message?: string;
         };
         ChannelDetail: {
             channel: components["schemas"]["NotificationChannel"];
@@ -1773,6 +1994,32 @@ export interface components {
             /** Format: uuid */
             workflow_id?: string | null;
         };
+        OrganizationBundle: {
+            /** Format: date-time */
+            exported_at: string;
+            format: string;
+            forms: components["schemas"]["BundleForm"][] | null;
+            integrations: components["schemas"]["BundleIntegration"][] | null;
+            notification_channels: components["schemas"]["BundleNotificationChannel"][] | null;
+            notification_rules: components["schemas"]["BundleNotificationRule"][] | null;
+            organization?: string;
+            /** Format: int64 */
+            version: number;
+            workflows: components["schemas"]["BundleWorkflow"][] | null;
+        };
+        OrganizationBundleInput: {
+            /** Format: date-time */
+            exported_at?: string;
+            format?: string;
+            forms?: components["schemas"]["BundleFormInput"][] | null;
+            integrations?: components["schemas"]["BundleIntegrationInput"][] | null;
+            notification_channels?: components["schemas"]["BundleNotificationChannelInput"][] | null;
+            notification_rules?: components["schemas"]["BundleNotificationRuleInput"][] | null;
+            organization?: string;
+            /** Format: int64 */
+            version?: number;
+            workflows?: components["schemas"]["BundleWorkflowInput"][] | null;
+        };
         OutgoingMessage: {
             /** Format: int64 */
             attempts: number;
@@ -1795,6 +2042,15 @@ export interface components {
             sent_at?: string | null;
             status: string;
             subject: string;
+        };
+        Placeholder: {
+            help?: string;
+            integration_kind?: string;
+            key: string;
+            /** @enum {string} */
+            kind: "integration" | "form" | "";
+            label: string;
+            nodes: string[] | null;
         };
         PrivilegedRoleInput: {
             allowed?: boolean;
@@ -1944,6 +2200,27 @@ export interface components {
             items: components["schemas"]["Submission"][] | null;
             next_cursor: string;
         };
+        Template: {
+            category: string;
+            /** @description A workflow definition, as saved; its shape is /api/v1/schemas/workflow-definition.json. */
+            definition: unknown;
+            description: string;
+            key: string;
+            name: string;
+            placeholders: components["schemas"]["Placeholder"][] | null;
+            /** @description Any JSON value. */
+            sample?: unknown;
+            /** @enum {string} */
+            trigger: "webhook" | "form" | "schedule" | "file_upload" | "manual" | "";
+        };
+        TemplateInput: {
+            description?: string | null;
+            name?: string | null;
+            placeholders?: {
+                [key: string]: string;
+            } | null;
+            template: string;
+        };
         TokenRequest: {
             email?: string;
             /** Format: uuid */
@@ -2087,6 +2364,9 @@ export interface components {
         WorkflowPage: {
             items: components["schemas"]["Workflow"][] | null;
             next_cursor: string;
+        };
+        WorkflowtemplatesList: {
+            items: components["schemas"]["Template"][] | null;
         };
     };
     responses: never;
@@ -5832,6 +6112,140 @@ export interface operations {
             };
         };
     };
+    getOrganizationExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bundle, as an attachment. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationBundle"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postOrganizationImport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrganizationBundleInput"];
+            };
+        };
+        responses: {
+            /** @description The new id of each item by its id in the bundle. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BundleImportResult"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getSchemasWorkflowDefinitionJson: {
         parameters: {
             query?: never;
@@ -6265,6 +6679,62 @@ export interface operations {
             };
         };
     };
+    getWorkflowTemplates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The templates. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowtemplatesList"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getWorkflows: {
         parameters: {
             query?: {
@@ -6355,6 +6825,86 @@ export interface operations {
         };
         responses: {
             /** @description The workflow, version 1, inactive. */
+            201: {
+                headers: {
+                    /** @description The URL of what was created. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWorkflowsFromTemplate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateInput"];
+            };
+        };
+        responses: {
+            /** @description The new workflow. */
             201: {
                 headers: {
                     /** @description The URL of what was created. */
