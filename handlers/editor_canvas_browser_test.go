@@ -41,6 +41,15 @@ func (h *harness) workflowIn(org uuid.UUID, author store.User, name, definition 
 	return wf
 }
 
+// webhookOf makes the webhook of a workflow in org, as an editor's request or the workflow's activation does
+// (opening its page does not).
+func (h *harness) webhookOf(org uuid.UUID, wf store.Workflow) {
+	h.t.Helper()
+	if _, err := h.st.WebhookEnsure(context.Background(), store.SystemActor, h.app.WebhookKeys, org, wf.ID); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 // overlappingNodes lists the pairs of canvas nodes whose boxes overlap, as "a/b".
 const overlappingNodes = `() => {
 	const boxes = [...document.querySelectorAll(".react-flow__node")].map((n) => ({id: n.dataset.id, r: n.getBoundingClientRect()}));
@@ -240,6 +249,7 @@ func TestFullWindowEditorInTheBrowser(t *testing.T) {
  {"id":"shape","type":"transform.data","position":{"x":300,"y":0},"config":{"jq":"."}},
  {"id":"last","type":"transform.data","position":{"x":600,"y":120},"config":{"jq":"."}}],
  "edges":[{"from":"hook","to":"shape"},{"from":"shape","to":"last"}]}`)
+	h.webhookOf(w.orgA.ID, wf)
 	for _, theme := range []string{"light", "dark"} {
 		for _, size := range [][2]int{{1440, 900}, {390, 844}} {
 			t.Run(fmt.Sprintf("%s-%d", theme, size[0]), func(t *testing.T) {

@@ -24,6 +24,9 @@ func TestWorkflowPageShowsTheWebhookOnlyForAWebhookTrigger(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			wf := h.workflowIn(w.orgA.ID, owner, c.name, `{"nodes":[`+c.trigger+`],"edges":[]}`)
+			if c.url {
+				h.webhookOf(w.orgA.ID, wf) // made on request, never by opening the page
+			}
 			resp := h.pageAs(owner, w.orgA.ID, "GET", "/workflows/"+wf.ID.String(), nil)
 			if resp.StatusCode != 200 {
 				t.Fatalf("%d %s", resp.StatusCode, resp.body)
