@@ -57,6 +57,7 @@ func TestExpressPathWritesPureExecutionsFinished(t *testing.T) {
 	g := h.expressIngester(nil)
 	ended, unsubscribe := h.events.Subscribe(func(e store.ExecutionEvent) bool { return e.Status == store.StatusSucceeded }, 16)
 	defer unsubscribe()
+	waitListening(t, h) // the end is published once; the relay must be listening before it
 
 	id := h.accept(g, head, `{"body":{"total":250,"email":"a@example.com"}}`)
 	e, err := h.store.ExecutionGet(context.Background(), h.org.ID, id)
