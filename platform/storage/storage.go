@@ -35,6 +35,10 @@ type Object struct {
 type Backend interface {
 	// Open streams a stored file; the caller closes it.
 	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// OpenRange streams the bytes of a stored file from offset on, at most length of them (all the rest when length
+	// is negative), so a large file can be read in pieces that each start where the last one stopped. An offset at
+	// or past the end gives an empty stream.
+	OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 	// PutObject stores r and describes what was stored. name and contentType are hints for backends that keep
 	// metadata; the key is always generated.
 	PutObject(ctx context.Context, name, contentType string, r io.Reader) (Object, error)
@@ -180,6 +184,29 @@ func (l *Local) Open(_ context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("storage: open: %w", err)
 	}
 	return f, nil
+}
+
+// OpenRange implements Backend.
+func (l *Local) OpenRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	if offset < 0 {
+		return nil, fault.New(fault.Invalid, "a file offset cannot be negative")
+	}
+	rc, err := l.Open(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: seek: %w", err)
+	}
+	if length < 0 {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
 }
 
 // Stat implements Backend.

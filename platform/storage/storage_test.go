@@ -71,6 +71,39 @@ func TestPutStreamsAndDescribes(t *testing.T) {
 	}
 }
 
+func TestOpenRangeReadsThePiecesOfAFile(t *testing.T) {
+	t.Parallel()
+	l, _ := newLocal(t, storage.LocalOptions{})
+	ctx := context.Background()
+	data := []byte("0123456789abcdefghij")
+	obj, err := l.PutObject(ctx, "f.txt", "text/plain", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		offset, length int64
+		want           string
+	}{
+		{0, 5, "01234"}, {5, 5, "56789"}, {18, 10, "ij"}, {10, -1, "abcdefghij"}, {20, 5, ""}, {99, -1, ""},
+	} {
+		rc, err := l.OpenRange(ctx, obj.Key, c.offset, c.length)
+		if err != nil {
+			t.Fatalf("OpenRange(%d, %d): %v", c.offset, c.length, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != c.want {
+			t.Errorf("OpenRange(%d, %d) = %q, %v; want %q", c.offset, c.length, got, err, c.want)
+		}
+	}
+	if _, err := l.OpenRange(ctx, obj.Key, -1, 1); fault.CodeOf(err) != fault.Invalid {
+		t.Errorf("negative offset: %v", err)
+	}
+	if _, err := l.OpenRange(ctx, storage.NewKey(), 0, 1); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
 func TestMaxSizeKeepsNothing(t *testing.T) {
 	t.Parallel()
 	l, dir := newLocal(t, storage.LocalOptions{MaxBytes: 10})
