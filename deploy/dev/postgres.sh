@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A private PostgreSQL cluster for development and tests, under .data/postgres, listening on 127.0.0.1 only.
+# A private PostgreSQL cluster for development and tests, listening on 127.0.0.1 only: under .data/postgres on port
+# 55432 unless DEV_PG_DATA and DEV_PG_PORT say otherwise.
 #   deploy/dev/postgres.sh start   create (first time) and start it; prints nothing else on success
 #   deploy/dev/postgres.sh stop    stop it
 #   deploy/dev/postgres.sh url     the DATABASE_URL of its `concertmaster` database
@@ -8,7 +9,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-data="$root/.data/postgres"
+data="${DEV_PG_DATA:-$root/.data/postgres}"
 port="${DEV_PG_PORT:-55432}"
 url="postgres://postgres@127.0.0.1:$port/concertmaster?sslmode=disable"
 
@@ -58,7 +59,7 @@ start() {
 		ensure_database "$bin"
 		return
 	fi
-	mkdir -p "$root/.data"
+	mkdir -p "$(dirname "$data")"
 	[ "$(id -u)" = 0 ] && let_postgres_reach "$data"
 	if [ ! -f "$data/PG_VERSION" ]; then
 		mkdir -p "$data"
