@@ -95,12 +95,15 @@ assets: ## Rebuild static/dist (stylesheet, canvas bundle, manifest, .gz/.br) an
 	printf 'canvas bundle %s: %s bytes, %s gzipped, %s brotli\n' $$js $$(wc -c <$$js) $$(wc -c <$$js.gz) $$(wc -c <$$js.br)
 
 .PHONY: screenshots
-screenshots: ## Refresh docs/screenshots from the browser test that builds and watches a workflow
+screenshots: ## Refresh docs/screenshots from the browser tests that build and watch a workflow and open the README's views
 	@set -e; env=$$(deploy/dev/test-env.sh && deploy/dev/browser-env.sh); eval "$$env"; \
-	go test -count=1 -run '^TestBuildAndWatchAWorkflowInTheBrowser$$' ./handlers; \
+	go test -count=1 -run '^(TestBuildAndWatchAWorkflowInTheBrowser|TestReadmeScreenshots)$$' ./handlers; \
 	mkdir -p docs/screenshots; \
 	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/canvas-light.png docs/screenshots/canvas.png; \
-	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/execution-light.png docs/screenshots/execution.png
+	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/execution-light.png docs/screenshots/execution.png; \
+	for view in editor credentials templates executions; do \
+		cp test-artifacts/TestReadmeScreenshots/$$view/$$view.png docs/screenshots/$$view.png; \
+	done
 
 .PHONY: check-generated
 check-generated: ## Fail when committed generated code differs from a fresh generation
