@@ -25,7 +25,19 @@ type IntegrationField struct {
 	// Secret settings are sealed at rest and never shown again.
 	Secret bool   `json:"secret,omitempty"`
 	Help   string `json:"help,omitempty"`
+	// ShownWhen, when set, says which choice of another setting this one belongs to (the basic-auth password to
+	// auth=basic): forms show it only then, so that a kind with several modes asks only for the chosen one's fields.
+	ShownWhen *FieldCondition `json:"shown_when,omitempty"`
 }
+
+// FieldCondition holds when setting Field has one of the values In.
+type FieldCondition struct {
+	Field string   `json:"field"`
+	In    []string `json:"in"`
+}
+
+// whenAuth is the condition of an HTTP credentials setting that belongs to the authentication modes in.
+func whenAuth(in ...string) *FieldCondition { return &FieldCondition{Field: "auth", In: in} }
 
 // IntegrationKind is one kind of integration with its settings, in the order a form shows them.
 type IntegrationKind struct {
@@ -51,16 +63,20 @@ func IntegrationKinds() []IntegrationKind {
 				Enum: []string{HTTPAuthNone, HTTPAuthBasic, HTTPAuthBearer, HTTPAuthAPIKey, HTTPAuthHMAC}},
 			{Name: "base_url", Label: "Base URL", Type: FieldString, Help: "relative URLs of nodes resolve here; credentials go only to its host"},
 			{Name: "allowed_hosts", Label: "Other allowed hosts", Type: FieldList, Help: "one per line: api.example.com, api.example.com:8443 or http://host:port"},
-			{Name: "username", Label: "Username (basic)", Type: FieldString},
-			{Name: "password", Label: "Password (basic)", Type: FieldString, Secret: true},
-			{Name: "token", Label: "Bearer token", Type: FieldString, Secret: true},
-			{Name: "api_key", Label: "API key", Type: FieldString, Secret: true},
-			{Name: "api_key_name", Label: "API key name", Type: FieldString, Help: "X-API-Key by default"},
-			{Name: "api_key_in", Label: "API key sent in", Type: FieldString, Enum: []string{"header", "query"}},
-			{Name: "hmac_secret", Label: "HMAC secret", Type: FieldString, Secret: true},
-			{Name: "hmac_header", Label: "HMAC header", Type: FieldString, Help: "X-Signature by default"},
-			{Name: "hmac_prefix", Label: "HMAC prefix", Type: FieldString, Help: "sha256= by default"},
-			{Name: "hmac_timestamp_header", Label: "HMAC timestamp header", Type: FieldString},
+			{Name: "username", Label: "Username", Type: FieldString, ShownWhen: whenAuth(HTTPAuthBasic)},
+			{Name: "password", Label: "Password", Type: FieldString, Secret: true, ShownWhen: whenAuth(HTTPAuthBasic)},
+			{Name: "token", Label: "Bearer token", Type: FieldString, Secret: true, ShownWhen: whenAuth(HTTPAuthBearer)},
+			{Name: "api_key", Label: "API key", Type: FieldString, Secret: true, ShownWhen: whenAuth(HTTPAuthAPIKey)},
+			{Name: "api_key_name", Label: "API key name", Type: FieldString, Help: "X-API-Key by default",
+				ShownWhen: whenAuth(HTTPAuthAPIKey)},
+			{Name: "api_key_in", Label: "API key sent in", Type: FieldString, Enum: []string{"header", "query"},
+				ShownWhen: whenAuth(HTTPAuthAPIKey)},
+			{Name: "hmac_secret", Label: "HMAC secret", Type: FieldString, Secret: true, ShownWhen: whenAuth(HTTPAuthHMAC)},
+			{Name: "hmac_header", Label: "HMAC header", Type: FieldString, Help: "X-Signature by default",
+				ShownWhen: whenAuth(HTTPAuthHMAC)},
+			{Name: "hmac_prefix", Label: "HMAC prefix", Type: FieldString, Help: "sha256= by default",
+				ShownWhen: whenAuth(HTTPAuthHMAC)},
+			{Name: "hmac_timestamp_header", Label: "HMAC timestamp header", Type: FieldString, ShownWhen: whenAuth(HTTPAuthHMAC)},
 			{Name: "test_url", Label: "Test URL", Type: FieldString, Help: "requested (GET) by the connection test"},
 		}},
 		{Kind: KindPostgres, Label: "PostgreSQL", Fields: []IntegrationField{
@@ -107,6 +123,9 @@ func (k IntegrationKind) JSONSchema() map[string]any {
 		}
 		if f.Secret {
 			p["writeOnly"], p["format"] = true, "password"
+		}
+		if f.ShownWhen != nil {
+			p["x-shown-when"] = f.ShownWhen
 		}
 		props[f.Name] = p
 		if f.Required {

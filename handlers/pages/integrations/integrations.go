@@ -82,8 +82,12 @@ func (s *Handlers) render(w http.ResponseWriter, r *http.Request, status int, fo
 func kindView(k actions.IntegrationKind) views.IntegrationKind {
 	out := views.IntegrationKind{Kind: k.Kind, Label: k.Label}
 	for _, f := range k.Fields {
-		out.Fields = append(out.Fields, views.SettingField{Name: fieldPrefix + f.Name, Label: f.Label, Type: f.Type,
-			Enum: f.Enum, Required: f.Required, Secret: f.Secret, Help: f.Help})
+		field := views.SettingField{Name: fieldPrefix + f.Name, Label: f.Label, Type: f.Type,
+			Enum: f.Enum, Required: f.Required, Secret: f.Secret, Help: f.Help}
+		if f.ShownWhen != nil {
+			field.ShownWhen, field.ShownIn = fieldPrefix+f.ShownWhen.Field, f.ShownWhen.In
+		}
+		out.Fields = append(out.Fields, field)
 	}
 	return out
 }

@@ -1615,6 +1615,10 @@ export interface components {
             items: components["schemas"]["Execution"][] | null;
             next_cursor: string;
         };
+        FieldCondition: {
+            field: string;
+            in: string[] | null;
+        };
         FieldError: {
             field?: string;
             message: string;
@@ -1805,6 +1809,7 @@ export interface components {
             name: string;
             required?: boolean;
             secret?: boolean;
+            shown_when?: components["schemas"]["FieldCondition"] | null;
             type: string;
         };
         IntegrationInput: {
