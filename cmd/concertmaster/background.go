@@ -141,7 +141,8 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 	executor := engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator})
 	queueMetrics := queue.NewMetrics(metrics, queue.MetricsOptions{Slots: cfg.WorkerConcurrency,
 		OrganizationLabels: cfg.Metrics.OrganizationLabels, WorkflowLabels: cfg.Metrics.WorkflowLabels})
-	bg.express = &queue.ExpressOptions{Plans: bg.Plans, Executor: executor, Metrics: queueMetrics, Logger: logger}
+	bg.express = &queue.ExpressOptions{Plans: bg.Plans, Executor: executor, Metrics: queueMetrics, Logger: logger,
+		LogExecutions: cfg.Observe.LogExecutions}
 	var worker *queue.ExecuteWorker
 	liveness, err := st.NewWorkerLiveness(ctx, arch, store.LivenessConfig{RescueAfter: cfg.WorkerRescueAfter,
 		OnAlive: func(alive bool) { worker.SetAlive(alive) }})

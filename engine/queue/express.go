@@ -43,6 +43,9 @@ type ExpressOptions struct {
 	Enabled func(ctx context.Context, org uuid.UUID) bool
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// LogExecutions is the worker's (LOG_EXECUTIONS): at LogExecutionsAll an express run gets the same "execution
+	// finished" line a worker writes. Express runs only succeed, so "failed" never logs one.
+	LogExecutions LogExecutions
 }
 
 // expressOutcome is what became of an execution offered to the express path.
@@ -108,8 +111,14 @@ func (x *Express) Evaluate(ctx context.Context, e Execution) (Completion, bool) 
 	return Completion{Execution: e.Ref(), Status: res.Status, StartedAt: started, NodeRuns: res.NodeRuns}, true
 }
 
-// Committed counts an execution the express path ran, once it is written.
+// Committed counts an execution the express path ran, once it is written, and logs it as LogExecutions says.
 func (x *Express) Committed(e Execution, c Completion) {
 	x.opts.Metrics.expressed(expressRan)
 	x.opts.Metrics.finished(e, c.Status, time.Since(c.StartedAt))
+	if x.opts.LogExecutions == LogExecutionsAll {
+		x.opts.Logger.LogAttrs(context.Background(), slog.LevelInfo, "execution finished",
+			slog.String("execution_id", e.ID.String()), slog.String("workflow_id", e.WorkflowID.String()),
+			slog.String("organization_id", e.OrganizationID.String()), slog.String("status", string(c.Status)),
+			slog.Duration("duration", time.Since(c.StartedAt)), slog.Bool("express", true))
+	}
 }

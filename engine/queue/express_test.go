@@ -1,8 +1,12 @@
 package queue_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,4 +127,48 @@ func TestExpressPathQueuesWhatItMustNot(t *testing.T) {
 	if n := h.effects.count("vip"); n != 1 {
 		t.Errorf("the side effect ran %d times, want once", n)
 	}
+}
+
+// TestExpressPathLogsFinishedExecutionsAsLogExecutionsSays: at LOG_EXECUTIONS=all an execution run on the express
+// path gets the "execution finished" line a worker would write; at "failed" (the default) it gets none, since it
+// succeeded.
+func TestExpressPathLogsFinishedExecutionsAsLogExecutionsSays(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	head := h.workflow(benchFlow, nil)
+	for _, c := range []struct {
+		setting queue.LogExecutions
+		logged  bool
+	}{{queue.LogExecutionsAll, true}, {queue.LogExecutionsFailed, false}} {
+		var logs lockedLog
+		g := h.expressIngester(func(o *queue.ExpressOptions) {
+			o.Logger, o.LogExecutions = slog.New(slog.NewJSONHandler(&logs, nil)), c.setting
+		})
+		id := h.accept(g, head, `{"body":{"total":250,"email":"a@example.com"}}`)
+		if n := h.jobs(id); n != 0 {
+			t.Fatalf("LOG_EXECUTIONS=%s: the execution was queued (%d jobs), not run on the express path", c.setting, n)
+		}
+		line := `"msg":"execution finished","execution_id":"` + id.String() + `"`
+		if got := strings.Contains(logs.String(), line); got != c.logged {
+			t.Errorf("LOG_EXECUTIONS=%s: logged %t, want %t; logs:\n%s", c.setting, got, c.logged, logs.String())
+		}
+	}
+}
+
+// lockedLog is a log destination safe for concurrent writes.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
