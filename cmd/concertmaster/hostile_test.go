@@ -142,8 +142,10 @@ func TestHostileWorkflowsAgainstALiveServer(t *testing.T) {
 		return id
 	}
 
-	// The health check: /healthz keeps answering throughout, each call within a second.
-	const healthBound = time.Second
+	// The health check: /healthz keeps answering throughout. The bound is what tells a process that stopped
+	// answering (its event loop held by a hostile workflow) from one that is slow: on a busy 2-core machine any
+	// request can take a second, so it is generous, and the slowest answer is logged.
+	const healthBound = 10 * time.Second
 	stopHealth := make(chan struct{})
 	var healthWG sync.WaitGroup
 	var slowest time.Duration
