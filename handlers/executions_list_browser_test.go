@@ -72,5 +72,9 @@ func TestExecutionListBulkRetryAndRelativeTimes(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].RunNumber+list[1].RunNumber != 4+5 {
 		t.Errorf("retries in the store: %+v %v", list, err)
 	}
+	// On a phone the outcome and the list fit; only the table scrolls inside its own box.
+	b.setViewport(390, 844)
+	b.assertNoHorizontalScroll()
+	b.screenshot("executions-bulk-390")
 	b.assertClean()
 }

@@ -202,7 +202,7 @@ func Executions(p ExecutionsPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" placeholder=\"error words, or trigger.body.email=ann@example.com\" aria-describedby=\"execution-q-help\"> <small id=\"execution-q-help\" class=\"muted\">Words of the error, or <code>trigger.&lt;field&gt;=&lt;value&gt;</code> to search trigger data.</small></div><div class=\"field\"><label for=\"execution-workflow\">Workflow</label> <select id=\"execution-workflow\" name=\"workflow_id\"><option value=\"\">Any workflow</option> ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" placeholder=\"words, or trigger.field=value\" aria-describedby=\"execution-q-help\"> <small id=\"execution-q-help\" class=\"muted\">Words of the error, or <code>trigger.&lt;field&gt;=&lt;value&gt;</code> to search trigger data.</small></div><div class=\"field\"><label for=\"execution-workflow\">Workflow</label> <select id=\"execution-workflow\" name=\"workflow_id\"><option value=\"\">Any workflow</option> ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
