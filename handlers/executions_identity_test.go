@@ -108,7 +108,7 @@ func TestEditorTestRunsAreTestKind(t *testing.T) {
 	if got := rows.Eq(1).Find("[data-run-number]").Text(); got != "#1" {
 		t.Errorf("run number shown %q", got)
 	}
-	created := rows.Eq(1).Find("time[data-relative]")
+	created := rows.Eq(1).Find("time[data-reltime]")
 	if created.Text() != "just now" || !strings.HasSuffix(created.AttrOr("title", ""), "UTC") {
 		t.Errorf("created %q (title %q)", created.Text(), created.AttrOr("title", ""))
 	}

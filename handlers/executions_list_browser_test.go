@@ -32,13 +32,13 @@ func TestExecutionListBulkRetryAndRelativeTimes(t *testing.T) {
 	if got := b.eval(`(s) => document.querySelector(s + " [data-run-number]").textContent`, oldest).Str(); got != "#1" {
 		t.Errorf("oldest run shows %q, want #1", got)
 	}
-	created := b.eval(`(s) => { const t = document.querySelector(s + " time[data-relative]"); return [t.textContent, t.title]; }`, oldest).Arr()
+	created := b.eval(`(s) => { const t = document.querySelector(s + " time[data-reltime]"); return [t.textContent, t.title]; }`, oldest).Arr()
 	if created[0].Str() != "3 min ago" || !strings.HasSuffix(created[1].Str(), " UTC") {
 		t.Errorf("created %q, title %q", created[0].Str(), created[1].Str())
 	}
 	// Ten minutes later (the page's clock moved on), the words follow without a reload.
 	b.eval(`() => { const real = Date.now; Date.now = () => real() + 10 * 60e3; document.dispatchEvent(new Event("htmx:afterSettle")); }`)
-	b.waitUntil(`(s) => document.querySelector(s + " time[data-relative]").textContent === "13 min ago"`, oldest)
+	b.waitUntil(`(s) => document.querySelector(s + " time[data-reltime]").textContent === "13 min ago"`, oldest)
 	b.assertLabelled()
 
 	if !b.eval(`() => Array.from(document.querySelectorAll("button[data-bulk-action]")).every((x) => x.disabled)`).Bool() {

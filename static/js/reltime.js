@@ -1,4 +1,4 @@
-// Relative times: a <time data-relative datetime="…"> shows "3 min ago" or "in 5 min", rendered by the server
+// Relative times: a <time data-reltime datetime="…"> shows "3 min ago" or "in 5 min", rendered by the server
 // (views.RelativeTime) with the exact time in its title. This keeps the words true while the page stays open,
 // with the same rules and words as the server, every 20 seconds and whenever htmx swaps content in.
 (function () {
@@ -27,7 +27,7 @@
 
   function refresh() {
     var now = Date.now();
-    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+    document.querySelectorAll("time[data-reltime]").forEach(function (el) {
       var t = new Date(el.getAttribute("datetime"));
       if (isNaN(t.getTime())) return;
       var text = relative(t, now);
