@@ -221,6 +221,15 @@ func (w *Workflows) SetActive(ctx context.Context, c Caller, id uuid.UUID, activ
 // trigger's body (an empty object when empty), as a webhook's would. The execution and its job are committed
 // when it returns. It counts against the organization's trigger rate.
 func (w *Workflows) Run(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage) (store.Execution, error) {
+	return w.RunKind(ctx, c, id, body, store.KindProduction)
+}
+
+// RunKind is Run with the run's kind: store.KindTest for the editor's Test run, which the dashboard and the
+// statistics leave out; store.KindProduction otherwise.
+func (w *Workflows) RunKind(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage, kind string) (store.Execution, error) {
+	if kind != store.KindProduction && kind != store.KindTest {
+		return store.Execution{}, fault.Fields("bad run", fault.FieldError{Field: "kind", Message: "must be production or test"})
+	}
 	wf, err := w.Authorized(ctx, c, id, authz.WorkflowRun)
 	if err != nil {
 		return store.Execution{}, err
@@ -246,5 +255,5 @@ func (w *Workflows) Run(ctx context.Context, c Caller, id uuid.UUID, body json.R
 	return w.store.ExecutionCreate(ctx, c.Actor, store.NewExecution{
 		OrganizationID: head.OrganizationID, WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID,
 		Version: head.Version, TriggerKind: "manual", TriggerData: trigger, Priority: head.Priority,
-		CreatedBy: &c.Principal.UserID})
+		CreatedBy: &c.Principal.UserID, Kind: kind})
 }

@@ -2,7 +2,10 @@
 // anything: handlers fill the view models.
 package views
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Frame is what the layout around every full page needs.
 type Frame struct {
@@ -222,15 +225,25 @@ type AuditFilter struct {
 
 // AuditRow is one audit entry.
 type AuditRow struct {
-	At        time.Time
-	Actor     string
-	ViaToken  bool
-	Action    string
+	At       time.Time
+	Actor    string
+	ViaToken bool
+	Action   string
+	// Target names what the action was done to, by name where it still has one ("workflow Orders"); TargetID is
+	// its id, the tooltip.
 	Target    string
+	TargetID  string
 	RemoteIP  string
 	RequestID string
 	Before    string
 	After     string
+}
+
+// ActionParts splits an audit action after its dots, each part but the last ending with its dot: the page joins
+// them with a line-break opportunity, so that a narrow column wraps "workflow.grant_changed" between its words,
+// never inside one.
+func ActionParts(action string) []string {
+	return strings.SplitAfter(action, ".")
 }
 
 // ErrorPage explains a refused or failed request.

@@ -1421,7 +1421,7 @@ func workflowDetails(p WorkflowPage) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = executionTable(p.Executions, false).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = executionTable(p.Executions, false, false).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -106,6 +106,9 @@ const (
 	ExecutionView   Action = "execution.view"
 	ExecutionCancel Action = "execution.cancel"
 	ExecutionRetry  Action = "execution.retry"
+	// ExecutionDelete removes an execution from history for good: the workflow's own deleters only, since what is
+	// gone is gone for every viewer.
+	ExecutionDelete Action = "execution.delete"
 
 	FormsView   Action = "forms.view"
 	FormsCreate Action = "forms.create"
@@ -147,7 +150,7 @@ const (
 
 // Actions lists every action, for the README's matrix test.
 var Actions = []Action{WorkflowCreate, WorkflowView, WorkflowEdit, WorkflowRun, WorkflowDelete, WorkflowShare,
-	ExecutionView, ExecutionCancel, ExecutionRetry, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
+	ExecutionView, ExecutionCancel, ExecutionRetry, ExecutionDelete, FormsView, FormsCreate, FormsManage, IntegrationsView, IntegrationsManage,
 	IntegrationsUse, IntegrationsPrivilegedRole, MembersView, MembersInvite, MembersManage, OwnersManage, AuditView, TokensManage, OrgSettings, RetentionManage,
 	OrgTransfer, JobsAdmin, FlagsAdmin}
 
@@ -235,7 +238,7 @@ func allowed(p Principal, a Action, r Resource) bool {
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantEdit))
 	case WorkflowRun, ExecutionCancel, ExecutionRetry:
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own) || (role.AtLeast(RoleViewer) && r.Grant.includes(GrantRun))
-	case WorkflowDelete, WorkflowShare, FormsManage:
+	case WorkflowDelete, WorkflowShare, FormsManage, ExecutionDelete:
 		return role.AtLeast(RoleAdmin) || (role == RoleMember && own)
 	case IntegrationsManage, MembersInvite, MembersManage, AuditView, RetentionManage, OrgTransfer:
 		return role.AtLeast(RoleAdmin)

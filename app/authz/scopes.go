@@ -56,6 +56,7 @@ var scopeOf = map[Action]Scope{
 	WorkflowCreate:     ScopeWrite,
 	WorkflowEdit:       ScopeWrite,
 	WorkflowDelete:     ScopeWrite,
+	ExecutionDelete:    ScopeWrite,
 	FormsCreate:        ScopeWrite,
 	FormsManage:        ScopeWrite,
 	IntegrationsManage: ScopeWrite,

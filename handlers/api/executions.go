@@ -18,8 +18,12 @@ import (
 
 // ExecutionJSON is an execution as the API shows it; Nodes only on the detail.
 type ExecutionJSON struct {
-	ID          uuid.UUID       `json:"id"`
-	WorkflowID  uuid.UUID       `json:"workflow_id"`
+	ID         uuid.UUID `json:"id"`
+	WorkflowID uuid.UUID `json:"workflow_id"`
+	// RunNumber is the execution's number within its workflow ("#12"): unique and without gaps, in creation order.
+	RunNumber int64 `json:"run_number,omitempty"`
+	// Kind is production, test (the editor's Test run) or retry.
+	Kind        string          `json:"kind"`
 	Version     int32           `json:"version"`
 	Status      string          `json:"status"`
 	TriggerKind string          `json:"trigger_kind"`
@@ -59,7 +63,8 @@ type NodeRunJSON struct {
 }
 
 func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
-	out := ExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, Version: e.Version, Status: e.Status,
+	out := ExecutionJSON{ID: e.ID, WorkflowID: e.WorkflowID, RunNumber: e.RunNumber, Kind: e.Kind,
+		Version: e.Version, Status: e.Status,
 		TriggerKind: e.TriggerKind, Trigger: e.TriggerData, Error: e.Error, RetryOf: e.RetryOf,
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt, RequestID: e.RequestID,
 		TraceID: e.TraceID}
@@ -75,7 +80,8 @@ func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
 	return out
 }
 
-// apiExecutionList is GET /api/v1/executions?q=&workflow_id=&status=&since=&cursor=&limit=; q searches errors.
+// apiExecutionList is GET /api/v1/executions?q=&workflow_id=&status=&kind=&since=&cursor=&limit=; q searches errors,
+// or trigger data as trigger.<path>=<value>.
 func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.ExecutionFilter{Query: strings.TrimSpace(q.Get("q"))}
@@ -93,6 +99,12 @@ func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 				Message: "must be one of queued, running, waiting, succeeded, failed, canceled"})
 		}
 		f.Status = v
+	}
+	if v := q.Get("kind"); v != "" {
+		if !store.IsExecutionKind(v) {
+			fields = append(fields, fault.FieldError{Field: "kind", Message: "must be one of production, test, retry"})
+		}
+		f.Kind = v
 	}
 	if v := q.Get("since"); v != "" {
 		at, err := time.Parse(time.RFC3339, v)
@@ -130,7 +142,8 @@ func (s *Handlers) apiExecutionList(w http.ResponseWriter, r *http.Request) {
 		out[i] = executionOut(e, nil)
 	}
 	next := ""
-	if f.Query == "" && len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) { // a search is one page
+	// An error search is one ranked page; a trigger-data search pages like the list.
+	if (f.Query == "" || store.IsTriggerSearch(f.Query)) && len(items) > 0 && len(items) == httpx.ClampedLimit(f.Limit) {
 		last := items[len(items)-1]
 		next = httpx.EncodePageCursor(last.CreatedAt, last.ID)
 	}
@@ -209,7 +222,7 @@ func (s *Handlers) apiExecutionRetry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+retry.ID.String())
-	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": retry.ID})
+	httpx.Respond(w, http.StatusAccepted, ExecutionAccepted{ExecutionID: retry.ID, RunNumber: retry.RunNumber})
 }
 
 // retryInput is the optional body of POST /api/v1/executions/{id}/retry: from the start (the default) or from the

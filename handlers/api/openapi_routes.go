@@ -45,6 +45,8 @@ type versionList struct {
 // ExecutionAccepted answers a call that queued an execution.
 type ExecutionAccepted struct {
 	ExecutionID uuid.UUID `json:"execution_id"`
+	// RunNumber is the new execution's number within its workflow ("#12").
+	RunNumber int64 `json:"run_number,omitempty"`
 }
 
 // executionPage is the answer of GET /api/v1/executions; NextCursor is "" on the last page.
@@ -99,11 +101,13 @@ func coreRouteDescriptions() map[string]apiRoute {
 			cursorParam, limitParam,
 		}
 		executionListParams = []apiParam{
-			searchParam("the error of failed executions"),
+			searchParam("the error of failed executions, or, written trigger.<path>=<value>, the trigger data (among the newest 5,000 executions the other filters select; the cursor continues)"),
 			query("workflow_id", uuid.UUID{}, "Only executions of this workflow."),
 			{Name: "status", In: "query", Type: "", Description: "Only executions in this status.",
 				Enum: []string{store.StatusQueued, store.StatusRunning, store.StatusWaiting, store.StatusSucceeded,
 					store.StatusFailed, store.StatusCanceled}},
+			{Name: "kind", In: "query", Type: "", Description: "Only executions of this kind: production, test (the editor's Test run) or retry.",
+				Enum: []string{store.KindProduction, store.KindTest, store.KindRetry}},
 			query("since", time.Time{}, "Only executions created after this time (RFC 3339)."),
 			cursorParam, limitParam,
 		}
@@ -180,8 +184,10 @@ func coreRouteDescriptions() map[string]apiRoute {
 			Summary: "Restore an old version as a new head", Description: "History is never rewritten.",
 			Responses: with(one(ok(WorkflowJSON{}, "The new head.")), st403, st404, st409, st422)},
 		"POST /api/v1/workflows/{id}/run": {Tag: tagExecutions, Summary: "Run manually",
-			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed.",
-			Body:        anyJSON{}, BodyOptional: true,
+			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. `kind=test` marks a test run, left out of the dashboard and statistics (the editor's Test run is one).",
+			Params: []apiParam{{Name: "kind", In: "query", Type: "", Description: "production (the default through the API) or test.",
+				Enum: []string{store.KindProduction, store.KindTest}}},
+			Body: anyJSON{}, BodyOptional: true,
 			Responses: with(one(accepted(ExecutionAccepted{}, "Queued.")), st403, st404, st409)},
 
 		"GET /api/v1/workflows/{id}/stats": {Tag: tagWorkflows, Summary: "Per-minute statistics of its executions",

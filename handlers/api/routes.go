@@ -14,6 +14,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/handlers/api/executionbulk"
 	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/api/workflowtemplates"
@@ -90,6 +91,8 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/executions/{id}", s.apiExecutionGet)
 	s.api(rt, "POST /api/v1/executions/{id}/cancel", s.apiExecutionCancel)
 	s.api(rt, "POST /api/v1/executions/{id}/retry", s.apiExecutionRetry)
+	// Bulk actions of the execution list (handlers/api/executionbulk, described in openapi_executionbulk.go).
+	s.api(rt, "POST /api/v1/executions/bulk", (&executionbulk.Handlers{Kit: s.Kit, App: s.deps.App}).Post)
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook", s.apiWorkflowWebhook)
 	s.api(rt, "POST /api/v1/workflows/{id}/webhook/rotate", s.apiWorkflowWebhookRotate)
 	s.api(rt, "GET /api/v1/workflows/{id}/webhook/deliveries", s.apiWorkflowWebhookDeliveries)

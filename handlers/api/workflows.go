@@ -355,8 +355,8 @@ func (s *Handlers) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
-// apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
-// answered 202 {execution_id} once the execution and its job are committed.
+// apiWorkflowRun is POST /api/v1/workflows/{id}/run?kind=: a manual run whose JSON body becomes the trigger's
+// body, answered 202 {execution_id, run_number} once the execution and its job are committed.
 func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	wf, ok := s.PathWorkflow(w, r, authz.WorkflowRun) // before reading the body
 	if !ok {
@@ -369,11 +369,24 @@ func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	exec, err := s.deps.App.Workflows.Run(r.Context(), s.Caller(r), wf.ID, body)
+	exec, err := s.deps.App.Workflows.RunKind(r.Context(), s.Caller(r), wf.ID, body, runKind(r))
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/executions/"+exec.ID.String())
-	httpx.Respond(w, http.StatusAccepted, map[string]any{"execution_id": exec.ID})
+	httpx.Respond(w, http.StatusAccepted, ExecutionAccepted{ExecutionID: exec.ID, RunNumber: exec.RunNumber})
+}
+
+// runKind is the kind of a manual run: the kind query parameter when given (RunKind validates it), else a test
+// run when the editor's canvas asks (its Test run calls the route under UIAPIPrefix) and a production run when a
+// client of the API does.
+func runKind(r *http.Request) string {
+	if k := r.URL.Query().Get("kind"); k != "" {
+		return k
+	}
+	if strings.HasPrefix(r.URL.Path, UIAPIPrefix+"/") {
+		return store.KindTest
+	}
+	return store.KindProduction
 }

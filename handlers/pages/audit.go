@@ -1,8 +1,11 @@
 package pages
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
@@ -42,8 +45,17 @@ func (s *Handlers) auditPage(w http.ResponseWriter, r *http.Request) {
 		s.PageError(w, r, err)
 		return
 	}
+	names, err := s.auditTargetNames(r, p.OrgID, entries, members)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
 	for _, e := range entries {
-		page.Entries = append(page.Entries, auditRow(e))
+		row := auditRow(e)
+		if e.TargetType != "" {
+			row.Target = strings.ReplaceAll(e.TargetType, "_", " ") + " " + targetName(e, names)
+		}
+		page.Entries = append(page.Entries, row)
 	}
 	if next != nil {
 		q.Set("cursor", httpx.AuditCursor(next))
@@ -72,10 +84,76 @@ func auditRow(e store.AuditEntry) views.AuditRow {
 		row.Actor = "system"
 	}
 	if e.TargetType != "" {
-		row.Target = e.TargetType + " " + e.TargetID
+		row.Target, row.TargetID = e.TargetType+" "+e.TargetID, e.TargetID
 	}
 	if e.RemoteIP != nil {
 		row.RemoteIP = e.RemoteIP.String()
 	}
 	return row
+}
+
+// auditTargetNames names the targets of a page of audit entries that still exist, keyed "type:id": members by
+// name, workflows by name, executions as "Workflow #12". One read per kind, whatever the page holds.
+func (s *Handlers) auditTargetNames(r *http.Request, orgID uuid.UUID, entries []store.AuditEntry, members []store.Member) (map[string]string, error) {
+	names := map[string]string{}
+	for _, m := range members {
+		names["user:"+m.UserID.String()] = m.Name
+	}
+	var executions []uuid.UUID
+	wantWorkflows := false
+	for _, e := range entries {
+		switch e.TargetType {
+		case "execution":
+			if id, err := uuid.Parse(e.TargetID); err == nil {
+				executions = append(executions, id)
+			}
+			wantWorkflows = true
+		case "workflow":
+			wantWorkflows = true
+		}
+	}
+	if !wantWorkflows {
+		return names, nil
+	}
+	workflows, err := s.deps.Store.WorkflowList(r.Context(), orgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]string{}
+	for _, wf := range workflows {
+		byID[wf.ID], names["workflow:"+wf.ID.String()] = wf.Name, wf.Name
+	}
+	if len(executions) == 0 {
+		return names, nil
+	}
+	found, err := s.deps.Store.ExecutionsByID(r.Context(), orgID, executions)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range found {
+		if wf, ok := byID[x.WorkflowID]; ok {
+			names["execution:"+x.ID.String()] = wf + " " + runLabel(x)
+		}
+	}
+	return names, nil
+}
+
+// targetName is how an audit entry names its target: its current name, else the name the change recorded (a
+// deleted workflow's, a form's), else its short id.
+func targetName(e store.AuditEntry, names map[string]string) string {
+	if n, ok := names[e.TargetType+":"+e.TargetID]; ok && n != "" {
+		return n
+	}
+	for _, doc := range []json.RawMessage{e.After, e.Before} {
+		var named struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(doc, &named) == nil && strings.TrimSpace(named.Name) != "" {
+			return named.Name
+		}
+	}
+	if len(e.TargetID) > 8 {
+		return e.TargetID[:8]
+	}
+	return e.TargetID
 }

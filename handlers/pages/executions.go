@@ -14,9 +14,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/authz"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/platform/fault"
 	"github.com/concertmaster/concertmaster/sql/store"
 	"github.com/concertmaster/concertmaster/views"
 )
@@ -29,15 +31,22 @@ var executionSince = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.
 // workflow beyond it shows the workflow's short id.
 const workflowChoicesLimit = 500
 
-// executionsPage is GET /executions?q=&workflow_id=&status=&since=&cursor=; q searches the executions' errors.
+// executionsPage is GET /executions?q=&workflow_id=&status=&kind=&since=&cursor=; q searches the executions' errors,
+// or their trigger data as trigger.<path>=<value>.
 func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
+	s.renderExecutions(w, r, r.URL.Query(), nil)
+}
+
+// renderExecutions renders the executions list that the filters in q select, with a bulk action's outcome on top
+// when there was one.
+func (s *Handlers) renderExecutions(w http.ResponseWriter, r *http.Request, q url.Values, bulk *views.BulkOutcome) {
 	p := httpx.PrincipalFrom(r.Context())
 	if err := httpx.Authorize(r, authz.ExecutionView, authz.Org(p.OrgID)); err != nil {
 		s.PageError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	page := views.ExecutionsPage{Query: strings.TrimSpace(q.Get("q"))}
+	page := views.ExecutionsPage{Query: strings.TrimSpace(q.Get("q")), Bulk: bulk}
+	page.TriggerSearch = store.IsTriggerSearch(page.Query)
 	f := store.ExecutionFilter{Query: page.Query, Limit: pageListSize}
 	// A filter value this page did not offer is dropped rather than refused: the form cannot produce one.
 	if id, err := uuid.Parse(q.Get("workflow_id")); err == nil {
@@ -45,6 +54,9 @@ func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("status"); httpx.IsExecutionStatus(v) {
 		f.Status, page.Status = v, v
+	}
+	if v := q.Get("kind"); store.IsExecutionKind(v) {
+		f.Kind, page.Kind = v, v
 	}
 	if d, ok := executionSince[q.Get("since")]; ok {
 		f.CreatedAfter, page.Since = httpx.Ptr(time.Now().Add(-d)), q.Get("since")
@@ -73,24 +85,122 @@ func (s *Handlers) executionsPage(w http.ResponseWriter, r *http.Request) {
 		s.PageError(w, r, err)
 		return
 	}
+	now := s.Now()
 	for _, e := range items {
-		page.Items = append(page.Items, executionRow(e, names))
+		page.Items = append(page.Items, executionRow(e, names, now))
 	}
-	if len(items) == pageListSize && f.Query == "" { // a search is one ranked page
+	// An error search is one ranked page; a trigger-data search pages on like the list.
+	if len(items) == pageListSize && (f.Query == "" || page.TriggerSearch) {
 		last := items[len(items)-1]
-		page.OlderURL = pageURL("/executions", url.Values{"workflow_id": {page.WorkflowID}, "status": {page.Status},
-			"since": {page.Since}, "cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
+		page.OlderURL = pageURL("/executions", url.Values{"q": {page.Query}, "workflow_id": {page.WorkflowID},
+			"status": {page.Status}, "kind": {page.Kind}, "since": {page.Since},
+			"cursor": {httpx.EncodePageCursor(last.CreatedAt, last.ID)}})
 	}
 	s.Render(w, r, http.StatusOK, "Executions", views.Executions(page))
 }
 
-func executionRow(e store.Execution, names map[uuid.UUID]string) views.ExecutionRow {
+// bulkVerbs names each bulk action in the outcome's heading.
+var bulkVerbs = map[string]string{app.BulkRetry: "Retry", app.BulkCancel: "Cancel", app.BulkDelete: "Delete"}
+
+// bulkExecutionsPage is POST /executions/bulk {action, ids, and the list's filters}: the bulk action of the list,
+// through the same use case as the API (each execution authorized on its workflow, done and audited alone),
+// answered with the list again and what happened to each chosen execution.
+func (s *Handlers) bulkExecutionsPage(w http.ResponseWriter, r *http.Request) {
+	if err := httpx.ParseForm(w, r); err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	var ids []uuid.UUID
+	for _, v := range r.PostForm["ids"] {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			s.PageError(w, r, fault.Fields("bad selection", fault.FieldError{Field: "ids", Message: "is not a valid execution id"}))
+			return
+		}
+		ids = append(ids, id)
+	}
+	action := r.PostFormValue("action")
+	results, err := s.deps.App.Executions.Bulk(r.Context(), s.Caller(r), action, ids)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	out := &views.BulkOutcome{Action: bulkVerbs[action]}
+	names, err := s.workflowNames(r, results)
+	if err != nil {
+		s.PageError(w, r, err)
+		return
+	}
+	for _, x := range results {
+		item := views.BulkItem{ID: x.ID.String(), OK: x.OK, Detail: x.Message, Label: names[x.ID]}
+		if x.OK {
+			out.Done++
+		}
+		switch {
+		case x.NewExecutionID != nil:
+			item.Href = "/executions/" + x.NewExecutionID.String()
+		case x.Code != fault.NotFound && action != app.BulkDelete:
+			item.Href = "/executions/" + x.ID.String()
+		}
+		out.Items = append(out.Items, item)
+	}
+	s.renderExecutions(w, r, r.PostForm, out)
+}
+
+// workflowNames labels each bulk result "Workflow #12" (the short id when the execution is gone or unnumbered).
+func (s *Handlers) workflowNames(r *http.Request, results []app.BulkResult) (map[uuid.UUID]string, error) {
+	p := httpx.PrincipalFrom(r.Context())
+	workflows, err := s.deps.Store.WorkflowList(r.Context(), p.OrgID, store.WorkflowFilter{Limit: workflowChoicesLimit})
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]string{}
+	for _, wf := range workflows {
+		byID[wf.ID] = wf.Name
+	}
+	out := map[uuid.UUID]string{}
+	for _, x := range results {
+		label := x.ID.String()[:8]
+		if x.RunNumber > 0 {
+			label = "#" + strconv.FormatInt(x.RunNumber, 10)
+			if name, ok := byID[x.WorkflowID]; ok {
+				label = name + " " + label
+			}
+		}
+		out[x.ID] = label
+	}
+	return out, nil
+}
+
+func executionRow(e store.Execution, names map[uuid.UUID]string, now time.Time) views.ExecutionRow {
 	name, ok := names[e.WorkflowID]
 	if !ok {
 		name = e.WorkflowID.String()[:8]
 	}
-	return views.ExecutionRow{ID: e.ID.String(), WorkflowID: e.WorkflowID.String(), Workflow: name, Status: e.Status,
-		Trigger: e.TriggerKind, Created: views.Stamp(e.CreatedAt), Duration: spanOf(e.StartedAt, e.FinishedAt)}
+	row := views.ExecutionRow{ID: e.ID.String(), WorkflowID: e.WorkflowID.String(), Workflow: name,
+		Number: runLabel(e), Status: e.Status, Trigger: e.TriggerKind, Kind: e.Kind, Created: views.WhenOf(e.CreatedAt, now),
+		Duration: spanOf(e.StartedAt, e.FinishedAt)}
+	if e.Status == store.StatusWaiting && e.ResumeAt != nil {
+		row.ResumesAt = views.WhenOf(*e.ResumeAt, now)
+	}
+	return row
+}
+
+// runLabel is an execution's short readable identity: "#12", its run number within its workflow, or its short id
+// for an execution stored before numbers existed.
+func runLabel(e store.Execution) string {
+	if e.RunNumber > 0 {
+		return "#" + strconv.FormatInt(e.RunNumber, 10)
+	}
+	return e.ID.String()[:8]
+}
+
+// whenPtr is views.WhenOf for an optional time.
+func whenPtr(t *time.Time, now time.Time) views.When {
+	if t == nil {
+		return views.When{}
+	}
+	return views.WhenOf(*t, now)
 }
 
 // spanOf is how long something took, "" until it has both ends.
@@ -137,7 +247,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
-		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
+		Number: runLabel(exec), Kind: exec.Kind, Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
 		RequestID: exec.RequestID, TraceID: exec.TraceID}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
@@ -165,7 +275,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 		page.Emails = append(page.Emails, views.EmailRow{NodeID: m.NodeID, Status: m.Status,
 			Recipients: strings.Join(m.Recipients, ", "), Subject: m.Subject, Reply: reply, At: views.Stamp(m.UpdatedAt)})
 	}
-	s.Render(w, r, http.StatusOK, "Execution "+page.ID[:8], views.Execution(page))
+	s.Render(w, r, http.StatusOK, wf.Name+" "+page.Number, views.Execution(page))
 }
 
 // mayOnExecution reports whether the caller may do a to an execution (judged on its workflow, like the API).
@@ -189,13 +299,18 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 	if err != nil {
 		return views.ExecutionLive{}, err
 	}
+	now := s.Now()
 	live := views.ExecutionLive{ExecutionID: exec.ID.String(), Status: exec.Status, Final: httpx.FinalStatus(exec.Status),
-		Created: views.Stamp(exec.CreatedAt), Started: views.StampPtr(exec.StartedAt, "—"),
-		Finished: views.StampPtr(exec.FinishedAt, "—"), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
+		Created: views.WhenOf(exec.CreatedAt, now), Started: whenPtr(exec.StartedAt, now),
+		Finished: whenPtr(exec.FinishedAt, now), Duration: spanOf(exec.StartedAt, exec.FinishedAt),
 		Error: exec.Error, MayCancel: may.cancel, MayRetry: may.retry}
+	if exec.Status == store.StatusWaiting {
+		live.ResumesAt = whenPtr(exec.ResumeAt, now)
+	}
 	anchored := map[string]bool{}
 	for _, run := range runs {
 		row := nodeRunRow(run)
+		row.Status = runShownStatus(run, exec)
 		if !anchored[run.NodeID] {
 			anchored[run.NodeID], row.Anchor = true, timelineAnchor(run.NodeID)
 		}
@@ -207,6 +322,22 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 	}
 	live.Graph = executionGraph(def, exec, runs)
 	return live, nil
+}
+
+// runShownStatus is the status the timeline shows for a run, the same as the graph's (graphNode): a run recorded as
+// running is a parked delay while its execution waits ("waiting"), and was cut short once its execution is final
+// ("interrupted", a cancel or a crashed worker); only otherwise is it running.
+func runShownStatus(run engine.NodeRun, exec store.Execution) string {
+	if run.Status != engine.NodeRunning {
+		return string(run.Status)
+	}
+	switch {
+	case httpx.FinalStatus(exec.Status):
+		return "interrupted"
+	case exec.Status == store.StatusWaiting:
+		return graphWaiting
+	}
+	return string(run.Status)
 }
 
 func nodeRunRow(run engine.NodeRun) views.NodeRunRow {

@@ -94,6 +94,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rt.Page("GET /executions/{id}/files/{fileID}", s.executionFilePage)
 	rt.Page("POST /executions/{id}/cancel", s.cancelExecutionPage)
 	rt.Page("POST /executions/{id}/retry", s.retryExecutionPage)
+	rt.Page("POST /executions/bulk", s.bulkExecutionsPage)
 
 	// The builder and submissions (signed-in pages).
 	rt.Page("GET /forms", s.formsPage)

@@ -231,7 +231,7 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 	}
 	names := map[uuid.UUID]string{wf.ID: wf.Name}
 	for _, e := range o.Executions {
-		page.Executions = append(page.Executions, executionRow(e, names))
+		page.Executions = append(page.Executions, executionRow(e, names, s.Now()))
 	}
 	stats, err := s.deps.App.Workflows.Stats(r.Context(), s.Caller(r), id, app.StatsRange{})
 	if err != nil {

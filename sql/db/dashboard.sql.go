@@ -16,7 +16,7 @@ const dashboardRecentFailures = `-- name: DashboardRecentFailures :many
 SELECT e.id, e.workflow_id, w.name AS workflow_name, coalesce(e.error, '')::text AS error, e.created_at
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
-WHERE e.organization_id = $1 AND e.status = 'failed'
+WHERE e.organization_id = $1 AND e.status = 'failed' AND e.kind <> 'test'
   AND e.created_at >= $2 AND e.id >= history_id_floor($2)
 ORDER BY e.id DESC
 LIMIT $3
@@ -72,7 +72,7 @@ SELECT e.workflow_id, w.name,
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = $1 AND e.created_at >= $2
-  AND e.id >= history_id_floor($2)
+  AND e.id >= history_id_floor($2) AND e.kind <> 'test'
   AND e.started_at IS NOT NULL AND e.finished_at IS NOT NULL
 GROUP BY e.workflow_id, w.name
 ORDER BY average_ms DESC, e.workflow_id
@@ -123,7 +123,7 @@ const dashboardStatusCounts = `-- name: DashboardStatusCounts :many
 SELECT status, count(*)::bigint AS executions
 FROM workflow_executions
 WHERE organization_id = $1 AND created_at >= $2
-  AND id >= history_id_floor($2)
+  AND id >= history_id_floor($2) AND kind <> 'test'
 GROUP BY status
 `
 
@@ -138,7 +138,8 @@ type DashboardStatusCountsRow struct {
 }
 
 // DashboardStatusCounts counts an organization's executions created since a time, by status
-// (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on.
+// (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on. The editor's
+// test runs are left out of it, as of every figure of the dashboard: they say nothing about production.
 func (q *Queries) DashboardStatusCounts(ctx context.Context, arg DashboardStatusCountsParams) ([]DashboardStatusCountsRow, error) {
 	rows, err := q.db.Query(ctx, dashboardStatusCounts, arg.OrganizationID, arg.Since)
 	if err != nil {

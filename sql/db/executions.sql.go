@@ -15,10 +15,11 @@ import (
 
 const executionCreate = `-- name: ExecutionCreate :one
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, retry_of, created_by, request_id, trace_parent)
+    trigger_data, priority, retry_of, created_by, request_id, trace_parent, run_number, kind)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10, $11, $12)
-RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent
+    $8, $9, $10, $11, $12,
+    $13, $14)
+RETURNING id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind
 `
 
 type ExecutionCreateParams struct {
@@ -34,6 +35,8 @@ type ExecutionCreateParams struct {
 	CreatedBy         *uuid.UUID
 	RequestID         *string
 	TraceParent       *string
+	RunNumber         *int64
+	Kind              string
 }
 
 func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams) (WorkflowExecution, error) {
@@ -50,6 +53,8 @@ func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams
 		arg.CreatedBy,
 		arg.RequestID,
 		arg.TraceParent,
+		arg.RunNumber,
+		arg.Kind,
 	)
 	var i WorkflowExecution
 	err := row.Scan(
@@ -74,6 +79,8 @@ func (q *Queries) ExecutionCreate(ctx context.Context, arg ExecutionCreateParams
 		&i.FailedNodeID,
 		&i.RequestID,
 		&i.TraceParent,
+		&i.RunNumber,
+		&i.Kind,
 	)
 	return i, err
 }
@@ -92,6 +99,47 @@ type ExecutionCreateManyParams struct {
 	Status            string
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
+	RunNumber         *int64
+}
+
+const executionDeleteMany = `-- name: ExecutionDeleteMany :many
+DELETE FROM workflow_executions
+WHERE organization_id = $1 AND id = ANY($2::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
+RETURNING id, workflow_id, run_number
+`
+
+type ExecutionDeleteManyParams struct {
+	OrganizationID uuid.UUID
+	Ids            []uuid.UUID
+}
+
+type ExecutionDeleteManyRow struct {
+	ID         uuid.UUID
+	WorkflowID uuid.UUID
+	RunNumber  *int64
+}
+
+// ExecutionDeleteMany deletes finished executions of an organization; the rows that reference them by foreign key
+// follow their ON DELETE rules, as with retention. An unfinished one is never deleted (its worker would write to
+// nothing): it is left out and its caller says so.
+func (q *Queries) ExecutionDeleteMany(ctx context.Context, arg ExecutionDeleteManyParams) ([]ExecutionDeleteManyRow, error) {
+	rows, err := q.db.Query(ctx, executionDeleteMany, arg.OrganizationID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExecutionDeleteManyRow{}
+	for rows.Next() {
+		var i ExecutionDeleteManyRow
+		if err := rows.Scan(&i.ID, &i.WorkflowID, &i.RunNumber); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const executionFinish = `-- name: ExecutionFinish :one
@@ -189,7 +237,7 @@ func (q *Queries) ExecutionFinishMany(ctx context.Context, arg ExecutionFinishMa
 }
 
 const executionGet = `-- name: ExecutionGet :one
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions WHERE id = $1 AND organization_id = $2
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM workflow_executions WHERE id = $1 AND organization_id = $2
 `
 
 type ExecutionGetParams struct {
@@ -222,27 +270,31 @@ func (q *Queries) ExecutionGet(ctx context.Context, arg ExecutionGetParams) (Wor
 		&i.FailedNodeID,
 		&i.RequestID,
 		&i.TraceParent,
+		&i.RunNumber,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const executionList = `-- name: ExecutionList :many
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM workflow_executions
 WHERE organization_id = $1
   AND ($2::uuid IS NULL OR workflow_id = $2::uuid)
   AND ($3::text IS NULL OR status = $3::text)
-  AND ($4::timestamptz IS NULL OR (created_at >= $4::timestamptz
-       AND id >= history_id_floor($4::timestamptz)))
-  AND ($5::uuid IS NULL OR id < $5::uuid)
-  AND ($6::uuid IS NULL OR id >= $6::uuid)
+  AND ($4::text IS NULL OR kind = $4::text)
+  AND ($5::timestamptz IS NULL OR (created_at >= $5::timestamptz
+       AND id >= history_id_floor($5::timestamptz)))
+  AND ($6::uuid IS NULL OR id < $6::uuid)
+  AND ($7::uuid IS NULL OR id >= $7::uuid)
 ORDER BY id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ExecutionListParams struct {
 	OrganizationID uuid.UUID
 	WorkflowID     *uuid.UUID
 	Status         *string
+	Kind           *string
 	CreatedAfter   *time.Time
 	BeforeID       *uuid.UUID
 	MinID          *uuid.UUID
@@ -259,6 +311,7 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 		arg.OrganizationID,
 		arg.WorkflowID,
 		arg.Status,
+		arg.Kind,
 		arg.CreatedAfter,
 		arg.BeforeID,
 		arg.MinID,
@@ -293,6 +346,8 @@ func (q *Queries) ExecutionList(ctx context.Context, arg ExecutionListParams) ([
 			&i.FailedNodeID,
 			&i.RequestID,
 			&i.TraceParent,
+			&i.RunNumber,
+			&i.Kind,
 		); err != nil {
 			return nil, err
 		}
@@ -389,6 +444,27 @@ func (q *Queries) ExecutionMarkRunning(ctx context.Context, ids []uuid.UUID) ([]
 	return items, nil
 }
 
+const executionNodeRunsDelete = `-- name: ExecutionNodeRunsDelete :execrows
+DELETE FROM node_executions n USING workflow_executions e
+WHERE n.execution_id = e.id AND e.id = ANY($1::uuid[]) AND n.execution_id = ANY($1::uuid[])
+  AND e.organization_id = $2 AND e.status IN ('succeeded', 'failed', 'canceled')
+`
+
+type ExecutionNodeRunsDeleteParams struct {
+	Ids            []uuid.UUID
+	OrganizationID uuid.UUID
+}
+
+// ExecutionNodeRunsDelete deletes the node runs of finished executions about to be deleted (no foreign key does it,
+// migration 0015).
+func (q *Queries) ExecutionNodeRunsDelete(ctx context.Context, arg ExecutionNodeRunsDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, executionNodeRunsDelete, arg.Ids, arg.OrganizationID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const executionPark = `-- name: ExecutionPark :one
 UPDATE workflow_executions
 SET status = 'waiting', resume_at = $1, started_at = coalesce(started_at, now()), updated_at = now()
@@ -458,16 +534,17 @@ func (q *Queries) ExecutionRequestCancel(ctx context.Context, arg ExecutionReque
 }
 
 const executionSearch = `-- name: ExecutionSearch :many
-SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent FROM workflow_executions
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM workflow_executions
 WHERE organization_id = $1 AND error IS NOT NULL
   AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery($2::text, $3::text)
   AND ($4::uuid IS NULL OR workflow_id = $4::uuid)
   AND ($5::text IS NULL OR status = $5::text)
-  AND ($6::timestamptz IS NULL OR (created_at >= $6::timestamptz
-       AND id >= history_id_floor($6::timestamptz)))
+  AND ($6::text IS NULL OR kind = $6::text)
+  AND ($7::timestamptz IS NULL OR (created_at >= $7::timestamptz
+       AND id >= history_id_floor($7::timestamptz)))
 ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery($2::text, $3::text)) DESC,
     id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type ExecutionSearchParams struct {
@@ -476,6 +553,7 @@ type ExecutionSearchParams struct {
 	Prefix         *string
 	WorkflowID     *uuid.UUID
 	Status         *string
+	Kind           *string
 	CreatedAfter   *time.Time
 	MaxRows        int32
 }
@@ -491,6 +569,7 @@ func (q *Queries) ExecutionSearch(ctx context.Context, arg ExecutionSearchParams
 		arg.Prefix,
 		arg.WorkflowID,
 		arg.Status,
+		arg.Kind,
 		arg.CreatedAfter,
 		arg.MaxRows,
 	)
@@ -523,6 +602,8 @@ func (q *Queries) ExecutionSearch(ctx context.Context, arg ExecutionSearchParams
 			&i.FailedNodeID,
 			&i.RequestID,
 			&i.TraceParent,
+			&i.RunNumber,
+			&i.Kind,
 		); err != nil {
 			return nil, err
 		}
@@ -602,6 +683,152 @@ func (q *Queries) ExecutionStart(ctx context.Context, id uuid.UUID) (ExecutionSt
 		&i.TraceParent,
 	)
 	return i, err
+}
+
+const executionTriggerSearch = `-- name: ExecutionTriggerSearch :many
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM (
+    SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM workflow_executions r
+    WHERE r.organization_id = $1
+      AND ($2::uuid IS NULL OR r.workflow_id = $2::uuid)
+      AND ($3::text IS NULL OR r.status = $3::text)
+      AND ($4::text IS NULL OR r.kind = $4::text)
+      AND ($5::timestamptz IS NULL OR (r.created_at >= $5::timestamptz
+           AND r.id >= history_id_floor($5::timestamptz)))
+      AND ($6::uuid IS NULL OR r.id < $6::uuid)
+    ORDER BY r.id DESC
+    LIMIT $7
+) recent
+WHERE recent.trigger_data @> $8::jsonb
+   OR ($9::jsonb IS NOT NULL AND recent.trigger_data @> $9::jsonb)
+ORDER BY recent.id DESC
+LIMIT $10
+`
+
+type ExecutionTriggerSearchParams struct {
+	OrganizationID uuid.UUID
+	WorkflowID     *uuid.UUID
+	Status         *string
+	Kind           *string
+	CreatedAfter   *time.Time
+	BeforeID       *uuid.UUID
+	ScanRows       int32
+	Contains       json.RawMessage
+	ContainsAlt    json.RawMessage
+	MaxRows        int32
+}
+
+// ExecutionTriggerSearch finds, among an organization's newest scan_rows executions that the other filters select
+// (before the cursor), those whose trigger data contains the document contains (or contains_alt, the same value
+// typed otherwise: 100 and "100"), newest first. Trigger data has no index (a GIN index would cost every ingested
+// row far more than the row itself), so a search reads a bounded window through the list's own indexes instead;
+// the next page continues the window from its cursor.
+func (q *Queries) ExecutionTriggerSearch(ctx context.Context, arg ExecutionTriggerSearchParams) ([]WorkflowExecution, error) {
+	rows, err := q.db.Query(ctx, executionTriggerSearch,
+		arg.OrganizationID,
+		arg.WorkflowID,
+		arg.Status,
+		arg.Kind,
+		arg.CreatedAfter,
+		arg.BeforeID,
+		arg.ScanRows,
+		arg.Contains,
+		arg.ContainsAlt,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowExecution{}
+	for rows.Next() {
+		var i WorkflowExecution
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkflowID,
+			&i.WorkflowVersionID,
+			&i.Version,
+			&i.Status,
+			&i.TriggerKind,
+			&i.TriggerData,
+			&i.Priority,
+			&i.RetryOf,
+			&i.CreatedBy,
+			&i.Error,
+			&i.CancelRequestedAt,
+			&i.ResumeAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FailedNodeID,
+			&i.RequestID,
+			&i.TraceParent,
+			&i.RunNumber,
+			&i.Kind,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const executionsForBulk = `-- name: ExecutionsForBulk :many
+SELECT id, organization_id, workflow_id, workflow_version_id, version, status, trigger_kind, trigger_data, priority, retry_of, created_by, error, cancel_requested_at, resume_at, started_at, finished_at, created_at, updated_at, failed_node_id, request_id, trace_parent, run_number, kind FROM workflow_executions WHERE organization_id = $1 AND id = ANY($2::uuid[])
+`
+
+type ExecutionsForBulkParams struct {
+	OrganizationID uuid.UUID
+	Ids            []uuid.UUID
+}
+
+// ExecutionsForBulk reads the executions of an organization among ids, for a bulk action that authorizes each.
+func (q *Queries) ExecutionsForBulk(ctx context.Context, arg ExecutionsForBulkParams) ([]WorkflowExecution, error) {
+	rows, err := q.db.Query(ctx, executionsForBulk, arg.OrganizationID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkflowExecution{}
+	for rows.Next() {
+		var i WorkflowExecution
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrganizationID,
+			&i.WorkflowID,
+			&i.WorkflowVersionID,
+			&i.Version,
+			&i.Status,
+			&i.TriggerKind,
+			&i.TriggerData,
+			&i.Priority,
+			&i.RetryOf,
+			&i.CreatedBy,
+			&i.Error,
+			&i.CancelRequestedAt,
+			&i.ResumeAt,
+			&i.StartedAt,
+			&i.FinishedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.FailedNodeID,
+			&i.RequestID,
+			&i.TraceParent,
+			&i.RunNumber,
+			&i.Kind,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const nodeRunInsertMany = `-- name: NodeRunInsertMany :exec
@@ -743,6 +970,49 @@ func (q *Queries) NodeRunsForResume(ctx context.Context, executionID uuid.UUID) 
 			&i.UpdatedAt,
 			&i.RanAgain,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const runNumbersReserve = `-- name: RunNumbersReserve :many
+INSERT INTO workflow_run_counters (workflow_id, organization_id, last_number)
+SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::bigint[])
+ON CONFLICT (workflow_id) DO UPDATE SET last_number = workflow_run_counters.last_number + EXCLUDED.last_number
+RETURNING workflow_id, last_number
+`
+
+type RunNumbersReserveParams struct {
+	WorkflowIds     []uuid.UUID
+	OrganizationIds []uuid.UUID
+	Counts          []int64
+}
+
+type RunNumbersReserveRow struct {
+	WorkflowID uuid.UUID
+	LastNumber int64
+}
+
+// RunNumbersReserve takes the next counts[i] run numbers of workflow workflow_ids[i] (migration 0023) and returns
+// each workflow's new last number: its numbers are last_number - count + 1 … last_number. One statement for a
+// whole group commit. The counter rows stay locked until the transaction ends, so the writers of one workflow
+// take their numbers in commit order and a rollback gives them back: numbers are unique and without gaps. Callers
+// pass each workflow once, in id order, so that two transactions never lock counters in opposite orders.
+func (q *Queries) RunNumbersReserve(ctx context.Context, arg RunNumbersReserveParams) ([]RunNumbersReserveRow, error) {
+	rows, err := q.db.Query(ctx, runNumbersReserve, arg.WorkflowIds, arg.OrganizationIds, arg.Counts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RunNumbersReserveRow{}
+	for rows.Next() {
+		var i RunNumbersReserveRow
+		if err := rows.Scan(&i.WorkflowID, &i.LastNumber); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -440,6 +440,8 @@ type WorkflowExecution struct {
 	FailedNodeID      *string
 	RequestID         *string
 	TraceParent       *string
+	RunNumber         *int64
+	Kind              string
 }
 
 type WorkflowPermission struct {
@@ -450,6 +452,12 @@ type WorkflowPermission struct {
 	Permission     string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+type WorkflowRunCounter struct {
+	WorkflowID     uuid.UUID
+	OrganizationID uuid.UUID
+	LastNumber     int64
 }
 
 type WorkflowSchedule struct {

@@ -48,14 +48,14 @@ WITH finished AS (
     WHERE e.id >= $1 AND e.id < $2
       AND e.finished_at >= $3::timestamptz AND e.finished_at < $4::timestamptz
       AND e.finished_at - e.created_at <= interval '2 minutes'
-      AND e.status IN ('succeeded', 'failed', 'canceled')
+      AND e.status IN ('succeeded', 'failed', 'canceled') AND e.kind <> 'test'
     UNION ALL
     SELECT e.organization_id, e.workflow_id, e.status, date_trunc('minute', e.finished_at) AS minute,
         extract(epoch FROM e.finished_at - e.created_at) * 1000 AS ms
     FROM workflow_executions e
     WHERE e.finished_at >= $3::timestamptz AND e.finished_at < $4::timestamptz
       AND e.finished_at - e.created_at > interval '2 minutes'
-      AND e.status IN ('succeeded', 'failed', 'canceled')
+      AND e.status IN ('succeeded', 'failed', 'canceled') AND e.kind <> 'test'
 )
 INSERT INTO workflow_stats_minutes (organization_id, workflow_id, minute, succeeded, failed, canceled,
     duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms)
@@ -79,7 +79,7 @@ type StatsMinutesRollupParams struct {
 // organization, minute by minute. It reads the executions that finished soon after their trigger through the
 // primary key (UUIDv7: low_id and high_id bound their creation time, with a margin for clock skew between the
 // processes and the database) and the others through workflow_executions_late_finish_idx; the two halves are
-// disjoint, split on the index's predicate.
+// disjoint, split on the index's predicate. The editor's test runs are not counted (a filter on rows already read).
 func (q *Queries) StatsMinutesRollup(ctx context.Context, arg StatsMinutesRollupParams) (int64, error) {
 	result, err := q.db.Exec(ctx, statsMinutesRollup,
 		arg.LowID,

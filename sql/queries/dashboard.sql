@@ -1,10 +1,11 @@
 -- name: DashboardStatusCounts :many
 -- DashboardStatusCounts counts an organization's executions created since a time, by status
--- (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on.
+-- (workflow_executions_org_id_idx). The id bound reads only the partitions from the day of since on. The editor's
+-- test runs are left out of it, as of every figure of the dashboard: they say nothing about production.
 SELECT status, count(*)::bigint AS executions
 FROM workflow_executions
 WHERE organization_id = @organization_id AND created_at >= @since
-  AND id >= history_id_floor(@since)
+  AND id >= history_id_floor(@since) AND kind <> 'test'
 GROUP BY status;
 
 -- name: DashboardSlowestWorkflows :many
@@ -16,7 +17,7 @@ SELECT e.workflow_id, w.name,
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
 WHERE e.organization_id = @organization_id AND e.created_at >= @since
-  AND e.id >= history_id_floor(@since)
+  AND e.id >= history_id_floor(@since) AND e.kind <> 'test'
   AND e.started_at IS NOT NULL AND e.finished_at IS NOT NULL
 GROUP BY e.workflow_id, w.name
 ORDER BY average_ms DESC, e.workflow_id
@@ -29,7 +30,7 @@ LIMIT @max_rows;
 SELECT e.id, e.workflow_id, w.name AS workflow_name, coalesce(e.error, '')::text AS error, e.created_at
 FROM workflow_executions e
 JOIN workflows w ON w.id = e.workflow_id
-WHERE e.organization_id = @organization_id AND e.status = 'failed'
+WHERE e.organization_id = @organization_id AND e.status = 'failed' AND e.kind <> 'test'
   AND e.created_at >= @since AND e.id >= history_id_floor(@since)
 ORDER BY e.id DESC
 LIMIT @max_rows;

@@ -1,17 +1,29 @@
 -- name: ExecutionCreate :one
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, retry_of, created_by, request_id, trace_parent)
+    trigger_data, priority, retry_of, created_by, request_id, trace_parent, run_number, kind)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data,
-    @priority, sqlc.narg('retry_of'), sqlc.narg('created_by'), sqlc.narg('request_id'), sqlc.narg('trace_parent'))
+    @priority, sqlc.narg('retry_of'), sqlc.narg('created_by'), sqlc.narg('request_id'), sqlc.narg('trace_parent'),
+    @run_number, @kind)
 RETURNING *;
+
+-- name: RunNumbersReserve :many
+-- RunNumbersReserve takes the next counts[i] run numbers of workflow workflow_ids[i] (migration 0023) and returns
+-- each workflow's new last number: its numbers are last_number - count + 1 … last_number. One statement for a
+-- whole group commit. The counter rows stay locked until the transaction ends, so the writers of one workflow
+-- take their numbers in commit order and a rollback gives them back: numbers are unique and without gaps. Callers
+-- pass each workflow once, in id order, so that two transactions never lock counters in opposite orders.
+INSERT INTO workflow_run_counters (workflow_id, organization_id, last_number)
+SELECT unnest(@workflow_ids::uuid[]), unnest(@organization_ids::uuid[]), unnest(@counts::bigint[])
+ON CONFLICT (workflow_id) DO UPDATE SET last_number = workflow_run_counters.last_number + EXCLUDED.last_number
+RETURNING workflow_id, last_number;
 
 -- name: ExecutionCreateMany :copyfrom
 -- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path. Most
 -- are queued; one run ahead of the queue (the express path) is written finished, with its status and times.
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at)
+    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at, run_number)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority,
-    @request_id, @trace_parent, @status, @started_at, @finished_at);
+    @request_id, @trace_parent, @status, @started_at, @finished_at, @run_number);
 
 -- name: ExecutionStart :one
 -- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker
@@ -85,6 +97,7 @@ SELECT * FROM workflow_executions
 WHERE organization_id = @organization_id
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
+  AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
        AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
   AND (sqlc.narg('before_id')::uuid IS NULL OR id < sqlc.narg('before_id')::uuid)
@@ -102,11 +115,54 @@ WHERE organization_id = @organization_id AND error IS NOT NULL
   AND to_tsvector('simple', coalesce(error, '')) @@ search_tsquery(@words::text, sqlc.narg('prefix')::text)
   AND (sqlc.narg('workflow_id')::uuid IS NULL OR workflow_id = sqlc.narg('workflow_id')::uuid)
   AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status')::text)
+  AND (sqlc.narg('kind')::text IS NULL OR kind = sqlc.narg('kind')::text)
   AND (sqlc.narg('created_after')::timestamptz IS NULL OR (created_at >= sqlc.narg('created_after')::timestamptz
        AND id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
 ORDER BY ts_rank(to_tsvector('simple', coalesce(error, '')), search_tsquery(@words::text, sqlc.narg('prefix')::text)) DESC,
     id DESC
 LIMIT @max_rows;
+
+-- name: ExecutionTriggerSearch :many
+-- ExecutionTriggerSearch finds, among an organization's newest scan_rows executions that the other filters select
+-- (before the cursor), those whose trigger data contains the document contains (or contains_alt, the same value
+-- typed otherwise: 100 and "100"), newest first. Trigger data has no index (a GIN index would cost every ingested
+-- row far more than the row itself), so a search reads a bounded window through the list's own indexes instead;
+-- the next page continues the window from its cursor.
+SELECT * FROM (
+    SELECT * FROM workflow_executions r
+    WHERE r.organization_id = @organization_id
+      AND (sqlc.narg('workflow_id')::uuid IS NULL OR r.workflow_id = sqlc.narg('workflow_id')::uuid)
+      AND (sqlc.narg('status')::text IS NULL OR r.status = sqlc.narg('status')::text)
+      AND (sqlc.narg('kind')::text IS NULL OR r.kind = sqlc.narg('kind')::text)
+      AND (sqlc.narg('created_after')::timestamptz IS NULL OR (r.created_at >= sqlc.narg('created_after')::timestamptz
+           AND r.id >= history_id_floor(sqlc.narg('created_after')::timestamptz)))
+      AND (sqlc.narg('before_id')::uuid IS NULL OR r.id < sqlc.narg('before_id')::uuid)
+    ORDER BY r.id DESC
+    LIMIT @scan_rows
+) recent
+WHERE recent.trigger_data @> @contains::jsonb
+   OR (sqlc.narg('contains_alt')::jsonb IS NOT NULL AND recent.trigger_data @> sqlc.narg('contains_alt')::jsonb)
+ORDER BY recent.id DESC
+LIMIT @max_rows;
+
+-- name: ExecutionsForBulk :many
+-- ExecutionsForBulk reads the executions of an organization among ids, for a bulk action that authorizes each.
+SELECT * FROM workflow_executions WHERE organization_id = @organization_id AND id = ANY(@ids::uuid[]);
+
+-- name: ExecutionNodeRunsDelete :execrows
+-- ExecutionNodeRunsDelete deletes the node runs of finished executions about to be deleted (no foreign key does it,
+-- migration 0015).
+DELETE FROM node_executions n USING workflow_executions e
+WHERE n.execution_id = e.id AND e.id = ANY(@ids::uuid[]) AND n.execution_id = ANY(@ids::uuid[])
+  AND e.organization_id = @organization_id AND e.status IN ('succeeded', 'failed', 'canceled');
+
+-- name: ExecutionDeleteMany :many
+-- ExecutionDeleteMany deletes finished executions of an organization; the rows that reference them by foreign key
+-- follow their ON DELETE rules, as with retention. An unfinished one is never deleted (its worker would write to
+-- nothing): it is left out and its caller says so.
+DELETE FROM workflow_executions
+WHERE organization_id = @organization_id AND id = ANY(@ids::uuid[]) AND status IN ('succeeded', 'failed', 'canceled')
+RETURNING id, workflow_id, run_number;
 
 -- name: NodeRunList :many
 SELECT * FROM node_executions

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -85,6 +87,8 @@ func (s *Store) startErrorWorkflows(ctx context.Context, tx pgx.Tx, q *db.Querie
 	if err != nil {
 		return interpret(err, "error workflows")
 	}
+	// In workflow id order, the order every writer takes run numbers in (reserveRunNumbers).
+	slices.SortStableFunc(targets, func(a, b db.ErrorWorkflowTargetsRow) int { return bytes.Compare(a.WorkflowID[:], b.WorkflowID[:]) })
 	for _, t := range targets {
 		cfg, err := nodes.ParseErrorConfig(t.TriggerConfig)
 		if err != nil {

@@ -28,6 +28,17 @@ const (
 	StatusCanceled  = "canceled"
 )
 
+// Execution kinds (migration 0023): why an execution ran. Test runs (the editor's Test run) are left out of the
+// dashboard and the statistics.
+const (
+	KindProduction = "production"
+	KindTest       = "test"
+	KindRetry      = "retry"
+)
+
+// IsExecutionKind reports whether k names an execution kind.
+func IsExecutionKind(k string) bool { return k == KindProduction || k == KindTest || k == KindRetry }
+
 // Execution is one run of a workflow version.
 type Execution struct {
 	ID                uuid.UUID
@@ -41,7 +52,12 @@ type Execution struct {
 	Priority          int16
 	RetryOf           *uuid.UUID
 	CreatedBy         *uuid.UUID
-	Error             string
+	// RunNumber is the execution's number within its workflow ("#12"), gap-free in creation order; 0 for an
+	// execution stored before numbers existed and never backfilled.
+	RunNumber int64
+	// Kind is production, test or retry.
+	Kind  string
+	Error string
 	// FailedNodeID is the node a failed execution stopped at, "" when it did not fail at a node.
 	FailedNodeID      string
 	CancelRequestedAt *time.Time
@@ -67,6 +83,8 @@ type NewExecution struct {
 	Priority          int16
 	RetryOf           *uuid.UUID
 	CreatedBy         *uuid.UUID
+	// Kind is KindProduction when empty; KindRetry is set by ExecutionRetry.
+	Kind string
 	// RequestID and TraceParent are taken from the context it is enqueued with (the triggering request's id, and
 	// its span when tracing is on) unless set.
 	RequestID   string
@@ -88,6 +106,9 @@ func (n *NewExecution) prepare(ctx context.Context) error {
 	}
 	if n.Priority == 0 {
 		n.Priority = 2
+	}
+	if n.Kind == "" {
+		n.Kind = KindProduction
 	}
 	if n.RequestID == "" {
 		n.RequestID = logging.RequestID(ctx)
@@ -158,7 +179,8 @@ func (s *Store) ExecutionRetry(ctx context.Context, by Actor, orgID, id uuid.UUI
 		}
 		out, err = s.executionCreateTx(ctx, tx, q, NewExecution{OrganizationID: orgID, WorkflowID: old.WorkflowID,
 			WorkflowVersionID: old.WorkflowVersionID, Version: old.Version, TriggerKind: "retry",
-			TriggerData: old.TriggerData, Priority: old.Priority, RetryOf: &old.ID, CreatedBy: by.UserID}, keep)
+			TriggerData: old.TriggerData, Priority: old.Priority, RetryOf: &old.ID, CreatedBy: by.UserID,
+			Kind: KindRetry}, keep)
 		if err != nil {
 			return err
 		}
@@ -174,11 +196,16 @@ func (s *Store) executionCreateTx(ctx context.Context, tx pgx.Tx, q *db.Queries,
 	if err := in.prepare(ctx); err != nil {
 		return Execution{}, err
 	}
+	numbers, err := reserveRunNumbers(ctx, q, []runOwner{{WorkflowID: in.WorkflowID, OrganizationID: in.OrganizationID}})
+	if err != nil {
+		return Execution{}, err
+	}
 	row, err := q.ExecutionCreate(ctx, db.ExecutionCreateParams{
 		ID: in.ID, OrganizationID: in.OrganizationID, WorkflowID: in.WorkflowID,
 		WorkflowVersionID: in.WorkflowVersionID, Version: in.Version, TriggerKind: in.TriggerKind,
 		TriggerData: in.TriggerData, Priority: in.Priority, RetryOf: in.RetryOf, CreatedBy: in.CreatedBy,
-		RequestID: nullable(in.RequestID), TraceParent: nullable(in.TraceParent),
+		RequestID: nullable(in.RequestID), TraceParent: nullable(in.TraceParent), RunNumber: &numbers[0],
+		Kind: in.Kind,
 	})
 	if err != nil {
 		return Execution{}, interpret(err, "execution")
@@ -342,10 +369,13 @@ func (s *Store) NodeRuns(ctx context.Context, orgID, executionID uuid.UUID) ([]e
 
 // ExecutionFilter narrows ExecutionList; zero fields do not filter.
 type ExecutionFilter struct {
-	// Query searches the executions' errors (so finds failed ones only), best match first, in one page.
-	Query        string
-	WorkflowID   *uuid.UUID
-	Status       string
+	// Query searches the executions' errors (so finds failed ones only), best match first, in one page; or, as
+	// trigger.<path>=<value>, their trigger data, newest first (see TriggerSearchPrefix).
+	Query      string
+	WorkflowID *uuid.UUID
+	Status     string
+	// Kind is production, test or retry.
+	Kind         string
 	CreatedAfter *time.Time
 	// BeforeID is the keyset cursor: the id of the last execution of the previous page (the list is in id order).
 	BeforeID *uuid.UUID
@@ -354,6 +384,9 @@ type ExecutionFilter struct {
 
 // ExecutionList pages through an organization's executions, newest first.
 func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionFilter) ([]Execution, error) {
+	if IsTriggerSearch(f.Query) {
+		return s.executionTriggerSearch(ctx, orgID, f)
+	}
 	if f.Query != "" {
 		return s.executionSearch(ctx, orgID, f)
 	}
@@ -361,6 +394,9 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 		BeforeID: f.BeforeID, MaxRows: int32(clampLimit(f.Limit))}
 	if f.Status != "" {
 		p.Status = &f.Status
+	}
+	if f.Kind != "" {
+		p.Kind = &f.Kind
 	}
 	rows, err := s.executionListNewestFirst(ctx, p)
 	if err != nil {
@@ -410,6 +446,9 @@ func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f Executio
 		WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter, MaxRows: int32(clampLimit(f.Limit))}
 	if f.Status != "" {
 		p.Status = &f.Status
+	}
+	if f.Kind != "" {
+		p.Kind = &f.Kind
 	}
 	rows, err := s.r.ExecutionSearch(ctx, p)
 	if err != nil {
@@ -520,10 +559,13 @@ func executionFromRow(r db.WorkflowExecution) Execution {
 	e := Execution{ID: r.ID, OrganizationID: r.OrganizationID, WorkflowID: r.WorkflowID,
 		WorkflowVersionID: r.WorkflowVersionID, Version: r.Version, Status: r.Status, TriggerKind: r.TriggerKind,
 		TriggerData: r.TriggerData, Priority: r.Priority, RetryOf: r.RetryOf, CreatedBy: r.CreatedBy,
-		CancelRequestedAt: r.CancelRequestedAt, ResumeAt: r.ResumeAt, CreatedAt: r.CreatedAt,
+		Kind: r.Kind, CancelRequestedAt: r.CancelRequestedAt, ResumeAt: r.ResumeAt, CreatedAt: r.CreatedAt,
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, RequestID: deref(r.RequestID)}
 	if tp := deref(r.TraceParent); len(tp) == 55 {
 		e.TraceID = tp[3:35] // version "00-", then the trace id
+	}
+	if r.RunNumber != nil {
+		e.RunNumber = *r.RunNumber
 	}
 	if r.Error != nil {
 		e.Error = *r.Error
@@ -532,4 +574,47 @@ func executionFromRow(r db.WorkflowExecution) Execution {
 		e.FailedNodeID = *r.FailedNodeID
 	}
 	return e
+}
+
+// ExecutionsByID reads the executions of an organization among ids (missing ones are left out), for a bulk action
+// that authorizes and answers each.
+func (s *Store) ExecutionsByID(ctx context.Context, orgID uuid.UUID, ids []uuid.UUID) ([]Execution, error) {
+	rows, err := s.q.ExecutionsForBulk(ctx, db.ExecutionsForBulkParams{OrganizationID: orgID, Ids: ids})
+	if err != nil {
+		return nil, interpret(err, "executions")
+	}
+	out := make([]Execution, len(rows))
+	for i, r := range rows {
+		out[i] = executionFromRow(r)
+	}
+	return out, nil
+}
+
+// ExecutionDeleteMany deletes finished executions of an organization with their node runs, auditing each, and
+// returns the ids it deleted: an unfinished execution among ids is left alone (its worker still writes to it).
+// Files they produced stay in storage, unlinked, as retention leaves them.
+func (s *Store) ExecutionDeleteMany(ctx context.Context, by Actor, orgID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error) {
+	var deleted []uuid.UUID
+	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if _, err := q.ExecutionNodeRunsDelete(ctx, db.ExecutionNodeRunsDeleteParams{OrganizationID: orgID, Ids: ids}); err != nil {
+			return interpret(err, "node runs")
+		}
+		rows, err := q.ExecutionDeleteMany(ctx, db.ExecutionDeleteManyParams{OrganizationID: orgID, Ids: ids})
+		if err != nil {
+			return interpret(err, "executions")
+		}
+		for _, r := range rows {
+			deleted = append(deleted, r.ID)
+			before := map[string]any{"workflow_id": r.WorkflowID}
+			if r.RunNumber != nil {
+				before["run_number"] = *r.RunNumber
+			}
+			if err := audit(ctx, q, by, auditRecord{OrganizationID: &orgID, Action: "execution.delete",
+				TargetType: "execution", TargetID: r.ID.String(), Before: before}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return deleted, err
 }

@@ -23,7 +23,8 @@ import (
 // ExecutionIngester writes executions arriving together (webhooks, form posts) in group commits: one transaction
 // holds every execution row and River job that arrived within the window, up to the maximum batch. Each caller of
 // Enqueue still returns only after the commit that holds its row, so an accepted trigger is never lost, while the
-// database pays for one commit per group instead of one per request. Rows are written with COPY. A signed webhook
+// database pays for one commit per group instead of one per request. Rows are written with COPY, after one
+// statement that takes the group's run numbers (a counter per workflow, migration 0023). A signed webhook
 // call's nonce is claimed in the same transaction, for the whole group in one statement; a replay fails only its
 // own request. It is a service.Service: Stop writes what it took and refuses the rest.
 type ExecutionIngester struct {
@@ -210,6 +211,18 @@ func (b *ingestGroup) add(r *ingestRequest, lanes *queue.Lanes) {
 func (g *ExecutionIngester) writeGroupTx(ctx context.Context, tx pgx.Tx, q *db.Queries, b *ingestGroup) error {
 	if len(b.rows) == 0 {
 		return nil
+	}
+	// The group's run numbers: one statement, whatever the group holds (a counter per workflow in it).
+	owners := make([]runOwner, len(b.rows))
+	for i, r := range b.rows {
+		owners[i] = runOwner{WorkflowID: r.WorkflowID, OrganizationID: r.OrganizationID}
+	}
+	numbers, err := reserveRunNumbers(ctx, q, owners)
+	if err != nil {
+		return err
+	}
+	for i := range b.rows {
+		b.rows[i].RunNumber = &numbers[i]
 	}
 	if _, err := q.ExecutionCreateMany(ctx, b.rows); err != nil {
 		return interpret(err, "executions")

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,6 +54,9 @@ func (sc *Scheduler) FireDue(ctx context.Context, now time.Time) (int, error) {
 		if err != nil {
 			return interpret(err, "schedules")
 		}
+		// Run numbers are taken in workflow id order by every writer (reserveRunNumbers), so that no two wait
+		// for each other's counters in a cycle.
+		slices.SortStableFunc(due, func(a, b db.ScheduleClaimDueRow) int { return bytes.Compare(a.WorkflowID[:], b.WorkflowID[:]) })
 		for _, d := range due {
 			next, err := sc.nextRun(d.Definition, now)
 			if err != nil {

@@ -114,6 +114,14 @@ func TestStatsRollup(t *testing.T) {
 		f.execution(w1, status, base.Add(time.Duration(i)*time.Second), time.Duration(i)*100*time.Millisecond)
 	}
 	f.execution(w2, store.StatusCanceled, base.Add(20*time.Second), 50*time.Millisecond)
+	// The editor's test runs of w1 in that minute: not counted anywhere.
+	f.execution(w1, store.StatusFailed, base.Add(40*time.Second), 5*time.Second)
+	f.execution(w1, store.StatusSucceeded, base.Add(41*time.Second), 9*time.Second)
+	if _, err := b.store.Pool().Exec(ctx, `UPDATE workflow_executions SET kind = 'test'
+		WHERE workflow_id = $1 AND finished_at - created_at >= interval '5 seconds' AND finished_at - created_at < interval '10 seconds'`,
+		w1.ID); err != nil {
+		t.Fatal(err)
+	}
 	f.execution(w3, store.StatusSucceeded, base.Add(30*time.Second), 70*time.Millisecond)
 	// Minute 10:01: w1 three of 200 ms, and one created ten minutes before that finished in it (the partial index).
 	for i := range 3 {
