@@ -221,6 +221,17 @@ func (w *Workflows) SetActive(ctx context.Context, c Caller, id uuid.UUID, activ
 // trigger's body (an empty object when empty), as a webhook's would. The execution and its job are committed
 // when it returns. It counts against the organization's trigger rate.
 func (w *Workflows) Run(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage) (store.Execution, error) {
+	return w.run(ctx, c, id, body, false)
+}
+
+// RunWithPins is Run for the editor's test run that asks for pinned data: each node of the version with data
+// pinned (NodeData.Pin) starts as succeeded with that data as its output, so it is not run and its children get
+// the pinned data. Only this call reads pins; triggered runs never do.
+func (w *Workflows) RunWithPins(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage) (store.Execution, error) {
+	return w.run(ctx, c, id, body, true)
+}
+
+func (w *Workflows) run(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage, pinned bool) (store.Execution, error) {
 	wf, err := w.Authorized(ctx, c, id, authz.WorkflowRun)
 	if err != nil {
 		return store.Execution{}, err
@@ -240,11 +251,30 @@ func (w *Workflows) Run(ctx context.Context, c Caller, id uuid.UUID, body json.R
 	if err != nil {
 		return store.Execution{}, err
 	}
+	var start []engine.NodeRun
+	if pinned {
+		if start, err = w.pinnedRuns(ctx, head); err != nil {
+			return store.Execution{}, err
+		}
+	}
 	if err := w.triggers.Admit(ctx, head.OrganizationID); err != nil {
 		return store.Execution{}, err
 	}
 	return w.store.ExecutionCreate(ctx, c.Actor, store.NewExecution{
 		OrganizationID: head.OrganizationID, WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID,
 		Version: head.Version, TriggerKind: "manual", TriggerData: trigger, Priority: head.Priority,
-		CreatedBy: &c.Principal.UserID})
+		CreatedBy: &c.Principal.UserID, StartRuns: start})
+}
+
+// pinnedRuns are the runs a test run of head starts with: one per pinned node of that version.
+func (w *Workflows) pinnedRuns(ctx context.Context, head store.WorkflowHead) ([]engine.NodeRun, error) {
+	pins, err := w.store.NodePinList(ctx, head.OrganizationID, head.WorkflowID)
+	if err != nil || len(pins) == 0 {
+		return nil, err
+	}
+	v, err := w.store.WorkflowVersion(ctx, head.OrganizationID, head.WorkflowID, head.Version)
+	if err != nil {
+		return nil, err
+	}
+	return testRunPins(pins, v.Definition, w.now()), nil
 }
