@@ -114,8 +114,8 @@ type PreviewInput struct {
 
 // Preview evaluates an expression, template or jq program of the workflow's author against sample data, under the
 // sandbox limits of a real run (engine.Preview). It takes seeing the workflow: a preview changes nothing, but it
-// spends the sandbox's time, which is the organization's. An evaluation error is the answer (Invalid, naming the
-// source), not a failure of the request.
+// spends the sandbox's time, which is the organization's. An evaluation error is the answer (PreviewFailure), not a
+// failure of the request.
 func (d *NodeData) Preview(ctx context.Context, c Caller, workflowID uuid.UUID, in PreviewInput) (any, error) {
 	kind := engine.PreviewKind(in.Kind)
 	switch kind {
@@ -153,9 +153,24 @@ func (d *NodeData) Preview(ctx context.Context, c Caller, workflowID uuid.UUID, 
 		if errors.Is(err, context.Canceled) || errors.Is(err, sandbox.ErrClosed) {
 			return nil, err
 		}
-		return nil, fault.Fields("the "+in.Kind+" could not be evaluated", fault.FieldError{Field: "source", Message: err.Error()})
+		return nil, &previewError{message: err.Error()}
 	}
 	return out, nil
+}
+
+// previewError is an evaluation that failed: the author's answer (a type error, a limit), not the request's.
+type previewError struct{ message string }
+
+func (e *previewError) Error() string { return e.message }
+
+// PreviewFailure reports whether err from Preview is the evaluation failing, and its message, which names the
+// source and the limit it hit as a run's error would.
+func PreviewFailure(err error) (string, bool) {
+	var pe *previewError
+	if errors.As(err, &pe) {
+		return pe.message, true
+	}
+	return "", false
 }
 
 // testRunPins turns a workflow's pins into the succeeded runs a test run starts with, for the nodes of the

@@ -180,8 +180,10 @@ func coreRouteDescriptions() map[string]apiRoute {
 			Summary: "Restore an old version as a new head", Description: "History is never rewritten.",
 			Responses: with(one(ok(WorkflowJSON{}, "The new head.")), st403, st404, st409, st422)},
 		"POST /api/v1/workflows/{id}/run": {Tag: tagExecutions, Summary: "Run manually",
-			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed.",
-			Body:        anyJSON{}, BodyOptional: true,
+			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. With pins=true (the editor's test run), nodes with pinned data start as succeeded with it as their output and are not run.",
+			Params: []apiParam{{Name: "pins", In: "query", Type: false,
+				Description: "true: start pinned nodes from their pinned data (an editor test run)."}},
+			Body: anyJSON{}, BodyOptional: true,
 			Responses: with(one(accepted(ExecutionAccepted{}, "Queued.")), st403, st404, st409)},
 
 		"GET /api/v1/workflows/{id}/stats": {Tag: tagWorkflows, Summary: "Per-minute statistics of its executions",

@@ -355,7 +355,8 @@ func (s *Handlers) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
-// apiWorkflowRun is POST /api/v1/workflows/{id}/run: a manual run whose JSON body becomes the trigger's body,
+// apiWorkflowRun is POST /api/v1/workflows/{id}/run[?pins=true]: a manual run whose JSON body becomes the trigger's
+// body (with pins=true, nodes pinned in the editor start with their pinned output instead of running),
 // answered 202 {execution_id} once the execution and its job are committed.
 func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	wf, ok := s.PathWorkflow(w, r, authz.WorkflowRun) // before reading the body
@@ -369,7 +370,11 @@ func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	exec, err := s.deps.App.Workflows.Run(r.Context(), s.Caller(r), wf.ID, body)
+	run := s.deps.App.Workflows.Run
+	if r.URL.Query().Get("pins") == "true" { // the editor's test run: pinned nodes are not run
+		run = s.deps.App.Workflows.RunWithPins
+	}
+	exec, err := run(r.Context(), s.Caller(r), wf.ID, body)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
