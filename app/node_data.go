@@ -86,22 +86,25 @@ func checkNodeID(id string) error {
 }
 
 // LastTestRun returns the newest manual run of a workflow with its node runs, so the node view shows each node's
-// input and output again after a reload. NotFound when the workflow was never test-run.
-func (d *NodeData) LastTestRun(ctx context.Context, c Caller, workflowID uuid.UUID) (store.Execution, []engine.NodeRun, error) {
+// input and output again after a reload; found is false when the workflow was never test-run (not an error: every
+// editor asks at load).
+func (d *NodeData) LastTestRun(ctx context.Context, c Caller, workflowID uuid.UUID) (exec store.Execution, runs []engine.NodeRun, found bool, err error) {
 	wf, err := d.workflows.Authorized(ctx, c, workflowID, authz.WorkflowView)
 	if err != nil {
-		return store.Execution{}, nil, err
+		return store.Execution{}, nil, false, err
 	}
 	id, err := d.store.WorkflowLastTestRun(ctx, wf.OrganizationID, wf.ID)
-	if err != nil {
-		return store.Execution{}, nil, err
+	if fault.CodeOf(err) == fault.NotFound {
+		return store.Execution{}, nil, false, nil
 	}
-	exec, err := d.store.ExecutionGet(ctx, wf.OrganizationID, id)
 	if err != nil {
-		return store.Execution{}, nil, err
+		return store.Execution{}, nil, false, err
 	}
-	runs, err := d.store.NodeRuns(ctx, wf.OrganizationID, id)
-	return exec, runs, err
+	if exec, err = d.store.ExecutionGet(ctx, wf.OrganizationID, id); err != nil {
+		return store.Execution{}, nil, false, err
+	}
+	runs, err = d.store.NodeRuns(ctx, wf.OrganizationID, id)
+	return exec, runs, err == nil, err
 }
 
 // PreviewInput is one live preview: source of a kind evaluated against sample input and trigger data.

@@ -27,7 +27,7 @@ func nodeDataRouteDescriptions() map[string]apiRoute {
 			Description: "Removes the node's pinned data (404 when it had none). Takes editing the workflow.",
 			Params:      nodeID, Responses: with(noContent("Unpinned."), st403, st404)},
 		"GET /api/v1/workflows/{id}/last-test-run": {Tag: tagNodeData, Summary: "The last test run's node data",
-			Description: "The newest manual run's trigger data and each node's latest input, output and error, so the editor shows them again after a reload. 404 when the workflow was never run manually.",
+			Description: "The newest manual run's trigger data and each node's latest input, output and error, so the editor shows them again after a reload. execution_id is null when the workflow was never run manually.",
 			Responses:   with(ok(nodedata.LastRunJSON{}, "The run's node data."), st404)},
 		"POST /api/v1/workflows/{id}/preview": {Tag: tagNodeData, Summary: "Preview an expression",
 			Description: "Evaluates an expression, template or jq program against the given input (and trigger) under the sandbox limits of a run: time, memory, output size, depth. An evaluation that fails answers ok false with the error a run would fail with.",

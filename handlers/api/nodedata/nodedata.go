@@ -45,9 +45,10 @@ type NodeDataJSON struct {
 	Error  string          `json:"error,omitempty"`
 }
 
-// LastRunJSON is the answer of GET /api/v1/workflows/{id}/last-test-run.
+// LastRunJSON is the answer of GET /api/v1/workflows/{id}/last-test-run; execution_id is null (and nodes empty)
+// when the workflow was never run manually.
 type LastRunJSON struct {
-	ExecutionID uuid.UUID       `json:"execution_id"`
+	ExecutionID *uuid.UUID      `json:"execution_id"`
 	Status      string          `json:"status"`
 	Trigger     json.RawMessage `json:"trigger"`
 	Nodes       []NodeDataJSON  `json:"nodes"`
@@ -132,19 +133,23 @@ func (s *Handlers) Unpin(w http.ResponseWriter, r *http.Request) {
 }
 
 // LastTestRun is GET /api/v1/workflows/{id}/last-test-run: the newest manual run's trigger and each node's latest
-// run (loop items and retries fold into the last one), 404 when the workflow was never test-run.
+// run (loop items and retries fold into the last one); execution_id null when the workflow was never test-run.
 func (s *Handlers) LastTestRun(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	exec, runs, err := s.App.NodeData.LastTestRun(r.Context(), s.Caller(r), id)
+	exec, runs, found, err := s.App.NodeData.LastTestRun(r.Context(), s.Caller(r), id)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	httpx.Respond(w, http.StatusOK, LastRunJSON{ExecutionID: exec.ID, Status: exec.Status, Trigger: exec.TriggerData,
+	if !found {
+		httpx.Respond(w, http.StatusOK, LastRunJSON{Trigger: json.RawMessage("null"), Nodes: []NodeDataJSON{}})
+		return
+	}
+	httpx.Respond(w, http.StatusOK, LastRunJSON{ExecutionID: &exec.ID, Status: exec.Status, Trigger: exec.TriggerData,
 		Nodes: latest(runs)})
 }
 

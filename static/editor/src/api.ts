@@ -107,13 +107,7 @@ export class Api {
   }
   /** The newest manual run's id, or null when the workflow was never test-run. */
   lastTestRun(id: string) {
-    return this.request<{ execution_id: string }>("GET", `/workflows/${enc(id)}/last-test-run`).then(
-      (r) => r.execution_id,
-      (e) => {
-        if (e instanceof ApiError && e.status === 404) return null;
-        throw e;
-      },
-    );
+    return this.request<{ execution_id: string | null }>("GET", `/workflows/${enc(id)}/last-test-run`).then((r) => r.execution_id ?? null);
   }
   preview(id: string, body: { kind: string; source: string; input?: unknown; trigger?: unknown }) {
     return this.request<PreviewResult>("POST", `/workflows/${enc(id)}/preview`, body);
