@@ -95,6 +95,7 @@ func TestNodeViewInTheBrowser(t *testing.T) {
 			return p.KeyActions().Press(input.ControlLeft).Type(input.KeyA).Release(input.ControlLeft).Type(input.Backspace).Do()
 		})
 		b.waitUntil(`(s) => document.querySelector(s).value === ""`, cond)
+		b.click(`[data-nodeview-side="input"] [data-view="table"]`)
 		b.dropField(`[data-nodeview-side="input"] th[data-path="input.total"]`, cond)
 		b.waitUntil(`(s) => document.querySelector(s).value === "input.total"`, cond)
 		b.waitUntil(`() => (document.querySelector("[data-expression-preview]")?.textContent ?? "").includes("150")`)

@@ -1056,7 +1056,7 @@ export interface paths {
         };
         /**
          * The last test run's node data
-         * @description The newest manual run's trigger data and each node's latest input, output and error, so the editor shows them again after a reload. 404 when the workflow was never run manually.
+         * @description The newest manual run's trigger data and each node's latest input, output and error, so the editor shows them again after a reload. execution_id is null when the workflow was never run manually.
          */
         get: operations["getWorkflowsByIdLastTestRun"];
         put?: never;
@@ -1961,7 +1961,7 @@ export interface components {
         };
         LastRun: {
             /** Format: uuid */
-            execution_id: string;
+            execution_id: string | null;
             nodes: components["schemas"]["NodeData"][] | null;
             status: string;
             /** @description Any JSON value. */
