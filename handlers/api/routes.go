@@ -14,8 +14,8 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/nodedata"
+	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/api/workflowtemplates"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
