@@ -105,6 +105,11 @@ func TestNodePinsAreEditorsAndTheirOrganizations(t *testing.T) {
 	if r := h.do(request{Method: "DELETE", Path: pins + "/shape", Bearer: owner}); r.StatusCode != http.StatusNotFound {
 		t.Errorf("unpin twice: %d", r.StatusCode)
 	}
+	// Never test-run: an answer, not a 404 (every editor asks when it opens).
+	last := h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID.String() + "/last-test-run", Bearer: viewer})
+	if last.StatusCode != http.StatusOK || !strings.Contains(last.body, `"execution_id":null`) {
+		t.Errorf("last test run of a workflow never run: %d %s", last.StatusCode, last.body)
+	}
 }
 
 func TestExpressionPreviewRunsUnderTheSandboxLimits(t *testing.T) {
@@ -187,4 +192,64 @@ func fmtValue(v any) string {
 		return out + "]"
 	}
 	return string(b)
+}
+
+// A test run that asks for pins starts the pinned node from its pinned output, which its children get; a run that
+// does not ask (every triggered run, and a manual run without pins=true) runs the node as published.
+func TestTestRunUsesPinsOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorkers()
+	w := h.newWorld()
+	wf := h.ownersWorkflow(w)
+	owner := h.accessToken(w.users["owner"], w.orgA.ID)
+	base := "/api/v1/workflows/" + wf.ID.String()
+	if r := h.do(request{Method: "PUT", Path: base + "/pins/shape", Bearer: owner, JSON: `{"data":{"total":500}}`}); r.StatusCode != http.StatusOK {
+		t.Fatalf("pin: %d %s", r.StatusCode, r.body)
+	}
+	tests := []struct {
+		name, query, wantShape, wantPort string
+	}{
+		{"with pins", "?pins=true", `{"total":500}`, "true"},
+		{"without pins", "", `{"total":1}`, "false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(request{Method: "POST", Path: base + "/run" + tt.query, Bearer: owner, JSON: `{"total":1}`})
+			var acc struct {
+				ExecutionID string `json:"execution_id"`
+			}
+			r.json(t, &acc)
+			h.waitExecution(owner, acc.ExecutionID, "succeeded")
+			var detail struct {
+				Nodes []struct {
+					NodeID string          `json:"node_id"`
+					Port   string          `json:"port"`
+					Input  json.RawMessage `json:"input"`
+					Output json.RawMessage `json:"output"`
+				} `json:"nodes"`
+			}
+			h.do(request{Method: "GET", Path: "/api/v1/executions/" + acc.ExecutionID, Bearer: owner}).json(t, &detail)
+			got := map[string]string{}
+			for _, n := range detail.Nodes {
+				got[n.NodeID+".output"] = strings.ReplaceAll(string(n.Output), " ", "")
+				got[n.NodeID+".port"] = n.Port
+				got[n.NodeID+".input"] = strings.ReplaceAll(string(n.Input), " ", "")
+			}
+			if got["shape.output"] != tt.wantShape || got["big.input"] != tt.wantShape || got["big.port"] != tt.wantPort {
+				t.Errorf("runs: %v; want shape's output and big's input %s, big's port %s", got, tt.wantShape, tt.wantPort)
+			}
+		})
+	}
+	// The last test run is the newest manual run, with its nodes' data.
+	var last struct {
+		ExecutionID *string `json:"execution_id"`
+		Nodes       []struct {
+			NodeID string `json:"node_id"`
+		} `json:"nodes"`
+	}
+	h.do(request{Method: "GET", Path: base + "/last-test-run", Bearer: owner}).json(t, &last)
+	if last.ExecutionID == nil || len(last.Nodes) != 3 {
+		t.Errorf("last test run: %+v", last)
+	}
 }
