@@ -697,6 +697,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       onChange={(def, field) => changeNode(n.id, def, field)}
       onDelete={deleteSelection}
       onClose={() => {
+        nodeData.setOpen(false);
         if (narrow) store.setState({ sheetFor: null });
         else selectNode("");
       }}

@@ -4,7 +4,7 @@
 // input shows a live preview evaluated by the server against the current input, under a run's sandbox limits.
 // Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here. On a phone
 // the three columns become tabs.
-import { useEffect, useMemo, useRef, useState, type DragEvent, type ReactNode } from "react";
+import { useEffect, useRef, useState, type DragEvent, type ReactNode } from "react";
 import { errorMessage, type Api } from "./api";
 import { member, wrap } from "./hints";
 import type { Execution, ExpressionKind } from "./types";
@@ -276,14 +276,11 @@ export function NodeView(p: NodeViewProps) {
   const output = (
     <DataPane side="output" title="Output" value={shown} prefix={outPrefix} empty="No output yet." extra={pinControls} />
   );
-  const cols = useMemo(
-    () => [
-      { id: "input" as const, label: "Input", body: input },
-      { id: "parameters" as const, label: "Parameters", body: p.panel },
-      { id: "output" as const, label: "Output", body: output },
-    ],
-    [input, output, p.panel],
-  );
+  const cols = [
+    { id: "input" as const, label: "Input", body: input },
+    { id: "parameters" as const, label: "Parameters", body: p.panel },
+    { id: "output" as const, label: "Output", body: output },
+  ];
   return (
     <div className={`cm-nodeview${p.narrow ? " cm-nodeview-narrow" : ""}`} role="dialog" aria-label="Node view" data-nodeview>
       <div className="cm-nv-bar">
