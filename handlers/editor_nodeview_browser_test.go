@@ -139,6 +139,28 @@ func TestNodeViewInTheBrowser(t *testing.T) {
 		b.assertClean()
 	})
 
+	t.Run("at 390 px the three columns are tabs", func(t *testing.T) {
+		wf := h.ownersWorkflow(w)
+		h.recordedRun(w, wf, "manual")
+		b := h.newBrowser(t)
+		b.setViewport(390, 844)
+		b.signIn(w.users["owner"], w.orgA.ID)
+		b.open("/workflows/" + wf.ID.String())
+		b.openNodeView("shape")
+		visible := func(col string) bool {
+			return b.eval(`(c) => { const el = document.querySelector(".cm-nv-col-" + c); return !!el && !el.hidden && el.offsetWidth > 0 }`, col).Bool()
+		}
+		if !visible("parameters") || visible("input") || visible("output") {
+			t.Errorf("on a phone the node view opens on Parameters alone: input %v, parameters %v, output %v",
+				visible("input"), visible("parameters"), visible("output"))
+		}
+		b.click(`[data-tab="output"]`)
+		b.waitUntil(`() => !document.querySelector(".cm-nv-col-output").hidden`)
+		b.waitFor(`[data-nodeview-side="output"] [data-view="table"]`)
+		b.assertNoHorizontalScroll()
+		b.assertClean()
+	})
+
 	t.Run("debug a failed execution in the editor", func(t *testing.T) {
 		wf := h.ownersWorkflow(w)
 		exec := h.recordedRun(w, wf, "webhook") // not a test run: only ?debug loads it
