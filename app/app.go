@@ -20,6 +20,7 @@ import (
 	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/platform/ratelimit"
 	"github.com/concertmaster/concertmaster/platform/secrets"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -72,6 +73,9 @@ type Config struct {
 	Flags *flags.Flags
 	// Retention is the instance's history retention (EXECUTION_RETENTION_*), which organizations may override.
 	Retention store.HistoryRetention
+	// Sandbox runs the editor's expression previews (NodeData.Preview) under the limits runs have; a pool with the
+	// default limits when nil (it starts no process until the first jq program).
+	Sandbox *sandbox.Pool
 	// Now is the clock of expiry times; time.Now when nil.
 	Now func() time.Time
 }
@@ -92,6 +96,8 @@ type App struct {
 	FeatureFlags *FeatureFlags
 	// Retention is an organization's own execution retention.
 	Retention *Retention
+	// NodeData is the editor's node view: pinned data, the last test run's data, expression previews.
+	NodeData *NodeData
 	// Outbox queues account mails as durable outgoing messages, so a request neither waits for SMTP nor reveals by
 	// its timing whether a mail went out.
 	Outbox *Outbox
@@ -120,6 +126,9 @@ func New(cfg Config) *App {
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
 	}
+	if cfg.Sandbox == nil {
+		cfg.Sandbox = sandbox.NewPool(sandbox.Options{Logger: cfg.Logger})
+	}
 	passwords := newPasswords(cfg.PasswordCost)
 	cfg.OutboxKeys, cfg.ChannelKeys = orEphemeralKeys(cfg.OutboxKeys, "outbox"), orEphemeralKeys(cfg.ChannelKeys, "notification-channels")
 	outbox := &Outbox{store: cfg.Store, keys: cfg.OutboxKeys, enabled: cfg.Mailer != nil, logger: cfg.Logger}
@@ -140,6 +149,7 @@ func New(cfg Config) *App {
 		Tokens:        &Tokens{store: cfg.Store, now: cfg.Now},
 		FeatureFlags:  &FeatureFlags{store: cfg.Store, flags: cfg.Flags},
 		Retention:     &Retention{store: cfg.Store, defaults: cfg.Retention},
+		NodeData:      &NodeData{store: cfg.Store, workflows: workflows, sandbox: cfg.Sandbox},
 		Accounts: &Accounts{store: cfg.Store, passwords: passwords, attempts: attempts{limiter: cfg.Limiter, logger: cfg.Logger},
 			outbox: outbox, now: cfg.Now, baseURL: baseURL, logger: cfg.Logger},
 		limiter: cfg.Limiter,

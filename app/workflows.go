@@ -221,12 +221,14 @@ func (w *Workflows) SetActive(ctx context.Context, c Caller, id uuid.UUID, activ
 // trigger's body (an empty object when empty), as a webhook's would. The execution and its job are committed
 // when it returns. It counts against the organization's trigger rate.
 func (w *Workflows) Run(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage) (store.Execution, error) {
-	return w.RunKind(ctx, c, id, body, store.KindProduction)
+	return w.RunKind(ctx, c, id, body, store.KindProduction, false)
 }
 
 // RunKind is Run with the run's kind: store.KindTest for the editor's Test run, which the dashboard and the
-// statistics leave out; store.KindProduction otherwise.
-func (w *Workflows) RunKind(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage, kind string) (store.Execution, error) {
+// statistics leave out; store.KindProduction otherwise. With pinned (the editor's test run that asks for pinned
+// data), each node of the version with data pinned (NodeData.Pin) starts as succeeded with that data as its output,
+// so it is not run and its children get the pinned data. Only such a run reads pins; triggered runs never do.
+func (w *Workflows) RunKind(ctx context.Context, c Caller, id uuid.UUID, body json.RawMessage, kind string, pinned bool) (store.Execution, error) {
 	if kind != store.KindProduction && kind != store.KindTest {
 		return store.Execution{}, fault.Fields("bad run", fault.FieldError{Field: "kind", Message: "must be production or test"})
 	}
@@ -249,11 +251,30 @@ func (w *Workflows) RunKind(ctx context.Context, c Caller, id uuid.UUID, body js
 	if err != nil {
 		return store.Execution{}, err
 	}
+	var start []engine.NodeRun
+	if pinned {
+		if start, err = w.pinnedRuns(ctx, head); err != nil {
+			return store.Execution{}, err
+		}
+	}
 	if err := w.triggers.Admit(ctx, head.OrganizationID); err != nil {
 		return store.Execution{}, err
 	}
 	return w.store.ExecutionCreate(ctx, c.Actor, store.NewExecution{
 		OrganizationID: head.OrganizationID, WorkflowID: head.WorkflowID, WorkflowVersionID: head.VersionID,
 		Version: head.Version, TriggerKind: "manual", TriggerData: trigger, Priority: head.Priority,
-		CreatedBy: &c.Principal.UserID, Kind: kind})
+		CreatedBy: &c.Principal.UserID, Kind: kind, StartRuns: start})
+}
+
+// pinnedRuns are the runs a test run of head starts with: one per pinned node of that version.
+func (w *Workflows) pinnedRuns(ctx context.Context, head store.WorkflowHead) ([]engine.NodeRun, error) {
+	pins, err := w.store.NodePinList(ctx, head.OrganizationID, head.WorkflowID)
+	if err != nil || len(pins) == 0 {
+		return nil, err
+	}
+	v, err := w.store.WorkflowVersion(ctx, head.OrganizationID, head.WorkflowID, head.Version)
+	if err != nil {
+		return nil, err
+	}
+	return testRunPins(pins, v.Definition, w.now()), nil
 }

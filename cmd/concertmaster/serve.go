@@ -15,6 +15,7 @@ import (
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/app/flags"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/handlers"
 	"github.com/concertmaster/concertmaster/handlers/admin"
 	"github.com/concertmaster/concertmaster/platform/mail"
@@ -152,11 +153,15 @@ func newWebServer(ctx context.Context, cfg *config, arch *service.Archetype, st 
 	if err != nil {
 		return nil, nil, err
 	}
-	deps.App = app.New(app.Config{OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
+	// The editor's expression previews run under the limits runs have (EVAL_*), in a pool of the web process.
+	previewOpts := cfg.Eval
+	previewOpts.Logger = logger
+	previews := sandbox.NewPool(previewOpts)
+	deps.App = app.New(app.Config{Sandbox: previews, OutboxKeys: outboxKeys, ChannelKeys: channelKeys, Store: st, Plans: bg.Plans, Registry: deps.Registry, Integrations: deps.Integrations,
 		ConnectionTester: deps.ConnectionTester, WebhookKeys: deps.WebhookKeys, Limiter: deps.Limiter, Files: deps.Files,
 		OrgTriggerRateLimit: cfg.Fairness.OrgTriggerRateLimit, Mailer: mailer, BaseURL: cfg.BaseURL, Logger: logger,
 		Flags: flagSet, Retention: cfg.Retention})
-	return handlers.New(deps), func() { stopJobsUI(); closeDeps() }, nil
+	return handlers.New(deps), func() { stopJobsUI(); closeDeps(); previews.Close() }, nil
 }
 
 // serveHTTP serves web on LISTEN_ADDR until ctx ends, then shuts down gracefully: the HTTP server first (requests

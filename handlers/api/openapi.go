@@ -88,7 +88,8 @@ func routeDescriptions() (map[string]apiRoute, error) {
 	all := map[string]apiRoute{}
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
 		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
-		flagRouteDescriptions(), sharingRouteDescriptions(), executionBulkRouteDescriptions(), integrationKindRouteDescriptions(),
+		flagRouteDescriptions(), sharingRouteDescriptions(), executionBulkRouteDescriptions(), nodeDataRouteDescriptions(),
+		integrationKindRouteDescriptions(),
 		retentionRouteDescriptions(), bundleRouteDescriptions(), templateRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {

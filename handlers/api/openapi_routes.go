@@ -184,9 +184,10 @@ func coreRouteDescriptions() map[string]apiRoute {
 			Summary: "Restore an old version as a new head", Description: "History is never rewritten.",
 			Responses: with(one(ok(WorkflowJSON{}, "The new head.")), st403, st404, st409, st422)},
 		"POST /api/v1/workflows/{id}/run": {Tag: tagExecutions, Summary: "Run manually",
-			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. `kind=test` marks a test run, left out of the dashboard and statistics (the editor's Test run is one).",
+			Description: "The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. `kind=test` marks a test run, left out of the dashboard and statistics (the editor's Test run is one). With pins=true (the editor's test run), nodes with pinned data start as succeeded with it as their output and are not run.",
 			Params: []apiParam{{Name: "kind", In: "query", Type: "", Description: "production (the default through the API) or test.",
-				Enum: []string{store.KindProduction, store.KindTest}}},
+				Enum: []string{store.KindProduction, store.KindTest}},
+				{Name: "pins", In: "query", Type: false, Description: "true: start pinned nodes from their pinned data (an editor test run)."}},
 			Body: anyJSON{}, BodyOptional: true,
 			Responses: with(one(accepted(ExecutionAccepted{}, "Queued.")), st403, st404, st409)},
 

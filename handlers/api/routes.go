@@ -15,6 +15,7 @@ import (
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/api/executionbulk"
+	"github.com/concertmaster/concertmaster/handlers/api/nodedata"
 	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/api/workflowtemplates"
@@ -107,6 +108,14 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)
 	s.api(rt, "PUT /api/v1/workflows/{id}/sharing/{userID}", sh.Put)
 	s.api(rt, "DELETE /api/v1/workflows/{id}/sharing/{userID}", sh.Delete)
+
+	// The editor's node view: pins, last test run, previews (handlers/api/nodedata, described in openapi_nodedata.go).
+	nd := &nodedata.Handlers{Kit: s.Kit, App: s.deps.App}
+	s.api(rt, "GET /api/v1/workflows/{id}/pins", nd.Pins)
+	s.api(rt, "PUT /api/v1/workflows/{id}/pins/{nodeID}", nd.Pin)
+	s.api(rt, "DELETE /api/v1/workflows/{id}/pins/{nodeID}", nd.Unpin)
+	s.api(rt, "GET /api/v1/workflows/{id}/last-test-run", nd.LastTestRun)
+	s.api(rt, "POST /api/v1/workflows/{id}/preview", nd.Preview)
 
 	// Workflow templates (handlers/api/workflowtemplates, described in openapi_templates.go).
 	tpl := &workflowtemplates.Handlers{Kit: s.Kit, App: s.deps.App, RespondCreated: s.respondCreatedWorkflow}

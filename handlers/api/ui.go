@@ -44,6 +44,11 @@ func CanvasAPIRoutes() []string {
 		"GET /api/v1/workflows/{id}/sharing",
 		"PUT /api/v1/workflows/{id}/sharing/{userID}",
 		"DELETE /api/v1/workflows/{id}/sharing/{userID}",
+		"GET /api/v1/workflows/{id}/pins",
+		"PUT /api/v1/workflows/{id}/pins/{nodeID}",
+		"DELETE /api/v1/workflows/{id}/pins/{nodeID}",
+		"GET /api/v1/workflows/{id}/last-test-run",
+		"POST /api/v1/workflows/{id}/preview",
 	}
 }
 

@@ -355,8 +355,9 @@ func (s *Handlers) apiWorkflowRestore(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, workflowOut(saved.Workflow, saved.Definition))
 }
 
-// apiWorkflowRun is POST /api/v1/workflows/{id}/run?kind=: a manual run whose JSON body becomes the trigger's
-// body, answered 202 {execution_id, run_number} once the execution and its job are committed.
+// apiWorkflowRun is POST /api/v1/workflows/{id}/run?kind=&pins=: a manual run whose JSON body becomes the
+// trigger's body (with pins=true, nodes pinned in the editor start with their pinned output instead of running),
+// answered 202 {execution_id, run_number} once the execution and its job are committed.
 func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 	wf, ok := s.PathWorkflow(w, r, authz.WorkflowRun) // before reading the body
 	if !ok {
@@ -369,7 +370,8 @@ func (s *Handlers) apiWorkflowRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	exec, err := s.deps.App.Workflows.RunKind(r.Context(), s.Caller(r), wf.ID, body, runKind(r))
+	pinned := r.URL.Query().Get("pins") == "true" // the editor's test run: pinned nodes are not run
+	exec, err := s.deps.App.Workflows.RunKind(r.Context(), s.Caller(r), wf.ID, body, runKind(r), pinned)
 	if err != nil {
 		s.Problem(w, r, err)
 		return

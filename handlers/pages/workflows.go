@@ -212,6 +212,7 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 		return
 	}
 	page.CanvasFlags = string(canvasFlags)
+	page.DebugExecution = s.debugExecution(r, wf.ID)
 	if o.Webhook != nil {
 		if page.Webhook, err = s.webhookView(r, id, *o.Webhook); err != nil {
 			s.PageError(w, r, err)
@@ -329,4 +330,23 @@ func (s *Handlers) restoreWorkflowVersionPage(w http.ResponseWriter, r *http.Req
 	}
 	s.afterWorkflowAction(w, r, saved.Workflow, "Version "+strconv.Itoa(number)+" restored as version "+
 		strconv.Itoa(int(saved.Workflow.Version))+".")
+}
+
+// debugExecution is the ?debug=<execution id> of "debug in editor": kept only when it is an execution of this
+// workflow the caller may see, so the canvas never asks for one it would be refused (a stale or foreign id is
+// dropped quietly; the page is the workflow's either way).
+func (s *Handlers) debugExecution(r *http.Request, workflowID uuid.UUID) string {
+	raw := r.URL.Query().Get("debug")
+	if raw == "" {
+		return ""
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	exec, err := s.deps.App.Executions.Get(r.Context(), s.Caller(r), id, authz.ExecutionView)
+	if err != nil || exec.WorkflowID != workflowID {
+		return ""
+	}
+	return exec.ID.String()
 }

@@ -444,6 +444,15 @@ type WorkflowExecution struct {
 	Kind              string
 }
 
+type WorkflowNodePin struct {
+	OrganizationID uuid.UUID
+	WorkflowID     uuid.UUID
+	NodeID         string
+	Data           json.RawMessage
+	UpdatedBy      *uuid.UUID
+	UpdatedAt      time.Time
+}
+
 type WorkflowPermission struct {
 	ID             uuid.UUID
 	OrganizationID uuid.UUID

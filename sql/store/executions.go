@@ -89,6 +89,9 @@ type NewExecution struct {
 	// its span when tracing is on) unless set.
 	RequestID   string
 	TraceParent string
+	// StartRuns are node runs written with the execution, before its job can see them: the runs it resumes
+	// after. An editor test run starts with its pinned nodes' outputs this way, so they are not run.
+	StartRuns []engine.NodeRun
 }
 
 // prepare fills in what the caller may leave out: the id, the trigger data, the priority, and the request id and
@@ -152,7 +155,7 @@ func (s *Store) ExecutionCreate(ctx context.Context, by Actor, in NewExecution) 
 	var out Execution
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		var err error
-		out, err = s.executionCreateTx(ctx, tx, q, in, nil)
+		out, err = s.executionCreateTx(ctx, tx, q, in, in.StartRuns)
 		if err != nil || by.UserID == nil {
 			return err
 		}

@@ -37,6 +37,7 @@ import { TIDY_UP, type Flags } from "./flags";
 import { hintsFor } from "./hints";
 import { useNarrow, useTheme } from "./hooks";
 import { Palette } from "./palette";
+import { dropText, ExprPreview, nodeInput, NodeView, useNodeData } from "./nodeview";
 import { Panel } from "./panel";
 import { NodePicker } from "./picker";
 import { ShortcutSheet } from "./shortcuts";
@@ -59,6 +60,8 @@ export interface EditorProps {
   canRun: boolean;
   /** The canvas's feature flags, as the page passed them. */
   flags: Flags;
+  /** An execution whose node data to show at start ("debug in editor"); else the last test run's is shown. */
+  debugExecution?: string;
 }
 
 export function Editor(props: EditorProps) {
@@ -100,7 +103,7 @@ function revealNode(rf: ReturnType<typeof useReactFlow<CmNode, CmEdge>>, canvas:
 /** Roughly half a node's size, so that a dropped node lands centred under the pointer. */
 const NODE_HALF = { x: 95, y: 28 };
 
-function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
+function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }: EditorProps) {
   const rf = useReactFlow<CmNode, CmEdge>();
   const theme = useTheme();
   const rootRef = useRef<HTMLDivElement>(null);
@@ -138,6 +141,9 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
   const stopRun = useRef<(() => void) | null>(null);
 
   const dirtyNow = useCallback(() => isDirty(store.getState(), canEdit), [store, canEdit]);
+  const nodeData = useNodeData(api, workflowId, debugExecution, (id, execution) =>
+    store.setState((s) => (s.run ? {} : { run: { id, execution, live: false } })),
+  );
 
   const applyWorkflow = useCallback(
     (wf: Workflow, fit: boolean) => {
@@ -656,6 +662,47 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
     const frame = window.requestAnimationFrame(() => revealNode(rf, canvasRef.current, panelFor));
     return () => window.cancelAnimationFrame(frame);
   }, [rf, panelFor, narrow]);
+  // The config panel of a node, docked or as the node view's middle column.
+  const selectedInput = selectedNode
+    ? nodeInput(selectedNode.id, definition.edges, runs.get(selectedNode.id)?.input, nodeData.pins)
+    : undefined;
+  const formHooks = {
+    exprDrop: dropText,
+    exprPreview: (source: string, kind: ExpressionKind) => (
+      <ExprPreview api={api} workflowId={workflowId} source={source} kind={kind} input={selectedInput} trigger={run?.execution?.trigger ?? null} />
+    ),
+  };
+  const panelOf = (n: NonNullable<typeof selectedNode>) => (
+          <Panel
+      key={n.id}
+      formHooks={formHooks}
+      headExtra={
+        nodeData.open ? null : (
+          <button type="button" className="cm-btn cm-btn-small" data-action="open-nodeview" onClick={() => nodeData.setOpen(true)}>
+            Input · Output
+          </button>
+        )
+      }
+      node={n}
+      types={typeIndex}
+      readOnly={!canEdit}
+      problems={problems.filter((p) => p.node_id === n.id)}
+      showRequired={showRequired}
+      integrations={integrations}
+      forms={forms}
+      hints={hints}
+      run={runs.get(n.id)}
+      executionId={run?.id ?? null}
+      focus={focus}
+      onChange={(def, field) => changeNode(n.id, def, field)}
+      onDelete={deleteSelection}
+      onClose={() => {
+        nodeData.setOpen(false);
+        if (narrow) store.setState({ sheetFor: null });
+        else selectNode("");
+      }}
+    />
+  );
   const showPalette = canEdit && paletteOpen;
 
   if (loadError) {
@@ -759,6 +806,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
               onNodeDragStart={dragStarted}
               onNodeDragStop={dragStopped}
               onNodeClick={(_e, n) => store.setState({ sheetFor: n.id, focus: null })}
+              onNodeDoubleClick={() => nodeData.setOpen(true)}
               onPaneClick={() => store.setState({ sheetFor: null })}
               nodesDraggable={canEdit}
               nodesConnectable={canEdit}
@@ -783,28 +831,25 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
             <p className="cm-empty">{canEdit ? "Start with a trigger: drag one from the node list, or select it and press Enter." : "This workflow has no nodes."}</p>
           )}
         </div>
-        {showPanel && selectedNode && (
-          <Panel
+        {showPanel && selectedNode && (nodeData.open ? (
+          <NodeView
             key={selectedNode.id}
-            node={selectedNode}
-            types={typeIndex}
-            readOnly={!canEdit}
-            problems={problems.filter((p) => p.node_id === selectedNode.id)}
-            showRequired={showRequired}
-            integrations={integrations}
-            forms={forms}
-            hints={hints}
-            run={runs.get(selectedNode.id)}
-            executionId={run?.id ?? null}
-            focus={focus}
-            onChange={(def, field) => changeNode(selectedNode.id, def, field)}
-            onDelete={deleteSelection}
-            onClose={() => {
-              if (narrow) store.setState({ sheetFor: null });
-              else selectNode("");
-            }}
+            api={api}
+            workflowId={workflowId}
+            nodeId={selectedNode.id}
+            canEdit={canEdit}
+            narrow={narrow}
+            input={selectedInput}
+            output={runs.get(selectedNode.id)?.output ?? undefined}
+            pinned={nodeData.pins[selectedNode.id]}
+            isPinned={selectedNode.id in nodeData.pins}
+            onPinned={nodeData.onPinned}
+            onClose={() => nodeData.setOpen(false)}
+            panel={panelOf(selectedNode)}
           />
-        )}
+        ) : (
+          panelOf(selectedNode)
+        ))}
       </div>
       {shortcutsOpen && <ShortcutSheet tidyUp={canTidy} onClose={() => setShortcutsOpen(false)} />}
       {picker && (

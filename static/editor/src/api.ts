@@ -92,8 +92,25 @@ export class Api {
   restore(id: string, n: number) {
     return this.request<Workflow>("POST", `/workflows/${enc(id)}/versions/${n}/restore`);
   }
+  /** A test run from the editor: nodes with pinned data start from it instead of running (pins=true). */
   run(id: string, sample: unknown) {
-    return this.request<{ execution_id: string }>("POST", `/workflows/${enc(id)}/run`, sample);
+    return this.request<{ execution_id: string }>("POST", `/workflows/${enc(id)}/run?pins=true`, sample);
+  }
+  pins(id: string) {
+    return this.request<{ items: Pin[] }>("GET", `/workflows/${enc(id)}/pins`).then((r) => r.items ?? []);
+  }
+  pin(id: string, nodeId: string, data: unknown) {
+    return this.request<Pin>("PUT", `/workflows/${enc(id)}/pins/${enc(nodeId)}`, { data });
+  }
+  unpin(id: string, nodeId: string) {
+    return this.request<void>("DELETE", `/workflows/${enc(id)}/pins/${enc(nodeId)}`);
+  }
+  /** The newest manual run's id, or null when the workflow was never test-run. */
+  lastTestRun(id: string) {
+    return this.request<{ execution_id: string | null }>("GET", `/workflows/${enc(id)}/last-test-run`).then((r) => r.execution_id ?? null);
+  }
+  preview(id: string, body: { kind: string; source: string; input?: unknown; trigger?: unknown }) {
+    return this.request<PreviewResult>("POST", `/workflows/${enc(id)}/preview`, body);
   }
   executions(workflowId: string, limit = 10) {
     return this.request<{ items: Execution[] }>(
@@ -116,3 +133,17 @@ export class Api {
 }
 
 const enc = encodeURIComponent;
+
+/** A node output pinned in the editor. */
+export interface Pin {
+  node_id: string;
+  data: unknown;
+  updated_at: string;
+}
+
+/** A preview's answer: the value, or the error a run would fail with. */
+export interface PreviewResult {
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+}

@@ -20,7 +20,7 @@ export interface RunValues {
 const MAX_KEYS = 12;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-function member(prefix: string, key: string): string {
+export function member(prefix: string, key: string): string {
   return IDENT.test(key) ? `${prefix}.${key}` : `${prefix}[${JSON.stringify(key)}]`;
 }
 
@@ -44,7 +44,7 @@ function toJq(path: string): string {
   return "$" + path;
 }
 
-function wrap(path: string, kind: ExpressionKind): string {
+export function wrap(path: string, kind: ExpressionKind): string {
   if (kind === "template") return `{{ ${path} }}`;
   if (kind === "jq") return toJq(path);
   return path;

@@ -27,6 +27,9 @@ interface Props {
   onChange: (def: DefNode, field: string) => void;
   onDelete: () => void;
   onClose: () => void;
+  /** The node view's hooks into the config form (drop a field into an expression, live preview) and its button. */
+  formHooks?: Pick<FormContext, "exprDrop" | "exprPreview">;
+  headExtra?: ReactNode;
 }
 
 const DURATION = /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/;
@@ -75,6 +78,7 @@ export function Panel(props: Props) {
     integrations: props.integrations,
     forms: props.forms,
     onChange: (path, value) => change(path, value),
+    ...props.formHooks,
   };
 
   // Problems no input shows: about the node as a whole, its id or type, or the config as a whole.
@@ -105,6 +109,7 @@ export function Panel(props: Props) {
         <h2 id="cm-panel-title" tabIndex={-1}>
           {type?.title ?? def.type}
         </h2>
+        {props.headExtra}
         <button type="button" className="cm-icon-btn" aria-label="Close the node panel" onClick={props.onClose}>
           ×
         </button>

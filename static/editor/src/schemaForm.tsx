@@ -1,7 +1,7 @@
 // The config form of a node, generated from its type's JSON Schema (classify() in schema.ts decides the control).
 // Every input's name is its path in the node ("config.cases.0.condition"), which is also how server validation
 // errors name fields, so an error lands at its input and tests can find inputs by name.
-import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type DragEvent, type ReactNode } from "react";
 import type { Hint } from "./hints";
 import { checkValue, classify, getIn, labelOf, resolve, type FieldKind } from "./schema";
 import type { ExpressionKind, FormInfo, Integration, JSONSchema } from "./types";
@@ -22,6 +22,10 @@ export interface FormContext {
   integrations: Integration[] | null;
   forms: FormInfo[] | null;
   onChange: (path: Path, value: unknown) => void;
+  /** The node view's hooks (nodeview.tsx): what a field dragged from the data becomes in an expression input of a
+   * kind (null: not ours), and a live preview shown under it. */
+  exprDrop?: (data: DataTransfer, kind: ExpressionKind) => string | null;
+  exprPreview?: (source: string, kind: ExpressionKind) => ReactNode;
 }
 
 export const nameOf = (path: Path) => path.join(".");
@@ -340,6 +344,17 @@ function ExprText(props: {
     onValue(value.slice(0, start) + text + value.slice(end));
   };
   const cls = `cm-input${props.mono || expr ? " cm-mono" : ""}`;
+  const drop = {
+    onDragOver: (e: DragEvent) => {
+      if (expr && ctx.exprDrop && !ctx.readOnly) e.preventDefault();
+    },
+    onDrop: (e: DragEvent) => {
+      const text = expr && ctx.exprDrop && !ctx.readOnly ? ctx.exprDrop(e.dataTransfer, expr) : null;
+      if (text === null) return;
+      e.preventDefault();
+      insert(text);
+    },
+  };
   const field = multiline ? (
     <textarea
       {...common}
@@ -352,6 +367,7 @@ function ExprText(props: {
       onChange={(e) => onValue(e.target.value)}
       onFocus={() => setFocused(true)}
       onBlur={() => setFocused(false)}
+      {...drop}
     />
   ) : (
     <input
@@ -366,12 +382,14 @@ function ExprText(props: {
       onChange={(e) => onValue(e.target.value)}
       onFocus={() => setFocused(true)}
       onBlur={() => setFocused(false)}
+      {...drop}
     />
   );
   return (
     <>
       {field}
       {expr && focused && !ctx.readOnly && <Hints hints={ctx.hints(expr)} kind={expr} onPick={insert} />}
+      {expr && ctx.exprPreview?.(value, expr)}
     </>
   );
 }

@@ -158,26 +158,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/executions/bulk": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Retry, cancel or delete several executions
-         * @description Up to 100 executions. Each is authorized on its own workflow (execution.retry, execution.cancel, execution.delete), done and audited on its own: the answer is 200 with one result per execution, refused ones saying why (not_found, forbidden, conflict, rate_limited). A retry starts from the start; only finished executions are deleted.
-         */
-        post: operations["postExecutionsBulk"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/executions/{id}": {
         parameters: {
             query?: never;
@@ -1067,6 +1047,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workflows/{id}/last-test-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The last test run's node data
+         * @description The newest manual run's trigger data and each node's latest input, output and error, so the editor shows them again after a reload. execution_id is null when the workflow was never run manually.
+         */
+        get: operations["getWorkflowsByIdLastTestRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/pins": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List pinned node data
+         * @description The outputs pinned to nodes of the workflow's draft. Only a test run with pins=true uses them; triggered runs never do.
+         */
+        get: operations["getWorkflowsByIdPins"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/pins/{nodeID}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Pin a node's output
+         * @description Pins any JSON (at most 256 KiB) as the node's output for test runs; replaces an earlier pin. Takes editing the workflow.
+         */
+        put: operations["putWorkflowsByIdPinsByNodeID"];
+        post?: never;
+        /**
+         * Unpin a node
+         * @description Removes the node's pinned data (404 when it had none). Takes editing the workflow.
+         */
+        delete: operations["deleteWorkflowsByIdPinsByNodeID"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflows/{id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview an expression
+         * @description Evaluates an expression, template or jq program against the given input (and trigger) under the sandbox limits of a run: time, memory, output size, depth. An evaluation that fails answers ok false with the error a run would fail with.
+         */
+        post: operations["postWorkflowsByIdPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows/{id}/run": {
         parameters: {
             query?: never;
@@ -1078,7 +1142,7 @@ export interface paths {
         put?: never;
         /**
          * Run manually
-         * @description The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. `kind=test` marks a test run, left out of the dashboard and statistics (the editor's Test run is one).
+         * @description The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. With pins=true (the editor's test run), nodes with pinned data start as succeeded with it as their output and are not run.
          */
         post: operations["postWorkflowsByIdRun"];
         delete?: never;
@@ -1606,13 +1670,10 @@ export interface components {
             finished_at?: string | null;
             /** Format: uuid */
             id: string;
-            kind: string;
             nodes?: components["schemas"]["NodeRun"][] | null;
             request_id?: string;
             /** Format: uuid */
             retry_of?: string | null;
-            /** Format: int64 */
-            run_number?: number;
             /** Format: date-time */
             started_at?: string | null;
             status: string;
@@ -1628,8 +1689,6 @@ export interface components {
         ExecutionAccepted: {
             /** Format: uuid */
             execution_id: string;
-            /** Format: int64 */
-            run_number?: number;
         };
         ExecutionCancel: {
             /** Format: uuid */
@@ -1799,9 +1858,10 @@ export interface components {
             permission: "view" | "run" | "edit";
         };
         Input: {
-            /** @enum {string} */
-            action: "retry" | "cancel" | "delete";
-            ids: string[] | null;
+            /** Format: int64 */
+            failed_days?: number | null;
+            /** Format: int64 */
+            succeeded_days?: number | null;
         };
         Integration: {
             allow_privileged_role: boolean;
@@ -1899,6 +1959,14 @@ export interface components {
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
         };
+        LastRun: {
+            /** Format: uuid */
+            execution_id: string | null;
+            nodes: components["schemas"]["NodeData"][] | null;
+            status: string;
+            /** @description Any JSON value. */
+            trigger: unknown;
+        };
         List: {
             can_share: boolean;
             items: components["schemas"]["Grant"][] | null;
@@ -1937,6 +2005,15 @@ export interface components {
         MemberRoleInput: {
             /** @enum {string} */
             role: "owner" | "admin" | "member" | "viewer";
+        };
+        NodeData: {
+            error?: string;
+            /** @description Any JSON value. */
+            input?: unknown;
+            node_id: string;
+            /** @description Any JSON value. */
+            output?: unknown;
+            status: string;
         };
         NodeRun: {
             /** Format: int64 */
@@ -2072,8 +2149,19 @@ export interface components {
             status: string;
             subject: string;
         };
-        Output: {
-            results: components["schemas"]["Result"][] | null;
+        Pin: {
+            /** @description Any JSON value. */
+            data: unknown;
+            node_id: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        PinInput: {
+            /** @description Any JSON value. */
+            data: unknown;
+        };
+        Pins: {
+            items: components["schemas"]["Pin"][] | null;
         };
         Placeholder: {
             help?: string;
@@ -2083,6 +2171,20 @@ export interface components {
             kind: "integration" | "form" | "";
             label: string;
             nodes: string[] | null;
+        };
+        Preview: {
+            error?: string;
+            ok: boolean;
+            result?: unknown;
+        };
+        PreviewInput: {
+            /** @description Any JSON value. */
+            input?: unknown;
+            /** @enum {string} */
+            kind: "expression" | "template" | "jq";
+            source: string;
+            /** @description Any JSON value. */
+            trigger?: unknown;
         };
         PrivilegedRoleInput: {
             allowed?: boolean;
@@ -2100,23 +2202,6 @@ export interface components {
         };
         RefreshRequest: {
             refresh_token?: string;
-        };
-        Result: {
-            code?: string;
-            /** Format: uuid */
-            execution_id?: string | null;
-            /** Format: uuid */
-            id: string;
-            message: string;
-            ok: boolean;
-            /** Format: int64 */
-            run_number?: number;
-        };
-        RetentionInput: {
-            /** Format: int64 */
-            failed_days?: number | null;
-            /** Format: int64 */
-            succeeded_days?: number | null;
         };
         RetryInput: {
             /** @enum {string} */
@@ -2959,14 +3044,12 @@ export interface operations {
     getExecutions: {
         parameters: {
             query?: {
-                /** @description Full-text search of the error of failed executions, or, written trigger.<path>=<value>, the trigger data (among the newest 5,000 executions the other filters select; the cursor continues), at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
+                /** @description Full-text search of the error of failed executions, at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
                 q?: string;
                 /** @description Only executions of this workflow. */
                 workflow_id?: string;
                 /** @description Only executions in this status. */
                 status?: "queued" | "running" | "waiting" | "succeeded" | "failed" | "canceled";
-                /** @description Only executions of this kind: production, test (the editor's Test run) or retry. */
-                kind?: "production" | "test" | "retry";
                 /** @description Only executions created after this time (RFC 3339). */
                 since?: string;
                 /** @description The next_cursor of the previous page. */
@@ -3000,75 +3083,6 @@ export interface operations {
             };
             /** @description The caller's role does not allow this. */
             403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The input is not valid; errors names each bad field (and node). */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limited; Retry-After says when to try again. */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A failure on the server's side; it has been logged under request_id. */
-            500: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    postExecutionsBulk: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["Input"];
-            };
-        };
-        responses: {
-            /** @description One result per execution, in the order given. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Output"];
-                };
-            };
-            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is over its size limit. */
-            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6460,7 +6474,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RetentionInput"];
+                "application/json": components["schemas"]["Input"];
             };
         };
         responses: {
@@ -7803,11 +7817,370 @@ export interface operations {
             };
         };
     };
+    getWorkflowsByIdLastTestRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run's node data. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LastRun"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWorkflowsByIdPins: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The pins. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pins"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putWorkflowsByIdPinsByNodeID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+                /** @description The node's id in the definition. */
+                nodeID: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinInput"];
+            };
+        };
+        responses: {
+            /** @description The pin. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pin"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWorkflowsByIdPinsByNodeID: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+                /** @description The node's id in the definition. */
+                nodeID: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unpinned. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWorkflowsByIdPreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewInput"];
+            };
+        };
+        responses: {
+            /** @description The value, or why it could not be computed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Preview"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource in the caller's organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postWorkflowsByIdRun: {
         parameters: {
             query?: {
-                /** @description production (the default through the API) or test. */
-                kind?: "production" | "test";
+                /** @description true: start pinned nodes from their pinned data (an editor test run). */
+                pins?: boolean;
             };
             header?: never;
             path: {
