@@ -40,6 +40,8 @@ import { Palette } from "./palette";
 import { Panel } from "./panel";
 import { NodePicker } from "./picker";
 import { ShortcutSheet } from "./shortcuts";
+import { SharingDrawer } from "./sharing";
+import type { CredentialActions } from "./credentials";
 import { fieldLabel, normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
 import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
@@ -173,6 +175,34 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
   }, [api, workflowId, applyWorkflow, store]);
 
   useEffect(() => () => stopRun.current?.(), []);
+
+  // The sharing drawer is offered only to those the API says may change the grants.
+  const [canShare, setCanShare] = useState(false);
+  const [sharingOpen, setSharingOpen] = useState(false);
+  useEffect(() => {
+    let cancelled = false;
+    api.sharing(workflowId).then(
+      (sh) => !cancelled && setCanShare(sh.can_share),
+      () => !cancelled && setCanShare(false),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api, workflowId]);
+
+  // "Create new…" in a credential picker: the new integration joins the pickers' choices at once.
+  const credentials = useMemo<CredentialActions>(
+    () => ({
+      kinds: () => api.integrationKinds(),
+      create: async (input) => {
+        const created = await api.createIntegration(input);
+        store.setState((s) => ({ integrations: [...(s.integrations ?? []), created] }));
+        say(`Created the credentials “${created.name}” and chose them.`, "ok");
+        return created;
+      },
+    }),
+    [api, store, say],
+  );
 
   const definition = useMemo(() => definitionOf({ graph, base }), [graph, base]);
   const dirty = loaded && canEdit && JSON.stringify(definition) !== savedJson;
@@ -708,6 +738,8 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
         onTestRun={() => store.setState({ dialog: "test" })}
         onVersions={() => store.setState({ dialog: "versions" })}
         onWebhook={() => store.setState({ dialog: "webhook" })}
+        onSharing={canShare ? () => setSharingOpen((o) => !o) : undefined}
+        sharingOpen={sharingOpen}
         onUndo={undo}
         onRedo={redo}
         onFit={fit}
@@ -783,7 +815,8 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
             <p className="cm-empty">{canEdit ? "Start with a trigger: drag one from the node list, or select it and press Enter." : "This workflow has no nodes."}</p>
           )}
         </div>
-        {showPanel && selectedNode && (
+        {sharingOpen && canShare && <SharingDrawer api={api} workflowId={workflowId} onClose={() => setSharingOpen(false)} />}
+        {showPanel && selectedNode && !sharingOpen && (
           <Panel
             key={selectedNode.id}
             node={selectedNode}
@@ -793,6 +826,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags }: EditorProps) {
             showRequired={showRequired}
             integrations={integrations}
             forms={forms}
+            credentials={credentials}
             hints={hints}
             run={runs.get(selectedNode.id)}
             executionId={run?.id ?? null}

@@ -19,6 +19,8 @@ export type FieldKind =
   | { kind: "stringish"; expr?: ExpressionKind }
   | { kind: "integration"; kinds: string[] | null }
   | { kind: "form" }
+  /** An object mapping free keys to strings (headers, query, mapping) or to enum values: rows of key and value. */
+  | { kind: "map"; value: JSONSchema }
   /** Anything else, edited as JSON. */
   | { kind: "json"; expr?: ExpressionKind };
 
@@ -93,6 +95,10 @@ export function classify(name: string, raw: JSONSchema, root: JSONSchema, nodeTy
     case "object":
       if (s.properties && (s.additionalProperties === undefined || s.additionalProperties === false)) {
         return { kind: "object", schema: s };
+      }
+      if (!s.properties && s.additionalProperties && typeof s.additionalProperties === "object") {
+        const v = resolve(s.additionalProperties, root);
+        if (Array.isArray(v.enum) || typeOf(v) === "string") return { kind: "map", value: v };
       }
       return { kind: "json", expr };
     default:

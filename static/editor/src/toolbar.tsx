@@ -25,6 +25,9 @@ export interface ToolbarProps {
   onTestRun: () => void;
   onVersions: () => void;
   onWebhook: () => void;
+  /** Opens the sharing drawer; absent for those who may not change the grants. */
+  onSharing?: () => void;
+  sharingOpen?: boolean;
   onUndo: () => void;
   onRedo: () => void;
   onFit: () => void;
@@ -85,6 +88,7 @@ export function Toolbar(p: ToolbarProps) {
         ))}
       <Btn action="versions" label="Versions" icon="↺" onClick={p.onVersions} />
       {p.showWebhook && <Btn action="webhook" label="Webhook" icon="⚡" onClick={p.onWebhook} />}
+      {p.onSharing && <Btn action="sharing" label="Share" icon="⇆" onClick={p.onSharing} pressed={!!p.sharingOpen} />}
       {p.onTidyUp && <Btn action="tidy-up" label="Tidy up" icon="⊞" onClick={p.onTidyUp} keys="Shift+T" />}
       <Btn action="fit" label="Fit view" icon="⤢" onClick={p.onFit} iconOnly={!p.narrow} />
     </>

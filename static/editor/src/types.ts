@@ -113,3 +113,13 @@ export type WebhookInfo = Schemas["WebhookInfo"];
 export type Integration = Schemas["Integration"];
 
 export type FormInfo = Schemas["Form"];
+
+export type IntegrationKind = Schemas["IntegrationKind"];
+
+export type IntegrationField = Schemas["IntegrationField"];
+
+export type Grant = Schemas["Grant"];
+
+export type Member = Schemas["Member"];
+
+export type Permission = Schemas["GrantInput"]["permission"];
