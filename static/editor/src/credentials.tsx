@@ -2,6 +2,7 @@
 // integration-kinds, the same one the integrations page's typed forms come from), which creates the integration
 // through the API and selects it, without leaving the editor. Secrets are password inputs and never shown back.
 import { useEffect, useState } from "react";
+import { createPortal } from "react-dom";
 import { ApiError, errorMessage } from "./api";
 import { Dialog } from "./dialogs";
 import type { Integration, IntegrationField, IntegrationKind } from "./types";
@@ -18,7 +19,9 @@ export function CreateCredential({ kinds, actions, onCreated }: { kinds: string[
       <button type="button" className="cm-btn cm-btn-small" data-action="create-credential" onClick={() => setOpen(true)}>
         Create new…
       </button>
-      {open && (
+      {/* A portal: the picker sits inside the panel's form, and a form may not hold another. */}
+      {open &&
+        createPortal(
         <CredentialDialog
           kinds={kinds}
           actions={actions}
@@ -27,8 +30,9 @@ export function CreateCredential({ kinds, actions, onCreated }: { kinds: string[
             setOpen(false);
             onCreated(i);
           }}
-        />
-      )}
+        />,
+          document.body,
+        )}
     </>
   );
 }
@@ -141,7 +145,7 @@ function CredentialDialog(props: { kinds: string[] | null; actions: CredentialAc
             </p>
           )}
           <div className="cm-dialog-actions">
-            <button type="submit" className="cm-btn cm-btn-primary" data-action="save-credential" disabled={busy || name.trim() === ""}>
+            <button type="button" className="cm-btn cm-btn-primary" data-action="save-credential" disabled={busy || name.trim() === ""} onClick={() => void submit()}>
               Create and use
             </button>
           </div>
