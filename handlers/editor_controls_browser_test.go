@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-rod/rod/lib/input"
 )
@@ -281,6 +282,76 @@ func TestSharingDrawerInTheBrowser(t *testing.T) {
 	b.waitFor(`[data-sharing-empty]`)
 	if got := grants(); got != "[]" {
 		t.Errorf("grants after revoking: %s", got)
+	}
+	b.assertClean()
+}
+
+// TestStickyNotesInTheBrowser: a note stored with the workflow shows its text as text (markup in it stays letters,
+// line breaks stay); N adds a note ready for typing, which takes a colour and a new size; a copied note pastes as a
+// new one, Delete removes it, and a save stores the notes in the definition's notes.
+func TestStickyNotesInTheBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	w := h.newWorld()
+	owner := w.users["owner"]
+	wf := h.workflowIn(w.orgA.ID, owner, "Notes", `{"nodes":[
+ {"id":"hook","type":"trigger.webhook","position":{"x":0,"y":0},"config":{}}],"edges":[],
+ "notes":[{"id":"note_1","text":"<img src=x id=evil>\nsecond line","position":{"x":0,"y":-260},"size":{"width":240,"height":160},"color":"green"}]}`)
+	b := h.newBrowser(t)
+	b.setViewport(1440, 900)
+	b.signIn(owner, w.orgA.ID)
+	b.open("/workflows/" + wf.ID.String())
+	b.waitFor(`[data-note="note_1"] [data-note-text]`)
+	if got := b.eval(`() => { const el = document.querySelector('[data-note="note_1"] [data-note-text]');
+		return [el.children.length, el.innerText, !!document.getElementById("evil")]; }`).Arr(); got[0].Int() != 0 ||
+		got[1].Str() != "<img src=x id=evil>\nsecond line" || got[2].Bool() {
+		t.Errorf("the stored note renders as %v, want its text as plain text with its line break", got)
+	}
+
+	b.press(input.KeyN)
+	b.waitUntil(`() => document.activeElement?.matches('[data-note="note_2"] textarea')`)
+	b.fill(`[data-note="note_2"] textarea`, "Line one\nLine <two>")
+	b.choose(`[data-note="note_2"] [aria-label="Note colour"]`, "blue")
+	corner := `.react-flow__node[data-id="note:note_2"] .react-flow__resize-control.handle.bottom.right`
+	// The note is panned into view when it lands below it; its corner stays put once the pan is over.
+	b.waitUntil(`(sel) => { const r = document.querySelector(sel)?.getBoundingClientRect();
+		return r && r.bottom < innerHeight - 20 && r.right < innerWidth - 20; }`, corner)
+	if err := b.waitFor(corner).WaitStable(100 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	from := b.center(corner)
+	to := from
+	to.X, to.Y = from.X+120, from.Y+60
+	b.drag("the note's corner", from, to)
+	b.waitUntil(`() => document.querySelector('.react-flow__node[data-id="note:note_2"]').getBoundingClientRect().width > 300`)
+
+	// Copy note_1, paste it as note_3, then delete that.
+	b.clickStill(`[data-note="note_1"] [data-note-text]`)
+	b.waitUntil(`() => document.querySelectorAll(".react-flow__node.selected").length === 1`)
+	b.shortcut("c", "KeyC", 67, "copy")
+	b.waitUntil(`() => document.querySelector("[data-editor-status]").textContent.includes("1 note")`)
+	b.shortcut("v", "KeyV", 86, "paste")
+	b.waitFor(`[data-note="note_3"]`)
+	b.press(input.Delete)
+	b.waitUntil(`() => !document.querySelector('[data-note="note_3"]') && document.querySelectorAll("[data-note]").length === 2`)
+
+	b.clickStill(`[data-action="save"]`)
+	b.waitUntil(`() => document.querySelector("[data-editor-version]")?.textContent.includes("2")`)
+	var saved struct {
+		Definition struct {
+			Notes []struct {
+				ID, Text, Color string
+				Size            struct{ Width, Height float64 }
+			} `json:"notes"`
+		} `json:"definition"`
+	}
+	h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID.String(), Bearer: h.accessToken(owner, w.orgA.ID)}).json(t, &saved)
+	notes := saved.Definition.Notes
+	if len(notes) != 2 || notes[0].ID != "note_1" || notes[0].Text != "<img src=x id=evil>\nsecond line" || notes[0].Color != "green" {
+		t.Fatalf("saved notes %+v", notes)
+	}
+	if n := notes[1]; n.ID != "note_2" || n.Text != "Line one\nLine <two>" || n.Color != "blue" || n.Size.Width < 300 || n.Size.Height < 190 {
+		t.Errorf("the new note saved as %+v: want its text, blue, about 360×220", n)
 	}
 	b.assertClean()
 }

@@ -34,6 +34,8 @@ export interface ToolbarProps {
   /** Tidy up, when the editor.tidy_up flag lets this organization have it. */
   onTidyUp?: () => void;
   onDelete: () => void;
+  /** Adds a sticky note; absent when the canvas is read-only. */
+  onAddNote?: () => void;
   onProblem: (p: FieldProblem) => void;
   /** A problem's node and field in the words the canvas and the panel show (the node's label, the field's label). */
   describeProblem: (p: FieldProblem) => { node: string; field: string };
@@ -101,6 +103,7 @@ export function Toolbar(p: ToolbarProps) {
         {p.canEdit && (
           <Btn action="save" label="Save" icon="⤓" onClick={p.onSave} disabled={!p.dirty || busy} primary keys="Control+S" />
         )}
+        {p.onAddNote && <Btn action="add-note" label="Note" icon="✎" onClick={p.onAddNote} keys="N" />}
         {p.canRun && <Btn action="test-run" label="Test run" icon="▶" onClick={p.onTestRun} disabled={busy} />}
       </div>
       {p.canEdit && (

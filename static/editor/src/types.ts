@@ -75,9 +75,19 @@ export interface DefEdge {
   [k: string]: unknown;
 }
 
+/** A sticky note on the canvas (the engine's Note): plain text, never run. */
+export interface DefNote {
+  id: string;
+  text: string;
+  position?: { x: number; y: number };
+  size?: { width: number; height: number };
+  color?: string;
+}
+
 export interface Definition {
   nodes: DefNode[];
   edges: DefEdge[];
+  notes?: DefNote[];
   [k: string]: unknown;
 }
 
