@@ -218,6 +218,8 @@ const NODE_FIELD_LABELS: Record<string, string> = {
 export function fieldLabel(field: string | undefined, configSchema: JSONSchema | undefined): string {
   const path = normalizeField(field).split(".").filter((x) => x !== "");
   if (path.length === 0) return "";
+  // A sticky note's problem ("notes.2.text") counts notes from 1, as people do.
+  if (path[0] === "notes" && /^\d+$/.test(path[1] ?? "")) return [`Note ${Number(path[1]) + 1}`, ...path.slice(2).map((k) => labelOf(k, {}))].join(" › ");
   if (path[0] !== "config") return path.map((k, i) => (i === 0 ? (NODE_FIELD_LABELS[k] ?? labelOf(k, {})) : labelOf(k, {}))).join(" › ");
   const root = configSchema ?? {};
   const out: string[] = [];
