@@ -18,7 +18,30 @@ const MaxDefinitionBytes = 2 << 20
 type Definition struct {
 	Nodes []Node `json:"nodes"`
 	Edges []Edge `json:"edges"`
+	// Notes are the sticky notes authors leave on the canvas. They never run; they are kept (and bounded, see
+	// checkNotes) so that the explanation of a workflow travels with its versions, exports and copies.
+	Notes []Note `json:"notes,omitempty"`
 }
+
+// Note is a sticky note on the canvas: plain text (the editor shows it as text, never as HTML), where it sits,
+// how large it is drawn and its colour.
+type Note struct {
+	ID       string   `json:"id"`
+	Text     string   `json:"text"`
+	Position Position `json:"position"`
+	Size     Size     `json:"size"`
+	// Color is one of NoteColors; empty means the first.
+	Color string `json:"color,omitempty"`
+}
+
+// Size is how large the editor draws a note, in canvas pixels.
+type Size struct {
+	Width  float64 `json:"width"`
+	Height float64 `json:"height"`
+}
+
+// NoteColors are the colours a note may have: a fixed palette, so a stored value can never carry CSS.
+var NoteColors = []string{"yellow", "blue", "green", "pink", "purple", "gray"}
 
 // Node is one box on the canvas. Config is kept raw because only the node's type knows its shape; the type's JSON
 // Schema checks it and the type's Compile turns it into something runnable.

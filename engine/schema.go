@@ -71,6 +71,7 @@ func buildDefinitionSchema(types []NodeType, lookup func(string) *registeredType
 		"properties": map[string]any{
 			"nodes": map[string]any{"type": "array", "minItems": 1, "maxItems": MaxNodes, "items": map[string]any{"$ref": "#/$defs/node"}},
 			"edges": map[string]any{"type": nullable("array"), "maxItems": MaxEdges, "items": map[string]any{"$ref": "#/$defs/edge"}},
+			"notes": map[string]any{"type": nullable("array"), "maxItems": MaxNotes, "items": map[string]any{"$ref": "#/$defs/note"}},
 		},
 		"$defs": defs,
 	}
@@ -112,6 +113,21 @@ func definitionSchemaDefs() map[string]any {
 					"description": "The wait before the first retry (default 1s)."},
 				"max_interval": map[string]any{"$ref": "#/$defs/duration",
 					"description": fmt.Sprintf("The longest wait between attempts (default 1m, at most %s).", MaxRetryInterval)},
+			},
+		},
+		"note": map[string]any{
+			"description": "A sticky note on the canvas: plain text, never run.",
+			"type":        "object", "additionalProperties": false, "required": []string{"id", "text", "position", "size"},
+			"properties": map[string]any{
+				"id":       idSchema,
+				"text":     map[string]any{"type": "string", "maxLength": MaxNoteText},
+				"position": map[string]any{"$ref": "#/$defs/position"},
+				"size": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"width", "height"},
+					"properties": map[string]any{
+						"width":  map[string]any{"type": "number", "minimum": MinNoteSize, "maximum": MaxNoteSize},
+						"height": map[string]any{"type": "number", "minimum": MinNoteSize, "maximum": MaxNoteSize},
+					}},
+				"color": map[string]any{"type": nullable("string"), "enum": append(anyStrings(NoteColors), "", nil)},
 			},
 		},
 		"edge": map[string]any{
@@ -217,4 +233,13 @@ func embeddableSchema(raw json.RawMessage, at string) (any, error) {
 func isLocalRef(v any) bool {
 	s, ok := v.(string)
 	return ok && strings.HasPrefix(s, "#")
+}
+
+// anyStrings turns a list of strings into a JSON Schema enum's values.
+func anyStrings(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

@@ -157,6 +157,13 @@ func definitionSchemaCases(t *testing.T, reg *engine.Registry) (valid, invalid m
 	valid["no edges, null optional fields"] = `{"nodes":[{"id":"start","type":"trigger.webhook","config":null,
 		"name":null,"retry":null,"timeout":null,"on_error":null,"position":null}],"edges":null}`
 
+	valid["notes"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"<b>hi</b>\nthere","position":{"x":1,"y":2},
+		"size":{"width":200,"height":120},"color":"blue"},{"id":"n2","text":"","position":null,"size":{"width":40,"height":4000}}]}`
+	invalid["note of an unknown colour"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"x","position":{"x":0,"y":0},"size":{"width":200,"height":120},"color":"red; background:url(x)"}]}`
+	invalid["note without a size"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"x","position":{"x":0,"y":0}}]}`
+	invalid["note too small"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"x","position":{"x":0,"y":0},"size":{"width":10,"height":120}}]}`
+	invalid["note text too long"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"` + strings.Repeat("é", engine.MaxNoteText+1) + `","position":{"x":0,"y":0},"size":{"width":200,"height":120}}]}`
+	invalid["note with an unknown field"] = `{"nodes":[` + trigger + `],"notes":[{"id":"n1","text":"x","html":"<b>","position":{"x":0,"y":0},"size":{"width":200,"height":120}}]}`
 	invalid["unknown type"] = `{"nodes":[` + trigger + `,{"id":"x","type":"action.nope","config":{}}],"edges":[]}`
 	invalid["no nodes"] = `{"nodes":[],"edges":[]}`
 	invalid["unknown node field"] = `{"nodes":[{"id":"start","type":"trigger.webhook","config":{},"on_eror":"stop"}]}`

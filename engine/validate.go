@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/concertmaster/concertmaster/platform/fault"
 )
@@ -22,6 +24,13 @@ const (
 	MaxRetryInterval = 10 * time.Minute
 	// MaxNodeTimeout bounds Node.Timeout.
 	MaxNodeTimeout = 24 * time.Hour
+	// MaxNotes and MaxNoteText bound a definition's sticky notes (text counted in characters); notes are
+	// stored with every version, so they must stay small beside the nodes.
+	MaxNotes    = 100
+	MaxNoteText = 5_000
+	// MinNoteSize and MaxNoteSize bound a note's width and height, in canvas pixels.
+	MinNoteSize = 40
+	MaxNoteSize = 4_000
 
 	defaultRetryInitial = time.Second
 	defaultRetryMax     = time.Minute
@@ -146,6 +155,7 @@ func build(def *Definition, reg *Registry) (*Plan, []Problem) {
 		plan:  &Plan{def: def, index: make(map[string]int, len(def.Nodes)), trigger: -1},
 		nodes: make([]*planNode, len(def.Nodes)),
 	}
+	b.probs = append(b.probs, checkNotes(def.Notes)...)
 	b.addNodes()
 	var order []int
 	if b.addEdges() {
@@ -504,3 +514,45 @@ func containsInt(s []int, v int) bool {
 	}
 	return false
 }
+
+// checkNotes validates the sticky notes: how many, unique ids, text length, a finite position, a size within
+// bounds and a colour from the palette. Each problem names its field ("notes.2.text").
+func checkNotes(notes []Note) []Problem {
+	if len(notes) > MaxNotes {
+		return []Problem{{Field: "notes", Message: fmt.Sprintf("a workflow has at most %d notes", MaxNotes)}}
+	}
+	var probs []Problem
+	report := func(i int, field, format string, args ...any) {
+		probs = append(probs, Problem{Field: fmt.Sprintf("notes.%d.%s", i, field), Message: fmt.Sprintf(format, args...)})
+	}
+	seen := make(map[string]bool, len(notes))
+	for i, n := range notes {
+		switch {
+		case n.ID == "":
+			report(i, "id", "every note needs an id")
+		case !nodeIDPattern.MatchString(n.ID):
+			report(i, "id", "a note id is 1 to 64 letters, digits, '_' or '-'")
+		case seen[n.ID]:
+			report(i, "id", "another note has the id %q", n.ID)
+		}
+		seen[n.ID] = true
+		if c := utf8.RuneCountInString(n.Text); c > MaxNoteText {
+			report(i, "text", "a note holds at most %d characters; this one has %d", MaxNoteText, c)
+		}
+		if !finite(n.Position.X) || !finite(n.Position.Y) {
+			report(i, "position", "must be a finite x and y")
+		}
+		if !(n.Size.Width >= MinNoteSize && n.Size.Width <= MaxNoteSize) {
+			report(i, "size.width", "must be between %d and %d", MinNoteSize, MaxNoteSize)
+		}
+		if !(n.Size.Height >= MinNoteSize && n.Size.Height <= MaxNoteSize) {
+			report(i, "size.height", "must be between %d and %d", MinNoteSize, MaxNoteSize)
+		}
+		if n.Color != "" && !slices.Contains(NoteColors, n.Color) {
+			report(i, "color", "must be one of %s", strings.Join(NoteColors, ", "))
+		}
+	}
+	return probs
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

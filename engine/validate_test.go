@@ -267,6 +267,95 @@ func TestValidateLimits(t *testing.T) {
 	}
 }
 
+// TestValidateNotes: sticky notes are checked field by field, each problem naming notes.<i>.<field>, and bounded
+// in count and text length, without touching the nodes' own checks.
+func TestValidateNotes(t *testing.T) {
+	t.Parallel()
+	reg, _ := setup(t)
+	note := func(id string) engine.Note {
+		return engine.Note{ID: id, Text: "Explains the hook", Position: engine.Position{X: 10, Y: 20},
+			Size: engine.Size{Width: 220, Height: 140}, Color: "yellow"}
+	}
+	tests := []struct {
+		name  string
+		notes func() []engine.Note
+		want  map[string]string // field -> part of the message
+	}{
+		{name: "valid notes", notes: func() []engine.Note {
+			a, b := note("a"), note("b")
+			b.Color, b.Text = "", strings.Repeat("ü", engine.MaxNoteText)
+			return []engine.Note{a, b}
+		}},
+		{name: "every field wrong at once", notes: func() []engine.Note {
+			a, b, c := note("a"), note("a"), note("bad id")
+			b.Text = strings.Repeat("x", engine.MaxNoteText+1)
+			b.Size = engine.Size{Width: 10, Height: 5000}
+			c.Color = "red"
+			return []engine.Note{a, b, c, {Size: engine.Size{Width: 100, Height: 100}}}
+		}, want: map[string]string{
+			"notes.1.id":          `another note has the id "a"`,
+			"notes.1.text":        "at most 5000 characters; this one has 5001",
+			"notes.1.size.width":  "between 40 and 4000",
+			"notes.1.size.height": "between 40 and 4000",
+			"notes.2.id":          "letters, digits",
+			"notes.2.color":       "must be one of yellow, blue",
+			"notes.3.id":          "every note needs an id",
+		}},
+		{name: "too many", notes: func() []engine.Note {
+			out := make([]engine.Note, engine.MaxNotes+1)
+			for i := range out {
+				out[i] = note(fmt.Sprint("n", i))
+			}
+			return out
+		}, want: map[string]string{"notes": "at most 100 notes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := def(t, []string{`hook:trigger.webhook`, `a:transform.echo`}, "hook->a")
+			d.Notes = tt.notes()
+			probs := engine.Validate(d, reg)
+			got := map[string]string{}
+			for _, p := range probs {
+				if p.NodeID != "" {
+					t.Errorf("a note's problem names node %q: %v", p.NodeID, p)
+				}
+				got[p.Field] = p.Message
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("problems %v, want fields %v", probs, tt.want)
+			}
+			for f, msg := range tt.want {
+				if !strings.Contains(got[f], msg) {
+					t.Errorf("%s: %q, want it to say %q", f, got[f], msg)
+				}
+			}
+		})
+	}
+}
+
+// TestNotesRoundTrip: a definition's notes survive parsing and writing, and an unknown note field is refused like
+// any other, so the editor cannot store HTML or styles beside the text.
+func TestNotesRoundTrip(t *testing.T) {
+	t.Parallel()
+	in := `{"nodes":[{"id":"a","type":"trigger.webhook","position":{"x":0,"y":0}}],"edges":null,` +
+		`"notes":[{"id":"n1","text":"<script>x</script>\nline 2","position":{"x":5,"y":6},"size":{"width":200,"height":100},"color":"green"}]}`
+	d, err := engine.ParseDefinition([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Notes) != 1 || d.Notes[0].Text != "<script>x</script>\nline 2" || d.Notes[0].Size.Width != 200 || d.Notes[0].Color != "green" {
+		t.Fatalf("notes %+v", d.Notes)
+	}
+	b, _ := json.Marshal(d)
+	if !strings.Contains(string(b), `"notes":[{"id":"n1","text":"\u003cscript\u003ex\u003c/script\u003e\nline 2","position":{"x":5,"y":6},"size":{"width":200,"height":100},"color":"green"}]`) {
+		t.Errorf("written %s", b)
+	}
+	if _, err := engine.ParseDefinition([]byte(`{"nodes":[],"notes":[{"id":"n","html":"<b>"}]}`)); err == nil || !strings.Contains(err.Error(), `unknown field "html"`) {
+		t.Errorf("unknown note field: %v", err)
+	}
+}
+
 func TestPlanAccessors(t *testing.T) {
 	t.Parallel()
 	reg, _ := setup(t)

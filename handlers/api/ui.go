@@ -22,12 +22,15 @@ import (
 const UIAPIPrefix = "/ui/api/v1"
 
 // CanvasAPIRoutes are the API routes mounted again under UIAPIPrefix: what the editor needs to load, validate and
-// save a workflow, switch it on, show its webhook and history, and run it with sample data.
+// save a workflow, switch it on, show its webhook and history, run it with sample data, create a credential from a
+// node's picker, and share the workflow with members from the sharing drawer.
 func CanvasAPIRoutes() []string {
 	return []string{
 		"GET /api/v1/node-types",
 		"GET /api/v1/integrations",
 		"GET /api/v1/integration-kinds",
+		"POST /api/v1/integrations",
+		"GET /api/v1/members",
 		"GET /api/v1/forms",
 		"POST /api/v1/workflows/validate",
 		"GET /api/v1/workflows/{id}",

@@ -27,7 +27,12 @@ import {
   isTrigger,
   makeEdge,
   newNodeId,
+  newNoteId,
+  noteNode,
   portOfHandle,
+  NOTE_PREFIX,
+  NOTE_SIZE,
+  type NoteNode,
   type CmEdge,
   type CmNode,
 } from "./definition";
@@ -36,11 +41,14 @@ import { copySelection, parseFragment, pasteFragment } from "./clipboard";
 import { TIDY_UP, type Flags } from "./flags";
 import { hintsFor } from "./hints";
 import { useNarrow, useTheme } from "./hooks";
+import { NoteContext, StickyNote, type NoteActions } from "./notes";
 import { Palette } from "./palette";
 import { dropText, ExprPreview, nodeInput, NodeView, useNodeData } from "./nodeview";
 import { Panel } from "./panel";
 import { NodePicker } from "./picker";
 import { ShortcutSheet } from "./shortcuts";
+import { SharingDrawer } from "./sharing";
+import type { CredentialActions } from "./credentials";
 import { fieldLabel, normalizeField } from "./schema";
 import { FINAL_STATUSES, followExecution, latestRuns, nodeStatuses, runOutputs } from "./testRun";
 import { createEditorStore, definitionOf, isDirty, type RunState } from "./store";
@@ -99,6 +107,10 @@ function revealNode(rf: ReturnType<typeof useReactFlow<CmNode, CmEdge>>, canvas:
   const vp = rf.getViewport();
   void rf.setViewport({ x: vp.x + dx, y: vp.y + dy, zoom: vp.zoom }, { duration: 200 });
 }
+
+/** The canvas's kinds of node: workflow nodes and sticky notes. */
+const flowNodeTypes = { ...nodeTypes, note: StickyNote };
+type FlowNode = CmNode | NoteNode;
 
 /** Roughly half a node's size, so that a dropped node lands centred under the pointer. */
 const NODE_HALF = { x: 95, y: 28 };
@@ -180,6 +192,34 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
 
   useEffect(() => () => stopRun.current?.(), []);
 
+  // The sharing drawer is offered only to those the API says may change the grants.
+  const [canShare, setCanShare] = useState(false);
+  const [sharingOpen, setSharingOpen] = useState(false);
+  useEffect(() => {
+    let cancelled = false;
+    api.sharing(workflowId).then(
+      (sh) => !cancelled && setCanShare(sh.can_share),
+      () => !cancelled && setCanShare(false),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api, workflowId]);
+
+  // "Create new…" in a credential picker: the new integration joins the pickers' choices at once.
+  const credentials = useMemo<CredentialActions>(
+    () => ({
+      kinds: () => api.integrationKinds(),
+      create: async (input) => {
+        const created = await api.createIntegration(input);
+        store.setState((s) => ({ integrations: [...(s.integrations ?? []), created] }));
+        say(`Created the credentials “${created.name}” and chose them.`, "ok");
+        return created;
+      },
+    }),
+    [api, store, say],
+  );
+
   const definition = useMemo(() => definitionOf({ graph, base }), [graph, base]);
   const dirty = loaded && canEdit && JSON.stringify(definition) !== savedJson;
 
@@ -197,15 +237,30 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
   const triggerNode = graph.nodes.find((n) => isTrigger(n.data.def, typeIndex));
   const selectedNodes = graph.nodes.filter((n) => n.selected);
   const selectedNode = selectedNodes.length === 1 ? selectedNodes[0] : null;
-  const hasSelection = selectedNodes.length > 0 || graph.edges.some((e) => e.selected);
+  const hasSelection = selectedNodes.length > 0 || graph.edges.some((e) => e.selected) || graph.notes.some((n) => n.selected);
+  // Notes first, so that nodes draw over them.
+  const flowNodes = useMemo<FlowNode[]>(() => [...graph.notes, ...graph.nodes], [graph.notes, graph.nodes]);
 
   // ---- graph editing ----
 
   const onNodesChange = useCallback(
-    (changes: NodeChange<CmNode>[]) => {
+    (changes: NodeChange<FlowNode>[]) => {
       // Removal goes through deleteSelection (React Flow's delete key is off) so that it is one undo step.
-      const allowed = changes.filter((c) => c.type !== "remove" && c.type !== "add" && c.type !== "replace" && (canEdit || c.type !== "position"));
-      if (allowed.length) update((g) => ({ ...g, nodes: applyNodeChanges(allowed, g.nodes) }), false);
+      const allowed = changes.filter(
+        (c) => c.type !== "remove" && c.type !== "add" && c.type !== "replace" && (canEdit || (c.type !== "position" && !(c.type === "dimensions" && c.resizing))),
+      );
+      const isNote = (c: NodeChange<FlowNode>) => "id" in c && c.id.startsWith(NOTE_PREFIX);
+      const forNotes = allowed.filter(isNote) as NodeChange<NoteNode>[];
+      const forNodes = allowed.filter((c) => !isNote(c)) as NodeChange<CmNode>[];
+      if (allowed.length)
+        update(
+          (g) => ({
+            ...g,
+            nodes: forNodes.length ? applyNodeChanges(forNodes, g.nodes) : g.nodes,
+            notes: forNotes.length ? applyNodeChanges(forNotes, g.notes) : g.notes,
+          }),
+          false,
+        );
     },
     [canEdit, update],
   );
@@ -278,6 +333,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       const def: DefNode = { id, type: typeName, position, config: defaultConfig(t.config_schema) };
       const node: CmNode = { id, type: "cm", position, selected: true, data: { def } };
       update((cur) => ({
+        notes: cur.notes.map((n) => (n.selected ? { ...n, selected: false } : n)),
         nodes: [...cur.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)), node],
         edges: [...cur.edges.map((e) => (e.selected ? { ...e, selected: false } : e)), ...(after ? [makeEdge(after.from, after.port, id)] : [])],
       }));
@@ -330,6 +386,39 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
     [picker, store, insertNode],
   );
   const openPicker = useCallback((from: string, port: string) => setPicker({ from, port }), []);
+
+  // A sticky note mid-view, on a spot free of nodes and notes, selected with its text ready for typing.
+  const addNote = useCallback(() => {
+    if (!canEdit) return;
+    const { graph: g } = store.getState();
+    const r = canvasRef.current?.getBoundingClientRect();
+    const p = r ? rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 3 }) : { x: 0, y: 0 };
+    const position = freeSpot([...g.nodes, ...g.notes.map((n) => ({ position: n.position, measured: { width: n.width, height: n.height } }))], { x: p.x - NOTE_SIZE.width / 2, y: p.y - NOTE_SIZE.height / 2 }, NOTE_SIZE);
+    const id = newNoteId(g.notes.map((n) => n.data.note.id));
+    const note = { ...noteNode({ id, text: "", position, size: NOTE_SIZE }), selected: true };
+    update((cur) => ({
+      nodes: cur.nodes.map((n) => (n.selected ? { ...n, selected: false } : n)),
+      edges: cur.edges.map((e) => (e.selected ? { ...e, selected: false } : e)),
+      notes: [...cur.notes.map((n) => (n.selected ? { ...n, selected: false } : n)), note],
+    }));
+    say(`Added a note (${id}): type its text.`);
+    // A free spot may lie below the view: pan it in.
+    window.requestAnimationFrame(() => revealNode(rf, canvasRef.current, NOTE_PREFIX + id));
+  }, [canEdit, store, rf, update, say]);
+
+  const noteActions = useMemo<NoteActions>(
+    () => ({
+      canEdit,
+      onChange: (canvasId, patch) =>
+        update(
+          (g) => ({ ...g, notes: g.notes.map((n) => (n.id === canvasId ? { ...n, data: { note: { ...n.data.note, ...patch } } } : n)) }),
+          `${canvasId}:${Object.keys(patch).join(",")}`,
+        ),
+      onResizeStart: dragStarted,
+      onResizeEnd: dragStopped,
+    }),
+    [canEdit, update, dragStarted, dragStopped],
+  );
 
   const fit = useCallback(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), [rf]);
 
@@ -536,12 +625,12 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       if (!fragment) return false;
       const { graph: g, typeIndex } = store.getState();
       const out = pasteFragment(g, fragment, typeIndex);
-      if (out.ids.length === 0) {
+      if (out.ids.length === 0 && out.notes === 0) {
         say("Nothing pasted: the workflow already has its trigger.", "error");
         return true;
       }
       update(() => out.graph);
-      say(`Pasted ${out.ids.length} node(s): ${out.ids.join(", ")}${out.skippedTriggers ? " (the trigger left out: this workflow has one)" : ""}.`, "ok");
+      say(`Pasted ${out.ids.length} node(s)${out.ids.length ? `: ${out.ids.join(", ")}` : ""}${out.notes ? ` and ${out.notes} note(s)` : ""}${out.skippedTriggers ? " (the trigger left out: this workflow has one)" : ""}.`, "ok");
       window.requestAnimationFrame(() => void rf.fitView({ ...fitViewOptions, duration: 200 }));
       return true;
     },
@@ -561,8 +650,10 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       if (!text) return;
       e.preventDefault();
       e.clipboardData.setData("text/plain", text);
-      const n = store.getState().graph.nodes.filter((x) => x.selected).length;
-      say(`Copied ${n} node(s): paste them here or into another workflow.`, "ok");
+      const { nodes: ns, notes } = store.getState().graph;
+      const n = ns.filter((x) => x.selected).length;
+      const k = notes.filter((x) => x.selected).length;
+      say(`Copied ${n} node(s)${k ? ` and ${k} note(s)` : ""}: paste them here or into another workflow.`, "ok");
     };
     const onPaste = (e: ClipboardEvent) => {
       if (!canEdit || !ours(e.target) || !e.clipboardData) return;
@@ -625,6 +716,9 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       } else if (cmd && k === "d") {
         e.preventDefault();
         duplicate();
+      } else if (k === "n" && !e.shiftKey && !cmd && !e.altKey) {
+        e.preventDefault();
+        addNote();
       } else if (k === "t" && e.shiftKey && !cmd && !e.altKey && canTidy) {
         e.preventDefault();
         void tidyUp();
@@ -632,7 +726,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection, canTidy, tidyUp, duplicate]);
+  }, [canEdit, dirtyNow, save, undo, redo, deleteSelection, canTidy, tidyUp, duplicate, addNote]);
 
   // ---- derived view state ----
 
@@ -673,7 +767,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
     ),
   };
   const panelOf = (n: NonNullable<typeof selectedNode>) => (
-          <Panel
+    <Panel
       key={n.id}
       formHooks={formHooks}
       headExtra={
@@ -690,6 +784,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
       showRequired={showRequired}
       integrations={integrations}
       forms={forms}
+      credentials={credentials}
       hints={hints}
       run={runs.get(n.id)}
       executionId={run?.id ?? null}
@@ -755,10 +850,13 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
         onTestRun={() => store.setState({ dialog: "test" })}
         onVersions={() => store.setState({ dialog: "versions" })}
         onWebhook={() => store.setState({ dialog: "webhook" })}
+        onSharing={canShare ? () => setSharingOpen((o) => !o) : undefined}
+        sharingOpen={sharingOpen}
         onUndo={undo}
         onRedo={redo}
         onFit={fit}
         onTidyUp={canTidy ? () => void tidyUp() : undefined}
+        onAddNote={canEdit ? addNote : undefined}
         onDelete={deleteSelection}
         onProblem={goToProblem}
         describeProblem={describeProblem}
@@ -794,10 +892,11 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
         )}
         <div className="cm-canvas" ref={canvasRef}>
           <CanvasContext.Provider value={canvasInfo}>
-            <ReactFlow<CmNode, CmEdge>
-              nodes={graph.nodes}
+           <NoteContext.Provider value={noteActions}>
+            <ReactFlow<FlowNode, CmEdge>
+              nodes={flowNodes}
               edges={graph.edges}
-              nodeTypes={nodeTypes}
+              nodeTypes={flowNodeTypes}
               onNodesChange={onNodesChange}
               onEdgesChange={onEdgesChange}
               onConnect={onConnect}
@@ -826,12 +925,14 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
               <Controls showInteractive={false} position="bottom-left" />
               {!narrow && graph.nodes.length > 0 && <MiniMap pannable zoomable position="bottom-right" ariaLabel="Overview of the workflow" />}
             </ReactFlow>
+           </NoteContext.Provider>
           </CanvasContext.Provider>
           {graph.nodes.length === 0 && (
             <p className="cm-empty">{canEdit ? "Start with a trigger: drag one from the node list, or select it and press Enter." : "This workflow has no nodes."}</p>
           )}
         </div>
-        {showPanel && selectedNode && (nodeData.open ? (
+        {sharingOpen && canShare && <SharingDrawer api={api} workflowId={workflowId} onClose={() => setSharingOpen(false)} />}
+        {showPanel && selectedNode && !sharingOpen && (nodeData.open ? (
           <NodeView
             key={selectedNode.id}
             api={api}

@@ -4,7 +4,11 @@ import type {
   Definition,
   Execution,
   FormInfo,
+  Grant,
   Integration,
+  IntegrationKind,
+  Member,
+  Permission,
   NodeType,
   Problem,
   VersionInfo,
@@ -126,6 +130,24 @@ export class Api {
   }
   integrations() {
     return this.request<{ items: Integration[] }>("GET", "/integrations").then((r) => r.items ?? []);
+  }
+  integrationKinds() {
+    return this.request<{ items: IntegrationKind[] | null }>("GET", "/integration-kinds").then((r) => r.items ?? []);
+  }
+  createIntegration(input: { name: string; kind: string; settings: Record<string, unknown> }) {
+    return this.request<Integration>("POST", "/integrations", input);
+  }
+  members() {
+    return this.request<{ members: Member[] | null }>("GET", "/members").then((r) => r.members ?? []);
+  }
+  sharing(workflowId: string) {
+    return this.request<{ items: Grant[] | null; can_share: boolean }>("GET", `/workflows/${enc(workflowId)}/sharing`);
+  }
+  share(workflowId: string, userId: string, permission: Permission) {
+    return this.request<Grant>("PUT", `/workflows/${enc(workflowId)}/sharing/${enc(userId)}`, { permission });
+  }
+  unshare(workflowId: string, userId: string) {
+    return this.request<void>("DELETE", `/workflows/${enc(workflowId)}/sharing/${enc(userId)}`);
   }
   forms() {
     return this.request<{ items: FormInfo[] }>("GET", "/forms").then((r) => r.items ?? []);

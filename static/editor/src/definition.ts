@@ -1,7 +1,7 @@
 // Conversion between the stored workflow definition and React Flow's nodes and edges, and the rules of the graph
 // (ports, ids, the single trigger, which connections are allowed). Pure functions: no React, no DOM.
 import type { Edge, Node } from "@xyflow/react";
-import type { DefEdge, DefNode, Definition, JSONSchema, NodeType } from "./types";
+import type { DefEdge, DefNode, DefNote, Definition, JSONSchema, NodeType } from "./types";
 
 /**
  * The handle id of the default output port. The definition spells that port "" (or leaves `port` out), which React
@@ -16,9 +16,52 @@ export type CmNode = Node<NodeData, "cm">;
 export type EdgeData = { port: string; extra: Record<string, unknown> };
 export type CmEdge = Edge<EdgeData>;
 
+/** A sticky note drawn on the canvas; its canvas id is NOTE_PREFIX + its own id, apart from every node id. */
+export type NoteData = { note: DefNote };
+export type NoteNode = Node<NoteData, "note">;
+export const NOTE_PREFIX = "note:";
+/** The colours the engine accepts (engine.NoteColors); the first is the default. */
+export const NOTE_COLORS = ["yellow", "blue", "green", "pink", "purple", "gray"] as const;
+/** The engine's bounds on notes (engine.MaxNoteText, MinNoteSize, MaxNoteSize). */
+export const NOTE_LIMITS = { text: 5000, min: 40, max: 4000 };
+export const NOTE_SIZE = { width: 240, height: 160 };
+
 export interface Graph {
   nodes: CmNode[];
   edges: CmEdge[];
+  notes: NoteNode[];
+}
+
+export function noteNode(n: DefNote, i = 0): NoteNode {
+  const size = n.size ?? NOTE_SIZE;
+  return {
+    id: NOTE_PREFIX + n.id,
+    type: "note",
+    position: n.position && Number.isFinite(n.position.x) && Number.isFinite(n.position.y) ? { x: n.position.x, y: n.position.y } : { x: i * 40, y: -200 },
+    width: size.width,
+    height: size.height,
+    zIndex: -1,
+    data: { note: n },
+  };
+}
+
+/** The note a canvas note stands for, its position and size rounded as a save stores them. */
+export function noteDef(n: NoteNode): DefNote {
+  const clamp = (v: number) => Math.min(NOTE_LIMITS.max, Math.max(NOTE_LIMITS.min, Math.round(v)));
+  const { id, text, color } = n.data.note;
+  return {
+    id,
+    text,
+    position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
+    size: { width: clamp(n.width ?? n.measured?.width ?? NOTE_SIZE.width), height: clamp(n.height ?? n.measured?.height ?? NOTE_SIZE.height) },
+    ...(color ? { color } : {}),
+  };
+}
+
+/** A fresh note id ("note_1", "note_2"…), unique among the notes. */
+export function newNoteId(existing: Iterable<string>): string {
+  const taken = new Set(existing);
+  for (let i = 1; ; i++) if (!taken.has(`note_${i}`)) return `note_${i}`;
 }
 
 export type TypeIndex = ReadonlyMap<string, NodeType>;
@@ -90,7 +133,7 @@ export function toGraph(def: Definition): Graph {
     const { from, to, port, ...extra } = e;
     return makeEdge(from, port ?? "", to, extra);
   });
-  return { nodes, edges };
+  return { nodes, edges, notes: (def.notes ?? []).map(noteNode) };
 }
 
 /**
@@ -108,10 +151,12 @@ export function toDefinition(graph: Graph, base: Record<string, unknown>): Defin
     const port = e.data?.port ?? "";
     return { from: e.source, ...(port ? { port } : {}), to: e.target, ...(e.data?.extra ?? {}) };
   });
-  const { nodes: _n, edges: _e, ...rest } = base;
+  const { nodes: _n, edges: _e, notes: _o, ...rest } = base;
   void _n;
   void _e;
-  return { ...rest, nodes, edges };
+  void _o;
+  const notes = graph.notes.map(noteDef);
+  return { ...rest, nodes, edges, ...(notes.length ? { notes } : {}) };
 }
 
 /** The short name of a type ("transform.data" → "data"), made safe for a node id. */
@@ -158,7 +203,7 @@ export function estimatedSize(def: DefNode, type: NodeType | undefined): { width
  * The first spot at or below want where a node of size overlaps no node of the canvas (with a gap around each), so
  * that added nodes never land on top of others.
  */
-export function freeSpot(nodes: readonly CmNode[], want: { x: number; y: number }, size = NODE_SIZE): { x: number; y: number } {
+export function freeSpot(nodes: readonly Pick<CmNode, "position" | "measured">[], want: { x: number; y: number }, size = NODE_SIZE): { x: number; y: number } {
   const boxes = nodes.map((n) => ({
     x: n.position.x,
     y: n.position.y,

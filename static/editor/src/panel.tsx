@@ -7,6 +7,7 @@ import type { Hint } from "./hints";
 import { glyphOf, STATUS_TEXT } from "./icons";
 import { hasExpressionAnnotations, normalizeField, setIn } from "./schema";
 import { ObjectFields, type FormContext, type Path } from "./schemaForm";
+import type { CredentialActions } from "./credentials";
 import type { LatestRun } from "./testRun";
 import type { DefNode, ExpressionKind, FieldProblem, FormInfo, Integration, JSONSchema } from "./types";
 
@@ -18,6 +19,7 @@ interface Props {
   showRequired: boolean;
   integrations: Integration[] | null;
   forms: FormInfo[] | null;
+  credentials?: CredentialActions;
   hints: (kind: ExpressionKind) => Hint[];
   run: LatestRun | undefined;
   executionId: string | null;
@@ -77,6 +79,7 @@ export function Panel(props: Props) {
     hints: props.hints,
     integrations: props.integrations,
     forms: props.forms,
+    credentials: props.credentials,
     onChange: (path, value) => change(path, value),
     ...props.formHooks,
   };

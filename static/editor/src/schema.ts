@@ -19,6 +19,8 @@ export type FieldKind =
   | { kind: "stringish"; expr?: ExpressionKind }
   | { kind: "integration"; kinds: string[] | null }
   | { kind: "form" }
+  /** An object mapping free keys to strings (headers, query, mapping) or to enum values: rows of key and value. */
+  | { kind: "map"; value: JSONSchema }
   /** Anything else, edited as JSON. */
   | { kind: "json"; expr?: ExpressionKind };
 
@@ -93,6 +95,10 @@ export function classify(name: string, raw: JSONSchema, root: JSONSchema, nodeTy
     case "object":
       if (s.properties && (s.additionalProperties === undefined || s.additionalProperties === false)) {
         return { kind: "object", schema: s };
+      }
+      if (!s.properties && s.additionalProperties && typeof s.additionalProperties === "object") {
+        const v = resolve(s.additionalProperties, root);
+        if (Array.isArray(v.enum) || typeOf(v) === "string") return { kind: "map", value: v };
       }
       return { kind: "json", expr };
     default:
@@ -212,6 +218,8 @@ const NODE_FIELD_LABELS: Record<string, string> = {
 export function fieldLabel(field: string | undefined, configSchema: JSONSchema | undefined): string {
   const path = normalizeField(field).split(".").filter((x) => x !== "");
   if (path.length === 0) return "";
+  // A sticky note's problem ("notes.2.text") counts notes from 1, as people do.
+  if (path[0] === "notes" && /^\d+$/.test(path[1] ?? "")) return [`Note ${Number(path[1]) + 1}`, ...path.slice(2).map((k) => labelOf(k, {}))].join(" › ");
   if (path[0] !== "config") return path.map((k, i) => (i === 0 ? (NODE_FIELD_LABELS[k] ?? labelOf(k, {})) : labelOf(k, {}))).join(" › ");
   const root = configSchema ?? {};
   const out: string[] = [];

@@ -4,6 +4,7 @@
 import { useEffect, useId, useRef, useState, type DragEvent, type ReactNode } from "react";
 import type { Hint } from "./hints";
 import { checkValue, classify, getIn, labelOf, resolve, type FieldKind } from "./schema";
+import { CreateCredential, type CredentialActions } from "./credentials";
 import type { ExpressionKind, FormInfo, Integration, JSONSchema } from "./types";
 
 export type Path = (string | number)[];
@@ -21,6 +22,8 @@ export interface FormContext {
   hints: (kind: ExpressionKind) => Hint[];
   integrations: Integration[] | null;
   forms: FormInfo[] | null;
+  /** Lists integration kinds and creates an integration, for "Create new…" beside a credential picker. */
+  credentials?: CredentialActions;
   onChange: (path: Path, value: unknown) => void;
   /** The node view's hooks (nodeview.tsx): what a field dragged from the data becomes in an expression input of a
    * kind (null: not ours), and a live preview shown under it. */
@@ -98,6 +101,19 @@ function Field({ name, schema, value, path, required, ctx }: FieldProps) {
         {help}
         {errors}
       </div>
+    );
+  }
+  if (kind.kind === "map") {
+    return (
+      <fieldset className="cm-fieldset" aria-describedby={described} data-map-field={fieldName}>
+        <legend>
+          {label}
+          {required && <RequiredMark />}
+        </legend>
+        {help}
+        <MapField valueSchema={kind.value} value={value} name={fieldName} label={label} expr={kind.value["x-expression"] ?? ctx.fallbackExpr} ctx={ctx} onValue={set} onError={setLocalError} />
+        {errors}
+      </fieldset>
     );
   }
   if (kind.kind === "object" || kind.kind === "list" || kind.kind === "multi") {
@@ -184,7 +200,14 @@ function Field({ name, schema, value, path, required, ctx }: FieldProps) {
           {cur && !options.some((o) => o.value === selected) && <option value={cur}>{`Unknown (${cur})`}</option>}
         </select>
       );
-      if (!loading && options.length === 0) {
+      if (kind.kind === "integration" && ctx.credentials && !ctx.readOnly) {
+        control = (
+          <div className="cm-picker-row">
+            {control}
+            <CreateCredential kinds={kind.kinds} actions={ctx.credentials} onCreated={(i) => set(i.id)} />
+          </div>
+        );
+      } else if (!loading && options.length === 0) {
         control = (
           <>
             {control}
@@ -324,9 +347,12 @@ function ExprText(props: {
   ctx: FormContext;
   rows?: number;
   mono?: boolean;
+  /** An accessible name, when no <label> points at the input. */
+  label?: string;
   onValue: (v: string) => void;
 }) {
-  const { common, multiline, value, placeholder, expr, ctx, onValue } = props;
+  const { multiline, value, placeholder, expr, ctx, onValue } = props;
+  const common = props.label ? { ...props.common, "aria-label": props.label } : props.common;
   const ref = useRef<HTMLInputElement & HTMLTextAreaElement>(null);
   const [focused, setFocused] = useState(false);
   const pendingCaret = useRef<number | null>(null);
@@ -512,4 +538,126 @@ function itemDefaults(item: JSONSchema, root: JSONSchema): Record<string, unknow
     if (r.default !== undefined) out[k] = structuredClone(r.default);
   }
   return out;
+}
+
+type Row = { key: string; value: unknown };
+
+function rowsOf(v: unknown): Row[] {
+  return v && typeof v === "object" && !Array.isArray(v) ? Object.entries(v as Record<string, unknown>).map(([key, value]) => ({ key, value })) : [];
+}
+
+/** Why rows cannot become an object (a name used twice, a value without a name), or null when they can. */
+export function rowsProblem(rows: Row[]): string | null {
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const k = r.key.trim();
+    if (k === "") {
+      if (r.value !== undefined && r.value !== "") return "Every value needs a name.";
+      continue;
+    }
+    if (seen.has(k)) return `Duplicate name “${k}”: each name may appear only once.`;
+    seen.add(k);
+  }
+  return null;
+}
+
+/**
+ * Rows of name and value for an object with free keys (headers, query parameters, a mapping's fields). The rows
+ * are a draft: while a name is duplicated (or a value has no name) the error names it and the stored object keeps
+ * its last good state. Values are text inputs taking expressions, or selects when the values are an enum.
+ */
+function MapField(props: {
+  valueSchema: JSONSchema;
+  value: unknown;
+  name: string;
+  label: string;
+  expr?: ExpressionKind;
+  ctx: FormContext;
+  onValue: (v: unknown) => void;
+  onError: (e: string | null) => void;
+}) {
+  const { valueSchema, value, name, label, ctx, onValue, onError } = props;
+  const [rows, setRows] = useState<Row[]>(() => rowsOf(value));
+  const committed = useRef<unknown>(value);
+  useEffect(() => {
+    // Changed from outside (undo, another node): show it.
+    if (value === committed.current) return;
+    committed.current = value;
+    setRows(rowsOf(value));
+    onError(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [value]);
+  const change = (next: Row[]) => {
+    setRows(next);
+    const problem = rowsProblem(next);
+    onError(problem);
+    if (problem) return;
+    const obj: Record<string, unknown> = {};
+    for (const r of next) if (r.key.trim() !== "") obj[r.key.trim()] = r.value ?? "";
+    const out = Object.keys(obj).length ? obj : undefined;
+    committed.current = out;
+    onValue(out);
+  };
+  const set = (i: number, patch: Partial<Row>) => change(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  const enumValues = Array.isArray(valueSchema.enum) ? valueSchema.enum : null;
+  return (
+    <div className="cm-map">
+      {rows.map((r, i) => {
+        const n = i + 1;
+        return (
+          <div className="cm-map-row" key={i} data-map-row={i}>
+            <input
+              className="cm-input cm-mono"
+              type="text"
+              name={`${name}.$key.${i}`}
+              aria-label={`${label}: name ${n}`}
+              placeholder="name"
+              autoComplete="off"
+              spellCheck={false}
+              readOnly={ctx.readOnly}
+              value={r.key}
+              onChange={(e) => set(i, { key: e.target.value })}
+            />
+            {enumValues ? (
+              <select
+                className="cm-input"
+                name={`${name}.${r.key}`}
+                aria-label={`${label}: value ${n}`}
+                value={r.value === undefined ? "" : String(r.value)}
+                onChange={(e) => set(i, { value: enumValues.find((o) => String(o) === e.target.value) })}
+              >
+                <option value="">Choose…</option>
+                {enumValues.map((o) => (
+                  <option key={String(o)} value={String(o)}>
+                    {String(o)}
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <ExprText
+                common={{ id: `${name}-v-${i}`, name: `${name}.${r.key}` }}
+                multiline={false}
+                value={typeof r.value === "string" ? r.value : r.value === undefined ? "" : String(r.value)}
+                placeholder="value"
+                expr={props.expr}
+                ctx={ctx}
+                label={`${label}: value ${n}`}
+                onValue={(v) => set(i, { value: v })}
+              />
+            )}
+            {!ctx.readOnly && (
+              <button type="button" className="cm-btn cm-btn-small cm-btn-danger" aria-label={`Remove ${label.toLowerCase()} row ${n}`} onClick={() => change(rows.filter((_, j) => j !== i))}>
+                ×
+              </button>
+            )}
+          </div>
+        );
+      })}
+      {!ctx.readOnly && (
+        <button type="button" className="cm-btn cm-btn-small" data-map-add={name} onClick={() => setRows([...rows, { key: "", value: enumValues ? undefined : "" }])}>
+          + Add row
+        </button>
+      )}
+    </div>
+  );
 }

@@ -16,6 +16,7 @@ export function ShortcutSheet({ tidyUp, onClose }: { tidyUp: boolean; onClose: (
     ["Delete", "Delete the selection"],
     ["Escape", "Close the panel"],
     ["+ on a port", "Add a node after that port"],
+    ["N", "Add a sticky note"],
     ...(tidyUp ? ([["Shift+T", "Tidy up"]] as [string, string][]) : []),
     ["?", "This sheet"],
   ];

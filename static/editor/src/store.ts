@@ -91,7 +91,7 @@ export interface EditorActions {
 
 export type EditorStore = ReturnType<typeof createEditorStore>;
 
-const EMPTY: Graph = { nodes: [], edges: [] };
+const EMPTY: Graph = { nodes: [], edges: [], notes: [] };
 
 export function createEditorStore() {
   const history = new History<Graph>();
@@ -129,9 +129,10 @@ export function createEditorStore() {
 
     applyWorkflow: (wf) => {
       const def = wf.definition ?? { nodes: [], edges: [] };
-      const { nodes: _n, edges: _e, ...base } = def;
+      const { nodes: _n, edges: _e, notes: _o, ...base } = def;
       void _n;
       void _e;
+      void _o;
       const graph = toGraph(def);
       history.clear();
       set({
@@ -170,10 +171,12 @@ export function createEditorStore() {
       const before = get().dragStart;
       set({ dragStart: null });
       if (!before) return;
-      const now = new Map(get().graph.nodes.map((n) => [n.id, n.position]));
-      const moved = before.nodes.some((n) => {
+      const g = get().graph;
+      const now = new Map([...g.nodes, ...g.notes].map((n) => [n.id, n]));
+      // A move, or a note resized (its size and its corner).
+      const moved = [...before.nodes, ...before.notes].some((n) => {
         const p = now.get(n.id);
-        return p && (p.x !== n.position.x || p.y !== n.position.y);
+        return p && (p.position.x !== n.position.x || p.position.y !== n.position.y || p.width !== n.width || p.height !== n.height);
       });
       if (moved) {
         history.record(before);
@@ -184,6 +187,7 @@ export function createEditorStore() {
     selectNode: (id) => {
       get().update(
         (g) => ({
+          notes: g.notes.map((n) => (n.id === id ? (n.selected ? n : { ...n, selected: true }) : n.selected ? { ...n, selected: false } : n)),
           nodes: g.nodes.map((n) => (n.id === id ? (n.selected ? n : { ...n, selected: true }) : n.selected ? { ...n, selected: false } : n)),
           edges: g.edges.map((e) => (e.selected ? { ...e, selected: false } : e)),
         }),
@@ -199,7 +203,7 @@ export function createEditorStore() {
         if (!node) return g;
         const t = typeIndex.get(node.data.def.type);
         const edges = reattachEdges(g.edges, id, portsOf(node.data.def, t), portsOf(next, t));
-        return { nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { def: next } } : n)), edges };
+        return { ...g, nodes: g.nodes.map((n) => (n.id === id ? { ...n, data: { def: next } } : n)), edges };
       }, `${id}:${field}`);
       // The field was edited: its server error no longer applies.
       const ps = get().problems;
@@ -211,13 +215,17 @@ export function createEditorStore() {
       const g = get().graph;
       const gone = new Set(g.nodes.filter((n) => n.selected).map((n) => n.id));
       const edges = g.edges.filter((e) => !e.selected && !gone.has(e.source) && !gone.has(e.target));
-      if (gone.size === 0 && edges.length === g.edges.length) return;
-      get().update((cur) => ({ nodes: cur.nodes.filter((n) => !gone.has(n.id)), edges }));
+      const notesGone = g.notes.filter((n) => n.selected).length;
+      if (gone.size === 0 && notesGone === 0 && edges.length === g.edges.length) return;
+      get().update((cur) => ({ nodes: cur.nodes.filter((n) => !gone.has(n.id)), edges, notes: cur.notes.filter((n) => !n.selected) }));
       const removedEdges = g.edges.length - edges.length;
+      const notes = notesGone ? ` ${notesGone} note(s)` : "";
       get().say(
         gone.size
-          ? `Deleted ${[...gone].join(", ")}${removedEdges ? ` and ${removedEdges} connection(s)` : ""}.`
-          : `Deleted ${removedEdges} connection(s).`,
+          ? `Deleted ${[...gone].join(", ")}${removedEdges ? ` and ${removedEdges} connection(s)` : ""}${notes ? ` and${notes}` : ""}.`
+          : removedEdges
+            ? `Deleted ${removedEdges} connection(s)${notes ? ` and${notes}` : ""}.`
+            : `Deleted${notes}.`,
       );
     },
   }));

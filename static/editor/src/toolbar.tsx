@@ -25,12 +25,17 @@ export interface ToolbarProps {
   onTestRun: () => void;
   onVersions: () => void;
   onWebhook: () => void;
+  /** Opens the sharing drawer; absent for those who may not change the grants. */
+  onSharing?: () => void;
+  sharingOpen?: boolean;
   onUndo: () => void;
   onRedo: () => void;
   onFit: () => void;
   /** Tidy up, when the editor.tidy_up flag lets this organization have it. */
   onTidyUp?: () => void;
   onDelete: () => void;
+  /** Adds a sticky note; absent when the canvas is read-only. */
+  onAddNote?: () => void;
   onProblem: (p: FieldProblem) => void;
   /** A problem's node and field in the words the canvas and the panel show (the node's label, the field's label). */
   describeProblem: (p: FieldProblem) => { node: string; field: string };
@@ -85,6 +90,7 @@ export function Toolbar(p: ToolbarProps) {
         ))}
       <Btn action="versions" label="Versions" icon="↺" onClick={p.onVersions} />
       {p.showWebhook && <Btn action="webhook" label="Webhook" icon="⚡" onClick={p.onWebhook} />}
+      {p.onSharing && <Btn action="sharing" label="Share" icon="⇆" onClick={p.onSharing} pressed={!!p.sharingOpen} />}
       {p.onTidyUp && <Btn action="tidy-up" label="Tidy up" icon="⊞" onClick={p.onTidyUp} keys="Shift+T" />}
       <Btn action="fit" label="Fit view" icon="⤢" onClick={p.onFit} iconOnly={!p.narrow} />
     </>
@@ -97,6 +103,7 @@ export function Toolbar(p: ToolbarProps) {
         {p.canEdit && (
           <Btn action="save" label="Save" icon="⤓" onClick={p.onSave} disabled={!p.dirty || busy} primary keys="Control+S" />
         )}
+        {p.onAddNote && <Btn action="add-note" label="Note" icon="✎" onClick={p.onAddNote} keys="N" />}
         {p.canRun && <Btn action="test-run" label="Test run" icon="▶" onClick={p.onTestRun} disabled={busy} />}
       </div>
       {p.canEdit && (

@@ -75,9 +75,19 @@ export interface DefEdge {
   [k: string]: unknown;
 }
 
+/** A sticky note on the canvas (the engine's Note): plain text, never run. */
+export interface DefNote {
+  id: string;
+  text: string;
+  position?: { x: number; y: number };
+  size?: { width: number; height: number };
+  color?: string;
+}
+
 export interface Definition {
   nodes: DefNode[];
   edges: DefEdge[];
+  notes?: DefNote[];
   [k: string]: unknown;
 }
 
@@ -113,3 +123,13 @@ export type WebhookInfo = Schemas["WebhookInfo"];
 export type Integration = Schemas["Integration"];
 
 export type FormInfo = Schemas["Form"];
+
+export type IntegrationKind = Schemas["IntegrationKind"];
+
+export type IntegrationField = Schemas["IntegrationField"];
+
+export type Grant = Schemas["Grant"];
+
+export type Member = Schemas["Member"];
+
+export type Permission = Schemas["GrantInput"]["permission"];

@@ -158,6 +158,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry, cancel or delete several executions
+         * @description Up to 100 executions. Each is authorized on its own workflow (execution.retry, execution.cancel, execution.delete), done and audited on its own: the answer is 200 with one result per execution, refused ones saying why (not_found, forbidden, conflict, rate_limited). A retry starts from the start; only finished executions are deleted.
+         */
+        post: operations["postExecutionsBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions/{id}": {
         parameters: {
             query?: never;
@@ -1142,7 +1162,7 @@ export interface paths {
         put?: never;
         /**
          * Run manually
-         * @description The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. With pins=true (the editor's test run), nodes with pinned data start as succeeded with it as their output and are not run.
+         * @description The JSON body becomes the trigger's body (`trigger.body`); 202 once the execution is committed. `kind=test` marks a test run, left out of the dashboard and statistics (the editor's Test run is one). With pins=true (the editor's test run), nodes with pinned data start as succeeded with it as their output and are not run.
          */
         post: operations["postWorkflowsByIdRun"];
         delete?: never;
@@ -1670,10 +1690,13 @@ export interface components {
             finished_at?: string | null;
             /** Format: uuid */
             id: string;
+            kind: string;
             nodes?: components["schemas"]["NodeRun"][] | null;
             request_id?: string;
             /** Format: uuid */
             retry_of?: string | null;
+            /** Format: int64 */
+            run_number?: number;
             /** Format: date-time */
             started_at?: string | null;
             status: string;
@@ -1689,6 +1712,8 @@ export interface components {
         ExecutionAccepted: {
             /** Format: uuid */
             execution_id: string;
+            /** Format: int64 */
+            run_number?: number;
         };
         ExecutionCancel: {
             /** Format: uuid */
@@ -1858,10 +1883,9 @@ export interface components {
             permission: "view" | "run" | "edit";
         };
         Input: {
-            /** Format: int64 */
-            failed_days?: number | null;
-            /** Format: int64 */
-            succeeded_days?: number | null;
+            /** @enum {string} */
+            action: "retry" | "cancel" | "delete";
+            ids: string[] | null;
         };
         Integration: {
             allow_privileged_role: boolean;
@@ -2149,6 +2173,9 @@ export interface components {
             status: string;
             subject: string;
         };
+        Output: {
+            results: components["schemas"]["Result"][] | null;
+        };
         Pin: {
             /** @description Any JSON value. */
             data: unknown;
@@ -2202,6 +2229,23 @@ export interface components {
         };
         RefreshRequest: {
             refresh_token?: string;
+        };
+        Result: {
+            code?: string;
+            /** Format: uuid */
+            execution_id?: string | null;
+            /** Format: uuid */
+            id: string;
+            message: string;
+            ok: boolean;
+            /** Format: int64 */
+            run_number?: number;
+        };
+        RetentionInput: {
+            /** Format: int64 */
+            failed_days?: number | null;
+            /** Format: int64 */
+            succeeded_days?: number | null;
         };
         RetryInput: {
             /** @enum {string} */
@@ -3044,12 +3088,14 @@ export interface operations {
     getExecutions: {
         parameters: {
             query?: {
-                /** @description Full-text search of the error of failed executions, at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
+                /** @description Full-text search of the error of failed executions, or, written trigger.<path>=<value>, the trigger data (among the newest 5,000 executions the other filters select; the cursor continues), at most 200 characters, in web-search syntax ("a phrase", or, -word); a last plain word also matches as a prefix. Results are ranked, best match first, in one page (no next_cursor, and cursor is refused): add words to narrow them. */
                 q?: string;
                 /** @description Only executions of this workflow. */
                 workflow_id?: string;
                 /** @description Only executions in this status. */
                 status?: "queued" | "running" | "waiting" | "succeeded" | "failed" | "canceled";
+                /** @description Only executions of this kind: production, test (the editor's Test run) or retry. */
+                kind?: "production" | "test" | "retry";
                 /** @description Only executions created after this time (RFC 3339). */
                 since?: string;
                 /** @description The next_cursor of the previous page. */
@@ -3083,6 +3129,75 @@ export interface operations {
             };
             /** @description The caller's role does not allow this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; Retry-After says when to try again. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A failure on the server's side; it has been logged under request_id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postExecutionsBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Input"];
+            };
+        };
+        responses: {
+            /** @description One result per execution, in the order given. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Output"];
+                };
+            };
+            /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is over its size limit. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6474,7 +6589,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Input"];
+                "application/json": components["schemas"]["RetentionInput"];
             };
         };
         responses: {
@@ -8179,6 +8294,8 @@ export interface operations {
     postWorkflowsByIdRun: {
         parameters: {
             query?: {
+                /** @description production (the default through the API) or test. */
+                kind?: "production" | "test";
                 /** @description true: start pinned nodes from their pinned data (an editor test run). */
                 pins?: boolean;
             };
