@@ -472,6 +472,9 @@ type WorkflowStatsMinute struct {
 	DurationP95Ms  float64
 	DurationP99Ms  float64
 	DurationMaxMs  float64
+	DurationSumMs  *float64
+	TestSucceeded  int32
+	TestFailed     int32
 }
 
 type WorkflowVersion struct {

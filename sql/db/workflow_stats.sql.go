@@ -42,7 +42,7 @@ func (q *Queries) StatsMinutesPrune(ctx context.Context, before time.Time) (int6
 
 const statsMinutesRollup = `-- name: StatsMinutesRollup :execrows
 WITH finished AS (
-    SELECT e.organization_id, e.workflow_id, e.status, date_trunc('minute', e.finished_at) AS minute,
+    SELECT e.organization_id, e.workflow_id, e.status, e.trigger_kind = 'manual' AS test, date_trunc('minute', e.finished_at) AS minute,
         extract(epoch FROM e.finished_at - e.created_at) * 1000 AS ms
     FROM workflow_executions e
     WHERE e.id >= $1 AND e.id < $2
@@ -50,7 +50,7 @@ WITH finished AS (
       AND e.finished_at - e.created_at <= interval '2 minutes'
       AND e.status IN ('succeeded', 'failed', 'canceled')
     UNION ALL
-    SELECT e.organization_id, e.workflow_id, e.status, date_trunc('minute', e.finished_at) AS minute,
+    SELECT e.organization_id, e.workflow_id, e.status, e.trigger_kind = 'manual' AS test, date_trunc('minute', e.finished_at) AS minute,
         extract(epoch FROM e.finished_at - e.created_at) * 1000 AS ms
     FROM workflow_executions e
     WHERE e.finished_at >= $3::timestamptz AND e.finished_at < $4::timestamptz
@@ -58,12 +58,13 @@ WITH finished AS (
       AND e.status IN ('succeeded', 'failed', 'canceled')
 )
 INSERT INTO workflow_stats_minutes (organization_id, workflow_id, minute, succeeded, failed, canceled,
-    duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms)
+    duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms, duration_sum_ms, test_succeeded, test_failed)
 SELECT organization_id, workflow_id, minute,
     count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
     count(*) FILTER (WHERE status = 'canceled'),
     percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms),
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms)
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms), sum(ms),
+    count(*) FILTER (WHERE status = 'succeeded' AND test), count(*) FILTER (WHERE status = 'failed' AND test)
 FROM finished
 GROUP BY GROUPING SETS ((organization_id, workflow_id, minute), (organization_id, minute))
 `
@@ -79,7 +80,8 @@ type StatsMinutesRollupParams struct {
 // organization, minute by minute. It reads the executions that finished soon after their trigger through the
 // primary key (UUIDv7: low_id and high_id bound their creation time, with a margin for clock skew between the
 // processes and the database) and the others through workflow_executions_late_finish_idx; the two halves are
-// disjoint, split on the index's predicate.
+// disjoint, split on the index's predicate. Test runs (trigger_kind 'manual') are counted in succeeded and failed
+// and again in test_succeeded and test_failed (migration 0024), so that rates can leave them out.
 func (q *Queries) StatsMinutesRollup(ctx context.Context, arg StatsMinutesRollupParams) (int64, error) {
 	result, err := q.db.Exec(ctx, statsMinutesRollup,
 		arg.LowID,
