@@ -107,13 +107,12 @@ func (q *Queries) DashboardRecentFailures(ctx context.Context, arg DashboardRece
 }
 
 const dashboardSeries = `-- name: DashboardSeries :many
-SELECT date_bin(make_interval(secs => $1::float8), minute, $2::timestamptz)::timestamptz AS bucket,
+SELECT date_bin(make_interval(secs => $1::float8), hour, $2::timestamptz)::timestamptz AS bucket,
     sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed, sum(canceled)::bigint AS canceled,
     sum(test_succeeded)::bigint AS test_succeeded, sum(test_failed)::bigint AS test_failed,
-    coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms,
-    coalesce(sum(succeeded + failed + canceled) FILTER (WHERE duration_sum_ms IS NOT NULL), 0)::bigint AS timed
-FROM workflow_stats_minutes
-WHERE organization_id = $3 AND workflow_id IS NULL AND minute >= $2::timestamptz
+    coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms, sum(timed)::bigint AS timed
+FROM workflow_stats_hours
+WHERE organization_id = $3 AND workflow_id IS NULL AND hour >= $2::timestamptz
 GROUP BY 1
 ORDER BY 1
 `
@@ -135,10 +134,10 @@ type DashboardSeriesRow struct {
 	Timed         int64
 }
 
-// DashboardSeries sums an organization's statistics rollup (its every-workflow rows, workflow_id NULL) from a
-// minute on into buckets of step_seconds aligned on since, oldest first: the dashboard's counts, rates and chart,
-// read from at most one row a minute (43,200 for 30 days) however many executions ran. timed counts the
-// executions whose durations duration_sum_ms holds (rows rolled up before migration 0024 have none).
+// DashboardSeries sums an organization's hourly statistics (its every-workflow rows, workflow_id NULL) from an
+// hour on into buckets of step_seconds (whole hours) aligned on since, oldest first: the dashboard's counts, rates
+// and chart, read from at most one row an hour (720 for 30 days) however many executions ran. timed counts the
+// executions whose durations duration_sum_ms holds (hours rolled up before migration 0024 have none).
 func (q *Queries) DashboardSeries(ctx context.Context, arg DashboardSeriesParams) ([]DashboardSeriesRow, error) {
 	rows, err := q.db.Query(ctx, dashboardSeries, arg.StepSeconds, arg.Since, arg.OrganizationID)
 	if err != nil {
@@ -171,9 +170,9 @@ func (q *Queries) DashboardSeries(ctx context.Context, arg DashboardSeriesParams
 const dashboardSlowestWorkflows = `-- name: DashboardSlowestWorkflows :many
 WITH per_workflow AS (
     SELECT s.workflow_id, sum(s.succeeded + s.failed + s.canceled)::bigint AS executions,
-        sum(s.duration_sum_ms) / nullif(sum(s.succeeded + s.failed + s.canceled) FILTER (WHERE s.duration_sum_ms IS NOT NULL), 0) AS average_ms
-    FROM workflow_stats_minutes s
-    WHERE s.organization_id = $1 AND s.workflow_id IS NOT NULL AND s.minute >= $3
+        sum(s.duration_sum_ms) / nullif(sum(s.timed), 0) AS average_ms
+    FROM workflow_stats_hours s
+    WHERE s.organization_id = $1 AND s.workflow_id IS NOT NULL AND s.hour >= $3
     GROUP BY s.workflow_id
 )
 SELECT w.id AS workflow_id, w.name, p.executions, p.average_ms::float8 AS average_ms
@@ -198,7 +197,7 @@ type DashboardSlowestWorkflowsRow struct {
 }
 
 // DashboardSlowestWorkflows ranks an organization's workflows by the average trigger-to-finish duration of their
-// executions that finished since a minute, slowest first, from the statistics rollup's per-workflow rows.
+// executions that finished since an hour, slowest first, from the hourly statistics' per-workflow rows.
 func (q *Queries) DashboardSlowestWorkflows(ctx context.Context, arg DashboardSlowestWorkflowsParams) ([]DashboardSlowestWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, dashboardSlowestWorkflows, arg.OrganizationID, arg.MaxRows, arg.Since)
 	if err != nil {

@@ -461,6 +461,19 @@ type WorkflowSchedule struct {
 	UpdatedAt      time.Time
 }
 
+type WorkflowStatsHour struct {
+	OrganizationID uuid.UUID
+	WorkflowID     *uuid.UUID
+	Hour           time.Time
+	Succeeded      int32
+	Failed         int32
+	Canceled       int32
+	TestSucceeded  int32
+	TestFailed     int32
+	DurationSumMs  *float64
+	Timed          int32
+}
+
 type WorkflowStatsMinute struct {
 	OrganizationID uuid.UUID
 	WorkflowID     *uuid.UUID

@@ -12,6 +12,61 @@ import (
 	"github.com/google/uuid"
 )
 
+const statsHoursClear = `-- name: StatsHoursClear :exec
+DELETE FROM workflow_stats_hours WHERE hour >= date_trunc('hour', $1::timestamptz) AND hour < $2::timestamptz
+`
+
+type StatsHoursClearParams struct {
+	FromMinute time.Time
+	ToMinute   time.Time
+}
+
+// StatsHoursClear deletes the rows of the hours that the minutes [from_minute, to_minute) belong to, which
+// StatsHoursRollup writes again.
+func (q *Queries) StatsHoursClear(ctx context.Context, arg StatsHoursClearParams) error {
+	_, err := q.db.Exec(ctx, statsHoursClear, arg.FromMinute, arg.ToMinute)
+	return err
+}
+
+const statsHoursPrune = `-- name: StatsHoursPrune :execrows
+DELETE FROM workflow_stats_hours WHERE hour < $1
+`
+
+// StatsHoursPrune deletes the hourly statistics older than the retention (workflow_stats_hours_hour_idx).
+func (q *Queries) StatsHoursPrune(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, statsHoursPrune, before)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const statsHoursRollup = `-- name: StatsHoursRollup :execrows
+INSERT INTO workflow_stats_hours (organization_id, workflow_id, hour, succeeded, failed, canceled, test_succeeded,
+    test_failed, duration_sum_ms, timed)
+SELECT organization_id, workflow_id, date_trunc('hour', minute), sum(succeeded), sum(failed), sum(canceled),
+    sum(test_succeeded), sum(test_failed), sum(duration_sum_ms),
+    coalesce(sum(succeeded + failed + canceled) FILTER (WHERE duration_sum_ms IS NOT NULL), 0)
+FROM workflow_stats_minutes
+WHERE minute >= date_trunc('hour', $1::timestamptz) AND minute < $2::timestamptz
+GROUP BY organization_id, workflow_id, date_trunc('hour', minute)
+`
+
+type StatsHoursRollupParams struct {
+	FromMinute time.Time
+	ToMinute   time.Time
+}
+
+// StatsHoursRollup sums the minutes of the hours that [from_minute, to_minute) touches into workflow_stats_hours
+// (migration 0024), from the hour's first minute: an hour is whole once its last minute is rolled up.
+func (q *Queries) StatsHoursRollup(ctx context.Context, arg StatsHoursRollupParams) (int64, error) {
+	result, err := q.db.Exec(ctx, statsHoursRollup, arg.FromMinute, arg.ToMinute)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const statsMinutesClear = `-- name: StatsMinutesClear :exec
 DELETE FROM workflow_stats_minutes WHERE minute >= $1 AND minute < $2
 `

@@ -1,15 +1,14 @@
 -- name: DashboardSeries :many
--- DashboardSeries sums an organization's statistics rollup (its every-workflow rows, workflow_id NULL) from a
--- minute on into buckets of step_seconds aligned on since, oldest first: the dashboard's counts, rates and chart,
--- read from at most one row a minute (43,200 for 30 days) however many executions ran. timed counts the
--- executions whose durations duration_sum_ms holds (rows rolled up before migration 0024 have none).
-SELECT date_bin(make_interval(secs => @step_seconds::float8), minute, @since::timestamptz)::timestamptz AS bucket,
+-- DashboardSeries sums an organization's hourly statistics (its every-workflow rows, workflow_id NULL) from an
+-- hour on into buckets of step_seconds (whole hours) aligned on since, oldest first: the dashboard's counts, rates
+-- and chart, read from at most one row an hour (720 for 30 days) however many executions ran. timed counts the
+-- executions whose durations duration_sum_ms holds (hours rolled up before migration 0024 have none).
+SELECT date_bin(make_interval(secs => @step_seconds::float8), hour, @since::timestamptz)::timestamptz AS bucket,
     sum(succeeded)::bigint AS succeeded, sum(failed)::bigint AS failed, sum(canceled)::bigint AS canceled,
     sum(test_succeeded)::bigint AS test_succeeded, sum(test_failed)::bigint AS test_failed,
-    coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms,
-    coalesce(sum(succeeded + failed + canceled) FILTER (WHERE duration_sum_ms IS NOT NULL), 0)::bigint AS timed
-FROM workflow_stats_minutes
-WHERE organization_id = @organization_id AND workflow_id IS NULL AND minute >= @since::timestamptz
+    coalesce(sum(duration_sum_ms), 0)::float8 AS duration_sum_ms, sum(timed)::bigint AS timed
+FROM workflow_stats_hours
+WHERE organization_id = @organization_id AND workflow_id IS NULL AND hour >= @since::timestamptz
 GROUP BY 1
 ORDER BY 1;
 
@@ -25,12 +24,12 @@ GROUP BY status;
 
 -- name: DashboardSlowestWorkflows :many
 -- DashboardSlowestWorkflows ranks an organization's workflows by the average trigger-to-finish duration of their
--- executions that finished since a minute, slowest first, from the statistics rollup's per-workflow rows.
+-- executions that finished since an hour, slowest first, from the hourly statistics' per-workflow rows.
 WITH per_workflow AS (
     SELECT s.workflow_id, sum(s.succeeded + s.failed + s.canceled)::bigint AS executions,
-        sum(s.duration_sum_ms) / nullif(sum(s.succeeded + s.failed + s.canceled) FILTER (WHERE s.duration_sum_ms IS NOT NULL), 0) AS average_ms
-    FROM workflow_stats_minutes s
-    WHERE s.organization_id = @organization_id AND s.workflow_id IS NOT NULL AND s.minute >= @since
+        sum(s.duration_sum_ms) / nullif(sum(s.timed), 0) AS average_ms
+    FROM workflow_stats_hours s
+    WHERE s.organization_id = @organization_id AND s.workflow_id IS NOT NULL AND s.hour >= @since
     GROUP BY s.workflow_id
 )
 SELECT w.id AS workflow_id, w.name, p.executions, p.average_ms::float8 AS average_ms

@@ -49,6 +49,27 @@ SELECT organization_id, workflow_id, minute,
 FROM finished
 GROUP BY GROUPING SETS ((organization_id, workflow_id, minute), (organization_id, minute));
 
+-- name: StatsHoursClear :exec
+-- StatsHoursClear deletes the rows of the hours that the minutes [from_minute, to_minute) belong to, which
+-- StatsHoursRollup writes again.
+DELETE FROM workflow_stats_hours WHERE hour >= date_trunc('hour', @from_minute::timestamptz) AND hour < @to_minute::timestamptz;
+
+-- name: StatsHoursRollup :execrows
+-- StatsHoursRollup sums the minutes of the hours that [from_minute, to_minute) touches into workflow_stats_hours
+-- (migration 0024), from the hour's first minute: an hour is whole once its last minute is rolled up.
+INSERT INTO workflow_stats_hours (organization_id, workflow_id, hour, succeeded, failed, canceled, test_succeeded,
+    test_failed, duration_sum_ms, timed)
+SELECT organization_id, workflow_id, date_trunc('hour', minute), sum(succeeded), sum(failed), sum(canceled),
+    sum(test_succeeded), sum(test_failed), sum(duration_sum_ms),
+    coalesce(sum(succeeded + failed + canceled) FILTER (WHERE duration_sum_ms IS NOT NULL), 0)
+FROM workflow_stats_minutes
+WHERE minute >= date_trunc('hour', @from_minute::timestamptz) AND minute < @to_minute::timestamptz
+GROUP BY organization_id, workflow_id, date_trunc('hour', minute);
+
+-- name: StatsHoursPrune :execrows
+-- StatsHoursPrune deletes the hourly statistics older than the retention (workflow_stats_hours_hour_idx).
+DELETE FROM workflow_stats_hours WHERE hour < @before;
+
 -- name: StatsMinutesPrune :execrows
 -- StatsMinutesPrune deletes the statistics older than the retention (workflow_stats_minutes_minute_idx).
 DELETE FROM workflow_stats_minutes WHERE minute < @before;
