@@ -1491,6 +1491,7 @@ export interface components {
             workflow_id?: string;
         };
         BundleWorkflow: {
+            archived?: boolean;
             /** Format: int32 */
             concurrency_limit?: number | null;
             description?: string;
@@ -1501,6 +1502,7 @@ export interface components {
             versions: components["schemas"]["BundleWorkflowVersion"][] | null;
         };
         BundleWorkflowInput: {
+            archived?: boolean;
             /** Format: int32 */
             concurrency_limit?: number | null;
             description?: string;
