@@ -121,8 +121,18 @@ func (s *Store) dashboardLists(ctx context.Context, orgID uuid.UUID, q Dashboard
 		out.Slowest = append(out.Slowest, WorkflowDuration{WorkflowID: r.WorkflowID, WorkflowName: r.Name,
 			Executions: r.Executions, Average: time.Duration(r.AverageMs * float64(time.Millisecond))})
 	}
-	failures, err := s.r.DashboardRecentFailures(ctx, db.DashboardRecentFailuresParams{OrganizationID: orgID,
-		Since: q.Since, MaxRows: int32(clampLimit(q.Limit))})
+	// The latest failures are most often of the last days: those are read first (as executionListNewestFirst
+	// does), and the whole period only when they are too few, so that a month's dashboard does not plan a month
+	// of partitions to show five rows.
+	p := db.DashboardRecentFailuresParams{OrganizationID: orgID, Since: q.Since, MaxRows: int32(clampLimit(q.Limit))}
+	if probe := time.Now().Add(-listProbeWindow); probe.After(q.Since) {
+		p.Since = probe
+	}
+	failures, err := s.r.DashboardRecentFailures(ctx, p)
+	if err == nil && len(failures) < int(p.MaxRows) && p.Since != q.Since {
+		p.Since = q.Since
+		failures, err = s.r.DashboardRecentFailures(ctx, p)
+	}
 	if err != nil {
 		return interpret(err, "dashboard")
 	}
