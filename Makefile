@@ -65,9 +65,9 @@ test: ## Vet, check generated code, and run every test against real PostgreSQL, 
 
 .PHONY: bench
 SCALE_EXECUTIONS ?= 5000000
-bench-scale: ## Load SCALE_EXECUTIONS executions (3 node runs each) over 60 days of partitions; time queries and a prune
+bench-scale: ## Load SCALE_EXECUTIONS executions (3 node runs each) over 60 days of partitions, roll up statistics; time list, filter, dashboard, search and a prune
 	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
-	SCALE_EXECUTIONS=$(SCALE_EXECUTIONS) go test -run '^$$' -bench HistoryScale -benchtime 1x -count=1 -timeout 3h ./sql/store
+	SCALE_EXECUTIONS=$(SCALE_EXECUTIONS) go test -v -run '^$$' -bench HistoryScale -benchtime 1x -count=1 -timeout 3h ./sql/store
 
 bench: ## Run the benchmarks and print their figures (the end-to-end ones with 10,000 executions each)
 	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \

@@ -328,3 +328,85 @@ func TestTransferPageDownloadsAndUploads(t *testing.T) {
 		t.Errorf("bad upload: %d %s", refused.StatusCode, refused.body)
 	}
 }
+
+// TestOrganizationBundleKeepsArchivedWorkflowsAndSMTPAndHTTPIntegrations moves an organization with an archived
+// workflow beside an active one, an SMTP integration with a password and an HTTP integration with a bearer token:
+// the archived workflow travels and arrives archived (the other does not), and both integrations arrive with
+// their settings but no secret, listed as needing their credentials entered again.
+func TestOrganizationBundleKeepsArchivedWorkflowsAndSMTPAndHTTPIntegrations(t *testing.T) {
+	t.Parallel()
+	from, to := newHarness(t), newHarness(t)
+	fw := from.newWorld()
+	token := from.accessToken(fw.users["owner"], fw.orgA.ID)
+	secrets := []string{"smtp-pw-" + uuid.NewString()[:8], "bearer-" + uuid.NewString()[:8]}
+	var id struct {
+		ID string `json:"id"`
+	}
+	from.created(t, request{Method: "POST", Path: "/api/v1/integrations", Bearer: token, JSON: `{"name":"Mail","kind":"smtp",` +
+		`"settings":{"host":"smtp.example.com","port":587,"username":"bot","password":"` + secrets[0] + `","from":"Bot <bot@example.com>"}}`}, &id)
+	from.created(t, request{Method: "POST", Path: "/api/v1/integrations", Bearer: token, JSON: `{"name":"CRM","kind":"http",` +
+		`"settings":{"auth":"bearer","base_url":"https://crm.example.com","token":"` + secrets[1] + `"}}`}, &id)
+	from.created(t, request{Method: "POST", Path: "/api/v1/workflows", Bearer: token, JSON: `{"name":"Old orders","definition":` + apiFlow + `}`}, &id)
+	archived := id.ID
+	if r := from.do(request{Method: "DELETE", Path: "/api/v1/workflows/" + archived, Bearer: token}); r.StatusCode >= 300 {
+		t.Fatalf("archive: %d %s", r.StatusCode, r.body)
+	}
+	from.created(t, request{Method: "POST", Path: "/api/v1/workflows", Bearer: token, JSON: `{"name":"Orders","definition":` + apiFlow + `}`}, &id)
+	active := id.ID
+
+	export := from.do(request{Method: "GET", Path: "/api/v1/organization/export", Bearer: token})
+	if export.StatusCode != http.StatusOK {
+		t.Fatalf("export: %d %s", export.StatusCode, export.body)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(export.body, secret) {
+			t.Fatalf("the bundle holds the secret %q", secret)
+		}
+	}
+	var b appbundle.Bundle
+	export.json(t, &b)
+	archivedIn := map[string]bool{}
+	for _, w := range b.Workflows {
+		archivedIn[w.ID] = w.Archived
+	}
+	if len(b.Workflows) != 2 || !archivedIn[archived] || archivedIn[active] {
+		t.Fatalf("bundle workflows %+v: want the archived one marked and the active one not", b.Workflows)
+	}
+
+	tw := to.newWorld()
+	dest := to.accessToken(tw.users["admin"], tw.orgA.ID)
+	imported := to.do(request{Method: "POST", Path: "/api/v1/organization/import", Bearer: dest, JSON: export.body})
+	if imported.StatusCode != http.StatusCreated {
+		t.Fatalf("import: %d %s", imported.StatusCode, imported.body)
+	}
+	var res appbundle.Result
+	imported.json(t, &res)
+	ctx := context.Background()
+	for old, wantArchived := range map[string]bool{archived: true, active: false} {
+		wf, err := to.st.WorkflowGet(ctx, tw.orgA.ID, uuid.MustParse(res.Workflows[old]))
+		if err != nil || (wf.ArchivedAt != nil) != wantArchived || wf.Active {
+			t.Errorf("imported workflow %s: %+v %v; want archived %v and inactive", old, wf, err, wantArchived)
+		}
+	}
+	if len(res.NeedsCredentials) != 2 {
+		t.Errorf("needs credentials %v, want the SMTP and the HTTP integration", res.NeedsCredentials)
+	}
+	for _, it := range b.Integrations {
+		got, err := to.srv.deps.Integrations.Get(ctx, tw.orgA.ID, uuid.MustParse(res.Integrations[it.ID]))
+		if err != nil || got.HasSecrets || got.Kind != it.Kind || got.Name != it.Name {
+			t.Errorf("imported %s: %+v %v; want its settings without secrets", it.Name, got, err)
+			continue
+		}
+		config := string(got.Config)
+		for _, want := range map[string][]string{"smtp": {"smtp.example.com", "bot@example.com"}, "http": {"crm.example.com", "bearer"}}[it.Kind] {
+			if !strings.Contains(config, want) {
+				t.Errorf("imported %s's settings %s lack %q", it.Name, config, want)
+			}
+		}
+		for _, secret := range secrets {
+			if strings.Contains(config, secret) {
+				t.Errorf("imported %s holds a secret", it.Name)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -13,10 +14,12 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/google/uuid"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/engine/queue"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -80,6 +83,12 @@ func onExecutionPage(method, suffix, status string, body url.Values) func(*harne
 // ownersExecution creates an execution of a new workflow of organization A's owner, queued or finished as status.
 func (h *harness) ownersExecution(w *world, status string) store.Execution {
 	h.t.Helper()
+	return h.ownersExecutionOfKind(w, status, "manual")
+}
+
+// ownersExecutionOfKind is ownersExecution with a trigger kind ("manual" runs are test runs to the dashboard).
+func (h *harness) ownersExecutionOfKind(w *world, status, kind string) store.Execution {
+	h.t.Helper()
 	ctx := context.Background()
 	wf := h.ownersWorkflow(w)
 	head, err := h.st.WorkflowHeadForRun(ctx, w.orgA.ID, wf.ID)
@@ -87,7 +96,7 @@ func (h *harness) ownersExecution(w *world, status string) store.Execution {
 		h.t.Fatal(err)
 	}
 	e, err := h.st.ExecutionCreate(ctx, store.Actor{}, store.NewExecution{OrganizationID: w.orgA.ID,
-		WorkflowID: wf.ID, WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual",
+		WorkflowID: wf.ID, WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: kind,
 		TriggerData: json.RawMessage(`{"body":{"total":5}}`)})
 	if err != nil {
 		h.t.Fatal(err)
@@ -357,25 +366,57 @@ func readSSE(t *testing.T, r *bufio.Reader) <-chan sseEvent {
 	return out
 }
 
-func TestDashboardCountsTodaysExecutions(t *testing.T) {
+// TestDashboardCountsFromTheRollup runs the statistics rollup over a production success, a production failure and a
+// manual (test) failure and checks the dashboard's tiles (the test run left out of the success rate), its chart, a
+// period choice and a bad one, and that another organization's dashboard counts none of it.
+func TestDashboardCountsFromTheRollup(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	w := h.newWorld()
-	h.ownersExecution(w, store.StatusSucceeded)
-	failed := h.ownersExecution(w, store.StatusFailed)
+	h.ownersExecutionOfKind(w, store.StatusSucceeded, "webhook")
+	failed := h.ownersExecutionOfKind(w, store.StatusFailed, "webhook")
+	h.ownersExecution(w, store.StatusFailed) // manual: a test run
+	h.ownersExecution(w, store.StatusQueued)
+	arch := &service.Archetype{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(time.Now().Add(2 * time.Minute))}
+	if _, err := h.st.NewStatsRollup(arch, store.StatsRollupConfig{}).Round(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
-	doc := h.pageAs(w.users["viewer"], w.orgA.ID, "GET", "/", nil).doc(t)
-	stat := func(name string) string {
-		return strings.TrimSpace(doc.Find(`[data-stat="` + name + `"] strong`).Text())
+	for _, period := range []string{"", "7d", "30d"} {
+		doc := h.pageAs(w.users["viewer"], w.orgA.ID, "GET", "/?period="+period, nil).doc(t)
+		stat := func(name string) string {
+			return strings.TrimSpace(doc.Find(`[data-stat="` + name + `"] strong`).Text())
+		}
+		if stat("succeeded") != "1" || stat("failed") != "2" || stat("queued") != "1" || stat("total") != "4" ||
+			stat("success-rate") != "50%" {
+			t.Errorf("period %q: succeeded %q failed %q queued %q total %q rate %q", period, stat("succeeded"),
+				stat("failed"), stat("queued"), stat("total"), stat("success-rate"))
+		}
+		if got := doc.Find(`[data-stat="test-runs"]`).Text(); !strings.Contains(got, "1 test run") {
+			t.Errorf("period %q: test runs %q", period, got)
+		}
+		want := period
+		if want == "" {
+			want = "24h"
+		}
+		if doc.Find(`[data-periods] a[aria-current="page"]`).AttrOr("data-period", "") != want {
+			t.Errorf("period %q: the current period is not marked", period)
+		}
+		if doc.Find(`[data-stats-charts="period-stats"] svg[data-chart="executions"] rect.status-failed`).Length() != 1 ||
+			doc.Find(`[data-stats-charts="period-stats"] svg[data-chart="average"] polyline`).Length() != 1 {
+			t.Errorf("period %q: the chart has no failed bar or no average line", period)
+		}
+		if doc.Find(`table.failures tr[data-execution-id="`+failed.ID.String()+`"]`).Length() != 1 {
+			t.Errorf("period %q: the failure is not listed", period)
+		}
+		// Each of ownersExecution's executions has its own workflow: three of them finished.
+		if doc.Find(`table.slowest tbody tr`).Length() != 3 {
+			t.Errorf("period %q: the slowest list has %d rows, want the 3 workflows with finished executions", period, doc.Find(`table.slowest tbody tr`).Length())
+		}
 	}
-	if stat("succeeded") != "1" || stat("failed") != "1" || stat("total") != "2" || stat("success-rate") != "50%" {
-		t.Errorf("stats: succeeded %q failed %q total %q rate %q", stat("succeeded"), stat("failed"), stat("total"), stat("success-rate"))
-	}
-	if doc.Find("svg.chart rect.status-failed").Length() != 1 {
-		t.Error("no bar for the failures")
-	}
-	if doc.Find(`table.failures tr[data-execution-id="`+failed.ID.String()+`"]`).Length() != 1 {
-		t.Error("the failure is not listed")
+	if resp := h.pageAs(w.users["viewer"], w.orgA.ID, "GET", "/?period=1y", nil); resp.StatusCode != http.StatusUnprocessableEntity ||
+		!strings.Contains(resp.body, "period must be 24h, 7d or 30d") {
+		t.Errorf("a bad period: %d", resp.StatusCode)
 	}
 	// Another organization's dashboard counts none of it.
 	other := h.pageAs(w.users["outsider"], w.orgB.ID, "GET", "/", nil).doc(t)

@@ -7,6 +7,7 @@ import (
 	"github.com/concertmaster/concertmaster/handlers/pages"
 	"github.com/concertmaster/concertmaster/handlers/pages/integrations"
 	"github.com/concertmaster/concertmaster/handlers/pages/newworkflow"
+	"github.com/concertmaster/concertmaster/handlers/pages/retention"
 	"github.com/concertmaster/concertmaster/handlers/pages/sharing"
 	"github.com/concertmaster/concertmaster/handlers/public"
 )
@@ -24,6 +25,7 @@ func (s *Server) routes() {
 	(&sharing.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	(&integrations.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	(&newworkflow.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
+	(&retention.Handlers{Kit: s.kit, App: d.App}).Routes(s.router)
 	api.New(s.kit, api.Deps{Logger: d.Logger, App: d.App, Store: d.Store, BaseURL: d.BaseURL, Version: d.Version,
 		Registry: d.Registry, Events: d.Events}).Routes(s.router)
 	bundle.New(s.kit, bundle.Deps{Logger: d.Logger, App: d.App, Store: d.Store, Integrations: d.Integrations,

@@ -17,7 +17,7 @@ func TestSettingsPagesMarkTheirTabAndOfferOnlyWhatWorks(t *testing.T) {
 	h := newHarness(t)
 	w := h.newWorld()
 	owner := h.sessionCookie(w.users["owner"], w.orgA.ID)
-	for _, path := range []string{"/settings/members", "/settings/tokens", "/settings/audit", "/settings/transfer", "/profile"} {
+	for _, path := range []string{"/settings/members", "/settings/tokens", "/settings/audit", "/settings/transfer", "/settings/retention", "/profile"} {
 		doc := h.do(request{Method: "GET", Path: path, Cookie: owner}).doc(t)
 		current := doc.Find(`nav.subnav a[aria-current="page"]`)
 		if current.Length() != 1 || current.AttrOr("href", "") != path {

@@ -13,6 +13,8 @@ type StatsPoint struct {
 	Succeeded, Failed, Canceled int32
 	// Trigger-to-finish percentiles, in milliseconds.
 	P50, P95, P99 float64
+	// Average is the mean trigger-to-finish duration in milliseconds (a period's bucket; 0 when unknown).
+	Average float64
 }
 
 // StatsCharts are two SVG charts over a range of minutes: executions per minute stacked by final status, and the
@@ -29,6 +31,8 @@ type StatsCharts struct {
 	Lines    []statsLine
 	// CountTop and DurationTop label the top of each chart's scale.
 	CountTop, DurationTop string
+	// Step is a period chart's bucket (NewPeriodCharts); zero for minutes.
+	Step time.Duration
 }
 
 // statsBar is one rectangle of the stacked bars.
@@ -56,20 +60,48 @@ const (
 // NewStatsCharts lays out the charts of the minutes [from, to) from the minutes that had finished executions.
 func NewStatsCharts(id, title string, from, to time.Time, points []StatsPoint) StatsCharts {
 	c := StatsCharts{ID: id, Title: title, From: from.UTC().Format("15:04"), To: to.UTC().Format("15:04 UTC")}
-	slots := max(int(to.Sub(from)/time.Minute), 1)
+	c.layout(from, to, time.Minute, points, map[string]func(StatsPoint) float64{
+		"p50": func(p StatsPoint) float64 { return p.P50 }, "p95": func(p StatsPoint) float64 { return p.P95 },
+		"p99": func(p StatsPoint) float64 { return p.P99 }})
+	return c
+}
+
+// NewPeriodCharts lays out the charts of a period [from, to) in buckets of step, each point a bucket (Minute is its
+// start): executions per bucket stacked by final status, and the bucket's average trigger-to-finish duration
+// (Average). The dashboard's periods are a day, a week and a month, which percentiles of minutes cannot add up to.
+func NewPeriodCharts(id, title string, from, to time.Time, step time.Duration, points []StatsPoint) StatsCharts {
+	layout := "Jan 2 15:04"
+	if step >= 24*time.Hour {
+		layout = "Jan 2"
+	}
+	c := StatsCharts{ID: id, Title: title, From: from.UTC().Format(layout), To: to.UTC().Format(layout) + " UTC",
+		Step: step}
+	c.layout(from, to, step, points, map[string]func(StatsPoint) float64{
+		"average": func(p StatsPoint) float64 { return p.Average }})
+	return c
+}
+
+// layout draws the bars of the points and one line per duration, in the slots of step between from and to.
+func (c *StatsCharts) layout(from, to time.Time, step time.Duration, points []StatsPoint, durations map[string]func(StatsPoint) float64) {
+	slots := max(int(to.Sub(from)/step), 1)
 	slot := float64(statsWidth-statsLeft-statsRight) / float64(slots)
 	var countTop int32 = 1
 	var durationTop float64 = 1
 	for _, p := range points {
 		countTop = max(countTop, p.Succeeded+p.Failed+p.Canceled)
-		durationTop = max(durationTop, p.P99)
+		for _, v := range durations {
+			durationTop = max(durationTop, v(p))
+		}
 		c.Total += int64(p.Succeeded + p.Failed + p.Canceled)
 	}
 	c.CountTop, c.DurationTop = strconv.Itoa(int(countTop)), msText(durationTop)
-	lines := map[string]*strings.Builder{"p50": {}, "p95": {}, "p99": {}}
+	lines := map[string]*strings.Builder{}
 	dots := map[string][][2]string{}
+	for name := range durations {
+		lines[name] = &strings.Builder{}
+	}
 	for _, p := range points {
-		i := int(p.Minute.Sub(from) / time.Minute)
+		i := int(p.Minute.Sub(from) / step)
 		if i < 0 || i >= slots {
 			continue
 		}
@@ -87,18 +119,25 @@ func NewStatsCharts(id, title string, from, to time.Time, points []StatsPoint) S
 			c.Bars = append(c.Bars, statsBar{Class: "bar " + part.class, X: num(x + slot*0.1), Y: num(base),
 				W: num(slot * 0.8), H: num(h)})
 		}
-		for name, v := range map[string]float64{"p50": p.P50, "p95": p.P95, "p99": p.P99} {
-			y := statsTop + statsHeight - v/durationTop*statsHeight
+		for name, value := range durations {
+			if name == "average" && value(p) <= 0 {
+				continue // a bucket rolled up before its durations were summed
+			}
+			y := statsTop + statsHeight - value(p)/durationTop*statsHeight
 			fmt.Fprintf(lines[name], "%s,%s ", num(x+slot/2), num(y))
 			dots[name] = append(dots[name], [2]string{num(x + slot/2), num(y)})
 		}
 	}
-	for _, name := range []string{"p50", "p95", "p99"} {
-		if pts := strings.TrimSpace(lines[name].String()); pts != "" {
-			c.Lines = append(c.Lines, statsLine{Class: "line " + name, Label: name, Points: pts, Dots: dots[name]})
+	for _, name := range []string{"p50", "p95", "p99", "average"} {
+		if b := lines[name]; b != nil && strings.TrimSpace(b.String()) != "" {
+			class := "line " + name
+			if name == "average" {
+				class = "line p50 average" // drawn in p50's colour: the stylesheet has no other line
+			}
+			c.Lines = append(c.Lines, statsLine{Class: class, Label: name, Points: strings.TrimSpace(b.String()),
+				Dots: dots[name]})
 		}
 	}
-	return c
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
@@ -112,4 +151,19 @@ func msText(ms float64) string {
 		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
 	}
 	return strconv.FormatFloat(ms/60_000, 'f', 1, 64) + " min"
+}
+
+// stepText names a period chart's bucket: "hour", "6 hours", "day".
+func stepText(step time.Duration) string {
+	switch {
+	case step == time.Hour:
+		return "hour"
+	case step == 24*time.Hour:
+		return "day"
+	case step%time.Hour == 0 && step < 24*time.Hour:
+		return strconv.Itoa(int(step/time.Hour)) + " hours"
+	case step%(24*time.Hour) == 0:
+		return strconv.Itoa(int(step/(24*time.Hour))) + " days"
+	}
+	return "minute"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/concertmaster/concertmaster/app"
 	"github.com/concertmaster/concertmaster/engine/nodes"
@@ -40,6 +41,10 @@ func (p *plan) planWorkflows(ctx context.Context, c app.Caller, workflows *app.W
 			Priority: in.Priority, ConcurrencyLimit: in.ConcurrencyLimit}}
 		if wf.Workflow.Priority == 0 {
 			wf.Workflow.Priority = 2
+		}
+		if in.Archived { // a mark: the store archives it at the import's own time
+			archived := time.Now().UTC()
+			wf.Workflow.ArchivedAt = &archived
 		}
 		for j, v := range in.Versions {
 			vpath := fmt.Sprintf("%s.versions[%d]", path, j)

@@ -26,7 +26,7 @@ func New(st *store.Store, integrations *store.IntegrationStore, workflows *app.W
 	return &Transfers{store: st, integrations: integrations, workflows: workflows, now: now}
 }
 
-// Export writes the caller's organization as a bundle: its workflows that are not archived with every version, its
+// Export writes the caller's organization as a bundle: its workflows (archived ones marked so) with every version, its
 // forms, integrations, notification channels and rules — no secret, no execution, no submission. It takes
 // org.transfer (owners and admins) and is audited (organization.export), since it reads everything at once.
 func (t *Transfers) Export(ctx context.Context, c app.Caller) (Bundle, error) {
@@ -52,7 +52,7 @@ func (t *Transfers) Export(ctx context.Context, c app.Caller) (Bundle, error) {
 	for _, w := range contents.Workflows {
 		exported[w.Workflow.ID.String()] = true
 		out := Workflow{ID: w.Workflow.ID.String(), Name: w.Workflow.Name, Description: w.Workflow.Description,
-			Priority: w.Workflow.Priority, ConcurrencyLimit: w.Workflow.ConcurrencyLimit}
+			Priority: w.Workflow.Priority, ConcurrencyLimit: w.Workflow.ConcurrencyLimit, Archived: w.Workflow.ArchivedAt != nil}
 		for _, v := range w.Versions {
 			out.Versions = append(out.Versions, WorkflowVersion{Definition: v.Definition, Message: v.Message})
 		}
@@ -76,7 +76,7 @@ func (t *Transfers) Export(ctx context.Context, c app.Caller) (Bundle, error) {
 			NotifyRecovery: r.NotifyRecovery, Digest: r.Digest, Enabled: r.Enabled, ChannelIDs: []string{}}
 		if r.WorkflowID != nil {
 			if out.WorkflowID = r.WorkflowID.String(); !exported[out.WorkflowID] {
-				continue // the rule of an archived workflow, which stays behind with it
+				continue // the rule of a workflow deleted while the export read (the reads are not one snapshot)
 			}
 		}
 		for _, id := range r.ChannelIDs {

@@ -40,12 +40,14 @@ type Bundle struct {
 
 // Workflow is a workflow with its versions, oldest first; it is imported inactive.
 type Workflow struct {
-	ID               string            `json:"id"`
-	Name             string            `json:"name"`
-	Description      string            `json:"description,omitempty"`
-	Priority         int16             `json:"priority,omitempty"`
-	ConcurrencyLimit *int32            `json:"concurrency_limit,omitempty"`
-	Versions         []WorkflowVersion `json:"versions"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	Description      string `json:"description,omitempty"`
+	Priority         int16  `json:"priority,omitempty"`
+	ConcurrencyLimit *int32 `json:"concurrency_limit,omitempty"`
+	// Archived marks a workflow archived where it was exported; it is imported archived (hidden, its triggers off).
+	Archived bool              `json:"archived,omitempty"`
+	Versions []WorkflowVersion `json:"versions"`
 }
 
 // WorkflowVersion is one saved definition of a workflow.

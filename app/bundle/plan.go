@@ -97,7 +97,7 @@ func (p *plan) planIntegrations() {
 		if name := strings.TrimSpace(in.Name); name == "" || len(name) > 200 {
 			p.problem(path+".name", "is required, at most 200 characters")
 		}
-		if err := actions.ValidateIntegration(in.Kind, in.Config); err != nil {
+		if err := actions.ValidateIntegrationWithoutSecrets(in.Kind, in.Config); err != nil {
 			p.faultProblems(path, err)
 		}
 		interval, ok := rateInterval(in.RateIntervalMS)

@@ -237,7 +237,7 @@ const bundleWorkflows = `-- name: BundleWorkflows :many
 SELECT id, organization_id, name, description, created_by, current_version, active, priority, concurrency_limit,
     archived_at, created_at, updated_at
 FROM workflows
-WHERE organization_id = $1 AND archived_at IS NULL
+WHERE organization_id = $1
 ORDER BY created_at, id
 `
 
@@ -258,7 +258,8 @@ type BundleWorkflowsRow struct {
 
 // Organization bundles (app/bundle): the reads of an export and the writes of an import that no other use case
 // needs. The import's other writes reuse the queries of each table's own file inside one transaction.
-// BundleWorkflows lists every workflow of an organization that is not archived, oldest first, for an export.
+// BundleWorkflows lists every workflow of an organization, archived ones too (they keep their state on import),
+// oldest first, for an export.
 func (q *Queries) BundleWorkflows(ctx context.Context, organizationID uuid.UUID) ([]BundleWorkflowsRow, error) {
 	rows, err := q.db.Query(ctx, bundleWorkflows, organizationID)
 	if err != nil {

@@ -478,6 +478,19 @@ type WorkflowSchedule struct {
 	UpdatedAt      time.Time
 }
 
+type WorkflowStatsHour struct {
+	OrganizationID uuid.UUID
+	WorkflowID     *uuid.UUID
+	Hour           time.Time
+	Succeeded      int32
+	Failed         int32
+	Canceled       int32
+	TestSucceeded  int32
+	TestFailed     int32
+	DurationSumMs  *float64
+	Timed          int32
+}
+
 type WorkflowStatsMinute struct {
 	OrganizationID uuid.UUID
 	WorkflowID     *uuid.UUID
@@ -489,6 +502,9 @@ type WorkflowStatsMinute struct {
 	DurationP95Ms  float64
 	DurationP99Ms  float64
 	DurationMaxMs  float64
+	DurationSumMs  *float64
+	TestSucceeded  int32
+	TestFailed     int32
 }
 
 type WorkflowVersion struct {

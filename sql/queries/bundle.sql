@@ -2,11 +2,12 @@
 -- needs. The import's other writes reuse the queries of each table's own file inside one transaction.
 
 -- name: BundleWorkflows :many
--- BundleWorkflows lists every workflow of an organization that is not archived, oldest first, for an export.
+-- BundleWorkflows lists every workflow of an organization, archived ones too (they keep their state on import),
+-- oldest first, for an export.
 SELECT id, organization_id, name, description, created_by, current_version, active, priority, concurrency_limit,
     archived_at, created_at, updated_at
 FROM workflows
-WHERE organization_id = @organization_id AND archived_at IS NULL
+WHERE organization_id = @organization_id
 ORDER BY created_at, id;
 
 -- name: BundleWorkflowVersions :many

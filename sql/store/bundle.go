@@ -23,8 +23,8 @@ type BundleVersion struct {
 	Message    string
 }
 
-// BundleContents is what an organization export reads that no list of the store gives whole: every workflow that is
-// not archived with all its versions, every form, and every notification rule (the organization's and its
+// BundleContents is what an organization export reads that no list of the store gives whole: every workflow
+// (archived ones too) with all its versions, every form, and every notification rule (the organization's and its
 // workflows').
 type BundleContents struct {
 	Workflows []BundleWorkflow
@@ -170,6 +170,12 @@ func bundleWriteWorkflows(ctx context.Context, q *db.Queries, by Actor, org uuid
 		for v := int32(1); v < int32(len(w.Versions)); v++ {
 			if _, err := q.WorkflowUpdateHead(ctx, db.WorkflowUpdateHeadParams{ID: wf.ID, OrganizationID: org,
 				ExpectedVersion: v}); err != nil {
+				return interpret(err, "workflow "+wf.Name)
+			}
+		}
+		// A workflow archived where it was exported stays archived (its archived_at is the import's).
+		if wf.ArchivedAt != nil {
+			if _, err := q.WorkflowArchive(ctx, db.WorkflowArchiveParams{ID: wf.ID, OrganizationID: org}); err != nil {
 				return interpret(err, "workflow "+wf.Name)
 			}
 		}

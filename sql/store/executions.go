@@ -437,6 +437,12 @@ func (s *Store) executionListNewestFirst(ctx context.Context, p db.ExecutionList
 	return s.r.ExecutionList(ctx, p)
 }
 
+// SearchCandidates is how many of the newest matching executions a search ranks. Ranking every match of a common
+// word (a tenth of all history fails with the same error) cost more than a page load; the newest few hundred hold
+// what a person looking at an error wants, and an older match is found by adding words or a time or workflow
+// filter, which leave fewer newer matches ahead of it.
+const SearchCandidates = 500
+
 func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f ExecutionFilter) ([]Execution, error) {
 	terms, err := parseSearch("q", f.Query)
 	if err == nil && f.BeforeID != nil {
@@ -446,7 +452,8 @@ func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f Executio
 		return nil, err
 	}
 	p := db.ExecutionSearchParams{OrganizationID: orgID, Words: terms.Words, Prefix: terms.Prefix,
-		WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter, MaxRows: int32(clampLimit(f.Limit))}
+		WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter, MaxRows: int32(clampLimit(f.Limit)),
+		MaxCandidates: SearchCandidates}
 	if f.Status != "" {
 		p.Status = &f.Status
 	}

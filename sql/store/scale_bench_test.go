@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/concertmaster/concertmaster/migrations"
+	"github.com/concertmaster/concertmaster/platform/service"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -21,7 +22,7 @@ const scaleDays = 60
 
 // BenchmarkHistoryScale (make bench-scale; skipped unless SCALE_EXECUTIONS is set) loads SCALE_EXECUTIONS executions
 // with three node runs each over 60 days of partitions, in SQL, then reports the p95 of repeated list, filter and
-// dashboard queries, the time to prune 30 days, and the history tables' sizes before and after.
+// dashboard queries (the dashboard's from the statistics rollup, which it runs over the loaded days first), the time to prune 30 days, and the history tables' sizes before and after.
 func BenchmarkHistoryScale(b *testing.B) {
 	count, err := strconv.Atoi(os.Getenv("SCALE_EXECUTIONS"))
 	if err != nil || count <= 0 {
@@ -37,6 +38,7 @@ func BenchmarkHistoryScale(b *testing.B) {
 	start := time.Now()
 	loadScale(b, bundle, wf, count, now)
 	b.Logf("loaded %d executions and %d node runs over %d days in %v", count, 3*count, scaleDays, time.Since(start).Round(time.Second))
+	rollUpScale(b, bundle, now)
 	reportSizes(b, bundle, "before prune")
 
 	queries := []struct {
@@ -53,8 +55,14 @@ func BenchmarkHistoryScale(b *testing.B) {
 				Status: store.StatusFailed, CreatedAfter: &since, Limit: 50})
 			return err
 		}},
-		{"dashboard (last 24 hours)", func() error {
-			_, err := bundle.store.DashboardGet(ctx, wf.OrganizationID, now.Add(-24*time.Hour), 5)
+		{"dashboard (last 24 hours, by hour)", func() error {
+			_, err := bundle.store.DashboardGet(ctx, wf.OrganizationID, store.DashboardQuery{Since: now.Add(-24 * time.Hour),
+				Step: time.Hour, Limit: 5})
+			return err
+		}},
+		{"dashboard (last 30 days, by day)", func() error {
+			_, err := bundle.store.DashboardGet(ctx, wf.OrganizationID, store.DashboardQuery{Since: now.AddDate(0, 0, -30),
+				Step: 24 * time.Hour, Limit: 5})
 			return err
 		}},
 		{"search (errors matching \"boom\", last 7 days)", func() error {
@@ -117,6 +125,30 @@ func loadScale(b *testing.B, bundle testBundle, wf store.Workflow, count int, no
 		}
 	}
 	if _, err := bundle.store.Pool().Exec(ctx, "ANALYZE workflow_executions; ANALYZE node_executions"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rollUpScale runs the statistics rollup over the loaded days, as the running rollup would have done minute by
+// minute, for the dashboard's queries (they read the rollup, not the executions).
+func rollUpScale(b *testing.B, bundle testBundle, now time.Time) {
+	ctx := context.Background()
+	if _, err := bundle.store.Pool().Exec(ctx, `INSERT INTO stats_rollup_cursors (name, next_minute) VALUES ('workflow_stats', $1)
+		ON CONFLICT (name) DO UPDATE SET next_minute = EXCLUDED.next_minute`, now.AddDate(0, 0, -scaleDays).Truncate(time.Minute)); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	arch := &service.Archetype{Logger: slog.New(slog.DiscardHandler), Clock: clockwork.NewFakeClockAt(now.Add(time.Minute))}
+	rollup := bundle.store.NewStatsRollup(arch, store.StatsRollupConfig{Retention: (scaleDays + 1) * 24 * time.Hour})
+	if _, err := rollup.Round(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var rows int64
+	if err := bundle.store.Pool().QueryRow(ctx, "SELECT count(*) FROM workflow_stats_minutes").Scan(&rows); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("rolled up %d days into %d statistics rows in %v", scaleDays, rows, time.Since(start).Round(time.Second))
+	if _, err := bundle.store.Pool().Exec(ctx, "ANALYZE workflow_stats_minutes"); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -32,6 +32,9 @@ import (
 // pay for): those that finished within statsLateAfter of their trigger through the primary key, UUIDv7 ids ordered
 // by creation time, over a window starting statsLateAfter (plus a margin for clocks) before the minute; the others
 // through a partial index that holds only them (migration 0013).
+//
+// Each round also rewrites the hours its minutes belong to in workflow_stats_hours (migration 0024), summed from
+// the minutes, for the dashboard's periods of days and weeks.
 
 // statsCursor names the rollup's cursor row.
 const statsCursor = "workflow_stats"
@@ -137,6 +140,9 @@ func (r *StatsRollup) chunk(ctx context.Context, end time.Time) (next time.Time,
 		if _, err := q.StatsMinutesPrune(ctx, r.clock.Now().Add(-r.cfg.Retention)); err != nil {
 			return fmt.Errorf("prune statistics: %w", err)
 		}
+		if _, err := q.StatsHoursPrune(ctx, r.clock.Now().Add(-r.cfg.Retention)); err != nil {
+			return fmt.Errorf("prune hourly statistics: %w", err)
+		}
 		more = to.Before(end)
 		return q.StatsRollupCursorSet(ctx, db.StatsRollupCursorSetParams{Name: statsCursor, NextMinute: laterOf(to, from.Add(time.Minute))})
 	})
@@ -160,6 +166,13 @@ func (r *StatsRollup) aggregate(ctx context.Context, q *db.Queries, from, to tim
 		FromMinute: from, ToMinute: to})
 	if err != nil {
 		return fmt.Errorf("aggregate statistics: %w", err)
+	}
+	// The hours these minutes belong to, summed again from their minutes (the dashboard's periods read them).
+	if err := q.StatsHoursClear(ctx, db.StatsHoursClearParams{FromMinute: from, ToMinute: to}); err != nil {
+		return fmt.Errorf("clear hourly statistics: %w", err)
+	}
+	if _, err := q.StatsHoursRollup(ctx, db.StatsHoursRollupParams{FromMinute: from, ToMinute: to}); err != nil {
+		return fmt.Errorf("aggregate hourly statistics: %w", err)
 	}
 	return nil
 }

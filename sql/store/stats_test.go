@@ -243,3 +243,60 @@ func assertMinutes(t *testing.T, what string, got, want []store.StatsMinute) {
 		t.Errorf("%s: minutes\n got %+v\nwant %+v", what, got, want)
 	}
 }
+
+// TestStatsRollupHoursAndTestRuns: the rollup sums its minutes into hours (migration 0024) with exact duration sums
+// and the manual runs counted apart as test runs, rewrites them the same when run again, and the dashboard reads its
+// buckets, averages and success counts from them.
+func TestStatsRollupHoursAndTestRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	f := statsFixture{t: t, b: b}
+	wf := b.workflow(t)
+	base := time.Date(2026, 2, 9, 10, 0, 0, 0, time.UTC)
+	f.execution(wf, store.StatusSucceeded, base.Add(5*time.Second), 100*time.Millisecond)
+	f.execution(wf, store.StatusFailed, base.Add(3*time.Minute), 300*time.Millisecond)
+	f.execution(wf, store.StatusSucceeded, base.Add(65*time.Minute), 400*time.Millisecond)
+	// The failure was a manual run: a test run.
+	if _, err := b.store.Pool().Exec(ctx, `UPDATE workflow_executions SET trigger_kind = 'manual'
+		WHERE workflow_id = $1 AND status = 'failed'`, wf.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Pool().Exec(ctx, `INSERT INTO stats_rollup_cursors (name, next_minute) VALUES ('workflow_stats', $1)`,
+		base); err != nil {
+		t.Fatal(err)
+	}
+	arch, _ := fakeArchetype(base.Add(70 * time.Minute))
+	rollup := b.store.NewStatsRollup(arch, store.StatsRollupConfig{Retention: 24 * time.Hour})
+	type bucket struct {
+		Start                                        time.Time
+		Succeeded, Failed, TestSucceeded, TestFailed int64
+		Average                                      time.Duration
+	}
+	want := []bucket{{base, 1, 1, 0, 1, 200 * time.Millisecond}, {base.Add(time.Hour), 1, 0, 0, 0, 400 * time.Millisecond}}
+	for round := range 2 { // a second round rewrites the same hours
+		if _, err := rollup.Round(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d, err := b.store.DashboardGet(ctx, wf.OrganizationID, store.DashboardQuery{Since: base, Step: time.Hour, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []bucket
+		for _, s := range d.Series {
+			got = append(got, bucket{s.Start.UTC(), s.Succeeded, s.Failed, s.TestSucceeded, s.TestFailed, s.Average})
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round %d: series %+v, want %+v", round, got, want)
+		}
+		if d.ByStatus[store.StatusSucceeded] != 2 || d.ByStatus[store.StatusFailed] != 1 || d.TestFailed != 1 ||
+			len(d.Slowest) != 1 || d.Slowest[0].Executions != 3 || d.Slowest[0].Average != 800*time.Millisecond/3 {
+			t.Errorf("round %d: dashboard %+v", round, d)
+		}
+	}
+	var hourRows int
+	if err := b.store.Pool().QueryRow(ctx, `SELECT count(*) FROM workflow_stats_hours WHERE organization_id = $1`,
+		wf.OrganizationID).Scan(&hourRows); err != nil || hourRows != 4 {
+		t.Errorf("hour rows %d, %v; want the workflow's and the organization's for two hours", hourRows, err)
+	}
+}

@@ -1595,6 +1595,7 @@ export interface components {
             workflow_id?: string;
         };
         BundleWorkflow: {
+            archived?: boolean;
             /** Format: int32 */
             concurrency_limit?: number | null;
             description?: string;
@@ -1605,6 +1606,7 @@ export interface components {
             versions: components["schemas"]["BundleWorkflowVersion"][] | null;
         };
         BundleWorkflowInput: {
+            archived?: boolean;
             /** Format: int32 */
             concurrency_limit?: number | null;
             description?: string;
