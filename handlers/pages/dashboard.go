@@ -112,8 +112,8 @@ func dashboardStats(d store.Dashboard, p dashboardPeriod) views.DashboardStats {
 	}
 	// Canceled runs say nothing of the workflow's health, nor do test runs; only succeeded and failed production
 	// runs count.
-	succeeded := d.ByStatus[store.StatusSucceeded] - d.TestSucceeded
-	failed := d.ByStatus[store.StatusFailed] - d.TestFailed
+	succeeded := d.ByStatus[store.StatusSucceeded] // test runs are counted apart (TestSucceeded, TestFailed)
+	failed := d.ByStatus[store.StatusFailed]
 	if succeeded+failed > 0 {
 		out.SuccessRate = fmt.Sprintf("%.0f%%", float64(succeeded)*100/float64(succeeded+failed))
 	}

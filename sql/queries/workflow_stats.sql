@@ -20,8 +20,8 @@ DELETE FROM workflow_stats_minutes WHERE minute >= @from_minute AND minute < @to
 -- organization, minute by minute. It reads the executions that finished soon after their trigger through the
 -- primary key (UUIDv7: low_id and high_id bound their creation time, with a margin for clock skew between the
 -- processes and the database) and the others through workflow_executions_late_finish_idx; the two halves are
--- disjoint, split on the index's predicate. The editor's test runs (kind 'test') are counted in succeeded and failed
--- and again in test_succeeded and test_failed (migration 0024), so that rates can leave them out.
+-- disjoint, split on the index's predicate. The editor's test runs (kind 'test') say nothing about production: they
+-- are counted only in test_succeeded and test_failed (migration 0024), never in the counts and durations.
 WITH finished AS (
     SELECT e.organization_id, e.workflow_id, e.status, e.kind = 'test' AS test, date_trunc('minute', e.finished_at) AS minute,
         extract(epoch FROM e.finished_at - e.created_at) * 1000 AS ms
@@ -41,10 +41,12 @@ WITH finished AS (
 INSERT INTO workflow_stats_minutes (organization_id, workflow_id, minute, succeeded, failed, canceled,
     duration_p50_ms, duration_p95_ms, duration_p99_ms, duration_max_ms, duration_sum_ms, test_succeeded, test_failed)
 SELECT organization_id, workflow_id, minute,
-    count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
-    count(*) FILTER (WHERE status = 'canceled'),
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms),
-    percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms), sum(ms),
+    count(*) FILTER (WHERE status = 'succeeded' AND NOT test), count(*) FILTER (WHERE status = 'failed' AND NOT test),
+    count(*) FILTER (WHERE status = 'canceled' AND NOT test),
+    coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE NOT test), 0),
+    coalesce(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) FILTER (WHERE NOT test), 0),
+    coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) FILTER (WHERE NOT test), 0),
+    coalesce(max(ms) FILTER (WHERE NOT test), 0), coalesce(sum(ms) FILTER (WHERE NOT test), 0),
     count(*) FILTER (WHERE status = 'succeeded' AND test), count(*) FILTER (WHERE status = 'failed' AND test)
 FROM finished
 GROUP BY GROUPING SETS ((organization_id, workflow_id, minute), (organization_id, minute));

@@ -33,7 +33,7 @@ type Dashboard struct {
 	// ByStatus counts the executions of the period by status: finished ones from the rollup (by the minute they
 	// finished in), unfinished ones created in the period live. Statuses without any are absent.
 	ByStatus map[string]int64
-	// TestSucceeded and TestFailed are the test runs (today: manual runs) among the succeeded and failed ones.
+	// TestSucceeded and TestFailed count the editor's test runs, which ByStatus and the series leave out.
 	TestSucceeded, TestFailed int64
 	// Series is the finished executions bucket by bucket, oldest first; buckets without any are absent.
 	Series []DashboardBucket

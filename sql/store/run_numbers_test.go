@@ -171,12 +171,14 @@ func TestExecutionKindsFilterAndDashboard(t *testing.T) {
 			t.Errorf("kind %q: %v, want %v", tc.kind, got, tc.want)
 		}
 	}
-	dash, err := b.store.DashboardGet(ctx, b.org.ID, time.Now().Add(-time.Hour), 10)
+	// The dashboard's finished counts come from the rollup (TestStatsRollupHoursAndTestRuns keeps test runs apart
+	// there); its recent failures are read live and leave test runs out.
+	dash, err := b.store.DashboardGet(ctx, b.org.ID, store.DashboardQuery{Since: time.Now().Add(-time.Hour), Step: time.Hour, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dash.ByStatus[store.StatusSucceeded] != 1 || dash.ByStatus[store.StatusFailed] != 0 || len(dash.RecentFailures) != 0 {
-		t.Errorf("dashboard counts test runs: %+v", dash)
+	if len(dash.RecentFailures) != 0 {
+		t.Errorf("dashboard lists test runs among recent failures: %+v", dash.RecentFailures)
 	}
 }
 

@@ -245,7 +245,7 @@ func assertMinutes(t *testing.T, what string, got, want []store.StatsMinute) {
 }
 
 // TestStatsRollupHoursAndTestRuns: the rollup sums its minutes into hours (migration 0024) with exact duration sums
-// and the manual runs counted apart as test runs, rewrites them the same when run again, and the dashboard reads its
+// and the editor's test runs counted apart, rewrites them the same when run again, and the dashboard reads its
 // buckets, averages and success counts from them.
 func TestStatsRollupHoursAndTestRuns(t *testing.T) {
 	t.Parallel()
@@ -257,8 +257,8 @@ func TestStatsRollupHoursAndTestRuns(t *testing.T) {
 	f.execution(wf, store.StatusSucceeded, base.Add(5*time.Second), 100*time.Millisecond)
 	f.execution(wf, store.StatusFailed, base.Add(3*time.Minute), 300*time.Millisecond)
 	f.execution(wf, store.StatusSucceeded, base.Add(65*time.Minute), 400*time.Millisecond)
-	// The failure was a manual run: a test run.
-	if _, err := b.store.Pool().Exec(ctx, `UPDATE workflow_executions SET trigger_kind = 'manual'
+	// The failure was the editor's test run.
+	if _, err := b.store.Pool().Exec(ctx, `UPDATE workflow_executions SET kind = 'test'
 		WHERE workflow_id = $1 AND status = 'failed'`, wf.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestStatsRollupHoursAndTestRuns(t *testing.T) {
 		Succeeded, Failed, TestSucceeded, TestFailed int64
 		Average                                      time.Duration
 	}
-	want := []bucket{{base, 1, 1, 0, 1, 200 * time.Millisecond}, {base.Add(time.Hour), 1, 0, 0, 0, 400 * time.Millisecond}}
+	want := []bucket{{base, 1, 0, 0, 1, 100 * time.Millisecond}, {base.Add(time.Hour), 1, 0, 0, 0, 400 * time.Millisecond}}
 	for round := range 2 { // a second round rewrites the same hours
 		if _, err := rollup.Round(ctx); err != nil {
 			t.Fatal(err)
@@ -289,8 +289,8 @@ func TestStatsRollupHoursAndTestRuns(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("round %d: series %+v, want %+v", round, got, want)
 		}
-		if d.ByStatus[store.StatusSucceeded] != 2 || d.ByStatus[store.StatusFailed] != 1 || d.TestFailed != 1 ||
-			len(d.Slowest) != 1 || d.Slowest[0].Executions != 3 || d.Slowest[0].Average != 800*time.Millisecond/3 {
+		if d.ByStatus[store.StatusSucceeded] != 2 || d.ByStatus[store.StatusFailed] != 0 || d.TestFailed != 1 ||
+			len(d.Slowest) != 1 || d.Slowest[0].Executions != 2 || d.Slowest[0].Average != 250*time.Millisecond {
 			t.Errorf("round %d: dashboard %+v", round, d)
 		}
 	}
