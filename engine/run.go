@@ -906,8 +906,15 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func
 		return res
 	}
 	res.data, res.raw, res.err = encodeOutput(res.out, ex.x.maxDepth, ex.x.opts.MaxOutputBytes)
+	if errors.Is(res.err, ErrOutputTooLarge) {
+		// The node's error is read on its own (API, page, error workflows): it names the node and the setting.
+		res.err = Permanent(fmt.Errorf("node %q: %w", n.ID, res.err))
+	}
 	return res
 }
+
+// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes.
+var ErrOutputTooLarge = errors.New("NODE_OUTPUT_MAX bounds one node's output")
 
 // encodeOutput gives an output's data both as JSON-shaped values (for children and expressions) and encoded (for
 // the record), encoding at most once. Every output passes here, so this is where the depth and size limits hold
@@ -923,7 +930,7 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 				return nil, nil, Permanent(fmt.Errorf("output is nested deeper than %d levels, the limit", maxDepth))
 			}
 			if errors.As(err, &le) {
-				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed", limit))
+				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed: %w", limit, ErrOutputTooLarge))
 			}
 			return nil, nil, Permanent(fmt.Errorf("output cannot be encoded as JSON: %w", err))
 		}
@@ -939,7 +946,7 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 		}
 	}
 	if len(raw) > limit {
-		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed", len(raw), limit))
+		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed: %w", len(raw), limit, ErrOutputTooLarge))
 	}
 	return data, raw, nil
 }
