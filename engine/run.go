@@ -906,14 +906,11 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func
 		return res
 	}
 	res.data, res.raw, res.err = encodeOutput(res.out, ex.x.maxDepth, ex.x.opts.MaxOutputBytes)
-	if errors.Is(res.err, ErrOutputTooLarge) {
-		// The node's error is read on its own (API, page, error workflows): it names the node and the setting.
-		res.err = Permanent(fmt.Errorf("node %q: %w", n.ID, res.err))
-	}
 	return res
 }
 
-// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes.
+// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes; its
+// text names the setting, and the execution's error names the node.
 var ErrOutputTooLarge = errors.New("NODE_OUTPUT_MAX bounds one node's output")
 
 // encodeOutput gives an output's data both as JSON-shaped values (for children and expressions) and encoded (for

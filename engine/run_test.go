@@ -1009,7 +1009,7 @@ func TestRunOutputLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "larger than the 100 bytes allowed") ||
-		!strings.Contains(big.Error, `node "big"`) || !strings.Contains(big.Error, "NODE_OUTPUT_MAX") {
+		!strings.Contains(big.Error, "NODE_OUTPUT_MAX") || !strings.Contains(res.Error, `node "big"`) {
 		t.Fatalf("status %s, big %+v", res.Status, big)
 	}
 }
