@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
@@ -85,6 +87,22 @@ func TestLargePayloads(t *testing.T) {
 	}
 	if resp := h.do(request{Method: "GET", Path: "/api/v1/executions/" + run.ExecutionID + "/payloads/" + storage.NewKey(), Bearer: member}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown key: %d", resp.StatusCode)
+	}
+	// The page shows sizes and previews, cut, with links to the whole.
+	doc := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID,
+		Cookie: h.sessionCookie(w.users["member"], w.orgA.ID)}).doc(t)
+	links := doc.Find(`.payload a[href^="/executions/` + run.ExecutionID + `/payloads/"]`)
+	if links.Length() < 4 || !strings.Contains(doc.Find(".payload").First().Text(), "KB") {
+		t.Errorf("%d load-full links; first preview %q", links.Length(), doc.Find(".payload").First().Text())
+	}
+	if strings.Contains(doc.Text(), strings.Repeat("z", 1100)) {
+		t.Error("the page shows a large value whole")
+	}
+	trigger := doc.Find("section").FilterFunction(func(_ int, s *goquery.Selection) bool {
+		return s.ChildrenFiltered("h2").Text() == "Trigger data"
+	})
+	if href, _ := trigger.Find(".payload a").Attr("href"); !strings.HasSuffix(href, ref.Key) {
+		t.Errorf("the trigger's link %q is not to its payload", href)
 	}
 	page := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID + "/payloads/" + ref.Key,
 		Cookie: h.sessionCookie(w.users["member"], w.orgA.ID)})

@@ -138,6 +138,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
 		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
+		TriggerPayload: payloadView(exec.ID, exec.TriggerData),
 		RequestID: exec.RequestID, TraceID: exec.TraceID}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
@@ -196,6 +197,13 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 	anchored := map[string]bool{}
 	for _, run := range runs {
 		row := nodeRunRow(run)
+		row.InputPayload, row.OutputPayload = payloadView(exec.ID, run.Input), payloadView(exec.ID, run.Output)
+		if row.InputPayload != nil {
+			row.Input = ""
+		}
+		if row.OutputPayload != nil {
+			row.Output = ""
+		}
 		if !anchored[run.NodeID] {
 			anchored[run.NodeID], row.Anchor = true, timelineAnchor(run.NodeID)
 		}

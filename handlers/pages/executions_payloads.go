@@ -1,10 +1,15 @@
 package pages
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/handlers/httpx"
+	"github.com/concertmaster/concertmaster/sql/store"
+	"github.com/concertmaster/concertmaster/views"
 )
 
 // executionPayloadPage is GET /executions/{id}/payloads/{key}, the "load full" link of a large value on the
@@ -26,4 +31,14 @@ func (s *Handlers) executionPayloadPage(w http.ResponseWriter, r *http.Request) 
 	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = io.Copy(w, body)
+}
+
+// payloadView is the page's view of a value kept in the file storage, nil for a value held in its row.
+func payloadView(execID uuid.UUID, raw json.RawMessage) *views.PayloadView {
+	ref := store.ParsePayloadRef(raw)
+	if ref == nil {
+		return nil
+	}
+	return &views.PayloadView{Size: byteSize(ref.Size), Preview: ref.Preview,
+		URL: "/executions/" + execID.String() + "/payloads/" + ref.Key}
 }
