@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -112,6 +114,26 @@ func TestLargePayloads(t *testing.T) {
 	if resp := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID + "/payloads/" + ref.Key,
 		Cookie: h.sessionCookie(w.users["outsider"], w.orgB.ID)}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("the page link for another organization: %d", resp.StatusCode)
+	}
+
+	// A large signed webhook call goes through the group-commit ingest: offloaded there, whole for the workers.
+	info, _ := h.hookWorkflow(w, `{}`)
+	hookBody := []byte(`{"total":250,"note":"` + strings.Repeat("w", 5000) + `"}`)
+	status, out := post(t, info.URL, hookBody, signed(info.Secret, time.Now(), hookBody))
+	if status != http.StatusAccepted {
+		t.Fatalf("webhook: %d %s", status, out)
+	}
+	var hooked struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	_ = json.Unmarshal([]byte(out), &hooked)
+	h.waitExecution(member, hooked.ExecutionID, "succeeded")
+	h.do(request{Method: "GET", Path: "/api/v1/executions/" + hooked.ExecutionID, Bearer: member}).json(t, &detail)
+	if ref := detail.Trigger.Payload; ref == nil || ref.Size < 5000 {
+		t.Errorf("the webhook's trigger data is not a reference: %+v", detail.Trigger)
+	} else if resp := h.do(request{Method: "GET", Path: "/api/v1/executions/" + hooked.ExecutionID + "/payloads/" + ref.Key,
+		Bearer: member}); !strings.Contains(resp.body, strings.Repeat("w", 5000)) {
+		t.Errorf("the webhook's full trigger data: %d, %d bytes", resp.StatusCode, len(resp.body))
 	}
 
 	// An output past NODE_OUTPUT_MAX (64 KiB here: the shape doubles a 40 KiB text) fails its node, naming it and
