@@ -229,3 +229,67 @@ func setupOtherOrg(t *testing.T, b testBundle) uuid.UUID {
 	}
 	return org.ID
 }
+
+// bigOutputEvaluator runs every execution ahead of the queue with one node whose output is large, and keeps what
+// it is told was committed.
+type bigOutputEvaluator struct {
+	output    string
+	committed chan queue.Completion
+}
+
+func (e *bigOutputEvaluator) Evaluate(_ context.Context, x queue.Execution) (queue.Completion, bool) {
+	now := time.Now()
+	return queue.Completion{Execution: queue.ExecutionRef{ID: x.ID, OrganizationID: x.OrganizationID, WorkflowID: x.WorkflowID},
+		Status: engine.ExecutionSucceeded, StartedAt: now, NodeRuns: []engine.NodeRun{{NodeID: "shape", Type: "transform.data",
+			Status: "succeeded", Attempt: 1, Input: x.TriggerData, Output: json.RawMessage(e.output), StartedAt: now, FinishedAt: now}}}, true
+}
+
+func (e *bigOutputEvaluator) Committed(_ queue.Execution, c queue.Completion) { e.committed <- c }
+
+// TestPayloadOffloadOnTheExpressPath: an execution run ahead of the queue has its large node output offloaded by
+// the group commit, while the express path itself is told of the whole value.
+func TestPayloadOffloadOnTheExpressPath(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	files, err := storage.NewLocal(dir, storage.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	b.store.UsePayloads(files, 1024)
+	wf := b.workflow(t)
+	head, err := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingester := b.store.NewExecutionIngester(testArchetype(), time.Millisecond, 50)
+	startService(t, ingester)
+	eval := &bigOutputEvaluator{output: `{"list":"` + strings.Repeat("q", 4000) + `"}`, committed: make(chan queue.Completion, 1)}
+	ingester.UseExpress(eval)
+	e, err := ingester.Enqueue(ctx, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+		WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "webhook", TriggerData: json.RawMessage(`{"body":{}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-eval.committed:
+		if string(c.NodeRuns[0].Output) != eval.output {
+			t.Error("the express path was told of a reference, not the value")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the completion was never committed")
+	}
+	runs, err := b.store.NodeRuns(ctx, b.org.ID, e.ID)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs: %v %v", runs, err)
+	}
+	if ref := store.ParsePayloadRef(runs[0].Output); ref == nil || ref.Size != int64(len(eval.output)) ||
+		store.ParsePayloadRef(runs[0].Input) != nil {
+		t.Errorf("express run stored output %.80s, input %s", runs[0].Output, runs[0].Input)
+	}
+	if got := countObjects(t, dir); got != 1 {
+		t.Errorf("%d objects, want the output's only", got)
+	}
+}
