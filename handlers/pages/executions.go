@@ -138,8 +138,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
 		Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
-		TriggerPayload: payloadView(exec.ID, exec.TriggerData),
-		RequestID: exec.RequestID, TraceID: exec.TraceID}
+		RequestID: exec.RequestID, TraceID: exec.TraceID, TriggerPayload: payloadView(exec.ID, exec.TriggerData)}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
 	}
