@@ -34,6 +34,6 @@ func (w *HistoryMaintenanceWorker) Work(ctx context.Context, _ *river.Job[store.
 	report, err := w.pruner.Maintain(ctx)
 	w.logger.Info("history maintenance", "partitions_created", report.PartitionsEnsured,
 		"partitions_dropped", report.PartitionsDropped, "executions_deleted", report.ExecutionsDeleted,
-		"node_runs_deleted", report.NodeRunsDeleted, "error", err)
+		"node_runs_deleted", report.NodeRunsDeleted, "payloads_deleted", report.PayloadsDeleted, "error", err)
 	return err
 }

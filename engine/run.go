@@ -909,6 +909,10 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func
 	return res
 }
 
+// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes; its
+// text names the setting, and the execution's error names the node.
+var ErrOutputTooLarge = errors.New("NODE_OUTPUT_MAX bounds one node's output")
+
 // encodeOutput gives an output's data both as JSON-shaped values (for children and expressions) and encoded (for
 // the record), encoding at most once. Every output passes here, so this is where the depth and size limits hold
 // for values of any origin: an output nested deeper than maxDepth or larger than limit fails its node, and is
@@ -923,7 +927,7 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 				return nil, nil, Permanent(fmt.Errorf("output is nested deeper than %d levels, the limit", maxDepth))
 			}
 			if errors.As(err, &le) {
-				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed", limit))
+				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed: %w", limit, ErrOutputTooLarge))
 			}
 			return nil, nil, Permanent(fmt.Errorf("output cannot be encoded as JSON: %w", err))
 		}
@@ -939,7 +943,7 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 		}
 	}
 	if len(raw) > limit {
-		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed", len(raw), limit))
+		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed: %w", len(raw), limit, ErrOutputTooLarge))
 	}
 	return data, raw, nil
 }

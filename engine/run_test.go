@@ -1008,7 +1008,8 @@ func TestRunOutputLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "larger than the 100 bytes allowed") {
+	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "larger than the 100 bytes allowed") ||
+		!strings.Contains(big.Error, "NODE_OUTPUT_MAX") || !strings.Contains(res.Error, `node "big"`) {
 		t.Fatalf("status %s, big %+v", res.Status, big)
 	}
 }

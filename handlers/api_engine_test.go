@@ -39,7 +39,7 @@ func (h *harness) startWorkers() {
 	}
 	h.t.Cleanup(func() { services.Close() })
 	worker := queue.NewExecuteWorker(queue.WorkerOptions{Store: h.st,
-		Plans: h.srv.deps.Plans, Executor: engine.NewExecutor(engine.ExecutorOptions{}), ExecutionTimeout: time.Minute,
+		Plans: h.srv.deps.Plans, Executor: engine.NewExecutor(h.executor), ExecutionTimeout: time.Minute,
 		Services: services.ForExecution, Logger: h.srv.deps.Logger, LogExecutions: queue.LogExecutionsAll})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, worker)

@@ -76,6 +76,11 @@ func init() {
 			req := onExecution("", store.StatusQueued, "")(h, w)
 			return request{Method: "GET", Path: req.Path + "/files/" + store.UploadSourceExport}
 		}, readersOf(404)},
+		// A key the execution does not claim: not found for everyone (TestLargePayloads reads a real one).
+		"GET /api/v1/executions/{id}/payloads/{key}": {func(h *harness, w *world) request {
+			req := onExecution("", store.StatusQueued, "")(h, w)
+			return request{Method: "GET", Path: req.Path + "/payloads/0123456789abcdef0123456789abcdef"}
+		}, readersOf(404)},
 	})
 }
 

@@ -155,6 +155,7 @@ var notPages = map[string]bool{
 	"GET /notifications/events":                     true,
 	"GET /executions/{id}/events":                   true,
 	"GET /executions/{id}/files/{fileID}":           true,
+	"GET /executions/{id}/payloads/{key}":           true,
 	"GET /forms/{id}/submissions.csv":               true,
 	"GET /forms/{id}/submissions/{sid}/files/{fid}": true,
 	"GET /settings/transfer/export":                 true,

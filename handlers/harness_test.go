@@ -83,6 +83,8 @@ type harness struct {
 	mail *mailtest.Server
 	// app configures the use cases; options may change it before New builds them.
 	app app.Config
+	// executor configures the executor of startWorkers (its output limit, NODE_OUTPUT_MAX).
+	executor engine.ExecutorOptions
 	// secrets are strings that must never appear in a log line or in a response other than the one handing it out.
 	secretsMu sync.Mutex
 	secrets   []string

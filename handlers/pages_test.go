@@ -39,6 +39,7 @@ func init() {
 		"GET /executions/{id}":                           {onExecutionPage("GET", "", store.StatusQueued, nil), pageReaders(200)},
 		"GET /executions/{id}/events":                    {onExecutionPage("GET", "/events", store.StatusSucceeded, nil), pageReaders(200)},
 		"GET /executions/{id}/files/{fileID}":            {onExecutionFilePage(), pageReaders(200)},
+		"GET /executions/{id}/payloads/{key}":            {onExecutionPage("GET", "/payloads/0123456789abcdef0123456789abcdef", store.StatusSucceeded, nil), pageReaders(404)},
 		"POST /executions/{id}/cancel":                   {onExecutionPage("POST", "/cancel", store.StatusQueued, url.Values{}), pageEditors(303)},
 		"POST /executions/{id}/retry":                    {onExecutionPage("POST", "/retry", store.StatusFailed, url.Values{"from": {"failed"}}), pageEditors(303)},
 	})

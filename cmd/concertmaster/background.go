@@ -138,7 +138,7 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 	bg.closers = append(bg.closers, func() { evaluator.Close() })
 	// The process proves it is alive from before its River client exists (the client's id names its lock) until
 	// after it has stopped, so that its jobs are taken back only if it dies.
-	executor := engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator})
+	executor := engine.NewExecutor(engine.ExecutorOptions{Sandbox: evaluator, MaxOutputBytes: cfg.NodeOutputMax})
 	queueMetrics := queue.NewMetrics(metrics, queue.MetricsOptions{Slots: cfg.WorkerConcurrency,
 		OrganizationLabels: cfg.Metrics.OrganizationLabels, WorkflowLabels: cfg.Metrics.WorkflowLabels})
 	bg.express = &queue.ExpressOptions{Plans: bg.Plans, Executor: executor, Metrics: queueMetrics, Logger: logger,

@@ -45,7 +45,9 @@ type config struct {
 	OutboundAllowedHosts []string
 	FileRetention        time.Duration
 	FileMaxBytes         int64
-	DataDir              string
+	// PayloadInlineLimit and NodeOutputMax: PAYLOAD_INLINE_LIMIT, NODE_OUTPUT_MAX (config_payloads.go).
+	PayloadInlineLimit, NodeOutputMax int
+	DataDir                           string
 	// Eval bounds author-written code (jq, expressions, templates) and sizes its runner pool.
 	Eval sandbox.Options
 	// Fairness keeps one organization or one bad execution from starving the others.
@@ -105,6 +107,7 @@ func loadConfig(getenv func(string) string, needs configNeeds) (*config, error) 
 	loadObserveConfig(cfg, get, bad)
 	loadRetentionConfig(cfg, get, bad)
 	loadTriggerConfig(cfg, get, bad)
+	loadPayloadConfig(cfg, get, bad)
 	loadReplicaConfig(cfg, get, bad)
 	checkProductionSafety(cfg, bad)
 

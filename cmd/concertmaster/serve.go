@@ -63,6 +63,11 @@ func serve(ctx context.Context, getenv func(string) string, opts serveOptions) e
 	}
 	st.SetOrgQueueShare(float64(cfg.Fairness.OrgQueueShare), nil)
 	st.SetErrorWorkflowOptions(store.ErrorWorkflowOptions{BaseURL: cfg.BaseURL, Logger: logger})
+	closeFiles, err := usePayloads(cfg, st)
+	if err != nil {
+		return err
+	}
+	defer closeFiles()
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(

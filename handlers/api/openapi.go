@@ -89,8 +89,8 @@ func routeDescriptions() (map[string]apiRoute, error) {
 	for _, part := range []map[string]apiRoute{coreRouteDescriptions(), memberRouteDescriptions(),
 		formRouteDescriptions(), schemaRouteDescriptions(), notificationRouteDescriptions(),
 		flagRouteDescriptions(), sharingRouteDescriptions(), executionBulkRouteDescriptions(), nodeDataRouteDescriptions(),
-		integrationKindRouteDescriptions(),
-		retentionRouteDescriptions(), bundleRouteDescriptions(), templateRouteDescriptions()} {
+		integrationKindRouteDescriptions(), retentionRouteDescriptions(), bundleRouteDescriptions(),
+		templateRouteDescriptions(), payloadRouteDescriptions()} {
 		for pattern, rt := range part {
 			if _, dup := all[pattern]; dup {
 				return nil, fmt.Errorf("openapi: route %s is described twice", pattern)

@@ -16,6 +16,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/api/executionbulk"
 	"github.com/concertmaster/concertmaster/handlers/api/nodedata"
+	"github.com/concertmaster/concertmaster/handlers/api/payloads"
 	"github.com/concertmaster/concertmaster/handlers/api/retention"
 	"github.com/concertmaster/concertmaster/handlers/api/sharing"
 	"github.com/concertmaster/concertmaster/handlers/api/workflowtemplates"
@@ -103,6 +104,8 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rh := &retention.Handlers{Kit: s.Kit, App: s.deps.App}
 	s.api(rt, "GET /api/v1/settings/retention", rh.Get)
 	s.api(rt, "PUT /api/v1/settings/retention", rh.Put)
+	// The whole of an execution's large values (handlers/api/payloads, described in openapi_payloads.go).
+	s.api(rt, "GET /api/v1/executions/{id}/payloads/{key}", (&payloads.Handlers{Kit: s.Kit, App: s.deps.App}).Get)
 	// Sharing a workflow with members (handlers/api/sharing, described in openapi_sharing.go).
 	sh := &sharing.Handlers{Kit: s.Kit, App: s.deps.App}
 	s.api(rt, "GET /api/v1/workflows/{id}/sharing", sh.List)

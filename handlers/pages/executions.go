@@ -248,7 +248,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	page := views.ExecutionPage{ID: exec.ID.String(), WorkflowID: wf.ID.String(), Workflow: wf.Name,
 		Number: runLabel(exec), Kind: exec.Kind, Version: exec.Version, Trigger: exec.TriggerKind, TriggerData: prettyJSON(exec.TriggerData), Live: live,
-		RequestID: exec.RequestID, TraceID: exec.TraceID}
+		RequestID: exec.RequestID, TraceID: exec.TraceID, TriggerPayload: payloadView(exec.ID, exec.TriggerData)}
 	if exec.RetryOf != nil {
 		page.RetryOf = exec.RetryOf.String()
 	}
@@ -311,6 +311,13 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 	for _, run := range runs {
 		row := nodeRunRow(run)
 		row.Status = runShownStatus(run, exec)
+		row.InputPayload, row.OutputPayload = payloadView(exec.ID, run.Input), payloadView(exec.ID, run.Output)
+		if row.InputPayload != nil {
+			row.Input = ""
+		}
+		if row.OutputPayload != nil {
+			row.Output = ""
+		}
 		if !anchored[run.NodeID] {
 			anchored[run.NodeID], row.Anchor = true, timelineAnchor(run.NodeID)
 		}

@@ -92,6 +92,7 @@ func (s *Handlers) Routes(rt *httpx.Router) {
 	rt.Page("GET /executions/{id}", s.executionPage)
 	rt.Page("GET /executions/{id}/events", s.executionEventsPage)
 	rt.Page("GET /executions/{id}/files/{fileID}", s.executionFilePage)
+	rt.Page("GET /executions/{id}/payloads/{key}", s.executionPayloadPage)
 	rt.Page("POST /executions/{id}/cancel", s.cancelExecutionPage)
 	rt.Page("POST /executions/{id}/retry", s.retryExecutionPage)
 	rt.Page("POST /executions/bulk", s.bulkExecutionsPage)

@@ -60,6 +60,14 @@ type EmailDelivery struct {
 	IdempotencyKey *string
 }
 
+type ExecutionPayload struct {
+	ExecutionID    uuid.UUID
+	StorageKey     string
+	OrganizationID uuid.UUID
+	SizeBytes      int64
+	CreatedAt      time.Time
+}
+
 type FeatureFlag struct {
 	Name      string
 	Value     json.RawMessage

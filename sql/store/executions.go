@@ -199,6 +199,9 @@ func (s *Store) executionCreateTx(ctx context.Context, tx pgx.Tx, q *db.Queries,
 	if err := in.prepare(ctx); err != nil {
 		return Execution{}, err
 	}
+	if err := s.payloadsForCreate(ctx, q, &in, runs); err != nil {
+		return Execution{}, err
+	}
 	numbers, err := reserveRunNumbers(ctx, q, []runOwner{{WorkflowID: in.WorkflowID, OrganizationID: in.OrganizationID}})
 	if err != nil {
 		return Execution{}, err
@@ -257,12 +260,20 @@ func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Executi
 			started.Recorded = append(started.Recorded, nodeRunFromRow(r))
 		}
 	}
+	if err := s.resolveStarted(ctx, &started); err != nil {
+		return queue.Execution{}, queue.AlreadyFinished, err
+	}
 	return started, queue.Started, nil
 }
 
 // NodeRunRecord records one node run at once, in its own transaction: side-effecting nodes are recorded the moment
 // they finish, so that a retry of the job never repeats them.
 func (s *Store) NodeRunRecord(ctx context.Context, e queue.ExecutionRef, run engine.NodeRun) error {
+	runs := []engine.NodeRun{run}
+	if err := s.offloadRuns(ctx, e, runs); err != nil {
+		return err
+	}
+	run = runs[0]
 	return s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if err := q.NodeRunInsertMany(ctx, nodeRunParams(e, []engine.NodeRun{run})); err != nil {
 			return interpret(err, "node run")
@@ -285,6 +296,15 @@ func nodeEvent(e queue.ExecutionRef, r engine.NodeRun) ExecutionEvent {
 // execution gets its continuation job, scheduled at ResumeAt, in the same transaction. It reports false when the
 // execution already had a final status (a cancel won the race); the node runs are written all the same.
 func (s *Store) ExecutionComplete(ctx context.Context, c queue.Completion) (bool, error) {
+	c, err := s.offloadCompletion(ctx, c)
+	if err != nil {
+		return false, err
+	}
+	return s.executionComplete(ctx, c)
+}
+
+// executionComplete is ExecutionComplete of a completion whose large values are already offloaded.
+func (s *Store) executionComplete(ctx context.Context, c queue.Completion) (bool, error) {
 	var changed bool
 	err := s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		event := ExecutionEvent{ExecutionID: c.Execution.ID, OrganizationID: c.Execution.OrganizationID,

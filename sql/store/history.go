@@ -61,6 +61,8 @@ type PruneReport struct {
 	ExecutionsDeleted int64
 	NodeRunsDeleted   int64
 	PartitionsEnsured int
+	// PayloadsDeleted counts the stored payloads (PAYLOAD_INLINE_LIMIT) deleted with their executions.
+	PayloadsDeleted int
 }
 
 // NewHistoryPruner returns a pruner for retention; batch <= 0 is DefaultPruneBatch.
@@ -114,7 +116,12 @@ func (p *HistoryPruner) Prune(ctx context.Context) (PruneReport, error) {
 	if err != nil {
 		return report, err
 	}
-	err = p.pruneExecutions(ctx, now, orgs, &report)
+	if err = p.pruneExecutions(ctx, now, orgs, &report); err != nil {
+		return report, err
+	}
+	// Last, the stored payloads of the executions gone (by batch or with their partition): swept by claim, since
+	// a dropped partition leaves nothing to join.
+	report.PayloadsDeleted, err = p.store.SweepPayloads(ctx, now.Add(-payloadSweepGrace), p.batch)
 	return report, err
 }
 

@@ -119,12 +119,16 @@ func (g *ExecutionIngester) enqueue(ctx context.Context, e NewExecution, nonce *
 			req.finished = &c
 		}
 	}
+	full := req.finished // Committed is told of the full values, not of their references
+	if err := g.store.offloadIngest(ctx, &req); err != nil {
+		return e, err
+	}
 	// When ctx ends after the request was taken, the row may still commit; the caller just stops waiting for it.
 	_, err := g.batch.Submit(ctx, req)
 	if err != nil {
 		tracing.Fail(span, err.Error())
-	} else if req.finished != nil {
-		(*express).Committed(accepted, *req.finished)
+	} else if full != nil {
+		(*express).Committed(accepted, *full)
 	}
 	if errors.Is(err, service.ErrStopped) {
 		return e, errIngesterStopped

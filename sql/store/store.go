@@ -40,6 +40,8 @@ type Store struct {
 	errorWorkflows ErrorWorkflowOptions
 	// tracing starts the ingest spans (SetTracing); off by default.
 	tracing *tracing.Tracing
+	// payloads keeps large values in the file storage backend (UsePayloads, payloads.go); nil keeps all inline.
+	payloads *payloadStore
 }
 
 // SetTracing makes the ingester trace its group commits. Call it before the store is used.

@@ -88,9 +88,13 @@ func (w *WorkerWrites) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.
 	default:
 		// The running mark is for people watching; under a flood, skip it rather than slow the worker.
 	}
+	trigger, err := w.store.resolve(ctx, row.OrganizationID, row.TriggerData)
+	if err != nil {
+		return queue.Execution{}, queue.AlreadyFinished, err
+	}
 	return queue.Execution{ID: row.ID, OrganizationID: row.OrganizationID, WorkflowID: row.WorkflowID,
 		WorkflowVersionID: row.WorkflowVersionID, Version: row.Version, TriggerKind: row.TriggerKind,
-		TriggerData: row.TriggerData, CreatedAt: row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
+		TriggerData: trigger, CreatedAt: row.CreatedAt, CancelRequested: row.CancelRequestedAt != nil,
 		RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent)}, queue.Started, nil
 }
 
@@ -115,13 +119,17 @@ func (w *WorkerWrites) ExecutionComplete(ctx context.Context, c queue.Completion
 	case w.finished <- c.Execution.ID:
 	default: // then it may be marked running after the fact, which its final status overrides
 	}
+	c, err := w.store.offloadCompletion(ctx, c)
+	if err != nil {
+		return false, err
+	}
 	if c.Status == engine.ExecutionWaiting {
-		return w.store.ExecutionComplete(ctx, c) // it schedules a job: rare, and not worth a batch
+		return w.store.executionComplete(ctx, c) // it schedules a job: rare, and not worth a batch
 	}
 	changed, err := w.completions.Submit(ctx, c)
 	if errors.Is(err, service.ErrStopped) {
 		// Not written by the group: a worker still finishing after the stop writes its own.
-		return w.store.ExecutionComplete(ctx, c)
+		return w.store.executionComplete(ctx, c)
 	}
 	return changed, err
 }
@@ -193,7 +201,7 @@ func (w *WorkerWrites) flushCompletions(ctx context.Context, group []queue.Compl
 	}
 	w.logger.Warn("group completion failed; writing one by one", "size", len(group), "error", err)
 	for i, c := range group {
-		results[i].Value, results[i].Err = w.store.ExecutionComplete(ctx, c)
+		results[i].Value, results[i].Err = w.store.executionComplete(ctx, c)
 	}
 }
 
