@@ -228,7 +228,9 @@ type BatchRecorder interface {
 type BatchRecorderFunc func(ctx context.Context, runs []NodeRun) error
 
 // RecordBatch calls f.
-func (f BatchRecorderFunc) RecordBatch(ctx context.Context, runs []NodeRun) error { return f(ctx, runs) }
+func (f BatchRecorderFunc) RecordBatch(ctx context.Context, runs []NodeRun) error {
+	return f(ctx, runs)
+}
 
 // Progress is how far an execution's loop over batches has come.
 type Progress struct {
