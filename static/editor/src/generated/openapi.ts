@@ -1587,6 +1587,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             nodes?: components["schemas"]["NodeRun"][] | null;
+            progress?: components["schemas"]["Progress"] | null;
             request_id?: string;
             /** Format: uuid */
             retry_of?: string | null;
@@ -2070,6 +2071,18 @@ export interface components {
             status: number;
             title: string;
             type: string;
+        };
+        Progress: {
+            /** Format: int64 */
+            batches: number;
+            /** Format: int64 */
+            batches_done: number;
+            /** Format: int64 */
+            done: number;
+            node_id: string;
+            /** Format: int64 */
+            total: number;
+            unit: string;
         };
         RefreshRequest: {
             refresh_token?: string;
