@@ -181,6 +181,96 @@ type Loop struct {
 	Items []any
 	// Concurrency bounds how many items run at once; below 1 means one at a time, in order.
 	Concurrency int
+	// Batches, when set, replaces Items: the body runs once per batch, each loaded only when its turn comes, so
+	// that a loop over a file far larger than memory holds a few batches at a time.
+	Batches *Batches
+}
+
+// Batches is a loop over batches loaded on demand (the pages of a large file). Each finished batch is a durable
+// checkpoint: the runs of its body and a checkpoint run of the loop node (ItemIndex the batch, Port PortBatch, its
+// output a BatchCheckpoint) go to RunInput.Batches together, so a resumed execution skips the batches it finished,
+// without loading them, and reuses their results. A loop over batches cannot run inside another loop's body,
+// whose items would share the checkpoints' indexes.
+type Batches struct {
+	// Count is the number of batches.
+	Count int
+	// Total is the size of every batch together, in Unit ("rows", or "bytes" when rows are not counted); Size
+	// gives one batch's. They feed the execution's progress.
+	Total int64
+	Unit  string
+	Size  func(k int) int64
+	// Load reads batch k: the item the body runs with. It is called once per batch not finished before.
+	Load func(ctx context.Context, k int) (any, error)
+}
+
+// PortBatch is the port recorded on a batch's checkpoint run. No node has it, so no edge can follow it.
+const PortBatch = "batch"
+
+// BatchCheckpoint is the output of a batch's checkpoint run.
+type BatchCheckpoint struct {
+	Batch   int    `json:"batch"`
+	Batches int    `json:"batches"`
+	Size    int64  `json:"size"`
+	Total   int64  `json:"total"`
+	Unit    string `json:"unit"`
+	// Result is what the batch's body delivered, absent when it delivered nothing (a filtering body).
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// BatchRecorder stores a finished batch of a loop over batches: its runs (the body's, the checkpoint run last, and
+// any runs of the execution not recorded yet) in one transaction, so the checkpoint exists exactly when the runs
+// do. An error stops the execution and makes Run return it, as a Recorder's does.
+type BatchRecorder interface {
+	RecordBatch(ctx context.Context, runs []NodeRun) error
+}
+
+// BatchRecorderFunc adapts a function to BatchRecorder.
+type BatchRecorderFunc func(ctx context.Context, runs []NodeRun) error
+
+// RecordBatch calls f.
+func (f BatchRecorderFunc) RecordBatch(ctx context.Context, runs []NodeRun) error {
+	return f(ctx, runs)
+}
+
+// Progress is how far an execution's loop over batches has come.
+type Progress struct {
+	// NodeID is the loop node.
+	NodeID string `json:"node_id"`
+	// Done and Total are in Unit: rows, or bytes.
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+	Unit  string `json:"unit"`
+	// BatchesDone of Batches have finished.
+	BatchesDone int `json:"batches_done"`
+	Batches     int `json:"batches"`
+}
+
+// ProgressOf reads the progress of an execution from its recorded runs: the checkpoints of its loop over batches
+// (of the one checkpointed last, when there are several). Nil when there are none.
+func ProgressOf(runs []NodeRun) *Progress {
+	var last time.Time
+	by := map[string]*Progress{}
+	var latest *Progress
+	for _, r := range runs {
+		if r.Port != PortBatch || r.ItemIndex == nil || r.Status != NodeSucceeded {
+			continue
+		}
+		var c BatchCheckpoint
+		if json.Unmarshal(r.Output, &c) != nil {
+			continue
+		}
+		p := by[r.NodeID]
+		if p == nil {
+			p = &Progress{NodeID: r.NodeID, Total: c.Total, Unit: c.Unit, Batches: c.Batches}
+			by[r.NodeID] = p
+		}
+		p.Done += c.Size
+		p.BatchesDone++
+		if latest == nil || r.FinishedAt.After(last) {
+			latest, last = p, r.FinishedAt
+		}
+	}
+	return latest
 }
 
 // ExecutionInfo identifies the execution a node runs in; expressions see it as `execution`.
@@ -310,6 +400,9 @@ type Storage interface {
 	Put(ctx context.Context, f NewFile, r io.Reader) (File, error)
 	// Open returns a stored file and its content; the caller closes the content.
 	Open(ctx context.Context, ref string) (File, io.ReadCloser, error)
+	// OpenRange returns length bytes of a stored file from offset on (the rest when length is negative): a batch
+	// of a large file, read without the bytes before it.
+	OpenRange(ctx context.Context, ref string, offset, length int64) (io.ReadCloser, error)
 }
 
 // NewFile describes a file for Storage.Put.

@@ -138,6 +138,9 @@ type RunInput struct {
 	Resumed string
 	// Recorder receives side-effecting runs as they finish; nil puts them in RunResult.NodeRuns with the rest.
 	Recorder Recorder
+	// Batches receives each finished batch of a loop over batches (Loop.Batches) with its runs; nil puts them in
+	// RunResult.NodeRuns with the rest, and no batch is durable before the run ends.
+	Batches BatchRecorder
 	// Observer, if set, receives live node events.
 	Observer Observer
 	// Tracer, if set, wraps each node's run in a span.
@@ -380,6 +383,15 @@ type scope struct {
 	stop    *atomic.Bool
 	outs    []atomic.Pointer[settled]
 	failure atomic.Pointer[nodeFailure]
+	// batch, inside the body of a loop over batches, collects the runs of the batch, which are recorded with its
+	// checkpoint rather than with the execution's end.
+	batch *batchRuns
+}
+
+// batchRuns are the runs of one batch of a loop over batches.
+type batchRuns struct {
+	mu   sync.Mutex
+	runs []NodeRun
 }
 
 func newScope(ex *execution, g *graph, parent *scope, env *Env, item *int, stop *atomic.Bool) *scope {
@@ -700,21 +712,35 @@ func (s *scope) finish(ctx context.Context, n *planNode, run NodeRun) {
 	if n.typ.SideEffects && ex.in.Recorder != nil && run.Status != NodeSkipped {
 		// Record even when the execution is being cancelled: the side effect has happened.
 		if err := ex.in.Recorder.RecordNode(context.WithoutCancel(ctx), run); err != nil {
-			ex.mu.Lock()
-			if ex.recordErr == nil {
-				ex.recordErr = fmt.Errorf("record run of node %q: %w", n.ID, err)
-			}
-			ex.mu.Unlock()
-			ex.halt.Store(true)
+			ex.recordFailed(fmt.Errorf("record run of node %q: %w", n.ID, err))
 		}
+	} else if s.batch != nil {
+		s.batch.mu.Lock()
+		s.batch.runs = append(s.batch.runs, run)
+		s.batch.mu.Unlock()
 	} else {
-		ex.mu.Lock()
-		ex.runs = append(ex.runs, run)
-		ex.mu.Unlock()
+		ex.addRuns(run)
 	}
 	if ex.in.Observer != nil {
 		ex.in.Observer.ObserveNode(ctx, NodeEvent{Kind: NodeEventFinished, Run: run})
 	}
+}
+
+// addRuns adds runs to those recorded when the execution's pass ends.
+func (ex *execution) addRuns(runs ...NodeRun) {
+	ex.mu.Lock()
+	ex.runs = append(ex.runs, runs...)
+	ex.mu.Unlock()
+}
+
+// recordFailed notes that a run could not be recorded: the execution stops, and Run returns err.
+func (ex *execution) recordFailed(err error) {
+	ex.mu.Lock()
+	if ex.recordErr == nil {
+		ex.recordErr = err
+	}
+	ex.mu.Unlock()
+	ex.halt.Store(true)
 }
 
 func (ex *execution) park(until time.Time) {
@@ -1000,22 +1026,35 @@ func (e *panicError) Error() string { return fmt.Sprintf("node panicked: %v", e.
 // Items whose body delivered nothing (a filtering if inside) are left out. A failing item stops the loop: items
 // already running finish, no new ones start, and the loop node fails with the item's error.
 func (s *scope) runLoop(ctx context.Context, n *planNode, loop *Loop) (any, json.RawMessage, error) {
-	items := loop.Items
-	results := make([]*settled, len(items))
+	items, count := loop.Items, len(loop.Items)
+	var batches *batchLoop
+	if loop.Batches != nil {
+		if s.item != nil {
+			return nil, nil, Permanent(errors.New("a loop over batches cannot run inside another loop's body"))
+		}
+		batches, count = &batchLoop{Batches: loop.Batches, node: n}, loop.Batches.Count
+	}
+	results := make([]*settled, count)
 	var stop atomic.Bool
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	work := func() {
 		for !stop.Load() && !s.halted() {
 			k := int(next.Add(1) - 1)
-			if k >= len(items) {
+			if k >= count {
 				return
 			}
 			if ctx.Err() != nil {
 				s.ex.interrupted.Store(true)
 				return
 			}
-			res, err := s.runItem(ctx, n, k, items[k], &stop)
+			var res *settled
+			var err error
+			if batches != nil {
+				res, err = s.runBatch(ctx, batches, k, &stop)
+			} else {
+				res, err = s.runItem(ctx, n, k, items[k], &stop, s.batch)
+			}
 			if err != nil {
 				firstErr.CompareAndSwap(nil, &err)
 				stop.Store(true)
@@ -1024,7 +1063,7 @@ func (s *scope) runLoop(ctx context.Context, n *planNode, loop *Loop) (any, json
 			results[k] = res
 		}
 	}
-	workers := min(max(loop.Concurrency, 1), len(items))
+	workers := min(max(loop.Concurrency, 1), count)
 	if workers <= 1 {
 		work()
 	} else {
@@ -1043,7 +1082,7 @@ func (s *scope) runLoop(ctx context.Context, n *planNode, loop *Loop) (any, json
 	if s.halted() {
 		return nil, nil, errors.New("execution stopped during the loop")
 	}
-	data := make([]any, 0, len(items))
+	data := make([]any, 0, count)
 	raw := []byte{'['}
 	for _, r := range results {
 		if r == nil {
@@ -1062,8 +1101,9 @@ func (s *scope) runLoop(ctx context.Context, n *planNode, loop *Loop) (any, json
 	return data, raw, nil
 }
 
-// runItem runs the body of loop n for one item and returns what the body's sinks delivered (nil if nothing).
-func (s *scope) runItem(ctx context.Context, n *planNode, k int, item any, stop *atomic.Bool) (*settled, error) {
+// runItem runs the body of loop n for one item and returns what the body's sinks delivered (nil if nothing). The
+// body's runs go to batch when it is set (see scope.batch).
+func (s *scope) runItem(ctx context.Context, n *planNode, k int, item any, stop *atomic.Bool, batch *batchRuns) (*settled, error) {
 	raw, err := value.AppendJSON(nil, item, s.ex.x.maxDepth, s.ex.x.opts.MaxOutputBytes)
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("item %d cannot be encoded: %w", k, err))
@@ -1075,6 +1115,7 @@ func (s *scope) runItem(ctx context.Context, n *planNode, k int, item any, stop 
 	env := *s.env
 	env.Item, env.ItemIndex = item, &idx
 	body := newScope(s.ex, n.body, s, &env, &idx, stop)
+	body.batch = batch
 	env.scope = body
 	body.entry = &settled{status: NodeSucceeded, deliver: true, port: PortBody, data: item, raw: raw, thisPass: true}
 	body.run(ctx)

@@ -215,6 +215,17 @@ func (rt *executionRuntime) Open(ctx context.Context, ref string) (engine.File, 
 		Size: meta.Size}, rc, nil
 }
 
+// OpenRange implements engine.Storage, for files of the execution's organization only, as Open does.
+func (rt *executionRuntime) OpenRange(ctx context.Context, ref string, offset, length int64) (io.ReadCloser, error) {
+	if !storage.ValidKey(ref) || offset < 0 {
+		return nil, storage.ErrNotFound
+	}
+	if _, err := rt.f.cfg.Records.FileByStorageKey(ctx, rt.orgID, ref); err != nil {
+		return nil, err
+	}
+	return rt.f.cfg.Files.OpenRange(ctx, ref, offset, length)
+}
+
 // resolveIntegration resolves an integration for a node through the services, checking its kind. Errors a retry cannot
 // fix (missing, of another kind, not allowed) are permanent.
 func resolveIntegration(ctx context.Context, svc *engine.Services, id, kind string) (engine.Integration, error) {

@@ -109,6 +109,18 @@ func (p *page) readLines(ctx context.Context, text *bufio.Reader) error {
 func (p *page) eachLine(ctx context.Context, text *bufio.Reader, row func(string) (any, *RowError)) error {
 	sc := bufio.NewScanner(text)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	if p.marks != nil {
+		// Batches start at line starts: count what each line takes, its line break included.
+		var consumed int64
+		sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+			adv, tok, err := bufio.ScanLines(data, atEOF)
+			if tok != nil {
+				p.marks.at(consumed)
+			}
+			consumed += int64(adv)
+			return adv, tok, err
+		})
+	}
 	for sc.Scan() {
 		if err := ctx.Err(); err != nil {
 			return err

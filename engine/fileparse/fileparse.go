@@ -253,6 +253,12 @@ type page struct {
 	seen int
 	// dropped counts row errors past maxErrors.
 	dropped int
+	// marks, when set, notes where batches start (PlanBatches).
+	marks *batchMarks
+	// preset names the columns of a batch, whose header row is not in its range; headerSeen says a header row
+	// named them.
+	preset     []string
+	headerSeen bool
 }
 
 // nextInPage reports whether the next data row belongs to the page.
@@ -265,6 +271,11 @@ func (p *page) nextInPage() bool {
 // reading should go on.
 func (p *page) add(item any, rowErr *RowError) (bool, error) {
 	inPage := p.nextInPage()
+	if p.marks != nil {
+		if err := p.marks.row(p.seen); err != nil {
+			return false, err
+		}
+	}
 	p.seen++
 	if !inPage {
 		if p.seen > p.opts.Offset {
@@ -309,6 +320,8 @@ type limitedReader struct {
 	left    int64
 	limited bool
 	started bool
+	// read counts the bytes read.
+	read int64
 }
 
 func (l *limitedReader) Read(b []byte) (int, error) {
@@ -319,7 +332,9 @@ func (l *limitedReader) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	if !l.limited {
-		return l.r.Read(b)
+		n, err := l.r.Read(b)
+		l.read += int64(n)
+		return n, err
 	}
 	if l.left <= 0 {
 		// One byte more than allowed tells a file exactly at the limit from a larger one.
@@ -334,5 +349,6 @@ func (l *limitedReader) Read(b []byte) (int, error) {
 	}
 	n, err := l.r.Read(b)
 	l.left -= int64(n)
+	l.read += int64(n)
 	return n, err
 }

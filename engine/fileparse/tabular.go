@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ func (p *page) readCSV(ctx context.Context, format string, text *bufio.Reader) e
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if p.marks != nil {
+			p.marks.at(cr.InputOffset())
 		}
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -112,15 +116,12 @@ func (t *table) record(rec []string) (bool, error) {
 	}
 	if !t.started {
 		t.started = true
-		switch t.page.opts.Header {
-		case "yes":
-			t.setHeader(rec)
+		if t.page.preset != nil {
+			// A batch: its file's header was read when the batches were planned.
+			t.names = slices.Clone(t.page.preset)
+			t.page.res.Columns = t.names
+		} else if t.first(rec) {
 			return true, nil
-		case "", "auto":
-			if looksLikeHeader(rec) {
-				t.setHeader(rec)
-				return true, nil
-			}
 		}
 	}
 	if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" && len(t.names) != 1 {
@@ -134,6 +135,22 @@ func (t *table) record(rec []string) (bool, error) {
 		return t.page.add(nil, nil) // rows outside the page are counted, not converted
 	}
 	return t.page.add(t.item(rec))
+}
+
+// first takes a file's first record as its header when the options say so (or it looks like one), and reports
+// whether it did.
+func (t *table) first(rec []string) bool {
+	switch t.page.opts.Header {
+	case "yes":
+		t.setHeader(rec)
+		return true
+	case "", "auto":
+		if looksLikeHeader(rec) {
+			t.setHeader(rec)
+			return true
+		}
+	}
+	return false
 }
 
 // item converts a record to an object keyed by column, applying the declared types. Missing trailing cells are
@@ -175,6 +192,7 @@ func (t *table) setHeader(rec []string) {
 		t.names[i] = name
 	}
 	t.page.res.Columns = t.names
+	t.page.headerSeen = true
 }
 
 // looksLikeHeader guesses that a first row names columns when every cell is a distinct, non-empty text that is

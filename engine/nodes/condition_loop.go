@@ -29,16 +29,17 @@ const loopSchema = `{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "type": "object",
   "properties": {
-    "items": {"title": "Items", "type": "string", "minLength": 1, "x-expression": "expression", "description": "An expression giving the array to loop over."},
+    "items": {"title": "Items", "type": "string", "minLength": 1, "x-expression": "expression", "description": "An expression giving the array to loop over, or the output of a Parse file node with a batch size (input), to loop over its batches."},
     "concurrency": {"title": "Items at once", "type": "integer", "minimum": 1, "maximum": 32, "default": 1},
-    "max_iterations": {"title": "Maximum items", "type": "integer", "minimum": 1, "maximum": 100000, "default": 1000}
+    "max_iterations": {"title": "Maximum items", "type": "integer", "minimum": 1, "maximum": 100000, "default": 1000, "description": "Items (or batches) beyond this fail the node."}
   },
   "required": ["items"],
   "additionalProperties": false
 }`
 
 // LoopCondition runs the nodes behind its body port once per item (with item and index set), then sends the
-// collected results, in item order, out of its done port. The body is every node reachable from the body port; each
+// collected results, in item order, out of its done port. Given the output of a transform.parse with batch_size,
+// it runs the body once per batch instead, reading each batch only when its turn comes (engine.Batches). The body is every node reachable from the body port; each
 // item's result is the output of the body's last node (or an object keyed by node id when the body ends in several),
 // and items whose body ends on an untaken branch are left out, so a loop can filter.
 func LoopCondition() engine.NodeType {
@@ -66,7 +67,20 @@ func LoopCondition() engine.NodeType {
 			}
 			concurrency := max(conf.Concurrency, 1)
 			return engine.RunnableFunc(func(ctx context.Context, in engine.Input) (engine.Output, error) {
-				list, err := items(ctx, itemsExpr, in.Vars())
+				v, err := itemsExpr.Eval(ctx, in.Vars())
+				if err != nil {
+					return engine.Output{}, err
+				}
+				if fb, ok, err := batchesOf(v); err != nil {
+					return engine.Output{}, err
+				} else if ok {
+					if fb.Batches() > limit {
+						return engine.Output{}, engine.Permanent(fmt.Errorf("%d batches, more than max_iterations (%d)", fb.Batches(), limit))
+					}
+					loop, err := fb.loop(in.Services, concurrency)
+					return engine.Output{Loop: loop}, err
+				}
+				list, err := toItems(v, itemsExpr)
 				if err != nil {
 					return engine.Output{}, err
 				}

@@ -89,6 +89,11 @@ func items(ctx context.Context, expr *engine.Expression, vars *engine.Vars) ([]a
 			return nil, err
 		}
 	}
+	return toItems(v, expr)
+}
+
+// toItems reads v, what items gave (or the input when expr is nil), as an array.
+func toItems(v any, expr *engine.Expression) ([]any, error) {
 	switch x := v.(type) {
 	case []any:
 		return x, nil

@@ -16,6 +16,9 @@ type ExecutionStore interface {
 	ExecutionStart(ctx context.Context, id uuid.UUID) (Execution, StartOutcome, error)
 	// NodeRunRecord records one side-effecting node run at once, in its own transaction.
 	NodeRunRecord(ctx context.Context, ref ExecutionRef, run engine.NodeRun) error
+	// BatchRecord records a finished batch of a loop over batches, its runs and its checkpoint run, in one
+	// transaction (engine.BatchRecorder).
+	BatchRecord(ctx context.Context, ref ExecutionRef, runs []engine.NodeRun) error
 	// ExecutionComplete writes a pass's remaining node runs and the execution's new status in one transaction,
 	// scheduling the continuation job of a waiting execution in it too. It reports false when the execution
 	// already had a final status.

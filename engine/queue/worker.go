@@ -273,6 +273,9 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 			// Recorded even while the execution is being canceled: the side effect happened.
 			return w.opts.Store.NodeRunRecord(context.WithoutCancel(ctx), ref, run)
 		}),
+		Batches: engine.BatchRecorderFunc(func(ctx context.Context, runs []engine.NodeRun) error {
+			return w.opts.Store.BatchRecord(context.WithoutCancel(ctx), ref, runs)
+		}),
 		Observer: w.opts.Metrics,
 		Tracer:   w.nodeTracer(),
 		Services: services,

@@ -39,6 +39,8 @@ type ExecutionJSON struct {
 	// TraceID is its OpenTelemetry trace, when tracing was on.
 	TraceID string        `json:"trace_id,omitempty"`
 	Nodes   []NodeRunJSON `json:"nodes,omitempty"`
+	// Progress is how far a loop over a file's batches has come (detail only, once a batch has finished).
+	Progress *engine.Progress `json:"progress,omitempty"`
 	// Files and EmailDeliveries are what the execution's actions produced (detail only).
 	Files           []store.Upload        `json:"files,omitempty"`
 	EmailDeliveries []store.EmailDelivery `json:"email_deliveries,omitempty"`
@@ -76,6 +78,7 @@ func executionOut(e store.Execution, runs []engine.NodeRun) ExecutionJSON {
 				Error: r.Error, StartedAt: httpx.TimeOrNil(r.StartedAt), FinishedAt: httpx.TimeOrNil(r.FinishedAt),
 				RanAgain: r.RanAgain}
 		}
+		out.Progress = engine.ProgressOf(runs)
 	}
 	return out
 }

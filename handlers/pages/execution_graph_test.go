@@ -200,3 +200,54 @@ func TestExecutionGraphEscapesAndEdges(t *testing.T) {
 		t.Errorf("b: %d idle nodes", n)
 	}
 }
+
+// TestTimelineShowsBatchProgress renders the live part with the progress that batch checkpoints give: a progress
+// bar at rows done of rows total, and the counts in words; without checkpoints there is no bar.
+func TestTimelineShowsBatchProgress(t *testing.T) {
+	t.Parallel()
+	k := func(i int) *int { return &i }
+	checkpoint := func(batch int, size int64) engine.NodeRun {
+		out, _ := json.Marshal(engine.BatchCheckpoint{Batch: batch, Batches: 3, Size: size, Total: 2500, Unit: "rows"})
+		return engine.NodeRun{NodeID: "loop", Type: "condition.loop", Status: engine.NodeSucceeded, ItemIndex: k(batch),
+			Port: engine.PortBatch, Output: out, FinishedAt: time.Now()}
+	}
+	for name, c := range map[string]struct {
+		runs []engine.NodeRun
+		want string
+	}{
+		"two batches": {[]engine.NodeRun{checkpoint(0, 1000), checkpoint(1, 1000)}, "2000"},
+		"none":        {[]engine.NodeRun{{NodeID: "loop", Type: "condition.loop", Status: engine.NodeSucceeded, ItemIndex: k(0), Port: "done"}}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			live := views.ExecutionLive{Status: "running"}
+			if p := engine.ProgressOf(c.runs); p != nil {
+				live.Progress = &views.ExecutionProgress{NodeID: p.NodeID, Done: p.Done, Total: p.Total, Unit: p.Unit,
+					BatchesDone: p.BatchesDone, Batches: p.Batches}
+			}
+			var html strings.Builder
+			if err := views.ExecutionTimeline(live).Render(context.Background(), &html); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(html.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			bar := doc.Find("progress#batch-progress")
+			if c.want == "" {
+				if bar.Length() != 0 {
+					t.Errorf("a progress bar without checkpoints")
+				}
+				return
+			}
+			if v, _ := bar.Attr("value"); v != c.want {
+				t.Errorf("value %q, want %s", v, c.want)
+			}
+			if m, _ := bar.Attr("max"); m != "2500" {
+				t.Errorf("max %q", m)
+			}
+			if text := strings.Join(strings.Fields(doc.Find(".batch-progress label").Text()), " "); !strings.Contains(text, "2000 of 2500 rows, 2 of 3 batches") {
+				t.Errorf("label %q", text)
+			}
+		})
+	}
+}

@@ -328,6 +328,10 @@ func (s *Handlers) executionLive(ctx context.Context, exec store.Execution, may 
 		return views.ExecutionLive{}, err
 	}
 	live.Graph = executionGraph(def, exec, runs)
+	if p := engine.ProgressOf(runs); p != nil {
+		live.Progress = &views.ExecutionProgress{NodeID: p.NodeID, Done: p.Done, Total: p.Total, Unit: p.Unit,
+			BatchesDone: p.BatchesDone, Batches: p.Batches}
+	}
 	return live, nil
 }
 

@@ -286,6 +286,24 @@ func (s *Store) NodeRunRecord(ctx context.Context, e queue.ExecutionRef, run eng
 	})
 }
 
+// BatchRecord records a finished batch of a loop over batches in one transaction: the runs of its body, its
+// checkpoint run, and the runs the pass had not recorded yet. The checkpoint exists exactly when the runs do, and the
+// event lets the execution's page show the progress.
+func (s *Store) BatchRecord(ctx context.Context, e queue.ExecutionRef, runs []engine.NodeRun) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
+		if err := q.NodeRunInsertMany(ctx, nodeRunParams(e, runs)); err != nil {
+			return interpret(err, "node runs")
+		}
+		if _, err := q.ExecutionMarkRunning(ctx, []uuid.UUID{e.ID}); err != nil {
+			return interpret(err, "execution")
+		}
+		return s.notifyTx(ctx, tx, []ExecutionEvent{nodeEvent(e, runs[len(runs)-1])})
+	})
+}
+
 // nodeEvent is the event of a recorded node run.
 func nodeEvent(e queue.ExecutionRef, r engine.NodeRun) ExecutionEvent {
 	return ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID,

@@ -103,6 +103,11 @@ func (w *WorkerWrites) NodeRunRecord(ctx context.Context, ref queue.ExecutionRef
 	return w.store.NodeRunRecord(ctx, ref, run)
 }
 
+// BatchRecord implements queue.ExecutionStore: at once, in its own transaction.
+func (w *WorkerWrites) BatchRecord(ctx context.Context, ref queue.ExecutionRef, runs []engine.NodeRun) error {
+	return w.store.BatchRecord(ctx, ref, runs)
+}
+
 // OrganizationRunningJobs implements queue.ExecutionStore.
 func (w *WorkerWrites) OrganizationRunningJobs(ctx context.Context, org uuid.UUID, exceptClient string, limit int) (int, error) {
 	return w.store.OrganizationRunningJobs(ctx, org, exceptClient, limit)

@@ -1694,6 +1694,7 @@ export interface components {
             id: string;
             kind: string;
             nodes?: components["schemas"]["NodeRun"][] | null;
+            progress?: components["schemas"]["Progress"] | null;
             request_id?: string;
             /** Format: uuid */
             retry_of?: string | null;
@@ -2228,6 +2229,18 @@ export interface components {
             status: number;
             title: string;
             type: string;
+        };
+        Progress: {
+            /** Format: int64 */
+            batches: number;
+            /** Format: int64 */
+            batches_done: number;
+            /** Format: int64 */
+            done: number;
+            node_id: string;
+            /** Format: int64 */
+            total: number;
+            unit: string;
         };
         RefreshRequest: {
             refresh_token?: string;
