@@ -80,6 +80,19 @@ func TestTwoServeProcessesShareAnS3Bucket(t *testing.T) {
 			t.Errorf("a process kept files on its disk: %v", left)
 		}
 	}
+
+	// A wrong key stops serve at start, naming STORAGE_URL, rather than at its first upload.
+	wrong := map[string]string{"LISTEN_ADDR": "127.0.0.1:0", "DATA_DIR": t.TempDir()}
+	for k, v := range common {
+		wrong[k] = v
+	}
+	wrong["AWS_SECRET_ACCESS_KEY"] = "not-the-key"
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = run(ctx, []string{"serve"}, envFrom(wrong), io.Discard, func(string) { t.Error("serve started with a wrong key") })
+	if err == nil || !strings.Contains(err.Error(), "STORAGE_URL") || strings.Contains(err.Error(), "not-the-key") {
+		t.Errorf("serve with a wrong key: %v", err)
+	}
 }
 
 // getWithToken GETs u with a bearer token, not following redirects.
