@@ -103,6 +103,10 @@ func (w *Weed) start(t testing.TB, bin, dir, config string, attempt int) error {
 	stop := func() {
 		_ = cmd.Process.Kill()
 		<-exited
+		// weed server puts its services' local gRPC sockets in /tmp whatever TMPDIR says; a killed one leaves them.
+		for svc, port := range map[string]string{"master": p(1), "volume": p(3), "filer": p(5), "s3": p(7)} {
+			_ = os.Remove("/tmp/seaweedfs-" + svc + "-grpc-" + port + ".sock")
+		}
 	}
 	w.Endpoint = "127.0.0.1:" + p(6)
 	if err := w.waitReady(exited); err != nil {
