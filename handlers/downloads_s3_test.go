@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/platform/storage/storagetest"
+	"github.com/concertmaster/concertmaster/sql/store"
 )
 
 // withS3Storage keeps the server's files in a bucket of weed.
@@ -85,6 +88,31 @@ func TestDownloadsFromS3(t *testing.T) {
 	if page.StatusCode != http.StatusFound || !strings.HasPrefix(page.Header.Get("Location"), "http://"+weed.Endpoint+"/") {
 		t.Errorf("page presign: %d %v", page.StatusCode, page.Header)
 	}
+	// A stranger's HTML, sent through a form, goes out through the link as plain bytes, as it would through the
+	// application.
+	html, err := h.srv.deps.Files.PutObject(ctx, "page.html", "text/html", strings.NewReader("<script>alert(1)</script>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fid := uuid.New()
+	f, sub := h.ownersSubmission(w, []store.FormField{{Name: "doc", Label: "Doc", Type: store.FieldFile}},
+		`{"doc":{"upload_id":"`+fid.String()+`","filename":"page.html"}}`, store.ReceivedFile{ID: fid, Field: "doc",
+			StorageKey: html.Key, Filename: "page.html", ContentType: "text/html", Size: html.Size, SHA256: html.SHA256})
+	sresp := h.do(request{Method: "GET", Path: "/forms/" + f.ID.String() + "/submissions/" + sub.ID.String() + "/files/" +
+		fid.String() + "?presign=1", Cookie: h.sessionCookie(w.users["viewer"], w.orgA.ID)})
+	if sresp.StatusCode != http.StatusFound {
+		t.Fatalf("submission file presign: %d %v", sresp.StatusCode, sresp.Header)
+	}
+	if got, err := http.Get(sresp.Header.Get("Location")); err != nil {
+		t.Fatal(err)
+	} else {
+		got.Body.Close()
+		if got.StatusCode != http.StatusOK || got.Header.Get("Content-Type") != "application/octet-stream" ||
+			!strings.HasPrefix(got.Header.Get("Content-Disposition"), "attachment") {
+			t.Errorf("the store's answer for a form's HTML file: %d %v", got.StatusCode, got.Header)
+		}
+	}
+
 	for _, p := range []string{path, path + "?presign=1"} {
 		if resp := h.do(request{Method: "GET", Path: p, Bearer: outsider}); resp.StatusCode != http.StatusNotFound ||
 			resp.Header.Get("Location") != "" || strings.Contains(resp.body, content) {
