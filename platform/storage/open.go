@@ -39,16 +39,8 @@ type Location struct {
 	S3  *S3Config
 }
 
-// String names the location for logs, without credentials (which a Location built by ParseURL never has).
-func (l Location) String() string {
-	if l.S3 == nil {
-		return "file://" + l.Dir
-	}
-	return "s3://" + l.S3.Bucket + "/" + l.S3.Prefix + " at " + l.S3.Endpoint
-}
-
 var (
-	// s3Prefix: path segments of letters, digits, dot, dash and underscore; ".." and empty segments are refused
+	// s3PrefixSegment: path segments of letters, digits, dot, dash and underscore; ".." and empty segments are refused
 	// apart, so the prefix cannot climb out of itself in a store that resolves them.
 	s3PrefixSegment = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 	s3Region        = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
