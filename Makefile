@@ -51,10 +51,10 @@ build: ## Build bin/concertmaster
 
 .PHONY: test
 # The test services, the browser toolchain and the deployment tests' programs (on a fresh machine: Debian's
-# PostgreSQL, Redis, Chromium, nginx and Prometheus, npm ci, and helm built once by version) are set up in the background while vet and the generated-code check run: on a fresh machine both take minutes.
+# PostgreSQL, Redis, Chromium, nginx and Prometheus, npm ci, and helm and SeaweedFS's weed built once by version) are set up in the background while vet and the generated-code check run: on a fresh machine both take minutes.
 test: ## Vet, check generated code, and run every test against real PostgreSQL, Redis and Chromium
 	@set -e; mkdir -p .data; \
-	(deploy/dev/test-env.sh && deploy/dev/browser-env.sh && deploy/dev/ops-env.sh) >.data/test-env 2>.data/test-setup.log & setup=$$!; \
+	(deploy/dev/test-env.sh && deploy/dev/browser-env.sh && deploy/dev/ops-env.sh && deploy/dev/s3-env.sh) >.data/test-env 2>.data/test-setup.log & setup=$$!; \
 	checks=0; $(MAKE) --no-print-directory vet check-generated || checks=$$?; \
 	prepared=0; wait $$setup || prepared=$$?; cat .data/test-setup.log >&2; \
 	[ $$prepared = 0 ] || { echo "make test: setting up the test services failed (above)" >&2; exit 1; }; \

@@ -270,9 +270,9 @@ func (bg *background) actionServices(cfg *config, logger *slog.Logger, st *store
 	if err != nil {
 		return nil, nil, err
 	}
-	files, err := storage.NewLocal(cfg.DataDir, storage.LocalOptions{MaxBytes: cfg.FileMaxBytes})
+	files, err := openStorage(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("DATA_DIR: %w", err)
+		return nil, nil, err
 	}
 	// Integrations' rate limits are shared by every worker: in Redis when there is one (in PostgreSQL while it is
 	// down), else in PostgreSQL.

@@ -14,6 +14,7 @@ import (
 	"github.com/concertmaster/concertmaster/app/flags"
 	"github.com/concertmaster/concertmaster/engine/sandbox"
 	"github.com/concertmaster/concertmaster/platform/mail"
+	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -48,6 +49,10 @@ type config struct {
 	// PayloadInlineLimit and NodeOutputMax: PAYLOAD_INLINE_LIMIT, NODE_OUTPUT_MAX (config_payloads.go).
 	PayloadInlineLimit, NodeOutputMax int
 	DataDir                           string
+	// Storage is where files are kept (STORAGE_URL, else DATA_DIR); StorageCreds sign requests to a bucket
+	// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never read from the URL.
+	Storage      storage.Location
+	StorageCreds storage.Options
 	// Eval bounds author-written code (jq, expressions, templates) and sizes its runner pool.
 	Eval sandbox.Options
 	// Fairness keeps one organization or one bad execution from starving the others.
@@ -230,6 +235,27 @@ func loadTriggerConfig(cfg *config, get func(name, def string) string, bad func(
 		bad("FILE_MAX_BYTES", "want a size in bytes of at least 1024")
 	} else {
 		cfg.FileMaxBytes = n
+	}
+	loadStorageConfig(cfg, get, bad)
+}
+
+// loadStorageConfig reads STORAGE_URL and the bucket's credentials. The error never repeats the URL: credentials
+// put in it by mistake must not reach a log.
+func loadStorageConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
+	loc, err := storage.ParseURL(get("STORAGE_URL", ""), cfg.DataDir)
+	if err != nil {
+		bad("STORAGE_URL", "%v", err)
+		return
+	}
+	cfg.Storage = loc
+	if loc.S3 == nil {
+		return
+	}
+	cfg.StorageCreds = storage.Options{AccessKeyID: get("AWS_ACCESS_KEY_ID", ""),
+		SecretAccessKey: get("AWS_SECRET_ACCESS_KEY", ""), SessionToken: get("AWS_SESSION_TOKEN", "")}
+	if (cfg.StorageCreds.AccessKeyID == "") != (cfg.StorageCreds.SecretAccessKey == "") {
+		bad("AWS_SECRET_ACCESS_KEY", "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for STORAGE_URL's bucket, "+
+			"or neither to use the instance's role")
 	}
 }
 

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 
-	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -31,11 +29,11 @@ func loadPayloadConfig(cfg *config, get func(name, def string) string, bad func(
 	}
 }
 
-// usePayloads makes st keep large trigger data and node values in the file storage (DATA_DIR).
+// usePayloads makes st keep large trigger data and node values in the file storage (STORAGE_URL, else DATA_DIR).
 func usePayloads(cfg *config, st *store.Store) (closeFiles func(), err error) {
-	files, err := storage.NewLocal(cfg.DataDir, storage.LocalOptions{MaxBytes: cfg.FileMaxBytes})
+	files, err := openStorage(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("DATA_DIR: %w", err)
+		return nil, err
 	}
 	st.UsePayloads(files, cfg.PayloadInlineLimit)
 	return func() { _ = files.Close() }, nil

@@ -72,10 +72,28 @@ func integrationDeps(cfg *config, st *store.Store, deps *handlers.Deps) error {
 	if deps.ConnectionTester, err = actions.NewConnectionTester(cfg.OutboundAllowedHosts); err != nil {
 		return fmt.Errorf("OUTBOUND_ALLOWED_HOSTS: %w", err)
 	}
-	if deps.Files, err = storage.NewLocal(cfg.DataDir, storage.LocalOptions{MaxBytes: cfg.FileMaxBytes}); err != nil {
-		return fmt.Errorf("DATA_DIR: %w", err)
+	if deps.Files, err = openStorage(cfg); err != nil {
+		return err
 	}
 	return nil
+}
+
+// openStorage opens where files are kept (STORAGE_URL, else DATA_DIR): every command that reads or keeps files
+// goes through it, so web and worker processes agree. A bucket is checked at once, so a wrong URL or key stops
+// the process at start.
+func openStorage(cfg *config) (storage.Opened, error) {
+	opts := cfg.StorageCreds
+	opts.MaxBytes = cfg.FileMaxBytes
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	files, err := storage.Open(ctx, cfg.Storage, opts)
+	if err != nil {
+		if cfg.Storage.S3 != nil || cfg.Storage.Dir != cfg.DataDir {
+			return nil, fmt.Errorf("STORAGE_URL: %w", err)
+		}
+		return nil, fmt.Errorf("DATA_DIR: %w", err)
+	}
+	return files, nil
 }
 
 // startJobsUI starts River's UI (the job monitor at /admin/jobs) over the store's insert-only River client, so a

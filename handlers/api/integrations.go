@@ -1,9 +1,7 @@
 package api
 
 import (
-	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -129,24 +127,20 @@ func (s *Handlers) apiIntegrationTest(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiExecutionFile is GET /api/v1/executions/{id}/files/{fileID}: a file the execution exported, streamed, for
-// anyone who may see the execution.
+// anyone who may see the execution; with ?presign=1 and S3 storage, a 302 to a 60-second link to the store.
 func (s *Handlers) apiExecutionFile(w http.ResponseWriter, r *http.Request) {
 	exec, err := s.PathExecution(r, authz.ExecutionView)
 	if err != nil {
 		s.Problem(w, r, err)
 		return
 	}
-	file, body, err := s.OpenExecutionFile(r, exec)
+	file, err := s.ExecutionFile(r, exec)
+	if err == nil {
+		err = s.SendFile(w, r, httpx.Download{File: file, ContentType: file.ContentType})
+	}
 	if err != nil {
 		s.Problem(w, r, err)
-		return
 	}
-	defer body.Close()
-	w.Header().Set("Content-Type", file.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+httpx.SafeFilename(file.Filename)+`"`)
-	w.Header().Set("Cache-Control", "private, no-store")
-	_, _ = io.Copy(w, body)
 }
 
 // apiIntegrationSetUse is PUT /api/v1/integrations/{id}/use: restricted false lets everyone in the organization

@@ -3,7 +3,6 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -56,24 +55,20 @@ func (k *Kit) PathSubmission(r *http.Request) (app.SubmissionDetail, error) {
 	return k.cfg.App.Forms.Submission(r.Context(), k.Caller(r), formID, id)
 }
 
-// OpenExecutionFile opens the {fileID} file of exec; a file of another execution is not found.
-func (k *Kit) OpenExecutionFile(r *http.Request, exec store.Execution) (store.Upload, io.ReadCloser, error) {
+// ExecutionFile loads the {fileID} file of exec; a file of another execution is not found.
+func (k *Kit) ExecutionFile(r *http.Request, exec store.Execution) (store.Upload, error) {
 	fileID, err := uuid.Parse(r.PathValue("fileID"))
 	if err != nil {
-		return store.Upload{}, nil, fault.New(fault.NotFound, "no such file")
+		return store.Upload{}, fault.New(fault.NotFound, "no such file")
 	}
 	file, err := k.cfg.Store.UploadGet(r.Context(), exec.OrganizationID, fileID)
 	if err == nil && (file.ExecutionID == nil || *file.ExecutionID != exec.ID) {
 		err = fault.New(fault.NotFound, "no such file")
 	}
 	if err != nil {
-		return store.Upload{}, nil, err
+		return store.Upload{}, err
 	}
-	body, err := k.cfg.Files.Open(r.Context(), file.StorageKey)
-	if err != nil {
-		return store.Upload{}, nil, err
-	}
-	return file, body, nil
+	return file, nil
 }
 
 // PublicFormURL is the address visitors open.

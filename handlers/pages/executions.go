@@ -423,17 +423,13 @@ func (s *Handlers) executionFilePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	file, body, err := s.OpenExecutionFile(r, exec)
+	file, err := s.ExecutionFile(r, exec)
+	if err == nil {
+		err = s.SendFile(w, r, httpx.Download{File: file, ContentType: file.ContentType})
+	}
 	if err != nil {
 		s.PageError(w, r, err)
-		return
 	}
-	defer body.Close()
-	w.Header().Set("Content-Type", file.ContentType)
-	w.Header().Set("Content-Length", strconv.FormatInt(file.Size, 10))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+httpx.SafeFilename(file.Filename)+`"`)
-	w.Header().Set("Cache-Control", "private, no-store")
-	_, _ = io.Copy(w, body)
 }
 
 // executionEventsPage is GET /executions/{id}/events: server-sent events that redraw the execution page's live

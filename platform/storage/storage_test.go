@@ -3,9 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,131 +25,42 @@ func newLocal(t *testing.T, opts storage.LocalOptions) (*storage.Local, string) 
 	return l, dir
 }
 
-func TestPutStreamsAndDescribes(t *testing.T) {
+// TestLocalBackendSuite runs the suite every backend passes on a directory.
+func TestLocalBackendSuite(t *testing.T) {
+	t.Parallel()
+	storagetest.RunBackendSuite(t, func(t *testing.T, maxBytes int64) (storage.Backend, func() []string) {
+		l, dir := newLocal(t, storage.LocalOptions{MaxBytes: maxBytes})
+		return l, func() []string { return storedFiles(t, dir) }
+	})
+}
+
+// TestLocalKeepsToItsDirectory: the file is under its generated key, not the name given, and no key reaches a file
+// outside the directory.
+func TestLocalKeepsToItsDirectory(t *testing.T) {
 	t.Parallel()
 	l, dir := newLocal(t, storage.LocalOptions{})
 	ctx := context.Background()
-	data := bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB, streamed through a reader that is not a buffer
-	obj, err := l.PutObject(ctx, "../../etc/passwd", "text/plain", io.MultiReader(bytes.NewReader(data)))
+	obj, err := l.PutObject(ctx, "../../etc/passwd", "text/plain", strings.NewReader("data"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := sha256.Sum256(data)
-	if obj.Size != int64(len(data)) || !bytes.Equal(obj.SHA256, want[:]) || !storage.ValidKey(obj.Key) {
-		t.Fatalf("object %+v", obj)
-	}
-	// The user's name is not a path: the file is under its generated key, and nothing escaped the root.
 	if _, err := os.Stat(filepath.Join(dir, obj.Key[:2], obj.Key)); err != nil {
 		t.Fatalf("file not under its key: %v", err)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
-		t.Errorf("temporary files left: %v", entries)
-	}
-	rc, err := l.Open(ctx, obj.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if !bytes.Equal(got, data) {
-		t.Error("read back differs")
-	}
-	st, err := l.Stat(ctx, obj.Key)
-	if err != nil || st.Size != obj.Size {
-		t.Errorf("stat %+v %v", st, err)
-	}
-	if err := l.Delete(ctx, obj.Key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Open(ctx, obj.Key); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("open after delete: %v", err)
-	}
-	if err := l.Delete(ctx, obj.Key); err != nil {
-		t.Errorf("second delete: %v", err)
-	}
-}
-
-func TestOpenRangeReadsThePiecesOfAFile(t *testing.T) {
-	t.Parallel()
-	l, _ := newLocal(t, storage.LocalOptions{})
-	ctx := context.Background()
-	data := []byte("0123456789abcdefghij")
-	obj, err := l.PutObject(ctx, "f.txt", "text/plain", bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		offset, length int64
-		want           string
-	}{
-		{0, 5, "01234"}, {5, 5, "56789"}, {18, 10, "ij"}, {10, -1, "abcdefghij"}, {20, 5, ""}, {99, -1, ""},
-	} {
-		rc, err := l.OpenRange(ctx, obj.Key, c.offset, c.length)
-		if err != nil {
-			t.Fatalf("OpenRange(%d, %d): %v", c.offset, c.length, err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || string(got) != c.want {
-			t.Errorf("OpenRange(%d, %d) = %q, %v; want %q", c.offset, c.length, got, err, c.want)
-		}
-	}
-	if _, err := l.OpenRange(ctx, obj.Key, -1, 1); fault.CodeOf(err) != fault.Invalid {
-		t.Errorf("negative offset: %v", err)
-	}
-	if _, err := l.OpenRange(ctx, storage.NewKey(), 0, 1); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("missing file: %v", err)
-	}
-}
-
-func TestMaxSizeKeepsNothing(t *testing.T) {
-	t.Parallel()
-	l, dir := newLocal(t, storage.LocalOptions{MaxBytes: 10})
-	ctx := context.Background()
-	if _, err := l.PutObject(ctx, "ok.txt", "", strings.NewReader("0123456789")); err != nil {
-		t.Fatalf("exactly the limit: %v", err)
-	}
-	if _, err := l.PutObject(ctx, "big.txt", "", strings.NewReader("0123456789X")); !errors.Is(err, storage.ErrTooLarge) {
-		t.Fatalf("over the limit: %v", err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
-		t.Errorf("temporary file left after refusing: %v", entries)
-	}
-}
-
-func TestKeysOutsideTheGeneratedShapeAreRefused(t *testing.T) {
-	t.Parallel()
-	l, dir := newLocal(t, storage.LocalOptions{})
-	ctx := context.Background()
-	// A file outside the root and one inside it under a name that is not a key: neither is reachable.
 	outside := filepath.Join(filepath.Dir(dir), "secret.txt")
 	_ = os.WriteFile(outside, []byte("x"), 0o600)
 	_ = os.WriteFile(filepath.Join(dir, "notakey"), []byte("x"), 0o600)
-	for _, key := range []string{"", "../secret.txt", "../../etc/passwd", "/etc/passwd", "notakey", "tmp/x",
-		"ab/../../secret.txt", strings.Repeat("a", 31) + "/", strings.Repeat("A", 32), strings.Repeat("a", 32) + "\x00"} {
+	for _, key := range []string{"../secret.txt", "notakey", "ab/../../secret.txt"} {
 		if _, err := l.Open(ctx, key); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("Open(%q): %v", key, err)
-		}
-		if _, err := l.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("Stat(%q): %v", key, err)
 		}
 		_ = l.Delete(ctx, key)
 	}
 	if _, err := os.Stat(outside); err != nil {
 		t.Error("Delete reached outside the root")
 	}
-}
-
-func TestCanceledPutKeepsNothing(t *testing.T) {
-	t.Parallel()
-	l, dir := newLocal(t, storage.LocalOptions{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := l.PutObject(ctx, "x", "", strings.NewReader("data")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("put: %v", err)
-	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(entries) != 0 {
-		t.Errorf("temporary file left: %v", entries)
+	if _, err := os.Stat(filepath.Join(dir, "notakey")); err != nil {
+		t.Error("Delete removed a file that is not a key")
 	}
 }
 

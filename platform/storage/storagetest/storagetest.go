@@ -1,5 +1,6 @@
-// Package storagetest gives tests a real file system that fills up: a small tmpfs mounted for the test's lifetime,
-// so that a full disk (ENOSPC) is the kernel's answer, not a fake.
+// Package storagetest gives storage tests real parts: a file system that fills up (a small tmpfs mounted for the
+// test's lifetime, so that a full disk is the kernel's ENOSPC, not a fake), a real S3-compatible server (StartWeed),
+// and the suite every Backend must pass (RunBackendSuite).
 package storagetest
 
 import (
