@@ -101,7 +101,7 @@ screenshots: ## Refresh docs/screenshots from the browser tests that build and w
 	mkdir -p docs/screenshots; \
 	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/canvas-light.png docs/screenshots/canvas.png; \
 	cp test-artifacts/TestBuildAndWatchAWorkflowInTheBrowser/execution-light.png docs/screenshots/execution.png; \
-	for view in editor credentials templates executions; do \
+	for view in editor nodeview credentials templates executions; do \
 		cp test-artifacts/TestReadmeScreenshots/$$view/$$view.png docs/screenshots/$$view.png; \
 	done
 

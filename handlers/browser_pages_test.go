@@ -120,6 +120,7 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 		"GET /settings/tokens":                      {path: "/settings/tokens", who: "owner"},
 		"GET /settings/audit":                       {path: "/settings/audit", who: "owner"},
 		"GET /settings/transfer":                    {path: "/settings/transfer", who: "owner"},
+		"GET /settings/retention":                   {path: "/settings/retention", who: "owner"},
 		"GET /integrations":                         {path: "/integrations", who: "owner"},
 		"GET /workflows":                            {path: "/workflows", who: "owner"},
 		"GET /workflows/{id}":                       {path: "/workflows/" + wf.ID, who: "owner"},

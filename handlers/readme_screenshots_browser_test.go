@@ -5,19 +5,23 @@ import (
 )
 
 // readmeViews are the pages the README shows, each opened as a new user of the product would look at it at
-// 1440×900: the editor with a node open, the typed credentials form, the template gallery and the execution list.
+// 1440×900: the editor with a node open, its node view, the typed credentials form, the template gallery and the execution list.
 // `make screenshots` copies the pictures this test takes into docs/screenshots.
 var readmeViews = []struct {
 	name string
 	path func(ids readmeIDs) string
 	// ready is a selector present once the view has drawn what the picture is for.
 	ready string
-	// click, when set, is clicked once ready (opening a node, say); clicked is then waited for (a JavaScript
+	// clicks are clicked in turn once ready (opening a node, say); shown is then waited for (a JavaScript
 	// condition).
-	click, clicked string
+	clicks []string
+	shown  string
 }{
 	{name: "editor", path: func(ids readmeIDs) string { return "/workflows/" + ids.workflow }, ready: ".react-flow__node",
-		click: `.react-flow__node[data-id="big"]`, clicked: nodeBesidePanel},
+		clicks: []string{`.react-flow__node[data-id="big"]`}, shown: nodeBesidePanel},
+	{name: "nodeview", path: func(ids readmeIDs) string { return "/workflows/" + ids.workflow }, ready: ".react-flow__node",
+		clicks: []string{`.react-flow__node[data-id="big"]`, `[data-action="open-nodeview"]`},
+		shown:  `() => document.querySelector("[data-nodeview]") !== null`},
 	{name: "credentials", path: func(readmeIDs) string { return "/integrations?kind=http" }, ready: "form input[name=name]"},
 	{name: "templates", path: func(readmeIDs) string { return "/workflows/new" }, ready: "main h1"},
 	{name: "executions", path: func(readmeIDs) string { return "/executions" }, ready: "main table tbody tr"},
@@ -48,9 +52,12 @@ func TestReadmeScreenshots(t *testing.T) {
 			b.setStoredTheme("light")
 			b.open(v.path(ids))
 			b.waitFor(v.ready)
-			if v.click != "" {
-				b.click(v.click)
-				b.waitUntil(v.clicked)
+			for _, selector := range v.clicks {
+				b.waitFor(selector)
+				b.click(selector)
+			}
+			if v.shown != "" {
+				b.waitUntil(v.shown)
 			}
 			b.settle()
 			b.assertNoHorizontalScroll()

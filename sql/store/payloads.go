@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 	"unicode/utf8"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/engine/queue"
 	"github.com/concertmaster/concertmaster/platform/fault"
+	"github.com/concertmaster/concertmaster/platform/logging"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/db"
 )
@@ -99,6 +101,14 @@ func (s *Store) offload(ctx context.Context, org, execution uuid.UUID, v json.Ra
 	}
 	obj, err := p.files.PutObject(ctx, "payload.json", "application/json", bytes.NewReader(v))
 	if err != nil {
+		// Storage full or down: a large value stays in its row (below NODE_OUTPUT_MAX it fits), so that the
+		// execution goes on rather than failing or retrying forever. A value that looks like a reference cannot stay
+		// (it would be followed), so it fails.
+		if !bytes.Contains(v, payloadMarker) {
+			logging.From(ctx, slog.Default()).WarnContext(ctx, "large payload kept in its row: the file storage refused it", "execution_id", execution,
+				"bytes", len(v), "error", err)
+			return v, nil
+		}
 		return nil, fmt.Errorf("store payload: %w", err)
 	}
 	if err := s.q.PayloadClaim(ctx, db.PayloadClaimParams{ExecutionID: execution, StorageKey: obj.Key,
