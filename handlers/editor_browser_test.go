@@ -304,7 +304,15 @@ func (b *browserSession) selectNode(id string) {
 		const x = r.x + r.width * 0.4, y = r.y + r.height * 0.3;
 		return node.contains(document.elementFromPoint(x, y)) ? {x, y} : null;
 	}`
-	b.waitUntil(`(id) => (`+spot+`)(id) !== null`, id)
+	// Fit pans and zooms in an animation: wait until the viewport has stopped moving (the same transform at two
+	// successive checks), or the click lands where the node was a frame ago.
+	b.eval(`() => { window.cmLastViewport = undefined; }`)
+	b.waitUntil(`(id) => {
+		const t = document.querySelector('.react-flow__viewport').style.transform;
+		const still = window.cmLastViewport === t;
+		window.cmLastViewport = t;
+		return still && (`+spot+`)(id) !== null;
+	}`, id)
 	at := b.eval(spot, id)
 	b.step("click node "+id, func(p *rod.Page) error {
 		if err := p.Mouse.MoveTo(proto.Point{X: at.Get("x").Num(), Y: at.Get("y").Num()}); err != nil {
