@@ -125,6 +125,15 @@ func (n *NewExecution) prepare(ctx context.Context) error {
 }
 
 // nullable is s, or nil when s is empty, for a nullable text column.
+// executionsFromRows converts a query's rows.
+func executionsFromRows(rows []db.WorkflowExecution) []Execution {
+	out := make([]Execution, len(rows))
+	for i, r := range rows {
+		out[i] = executionFromRow(r)
+	}
+	return out
+}
+
 func nullable(s string) *string {
 	if s == "" {
 		return nil
@@ -433,21 +442,12 @@ func (s *Store) ExecutionList(ctx context.Context, orgID uuid.UUID, f ExecutionF
 	}
 	p := db.ExecutionListParams{OrganizationID: orgID, WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter,
 		BeforeID: f.BeforeID, MaxRows: int32(clampLimit(f.Limit))}
-	if f.Status != "" {
-		p.Status = &f.Status
-	}
-	if f.Kind != "" {
-		p.Kind = &f.Kind
-	}
+	p.Status, p.Kind = nullable(f.Status), nullable(f.Kind)
 	rows, err := s.executionListNewestFirst(ctx, p)
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}
-	out := make([]Execution, len(rows))
-	for i, r := range rows {
-		out[i] = executionFromRow(r)
-	}
-	return out, nil
+	return executionsFromRows(rows), nil
 }
 
 // listProbeWindow is how many days before its anchor (the cursor's time, or now) a list without a time bound first
@@ -492,21 +492,12 @@ func (s *Store) executionSearch(ctx context.Context, orgID uuid.UUID, f Executio
 	p := db.ExecutionSearchParams{OrganizationID: orgID, Words: terms.Words, Prefix: terms.Prefix,
 		WorkflowID: f.WorkflowID, CreatedAfter: f.CreatedAfter, MaxRows: int32(clampLimit(f.Limit)),
 		MaxCandidates: SearchCandidates}
-	if f.Status != "" {
-		p.Status = &f.Status
-	}
-	if f.Kind != "" {
-		p.Kind = &f.Kind
-	}
+	p.Status, p.Kind = nullable(f.Status), nullable(f.Kind)
 	rows, err := s.r.ExecutionSearch(ctx, p)
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}
-	out := make([]Execution, len(rows))
-	for i, r := range rows {
-		out[i] = executionFromRow(r)
-	}
-	return out, nil
+	return executionsFromRows(rows), nil
 }
 
 // ExecutionRequestCancel cancels a queued or waiting execution at once and flags a running one, publishing the
@@ -631,11 +622,7 @@ func (s *Store) ExecutionsByID(ctx context.Context, orgID uuid.UUID, ids []uuid.
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}
-	out := make([]Execution, len(rows))
-	for i, r := range rows {
-		out[i] = executionFromRow(r)
-	}
-	return out, nil
+	return executionsFromRows(rows), nil
 }
 
 // ExecutionDeleteMany deletes finished executions of an organization with their node runs, auditing each, and

@@ -97,19 +97,10 @@ func (s *Store) executionTriggerSearch(ctx context.Context, orgID uuid.UUID, f E
 	if alt != nil {
 		p.ContainsAlt = alt
 	}
-	if f.Status != "" {
-		p.Status = &f.Status
-	}
-	if f.Kind != "" {
-		p.Kind = &f.Kind
-	}
+	p.Status, p.Kind = nullable(f.Status), nullable(f.Kind)
 	rows, err := s.r.ExecutionTriggerSearch(ctx, p)
 	if err != nil {
 		return nil, interpret(err, "executions")
 	}
-	out := make([]Execution, len(rows))
-	for i, r := range rows {
-		out[i] = executionFromRow(r)
-	}
-	return out, nil
+	return executionsFromRows(rows), nil
 }
