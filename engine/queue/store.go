@@ -23,6 +23,10 @@ type ExecutionStore interface {
 	// scheduling the continuation job of a waiting execution in it too. It reports false when the execution
 	// already had a final status.
 	ExecutionComplete(ctx context.Context, c Completion) (bool, error)
+	// ExecutionGiveUp fails an execution whose job is given up (its last attempt failed) with reason as its error,
+	// with the side effects of any failure (error workflows). It reports false when the execution had already
+	// finished; the execution returned carries its ids and creation time.
+	ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (Execution, bool, error)
 	// OrganizationRunningJobs counts the execution jobs of an organization that River has marked running in the
 	// processes other than the River client exceptClient, stopping at limit (the caller only needs to know whether
 	// the cap is passed).

@@ -385,6 +385,28 @@ func (s *Store) executionComplete(ctx context.Context, c queue.Completion) (bool
 	return changed, err
 }
 
+// ExecutionGiveUp fails an execution that its job can no longer run (River gave up on the job, or it was cancelled
+// in the job queue) with reason as its error: the failure is recorded like any other, its error workflows start in
+// the same transaction, and the notification evaluator and the statistics rollup read it from the row. It returns
+// the execution and whether this call ended it (false when it had already finished).
+func (s *Store) ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (queue.Execution, bool, error) {
+	row, err := s.q.ExecutionLoad(ctx, id)
+	if err == pgx.ErrNoRows {
+		return queue.Execution{}, false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return queue.Execution{}, false, interpret(err, "execution")
+	}
+	exec := queue.Execution{ID: row.ID, OrganizationID: row.OrganizationID, WorkflowID: row.WorkflowID,
+		WorkflowVersionID: row.WorkflowVersionID, Version: row.Version, TriggerKind: row.TriggerKind, CreatedAt: row.CreatedAt}
+	if row.Status != StatusQueued && row.Status != StatusRunning && row.Status != StatusWaiting {
+		return exec, false, nil
+	}
+	changed, err := s.executionComplete(ctx, queue.Completion{Execution: exec.Ref(), Status: engine.ExecutionFailed,
+		Error: reason})
+	return exec, changed, err
+}
+
 // WorkflowDefinition returns the definition of a workflow version, for workers; versions never change, so
 // callers cache what they build from it.
 func (s *Store) WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error) {

@@ -118,6 +118,11 @@ func (w *WorkerWrites) WorkflowDefinition(ctx context.Context, versionID uuid.UU
 	return w.store.WorkflowDefinition(ctx, versionID)
 }
 
+// ExecutionGiveUp implements queue.ExecutionStore: at once, in its own transaction (a rare path).
+func (w *WorkerWrites) ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (queue.Execution, bool, error) {
+	return w.store.ExecutionGiveUp(ctx, id, reason)
+}
+
 // ExecutionComplete implements queue.ExecutionStore, grouping final statuses with other workers' ones.
 func (w *WorkerWrites) ExecutionComplete(ctx context.Context, c queue.Completion) (bool, error) {
 	select {
