@@ -298,4 +298,3 @@ func (s *Store) payloadsForCreate(ctx context.Context, q *db.Queries, in *NewExe
 	}
 	return s.claimCarried(ctx, q, in.OrganizationID, in.ID, carried, runs)
 }
-
