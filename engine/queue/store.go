@@ -12,8 +12,13 @@ import (
 
 // ExecutionStore is the storage a worker needs; sql/store implements it.
 type ExecutionStore interface {
-	// ExecutionStart marks an execution running and returns it with the node runs recorded before.
+	// ExecutionStart marks an execution running and returns it; Execution.HasRuns says whether NodeRunsForResume
+	// may find runs recorded before.
 	ExecutionStart(ctx context.Context, id uuid.UUID) (Execution, StartOutcome, error)
+	// NodeRunsForResume loads the runs recorded before that a pass reuses (engine.RunInput.Recorded). bodies maps
+	// each loop-body node to its loop (engine.Plan.LoopBodies): the body runs of a batch its loop checkpointed are
+	// left unread, so that resuming a loop over a large file's batches costs the memory of one batch, not all.
+	NodeRunsForResume(ctx context.Context, ref ExecutionRef, bodies map[string]string) ([]engine.NodeRun, error)
 	// NodeRunRecord records one side-effecting node run at once, in its own transaction.
 	NodeRunRecord(ctx context.Context, ref ExecutionRef, run engine.NodeRun) error
 	// BatchRecord records a finished batch of a loop over batches, its runs and its checkpoint run, in one
@@ -49,8 +54,9 @@ type Execution struct {
 	RequestID string
 	// TraceParent is the W3C traceparent stored with the execution when tracing was on: the worker continues it.
 	TraceParent string
-	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
-	Recorded []engine.NodeRun
+	// HasRuns says the execution may have node runs recorded before (a crash, a delay that parked it, a retry
+	// from its failed node) for NodeRunsForResume to load; false when it has none.
+	HasRuns bool
 	// WasRunning says the execution was recorded as running when this pass started it: an earlier pass began it
 	// and did not finish (a worker shut down, say). Storage may leave it false for an execution whose earlier
 	// pass recorded nothing.

@@ -306,6 +306,13 @@ func (w *ExecuteWorker) work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 			Error: "the workflow version cannot be run: " + err.Error()})
 	}
 
+	var recorded []engine.NodeRun
+	if exec.HasRuns {
+		if recorded, err = w.opts.Store.NodeRunsForResume(ctx, exec.Ref(), plan.LoopBodies()); err != nil {
+			return fmt.Errorf(errPrefixStart+"%s: %w", exec.ID, err)
+		}
+	}
+
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer w.track(exec.ID, cancel)()
@@ -327,7 +334,7 @@ func (w *ExecuteWorker) work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 		Execution: engine.ExecutionInfo{ID: exec.ID.String(), WorkflowID: exec.WorkflowID.String(), Version: int64(exec.Version),
 			OrganizationID: exec.OrganizationID.String()},
 		Trigger:  exec.TriggerData,
-		Recorded: exec.Recorded,
+		Recorded: recorded,
 		Resumed:  resumeReason(job.Errors, exec),
 		Recorder: engine.RecorderFunc(func(ctx context.Context, run engine.NodeRun) error {
 			if run.Status == engine.NodeFailed && w.interrupted(runCtx) {

@@ -98,6 +98,11 @@ func (w *WorkerWrites) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.
 		RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent)}, queue.Started, nil
 }
 
+// NodeRunsForResume implements queue.ExecutionStore.
+func (w *WorkerWrites) NodeRunsForResume(ctx context.Context, ref queue.ExecutionRef, bodies map[string]string) ([]engine.NodeRun, error) {
+	return w.store.NodeRunsForResume(ctx, ref, bodies)
+}
+
 // NodeRunRecord implements queue.ExecutionStore: at once, in its own transaction.
 func (w *WorkerWrites) NodeRunRecord(ctx context.Context, ref queue.ExecutionRef, run engine.NodeRun) error {
 	return w.store.NodeRunRecord(ctx, ref, run)
