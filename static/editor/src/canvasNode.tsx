@@ -4,7 +4,7 @@
 import { createContext, memo, useContext, useEffect } from "react";
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
 import { drawnPorts, handleOf, isTrigger, type CmNode, type TypeIndex } from "./definition";
-import { glyphOf, STATUS_TEXT } from "./icons";
+import { glyphOf, PIN_GLYPH, STATUS_TEXT } from "./icons";
 import type { NodeStatus } from "./testRun";
 
 /** What every canvas node needs besides its own data; a context so that a run update does not touch the graph. */
@@ -93,7 +93,7 @@ export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeP
           aria-label={`Pinned data${ports.length > 1 ? ` on the output “${pinPort || "output"}”` : ""}: test runs use it instead of running this node`}
           title="Pinned data: test runs use it instead of running this node"
         >
-          <span aria-hidden="true">📌 pinned{ports.length > 1 ? ` → ${pinPort || "output"}` : ""}</span>
+          <span aria-hidden="true">{PIN_GLYPH} pinned{ports.length > 1 ? ` → ${pinPort || "output"}` : ""}</span>
         </span>
       )}
       {invalid.has(id) && (

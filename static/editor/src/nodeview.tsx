@@ -11,6 +11,7 @@ import { useEffect, useRef, useState, type PointerEvent as ReactPointerEvent, ty
 import { createPortal } from "react-dom";
 import { errorMessage, type Api } from "./api";
 import { member, wrap } from "./hints";
+import { PIN_GLYPH } from "./icons";
 import { FIELD_DROP_EVENT } from "./schemaForm";
 import type { Execution, ExpressionKind } from "./types";
 import "./nodeview.css";
@@ -359,7 +360,7 @@ export function NodeView(p: NodeViewProps) {
     <div className="cm-nv-pin">
       {p.pinned && (
         <span className="cm-nv-pinned" data-pinned data-pinned-port={p.pinned.port}>
-          📌 Pinned: test runs use this output instead of running the node
+          <span aria-hidden="true">{PIN_GLYPH}</span> Pinned: test runs use this output instead of running the node
           {branches ? `, leaving on “${portLabel(p.pinned.port)}”` : ""}
         </span>
       )}

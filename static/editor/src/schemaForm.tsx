@@ -374,17 +374,14 @@ function ExprText(props: {
     onValue(value.slice(0, start) + text + value.slice(end));
   };
   const cls = `cm-input${props.mono || expr ? " cm-mono" : ""}`;
-  // A field dropped from the node view's data (FIELD_DROP_EVENT) goes in at the cursor when the input has the
-  // focus, else at its end; the input then takes the focus, its cursor after the path.
+  // A field dropped from the node view's data (FIELD_DROP_EVENT) goes in where the input's cursor was (an input
+  // keeps its selection while another element has the focus; one never edited has it at the end), and the input
+  // takes the focus with its cursor after the path.
   const takesFields = !!expr && !!ctx.exprDrop && !ctx.readOnly;
   const onField = useRef<(path: string) => void>(() => undefined);
   onField.current = (path) => {
-    const el = ref.current;
-    if (!el || !expr || !ctx.exprDrop) return;
-    if (document.activeElement !== el) {
-      el.focus();
-      el.setSelectionRange(value.length, value.length);
-    }
+    if (!expr || !ctx.exprDrop) return;
+    ref.current?.focus();
     insert(ctx.exprDrop(path, expr));
   };
   useEffect(() => {
