@@ -1,31 +1,103 @@
 // The node view (n8n's NDV): Input | Parameters | Output around the selected node's config panel. Input and Output
 // show the node's data from the shown test run (or its pinned data) as a table, JSON or a schema tree; their fields
-// drag into the expression inputs of the parameters form, inserting the path in the field's syntax; an expression
+// drag into the expression inputs of the parameters form, inserting the path in the field's syntax (pointer
+// events, as the palette's drag: HTML5 drag-and-drop cannot be driven by a headless browser's mouse, so a test
+// could not prove it works; a touch keeps scrolling the table, and the inputs' hints insert the same paths); an expression
 // input shows a live preview evaluated by the server against the current input, under a run's sandbox limits.
-// Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here. On a phone
-// the three columns become tabs.
-import { useEffect, useRef, useState, type DragEvent, type ReactNode } from "react";
+// Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here, with the
+// output port it leaves on for a node that branches, so that a test run follows the branch a real run would. On a
+// phone the three columns become tabs.
+import { useEffect, useRef, useState, type PointerEvent as ReactPointerEvent, type ReactNode } from "react";
+import { createPortal } from "react-dom";
 import { errorMessage, type Api } from "./api";
 import { member, wrap } from "./hints";
+import { PIN_GLYPH } from "./icons";
+import { FIELD_DROP_EVENT } from "./schemaForm";
 import type { Execution, ExpressionKind } from "./types";
 import "./nodeview.css";
 
-/** The MIME type a dragged field carries: its path in expression syntax (input.body.total). */
-export const PATH_MIME = "application/x-concertmaster-path";
-
 type View = "table" | "json" | "schema";
 
-/** What a dragged field becomes in an input of kind: the path wrapped in the field's syntax. */
-export function dropText(data: DataTransfer, kind: ExpressionKind): string | null {
-  const path = data.getData(PATH_MIME);
-  if (!path) return null;
+/** What a dropped field becomes in an input of kind: the path wrapped in the field's syntax. */
+export function dropText(path: string, kind: ExpressionKind): string {
   return wrap(path, kind);
 }
 
-function startDrag(e: DragEvent, path: string) {
-  e.dataTransfer.setData(PATH_MIME, path);
-  e.dataTransfer.setData("text/plain", path);
-  e.dataTransfer.effectAllowed = "copy";
+/** Pixels the pointer must travel before a press on a field becomes a drag (below that it is a click). */
+const DRAG_THRESHOLD = 5;
+
+/** Starts dragging a field's path from a press on it; undefined while there is nothing to drop it into. */
+type StartDrag = (e: ReactPointerEvent, path: string) => void;
+
+/** The expression input under a point that takes dropped fields, if any. */
+function dropTargetAt(x: number, y: number): HTMLElement | null {
+  return document.elementFromPoint(x, y)?.closest<HTMLElement>("[data-expr-drop]") ?? null;
+}
+
+/**
+ * Dragging a field: a press that travels DRAG_THRESHOLD pixels shows the path following the pointer and marks the
+ * expression input under it; releasing over one dispatches FIELD_DROP_EVENT on it. Returns the press handler and
+ * the ghost to draw.
+ */
+function useFieldDrag(): { start: StartDrag; ghost: ReactNode } {
+  const [ghost, setGhost] = useState<{ path: string; x: number; y: number } | null>(null);
+  const cleanup = useRef<(() => void) | null>(null);
+  useEffect(() => () => cleanup.current?.(), []);
+  const start: StartDrag = (e, path) => {
+    // A touch scrolls the table (the inputs' hints insert fields there); a mouse or a pen drags.
+    if (e.button !== 0 || !e.isPrimary || e.pointerType === "touch") return;
+    cleanup.current?.();
+    const startX = e.clientX;
+    const startY = e.clientY;
+    let dragging = false;
+    let over: HTMLElement | null = null;
+    const mark = (el: HTMLElement | null) => {
+      if (el === over) return;
+      over?.classList.remove("cm-drop-over");
+      el?.classList.add("cm-drop-over");
+      over = el;
+    };
+    const move = (ev: PointerEvent) => {
+      if (ev.pointerId !== e.pointerId) return;
+      if (!dragging && Math.hypot(ev.clientX - startX, ev.clientY - startY) < DRAG_THRESHOLD) return;
+      dragging = true;
+      ev.preventDefault();
+      // A drag is not a text selection, even when the pointer passes over text.
+      window.getSelection()?.removeAllRanges();
+      setGhost({ path, x: ev.clientX, y: ev.clientY });
+      mark(dropTargetAt(ev.clientX, ev.clientY));
+    };
+    const up = (ev: PointerEvent) => {
+      if (ev.pointerId !== e.pointerId) return;
+      stop();
+      const target = dragging ? dropTargetAt(ev.clientX, ev.clientY) : null;
+      target?.dispatchEvent(new CustomEvent<string>(FIELD_DROP_EVENT, { detail: path }));
+    };
+    const cancel = (ev: PointerEvent) => {
+      if (ev.pointerId === e.pointerId) stop();
+    };
+    const stop = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      window.removeEventListener("pointercancel", cancel);
+      mark(null);
+      cleanup.current = null;
+      setGhost(null);
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+    window.addEventListener("pointercancel", cancel);
+    cleanup.current = stop;
+  };
+  const drawn =
+    ghost &&
+    createPortal(
+      <div className="cm-ghost cm-field-ghost cm-mono" aria-hidden="true" style={{ transform: `translate(${ghost.x + 8}px, ${ghost.y + 8}px)` }}>
+        {ghost.path}
+      </div>,
+      document.body,
+    );
+  return { start, ghost: drawn };
 }
 
 function typeOf(v: unknown): string {
@@ -45,7 +117,7 @@ const MAX_ROWS = 200;
 const MAX_COLS = 30;
 
 /** Arrays of objects as rows; a single object as one row; anything else has no table. */
-function DataTable({ value, prefix }: { value: unknown; prefix: string }) {
+function DataTable({ value, prefix, drag }: { value: unknown; prefix: string; drag?: StartDrag }) {
   const rows: { path: string; row: Record<string, unknown> }[] = [];
   if (Array.isArray(value)) {
     value.slice(0, MAX_ROWS).forEach((r, i) => {
@@ -62,7 +134,7 @@ function DataTable({ value, prefix }: { value: unknown; prefix: string }) {
         <thead>
           <tr>
             {cols.map((c) => (
-              <th key={c} draggable data-path={member(first, c)} onDragStart={(e) => startDrag(e, member(first, c))} title="Drag into an expression">
+              <th key={c} data-path={member(first, c)} onPointerDown={drag && ((e) => drag(e, member(first, c)))} title={drag && "Drag into an expression"}>
                 {c}
               </th>
             ))}
@@ -72,7 +144,7 @@ function DataTable({ value, prefix }: { value: unknown; prefix: string }) {
           {rows.map(({ path, row }) => (
             <tr key={path}>
               {cols.map((c) => (
-                <td key={c} draggable data-path={member(path, c)} onDragStart={(e) => startDrag(e, member(path, c))}>
+                <td key={c} data-path={member(path, c)} onPointerDown={drag && ((e) => drag(e, member(path, c)))}>
                   {short(row[c])}
                 </td>
               ))}
@@ -85,7 +157,7 @@ function DataTable({ value, prefix }: { value: unknown; prefix: string }) {
 }
 
 /** Field names and types as a tree; arrays show their first element's fields. */
-function SchemaTree({ value, path, name, depth = 0 }: { value: unknown; path: string; name: string; depth?: number }) {
+function SchemaTree({ value, path, name, depth = 0, drag }: { value: unknown; path: string; name: string; depth?: number; drag?: StartDrag }) {
   const t = typeOf(value);
   let children: ReactNode = null;
   if (depth < 8 && t === "object") {
@@ -93,20 +165,20 @@ function SchemaTree({ value, path, name, depth = 0 }: { value: unknown; path: st
     children = (
       <ul>
         {entries.map(([k, v]) => (
-          <SchemaTree key={k} value={v} path={member(path, k)} name={k} depth={depth + 1} />
+          <SchemaTree key={k} value={v} path={member(path, k)} name={k} depth={depth + 1} drag={drag} />
         ))}
       </ul>
     );
   } else if (depth < 8 && t === "array" && (value as unknown[]).length > 0) {
     children = (
       <ul>
-        <SchemaTree value={(value as unknown[])[0]} path={`${path}[0]`} name="[0]" depth={depth + 1} />
+        <SchemaTree value={(value as unknown[])[0]} path={`${path}[0]`} name="[0]" depth={depth + 1} drag={drag} />
       </ul>
     );
   }
   return (
     <li>
-      <span className="cm-nv-field" draggable data-path={path} onDragStart={(e) => startDrag(e, path)}>
+      <span className="cm-nv-field" data-path={path} onPointerDown={drag && ((e) => drag(e, path))} title={drag && "Drag into an expression"}>
         <span className="cm-nv-name">{name}</span> <span className={`cm-nv-type cm-nv-t-${t}`}>{t}</span>
       </span>
       {children}
@@ -115,11 +187,11 @@ function SchemaTree({ value, path, name, depth = 0 }: { value: unknown; path: st
 }
 
 /** One side (Input or Output) with its view switch. */
-function DataPane(props: { title: string; value: unknown; prefix: string; empty: string; extra?: ReactNode; side: string }) {
+function DataPane(props: { title: string; value: unknown; prefix: string; empty: string; extra?: ReactNode; side: string; drag?: StartDrag }) {
   const [view, setView] = useState<View>(() => (Array.isArray(props.value) ? "table" : "schema"));
   const has = props.value !== undefined;
   return (
-    <section className="cm-nv-pane" aria-label={props.title} data-nodeview-side={props.side}>
+    <section className="cm-nv-pane" aria-label={props.title} data-nodeview-side={props.side} data-fields-drag={props.drag ? "" : undefined}>
       <div className="cm-nv-head">
         <h3>{props.title}</h3>
         <div className="cm-nv-views" role="group" aria-label={`${props.title} view`}>
@@ -134,14 +206,14 @@ function DataPane(props: { title: string; value: unknown; prefix: string; empty:
       {!has ? (
         <p className="cm-muted">{props.empty}</p>
       ) : view === "table" ? (
-        <DataTable value={props.value} prefix={props.prefix} />
+        <DataTable value={props.value} prefix={props.prefix} drag={props.drag} />
       ) : view === "json" ? (
         <pre className="cm-pre cm-nv-json" tabIndex={0}>
           {JSON.stringify(props.value, null, 2)}
         </pre>
       ) : (
         <ul className="cm-nv-schema">
-          <SchemaTree value={props.value} path={props.prefix} name={props.prefix} />
+          <SchemaTree value={props.value} path={props.prefix} name={props.prefix} drag={props.drag} />
         </ul>
       )}
     </section>
@@ -177,6 +249,15 @@ export function ExprPreview(props: { api: Api; workflowId: string; source: strin
   );
 }
 
+/** A node's pinned output and the port it leaves on ("" the default port). */
+export interface PinnedOutput {
+  data: unknown;
+  port: string;
+}
+
+/** How a port reads in the node view: "true", or "output" for the default port. */
+export const portLabel = (port: string) => (port === "" ? "output" : port);
+
 export interface NodeViewProps {
   api: Api;
   workflowId: string;
@@ -185,11 +266,14 @@ export interface NodeViewProps {
   narrow: boolean;
   input: unknown;
   output: unknown;
-  pinned: unknown;
-  isPinned: boolean;
+  /** The port the shown run left on, if it ran. */
+  outputPort?: string;
+  /** The node's output ports ("" the default one), for choosing where pinned data leaves. */
+  ports: string[];
+  pinned: PinnedOutput | undefined;
   /** The config panel, drawn as the middle column. */
   panel: ReactNode;
-  onPinned: (nodeId: string, data: unknown | undefined) => void;
+  onPinned: (nodeId: string, pin: PinnedOutput | undefined) => void;
   onClose: () => void;
 }
 
@@ -198,14 +282,26 @@ export function NodeView(p: NodeViewProps) {
   const [tab, setTab] = useState<"input" | "parameters" | "output">("parameters");
   const [draft, setDraft] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const shown = p.isPinned ? p.pinned : p.output;
+  // Where new pinned data leaves: the port the run took, else the node's first (a condition's "true").
+  const ports = p.ports.length > 0 ? p.ports : [""];
+  const [port, setPort] = useState(() => p.pinned?.port ?? (p.outputPort !== undefined && ports.includes(p.outputPort) ? p.outputPort : ports[0]));
+  const pinnedPort = p.pinned?.port;
+  useEffect(() => {
+    if (pinnedPort !== undefined) setPort(pinnedPort);
+  }, [pinnedPort]);
+  const branches = ports.length > 1 || (p.pinned !== undefined && !ports.includes(p.pinned.port));
+  const shown = p.pinned ? p.pinned.data : p.output;
   const outPrefix = `nodes.${p.nodeId}.output`;
+  // Fields drag into the parameters of a node that can edit them.
+  const drag = useFieldDrag();
+  const startDrag = p.canEdit ? drag.start : undefined;
 
-  const pin = async (data: unknown) => {
+  const pin = async (data: unknown, on: string) => {
     setError(null);
     try {
-      await p.api.pin(p.workflowId, p.nodeId, data);
-      p.onPinned(p.nodeId, data);
+      await p.api.pin(p.workflowId, p.nodeId, data, on);
+      p.onPinned(p.nodeId, { data, port: on });
+      setPort(on);
       setDraft(null);
     } catch (e) {
       setError(errorMessage(e));
@@ -221,31 +317,65 @@ export function NodeView(p: NodeViewProps) {
     }
   };
   const pinDraft = () => {
+    let data: unknown;
     try {
-      void pin(JSON.parse(draft ?? ""));
+      data = JSON.parse(draft ?? "");
     } catch {
       setError("The pinned data must be JSON.");
+      return;
     }
+    void pin(data, port);
   };
+
+  // A node that branches says which output its pinned data leaves on; changing it re-pins the same data.
+  const portChoice = branches && (
+    <div className="cm-field cm-nv-pin-port">
+      <label htmlFor="cm-nv-pin-port">{p.pinned ? "Pinned data leaves on" : "Pin on the output"}</label>
+      <select
+        id="cm-nv-pin-port"
+        name="pin-port"
+        className="cm-input"
+        value={port}
+        disabled={!p.canEdit}
+        aria-describedby="cm-nv-pin-port-help"
+        onChange={(e) => {
+          setPort(e.target.value);
+          if (p.pinned) void pin(p.pinned.data, e.target.value);
+        }}
+      >
+        {ports.map((x) => (
+          <option key={x} value={x}>
+            {portLabel(x)}
+          </option>
+        ))}
+        {!ports.includes(port) && <option value={port}>{`${portLabel(port)} (no longer an output)`}</option>}
+      </select>
+      <p className="cm-help" id="cm-nv-pin-port-help">
+        A test run continues only along this output, as a real run takes one branch.
+      </p>
+    </div>
+  );
 
   const pinControls = (
     <div className="cm-nv-pin">
-      {p.isPinned && (
-        <span className="cm-nv-pinned" data-pinned>
-          📌 Pinned: test runs use this output instead of running the node
+      {p.pinned && (
+        <span className="cm-nv-pinned" data-pinned data-pinned-port={p.pinned.port}>
+          <span aria-hidden="true">{PIN_GLYPH}</span> Pinned: test runs use this output instead of running the node
+          {branches ? `, leaving on “${portLabel(p.pinned.port)}”` : ""}
         </span>
       )}
-      {p.canEdit && !p.isPinned && p.output !== undefined && (
-        <button type="button" className="cm-btn cm-btn-small" data-action="pin-output" onClick={() => void pin(p.output)}>
+      {(p.pinned || draft !== null || (p.canEdit && p.output !== undefined)) && portChoice}
+      {p.canEdit && !p.pinned && p.output !== undefined && (
+        <button type="button" className="cm-btn cm-btn-small" data-action="pin-output" onClick={() => void pin(p.output, port)}>
           Pin this output
         </button>
       )}
-      {p.canEdit && !p.isPinned && draft === null && (
+      {p.canEdit && !p.pinned && draft === null && (
         <button type="button" className="cm-btn cm-btn-small" data-action="edit-pin" onClick={() => setDraft(p.output === undefined ? "{}" : JSON.stringify(p.output, null, 2))}>
           Set pinned data…
         </button>
       )}
-      {p.canEdit && p.isPinned && (
+      {p.canEdit && p.pinned && (
         <button type="button" className="cm-btn cm-btn-small" data-action="unpin-output" onClick={() => void unpin()}>
           Unpin
         </button>
@@ -271,10 +401,10 @@ export function NodeView(p: NodeViewProps) {
   );
 
   const input = (
-    <DataPane side="input" title="Input" value={p.input} prefix="input" empty="No input yet: run a test, pin a parent's output, or open an execution with “Debug in editor”." />
+    <DataPane side="input" title="Input" value={p.input} prefix="input" drag={startDrag} empty="No input yet: run a test, pin a parent's output, or open an execution with “Debug in editor”." />
   );
   const output = (
-    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} empty="No output yet." extra={pinControls} />
+    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} drag={startDrag} empty="No output yet." extra={pinControls} />
   );
   const cols = [
     { id: "input" as const, label: "Input", body: input },
@@ -304,6 +434,7 @@ export function NodeView(p: NodeViewProps) {
           </div>
         ))}
       </div>
+      {drag.ghost}
     </div>
   );
 }
@@ -313,12 +444,12 @@ export function NodeView(p: NodeViewProps) {
  * (the execution of "debug in editor", else the last test run, so the node data survives a reload).
  */
 export function useNodeData(api: Api, workflowId: string, debugExecution: string | undefined, showRun: (id: string, ex: Execution) => void) {
-  const [pins, setPins] = useState<Record<string, unknown>>({});
+  const [pins, setPins] = useState<Record<string, PinnedOutput>>({});
   const [open, setOpen] = useState(false);
   useEffect(() => {
     let cancelled = false;
     api.pins(workflowId).then(
-      (items) => !cancelled && setPins(Object.fromEntries(items.map((p) => [p.node_id, p.data]))),
+      (items) => !cancelled && setPins(Object.fromEntries(items.map((p) => [p.node_id, { data: p.data, port: p.port ?? "" }]))),
       () => undefined, // no pins shown; pinning still answers with its own error
     );
     const load = debugExecution ? Promise.resolve<string | null>(debugExecution) : api.lastTestRun(workflowId);
@@ -336,20 +467,24 @@ export function useNodeData(api: Api, workflowId: string, debugExecution: string
     // showRun is the editor's stable store setter
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [api, workflowId, debugExecution]);
-  const onPinned = (nodeId: string, data: unknown | undefined) =>
+  const onPinned = (nodeId: string, pin: PinnedOutput | undefined) =>
     setPins((p) => {
       const next = { ...p };
-      if (data === undefined) delete next[nodeId];
-      else next[nodeId] = data;
+      if (pin === undefined) delete next[nodeId];
+      else next[nodeId] = pin;
       return next;
     });
   return { pins, onPinned, open, setOpen };
 }
 
-/** The input a node would get: its shown run's, else the pinned output of its only parent. */
-export function nodeInput(nodeId: string, edges: { from: string; to: string }[], runInput: unknown, pins: Record<string, unknown>): unknown {
+/**
+ * The input a node would get: its shown run's, else the pinned output of its only parent when that output leaves
+ * on the port this node hangs from (the other branch of a pinned condition gets nothing, as in a run).
+ */
+export function nodeInput(nodeId: string, edges: { from: string; port?: string; to: string }[], runInput: unknown, pins: Record<string, PinnedOutput>): unknown {
   if (runInput !== undefined && runInput !== null) return runInput;
-  const parents = edges.filter((e) => e.to === nodeId).map((e) => e.from);
-  if (parents.length === 1 && parents[0] in pins) return pins[parents[0]];
-  return undefined;
+  const parents = edges.filter((e) => e.to === nodeId);
+  if (parents.length !== 1) return undefined;
+  const pin = pins[parents[0].from];
+  return pin && pin.port === (parents[0].port ?? "") ? pin.data : undefined;
 }
