@@ -126,6 +126,29 @@ func TestCanvasFlagGatesTidyUpInTheBrowser(t *testing.T) {
 				t.Errorf("after tidying up, %s (x=%v) is not left of its child %s (x=%v)", e[0], x(e[0]), e[1], x(e[1]))
 			}
 		}
+		// In layers: the nodes as far from the trigger share a column (the same centre), each column wholly left
+		// of the next.
+		column := func(id string) [3]float64 {
+			r := b.eval(`(id) => document.querySelector('.react-flow__node[data-id="' + id + '"]').getBoundingClientRect().toJSON()`, id)
+			return [3]float64{r.Get("left").Num(), (r.Get("left").Num() + r.Get("right").Num()) / 2, r.Get("right").Num()}
+		}
+		layers := [][]string{{"hook"}, {"a"}, {"b", "d"}, {"c", "e"}}
+		for i, layer := range layers {
+			for _, id := range layer[1:] {
+				if c0, c := column(layer[0])[1], column(id)[1]; c < c0-1 || c > c0+1 {
+					t.Errorf("after tidying up, %s (centre %v) is not in the column of %s (centre %v)", id, c, layer[0], c0)
+				}
+			}
+			if i > 0 {
+				for _, prev := range layers[i-1] {
+					for _, id := range layer {
+						if column(prev)[2] >= column(id)[0] {
+							t.Errorf("after tidying up, layer %d's %s overlaps layer %d's %s sideways", i-1, prev, i, id)
+						}
+					}
+				}
+			}
+		}
 		b.click(`[data-action="save"]`)
 		b.waitUntil(`() => document.querySelector("[data-editor-version]")?.textContent.includes("2")`)
 		resp := h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID.String(), Bearer: h.accessToken(w.users["owner"], w.orgA.ID)})
@@ -338,8 +361,8 @@ func (b *browserSession) shortcut(key, code string, keyCode int, command string)
 	})
 }
 
-// TestCopyNodesIntoAnotherWorkflowInTheBrowser: three nodes selected with Control+click, copied with Control+C,
-// paste with Control+V into another workflow as definition JSON: they keep their ids, config and the edges among
+// TestCopyNodesIntoAnotherWorkflowInTheBrowser: three nodes selected with Control+click, copied with Control+C
+// onto the clipboard as definition JSON ({"nodes", "edges"}), paste with Control+V into another workflow: they keep their ids, config and the edges among
 // them, land where they overlap nothing, and a save stores them.
 func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 	t.Parallel()
@@ -377,8 +400,24 @@ func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 		return p.Keyboard.Release(input.ControlLeft)
 	})
 	b.waitUntil(`() => document.querySelectorAll(".react-flow__node.selected").length === 3`)
+	// What the copy puts on the clipboard, read by a listener that runs after the editor's.
+	b.eval(`() => window.addEventListener("copy", (e) => { window.cmCopied = e.clipboardData.getData("text/plain"); })`)
 	b.shortcut("c", "KeyC", 67, "copy")
 	b.waitUntil(`() => document.querySelector("[data-editor-status]").textContent.includes("Copied 3 node")`)
+	var copied struct {
+		Nodes []struct {
+			ID, Type string
+			Config   map[string]any
+		} `json:"nodes"`
+		Edges []struct{ From, To string } `json:"edges"`
+	}
+	if err := json.Unmarshal([]byte(b.eval(`() => window.cmCopied ?? ""`).Str()), &copied); err != nil {
+		t.Fatalf("the clipboard does not hold JSON: %v", err)
+	}
+	if fmt.Sprint(copied.Nodes) != "[{a transform.data map[jq:.a]} {b transform.data map[jq:.b]} {c transform.data map[jq:.c]}]" ||
+		fmt.Sprint(copied.Edges) != "[{a b} {b c}]" {
+		t.Errorf("the clipboard holds %+v: want the definition of a, b, c and their two edges", copied)
+	}
 
 	b.open("/workflows/" + to.ID.String())
 	b.waitFor(`.react-flow__node[data-id="hook"]`)
