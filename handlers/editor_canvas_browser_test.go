@@ -311,14 +311,7 @@ func checkFullWindow(t *testing.T, b *browserSession) {
 	// The panel of the rightmost node: the canvas pans so that the node shows beside or above the panel.
 	b.click(".react-flow__controls-fitview")
 	b.clickStill(`.react-flow__node[data-id="last"] .cm-node-name`)
-	b.waitFor(".cm-panel")
-	b.waitUntil(`() => {
-		const n = document.querySelector('.react-flow__node[data-id="last"]').getBoundingClientRect();
-		const p = document.querySelector(".cm-panel").getBoundingClientRect();
-		const c = document.querySelector(".cm-canvas").getBoundingClientRect();
-		const apart = n.right <= p.left || p.right <= n.left || n.bottom <= p.top || p.bottom <= n.top;
-		return apart && n.left >= c.left && n.right <= c.right && n.top >= c.top && n.bottom <= c.bottom;
-	}`)
+	b.waitPanelBesideNode("last")
 	if narrow := b.eval(`() => innerWidth < 600`).Bool(); narrow {
 		sheet := b.eval(`() => { const p = document.querySelector(".cm-panel").getBoundingClientRect(), c = document.querySelector(".cm-canvas").getBoundingClientRect();
 			return Math.abs(p.bottom - c.bottom) <= 1 && Math.abs(p.width - c.width) <= 1; }`)
@@ -344,6 +337,31 @@ func checkFullWindow(t *testing.T, b *browserSession) {
 	b.click(`[data-drawer="details"]`)
 	b.waitUntil(`() => { const r = document.querySelector("#webhook-url").getBoundingClientRect();
 		return r.width > 0 && r.left >= 0 && r.right <= innerWidth; }`)
+}
+
+// waitPanelBesideNode waits until the config panel is open and the node it edits shows whole on the canvas,
+// nowhere under the panel (the canvas pans it clear).
+func (b *browserSession) waitPanelBesideNode(id string) {
+	b.t.Helper()
+	b.waitFor(".cm-panel")
+	b.waitUntil(`(id) => {
+		const n = document.querySelector('.react-flow__node[data-id="' + id + '"]').getBoundingClientRect();
+		const p = document.querySelector(".cm-panel").getBoundingClientRect();
+		const c = document.querySelector(".cm-canvas").getBoundingClientRect();
+		const apart = n.right <= p.left || p.right <= n.left || n.bottom <= p.top || p.bottom <= n.top;
+		return apart && n.left >= c.left && n.right <= c.right && n.top >= c.top && n.bottom <= c.bottom;
+	}`, id)
+}
+
+// toolbarAction clicks the editor toolbar's button for action, opening the More actions menu first where the
+// toolbar folds the button into it (on a phone).
+func (b *browserSession) toolbarAction(action string) {
+	b.t.Helper()
+	b.waitFor(`[data-action="` + action + `"]`)
+	if b.eval(`(a) => !!document.querySelector('#cm-more-menu [data-action="' + a + '"]')`, action).Bool() {
+		b.click(`[aria-controls="cm-more-menu"]`)
+	}
+	b.click(`[data-action="` + action + `"]`)
 }
 
 // shortcut presses Control+key as a person would, with the editing command (copy, paste) the browser runs for it:
