@@ -108,3 +108,42 @@ func TestRunGrantRunsButDoesNotEditInTheBrowser(t *testing.T) {
 	}
 	m.assertClean()
 }
+
+// TestDebugARealFailedExecutionInTheBrowser: a production run that failed in the worker (the transform refuses a
+// negative total) opens from its execution page in the editor with that run's data: the canvas colours the nodes
+// as the run went, the failed node's panel shows its error, and its node view shows the input it failed on.
+func TestDebugARealFailedExecutionInTheBrowser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.startWorkers()
+	w := h.newWorld()
+	owner := w.users["owner"]
+	token := h.accessToken(owner, w.orgA.ID)
+	wf := h.workflowIn(w.orgA.ID, owner, "Orders", browserFlow)
+	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID.String() + "/run", Bearer: token, JSON: `{"total":-3,"customer":"Ada"}`})
+	var run struct {
+		ID string `json:"execution_id"`
+	}
+	resp.json(t, &run)
+	h.waitExecution(token, run.ID, "failed")
+
+	b := h.newBrowser(t)
+	b.setViewport(1440, 900)
+	b.signIn(owner, w.orgA.ID)
+	b.open("/executions/" + run.ID)
+	b.click(`[data-debug-in-editor]`)
+	b.waitUntil(`(id) => location.pathname.startsWith("/workflows/") && location.search === "?debug=" + id`, run.ID)
+	b.waitFor(`.cm-runbar[data-run-status="failed"]`)
+	b.waitFor(`.react-flow__node[data-id="hook"] [data-node-status="succeeded"]`)
+	b.waitFor(`.react-flow__node[data-id="shape"] [data-node-status="failed"]`)
+	if b.eval(`() => document.querySelector('.react-flow__node[data-id="big"] [data-node-status="succeeded"], .react-flow__node[data-id="big"] [data-node-status="failed"]') !== null`).Bool() {
+		t.Error("the node after the failed one shows as run")
+	}
+	b.selectNode("shape")
+	b.waitUntil(`() => (document.querySelector(".cm-panel .cm-run")?.textContent ?? "").includes("the total cannot be negative")`)
+	b.click(`[data-action="open-nodeview"]`)
+	b.waitFor(`[data-nodeview]`)
+	b.click(`[data-nodeview-side="input"] [data-view="json"]`)
+	b.waitUntil(`() => /"total":\s*-3/.test(document.querySelector('[data-nodeview-side="input"] pre')?.textContent ?? "")`)
+	b.assertClean()
+}
