@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/concertmaster/concertmaster/engine/actions"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -32,9 +33,63 @@ const longToken = "https://shop.example.com/customers/9f86d081884c7d659a2feaa0c5
 
 // browserPage is how to open one page: its path and who opens it ("owner", "anonymous" or "instance-admin").
 // foreign marks a page the application does not draw (River's UI), which has neither our layout nor theme.js.
+// states are the page's further views (a node's panel, a drawer, a dialog, another kind's form), each checked
+// like the page itself.
 type browserPage struct {
 	path, who string
 	foreign   bool
+	states    []pageState
+}
+
+// pageState is one further view of a page: reach brings the freshly opened page there, and makes the checks that
+// belong to that view alone (the panel beside its node).
+type pageState struct {
+	name  string
+	reach func(b *browserSession)
+}
+
+// editorStates are the views of the workflow page beyond the canvas: a node selected with its panel (docked
+// beside the canvas or a bottom sheet, never over the node), the node view, the node picker of a "+" port, the
+// sharing drawer, the test run and versions dialogs and the details drawer. node is a node of the workflow with an
+// output port "out".
+func editorStates(node string) []pageState {
+	selected := func(b *browserSession) {
+		b.waitFor(`.react-flow__node[data-id="` + node + `"]`)
+		b.click(".react-flow__controls-fitview")
+		b.clickStill(`.react-flow__node[data-id="` + node + `"] .cm-node-name`)
+		b.waitPanelBesideNode(node)
+	}
+	return []pageState{
+		{"node-selected", selected},
+		{"node-view", func(b *browserSession) {
+			selected(b)
+			b.click(`[data-action="open-nodeview"]`)
+			b.waitFor(`[data-nodeview]`)
+		}},
+		{"node-picker", func(b *browserSession) {
+			b.waitFor(`.react-flow__node[data-id="` + node + `"]`)
+			b.click(".react-flow__controls-fitview")
+			b.clickStill(`[data-add-after="` + node + `"][data-add-port="out"]`)
+			b.waitFor("#cm-picker-search")
+		}},
+		{"sharing", func(b *browserSession) {
+			b.toolbarAction("sharing")
+			b.waitFor("#cm-share-member")
+			b.waitFor("[data-grant], [data-sharing-empty]")
+		}},
+		{"test-run", func(b *browserSession) {
+			b.toolbarAction("test-run")
+			b.waitFor(`dialog[open] [name="sample"]`)
+		}},
+		{"versions", func(b *browserSession) {
+			b.toolbarAction("versions")
+			b.waitFor("dialog[open]")
+		}},
+		{"details", func(b *browserSession) {
+			b.click(`[data-drawer="details"]`)
+			b.waitUntil(`() => document.querySelector("#webhook-url")?.getBoundingClientRect().width > 0`)
+		}},
+	}
 }
 
 // seededPages fills a world with realistic content (a workflow with succeeded and failed executions and their
@@ -111,23 +166,37 @@ func seededPages(t *testing.T, h *harness, w *world) map[string]browserPage {
 	}
 	invitation := h.invitation(w, "new.colleague@example.com", store.RoleMember)
 	channel := h.ownersChannel(w).String()
+	// The credentials form of every integration kind (the page opens on the first).
+	var kindForms []pageState
+	for _, k := range actions.IntegrationKinds()[1:] {
+		kindForms = append(kindForms, pageState{"kind-" + k.Kind, func(b *browserSession) {
+			b.open("/integrations?kind=" + k.Kind)
+			b.waitFor(`form[action="/integrations"] [name="kind"]`)
+		}})
+	}
 
 	return map[string]browserPage{
-		"GET /{$}":                                  {path: "/", who: "owner"},
-		"GET /profile":                              {path: "/profile", who: "owner"},
-		"GET /reauth":                               {path: "/reauth?next=%2Fsettings%2Fmembers", who: "owner"},
-		"GET /settings/members":                     {path: "/settings/members", who: "owner"},
-		"GET /settings/tokens":                      {path: "/settings/tokens", who: "owner"},
-		"GET /settings/audit":                       {path: "/settings/audit", who: "owner"},
-		"GET /settings/transfer":                    {path: "/settings/transfer", who: "owner"},
-		"GET /settings/retention":                   {path: "/settings/retention", who: "owner"},
-		"GET /integrations":                         {path: "/integrations", who: "owner"},
-		"GET /workflows":                            {path: "/workflows", who: "owner"},
-		"GET /workflows/{id}":                       {path: "/workflows/" + wf.ID, who: "owner"},
-		"GET /workflows/new":                        {path: "/workflows/new", who: "owner"},
-		"GET /workflows/{id}/upload":                {path: "/workflows/" + upload.ID.String() + "/upload", who: "owner"},
-		"GET /executions":                           {path: "/executions", who: "owner"},
-		"GET /executions/{id}":                      {path: "/executions/" + failed, who: "owner"},
+		"GET /{$}":                {path: "/", who: "owner"},
+		"GET /profile":            {path: "/profile", who: "owner"},
+		"GET /reauth":             {path: "/reauth?next=%2Fsettings%2Fmembers", who: "owner"},
+		"GET /settings/members":   {path: "/settings/members", who: "owner"},
+		"GET /settings/tokens":    {path: "/settings/tokens", who: "owner"},
+		"GET /settings/audit":     {path: "/settings/audit", who: "owner"},
+		"GET /settings/transfer":  {path: "/settings/transfer", who: "owner"},
+		"GET /settings/retention": {path: "/settings/retention", who: "owner"},
+		"GET /integrations":       {path: "/integrations", who: "owner", states: kindForms},
+		"GET /workflows": {path: "/workflows", who: "owner", states: []pageState{{"row-menu", func(b *browserSession) {
+			b.click(".row-menu summary")
+			b.waitFor(".row-menu[open] .row-menu-panel")
+		}}}},
+		"GET /workflows/{id}":        {path: "/workflows/" + wf.ID, who: "owner", states: editorStates("shape")},
+		"GET /workflows/new":         {path: "/workflows/new", who: "owner"},
+		"GET /workflows/{id}/upload": {path: "/workflows/" + upload.ID.String() + "/upload", who: "owner"},
+		"GET /executions":            {path: "/executions", who: "owner"},
+		"GET /executions/{id}": {path: "/executions/" + failed, who: "owner", states: []pageState{{"debug-in-editor", func(b *browserSession) {
+			b.click(`[data-debug-in-editor]`)
+			b.waitFor(`.cm-runbar[data-run-status="failed"]`)
+		}}}},
 		"GET /forms":                                {path: "/forms", who: "owner"},
 		"GET /forms/{id}":                           {path: "/forms/" + form.ID.String(), who: "owner"},
 		"GET /forms/{id}/submissions":               {path: "/forms/" + form.ID.String() + "/submissions", who: "owner"},
@@ -178,10 +247,12 @@ func isPageRoute(pattern string) bool {
 }
 
 // TestEveryPageInBothThemesAndWidths opens every page a signed-in owner can open (taken from the route table, so a
-// new page is never skipped silently) and the public ones, in the light and dark themes at 360 and 1440 pixels
-// wide, and checks that none scrolls sideways, loads anything from elsewhere, logs an error or breaks the CSP,
-// that every control has an accessible name, and that the theme attribute the canvas watches is set. Each view
-// is saved as a screenshot under test-artifacts/.
+// new page is never skipped silently) and the public ones, with their further views (the editor with a node
+// selected, the node view, its drawers and dialogs, every credentials form, ...), in the light and dark themes at
+// 390×844 and 1440×900. It checks that none scrolls sideways, loads anything from elsewhere, logs an error or
+// breaks the CSP, that every control has an accessible name, that the theme attribute the canvas watches is set,
+// and that the config panel never covers the node it edits. Each view is saved as a screenshot under
+// test-artifacts/.
 func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 	t.Parallel()
 	var jobsClient *river.Client[pgx.Tx]
@@ -218,18 +289,27 @@ func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 			}
 			for _, theme := range []string{"light", "dark"} {
 				b.setColorScheme(theme)
-				for _, width := range []int{360, 1440} {
-					b.setViewport(width, 900)
+				for _, size := range [][2]int{{390, 844}, {1440, 900}} {
+					b.setViewport(size[0], size[1])
+					check := func(view string) {
+						t.Helper()
+						if got := b.eval(`() => document.documentElement.dataset.theme || ""`).Str(); got != theme && !page.foreign {
+							t.Errorf("%s in the %s system theme: data-theme=%q", b.location(), theme, got)
+						}
+						b.assertNoHorizontalScroll()
+						if !page.foreign { // River's UI is its own markup (its search box has no label)
+							b.assertLabelled()
+						}
+						b.assertClean()
+						b.screenshot(fmt.Sprintf("%s%s-%d", view, theme, size[0]))
+					}
 					b.open(page.path)
-					if got := b.eval(`() => document.documentElement.dataset.theme || ""`).Str(); got != theme && !page.foreign {
-						t.Errorf("%s in the %s system theme: data-theme=%q", page.path, theme, got)
+					check("")
+					for _, state := range page.states {
+						b.open(page.path)
+						state.reach(b)
+						check(state.name + "-")
 					}
-					b.assertNoHorizontalScroll()
-					if !page.foreign { // River's UI is its own markup (its search box has no label)
-						b.assertLabelled()
-					}
-					b.assertClean()
-					b.screenshot(fmt.Sprintf("%s-%d", theme, width))
 				}
 			}
 		})

@@ -126,6 +126,29 @@ func TestCanvasFlagGatesTidyUpInTheBrowser(t *testing.T) {
 				t.Errorf("after tidying up, %s (x=%v) is not left of its child %s (x=%v)", e[0], x(e[0]), e[1], x(e[1]))
 			}
 		}
+		// In layers: the nodes as far from the trigger share a column (the same centre), each column wholly left
+		// of the next.
+		column := func(id string) [3]float64 {
+			r := b.eval(`(id) => document.querySelector('.react-flow__node[data-id="' + id + '"]').getBoundingClientRect().toJSON()`, id)
+			return [3]float64{r.Get("left").Num(), (r.Get("left").Num() + r.Get("right").Num()) / 2, r.Get("right").Num()}
+		}
+		layers := [][]string{{"hook"}, {"a"}, {"b", "d"}, {"c", "e"}}
+		for i, layer := range layers {
+			for _, id := range layer[1:] {
+				if c0, c := column(layer[0])[1], column(id)[1]; c < c0-1 || c > c0+1 {
+					t.Errorf("after tidying up, %s (centre %v) is not in the column of %s (centre %v)", id, c, layer[0], c0)
+				}
+			}
+			if i > 0 {
+				for _, prev := range layers[i-1] {
+					for _, id := range layer {
+						if column(prev)[2] >= column(id)[0] {
+							t.Errorf("after tidying up, layer %d's %s overlaps layer %d's %s sideways", i-1, prev, i, id)
+						}
+					}
+				}
+			}
+		}
 		b.click(`[data-action="save"]`)
 		b.waitUntil(`() => document.querySelector("[data-editor-version]")?.textContent.includes("2")`)
 		resp := h.do(request{Method: "GET", Path: "/api/v1/workflows/" + wf.ID.String(), Bearer: h.accessToken(w.users["owner"], w.orgA.ID)})
@@ -288,14 +311,7 @@ func checkFullWindow(t *testing.T, b *browserSession) {
 	// The panel of the rightmost node: the canvas pans so that the node shows beside or above the panel.
 	b.click(".react-flow__controls-fitview")
 	b.clickStill(`.react-flow__node[data-id="last"] .cm-node-name`)
-	b.waitFor(".cm-panel")
-	b.waitUntil(`() => {
-		const n = document.querySelector('.react-flow__node[data-id="last"]').getBoundingClientRect();
-		const p = document.querySelector(".cm-panel").getBoundingClientRect();
-		const c = document.querySelector(".cm-canvas").getBoundingClientRect();
-		const apart = n.right <= p.left || p.right <= n.left || n.bottom <= p.top || p.bottom <= n.top;
-		return apart && n.left >= c.left && n.right <= c.right && n.top >= c.top && n.bottom <= c.bottom;
-	}`)
+	b.waitPanelBesideNode("last")
 	if narrow := b.eval(`() => innerWidth < 600`).Bool(); narrow {
 		sheet := b.eval(`() => { const p = document.querySelector(".cm-panel").getBoundingClientRect(), c = document.querySelector(".cm-canvas").getBoundingClientRect();
 			return Math.abs(p.bottom - c.bottom) <= 1 && Math.abs(p.width - c.width) <= 1; }`)
@@ -323,6 +339,31 @@ func checkFullWindow(t *testing.T, b *browserSession) {
 		return r.width > 0 && r.left >= 0 && r.right <= innerWidth; }`)
 }
 
+// waitPanelBesideNode waits until the config panel is open and the node it edits shows whole on the canvas,
+// nowhere under the panel (the canvas pans it clear).
+func (b *browserSession) waitPanelBesideNode(id string) {
+	b.t.Helper()
+	b.waitFor(".cm-panel")
+	b.waitUntil(`(id) => {
+		const n = document.querySelector('.react-flow__node[data-id="' + id + '"]').getBoundingClientRect();
+		const p = document.querySelector(".cm-panel").getBoundingClientRect();
+		const c = document.querySelector(".cm-canvas").getBoundingClientRect();
+		const apart = n.right <= p.left || p.right <= n.left || n.bottom <= p.top || p.bottom <= n.top;
+		return apart && n.left >= c.left && n.right <= c.right && n.top >= c.top && n.bottom <= c.bottom;
+	}`, id)
+}
+
+// toolbarAction clicks the editor toolbar's button for action, opening the More actions menu first where the
+// toolbar folds the button into it (on a phone).
+func (b *browserSession) toolbarAction(action string) {
+	b.t.Helper()
+	b.waitFor(`[data-action="` + action + `"]`)
+	if b.eval(`(a) => !!document.querySelector('#cm-more-menu [data-action="' + a + '"]')`, action).Bool() {
+		b.click(`[aria-controls="cm-more-menu"]`)
+	}
+	b.click(`[data-action="` + action + `"]`)
+}
+
 // shortcut presses Control+key as a person would, with the editing command (copy, paste) the browser runs for it:
 // headless Chromium runs editing commands only when the key event names them.
 func (b *browserSession) shortcut(key, code string, keyCode int, command string) {
@@ -338,8 +379,8 @@ func (b *browserSession) shortcut(key, code string, keyCode int, command string)
 	})
 }
 
-// TestCopyNodesIntoAnotherWorkflowInTheBrowser: three nodes selected with Control+click, copied with Control+C,
-// paste with Control+V into another workflow as definition JSON: they keep their ids, config and the edges among
+// TestCopyNodesIntoAnotherWorkflowInTheBrowser: three nodes selected with Control+click, copied with Control+C
+// onto the clipboard as definition JSON ({"nodes", "edges"}), paste with Control+V into another workflow: they keep their ids, config and the edges among
 // them, land where they overlap nothing, and a save stores them.
 func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 	t.Parallel()
@@ -377,8 +418,24 @@ func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 		return p.Keyboard.Release(input.ControlLeft)
 	})
 	b.waitUntil(`() => document.querySelectorAll(".react-flow__node.selected").length === 3`)
+	// What the copy puts on the clipboard, read by a listener that runs after the editor's.
+	b.eval(`() => window.addEventListener("copy", (e) => { window.cmCopied = e.clipboardData.getData("text/plain"); })`)
 	b.shortcut("c", "KeyC", 67, "copy")
 	b.waitUntil(`() => document.querySelector("[data-editor-status]").textContent.includes("Copied 3 node")`)
+	var copied struct {
+		Nodes []struct {
+			ID, Type string
+			Config   map[string]any
+		} `json:"nodes"`
+		Edges []struct{ From, To string } `json:"edges"`
+	}
+	if err := json.Unmarshal([]byte(b.eval(`() => window.cmCopied ?? ""`).Str()), &copied); err != nil {
+		t.Fatalf("the clipboard does not hold JSON: %v", err)
+	}
+	if fmt.Sprint(copied.Nodes) != "[{a transform.data map[jq:.a]} {b transform.data map[jq:.b]} {c transform.data map[jq:.c]}]" ||
+		fmt.Sprint(copied.Edges) != "[{a b} {b c}]" {
+		t.Errorf("the clipboard holds %+v: want the definition of a, b, c and their two edges", copied)
+	}
 
 	b.open("/workflows/" + to.ID.String())
 	b.waitFor(`.react-flow__node[data-id="hook"]`)
