@@ -48,6 +48,7 @@ func TestPinnedBranchInTheBrowser(t *testing.T) {
 	b.choose(`select[name="pin-port"]`, "false")
 	b.click(`[data-action="save-pin"]`)
 	b.waitFor(`[data-nodeview-side="output"] [data-pinned][data-pinned-port="false"]`)
+	b.screenshot("pinned-on-false")
 	pinnedPort := func() string {
 		pins, err := h.st.NodePinList(context.Background(), w.orgA.ID, wf.ID)
 		if err != nil || len(pins) != 1 {
@@ -60,6 +61,7 @@ func TestPinnedBranchInTheBrowser(t *testing.T) {
 	}
 	b.click(`[data-action="close-nodeview"]`)
 	checkPinnedBadge(t, b, "big", "false")
+	b.screenshot("pinned-badge")
 
 	// The branch taken gets the pinned data as its input; the other gets nothing.
 	b.openNodeViewStill("no")
@@ -189,6 +191,7 @@ func TestRecentRunsInTheEditorInTheBrowser(t *testing.T) {
 	if got := rowsOf(`dialog .cm-row[data-execution-id]`); got != list {
 		t.Errorf("the editor's recent runs show %q, the executions list %q", got, list)
 	}
+	b.screenshot("recent-runs")
 	if got := b.eval(`() => [...document.querySelectorAll("dialog .cm-row time[data-reltime]")].map((t) => t.textContent).join(",")`).Str(); got != "just now,just now,just now" {
 		t.Errorf("the recent runs' times read %q, want relative times", got)
 	}

@@ -1,103 +1,33 @@
 // The node view (n8n's NDV): Input | Parameters | Output around the selected node's config panel. Input and Output
 // show the node's data from the shown test run (or its pinned data) as a table, JSON or a schema tree; their fields
-// drag into the expression inputs of the parameters form, inserting the path in the field's syntax (pointer
-// events, as the palette's drag: HTML5 drag-and-drop cannot be driven by a headless browser's mouse, so a test
-// could not prove it works; a touch keeps scrolling the table, and the inputs' hints insert the same paths); an expression
+// drag into the expression inputs of the parameters form, inserting the path in the field's syntax; an expression
 // input shows a live preview evaluated by the server against the current input, under a run's sandbox limits.
 // Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here, with the
 // output port it leaves on for a node that branches, so that a test run follows the branch a real run would. On a
 // phone the three columns become tabs.
-import { useEffect, useRef, useState, type PointerEvent as ReactPointerEvent, type ReactNode } from "react";
-import { createPortal } from "react-dom";
+import { useEffect, useRef, useState, type DragEvent, type ReactNode } from "react";
 import { errorMessage, type Api } from "./api";
 import { member, wrap } from "./hints";
 import { PIN_GLYPH } from "./icons";
-import { FIELD_DROP_EVENT } from "./schemaForm";
 import type { Execution, ExpressionKind } from "./types";
 import "./nodeview.css";
 
+/** The MIME type a dragged field carries: its path in expression syntax (input.body.total). */
+export const PATH_MIME = "application/x-concertmaster-path";
+
 type View = "table" | "json" | "schema";
 
-/** What a dropped field becomes in an input of kind: the path wrapped in the field's syntax. */
-export function dropText(path: string, kind: ExpressionKind): string {
+/** What a dragged field becomes in an input of kind: the path wrapped in the field's syntax. */
+export function dropText(data: DataTransfer, kind: ExpressionKind): string | null {
+  const path = data.getData(PATH_MIME);
+  if (!path) return null;
   return wrap(path, kind);
 }
 
-/** Pixels the pointer must travel before a press on a field becomes a drag (below that it is a click). */
-const DRAG_THRESHOLD = 5;
-
-/** Starts dragging a field's path from a press on it; undefined while there is nothing to drop it into. */
-type StartDrag = (e: ReactPointerEvent, path: string) => void;
-
-/** The expression input under a point that takes dropped fields, if any. */
-function dropTargetAt(x: number, y: number): HTMLElement | null {
-  return document.elementFromPoint(x, y)?.closest<HTMLElement>("[data-expr-drop]") ?? null;
-}
-
-/**
- * Dragging a field: a press that travels DRAG_THRESHOLD pixels shows the path following the pointer and marks the
- * expression input under it; releasing over one dispatches FIELD_DROP_EVENT on it. Returns the press handler and
- * the ghost to draw.
- */
-function useFieldDrag(): { start: StartDrag; ghost: ReactNode } {
-  const [ghost, setGhost] = useState<{ path: string; x: number; y: number } | null>(null);
-  const cleanup = useRef<(() => void) | null>(null);
-  useEffect(() => () => cleanup.current?.(), []);
-  const start: StartDrag = (e, path) => {
-    // A touch scrolls the table (the inputs' hints insert fields there); a mouse or a pen drags.
-    if (e.button !== 0 || !e.isPrimary || e.pointerType === "touch") return;
-    cleanup.current?.();
-    const startX = e.clientX;
-    const startY = e.clientY;
-    let dragging = false;
-    let over: HTMLElement | null = null;
-    const mark = (el: HTMLElement | null) => {
-      if (el === over) return;
-      over?.classList.remove("cm-drop-over");
-      el?.classList.add("cm-drop-over");
-      over = el;
-    };
-    const move = (ev: PointerEvent) => {
-      if (ev.pointerId !== e.pointerId) return;
-      if (!dragging && Math.hypot(ev.clientX - startX, ev.clientY - startY) < DRAG_THRESHOLD) return;
-      dragging = true;
-      ev.preventDefault();
-      // A drag is not a text selection, even when the pointer passes over text.
-      window.getSelection()?.removeAllRanges();
-      setGhost({ path, x: ev.clientX, y: ev.clientY });
-      mark(dropTargetAt(ev.clientX, ev.clientY));
-    };
-    const up = (ev: PointerEvent) => {
-      if (ev.pointerId !== e.pointerId) return;
-      stop();
-      const target = dragging ? dropTargetAt(ev.clientX, ev.clientY) : null;
-      target?.dispatchEvent(new CustomEvent<string>(FIELD_DROP_EVENT, { detail: path }));
-    };
-    const cancel = (ev: PointerEvent) => {
-      if (ev.pointerId === e.pointerId) stop();
-    };
-    const stop = () => {
-      window.removeEventListener("pointermove", move);
-      window.removeEventListener("pointerup", up);
-      window.removeEventListener("pointercancel", cancel);
-      mark(null);
-      cleanup.current = null;
-      setGhost(null);
-    };
-    window.addEventListener("pointermove", move);
-    window.addEventListener("pointerup", up);
-    window.addEventListener("pointercancel", cancel);
-    cleanup.current = stop;
-  };
-  const drawn =
-    ghost &&
-    createPortal(
-      <div className="cm-ghost cm-field-ghost cm-mono" aria-hidden="true" style={{ transform: `translate(${ghost.x + 8}px, ${ghost.y + 8}px)` }}>
-        {ghost.path}
-      </div>,
-      document.body,
-    );
-  return { start, ghost: drawn };
+function startDrag(e: DragEvent, path: string) {
+  e.dataTransfer.setData(PATH_MIME, path);
+  e.dataTransfer.setData("text/plain", path);
+  e.dataTransfer.effectAllowed = "copy";
 }
 
 function typeOf(v: unknown): string {
@@ -117,7 +47,7 @@ const MAX_ROWS = 200;
 const MAX_COLS = 30;
 
 /** Arrays of objects as rows; a single object as one row; anything else has no table. */
-function DataTable({ value, prefix, drag }: { value: unknown; prefix: string; drag?: StartDrag }) {
+function DataTable({ value, prefix }: { value: unknown; prefix: string }) {
   const rows: { path: string; row: Record<string, unknown> }[] = [];
   if (Array.isArray(value)) {
     value.slice(0, MAX_ROWS).forEach((r, i) => {
@@ -134,7 +64,7 @@ function DataTable({ value, prefix, drag }: { value: unknown; prefix: string; dr
         <thead>
           <tr>
             {cols.map((c) => (
-              <th key={c} data-path={member(first, c)} onPointerDown={drag && ((e) => drag(e, member(first, c)))} title={drag && "Drag into an expression"}>
+              <th key={c} draggable data-path={member(first, c)} onDragStart={(e) => startDrag(e, member(first, c))} title="Drag into an expression">
                 {c}
               </th>
             ))}
@@ -144,7 +74,7 @@ function DataTable({ value, prefix, drag }: { value: unknown; prefix: string; dr
           {rows.map(({ path, row }) => (
             <tr key={path}>
               {cols.map((c) => (
-                <td key={c} data-path={member(path, c)} onPointerDown={drag && ((e) => drag(e, member(path, c)))}>
+                <td key={c} draggable data-path={member(path, c)} onDragStart={(e) => startDrag(e, member(path, c))}>
                   {short(row[c])}
                 </td>
               ))}
@@ -157,7 +87,7 @@ function DataTable({ value, prefix, drag }: { value: unknown; prefix: string; dr
 }
 
 /** Field names and types as a tree; arrays show their first element's fields. */
-function SchemaTree({ value, path, name, depth = 0, drag }: { value: unknown; path: string; name: string; depth?: number; drag?: StartDrag }) {
+function SchemaTree({ value, path, name, depth = 0 }: { value: unknown; path: string; name: string; depth?: number }) {
   const t = typeOf(value);
   let children: ReactNode = null;
   if (depth < 8 && t === "object") {
@@ -165,20 +95,20 @@ function SchemaTree({ value, path, name, depth = 0, drag }: { value: unknown; pa
     children = (
       <ul>
         {entries.map(([k, v]) => (
-          <SchemaTree key={k} value={v} path={member(path, k)} name={k} depth={depth + 1} drag={drag} />
+          <SchemaTree key={k} value={v} path={member(path, k)} name={k} depth={depth + 1} />
         ))}
       </ul>
     );
   } else if (depth < 8 && t === "array" && (value as unknown[]).length > 0) {
     children = (
       <ul>
-        <SchemaTree value={(value as unknown[])[0]} path={`${path}[0]`} name="[0]" depth={depth + 1} drag={drag} />
+        <SchemaTree value={(value as unknown[])[0]} path={`${path}[0]`} name="[0]" depth={depth + 1} />
       </ul>
     );
   }
   return (
     <li>
-      <span className="cm-nv-field" data-path={path} onPointerDown={drag && ((e) => drag(e, path))} title={drag && "Drag into an expression"}>
+      <span className="cm-nv-field" draggable data-path={path} onDragStart={(e) => startDrag(e, path)}>
         <span className="cm-nv-name">{name}</span> <span className={`cm-nv-type cm-nv-t-${t}`}>{t}</span>
       </span>
       {children}
@@ -187,11 +117,11 @@ function SchemaTree({ value, path, name, depth = 0, drag }: { value: unknown; pa
 }
 
 /** One side (Input or Output) with its view switch. */
-function DataPane(props: { title: string; value: unknown; prefix: string; empty: string; extra?: ReactNode; side: string; drag?: StartDrag }) {
+function DataPane(props: { title: string; value: unknown; prefix: string; empty: string; extra?: ReactNode; side: string }) {
   const [view, setView] = useState<View>(() => (Array.isArray(props.value) ? "table" : "schema"));
   const has = props.value !== undefined;
   return (
-    <section className="cm-nv-pane" aria-label={props.title} data-nodeview-side={props.side} data-fields-drag={props.drag ? "" : undefined}>
+    <section className="cm-nv-pane" aria-label={props.title} data-nodeview-side={props.side}>
       <div className="cm-nv-head">
         <h3>{props.title}</h3>
         <div className="cm-nv-views" role="group" aria-label={`${props.title} view`}>
@@ -206,14 +136,14 @@ function DataPane(props: { title: string; value: unknown; prefix: string; empty:
       {!has ? (
         <p className="cm-muted">{props.empty}</p>
       ) : view === "table" ? (
-        <DataTable value={props.value} prefix={props.prefix} drag={props.drag} />
+        <DataTable value={props.value} prefix={props.prefix} />
       ) : view === "json" ? (
         <pre className="cm-pre cm-nv-json" tabIndex={0}>
           {JSON.stringify(props.value, null, 2)}
         </pre>
       ) : (
         <ul className="cm-nv-schema">
-          <SchemaTree value={props.value} path={props.prefix} name={props.prefix} drag={props.drag} />
+          <SchemaTree value={props.value} path={props.prefix} name={props.prefix} />
         </ul>
       )}
     </section>
@@ -292,9 +222,6 @@ export function NodeView(p: NodeViewProps) {
   const branches = ports.length > 1 || (p.pinned !== undefined && !ports.includes(p.pinned.port));
   const shown = p.pinned ? p.pinned.data : p.output;
   const outPrefix = `nodes.${p.nodeId}.output`;
-  // Fields drag into the parameters of a node that can edit them.
-  const drag = useFieldDrag();
-  const startDrag = p.canEdit ? drag.start : undefined;
 
   const pin = async (data: unknown, on: string) => {
     setError(null);
@@ -401,10 +328,10 @@ export function NodeView(p: NodeViewProps) {
   );
 
   const input = (
-    <DataPane side="input" title="Input" value={p.input} prefix="input" drag={startDrag} empty="No input yet: run a test, pin a parent's output, or open an execution with “Debug in editor”." />
+    <DataPane side="input" title="Input" value={p.input} prefix="input" empty="No input yet: run a test, pin a parent's output, or open an execution with “Debug in editor”." />
   );
   const output = (
-    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} drag={startDrag} empty="No output yet." extra={pinControls} />
+    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} empty="No output yet." extra={pinControls} />
   );
   const cols = [
     { id: "input" as const, label: "Input", body: input },
@@ -434,7 +361,6 @@ export function NodeView(p: NodeViewProps) {
           </div>
         ))}
       </div>
-      {drag.ghost}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 // The config form of a node, generated from its type's JSON Schema (classify() in schema.ts decides the control).
 // Every input's name is its path in the node ("config.cases.0.condition"), which is also how server validation
 // errors name fields, so an error lands at its input and tests can find inputs by name.
-import { useEffect, useId, useRef, useState, type ReactNode } from "react";
+import { useEffect, useId, useRef, useState, type DragEvent, type ReactNode } from "react";
 import type { Hint } from "./hints";
 import { checkValue, classify, getIn, labelOf, resolve, type FieldKind } from "./schema";
 import { CreateCredential, type CredentialActions } from "./credentials";
@@ -25,17 +25,13 @@ export interface FormContext {
   /** Lists integration kinds and creates an integration, for "Create new…" beside a credential picker. */
   credentials?: CredentialActions;
   onChange: (path: Path, value: unknown) => void;
-  /** The node view's hooks (nodeview.tsx): what the path of a field dragged from the data becomes in an expression
-   * input of a kind, and a live preview shown under it. */
-  exprDrop?: (path: string, kind: ExpressionKind) => string;
+  /** The node view's hooks (nodeview.tsx): what a field dragged from the data becomes in an expression input of a
+   * kind (null: not ours), and a live preview shown under it. */
+  exprDrop?: (data: DataTransfer, kind: ExpressionKind) => string | null;
   exprPreview?: (source: string, kind: ExpressionKind) => ReactNode;
 }
 
 export const nameOf = (path: Path) => path.join(".");
-
-/** The event a field dragged from the node view's data and dropped on an expression input dispatches on it; its
- * detail is the field's path (input.body.total). The inputs that take fields carry the attribute data-expr-drop. */
-export const FIELD_DROP_EVENT = "cm-field-drop";
 
 /** The properties of an object schema as fields. */
 export function ObjectFields({ schema, value, path, ctx }: { schema: JSONSchema; value: unknown; path: Path; ctx: FormContext }) {
@@ -374,24 +370,17 @@ function ExprText(props: {
     onValue(value.slice(0, start) + text + value.slice(end));
   };
   const cls = `cm-input${props.mono || expr ? " cm-mono" : ""}`;
-  // A field dropped from the node view's data (FIELD_DROP_EVENT) goes in where the input's cursor was (an input
-  // keeps its selection while another element has the focus; one never edited has it at the end), and the input
-  // takes the focus with its cursor after the path.
-  const takesFields = !!expr && !!ctx.exprDrop && !ctx.readOnly;
-  const onField = useRef<(path: string) => void>(() => undefined);
-  onField.current = (path) => {
-    if (!expr || !ctx.exprDrop) return;
-    ref.current?.focus();
-    insert(ctx.exprDrop(path, expr));
+  const drop = {
+    onDragOver: (e: DragEvent) => {
+      if (expr && ctx.exprDrop && !ctx.readOnly) e.preventDefault();
+    },
+    onDrop: (e: DragEvent) => {
+      const text = expr && ctx.exprDrop && !ctx.readOnly ? ctx.exprDrop(e.dataTransfer, expr) : null;
+      if (text === null) return;
+      e.preventDefault();
+      insert(text);
+    },
   };
-  useEffect(() => {
-    const el = ref.current;
-    if (!el || !takesFields) return;
-    const listener = (e: Event) => onField.current((e as CustomEvent<string>).detail);
-    el.addEventListener(FIELD_DROP_EVENT, listener);
-    return () => el.removeEventListener(FIELD_DROP_EVENT, listener);
-  }, [takesFields]);
-  const drop = takesFields ? { "data-expr-drop": expr } : {};
   const field = multiline ? (
     <textarea
       {...common}
