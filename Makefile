@@ -63,6 +63,11 @@ test: ## Vet, check generated code, and run every test against real PostgreSQL, 
 	go test -race -count=1 -timeout 15m ./...; \
 	go test -count=1 -timeout 10m -p 1 -run Hostile ./engine ./engine/sandbox ./cmd/concertmaster
 
+.PHONY: test-big-file
+test-big-file: ## The 200 MB file through two serve processes (upload, parse in batches, SIGKILL, resume): peak memory under 250 MB; minutes
+	@set -e; env=$$(deploy/dev/test-env.sh); eval "$$env"; \
+	TEST_BIG_FILE=1 go test -v -count=1 -timeout 60m -run '^TestA200MBUploadStreamsThroughServeAndSurvivesSIGKILL$$' ./cmd/concertmaster
+
 .PHONY: bench
 SCALE_EXECUTIONS ?= 5000000
 bench-scale: ## Load SCALE_EXECUTIONS executions (3 node runs each) over 60 days of partitions, roll up statistics; time list, filter, dashboard, search and a prune

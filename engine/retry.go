@@ -6,7 +6,8 @@ package engine
 //
 // Dropped are the failed runs, the runs left "running" by an interrupted worker, and every run downstream of a
 // failed one, since their inputs may change. Inside a loop body only the failing item's downstream runs are dropped
-// (other items keep their results), along with the loop node itself and what follows it. Parked delays are kept so
+// (other items keep their results), along with the loop node itself and what follows it; a loop over batches keeps
+// the checkpoints of the other batches, which the retry reuses without reading those batches again. Parked delays are kept so
 // they keep their resume time.
 func (p *Plan) RetryRuns(runs []NodeRun) []NodeRun {
 	dropNode := make([]bool, len(p.nodes))
@@ -46,6 +47,8 @@ func (p *Plan) RetryRuns(runs []NodeRun) []NodeRun {
 		}
 		if r.ItemIndex != nil && n.bodyOf >= 0 {
 			taintItem(i, *r.ItemIndex)
+			// The item's batch checkpoint too, if it has one (a failure its body continued past): it runs again.
+			dropItem[keyOf(n.bodyOf, r.ItemIndex)] = true
 			taintAll(n.bodyOf)
 			continue
 		}
@@ -62,8 +65,9 @@ func (p *Plan) RetryRuns(runs []NodeRun) []NodeRun {
 			if dropItem[keyOf(i, r.ItemIndex)] {
 				continue
 			}
-			// A body run survives a drop of its loop: the new loop run reuses it for its item.
-			if dropNode[i] && p.nodes[i].bodyOf >= 0 && !p.loopBodyTainted(i, dropNode) {
+			// A body run survives a drop of its loop: the new loop run reuses it for its item. So does the
+			// checkpoint of a batch of a loop over batches, so that the batch is not even read again.
+			if dropNode[i] && (p.nodes[i].bodyOf >= 0 || r.Port == PortBatch) && !p.loopBodyTainted(i, dropNode) {
 				kept = append(kept, r)
 				continue
 			}
@@ -76,10 +80,13 @@ func (p *Plan) RetryRuns(runs []NodeRun) []NodeRun {
 	return kept
 }
 
-// loopBodyTainted reports whether a body node was dropped for a reason other than being in the body of a loop that
-// is re-run: a failure upstream of the loop changes every item.
+// loopBodyTainted reports whether a body node (or a loop's batch checkpoint, i the loop) was dropped for a reason
+// other than being in the body of a loop that is re-run: a failure upstream of the loop changes every item.
 func (p *Plan) loopBodyTainted(i int, dropNode []bool) bool {
-	loop := p.nodes[p.nodes[i].bodyOf]
+	loop := p.nodes[i]
+	if loop.bodyOf >= 0 {
+		loop = p.nodes[loop.bodyOf]
+	}
 	for _, par := range loop.parents {
 		if dropNode[par] {
 			return true

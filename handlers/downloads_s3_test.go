@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,6 +36,14 @@ func TestDownloadsFromS3(t *testing.T) {
 	t.Parallel()
 	weed := storagetest.StartWeed(t)
 	h := newHarness(t, withS3Storage(weed))
+	c := loadContract(t, h)
+	const pattern = "GET /api/v1/executions/{id}/files/{fileID}"
+	op, _ := c.operation(pattern)
+	if !slices.ContainsFunc(asSlice(op["parameters"]), func(p any) bool {
+		return p.(map[string]any)["name"] == "presign" && p.(map[string]any)["in"] == "query"
+	}) {
+		t.Errorf("the document does not describe %s's presign parameter", pattern)
+	}
 	w := h.newWorld()
 	ctx := context.Background()
 	e := h.ownersExecution(w, "succeeded")
@@ -54,11 +63,13 @@ func TestDownloadsFromS3(t *testing.T) {
 	path := "/api/v1/executions/" + e.ID.String() + "/files/" + id.String()
 
 	resp := h.do(request{Method: "GET", Path: path, Bearer: viewer})
+	c.validate(t, pattern, resp)
 	if resp.StatusCode != http.StatusOK || resp.body != content || !strings.Contains(resp.Header.Get("Content-Disposition"), "report.csv") {
 		t.Fatalf("proxied download: %d %q %v", resp.StatusCode, resp.body, resp.Header)
 	}
 
 	resp = h.do(request{Method: "GET", Path: path + "?presign=1", Bearer: viewer})
+	c.validate(t, pattern, resp)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusFound || err != nil || loc.Host != weed.Endpoint ||
 		resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
@@ -119,8 +130,9 @@ func TestDownloadsFromS3(t *testing.T) {
 			t.Errorf("outsider %s: %d %v", p, resp.StatusCode, resp.Header)
 		}
 	}
-	if resp := h.do(request{Method: "GET", Path: path + "?presign=maybe", Bearer: viewer}); resp.StatusCode != http.StatusUnprocessableEntity ||
-		!strings.Contains(resp.body, "presign") {
+	resp = h.do(request{Method: "GET", Path: path + "?presign=maybe", Bearer: viewer})
+	c.validate(t, pattern, resp)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.body, "presign") {
 		t.Errorf("bad presign: %d %s", resp.StatusCode, resp.body)
 	}
 	// A file swept from the store is the application's 404, not a link to the store's error.

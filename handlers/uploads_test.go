@@ -4,18 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/concertmaster/concertmaster/engine"
 	"github.com/concertmaster/concertmaster/handlers/httpx"
 	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
@@ -323,5 +327,91 @@ func TestWorkflowUploadsStartAnExecution(t *testing.T) {
 	}
 	if resp := upload("late.csv", "text/csv", csv); resp.StatusCode != http.StatusConflict {
 		t.Errorf("upload to an inactive workflow: %d %s", resp.StatusCode, resp.body)
+	}
+}
+
+// TestExecutionProgressWhileABatchLoopRuns uploads a 50-row CSV to a workflow that parses it in batches of 10 and
+// calls an HTTP server per batch, and holds batch 2's call: meanwhile the execution in the REST API is running and
+// its progress says 20 of 50 rows, 2 of 5 batches, for the loop node; once the call is answered the execution
+// succeeds with 50 of 50. Another organization's member cannot read it.
+func TestExecutionProgressWhileABatchLoopRuns(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withFileStorage(t.TempDir()))
+	h.startWorkers()
+	w := h.newWorld()
+	held, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var body struct{ Batch any }
+		raw, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(raw, &body)
+		if fmt.Sprint(body.Batch) == "2" {
+			close(held)
+			<-release
+		}
+		_, _ = rw.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	wf := h.ownersUploadWorkflow(w, fmt.Sprintf(`{"nodes":[
+		{"id":"upload","type":"trigger.file_upload","config":{"accept":["text/csv"],"max_bytes":4096}},
+		{"id":"parse","type":"transform.parse","config":{"file":"trigger","batch_size":10}},
+		{"id":"loop","type":"condition.loop","config":{"items":"input"}},
+		{"id":"post","type":"action.http","config":{"method":"POST","url":%q,"body":{"batch":"{{ item.batch }}"}}}],
+		"edges":[{"from":"upload","to":"parse"},{"from":"parse","to":"loop"},{"from":"loop","port":"body","to":"post"}]}`,
+		srv.URL+"/batches"))
+	var csv strings.Builder
+	csv.WriteString("sku,qty\n")
+	for i := range 50 {
+		fmt.Fprintf(&csv, "S-%d,%d\n", i, i)
+	}
+	body, mtype := multipartBody("file", "stock.csv", "text/csv", []byte(csv.String()), nil)
+	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID.String() + "/uploads",
+		Bearer: h.accessToken(w.users["admin"], w.orgA.ID), JSON: body, Header: http.Header{"Content-Type": {mtype}}})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("upload: %d %s", resp.StatusCode, resp.body)
+	}
+	var accepted struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	resp.json(t, &accepted)
+	path := "/api/v1/executions/" + accepted.ExecutionID
+	viewer := h.accessToken(w.users["viewer"], w.orgA.ID)
+	type execution struct {
+		Status   string
+		Progress *engine.Progress
+	}
+	read := func() execution {
+		t.Helper()
+		resp := h.do(request{Method: "GET", Path: path, Bearer: viewer})
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.body)
+		}
+		var e execution
+		resp.json(t, &e)
+		return e
+	}
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatalf("batch 2's call did not come within a minute: %+v", read())
+	}
+	want := engine.Progress{NodeID: "loop", Done: 20, Total: 50, Unit: "rows", BatchesDone: 2, Batches: 5}
+	if e := read(); e.Status != "running" || e.Progress == nil || *e.Progress != want {
+		t.Errorf("while batch 2 runs: %s, progress %+v, want %+v", e.Status, e.Progress, want)
+	}
+	if resp := h.do(request{Method: "GET", Path: path, Bearer: h.accessToken(w.users["outsider"], w.orgB.ID)}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another organization read the execution: %d", resp.StatusCode)
+	}
+	releaseOnce.Do(func() { close(release) })
+	deadline := time.Now().Add(time.Minute)
+	e := read()
+	for e.Status == "running" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		e = read()
+	}
+	want.Done, want.BatchesDone = 50, 5
+	if e.Status != "succeeded" || e.Progress == nil || *e.Progress != want {
+		t.Errorf("at the end: %s, progress %+v, want %+v", e.Status, e.Progress, want)
 	}
 }

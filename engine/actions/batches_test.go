@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,5 +218,102 @@ func TestBatchedLoopResumesAfterItsLastCheckpoint(t *testing.T) {
 	}
 	if p := engine.ProgressOf(recorded); p == nil || p.BatchesDone != 10 || p.Done != 500 {
 		t.Errorf("final progress %+v", p)
+	}
+}
+
+// TestRetryFromAFailedBatchReusesTheCheckpoints fails a loop over batches at batch 5 (its HTTP call refused), then
+// retries the execution from the failed node with the runs Plan.RetryRuns keeps: batches 0–4 are not read or
+// checkpointed again (their checkpoints are reused), their calls are not repeated, batch 5 and the rest run, and
+// the total is the uninterrupted one.
+func TestRetryFromAFailedBatchReusesTheCheckpoints(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	ctx := context.Background()
+	svc := env.services(env.factory(t, nil))
+	file, err := svc.Storage.Put(ctx, engine.NewFile{Name: "orders.csv", ContentType: "text/csv"}, strings.NewReader(batchCSV(500)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trigger := fmt.Sprintf(`{"body": {"upload": {"ref": %q}}}`, file.Ref)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	refuse := "5"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Batch any }
+		raw, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(raw, &body)
+		mu.Lock()
+		defer mu.Unlock()
+		seen[fmt.Sprint(body.Batch)]++
+		if fmt.Sprint(body.Batch) == refuse {
+			http.Error(w, "not now", http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte(`{"ok":true}`))
+	}))
+	t.Cleanup(srv.Close)
+	def := batchedDefinition(50, srv.URL+"/batches")
+	plan, err := engine.Compile(def, registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var recorded []engine.NodeRun
+	record := func(runs ...engine.NodeRun) {
+		mu.Lock()
+		defer mu.Unlock()
+		recorded = append(recorded, runs...)
+	}
+	in := func(checkpointed *[]int) engine.RunInput {
+		return engine.RunInput{
+			Recorder: engine.RecorderFunc(func(_ context.Context, run engine.NodeRun) error { record(run); return nil }),
+			Batches: engine.BatchRecorderFunc(func(_ context.Context, runs []engine.NodeRun) error {
+				record(runs...)
+				*checkpointed = append(*checkpointed, *runs[len(runs)-1].ItemIndex)
+				return nil
+			})}
+	}
+	var first []int
+	res := runDefinition(t, ctx, def, svc, trigger, in(&first))
+	record(res.NodeRuns...)
+	if res.Status != engine.ExecutionFailed || !slices.Equal(first, []int{0, 1, 2, 3, 4}) {
+		t.Fatalf("first pass %s (%s), checkpointed %v", res.Status, res.Error, first)
+	}
+
+	mu.Lock()
+	refuse = ""
+	keep := plan.RetryRuns(recorded)
+	recorded = nil
+	mu.Unlock()
+	var retried []int
+	retry := in(&retried)
+	retry.Recorded = keep
+	res = runDefinition(t, ctx, def, svc, trigger, retry)
+	if res.Status != engine.ExecutionSucceeded {
+		t.Fatalf("retry %s: %s", res.Status, res.Error)
+	}
+	if !slices.Equal(retried, []int{5, 6, 7, 8, 9}) {
+		t.Errorf("the retry checkpointed batches %v, want 5–9 only", retried)
+	}
+	for _, r := range recorded {
+		if r.ItemIndex != nil && *r.ItemIndex < 5 {
+			t.Errorf("the retry ran node %s of batch %d again", r.NodeID, *r.ItemIndex)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for k := range 10 {
+		want := 1
+		if k == 5 {
+			want = 2 // refused, then made by the retry
+		}
+		if n := seen[fmt.Sprint(k)]; n != want {
+			t.Errorf("batch %d posted %d times, want %d", k, n, want)
+		}
+	}
+	for _, r := range res.NodeRuns {
+		if r.NodeID == "total" && !strings.Contains(string(r.Output), `"rows":167`) {
+			t.Errorf("total after the retry %s", r.Output)
+		}
 	}
 }

@@ -213,8 +213,15 @@ func coreRouteDescriptions() map[string]apiRoute {
 			Body:        retryInput{}, BodyOptional: true,
 			Responses: with(one(accepted(ExecutionAccepted{}, "The retry is queued.")), st403, st404, st409, st422)},
 		"GET /api/v1/executions/{id}/files/{fileID}": {Tag: tagExecutions, Summary: "Download a file the execution exported",
-			Responses: with(one(apiResponse{Status: http.StatusOK, Body: binaryBody{}, ContentType: "application/octet-stream",
-				Description: "The file, with its own Content-Type."}), st403, st404)},
+			Description: "Streamed through the server; with `presign=1` and S3 storage, a redirect to a link of the store " +
+				"that works for 60 seconds, so that a large file does not pass through the server (other storage streams it).",
+			Params: []apiParam{{Name: "presign", In: "query", Type: "", Enum: []string{"1", "0", "true", "false"},
+				Description: "1 asks for a redirect to a short-lived link of the store instead of the file (S3 storage only)."}},
+			Responses: with([]apiResponse{{Status: http.StatusOK, Body: binaryBody{}, ContentType: "application/octet-stream",
+				Description: "The file, with its own Content-Type."},
+				{Status: http.StatusFound, Description: "presign=1 with S3 storage: the file is at Location.",
+					Headers: map[string]string{"Location": "A presigned URL of the store, valid for 60 seconds."}}},
+				st403, st404, st422)},
 
 		// Webhooks.
 		"GET /api/v1/workflows/{id}/webhook": {Tag: tagWebhooks, Summary: "The webhook's URL and signing secret",

@@ -50,7 +50,9 @@ func (k *Kit) SendFile(w http.ResponseWriter, r *http.Request, d Download) error
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Redirect(w, r, u.String(), http.StatusFound)
+		// Location alone: http.Redirect would add an HTML body, which no client of a download reads.
+		w.Header().Set("Location", u.String())
+		w.WriteHeader(http.StatusFound)
 		return nil
 	}
 	body, err := k.cfg.Files.Open(r.Context(), d.File.StorageKey)

@@ -222,7 +222,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file the execution exported */
+        /**
+         * Download a file the execution exported
+         * @description Streamed through the server; with `presign=1` and S3 storage, a redirect to a link of the store that works for 60 seconds, so that a large file does not pass through the server (other storage streams it).
+         */
         get: operations["getExecutionsByIdFilesByFileID"];
         put?: never;
         post?: never;
@@ -3420,7 +3423,10 @@ export interface operations {
     };
     getExecutionsByIdFilesByFileID: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 asks for a redirect to a short-lived link of the store instead of the file (S3 storage only). */
+                presign?: "1" | "0" | "true" | "false";
+            };
             header?: never;
             path: {
                 /** @description The resource's id. */
@@ -3440,6 +3446,15 @@ export interface operations {
                 content: {
                     "application/octet-stream": string;
                 };
+            };
+            /** @description presign=1 with S3 storage: the file is at Location. */
+            302: {
+                headers: {
+                    /** @description A presigned URL of the store, valid for 60 seconds. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description No valid Bearer token (or, for sign-in, wrong credentials). */
             401: {
@@ -3461,6 +3476,15 @@ export interface operations {
             };
             /** @description No such resource in the caller's organization. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The input is not valid; errors names each bad field (and node). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
