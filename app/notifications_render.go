@@ -18,9 +18,12 @@ type renderedAlert struct {
 	Title, Text, HTML, Link string
 	Alert                   store.Alert
 	Test                    bool
-	// Trigger is the excerpt of the last execution's trigger body, cut at the configured size (Truncated says so).
+	// Trigger is the excerpt of the last execution's trigger body, cut at the configured size or at the end of
+	// the preview of trigger data kept in the file storage (Truncated says so; Size is then the size of what it was
+	// cut from).
 	Trigger   string
 	Truncated bool
+	Size      int64
 }
 
 // DefaultTriggerExcerptBytes is how much of a trigger's body a message carries unless configured
@@ -103,7 +106,7 @@ func AlertLink(baseURL string, a store.Alert) string {
 var alertHTML = template.Must(template.New("alert").Parse(`<!doctype html><html><body style="font-family:sans-serif">
 <h2 style="margin:0 0 12px">{{.Title}}</h2>
 {{if .Alert.Detail}}<pre style="white-space:pre-wrap;background:#f4f4f5;padding:8px">{{.Alert.Detail}}</pre>{{end}}
-{{if .Trigger}}<p>Trigger data{{if .Truncated}} (the first {{len .Trigger}} bytes){{end}}:</p>
+{{if .Trigger}}<p>Trigger data{{if .Truncated}} (the first {{len .Trigger}} of {{.Size}} bytes){{end}}:</p>
 <pre style="white-space:pre-wrap;background:#f4f4f5;padding:8px">{{.Trigger}}</pre>{{end}}
 {{if gt .Alert.Occurrences 1}}<p>{{.Alert.Occurrences}} occurrences from {{.Alert.FirstAt.UTC.Format "2006-01-02 15:04:05"}} to {{.Alert.LastAt.UTC.Format "2006-01-02 15:04:05"}} UTC.</p>{{end}}
 <p><a href="{{.Link}}">Open in ConcertMaster</a></p>
@@ -114,6 +117,10 @@ var alertHTML = template.Must(template.New("alert").Parse(`<!doctype html><html>
 func renderAlert(baseURL string, a store.Alert, test bool, maxTrigger int) renderedAlert {
 	r := renderedAlert{Alert: a, Test: test}
 	r.Trigger, r.Truncated = triggerExcerpt(a.Trigger, maxTrigger)
+	r.Size = int64(len(a.Trigger))
+	if a.TriggerStoredSize > 0 {
+		r.Truncated, r.Size = r.Trigger != "" && (r.Truncated || a.TriggerCut), a.TriggerStoredSize
+	}
 	if test {
 		r.Title, r.Link = "Test message from ConcertMaster", baseURL+"/"
 		r.Alert.Detail = "This channel works: alerts of your notification rules will arrive like this."
@@ -128,7 +135,7 @@ func renderAlert(baseURL string, a store.Alert, test bool, maxTrigger int) rende
 	if r.Trigger != "" {
 		cut := ""
 		if r.Truncated {
-			cut = fmt.Sprintf(" (the first %d bytes)", len(r.Trigger))
+			cut = fmt.Sprintf(" (the first %d of %d bytes)", len(r.Trigger), r.Size)
 		}
 		text.WriteString("Trigger data" + cut + ":\n" + r.Trigger + "\n\n")
 	}
@@ -197,10 +204,13 @@ type WebhookNotification struct {
 	LastAt         *time.Time `json:"last_at,omitempty"`
 	ExecutionID    string     `json:"execution_id,omitempty"`
 	Detail         string     `json:"detail,omitempty"`
-	// Trigger is the start of the last execution's trigger body as text, cut at NOTIFICATION_TRIGGER_MAX_BYTES
-	// (TriggerTruncated then true); headers and query are never included.
+	// Trigger is the start of the last execution's trigger body as text, cut at NOTIFICATION_TRIGGER_MAX_BYTES or
+	// at the end of the preview of trigger data kept in the file storage (TriggerTruncated then true, and
+	// TriggerSize the bytes it was cut from: the whole trigger's for stored data); headers and query are never
+	// included.
 	Trigger          string `json:"trigger,omitempty"`
 	TriggerTruncated bool   `json:"trigger_truncated,omitempty"`
+	TriggerSize      int64  `json:"trigger_size,omitempty"`
 	Link             string `json:"link"`
 }
 
@@ -209,6 +219,9 @@ func webhookPayload(key string, r renderedAlert) []byte {
 	w := WebhookNotification{ID: key, Test: r.Test, Event: a.Event, Title: r.Title,
 		OrganizationID: a.OrganizationID.String(), WorkflowName: a.WorkflowName, Occurrences: a.Occurrences,
 		Detail: a.Detail, Link: r.Link, Trigger: r.Trigger, TriggerTruncated: r.Truncated}
+	if r.Truncated {
+		w.TriggerSize = r.Size
+	}
 	if r.Test {
 		w.Event = "test"
 	} else {

@@ -113,13 +113,26 @@ type FailedExecution struct {
 	Version      int32
 	TriggerKind  string
 	TriggerData  json.RawMessage
-	Error        string
-	FailedNodeID string
+	// TriggerStored describes trigger data kept in the file storage (PAYLOAD_INLINE_LIMIT) and not read back
+	// (TriggerData is then empty): its size, the start of its JSON text, and the address of the whole.
+	TriggerStored *StoredTrigger
+	Error         string
+	FailedNodeID  string
 	// FailedNodeName and FailedNodeType come from the failed version's definition.
 	FailedNodeName, FailedNodeType string
 	StartedAt, FinishedAt          *time.Time
 	// Link is the execution's page, BASE_URL included.
 	Link string
+}
+
+// StoredTrigger is trigger data that an error workflow receives by its size and preview: too large to copy, it
+// stayed in the file storage.
+type StoredTrigger struct {
+	Size    int64
+	Preview string
+	// URL is the API address of the whole value (GET /api/v1/executions/{id}/payloads/{key}), for a caller of the
+	// failed execution's organization.
+	URL string
 }
 
 // ErrorTriggerData is the trigger data (and so the trigger node's output) of an error workflow's execution:
@@ -129,9 +142,12 @@ type FailedExecution struct {
 //	 "node": {"id", "name", "type"} | null,
 //	 "error": {"code", "message"},
 //	 "trigger": <the failed execution's trigger data> | null,
-//	 "trigger_truncated": bool, "trigger_preview": "<the first max_trigger_bytes of it, as text>" (only when truncated)}
+//	 "trigger_size": <bytes of its JSON>,
+//	 "trigger_truncated": bool, "trigger_preview": "<the first max_trigger_bytes of it, as text>" (only when truncated),
+//	 "trigger_url": "<API address of the whole>" (only when it is kept in the file storage)}
 //
 // Trigger data whose JSON is longer than maxBytes is left out and previewed instead, cut on a character boundary.
+// Trigger data kept in the file storage is passed the same way, never as the storage's reference.
 func ErrorTriggerData(f FailedExecution, maxBytes int) (json.RawMessage, error) {
 	type node struct {
 		ID   string `json:"id"`
@@ -151,10 +167,17 @@ func ErrorTriggerData(f FailedExecution, maxBytes int) (json.RawMessage, error) 
 		out["node"] = node{ID: f.FailedNodeID, Name: f.FailedNodeName, Type: f.FailedNodeType}
 	}
 	switch {
+	case f.TriggerStored != nil:
+		out["trigger_size"] = f.TriggerStored.Size
+		out["trigger_truncated"] = true
+		out["trigger_preview"] = cutUTF8(f.TriggerStored.Preview, maxBytes)
+		out["trigger_url"] = f.TriggerStored.URL
 	case len(f.TriggerData) == 0:
 	case len(f.TriggerData) <= maxBytes:
 		out["trigger"] = f.TriggerData
+		out["trigger_size"] = len(f.TriggerData)
 	default:
+		out["trigger_size"] = len(f.TriggerData)
 		out["trigger_truncated"] = true
 		out["trigger_preview"] = cutUTF8(string(f.TriggerData), maxBytes)
 	}

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/concertmaster/concertmaster/platform/storage"
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
@@ -257,4 +259,85 @@ func TestABrokenErrorWorkflowIsSkippedAlone(t *testing.T) {
 		t.Errorf("the broken error workflow ran %d times", n)
 	}
 	h.waitStatus(h.onlyExecution(watcher, "the watcher").ID, store.StatusSucceeded)
+}
+
+// TestErrorWorkflowGetsStoredTriggerDataNotItsReference: trigger data kept in the file storage reaches an error
+// workflow whole when it fits max_trigger_bytes (read back), else by its size, preview and API address, as data
+// in its row that does not fit; never as the storage's reference.
+func TestErrorWorkflowGetsStoredTriggerDataNotItsReference(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.store.SetErrorWorkflowOptions(store.ErrorWorkflowOptions{BaseURL: &url.URL{Scheme: "https", Host: "cm.example.com"}})
+	files, err := storage.NewLocal(t.TempDir(), storage.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	h.store.UsePayloads(files, 1024)
+	orders := h.activeWorkflow(h.org.ID, "Orders", failingFlow, true)
+	whole := h.activeWorkflow(h.org.ID, "Whole", errorFlow(`{"max_trigger_bytes":65536}`), true)
+	small := h.activeWorkflow(h.org.ID, "Small", errorFlow(`{}`), true) // 4096 bytes
+	h.startWorker(time.Minute)
+
+	trigger := `{"body":{"text":"` + strings.Repeat("x", 5000) + `"}}`
+	failed := h.run(orders, trigger)
+	h.waitStatus(failed, store.StatusFailed)
+	row, err := h.store.ExecutionGet(context.Background(), h.org.ID, failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := store.ParsePayloadRef(row.TriggerData)
+	if ref == nil {
+		t.Fatalf("the failed execution's trigger data was not offloaded: %.100s", row.TriggerData)
+	}
+	type stored struct {
+		Trigger          json.RawMessage `json:"trigger"`
+		TriggerSize      int64           `json:"trigger_size"`
+		TriggerTruncated bool            `json:"trigger_truncated"`
+		TriggerPreview   string          `json:"trigger_preview"`
+		TriggerURL       string          `json:"trigger_url"`
+	}
+	read := func(head store.WorkflowHead, what string) (stored, string) {
+		e := h.onlyExecution(head, what)
+		run := h.waitStatus(e.ID, store.StatusSucceeded)
+		runs, err := h.store.NodeRuns(context.Background(), h.org.ID, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if r.NodeID == "failure" {
+				out := r.Output
+				if ref := store.ParsePayloadRef(out); ref != nil { // itself large: read it back
+					rc, err := h.store.OpenPayload(context.Background(), h.org.ID, nil, ref.Key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out, err = io.ReadAll(rc)
+					rc.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				var got stored
+				if err := json.Unmarshal(out, &got); err != nil {
+					t.Fatalf("%s: %v in %.200s", what, err, out)
+				}
+				return got, string(out)
+			}
+		}
+		t.Fatalf("%s: no run of its trigger", what)
+		return stored{}, ""
+	}
+	got, raw := read(whole, "the error workflow keeping 64 KiB")
+	var body struct{ Body struct{ Text string } }
+	if err := json.Unmarshal(got.Trigger, &body); err != nil || len(body.Body.Text) != 5000 || got.TriggerTruncated ||
+		got.TriggerURL != "" || strings.Contains(raw, "$payload") {
+		t.Errorf("the error workflow keeping 64 KiB got %.300s", raw)
+	}
+	got, raw = read(small, "the error workflow keeping 4 KiB")
+	if string(got.Trigger) != "null" || !got.TriggerTruncated || got.TriggerSize != ref.Size ||
+		got.TriggerPreview != ref.Preview || strings.Contains(raw, "$payload") ||
+		got.TriggerURL != "https://cm.example.com/api/v1/executions/"+failed.String()+"/payloads/"+ref.Key {
+		t.Errorf("the error workflow keeping 4 KiB got %.300s", raw)
+	}
 }

@@ -53,7 +53,8 @@ func (h *harness) jobs(id uuid.UUID) int {
 }
 
 // TestExpressPathWritesPureExecutionsFinished accepts executions of a pure workflow with no worker running: each is
-// already succeeded, with every node run recorded, when Enqueue returns, has no job, and its end was published.
+// already succeeded, with every node run recorded, when Enqueue returns, has no job, was created (accepted) before
+// it started, and its end was published.
 func TestExpressPathWritesPureExecutionsFinished(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -74,6 +75,18 @@ func TestExpressPathWritesPureExecutionsFinished(t *testing.T) {
 	}
 	if n := h.jobs(id); n != 0 {
 		t.Errorf("%d jobs for an execution run on the express path", n)
+	}
+	// Created when accepted, before it started: its times are in order, whatever the group commit's own time.
+	for i := range 5 {
+		if i > 0 {
+			e, err = h.store.ExecutionGet(context.Background(), h.org.ID, h.accept(g, head, `{"body":{"total":1}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if e.StartedAt == nil || e.FinishedAt == nil || e.StartedAt.Before(e.CreatedAt) || e.FinishedAt.Before(*e.StartedAt) {
+			t.Errorf("created %v, started %v, finished %v", e.CreatedAt, e.StartedAt, e.FinishedAt)
+		}
 	}
 	select {
 	case ev := <-ended:

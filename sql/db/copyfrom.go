@@ -43,6 +43,7 @@ func (r iteratorForExecutionCreateMany) Values() ([]interface{}, error) {
 		r.rows[0].StartedAt,
 		r.rows[0].FinishedAt,
 		r.rows[0].RunNumber,
+		r.rows[0].CreatedAt,
 	}, nil
 }
 
@@ -52,8 +53,10 @@ func (r iteratorForExecutionCreateMany) Err() error {
 
 // ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path. Most
 // are queued; one run ahead of the queue (the express path) is written finished, with its status and times.
+// created_at is when the trigger was accepted, on the clock its start and end were read from, so that an
+// execution run ahead of the queue never starts before it was created.
 func (q *Queries) ExecutionCreateMany(ctx context.Context, arg []ExecutionCreateManyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"workflow_executions"}, []string{"id", "organization_id", "workflow_id", "workflow_version_id", "version", "trigger_kind", "trigger_data", "priority", "request_id", "trace_parent", "status", "started_at", "finished_at", "run_number"}, &iteratorForExecutionCreateMany{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"workflow_executions"}, []string{"id", "organization_id", "workflow_id", "workflow_version_id", "version", "trigger_kind", "trigger_data", "priority", "request_id", "trace_parent", "status", "started_at", "finished_at", "run_number", "created_at"}, &iteratorForExecutionCreateMany{rows: arg})
 }
 
 // iteratorForWebhookDeliveriesCreate implements pgx.CopyFromSource.

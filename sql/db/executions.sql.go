@@ -100,6 +100,7 @@ type ExecutionCreateManyParams struct {
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
 	RunNumber         *int64
+	CreatedAt         time.Time
 }
 
 const executionDeleteMany = `-- name: ExecutionDeleteMany :many

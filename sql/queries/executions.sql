@@ -20,10 +20,12 @@ RETURNING workflow_id, last_number;
 -- name: ExecutionCreateMany :copyfrom
 -- ExecutionCreateMany writes a group of accepted triggers with one COPY: the group commit of the ingest path. Most
 -- are queued; one run ahead of the queue (the express path) is written finished, with its status and times.
+-- created_at is when the trigger was accepted, on the clock its start and end were read from, so that an
+-- execution run ahead of the queue never starts before it was created.
 INSERT INTO workflow_executions (id, organization_id, workflow_id, workflow_version_id, version, trigger_kind,
-    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at, run_number)
+    trigger_data, priority, request_id, trace_parent, status, started_at, finished_at, run_number, created_at)
 VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @trigger_kind, @trigger_data, @priority,
-    @request_id, @trace_parent, @status, @started_at, @finished_at, @run_number);
+    @request_id, @trace_parent, @status, @started_at, @finished_at, @run_number, @created_at);
 
 -- name: ExecutionStart :one
 -- ExecutionStart marks an execution running for a worker. It reports the status the execution had, so the worker

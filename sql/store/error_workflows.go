@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,11 @@ func (s *Store) SetErrorWorkflowOptions(o ErrorWorkflowOptions) {
 
 // executionLink is the page of an execution, under BASE_URL when the store knows it.
 func (s *Store) executionLink(id uuid.UUID) string {
-	path := "/executions/" + id.String()
+	return s.baseLink("/executions/" + id.String())
+}
+
+// baseLink is path on BASE_URL (path alone when it is not known).
+func (s *Store) baseLink(path string) string {
 	if s.errorWorkflows.BaseURL == nil {
 		return path
 	}
@@ -97,9 +102,10 @@ func (s *Store) startErrorWorkflows(ctx context.Context, tx pgx.Tx, q *db.Querie
 				"workflow_id", t.WorkflowID, "failed_execution_id", t.FailedID, "error", err)
 			continue
 		}
+		trigger, stored := s.errorTrigger(ctx, t.OrganizationID, t.FailedID, t.FailedTriggerData, cfg.MaxTriggerBytes)
 		data, err := nodes.ErrorTriggerData(nodes.FailedExecution{ID: t.FailedID.String(),
 			WorkflowID: t.FailedWorkflowID.String(), WorkflowName: t.FailedWorkflowName, Version: t.FailedVersion,
-			TriggerKind: t.FailedTriggerKind, TriggerData: t.FailedTriggerData, Error: deref(t.FailedError),
+			TriggerKind: t.FailedTriggerKind, TriggerData: trigger, TriggerStored: stored, Error: deref(t.FailedError),
 			FailedNodeID: deref(t.FailedNodeID), FailedNodeName: t.FailedNodeName, FailedNodeType: t.FailedNodeType,
 			StartedAt: t.FailedStartedAt, FinishedAt: t.FailedFinishedAt, Link: s.executionLink(t.FailedID)},
 			cfg.MaxTriggerBytes)
@@ -113,6 +119,28 @@ func (s *Store) startErrorWorkflows(ctx context.Context, tx pgx.Tx, q *db.Querie
 		}
 	}
 	return nil
+}
+
+// errorTrigger gives an error workflow the failed execution's trigger data as it was received, never the file
+// storage's reference to it: read back when it fits the error trigger's max_trigger_bytes (the error workflow is
+// of the same organization, and the claim is checked), else described by its size, preview and API address, as
+// inline data that does not fit is. A read that fails (storage down) falls back to the description: the failure
+// must be recorded all the same.
+func (s *Store) errorTrigger(ctx context.Context, org, failedID uuid.UUID, data json.RawMessage, maxBytes int) (json.RawMessage, *nodes.StoredTrigger) {
+	ref := ParsePayloadRef(data)
+	if ref == nil {
+		return data, nil
+	}
+	if ref.Size <= int64(maxBytes) {
+		full, err := s.resolve(ctx, org, data)
+		if err == nil {
+			return full, nil
+		}
+		s.errorWorkflows.logger().Warn("an error workflow gets a failed execution's stored trigger data by its preview: it could not be read",
+			"failed_execution_id", failedID, "error", err)
+	}
+	return nil, &nodes.StoredTrigger{Size: ref.Size, Preview: ref.Preview,
+		URL: s.baseLink("/api/v1/executions/" + failedID.String() + "/payloads/" + ref.Key)}
 }
 
 // transient reports whether err may pass on another try: the database went away or was busy (deadlock,

@@ -143,11 +143,11 @@ func nullable(s string) *string {
 
 // jobParams is the execution's job, at the priority lanes give it (which the execution row does not record: the
 // row keeps its workflow's priority).
-// forWorker is the execution as a worker sees it once it is accepted.
-func (n *NewExecution) forWorker() queue.Execution {
+// forWorker is the execution as a worker sees it once it is accepted, at acceptedAt.
+func (n *NewExecution) forWorker(acceptedAt time.Time) queue.Execution {
 	return queue.Execution{ID: n.ID, OrganizationID: n.OrganizationID, WorkflowID: n.WorkflowID,
 		WorkflowVersionID: n.WorkflowVersionID, Version: n.Version, TriggerKind: n.TriggerKind, TriggerData: n.TriggerData,
-		CreatedAt: time.Now(), RequestID: n.RequestID, TraceParent: n.TraceParent}
+		CreatedAt: acceptedAt, RequestID: n.RequestID, TraceParent: n.TraceParent}
 }
 
 func (n *NewExecution) jobParams(lanes *queue.Lanes) river.InsertManyParams {

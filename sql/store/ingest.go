@@ -36,6 +36,8 @@ type ExecutionIngester struct {
 
 type ingestRequest struct {
 	execution NewExecution
+	// acceptedAt is when the trigger was accepted: the row's created_at, read before an express run's start.
+	acceptedAt time.Time
 	// nonce, when set, is claimed with the execution; a replay is refused and writes nothing.
 	nonce *WebhookNonce
 	// finished, when set, is the execution's outcome, run ahead of the queue: it is written finished, with its
@@ -110,11 +112,11 @@ func (g *ExecutionIngester) enqueue(ctx context.Context, e NewExecution, nonce *
 		span.SetAttributes(tracing.AttrExecutionID.String(e.ID.String()), tracing.AttrWorkflowID.String(e.WorkflowID.String()),
 			tracing.AttrOrganizationID.String(e.OrganizationID.String()), tracing.AttrTriggerKind.String(e.TriggerKind))
 	}
-	req := ingestRequest{execution: e, nonce: nonce}
+	req := ingestRequest{execution: e, nonce: nonce, acceptedAt: time.Now()}
 	express := g.express.Load()
 	var accepted queue.Execution
 	if express != nil {
-		accepted = e.forWorker()
+		accepted = e.forWorker(req.acceptedAt)
 		if c, ok := (*express).Evaluate(ctx, accepted); ok {
 			req.finished = &c
 		}
@@ -196,11 +198,14 @@ func (b *ingestGroup) add(r *ingestRequest, lanes *queue.Lanes) {
 	row := db.ExecutionCreateManyParams{ID: e.ID, OrganizationID: e.OrganizationID,
 		WorkflowID: e.WorkflowID, WorkflowVersionID: e.WorkflowVersionID, Version: e.Version,
 		TriggerKind: e.TriggerKind, TriggerData: e.TriggerData, Priority: e.Priority,
-		RequestID: nullable(e.RequestID), TraceParent: nullable(e.TraceParent), Status: StatusQueued}
+		RequestID: nullable(e.RequestID), TraceParent: nullable(e.TraceParent), Status: StatusQueued,
+		CreatedAt: r.acceptedAt}
 	event := ExecutionEvent{ExecutionID: e.ID, OrganizationID: e.OrganizationID, WorkflowID: e.WorkflowID, Status: StatusQueued}
 	if c := r.finished; c != nil {
-		finished := time.Now()
-		row.Status, row.StartedAt, row.FinishedAt = string(c.Status), &c.StartedAt, &finished
+		// Read after acceptance on the same clock; a wall clock stepped back meanwhile must not reorder them.
+		started := maxTime(c.StartedAt, r.acceptedAt)
+		finished := maxTime(time.Now(), started)
+		row.Status, row.StartedAt, row.FinishedAt = string(c.Status), &started, &finished
 		b.nodeRuns.add(c.Execution, c.NodeRuns...)
 		event = event.withNodes(c.NodeRuns)
 		event.Status = string(c.Status)
@@ -246,3 +251,11 @@ func (g *ExecutionIngester) writeGroupTx(ctx context.Context, tx pgx.Tx, q *db.Q
 
 // IsStopped reports whether err means the ingester has shut down.
 func IsStopped(err error) bool { return errors.Is(err, errIngesterStopped) }
+
+// maxTime is the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}

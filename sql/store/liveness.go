@@ -160,8 +160,8 @@ func (l *WorkerLiveness) run(ctx context.Context) {
 
 // round checks the lock (taking it again after a lost connection), tells OnAlive when that changes, and sweeps when
 // elected. It reports whether the lock is held.
-func (l *WorkerLiveness) round(ctx context.Context) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*l.beat())
+func (l *WorkerLiveness) round(loopCtx context.Context) bool {
+	ctx, cancel := context.WithTimeout(loopCtx, 2*l.beat())
 	defer cancel()
 	held := l.checkLock(ctx)
 	now := l.clock.Now()
@@ -175,6 +175,14 @@ func (l *WorkerLiveness) round(ctx context.Context) bool {
 	if held && l.ownsLock {
 		if err := l.sweep(ctx); err != nil && ctx.Err() == nil {
 			l.logger.Warn("liveness sweep failed", "error", err)
+		}
+		if l.sweeping {
+			// Its own deadline: failing executions (error workflows included) may take longer than a beat.
+			giveUpCtx, cancel := context.WithTimeout(loopCtx, givenUpTimeout)
+			if err := l.failGivenUp(giveUpCtx); err != nil && loopCtx.Err() == nil {
+				l.logger.Warn("failing the executions of given-up jobs failed", "error", err)
+			}
+			cancel()
 		}
 	}
 	return held
@@ -260,9 +268,6 @@ func (l *WorkerLiveness) sweep(ctx context.Context) error {
 		}
 		clear(l.missingSince)
 		l.givenUpFrom = time.Time{}
-	}
-	if err := l.failGivenUp(ctx); err != nil {
-		l.logger.Warn("failing the executions of given-up jobs failed", "error", err)
 	}
 	gone, err := l.goneClients(ctx)
 	if err != nil {
@@ -357,6 +362,13 @@ func livenessKey(clientID string) (int64, bool) {
 	return int64(key), true
 }
 
+// givenUpBatch bounds the executions one beat fails, so that a mass of given-up jobs does not hold up the sweep of
+// dead processes' jobs: the rest are failed in the next beats.
+const givenUpBatch = 100
+
+// givenUpTimeout bounds one look for given-up jobs and the failing of their executions.
+const givenUpTimeout = 10 * time.Second
+
 // givenUpMargin is how far back of the last look the sweeper looks again for given-up jobs: a job finalized in a
 // transaction that committed after the look is found by the next one.
 const givenUpMargin = time.Minute
@@ -375,7 +387,8 @@ func (l *WorkerLiveness) failGivenUp(ctx context.Context) error {
 	rows, err := l.conn.Query(ctx, `SELECT e.id, j.state, j.attempt, coalesce(j.errors[array_upper(j.errors, 1)]->>'error', '')
 		FROM river_job j JOIN workflow_executions e ON e.id = (j.args->>'execution_id')::uuid
 		WHERE j.kind = $1 AND j.state IN ('discarded', 'cancelled') AND j.finalized_at >= $2
-		  AND e.status IN ('queued', 'running', 'waiting')`, queue.ExecuteArgs{}.Kind(), l.givenUpFrom)
+		  AND e.status IN ('queued', 'running', 'waiting')
+		ORDER BY j.finalized_at LIMIT $3`, queue.ExecuteArgs{}.Kind(), l.givenUpFrom, givenUpBatch)
 	if err != nil {
 		return err
 	}
@@ -415,7 +428,7 @@ func (l *WorkerLiveness) failGivenUp(ctx context.Context) error {
 			}
 		}
 	}
-	if failed == nil {
+	if failed == nil && len(jobs) < givenUpBatch {
 		l.givenUpFrom = now.Add(-givenUpMargin) // else the next look starts where this one did
 	}
 	return failed

@@ -257,8 +257,15 @@ type Alert struct {
 	LastExecutionID *uuid.UUID `json:"last_execution_id,omitempty"`
 	Detail          string     `json:"detail,omitempty"`
 	// Trigger is the body of the last execution's trigger (a webhook's or a manual run's body, never its headers),
-	// for messages to excerpt up to NOTIFICATION_TRIGGER_MAX_BYTES; nil when there is none.
-	Trigger json.RawMessage `json:"-"`
+	// for messages to excerpt up to NOTIFICATION_TRIGGER_MAX_BYTES; nil when there is none. Trigger data kept in
+	// the file storage is never read for a message, nor its reference passed on (its receivers cannot follow it):
+	// Trigger is then the start of the body as the reference's preview shows it, and TriggerCut says whether it
+	// stops short of the body's end.
+	Trigger    json.RawMessage `json:"-"`
+	TriggerCut bool            `json:"-"`
+	// TriggerStoredSize is the size of trigger data kept in the file storage (the whole trigger's, headers
+	// included); 0 when it is in its row.
+	TriggerStoredSize int64 `json:"-"`
 	// The rule's thresholds, which the message names ("slower than 30 s").
 	ThresholdSeconds int `json:"-"`
 	ThresholdCount   int `json:"-"`
@@ -271,11 +278,17 @@ func (s *Store) AlertGet(ctx context.Context, orgID, id uuid.UUID) (Alert, error
 	if err != nil {
 		return Alert{}, interpret(err, "notification")
 	}
-	return Alert{ID: r.ID, OrganizationID: r.OrganizationID, RuleID: r.RuleID, WorkflowID: r.WorkflowID,
+	a := Alert{ID: r.ID, OrganizationID: r.OrganizationID, RuleID: r.RuleID, WorkflowID: r.WorkflowID,
 		WorkflowName: r.WorkflowName, Event: r.Event, Occurrences: int(r.Occurrences), FirstAt: r.FirstAt,
 		LastAt: r.LastAt, LastExecutionID: r.LastExecutionID, Detail: r.Detail,
 		ThresholdSeconds: int(r.ThresholdSeconds), ThresholdCount: int(r.ThresholdCount),
-		ThresholdPercent: int(r.ThresholdPercent), Trigger: r.TriggerBody}, nil
+		ThresholdPercent: int(r.ThresholdPercent), Trigger: r.TriggerBody}
+	if ref := ParsePayloadRef(a.Trigger); ref != nil {
+		var body string
+		body, a.TriggerCut = ref.BodyStart()
+		a.Trigger, a.TriggerStoredSize = json.RawMessage(body), ref.Size
+	}
+	return a, nil
 }
 
 // UserNotification is an alert in one user's bell.

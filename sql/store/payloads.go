@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -57,6 +58,27 @@ type PayloadRef struct {
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"`
 	Preview string `json:"preview"`
+}
+
+// BodyStart gives what the reference's preview shows of the value's "body" (a webhook's or a manual run's, which
+// their trigger data holds first), and whether it is cut (the body goes on past the preview). A value whose first
+// key is not "body" is shown from its start: what follows the body (a webhook's headers and query) never is.
+func (r *PayloadRef) BodyStart() (text string, cut bool) {
+	dec := json.NewDecoder(strings.NewReader(r.Preview))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return r.Preview, true
+	}
+	if key, err := dec.Token(); err != nil || key != "body" {
+		return r.Preview, true
+	}
+	start := dec.InputOffset()
+	var body json.RawMessage
+	if err := dec.Decode(&body); err == nil {
+		return string(body), false
+	}
+	rest := strings.TrimLeft(r.Preview[start:], " \t\r\n")
+	rest = strings.TrimLeft(strings.TrimPrefix(rest, ":"), " \t\r\n")
+	return rest, true
 }
 
 type payloadEnvelope struct {
