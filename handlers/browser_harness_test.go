@@ -409,6 +409,27 @@ func (b *browserSession) assertNoHorizontalScroll() {
 	}
 }
 
+// assertOnlyDataScrollsSideways fails for every box that scrolls sideways (its content wider than it, overflow-x
+// auto or scroll) unless what it scrolls is data: a table, a code or JSON block, a text box.
+func (b *browserSession) assertOnlyDataScrollsSideways() {
+	b.t.Helper()
+	r := b.eval(`() => {
+		const out = [];
+		for (const el of document.body.querySelectorAll("*")) {
+			const x = getComputedStyle(el).overflowX;
+			if ((x !== "auto" && x !== "scroll") || el.scrollWidth <= el.clientWidth + 1) continue;
+			if (el.matches("pre, code, textarea, table") || el.querySelector("table, pre, code")) continue;
+			out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+				(typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "") +
+				" " + el.clientWidth + "/" + el.scrollWidth);
+		}
+		return out.slice(0, 12);
+	}`)
+	for _, m := range r.Arr() {
+		b.t.Errorf("%s: scrolls sideways though it holds no data table: %s", b.location(), m.Str())
+	}
+}
+
 // assertLabelled fails for every input, select, textarea or button without an accessible name (aria-labelledby,
 // aria-label, a <label>, its text or value, or a title); hidden inputs have none to give.
 func (b *browserSession) assertLabelled() {

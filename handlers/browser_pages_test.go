@@ -297,6 +297,9 @@ func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 							t.Errorf("%s in the %s system theme: data-theme=%q", b.location(), theme, got)
 						}
 						b.assertNoHorizontalScroll()
+						if !page.foreign {
+							b.assertOnlyDataScrollsSideways()
+						}
 						if !page.foreign { // River's UI is its own markup (its search box has no label)
 							b.assertLabelled()
 						}
