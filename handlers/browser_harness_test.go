@@ -430,8 +430,9 @@ func (b *browserSession) assertOnlyDataScrollsSideways() {
 	}
 }
 
-// assertLabelled fails for every input, select, textarea or button without an accessible name (aria-labelledby,
-// aria-label, a <label>, its text or value, or a title); hidden inputs have none to give.
+// assertLabelled fails for every control without an accessible name (aria-labelledby, aria-label, a <label>, its
+// text or value, or a title): inputs, selects, text areas, buttons, links, summaries, elements with a widget role
+// and anything else reachable by Tab; hidden inputs have none to give.
 func (b *browserSession) assertLabelled() {
 	b.t.Helper()
 	r := b.eval(`() => {
@@ -451,12 +452,14 @@ func (b *browserSession) assertLabelled() {
 				const n = text(Array.from(el.labels).map(content).join(" "));
 				if (n) return n;
 			}
-			if (el.tagName === "BUTTON") { const n = text(content(el)); if (n) return n; }
+			if (!["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName)) { const n = text(content(el)); if (n) return n; }
 			if (el.tagName === "INPUT" && ["submit", "reset", "button"].includes(el.type)) return text(el.value) || el.type;
 			return text(el.title);
 		};
 		const missing = [];
-		for (const el of document.querySelectorAll("input, select, textarea, button")) {
+		const controls = "input, select, textarea, button, a[href], summary, [role=button], [role=tab], [role=link], " +
+			"[role=menuitem], [role=switch], [role=checkbox], [role=combobox], [tabindex]:not([tabindex='-1'])";
+		for (const el of document.querySelectorAll(controls)) {
 			if (el.type === "hidden") continue;
 			if (!name(el)) missing.push(el.outerHTML.slice(0, 160));
 		}
