@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,11 +44,15 @@ func (d *NodeData) Pins(ctx context.Context, c Caller, workflowID uuid.UUID) ([]
 	return d.store.NodePinList(ctx, wf.OrganizationID, wf.ID)
 }
 
-// Pin pins data as a node's output in the workflow's draft. The node need not be saved yet (a node just added on
-// the canvas): a pin of a node that no longer exists is ignored by test runs.
-func (d *NodeData) Pin(ctx context.Context, c Caller, workflowID uuid.UUID, nodeID string, data json.RawMessage) (store.NodePin, error) {
+// Pin pins data as a node's output in the workflow's draft, leaving on port ("" the default port; a branch such
+// as "true" for a condition). The node need not be saved yet (a node just added on the canvas), so the port is
+// checked against the node when a test run uses the pin: a pin of a node that no longer exists is ignored then.
+func (d *NodeData) Pin(ctx context.Context, c Caller, workflowID uuid.UUID, nodeID, port string, data json.RawMessage) (store.NodePin, error) {
 	if err := checkNodeID(nodeID); err != nil {
 		return store.NodePin{}, err
+	}
+	if len(port) > 200 || strings.ContainsAny(port, "\x00") {
+		return store.NodePin{}, fault.Fields("port is not valid", fault.FieldError{Field: "port", Message: "is not a port name"})
 	}
 	if len(data) == 0 {
 		return store.NodePin{}, fault.Fields("data is required", fault.FieldError{Field: "data", Message: "is required"})
@@ -63,7 +68,7 @@ func (d *NodeData) Pin(ctx context.Context, c Caller, workflowID uuid.UUID, node
 	if err != nil {
 		return store.NodePin{}, err
 	}
-	return d.store.NodePinSet(ctx, wf.OrganizationID, wf.ID, nodeID, data, &c.Principal.UserID)
+	return d.store.NodePinSet(ctx, wf.OrganizationID, wf.ID, nodeID, port, data, &c.Principal.UserID)
 }
 
 // Unpin removes a node's pinned data; NotFound when it had none.
@@ -177,32 +182,59 @@ func PreviewFailure(err error) (string, bool) {
 }
 
 // testRunPins turns a workflow's pins into the succeeded runs a test run starts with, for the nodes of the
-// version that will run; a pin of a node the version lacks is left out.
-func testRunPins(pins []store.NodePin, definition json.RawMessage, now time.Time) []engine.NodeRun {
+// version that will run; a pin of a node the version lacks is left out. Each run leaves on its pin's port, so the
+// children behind the other ports of a condition are skipped as in a real run; a pin whose port the node does not
+// have (a switch's case renamed since) fails the run's start, naming the node, rather than silently running no
+// branch at all.
+func testRunPins(pins []store.NodePin, definition json.RawMessage, registry *engine.Registry, now time.Time) ([]engine.NodeRun, error) {
 	if len(pins) == 0 {
-		return nil
+		return nil, nil
 	}
-	var def struct {
-		Nodes []struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		} `json:"nodes"`
-	}
+	var def engine.Definition
 	if json.Unmarshal(definition, &def) != nil {
-		return nil
+		return nil, nil
 	}
-	types := make(map[string]string, len(def.Nodes))
+	nodes := make(map[string]engine.Node, len(def.Nodes))
 	for _, n := range def.Nodes {
-		types[n.ID] = n.Type
+		nodes[n.ID] = n
 	}
 	var runs []engine.NodeRun
+	var problems []fault.FieldError
 	for _, p := range pins {
-		typ, ok := types[p.NodeID]
+		n, ok := nodes[p.NodeID]
 		if !ok {
 			continue
 		}
-		runs = append(runs, engine.NodeRun{NodeID: p.NodeID, Type: typ, Status: engine.NodeSucceeded, Attempt: 1,
-			Port: engine.PortDefault, Output: p.Data, StartedAt: now, FinishedAt: now})
+		if ports := registry.NodePorts(n); !slices.Contains(ports, p.Port) {
+			problems = append(problems, fault.FieldError{NodeID: n.ID, Field: "pin",
+				Message: fmt.Sprintf("its pinned data leaves on %s, which it does not have (its outputs: %s): choose an output in its node view, or unpin it",
+					portName(p.Port), portNames(ports))})
+			continue
+		}
+		runs = append(runs, engine.NodeRun{NodeID: p.NodeID, Type: n.Type, Status: engine.NodeSucceeded, Attempt: 1,
+			Port: p.Port, Output: p.Data, StartedAt: now, FinishedAt: now})
 	}
-	return runs
+	if len(problems) > 0 {
+		return nil, fault.Fields("pinned data does not fit its node", problems...)
+	}
+	return runs, nil
+}
+
+// portName names a port in a message: "the default output" or "the output “true”".
+func portName(port string) string {
+	if port == engine.PortDefault {
+		return "the default output"
+	}
+	return "the output “" + port + "”"
+}
+
+func portNames(ports []string) string {
+	names := make([]string, len(ports))
+	for i, p := range ports {
+		names[i] = "“" + p + "”"
+		if p == engine.PortDefault {
+			names[i] = "default"
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -17,9 +17,11 @@ const (
 	overviewExecutions = 10
 )
 
-// WorkflowAccess is what the caller may do to one workflow, so that a surface offers only that.
+// WorkflowAccess is what the caller may do to one workflow, so that a surface offers only that. CreateIntegrations
+// is whether its editor may offer to create credentials from a node (an organization-wide right, not the
+// workflow's).
 type WorkflowAccess struct {
-	Edit, Run, Archive, Duplicate bool
+	Edit, Run, Archive, Duplicate, CreateIntegrations bool
 }
 
 // WorkflowOverview is a workflow with its recent past, as its page shows it.
@@ -49,10 +51,11 @@ func (w *Workflows) Overview(ctx context.Context, c Caller, id uuid.UUID) (Workf
 	}
 	p := c.Principal
 	out := WorkflowOverview{Workflow: wf, Access: WorkflowAccess{
-		Edit:      authz.Authorize(p, authz.WorkflowEdit, res) == nil,
-		Run:       authz.Authorize(p, authz.WorkflowRun, res) == nil,
-		Archive:   authz.Authorize(p, authz.WorkflowDelete, res) == nil,
-		Duplicate: authz.Authorize(p, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil,
+		Edit:               authz.Authorize(p, authz.WorkflowEdit, res) == nil,
+		Run:                authz.Authorize(p, authz.WorkflowRun, res) == nil,
+		Archive:            authz.Authorize(p, authz.WorkflowDelete, res) == nil,
+		Duplicate:          authz.Authorize(p, authz.WorkflowCreate, authz.Org(p.OrgID)) == nil,
+		CreateIntegrations: authz.Authorize(p, authz.IntegrationsManage, authz.Org(p.OrgID)) == nil,
 	}}
 	if out.NextRunAt, err = w.store.WorkflowNextRun(ctx, wf.OrganizationID, wf.ID); err != nil {
 		return WorkflowOverview{}, err

@@ -276,5 +276,5 @@ func (w *Workflows) pinnedRuns(ctx context.Context, head store.WorkflowHead) ([]
 	if err != nil {
 		return nil, err
 	}
-	return testRunPins(pins, v.Definition, w.now()), nil
+	return testRunPins(pins, v.Definition, w.registry, w.now())
 }

@@ -130,7 +130,7 @@ func (q *JQ) runLocal(ctx context.Context, vars *Vars, limits sandbox.Limits) (o
 	}
 	encoded, err := value.AppendJSON(nil, results, limits.MaxDepth+1, limits.MaxBytes)
 	if err != nil {
-		return nil, true, Permanent(fmt.Errorf("jq output: %w", err))
+		return nil, true, Permanent(sandbox.OutputLimit(err, limits.MaxDepth, limits.MaxBytes))
 	}
 	decoded, err := value.Decode(encoded, limits.MaxDepth+1)
 	if err != nil {

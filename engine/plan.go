@@ -144,6 +144,19 @@ func (p *Plan) Pure() bool {
 	return true
 }
 
+// LoopBodies maps the id of each node inside a loop's body to its loop's id. A resuming pass needs none of the
+// runs of a body for a batch its loop checkpointed (the checkpoint holds the batch's result), so storage can leave
+// them unread (sql/store's NodeRunsForResume).
+func (p *Plan) LoopBodies() map[string]string {
+	bodies := map[string]string{}
+	for _, n := range p.nodes {
+		if n.bodyOf >= 0 {
+			bodies[n.ID] = p.nodes[n.bodyOf].ID
+		}
+	}
+	return bodies
+}
+
 // HasSideEffects reports whether the node with the given id has a side-effecting type.
 func (p *Plan) HasSideEffects(id string) bool {
 	i, ok := p.index[id]

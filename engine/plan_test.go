@@ -162,7 +162,7 @@ func TestEncodeOutput(t *testing.T) {
 		{name: "given JSON is trusted", out: Output{Data: "x", JSON: json.RawMessage(`"x"`)}, wantRaw: `"x"`},
 		{name: "JSON alone is decoded", out: Output{JSON: json.RawMessage(`{"k":1}`)}, wantRaw: `{"k":1}`},
 		{name: "unencodable", out: Output{Data: make(chan int)}, wantErr: "cannot be encoded"},
-		{name: "too large", out: Output{Data: strings.Repeat("x", 100)}, wantErr: "larger than the 50 bytes allowed"},
+		{name: "too large", out: Output{Data: strings.Repeat("x", 100)}, wantErr: "output is larger than NODE_OUTPUT_MAX (50 bytes)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

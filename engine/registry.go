@@ -122,6 +122,26 @@ func (r *Registry) Lookup(name string) (NodeType, bool) {
 	return t.NodeType, true
 }
 
+// NodePorts returns the output ports of a node of a definition: its type's for its config, and PortError when its
+// on_error routes failures there; nil for an unknown type. It is for what stands in for a node's run, such as the
+// editor's pinned data, which must leave on one of them. The config must have passed validation (a saved version's
+// has).
+func (r *Registry) NodePorts(n Node) []string {
+	t := r.lookup(n.Type)
+	if t == nil {
+		return nil
+	}
+	cfg := n.Config
+	if len(cfg) == 0 || string(cfg) == "null" {
+		cfg = json.RawMessage(`{}`)
+	}
+	ports := slices.Clone(t.portsOf(cfg))
+	if n.OnError == OnErrorRoute {
+		ports = append(ports, PortError)
+	}
+	return ports
+}
+
 func (r *Registry) lookup(name string) *registeredType {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

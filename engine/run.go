@@ -173,8 +173,8 @@ type ExecutorOptions struct {
 	// DefaultNodeTimeout bounds each attempt of a side-effecting node without a timeout of its own (default 5
 	// minutes). Pure nodes do no I/O: they are bounded by the expression limits and the execution's deadline.
 	DefaultNodeTimeout time.Duration
-	// MaxOutputBytes bounds one node's encoded output (default: the sandbox's MaxBytes, 8 MiB); a larger output
-	// fails the node.
+	// MaxOutputBytes bounds one node's encoded output (NODE_OUTPUT_MAX; default: the sandbox's MaxBytes, 8 MiB,
+	// which bounds a jq result and must not exceed it); a larger output fails the node.
 	MaxOutputBytes int
 	// Sandbox runs the jq programs and holds the limits every evaluation of author-written code runs under
 	// (default: a pool of the Executor's own with the default limits, ended by Close). Its MaxDepth bounds the nesting of trigger data and of every output.
@@ -935,9 +935,10 @@ func (s *scope) attempt(ctx context.Context, n *planNode, in Input, started func
 	return res
 }
 
-// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes; its
-// text names the setting, and the execution's error names the node.
-var ErrOutputTooLarge = errors.New("NODE_OUTPUT_MAX bounds one node's output")
+// ErrOutputTooLarge is the cause of a node failed for an output larger than ExecutorOptions.MaxOutputBytes. Its
+// text is the setting's name: the node's error reads "output is larger than NODE_OUTPUT_MAX (<n> bytes)", and the
+// execution's names the node.
+var ErrOutputTooLarge = errors.New("NODE_OUTPUT_MAX")
 
 // encodeOutput gives an output's data both as JSON-shaped values (for children and expressions) and encoded (for
 // the record), encoding at most once. Every output passes here, so this is where the depth and size limits hold
@@ -953,7 +954,7 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 				return nil, nil, Permanent(fmt.Errorf("output is nested deeper than %d levels, the limit", maxDepth))
 			}
 			if errors.As(err, &le) {
-				return nil, nil, Permanent(fmt.Errorf("output is larger than the %d bytes allowed: %w", limit, ErrOutputTooLarge))
+				return nil, nil, outputTooLarge(limit)
 			}
 			return nil, nil, Permanent(fmt.Errorf("output cannot be encoded as JSON: %w", err))
 		}
@@ -969,9 +970,14 @@ func encodeOutput(out Output, maxDepth, limit int) (any, json.RawMessage, error)
 		}
 	}
 	if len(raw) > limit {
-		return nil, nil, Permanent(fmt.Errorf("output is %d bytes, larger than the %d bytes allowed: %w", len(raw), limit, ErrOutputTooLarge))
+		return nil, nil, outputTooLarge(limit)
 	}
 	return data, raw, nil
+}
+
+// outputTooLarge is the error of a node whose output is larger than limit.
+func outputTooLarge(limit int) error {
+	return Permanent(fmt.Errorf("output is larger than %w (%d bytes)", ErrOutputTooLarge, limit))
 }
 
 // isPlain reports whether v holds only the types expressions and jq read, so it can be handed on without a JSON

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/concertmaster/concertmaster/engine"
+	"github.com/concertmaster/concertmaster/engine/sandbox"
 )
 
 // orderFlow is the workflow of DESIGN.md's example: webhook → transform.data → condition.if → two branches.
@@ -999,6 +1000,28 @@ func TestRunNodeMisbehaviour(t *testing.T) {
 	}
 }
 
+// TestRunJQResultLimit: a jq result past EVAL_MAX_OUTPUT_BYTES fails its node with one message naming the setting
+// and its value, whether the program ran in a runner or in process (a plain reshape), and the execution's error
+// names the node.
+func TestRunJQResultLimit(t *testing.T) {
+	t.Parallel()
+	reg, _ := setup(t)
+	pool := sandbox.NewPool(sandbox.Options{Limits: sandbox.Limits{MaxBytes: 1024}})
+	t.Cleanup(func() { _ = pool.Close() })
+	ex := engine.NewExecutor(engine.ExecutorOptions{Sandbox: pool, MaxOutputBytes: 1 << 20})
+	for _, jq := range []string{`[range(1000)]`, `{copy: .}`} {
+		plan := compile(t, reg, def(t, []string{`hook:trigger.webhook`, `big:transform.data:{"jq":"` + jq + `"}`}, "hook->big"))
+		res, err := ex.Run(context.Background(), plan, engine.RunInput{Trigger: trigger(`{"text":"` + strings.Repeat("x", 2000) + `"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `node "big" failed: jq program's output is larger than EVAL_MAX_OUTPUT_BYTES (1024 bytes)`
+		if res.Status != engine.ExecutionFailed || res.Error != want {
+			t.Errorf("%s: status %s, error %q, want %q", jq, res.Status, res.Error, want)
+		}
+	}
+}
+
 func TestRunOutputLimit(t *testing.T) {
 	t.Parallel()
 	reg, _ := setup(t)
@@ -1008,7 +1031,7 @@ func TestRunOutputLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "larger than the 100 bytes allowed") ||
+	if big := byNode(res.NodeRuns)["big"]; res.Status != engine.ExecutionFailed || !strings.Contains(big.Error, "output is larger than NODE_OUTPUT_MAX (100 bytes)") ||
 		!strings.Contains(big.Error, "NODE_OUTPUT_MAX") || !strings.Contains(res.Error, `node "big"`) {
 		t.Fatalf("status %s, big %+v", res.Status, big)
 	}

@@ -54,23 +54,11 @@ func (b *browserSession) openNodeView(id string) {
 	b.waitFor(`[data-nodeview]`)
 }
 
-// dropField drags a field of the node view's data onto an input. Chromium's native drag and drop cannot be driven
-// by synthetic mouse events, so the drag's events are dispatched with one DataTransfer, as the browser would: the
-// field's dragstart fills it, the input's dragover and drop read it.
+// dropField drags a field of the node view's data onto an input with the mouse, as a person would: pressed on the
+// field, moved in steps onto the input (the page sees real pointer events), released there.
 func (b *browserSession) dropField(field, target string) {
 	b.t.Helper()
-	b.waitFor(field)
-	b.waitFor(target)
-	b.eval(`(field, target) => {
-		const dt = new DataTransfer();
-		const src = document.querySelector(field), dst = document.querySelector(target);
-		src.dispatchEvent(new DragEvent("dragstart", {bubbles: true, cancelable: true, dataTransfer: dt}));
-		dst.focus();
-		dst.setSelectionRange(dst.value.length, dst.value.length);
-		dst.dispatchEvent(new DragEvent("dragover", {bubbles: true, cancelable: true, dataTransfer: dt}));
-		dst.dispatchEvent(new DragEvent("drop", {bubbles: true, cancelable: true, dataTransfer: dt}));
-		src.dispatchEvent(new DragEvent("dragend", {bubbles: true, dataTransfer: dt}));
-	}`, field, target)
+	b.drag(field+" onto "+target, b.center(field), b.center(target))
 }
 
 // TestNodeViewInTheBrowser drives the node view in Chromium: a field dragged from the input table into an

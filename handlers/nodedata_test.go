@@ -21,7 +21,7 @@ func init() {
 			`{"data":{"total":500}}`), editors(200)},
 		"DELETE /api/v1/workflows/{id}/pins/{nodeID}": {func(h *harness, w *world) request {
 			wf := h.ownersWorkflow(w)
-			if _, err := h.st.NodePinSet(context.Background(), w.orgA.ID, wf.ID, "shape", json.RawMessage(`{"total":1}`), nil); err != nil {
+			if _, err := h.st.NodePinSet(context.Background(), w.orgA.ID, wf.ID, "shape", "", json.RawMessage(`{"total":1}`), nil); err != nil {
 				h.t.Fatal(err)
 			}
 			return request{Method: "DELETE", Path: "/api/v1/workflows/" + wf.ID.String() + "/pins/shape"}

@@ -145,7 +145,7 @@ func (bg *background) startWorkers(ctx, bgCtx context.Context, cfg *config, arch
 		LogExecutions: cfg.Observe.LogExecutions}
 	var worker *queue.ExecuteWorker
 	liveness, err := st.NewWorkerLiveness(ctx, arch, store.LivenessConfig{RescueAfter: cfg.WorkerRescueAfter,
-		OnAlive: func(alive bool) { worker.SetAlive(alive) }})
+		OnAlive: func(alive bool) { worker.SetAlive(alive) }, OnGaveUp: queueMetrics.GaveUp})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,8 @@ const defaultNodeOutputMax = 16 << 20
 
 // loadPayloadConfig reads PAYLOAD_INLINE_LIMIT (values above it go to the file storage, referenced from their row)
 // and NODE_OUTPUT_MAX (a node whose output is larger fails). Offloaded values must be rarer than inline ones, so
-// the inline limit cannot exceed the output cap.
+// the inline limit cannot exceed the output cap; nor can EVAL_MAX_OUTPUT_BYTES (read before), which bounds a jq
+// result and, unset, follows a smaller NODE_OUTPUT_MAX.
 func loadPayloadConfig(cfg *config, get func(name, def string) string, bad func(name, format string, args ...any)) {
 	if n, err := strconv.Atoi(get("PAYLOAD_INLINE_LIMIT", strconv.Itoa(store.DefaultPayloadInlineLimit))); err != nil || n < 1024 || n > 16<<20 {
 		bad("PAYLOAD_INLINE_LIMIT", "want a size in bytes from 1024 to 16777216")
@@ -26,6 +27,16 @@ func loadPayloadConfig(cfg *config, get func(name, def string) string, bad func(
 	}
 	if cfg.PayloadInlineLimit > 0 && cfg.NodeOutputMax > 0 && cfg.PayloadInlineLimit > cfg.NodeOutputMax {
 		bad("PAYLOAD_INLINE_LIMIT", "must not exceed NODE_OUTPUT_MAX (%d)", cfg.NodeOutputMax)
+	}
+	// A jq result is, or becomes part of, a node's output: a larger one could never be recorded. Unset,
+	// EVAL_MAX_OUTPUT_BYTES follows a NODE_OUTPUT_MAX set below its default; set above it, it is refused.
+	if max := cfg.Eval.Limits.MaxBytes; max > 0 && cfg.NodeOutputMax > 0 && max > cfg.NodeOutputMax {
+		if get("EVAL_MAX_OUTPUT_BYTES", "") == "" {
+			cfg.Eval.Limits.MaxBytes = cfg.NodeOutputMax
+		} else {
+			bad("EVAL_MAX_OUTPUT_BYTES", "%d must not exceed NODE_OUTPUT_MAX (%d), which bounds a node's whole output",
+				max, cfg.NodeOutputMax)
+		}
 	}
 }
 

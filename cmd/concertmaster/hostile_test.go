@@ -263,8 +263,8 @@ func TestHostileWorkflowsAgainstALiveServer(t *testing.T) {
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
 	t.Logf("slowest /healthz during the attack: %s; slowest hostile acknowledgement: %s; the other organization's execution "+
 		"took %s; peak resident memory: this process (web, workers) %d MiB, the largest jq runner %d MiB", slowest,
-		slowestAck, benignTook, peakRSS()>>20, children.Maxrss>>10)
-	if rss := peakRSS(); rss > 1<<30 {
+		slowestAck, benignTook, peakRSS("self")>>20, children.Maxrss>>10)
+	if rss := peakRSS("self"); rss > 1<<30 {
 		t.Errorf("peak resident memory %d MiB, over 1 GiB", rss>>20)
 	}
 }
@@ -290,9 +290,9 @@ func expressOutcomes(t *testing.T, base string) map[string]float64 {
 	return outcomes
 }
 
-// peakRSS reads the process's peak resident memory (VmHWM), or 0 where /proc has none.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS reads the peak resident memory (VmHWM) of a process, "self" or a pid, or 0 where /proc has none.
+func peakRSS(proc string) int64 {
+	b, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return 0
 	}

@@ -158,7 +158,22 @@ func TestBatchedLoopSurvivesSIGKILL(t *testing.T) {
 	}
 	mu.Unlock()
 
-	res := runStored(t, st, svc, spec, recorded, nil)
+	// The worker resumes from what NodeRunsForResume gives: batches 0–3's bodies are left unread.
+	plan, err := engine.Compile(batchedDefinition(50, spec.URL), registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resume, err := st.NodeRunsForResume(context.Background(), queue.ExecutionRef{ID: spec.Execution, OrganizationID: spec.Org,
+		WorkflowID: spec.Workflow}, plan.LoopBodies())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resume {
+		if r.ItemIndex != nil && *r.ItemIndex < 4 && r.NodeID != "loop" {
+			t.Errorf("the resume read node %s of batch %d", r.NodeID, *r.ItemIndex)
+		}
+	}
+	res := runStored(t, st, svc, spec, resume, nil)
 	if res.Status != engine.ExecutionSucceeded {
 		t.Fatalf("resumed: %s %s", res.Status, res.Error)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/concertmaster/concertmaster/engine"
-	"github.com/concertmaster/concertmaster/engine/actions"
-	"github.com/concertmaster/concertmaster/platform/storage"
 )
 
 // batchCSV generates orders whose notes hold quoted line breaks and commas, so batch boundaries fall right after
@@ -220,91 +217,5 @@ func TestBatchedLoopResumesAfterItsLastCheckpoint(t *testing.T) {
 	}
 	if p := engine.ProgressOf(recorded); p == nil || p.BatchesDone != 10 || p.Done != 500 {
 		t.Errorf("final progress %+v", p)
-	}
-}
-
-// generatedCSV streams rows orders (each with a quoted note holding a comma and a line break) without holding
-// them: the test's 200 MB file never exists in memory, nor in the repository.
-type generatedCSV struct {
-	next, rows int
-	buf        []byte
-}
-
-func (g *generatedCSV) Read(p []byte) (int, error) {
-	for len(g.buf) < len(p) && g.next <= g.rows {
-		if g.next == 0 {
-			g.buf = append(g.buf, "id,region,note,amount\n"...)
-		} else {
-			g.buf = fmt.Appendf(g.buf, "%d,%s,\"note %d with, comma\nand line\",%d\n", g.next,
-				[]string{"north", "south", "east"}[g.next%3], g.next, g.next%17)
-		}
-		g.next++
-	}
-	if len(g.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, g.buf)
-	g.buf = g.buf[n:]
-	return n, nil
-}
-
-// TestBatchedParseOfA200MBFileKeepsMemoryFlat stores a generated 200 MB CSV (4 million rows, in a temporary
-// directory) and runs it through parse in batches → loop → aggregate in this process, whose peak resident memory
-// (VmHWM) must stay under 250 MB: the file is read a batch at a time. It takes about half a minute.
-func TestBatchedParseOfA200MBFileKeepsMemoryFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and reads a 200 MB file")
-	}
-	env := newEnv(t)
-	ctx := context.Background()
-	big, err := storage.NewLocal(t.TempDir(), storage.LocalOptions{MaxBytes: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { big.Close() })
-	svc := env.services(env.factory(t, func(c *actions.ServicesConfig) { c.Files = big }))
-	const rows = 4_000_000
-	file, err := svc.Storage.Put(ctx, engine.NewFile{Name: "big.csv", ContentType: "text/csv"}, &generatedCSV{rows: rows})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if file.Size < 200_000_000 {
-		t.Fatalf("the file is %d bytes", file.Size)
-	}
-	checkpoints := 0
-	res := runDefinition(t, ctx, batchedDefinition(20_000, ""), svc, fmt.Sprintf(`{"body": {"upload": {"ref": %q}}}`, file.Ref),
-		engine.RunInput{Batches: engine.BatchRecorderFunc(func(context.Context, []engine.NodeRun) error {
-			checkpoints++
-			return nil
-		})})
-	if res.Status != engine.ExecutionSucceeded {
-		t.Fatalf("%s: %s", res.Status, res.Error)
-	}
-	var total []struct{ Rows, Amount float64 }
-	for _, r := range res.NodeRuns {
-		if r.NodeID == "total" {
-			_ = json.Unmarshal(r.Output, &total)
-		}
-	}
-	sum := 0.0
-	for _, g := range total {
-		sum += g.Rows
-	}
-	if sum != rows || checkpoints != rows/20_000 {
-		t.Errorf("%v rows in %d checkpoints, want %d in %d", sum, checkpoints, rows, rows/20_000)
-	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Skip("no /proc/self/status to read the peak memory from")
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
-			t.Logf("peak resident memory %d MB for a %d MB file", kb>>10, file.Size>>20)
-			if kb == 0 || kb > 250<<10 {
-				t.Errorf("peak resident memory %d kB, want under 250 MB", kb)
-			}
-		}
 	}
 }

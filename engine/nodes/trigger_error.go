@@ -100,7 +100,7 @@ const (
 	// ErrorCodeTimedOut: the execution ran past EXECUTION_TIMEOUT.
 	ErrorCodeTimedOut = "execution_timed_out"
 	// ErrorCodeExecutionFailed: the execution failed outside any node (a version that no longer compiles, trigger
-	// data that cannot be read, a worker it kept stopping).
+	// data that cannot be read, a worker it kept stopping, a job the queue gave up on).
 	ErrorCodeExecutionFailed = "execution_failed"
 )
 

@@ -141,8 +141,20 @@ func (m *Metrics) finished(exec Execution, status engine.ExecutionStatus, pass t
 	if m == nil {
 		return
 	}
-	m.finishedTotal.WithLabelValues(string(status)).Inc()
 	m.pass.WithLabelValues(string(status)).Observe(pass.Seconds())
+	m.ended(exec, status)
+}
+
+// GaveUp records the end of an execution failed because its job was given up: no pass finished it.
+func (m *Metrics) GaveUp(exec Execution) {
+	if m != nil {
+		m.ended(exec, engine.ExecutionFailed)
+	}
+}
+
+// ended counts an execution's new status and, unless it is waiting, its trigger-to-end latency.
+func (m *Metrics) ended(exec Execution, status engine.ExecutionStatus) {
+	m.finishedTotal.WithLabelValues(string(status)).Inc()
 	org, wf := m.orgs.Value(exec.OrganizationID.String()), m.workflows.Value(exec.WorkflowID.String())
 	m.byWorkflow.WithLabelValues(org, wf, string(status)).Inc()
 	if status != engine.ExecutionWaiting {

@@ -12,8 +12,13 @@ import (
 
 // ExecutionStore is the storage a worker needs; sql/store implements it.
 type ExecutionStore interface {
-	// ExecutionStart marks an execution running and returns it with the node runs recorded before.
+	// ExecutionStart marks an execution running and returns it; Execution.HasRuns says whether NodeRunsForResume
+	// may find runs recorded before.
 	ExecutionStart(ctx context.Context, id uuid.UUID) (Execution, StartOutcome, error)
+	// NodeRunsForResume loads the runs recorded before that a pass reuses (engine.RunInput.Recorded). bodies maps
+	// each loop-body node to its loop (engine.Plan.LoopBodies): the body runs of a batch its loop checkpointed are
+	// left unread, so that resuming a loop over a large file's batches costs the memory of one batch, not all.
+	NodeRunsForResume(ctx context.Context, ref ExecutionRef, bodies map[string]string) ([]engine.NodeRun, error)
 	// NodeRunRecord records one side-effecting node run at once, in its own transaction.
 	NodeRunRecord(ctx context.Context, ref ExecutionRef, run engine.NodeRun) error
 	// BatchRecord records a finished batch of a loop over batches, its runs and its checkpoint run, in one
@@ -23,6 +28,10 @@ type ExecutionStore interface {
 	// scheduling the continuation job of a waiting execution in it too. It reports false when the execution
 	// already had a final status.
 	ExecutionComplete(ctx context.Context, c Completion) (bool, error)
+	// ExecutionGiveUp fails an execution whose job is given up (its last attempt failed) with reason as its error,
+	// with the side effects of any failure (error workflows). It reports false when the execution had already
+	// finished; the execution returned carries its ids and creation time.
+	ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (Execution, bool, error)
 	// OrganizationRunningJobs counts the execution jobs of an organization that River has marked running in the
 	// processes other than the River client exceptClient, stopping at limit (the caller only needs to know whether
 	// the cap is passed).
@@ -45,8 +54,9 @@ type Execution struct {
 	RequestID string
 	// TraceParent is the W3C traceparent stored with the execution when tracing was on: the worker continues it.
 	TraceParent string
-	// Recorded holds the node runs recorded before (a crash, or a delay that parked the execution).
-	Recorded []engine.NodeRun
+	// HasRuns says the execution may have node runs recorded before (a crash, a delay that parked it, a retry
+	// from its failed node) for NodeRunsForResume to load; false when it has none.
+	HasRuns bool
 	// WasRunning says the execution was recorded as running when this pass started it: an earlier pass began it
 	// and did not finish (a worker shut down, say). Storage may leave it false for an execution whose earlier
 	// pass recorded nothing.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +24,10 @@ import (
 // errCanceledByUser is the cause given to an execution's context when someone cancels it, to tell that apart from
 // a worker shutting down (whose executions must resume elsewhere, not end).
 var errCanceledByUser = errors.New("execution canceled")
+
+// errInterrupted marks the error of a pass that stopped because its worker is stopping (or lost its liveness lock):
+// the execution resumes elsewhere.
+var errInterrupted = errors.New("interrupted")
 
 // errNotAlive is the cause given to the executions of a process that can no longer prove it is alive (SetAlive):
 // another process will soon take their jobs back, so they stop and resume there.
@@ -195,8 +200,68 @@ func (w *ExecuteWorker) SetAlive(alive bool) {
 	}
 }
 
-// Work implements river.Worker.
-func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
+// Work implements river.Worker. On the job's last attempt (River's MaxAttempts), a pass that would fail the job
+// fails the execution instead: River discards a job whose last attempt fails, and nothing would ever finish its
+// execution, left queued or running for good.
+func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) (err error) {
+	if job.Attempt < job.MaxAttempts {
+		return w.work(ctx, job)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			w.opts.Logger.Error("execution worker panicked on the job's last attempt", "execution_id", job.Args.ExecutionID,
+				"panic", p, "stack", string(debug.Stack()))
+			err = w.giveUp(ctx, job, fmt.Errorf("the worker stopped on an internal error: %v", p))
+		}
+	}()
+	err = w.work(ctx, job)
+	var snooze *river.JobSnoozeError
+	var cancel *river.JobCancelError
+	switch {
+	case err == nil, errors.As(err, &snooze), errors.As(err, &cancel):
+		return err
+	case errors.Is(err, errInterrupted):
+		// The pass stopped for the worker's sake (a shutdown, a lost liveness lock), not the execution's: hand the
+		// job back without spending the attempt, to resume elsewhere.
+		return river.JobSnooze(notAliveSnooze)
+	}
+	return w.giveUp(ctx, job, err)
+}
+
+// giveUp fails the execution of a job whose last attempt failed with cause, and cancels the job with cause. When
+// even that cannot be recorded (the database is away), the job is left to River, which discards it, and the
+// liveness sweeper fails the execution later (sql/store's WorkerLiveness).
+func (w *ExecuteWorker) giveUp(ctx context.Context, job *river.Job[ExecuteArgs], cause error) error {
+	reason := GaveUpReason(job.Attempt, cause.Error())
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	exec, changed, err := w.opts.Store.ExecutionGiveUp(ctx, job.Args.ExecutionID, reason)
+	if err != nil {
+		return fmt.Errorf("%w (recording the execution's failure failed too: %v)", cause, err)
+	}
+	if changed {
+		w.opts.Metrics.GaveUp(exec)
+		w.opts.Logger.Warn("execution failed: its job gave up", "execution_id", exec.ID, "workflow_id", exec.WorkflowID,
+			"organization_id", exec.OrganizationID, "attempts", job.Attempt, "error", cause)
+	}
+	return river.JobCancel(cause)
+}
+
+// GaveUpReason is the error of an execution failed because its job was given up after attempts, the last one
+// failing with lastError ("" when unknown).
+func GaveUpReason(attempts int, lastError string) string {
+	reason := "gave up after 1 attempt"
+	if attempts != 1 {
+		reason = fmt.Sprintf("gave up after %d attempts", attempts)
+	}
+	if lastError != "" {
+		reason += ": " + lastError
+	}
+	return reason
+}
+
+// work is one pass of Work.
+func (w *ExecuteWorker) work(ctx context.Context, job *river.Job[ExecuteArgs]) error {
 	fetched := time.Now()
 	if !w.alive() {
 		return river.JobSnooze(notAliveSnooze)
@@ -241,6 +306,13 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 			Error: "the workflow version cannot be run: " + err.Error()})
 	}
 
+	var recorded []engine.NodeRun
+	if exec.HasRuns {
+		if recorded, err = w.opts.Store.NodeRunsForResume(ctx, exec.Ref(), plan.LoopBodies()); err != nil {
+			return fmt.Errorf(errPrefixStart+"%s: %w", exec.ID, err)
+		}
+	}
+
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	defer w.track(exec.ID, cancel)()
@@ -262,7 +334,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 		Execution: engine.ExecutionInfo{ID: exec.ID.String(), WorkflowID: exec.WorkflowID.String(), Version: int64(exec.Version),
 			OrganizationID: exec.OrganizationID.String()},
 		Trigger:  exec.TriggerData,
-		Recorded: exec.Recorded,
+		Recorded: recorded,
 		Resumed:  resumeReason(job.Errors, exec),
 		Recorder: engine.RecorderFunc(func(ctx context.Context, run engine.NodeRun) error {
 			if run.Status == engine.NodeFailed && w.interrupted(runCtx) {
@@ -287,7 +359,7 @@ func (w *ExecuteWorker) Work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	if res.Status == engine.ExecutionCanceled && w.interrupted(runCtx) {
 		// The worker is shutting down (or River gave up on the job): leave the execution running so that the job's
 		// next attempt, on whichever worker, resumes it from its recorded runs.
-		return fmt.Errorf("execution %s interrupted: %w", exec.ID, context.Cause(runCtx))
+		return fmt.Errorf("execution %s %w: %w", exec.ID, errInterrupted, context.Cause(runCtx))
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})

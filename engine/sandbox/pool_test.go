@@ -53,13 +53,13 @@ func TestHostileProgramsEndWithTheirLimit(t *testing.T) {
 		limit   string
 		message string
 	}{
-		{`reduce range(1000000) as $i (null; [.])`, value.LimitDepth, "nested deeper than 128 levels"},
+		{`reduce range(1000000) as $i (null; [.])`, value.LimitDepth, "nested deeper than EVAL_MAX_DEPTH (128 levels)"},
 		{`("x" * 1000000000) | length`, value.LimitMemory, "more than 128 MiB of memory"},
 		{`def f: [f]; f`, value.LimitMemory, "more than 128 MiB of memory"},
 		{`[range(100000000)] | length`, value.LimitMemory, "more than 128 MiB of memory"},
 		{`def f: f; f`, value.LimitTime, "ran longer than 200ms"},
 		{`range(200000)`, value.LimitResults, "more than 100000 values"},
-		{`[range(1000000) | "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]`, value.LimitOutput, "larger than 8388608 bytes"},
+		{`[range(1000000) | "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]`, value.LimitOutput, "larger than EVAL_MAX_OUTPUT_BYTES (8388608 bytes)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.program, func(t *testing.T) {

@@ -276,15 +276,24 @@ func (r *runner) limitOf(cause error, req *jqRequest) error {
 
 // outputLimit words an encoding limit for the jq program's author.
 func outputLimit(err error, req *jqRequest) error {
+	return OutputLimit(err, req.MaxDepth, req.MaxBytes)
+}
+
+// OutputLimit words an error from encoding a jq program's results for the program's author, naming the limit
+// (EVAL_MAX_DEPTH, EVAL_MAX_OUTPUT_BYTES) it went past; other errors are returned as they are. Every way a jq
+// program runs (in a runner, or in process for the simplest programs) words it so.
+func OutputLimit(err error, maxDepth, maxBytes int) error {
 	var le *value.LimitError
 	if !errors.As(err, &le) {
 		return err
 	}
 	switch le.Limit {
 	case value.LimitDepth:
-		return &value.LimitError{Limit: le.Limit, Message: fmt.Sprintf("jq program built a value nested deeper than %d levels", req.MaxDepth)}
+		return &value.LimitError{Limit: le.Limit,
+			Message: fmt.Sprintf("jq program built a value nested deeper than EVAL_MAX_DEPTH (%d levels)", maxDepth)}
 	case value.LimitOutput:
-		return &value.LimitError{Limit: le.Limit, Message: fmt.Sprintf("jq program's output is larger than %d bytes", req.MaxBytes)}
+		return &value.LimitError{Limit: le.Limit,
+			Message: fmt.Sprintf("jq program's output is larger than EVAL_MAX_OUTPUT_BYTES (%d bytes)", maxBytes)}
 	}
 	return err
 }

@@ -20,7 +20,7 @@ func nodeDataRouteDescriptions() map[string]apiRoute {
 			Description: "The outputs pinned to nodes of the workflow's draft. Only a test run with pins=true uses them; triggered runs never do.",
 			Responses:   with(ok(nodedata.PinsJSON{}, "The pins."), st404)},
 		"PUT /api/v1/workflows/{id}/pins/{nodeID}": {Tag: tagNodeData, Summary: "Pin a node's output",
-			Description: "Pins any JSON (at most 256 KiB) as the node's output for test runs; replaces an earlier pin. Takes editing the workflow.",
+			Description: "Pins any JSON (at most 256 KiB) as the node's output for test runs, leaving on `port` (a condition's branch such as \"true\"; empty for the default output), so its children behind other ports are skipped as in a real run; replaces an earlier pin. A test run refuses (422, naming the node) a pin whose port the node does not have. Takes editing the workflow.",
 			Params:      nodeID, Body: nodedata.PinInput{},
 			Responses: with(ok(nodedata.PinJSON{}, "The pin."), st403, st404, st422)},
 		"DELETE /api/v1/workflows/{id}/pins/{nodeID}": {Tag: tagNodeData, Summary: "Unpin a node",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -260,7 +259,7 @@ func (s *Handlers) executionPage(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, f := range files {
 		page.Files = append(page.Files, views.ExecutionFile{URL: "/executions/" + exec.ID.String() + "/files/" + f.ID.String(),
-			Filename: f.Filename, Type: f.ContentType, Size: byteSize(f.Size)})
+			Filename: f.Filename, Type: f.ContentType, Size: httpx.HumanBytes(f.Size)})
 	}
 	mails, err := s.deps.Store.EmailDeliveryListForExecution(ctx, exec.OrganizationID, exec.ID)
 	if err != nil {
@@ -374,16 +373,6 @@ func prettyJSON(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return out.String()
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // cancelExecutionPage is POST /executions/{id}/cancel, the page twin of the API's cancel.

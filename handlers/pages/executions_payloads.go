@@ -2,7 +2,6 @@ package pages
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -26,11 +25,7 @@ func (s *Handlers) executionPayloadPage(w http.ResponseWriter, r *http.Request) 
 		s.PageError(w, r, err)
 		return
 	}
-	defer body.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "private, no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = io.Copy(w, body)
+	httpx.SendPayload(w, body)
 }
 
 // payloadView is the page's view of a value kept in the file storage, nil for a value held in its row.
@@ -39,6 +34,6 @@ func payloadView(execID uuid.UUID, raw json.RawMessage) *views.PayloadView {
 	if ref == nil {
 		return nil
 	}
-	return &views.PayloadView{Size: byteSize(ref.Size), Preview: ref.Preview,
+	return &views.PayloadView{Size: httpx.HumanBytes(ref.Size), Preview: ref.Preview,
 		URL: "/executions/" + execID.String() + "/payloads/" + ref.Key}
 }

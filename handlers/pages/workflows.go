@@ -202,7 +202,8 @@ func (s *Handlers) renderWorkflow(w http.ResponseWriter, r *http.Request, id uui
 	wf := o.Workflow
 	page := views.WorkflowPage{ID: wf.ID.String(), Name: wf.Name, Description: wf.Description, Version: wf.Version,
 		Status: workflowStatus(wf), Active: wf.Active, Archived: wf.ArchivedAt != nil, Notice: notice,
-		CanEdit: o.Access.Edit, CanRun: o.Access.Run, CanArchive: o.Access.Archive, CanDuplicate: o.Access.Duplicate}
+		CanEdit: o.Access.Edit, CanRun: o.Access.Run, CanArchive: o.Access.Archive, CanDuplicate: o.Access.Duplicate,
+		CanCreateCredentials: o.Access.CreateIntegrations}
 	if o.NextRunAt != nil && wf.Active {
 		page.NextRun = views.Stamp(*o.NextRunAt)
 	}

@@ -946,49 +946,6 @@ func (q *Queries) NodeRunList(ctx context.Context, arg NodeRunListParams) ([]Nod
 	return items, nil
 }
 
-const nodeRunsForResume = `-- name: NodeRunsForResume :many
-SELECT id, organization_id, execution_id, node_id, node_type, status, attempt, item_index, port, input, output, error, started_at, finished_at, created_at, updated_at, ran_again FROM node_executions WHERE execution_id = $1
-`
-
-// NodeRunsForResume loads what a worker must not run again.
-func (q *Queries) NodeRunsForResume(ctx context.Context, executionID uuid.UUID) ([]NodeExecution, error) {
-	rows, err := q.db.Query(ctx, nodeRunsForResume, executionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []NodeExecution{}
-	for rows.Next() {
-		var i NodeExecution
-		if err := rows.Scan(
-			&i.ID,
-			&i.OrganizationID,
-			&i.ExecutionID,
-			&i.NodeID,
-			&i.NodeType,
-			&i.Status,
-			&i.Attempt,
-			&i.ItemIndex,
-			&i.Port,
-			&i.Input,
-			&i.Output,
-			&i.Error,
-			&i.StartedAt,
-			&i.FinishedAt,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.RanAgain,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const runNumbersReserve = `-- name: RunNumbersReserve :many
 INSERT INTO workflow_run_counters (workflow_id, organization_id, last_number)
 SELECT unnest($1::uuid[]), unnest($2::uuid[]), unnest($3::bigint[])

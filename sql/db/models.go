@@ -459,6 +459,7 @@ type WorkflowNodePin struct {
 	Data           json.RawMessage
 	UpdatedBy      *uuid.UUID
 	UpdatedAt      time.Time
+	Port           string
 }
 
 type WorkflowPermission struct {

@@ -55,7 +55,7 @@ func (q *Queries) WorkflowNodePinDelete(ctx context.Context, arg WorkflowNodePin
 }
 
 const workflowNodePinList = `-- name: WorkflowNodePinList :many
-SELECT node_id, data, updated_by, updated_at FROM workflow_node_pins
+SELECT node_id, port, data, updated_by, updated_at FROM workflow_node_pins
 WHERE organization_id = $1 AND workflow_id = $2
 ORDER BY node_id
 `
@@ -67,6 +67,7 @@ type WorkflowNodePinListParams struct {
 
 type WorkflowNodePinListRow struct {
 	NodeID    string
+	Port      string
 	Data      json.RawMessage
 	UpdatedBy *uuid.UUID
 	UpdatedAt time.Time
@@ -85,6 +86,7 @@ func (q *Queries) WorkflowNodePinList(ctx context.Context, arg WorkflowNodePinLi
 		var i WorkflowNodePinListRow
 		if err := rows.Scan(
 			&i.NodeID,
+			&i.Port,
 			&i.Data,
 			&i.UpdatedBy,
 			&i.UpdatedAt,
@@ -100,41 +102,45 @@ func (q *Queries) WorkflowNodePinList(ctx context.Context, arg WorkflowNodePinLi
 }
 
 const workflowNodePinSet = `-- name: WorkflowNodePinSet :one
-INSERT INTO workflow_node_pins (organization_id, workflow_id, node_id, data, updated_by, updated_at)
-VALUES ($1, $2, $3, $4, $5, now())
+INSERT INTO workflow_node_pins (organization_id, workflow_id, node_id, port, data, updated_by, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, now())
 ON CONFLICT (workflow_id, node_id) DO UPDATE
-SET data = EXCLUDED.data, updated_by = EXCLUDED.updated_by, updated_at = now()
+SET port = EXCLUDED.port, data = EXCLUDED.data, updated_by = EXCLUDED.updated_by, updated_at = now()
 WHERE workflow_node_pins.organization_id = EXCLUDED.organization_id
-RETURNING node_id, data, updated_by, updated_at
+RETURNING node_id, port, data, updated_by, updated_at
 `
 
 type WorkflowNodePinSetParams struct {
 	OrganizationID uuid.UUID
 	WorkflowID     uuid.UUID
 	NodeID         string
+	Port           string
 	Data           json.RawMessage
 	UpdatedBy      *uuid.UUID
 }
 
 type WorkflowNodePinSetRow struct {
 	NodeID    string
+	Port      string
 	Data      json.RawMessage
 	UpdatedBy *uuid.UUID
 	UpdatedAt time.Time
 }
 
-// WorkflowNodePinSet pins a node's output, or replaces the data pinned before.
+// WorkflowNodePinSet pins a node's output and the port it leaves on, or replaces what was pinned before.
 func (q *Queries) WorkflowNodePinSet(ctx context.Context, arg WorkflowNodePinSetParams) (WorkflowNodePinSetRow, error) {
 	row := q.db.QueryRow(ctx, workflowNodePinSet,
 		arg.OrganizationID,
 		arg.WorkflowID,
 		arg.NodeID,
+		arg.Port,
 		arg.Data,
 		arg.UpdatedBy,
 	)
 	var i WorkflowNodePinSetRow
 	err := row.Scan(
 		&i.NodeID,
+		&i.Port,
 		&i.Data,
 		&i.UpdatedBy,
 		&i.UpdatedAt,

@@ -176,10 +176,6 @@ SELECT * FROM node_executions
 WHERE execution_id = @execution_id AND organization_id = @organization_id
 ORDER BY started_at NULLS LAST, created_at, item_index NULLS FIRST;
 
--- name: NodeRunsForResume :many
--- NodeRunsForResume loads what a worker must not run again.
-SELECT * FROM node_executions WHERE execution_id = @execution_id;
-
 -- name: ExecutionLoad :one
 -- ExecutionLoad reads what a worker needs to run an execution, without writing: the common start of an execution
 -- costs no commit (ExecutionMarkRunning records it later, in groups).

@@ -1,18 +1,18 @@
 -- name: WorkflowNodePinList :many
 -- WorkflowNodePinList returns every pinned node output of a workflow's draft, for the editor and for a test run
 -- that uses pins.
-SELECT node_id, data, updated_by, updated_at FROM workflow_node_pins
+SELECT node_id, port, data, updated_by, updated_at FROM workflow_node_pins
 WHERE organization_id = @organization_id AND workflow_id = @workflow_id
 ORDER BY node_id;
 
 -- name: WorkflowNodePinSet :one
--- WorkflowNodePinSet pins a node's output, or replaces the data pinned before.
-INSERT INTO workflow_node_pins (organization_id, workflow_id, node_id, data, updated_by, updated_at)
-VALUES (@organization_id, @workflow_id, @node_id, @data, @updated_by, now())
+-- WorkflowNodePinSet pins a node's output and the port it leaves on, or replaces what was pinned before.
+INSERT INTO workflow_node_pins (organization_id, workflow_id, node_id, port, data, updated_by, updated_at)
+VALUES (@organization_id, @workflow_id, @node_id, @port, @data, @updated_by, now())
 ON CONFLICT (workflow_id, node_id) DO UPDATE
-SET data = EXCLUDED.data, updated_by = EXCLUDED.updated_by, updated_at = now()
+SET port = EXCLUDED.port, data = EXCLUDED.data, updated_by = EXCLUDED.updated_by, updated_at = now()
 WHERE workflow_node_pins.organization_id = EXCLUDED.organization_id
-RETURNING node_id, data, updated_by, updated_at;
+RETURNING node_id, port, data, updated_by, updated_at;
 
 -- name: WorkflowNodePinDelete :execrows
 -- WorkflowNodePinDelete unpins a node.

@@ -260,19 +260,52 @@ func (s *Store) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.Executi
 		WasRunning: row.PreviousStatus == StatusRunning, RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent),
 	}
 	// Even a queued execution may have runs to resume from: a retry from its failed node carries them over.
-	{
-		rows, err := s.q.NodeRunsForResume(ctx, id)
-		if err != nil {
-			return queue.Execution{}, queue.AlreadyFinished, interpret(err, "node runs")
-		}
-		for _, r := range rows {
-			started.Recorded = append(started.Recorded, nodeRunFromRow(r))
-		}
-	}
-	if err := s.resolveStarted(ctx, &started); err != nil {
+	started.HasRuns = true
+	if started.TriggerData, err = s.resolve(ctx, started.OrganizationID, started.TriggerData); err != nil {
 		return queue.Execution{}, queue.AlreadyFinished, err
 	}
 	return started, queue.Started, nil
+}
+
+// nodeRunsForResume selects an execution's runs as a resuming pass reuses them: without their inputs, which no pass
+// reads, and without the runs of a loop body ($2 its nodes, $3 their loops) in a batch that its loop checkpointed
+// (a run of the loop with the batch's item index on port batch). A loop over a million-row file's batches so
+// resumes with the runs of the batch it was in, not the inputs and outputs of every batch before.
+const nodeRunsForResume = `WITH body AS (
+    SELECT * FROM unnest($2::text[], $3::text[]) AS b(node_id, loop_id)
+), checkpointed AS (
+    SELECT b.node_id, c.item_index FROM body b
+    JOIN node_executions c ON c.execution_id = $1 AND c.node_id = b.loop_id AND c.port = 'batch'
+        AND c.status = 'succeeded' AND c.item_index IS NOT NULL
+)
+SELECT r.node_id, r.node_type, r.status, r.attempt, r.item_index, r.port, r.output, r.error, r.started_at,
+    r.finished_at, r.ran_again
+FROM node_executions r
+WHERE r.execution_id = $1 AND NOT EXISTS (
+    SELECT 1 FROM checkpointed k WHERE k.node_id = r.node_id AND k.item_index = r.item_index)`
+
+// NodeRunsForResume implements queue.ExecutionStore: the runs a resuming pass reuses (nodeRunsForResume), their
+// offloaded outputs read back.
+func (s *Store) NodeRunsForResume(ctx context.Context, e queue.ExecutionRef, bodies map[string]string) ([]engine.NodeRun, error) {
+	nodes := make([]string, 0, len(bodies))
+	loops := make([]string, 0, len(bodies))
+	for node, loop := range bodies {
+		nodes, loops = append(nodes, node), append(loops, loop)
+	}
+	rows, err := s.pool.Query(ctx, nodeRunsForResume, e.ID, nodes, loops)
+	if err != nil {
+		return nil, interpret(err, "node runs")
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (engine.NodeRun, error) {
+		var r db.NodeExecution
+		err := row.Scan(&r.NodeID, &r.NodeType, &r.Status, &r.Attempt, &r.ItemIndex, &r.Port, &r.Output, &r.Error,
+			&r.StartedAt, &r.FinishedAt, &r.RanAgain)
+		return nodeRunFromRow(r), err
+	})
+	if err != nil {
+		return nil, interpret(err, "node runs")
+	}
+	return runs, s.resolveRuns(ctx, e.OrganizationID, runs)
 }
 
 // NodeRunRecord records one node run at once, in its own transaction: side-effecting nodes are recorded the moment
@@ -383,6 +416,28 @@ func (s *Store) executionComplete(ctx context.Context, c queue.Completion) (bool
 		return s.notifyTx(ctx, tx, []ExecutionEvent{event})
 	})
 	return changed, err
+}
+
+// ExecutionGiveUp fails an execution that its job can no longer run (River gave up on the job, or it was cancelled
+// in the job queue) with reason as its error: the failure is recorded like any other, its error workflows start in
+// the same transaction, and the notification evaluator and the statistics rollup read it from the row. It returns
+// the execution and whether this call ended it (false when it had already finished).
+func (s *Store) ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (queue.Execution, bool, error) {
+	row, err := s.q.ExecutionLoad(ctx, id)
+	if err == pgx.ErrNoRows {
+		return queue.Execution{}, false, nil // deleted meanwhile
+	}
+	if err != nil {
+		return queue.Execution{}, false, interpret(err, "execution")
+	}
+	exec := queue.Execution{ID: row.ID, OrganizationID: row.OrganizationID, WorkflowID: row.WorkflowID,
+		WorkflowVersionID: row.WorkflowVersionID, Version: row.Version, TriggerKind: row.TriggerKind, CreatedAt: row.CreatedAt}
+	if row.Status != StatusQueued && row.Status != StatusRunning && row.Status != StatusWaiting {
+		return exec, false, nil
+	}
+	changed, err := s.executionComplete(ctx, queue.Completion{Execution: exec.Ref(), Status: engine.ExecutionFailed,
+		Error: reason})
+	return exec, changed, err
 }
 
 // WorkflowDefinition returns the definition of a workflow version, for workers; versions never change, so

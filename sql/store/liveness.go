@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jonboulle/clockwork"
 
@@ -62,6 +63,9 @@ type LivenessConfig struct {
 	RescueAfter time.Duration
 	// OnAlive is told when the process stops proving that it is alive (false) and when it proves it again (true).
 	OnAlive func(alive bool)
+	// OnGaveUp is told of each execution the sweeper failed because the job queue gave up on its job (the
+	// workers' metrics count it).
+	OnGaveUp func(queue.Execution)
 }
 
 // WorkerLiveness is the liveness of one worker process and, when elected, the sweep of every process's jobs (see
@@ -69,6 +73,7 @@ type LivenessConfig struct {
 // it gives exists, and released when it stops (or the process dies).
 type WorkerLiveness struct {
 	*service.Loop
+	store      *Store
 	connConfig *pgx.ConnConfig
 	logger     *slog.Logger
 	clock      clockwork.Clock
@@ -85,6 +90,8 @@ type WorkerLiveness struct {
 	sweeping  bool
 	// missingSince holds when the sweeper first saw each client with running jobs without its lock.
 	missingSince map[string]time.Time
+	// givenUpFrom is where the sweeper's next look for given-up jobs starts (finalized_at); zero looks at all.
+	givenUpFrom time.Time
 }
 
 // NewWorkerLiveness connects, takes the process's liveness lock and returns the service, whose ClientID the
@@ -93,7 +100,7 @@ func (s *Store) NewWorkerLiveness(ctx context.Context, arch *service.Archetype, 
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = DefaultWorkerRescueAfter
 	}
-	l := &WorkerLiveness{connConfig: s.pool.Config().ConnConfig, logger: arch.Logger, clock: arch.Clock, cfg: cfg,
+	l := &WorkerLiveness{store: s, connConfig: s.pool.Config().ConnConfig, logger: arch.Logger, clock: arch.Clock, cfg: cfg,
 		alive: true, missingSince: map[string]time.Time{}}
 	l.Loop = service.NewLoop(l.run)
 	host, _ := os.Hostname()
@@ -252,6 +259,10 @@ func (l *WorkerLiveness) sweep(ctx context.Context) error {
 			return nil
 		}
 		clear(l.missingSince)
+		l.givenUpFrom = time.Time{}
+	}
+	if err := l.failGivenUp(ctx); err != nil {
+		l.logger.Warn("failing the executions of given-up jobs failed", "error", err)
 	}
 	gone, err := l.goneClients(ctx)
 	if err != nil {
@@ -344,4 +355,68 @@ func livenessKey(clientID string) (int64, bool) {
 		return 0, false
 	}
 	return int64(key), true
+}
+
+// givenUpMargin is how far back of the last look the sweeper looks again for given-up jobs: a job finalized in a
+// transaction that committed after the look is found by the next one.
+const givenUpMargin = time.Minute
+
+// failGivenUp fails the unfinished executions whose job River will never run again: discarded after its last
+// attempt (a pass that panicked or never returned on it, or whose failure could not be recorded: the worker fails
+// the execution itself when it can, see queue.ExecuteWorker.Work), or cancelled in the job monitor. Those
+// executions would otherwise stay queued, running or waiting for good. They fail like any other, their error
+// workflows and notifications included. The jobs are found through River's index of finalized jobs, from where the
+// last look started (less a margin); a newly elected sweeper looks at all River keeps.
+func (l *WorkerLiveness) failGivenUp(ctx context.Context) error {
+	var now time.Time
+	if err := l.conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return err
+	}
+	rows, err := l.conn.Query(ctx, `SELECT e.id, j.state, j.attempt, coalesce(j.errors[array_upper(j.errors, 1)]->>'error', '')
+		FROM river_job j JOIN workflow_executions e ON e.id = (j.args->>'execution_id')::uuid
+		WHERE j.kind = $1 AND j.state IN ('discarded', 'cancelled') AND j.finalized_at >= $2
+		  AND e.status IN ('queued', 'running', 'waiting')`, queue.ExecuteArgs{}.Kind(), l.givenUpFrom)
+	if err != nil {
+		return err
+	}
+	type givenUp struct {
+		id      uuid.UUID
+		state   string
+		attempt int
+		lastErr string
+	}
+	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (givenUp, error) {
+		var g givenUp
+		err := row.Scan(&g.id, &g.state, &g.attempt, &g.lastErr)
+		return g, err
+	})
+	if err != nil {
+		return err
+	}
+	var failed error
+	for _, g := range jobs {
+		reason := queue.GaveUpReason(g.attempt, g.lastErr)
+		if g.state == "cancelled" {
+			reason = "its job was cancelled in the job queue"
+			if g.lastErr != "" {
+				reason += ": " + g.lastErr
+			}
+		}
+		exec, changed, err := l.store.ExecutionGiveUp(ctx, g.id, reason)
+		if err != nil {
+			failed = errors.Join(failed, fmt.Errorf("execution %s: %w", g.id, err))
+			continue
+		}
+		if changed {
+			l.logger.Warn("execution failed: the job queue gave up on its job", "execution_id", exec.ID,
+				"workflow_id", exec.WorkflowID, "organization_id", exec.OrganizationID, "job_state", g.state, "error", reason)
+			if l.cfg.OnGaveUp != nil {
+				l.cfg.OnGaveUp(exec)
+			}
+		}
+	}
+	if failed == nil {
+		l.givenUpFrom = now.Add(-givenUpMargin) // else the next look starts where this one did
+	}
+	return failed
 }

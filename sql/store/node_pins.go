@@ -12,9 +12,10 @@ import (
 )
 
 // NodePin is a node output pinned in the editor: the draft's data a test run that asks for pins feeds downstream
-// instead of running the node.
+// instead of running the node, leaving on Port ("" the default port; a branch of a condition).
 type NodePin struct {
 	NodeID    string
+	Port      string
 	Data      json.RawMessage
 	UpdatedBy *uuid.UUID
 	UpdatedAt time.Time
@@ -28,19 +29,19 @@ func (s *Store) NodePinList(ctx context.Context, orgID, workflowID uuid.UUID) ([
 	}
 	out := make([]NodePin, len(rows))
 	for i, r := range rows {
-		out[i] = NodePin{NodeID: r.NodeID, Data: r.Data, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}
+		out[i] = NodePin{NodeID: r.NodeID, Port: r.Port, Data: r.Data, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}
 	}
 	return out, nil
 }
 
-// NodePinSet pins data to a node of a workflow, replacing what was pinned.
-func (s *Store) NodePinSet(ctx context.Context, orgID, workflowID uuid.UUID, nodeID string, data json.RawMessage, by *uuid.UUID) (NodePin, error) {
+// NodePinSet pins data to a node of a workflow, leaving on port, replacing what was pinned.
+func (s *Store) NodePinSet(ctx context.Context, orgID, workflowID uuid.UUID, nodeID, port string, data json.RawMessage, by *uuid.UUID) (NodePin, error) {
 	r, err := s.q.WorkflowNodePinSet(ctx, db.WorkflowNodePinSetParams{OrganizationID: orgID, WorkflowID: workflowID,
-		NodeID: nodeID, Data: data, UpdatedBy: by})
+		NodeID: nodeID, Port: port, Data: data, UpdatedBy: by})
 	if err != nil {
 		return NodePin{}, interpret(err, "pinned data")
 	}
-	return NodePin{NodeID: r.NodeID, Data: r.Data, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}, nil
+	return NodePin{NodeID: r.NodeID, Port: r.Port, Data: r.Data, UpdatedBy: r.UpdatedBy, UpdatedAt: r.UpdatedAt}, nil
 }
 
 // NodePinDelete unpins a node; NotFound when it had no pin.

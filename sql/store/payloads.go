@@ -298,12 +298,3 @@ func (s *Store) payloadsForCreate(ctx context.Context, q *db.Queries, in *NewExe
 	}
 	return s.claimCarried(ctx, q, in.OrganizationID, in.ID, carried, runs)
 }
-
-// resolveStarted gives a starting execution its full trigger data and recorded runs.
-func (s *Store) resolveStarted(ctx context.Context, e *queue.Execution) error {
-	var err error
-	if e.TriggerData, err = s.resolve(ctx, e.OrganizationID, e.TriggerData); err != nil {
-		return err
-	}
-	return s.resolveRuns(ctx, e.OrganizationID, e.Recorded)
-}

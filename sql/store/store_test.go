@@ -3,6 +3,9 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +195,57 @@ func waitListening(t *testing.T, st *store.Store) {
 	t.Fatal("the event listener did not connect")
 }
 
+// TestNodeRunsForResumeLeavesCheckpointedBatchesUnread records a loop over batches that checkpointed batch 0 and
+// was in batch 1 (its side effect recorded), beside a plain loop whose item 0 ran: the runs to resume from are the
+// checkpoint, batch 1's side effect and the plain loop's item, without inputs; batch 0's body is left unread.
+func TestNodeRunsForResumeLeavesCheckpointedBatchesUnread(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	wf := b.workflow(t)
+	head, _ := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	exec, err := b.store.ExecutionCreate(ctx, store.SystemActor, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+		WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual", CreatedBy: &b.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := queue.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
+	now := time.Now()
+	run := func(node string, item int, port, output string) engine.NodeRun {
+		return engine.NodeRun{NodeID: node, Type: "transform.data", Status: engine.NodeSucceeded, Attempt: 1, ItemIndex: &item,
+			Port: port, Input: json.RawMessage(`{"items": [1, 2, 3]}`), Output: json.RawMessage(output), StartedAt: now, FinishedAt: now}
+	}
+	if err := b.store.BatchRecord(ctx, ref, []engine.NodeRun{run("part", 0, "", `{"n": 0}`), run("post", 0, "", `{"ok": 0}`),
+		run("loop", 0, engine.PortBatch, `{"batch": 0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []engine.NodeRun{run("post", 1, "", `{"ok": 1}`), run("shape", 0, "", `{"shaped": 0}`)} {
+		if err := b.store.NodeRunRecord(ctx, ref, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bodies := map[string]string{"part": "loop", "post": "loop", "shape": "each"}
+	recorded, err := b.store.NodeRunsForResume(ctx, ref, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recorded {
+		got = append(got, fmt.Sprintf("%s#%d %s", r.NodeID, *r.ItemIndex, r.Output))
+		if r.Input != nil {
+			t.Errorf("%s#%d was read with its input", r.NodeID, *r.ItemIndex)
+		}
+	}
+	sort.Strings(got)
+	if want := []string{`loop#0 {"batch": 0}`, `post#1 {"ok": 1}`, `shape#0 {"shaped": 0}`}; !slices.Equal(got, want) {
+		t.Errorf("runs to resume from %q, want %q", got, want)
+	}
+	// Without the plan's bodies nothing is left out.
+	if all, err := b.store.NodeRunsForResume(ctx, ref, nil); err != nil || len(all) != 5 {
+		t.Errorf("without bodies: %d runs, %v", len(all), err)
+	}
+}
+
 func TestExecutionLifecycle(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -204,7 +258,7 @@ func TestExecutionLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, outcome, err := b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || outcome != queue.Started || len(started.Recorded) != 0 || started.WasRunning {
+	if err != nil || outcome != queue.Started || started.WasRunning {
 		t.Fatalf("start: %+v %v %v", started, outcome, err)
 	}
 	ref := queue.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
@@ -216,9 +270,13 @@ func TestExecutionLifecycle(t *testing.T) {
 	}
 	// A crash: the job runs again and finds the recorded side effect.
 	started, outcome, err = b.store.ExecutionStart(ctx, exec.ID)
-	if err != nil || outcome != queue.Started || len(started.Recorded) != 1 || started.Recorded[0].NodeID != "mail" || started.Recorded[0].Attempt != 2 ||
-		started.Recorded[0].RanAgain != queue.ResumedWorkerStopped || !started.WasRunning {
+	if err != nil || outcome != queue.Started || !started.HasRuns || !started.WasRunning {
 		t.Fatalf("resume: %+v %v %v", started, outcome, err)
+	}
+	recorded, err := b.store.NodeRunsForResume(ctx, ref, nil)
+	if err != nil || len(recorded) != 1 || recorded[0].NodeID != "mail" || recorded[0].Attempt != 2 ||
+		recorded[0].RanAgain != queue.ResumedWorkerStopped || string(recorded[0].Output) != `{"sent": true}` || recorded[0].Input != nil {
+		t.Fatalf("runs to resume from: %+v %v", recorded, err)
 	}
 	idx := 0
 	resume := time.Now().Add(time.Hour)

@@ -98,6 +98,11 @@ func (w *WorkerWrites) ExecutionStart(ctx context.Context, id uuid.UUID) (queue.
 		RequestID: deref(row.RequestID), TraceParent: deref(row.TraceParent)}, queue.Started, nil
 }
 
+// NodeRunsForResume implements queue.ExecutionStore.
+func (w *WorkerWrites) NodeRunsForResume(ctx context.Context, ref queue.ExecutionRef, bodies map[string]string) ([]engine.NodeRun, error) {
+	return w.store.NodeRunsForResume(ctx, ref, bodies)
+}
+
 // NodeRunRecord implements queue.ExecutionStore: at once, in its own transaction.
 func (w *WorkerWrites) NodeRunRecord(ctx context.Context, ref queue.ExecutionRef, run engine.NodeRun) error {
 	return w.store.NodeRunRecord(ctx, ref, run)
@@ -116,6 +121,11 @@ func (w *WorkerWrites) OrganizationRunningJobs(ctx context.Context, org uuid.UUI
 // WorkflowDefinition implements queue.ExecutionStore.
 func (w *WorkerWrites) WorkflowDefinition(ctx context.Context, versionID uuid.UUID) (json.RawMessage, error) {
 	return w.store.WorkflowDefinition(ctx, versionID)
+}
+
+// ExecutionGiveUp implements queue.ExecutionStore: at once, in its own transaction (a rare path).
+func (w *WorkerWrites) ExecutionGiveUp(ctx context.Context, id uuid.UUID, reason string) (queue.Execution, bool, error) {
+	return w.store.ExecutionGiveUp(ctx, id, reason)
 }
 
 // ExecutionComplete implements queue.ExecutionStore, grouping final statuses with other workers' ones.

@@ -19,9 +19,10 @@ import (
 	"github.com/concertmaster/concertmaster/sql/store"
 )
 
-// PinJSON is one node's pinned output.
+// PinJSON is one node's pinned output and the output port it leaves on ("" the default port).
 type PinJSON struct {
 	NodeID    string          `json:"node_id"`
+	Port      string          `json:"port"`
 	Data      json.RawMessage `json:"data"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }
@@ -31,9 +32,12 @@ type PinsJSON struct {
 	Items []PinJSON `json:"items"`
 }
 
-// PinInput is the body of PUT /api/v1/workflows/{id}/pins/{nodeID}: the output to pin (any JSON, at most 256 KiB).
+// PinInput is the body of PUT /api/v1/workflows/{id}/pins/{nodeID}: the output to pin (any JSON, at most 256 KiB)
+// and the output port it leaves on: a branch of a condition ("true", a switch's case), "" or left out for the
+// default port of a node that does not branch.
 type PinInput struct {
-	Data json.RawMessage `json:"data" validate:"required"` // the tag documents; app validates
+	Data json.RawMessage `json:"data" validate:"required"` // the tags document; app validates
+	Port string          `json:"port,omitempty" validate:"max=200"`
 }
 
 // NodeDataJSON is one node's latest run in the last test run.
@@ -76,7 +80,7 @@ type Handlers struct {
 }
 
 func pinJSON(p store.NodePin) PinJSON {
-	return PinJSON{NodeID: p.NodeID, Data: p.Data, UpdatedAt: p.UpdatedAt}
+	return PinJSON{NodeID: p.NodeID, Port: p.Port, Data: p.Data, UpdatedAt: p.UpdatedAt}
 }
 
 // Pins is GET /api/v1/workflows/{id}/pins: every pinned node output of the draft, for anyone who may see it.
@@ -98,7 +102,8 @@ func (s *Handlers) Pins(w http.ResponseWriter, r *http.Request) {
 	httpx.Respond(w, http.StatusOK, out)
 }
 
-// Pin is PUT /api/v1/workflows/{id}/pins/{nodeID} {data}: pins a node's output; it takes editing the workflow.
+// Pin is PUT /api/v1/workflows/{id}/pins/{nodeID} {data, port}: pins a node's output; it takes editing the
+// workflow.
 func (s *Handlers) Pin(w http.ResponseWriter, r *http.Request) {
 	id, err := httpx.PathID(r, "id")
 	if err != nil {
@@ -110,7 +115,7 @@ func (s *Handlers) Pin(w http.ResponseWriter, r *http.Request) {
 		s.Problem(w, r, err)
 		return
 	}
-	p, err := s.App.NodeData.Pin(r.Context(), s.Caller(r), id, r.PathValue("nodeID"), in.Data)
+	p, err := s.App.NodeData.Pin(r.Context(), s.Caller(r), id, r.PathValue("nodeID"), in.Port, in.Data)
 	if err != nil {
 		s.Problem(w, r, err)
 		return

@@ -7,7 +7,6 @@
 package payloads
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/concertmaster/concertmaster/app"
@@ -32,9 +31,5 @@ func (h *Handlers) Get(w http.ResponseWriter, r *http.Request) {
 		h.Problem(w, r, err)
 		return
 	}
-	defer body.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "private, no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = io.Copy(w, body)
+	httpx.SendPayload(w, body)
 }

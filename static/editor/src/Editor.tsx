@@ -22,6 +22,7 @@ import { CanvasContext, nodeTypes, type CanvasInfo } from "./canvasNode";
 import {
   connectionProblem,
   defaultConfig,
+  drawnPorts,
   estimatedSize,
   freeSpot,
   isTrigger,
@@ -36,7 +37,7 @@ import {
   type CmEdge,
   type CmNode,
 } from "./definition";
-import { TestRunDialog, VersionsDialog, WebhookDialog } from "./dialogs";
+import { KindBadge, runLabel, TestRunDialog, VersionsDialog, WebhookDialog } from "./dialogs";
 import { copySelection, parseFragment, pasteFragment } from "./clipboard";
 import { TIDY_UP, type Flags } from "./flags";
 import { hintsFor } from "./hints";
@@ -66,6 +67,8 @@ export interface EditorProps {
   workflowId: string;
   canEdit: boolean;
   canRun: boolean;
+  /** Whether the viewer may create integrations ("Create new…" in a credential picker). */
+  canCreateCredentials: boolean;
   /** The canvas's feature flags, as the page passed them. */
   flags: Flags;
   /** An execution whose node data to show at start ("debug in editor"); else the last test run's is shown. */
@@ -115,7 +118,7 @@ type FlowNode = CmNode | NoteNode;
 /** Roughly half a node's size, so that a dropped node lands centred under the pointer. */
 const NODE_HALF = { x: 95, y: 28 };
 
-function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }: EditorProps) {
+function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, flags, debugExecution }: EditorProps) {
   const rf = useReactFlow<CmNode, CmEdge>();
   const theme = useTheme();
   const rootRef = useRef<HTMLDivElement>(null);
@@ -206,9 +209,11 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
     };
   }, [api, workflowId]);
 
-  // "Create new…" in a credential picker: the new integration joins the pickers' choices at once.
+  // "Create new…" in a credential picker: the new integration joins the pickers' choices at once. Offered (enabled)
+  // only to those who may create integrations.
   const credentials = useMemo<CredentialActions>(
     () => ({
+      canCreate: canCreateCredentials,
       kinds: () => api.integrationKinds(),
       create: async (input) => {
         const created = await api.createIntegration(input);
@@ -217,7 +222,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
         return created;
       },
     }),
-    [api, store, say],
+    [api, store, say, canCreateCredentials],
   );
 
   const definition = useMemo(() => definitionOf({ graph, base }), [graph, base]);
@@ -733,9 +738,10 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
   const statuses = useMemo(() => (run ? nodeStatuses(run.execution) : null), [run]);
   const runs = useMemo(() => latestRuns(run?.execution ?? null), [run]);
   const invalid = useMemo(() => new Set(problems.map((p) => p.node_id).filter((x): x is string => !!x)), [problems]);
+  const pinned = useMemo(() => new Map(Object.entries(nodeData.pins).map(([id, p]) => [id, p.port])), [nodeData.pins]);
   const canvasInfo = useMemo<CanvasInfo>(
-    () => ({ types: typeIndex, statuses, invalid, onAddAfter: canEdit ? openPicker : undefined }),
-    [typeIndex, statuses, invalid, canEdit, openPicker],
+    () => ({ types: typeIndex, statuses, invalid, pinned, onAddAfter: canEdit ? openPicker : undefined }),
+    [typeIndex, statuses, invalid, pinned, canEdit, openPicker],
   );
 
   const hints = useCallback(
@@ -872,7 +878,20 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
         )}
         {run && (
           <span className="cm-runbar" data-run-status={run.execution?.status ?? "queued"}>
-            Test run:{" "}
+            {run.execution && run.execution.kind !== "test" ? "Run" : "Test run"}
+            {run.execution && (
+              <>
+                {" "}
+                <code data-run-number>{runLabel(run.execution)}</code>
+                {run.execution.kind !== "test" && (
+                  <>
+                    {" "}
+                    <KindBadge kind={run.execution.kind} />
+                  </>
+                )}
+              </>
+            )}
+            :{" "}
             <strong>
               {run.execution?.status ?? "queued"}
               {run.live && !FINAL_STATUSES.has(run.execution?.status ?? "") ? "…" : ""}
@@ -942,8 +961,9 @@ function EditorInner({ api, workflowId, canEdit, canRun, flags, debugExecution }
             narrow={narrow}
             input={selectedInput}
             output={runs.get(selectedNode.id)?.output ?? undefined}
+            outputPort={runs.get(selectedNode.id)?.port ?? undefined}
+            ports={drawnPorts(selectedNode.data.def, typeIndex.get(selectedNode.data.def.type))}
             pinned={nodeData.pins[selectedNode.id]}
-            isPinned={selectedNode.id in nodeData.pins}
             onPinned={nodeData.onPinned}
             onClose={() => nodeData.setOpen(false)}
             panel={panelOf(selectedNode)}

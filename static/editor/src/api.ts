@@ -103,8 +103,9 @@ export class Api {
   pins(id: string) {
     return this.request<{ items: Pin[] }>("GET", `/workflows/${enc(id)}/pins`).then((r) => r.items ?? []);
   }
-  pin(id: string, nodeId: string, data: unknown) {
-    return this.request<Pin>("PUT", `/workflows/${enc(id)}/pins/${enc(nodeId)}`, { data });
+  /** Pins data as a node's output, leaving on port ("" the default port; a condition's branch otherwise). */
+  pin(id: string, nodeId: string, data: unknown, port: string) {
+    return this.request<Pin>("PUT", `/workflows/${enc(id)}/pins/${enc(nodeId)}`, { data, port });
   }
   unpin(id: string, nodeId: string) {
     return this.request<void>("DELETE", `/workflows/${enc(id)}/pins/${enc(nodeId)}`);
@@ -156,9 +157,10 @@ export class Api {
 
 const enc = encodeURIComponent;
 
-/** A node output pinned in the editor. */
+/** A node output pinned in the editor, and the output port it leaves on ("" the default port). */
 export interface Pin {
   node_id: string;
+  port: string;
   data: unknown;
   updated_at: string;
 }

@@ -1,9 +1,10 @@
 // The node drawn on the canvas: category colour and glyph, name and type, an input handle on the left (not for
-// triggers) and one labelled output handle per port on the right, plus the status of the last test run.
+// triggers) and one labelled output handle per port on the right, plus the status of the last test run and a badge
+// when the node has pinned data (which test runs use instead of running it).
 import { createContext, memo, useContext, useEffect } from "react";
 import { Handle, Position, useUpdateNodeInternals, type NodeProps } from "@xyflow/react";
-import { handleOf, isTrigger, portsOf, type CmNode, type TypeIndex } from "./definition";
-import { glyphOf, STATUS_TEXT } from "./icons";
+import { drawnPorts, handleOf, isTrigger, type CmNode, type TypeIndex } from "./definition";
+import { glyphOf, PIN_GLYPH, STATUS_TEXT } from "./icons";
 import type { NodeStatus } from "./testRun";
 
 /** What every canvas node needs besides its own data; a context so that a run update does not touch the graph. */
@@ -13,11 +14,13 @@ export interface CanvasInfo {
   statuses: ReadonlyMap<string, NodeStatus> | null;
   /** Nodes the last validation flagged. */
   invalid: ReadonlySet<string>;
+  /** Nodes with pinned data, each with the port that data leaves on ("" the default port). */
+  pinned: ReadonlyMap<string, string>;
   /** Opens the node picker for what follows a port ("" = the default port); absent when the canvas is read-only. */
   onAddAfter?: (nodeId: string, port: string) => void;
 }
 
-export const CanvasContext = createContext<CanvasInfo>({ types: new Map(), statuses: null, invalid: new Set() });
+export const CanvasContext = createContext<CanvasInfo>({ types: new Map(), statuses: null, invalid: new Set(), pinned: new Map() });
 
 /** The "+" beside an output port: a node picked from the picker it opens follows this port, connected. */
 function AddAfter({ nodeId, port, onAdd }: { nodeId: string; port: string; onAdd: (nodeId: string, port: string) => void }) {
@@ -40,12 +43,13 @@ function AddAfter({ nodeId, port, onAdd }: { nodeId: string; port: string; onAdd
 }
 
 export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeProps<CmNode>) {
-  const { types, statuses, invalid, onAddAfter } = useContext(CanvasContext);
+  const { types, statuses, invalid, pinned, onAddAfter } = useContext(CanvasContext);
   const def = data.def;
   const type = types.get(def.type);
   const category = type?.category ?? (def.type.split(".")[0] as string);
   const trigger = isTrigger(def, types);
-  const ports = portsOf(def, type).filter((p, i, all) => all.indexOf(p) === i && !(p === "" && def.type === "condition.switch"));
+  const ports = drawnPorts(def, type);
+  const pinPort = pinned.get(id);
   const status: NodeStatus | undefined = statuses ? (statuses.get(id) ?? "idle") : undefined;
   const st = status ? STATUS_TEXT[status] : undefined;
 
@@ -81,6 +85,17 @@ export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeP
           <span aria-hidden="true">{st.glyph}</span> {st.label}
         </span>
       )}
+      {pinPort !== undefined && (
+        <span
+          className="cm-node-pin"
+          role="img"
+          data-pinned-badge={pinPort}
+          aria-label={`Pinned data${ports.length > 1 ? ` on the output “${pinPort || "output"}”` : ""}: test runs use it instead of running this node`}
+          title="Pinned data: test runs use it instead of running this node"
+        >
+          <span aria-hidden="true">{PIN_GLYPH} pinned{ports.length > 1 ? ` → ${pinPort || "output"}` : ""}</span>
+        </span>
+      )}
       {invalid.has(id) && (
         <span className="cm-node-problem">
           <span aria-hidden="true">⚠</span> needs attention
@@ -94,7 +109,7 @@ export const CanvasNode = memo(function CanvasNode({ id, data, selected }: NodeP
       ) : (
         <div className="cm-node-ports">
           {ports.map((p) => (
-            <div key={handleOf(p)} className={`cm-port${p === "error" ? " cm-port-error" : ""}`}>
+            <div key={handleOf(p)} className={`cm-port${p === "error" ? " cm-port-error" : ""}${pinPort === p ? " cm-port-pinned" : ""}`}>
               <span className="cm-port-label">{p === "" ? "output" : p}</span>
               <Handle type="source" position={Position.Right} id={handleOf(p)} className="cm-handle cm-handle-out" />
               {onAddAfter && <AddAfter nodeId={id} port={p} onAdd={onAddAfter} />}

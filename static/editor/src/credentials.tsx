@@ -1,19 +1,36 @@
 // "Create new…" beside a node's credential picker: a form generated from the integration kind's description (GET
 // integration-kinds, the same one the integrations page's typed forms come from), which creates the integration
 // through the API and selects it, without leaving the editor. Secrets are password inputs and never shown back.
-import { useEffect, useState } from "react";
+// Creating integrations takes an admin's or owner's role: anyone else sees the button disabled, saying so, rather
+// than a form the server would refuse.
+import { useEffect, useId, useState } from "react";
 import { createPortal } from "react-dom";
 import { ApiError, errorMessage } from "./api";
 import { Dialog } from "./dialogs";
 import type { Integration, IntegrationField, IntegrationKind } from "./types";
 
 export interface CredentialActions {
+  /** Whether the viewer's role may create integrations (the page says, as the server decides). */
+  canCreate: boolean;
   kinds(): Promise<IntegrationKind[]>;
   create(input: { name: string; kind: string; settings: Record<string, unknown> }): Promise<Integration>;
 }
 
 export function CreateCredential({ kinds, actions, onCreated }: { kinds: string[] | null; actions: CredentialActions; onCreated: (i: Integration) => void }) {
   const [open, setOpen] = useState(false);
+  const noteId = useId();
+  if (!actions.canCreate) {
+    return (
+      <>
+        <button type="button" className="cm-btn cm-btn-small" data-action="create-credential" disabled aria-describedby={noteId}>
+          Create new…
+        </button>
+        <p className="cm-help cm-picker-note" id={noteId} data-create-credential-denied>
+          Only admins and owners create credentials: ask one to add them on <a href="/integrations">Integrations</a>.
+        </p>
+      </>
+    );
+  }
   return (
     <>
       <button type="button" className="cm-btn cm-btn-small" data-action="create-credential" onClick={() => setOpen(true)}>

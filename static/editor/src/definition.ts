@@ -92,6 +92,11 @@ export function portsOf(def: DefNode, type: NodeType | undefined): string[] {
   return ports;
 }
 
+/** The ports a node shows (on the canvas, in the node view): each once, a switch's unnamed case left out. */
+export function drawnPorts(def: DefNode, type: NodeType | undefined): string[] {
+  return portsOf(def, type).filter((p, i, all) => all.indexOf(p) === i && !(p === "" && def.type === "condition.switch"));
+}
+
 /** The handle id a port is drawn with. */
 export function handleOf(port: string | undefined): string {
   return port ? port : DEFAULT_HANDLE;

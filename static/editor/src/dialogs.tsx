@@ -32,6 +32,49 @@ function when(iso: string | null | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
+const MIN = 60e3;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+/**
+ * How long ago (or until) iso is, in the words of the executions list (views.RelativeTime on the server,
+ * static/js/reltime.js in pages): "just now", "5 min ago", "yesterday", "in 3 h"; past a month, the date.
+ */
+export function relativeTime(iso: string, now = Date.now()): string {
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return iso;
+  const date = () => new Date(t).toISOString().slice(0, 10);
+  let d = now - t;
+  if (d < -30e3) {
+    d = -d;
+    if (d < HOUR) return `in ${Math.max(1, Math.ceil(d / MIN))} min`;
+    if (d < DAY) return `in ${Math.floor(d / HOUR)} h`;
+    if (d < 30 * DAY) return `in ${Math.floor(d / DAY)} days`;
+    return date();
+  }
+  if (d < MIN) return "just now";
+  if (d < HOUR) return `${Math.floor(d / MIN)} min ago`;
+  if (d < DAY) return `${Math.floor(d / HOUR)} h ago`;
+  if (d < 2 * DAY) return "yesterday";
+  if (d < 30 * DAY) return `${Math.floor(d / DAY)} days ago`;
+  return date();
+}
+
+/** An execution's short identity, as the executions list writes it: "#12", or its short id before numbers existed. */
+export function runLabel(ex: Pick<Execution, "id" | "run_number">): string {
+  return ex.run_number ? `#${ex.run_number}` : ex.id.slice(0, 8);
+}
+
+/** An execution's kind as the executions list shows it: production plainly, test and retry as badges. */
+export function KindBadge({ kind }: { kind: string }) {
+  if (kind === "production") return <span className="cm-muted" data-run-kind={kind}>production</span>;
+  return (
+    <span className={`badge kind-${kind}`} data-run-kind={kind}>
+      {kind}
+    </span>
+  );
+}
+
 /** Sample data of the last test run, per workflow, so that the next test starts from it. */
 const sampleKey = (workflowId: string) => `cm-editor-sample:${workflowId}`;
 export function lastSample(workflowId: string): string {
@@ -146,17 +189,24 @@ export function TestRunDialog(props: {
             {recent.map((ex) => {
               const st = STATUS_TEXT[ex.status] ?? STATUS_TEXT.idle;
               return (
-                <li key={ex.id} className="cm-row">
+                <li key={ex.id} className="cm-row" data-execution-id={ex.id}>
+                  <a className="cm-run-number" href={`/executions/${encodeURIComponent(ex.id)}`} title={`Execution ${ex.id}`}>
+                    <code data-run-number>{runLabel(ex)}</code>
+                  </a>
                   <span className={`cm-status-chip cm-st-${ex.status}`}>
                     <span aria-hidden="true">{st.glyph}</span> {st.label}
                   </span>
+                  <KindBadge kind={ex.kind} />
                   <span className="cm-row-main">
-                    {when(ex.created_at)} · {ex.trigger_kind ?? "run"} · v{ex.version}
+                    <time dateTime={ex.created_at} title={when(ex.created_at)} data-reltime>
+                      {relativeTime(ex.created_at)}
+                    </time>{" "}
+                    · {ex.trigger_kind ?? "run"} · v{ex.version}
                   </span>
                   <button
                     type="button"
                     className="cm-btn cm-btn-small"
-                    aria-label={`Use the trigger data of the execution of ${when(ex.created_at)}`}
+                    aria-label={`Use the trigger data of run ${runLabel(ex)}`}
                     onClick={() => {
                       setText(JSON.stringify(ex.trigger?.body ?? {}, null, 2));
                       setError(null);

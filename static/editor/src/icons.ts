@@ -48,3 +48,6 @@ export const STATUS_TEXT: Record<string, { glyph: string; label: string }> = {
   waiting: { glyph: "◔", label: "waiting" },
   canceled: { glyph: "⊘", label: "canceled" },
 };
+
+/** The mark of pinned data (on the canvas node and in the node view); the words beside it carry the meaning. */
+export const PIN_GLYPH = "◉";

@@ -17,7 +17,7 @@ function mount(el: HTMLElement) {
   el.dataset.editorMounted = "true";
   const api = new Api((el.dataset.api || "/ui/api/v1").replace(/\/$/, ""));
   const root = createRoot(el);
-  root.render(<Editor api={api} workflowId={workflowId} canEdit={el.dataset.canEdit === "true"} canRun={el.dataset.canRun === "true"} flags={parseFlags(el.dataset.flags)} debugExecution={el.dataset.debugExecution || undefined} />);
+  root.render(<Editor api={api} workflowId={workflowId} canEdit={el.dataset.canEdit === "true"} canRun={el.dataset.canRun === "true"} canCreateCredentials={el.dataset.canCreateCredentials === "true"} flags={parseFlags(el.dataset.flags)} debugExecution={el.dataset.debugExecution || undefined} />);
   // HTMX may swap the element out without a page load: unmount then, which also closes a live run's stream.
   const mo = new MutationObserver(() => {
     if (!el.isConnected) {

@@ -2,11 +2,13 @@
 // show the node's data from the shown test run (or its pinned data) as a table, JSON or a schema tree; their fields
 // drag into the expression inputs of the parameters form, inserting the path in the field's syntax; an expression
 // input shows a live preview evaluated by the server against the current input, under a run's sandbox limits.
-// Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here. On a phone
-// the three columns become tabs.
+// Pinned output (saved with the draft, used only by the editor's test runs) is set and cleared here, with the
+// output port it leaves on for a node that branches, so that a test run follows the branch a real run would. On a
+// phone the three columns become tabs.
 import { useEffect, useRef, useState, type DragEvent, type ReactNode } from "react";
 import { errorMessage, type Api } from "./api";
 import { member, wrap } from "./hints";
+import { PIN_GLYPH } from "./icons";
 import type { Execution, ExpressionKind } from "./types";
 import "./nodeview.css";
 
@@ -177,6 +179,15 @@ export function ExprPreview(props: { api: Api; workflowId: string; source: strin
   );
 }
 
+/** A node's pinned output and the port it leaves on ("" the default port). */
+export interface PinnedOutput {
+  data: unknown;
+  port: string;
+}
+
+/** How a port reads in the node view: "true", or "output" for the default port. */
+export const portLabel = (port: string) => (port === "" ? "output" : port);
+
 export interface NodeViewProps {
   api: Api;
   workflowId: string;
@@ -185,11 +196,14 @@ export interface NodeViewProps {
   narrow: boolean;
   input: unknown;
   output: unknown;
-  pinned: unknown;
-  isPinned: boolean;
+  /** The port the shown run left on, if it ran. */
+  outputPort?: string;
+  /** The node's output ports ("" the default one), for choosing where pinned data leaves. */
+  ports: string[];
+  pinned: PinnedOutput | undefined;
   /** The config panel, drawn as the middle column. */
   panel: ReactNode;
-  onPinned: (nodeId: string, data: unknown | undefined) => void;
+  onPinned: (nodeId: string, pin: PinnedOutput | undefined) => void;
   onClose: () => void;
 }
 
@@ -198,14 +212,23 @@ export function NodeView(p: NodeViewProps) {
   const [tab, setTab] = useState<"input" | "parameters" | "output">("parameters");
   const [draft, setDraft] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const shown = p.isPinned ? p.pinned : p.output;
+  // Where new pinned data leaves: the port the run took, else the node's first (a condition's "true").
+  const ports = p.ports.length > 0 ? p.ports : [""];
+  const [port, setPort] = useState(() => p.pinned?.port ?? (p.outputPort !== undefined && ports.includes(p.outputPort) ? p.outputPort : ports[0]));
+  const pinnedPort = p.pinned?.port;
+  useEffect(() => {
+    if (pinnedPort !== undefined) setPort(pinnedPort);
+  }, [pinnedPort]);
+  const branches = ports.length > 1 || (p.pinned !== undefined && !ports.includes(p.pinned.port));
+  const shown = p.pinned ? p.pinned.data : p.output;
   const outPrefix = `nodes.${p.nodeId}.output`;
 
-  const pin = async (data: unknown) => {
+  const pin = async (data: unknown, on: string) => {
     setError(null);
     try {
-      await p.api.pin(p.workflowId, p.nodeId, data);
-      p.onPinned(p.nodeId, data);
+      await p.api.pin(p.workflowId, p.nodeId, data, on);
+      p.onPinned(p.nodeId, { data, port: on });
+      setPort(on);
       setDraft(null);
     } catch (e) {
       setError(errorMessage(e));
@@ -221,31 +244,65 @@ export function NodeView(p: NodeViewProps) {
     }
   };
   const pinDraft = () => {
+    let data: unknown;
     try {
-      void pin(JSON.parse(draft ?? ""));
+      data = JSON.parse(draft ?? "");
     } catch {
       setError("The pinned data must be JSON.");
+      return;
     }
+    void pin(data, port);
   };
+
+  // A node that branches says which output its pinned data leaves on; changing it re-pins the same data.
+  const portChoice = branches && (
+    <div className="cm-field cm-nv-pin-port">
+      <label htmlFor="cm-nv-pin-port">{p.pinned ? "Pinned data leaves on" : "Pin on the output"}</label>
+      <select
+        id="cm-nv-pin-port"
+        name="pin-port"
+        className="cm-input"
+        value={port}
+        disabled={!p.canEdit}
+        aria-describedby="cm-nv-pin-port-help"
+        onChange={(e) => {
+          setPort(e.target.value);
+          if (p.pinned) void pin(p.pinned.data, e.target.value);
+        }}
+      >
+        {ports.map((x) => (
+          <option key={x} value={x}>
+            {portLabel(x)}
+          </option>
+        ))}
+        {!ports.includes(port) && <option value={port}>{`${portLabel(port)} (no longer an output)`}</option>}
+      </select>
+      <p className="cm-help" id="cm-nv-pin-port-help">
+        A test run continues only along this output, as a real run takes one branch.
+      </p>
+    </div>
+  );
 
   const pinControls = (
     <div className="cm-nv-pin">
-      {p.isPinned && (
-        <span className="cm-nv-pinned" data-pinned>
-          📌 Pinned: test runs use this output instead of running the node
+      {p.pinned && (
+        <span className="cm-nv-pinned" data-pinned data-pinned-port={p.pinned.port}>
+          <span aria-hidden="true">{PIN_GLYPH}</span> Pinned: test runs use this output instead of running the node
+          {branches ? `, leaving on “${portLabel(p.pinned.port)}”` : ""}
         </span>
       )}
-      {p.canEdit && !p.isPinned && p.output !== undefined && (
-        <button type="button" className="cm-btn cm-btn-small" data-action="pin-output" onClick={() => void pin(p.output)}>
+      {(p.pinned || draft !== null || (p.canEdit && p.output !== undefined)) && portChoice}
+      {p.canEdit && !p.pinned && p.output !== undefined && (
+        <button type="button" className="cm-btn cm-btn-small" data-action="pin-output" onClick={() => void pin(p.output, port)}>
           Pin this output
         </button>
       )}
-      {p.canEdit && !p.isPinned && draft === null && (
+      {p.canEdit && !p.pinned && draft === null && (
         <button type="button" className="cm-btn cm-btn-small" data-action="edit-pin" onClick={() => setDraft(p.output === undefined ? "{}" : JSON.stringify(p.output, null, 2))}>
           Set pinned data…
         </button>
       )}
-      {p.canEdit && p.isPinned && (
+      {p.canEdit && p.pinned && (
         <button type="button" className="cm-btn cm-btn-small" data-action="unpin-output" onClick={() => void unpin()}>
           Unpin
         </button>
@@ -313,12 +370,12 @@ export function NodeView(p: NodeViewProps) {
  * (the execution of "debug in editor", else the last test run, so the node data survives a reload).
  */
 export function useNodeData(api: Api, workflowId: string, debugExecution: string | undefined, showRun: (id: string, ex: Execution) => void) {
-  const [pins, setPins] = useState<Record<string, unknown>>({});
+  const [pins, setPins] = useState<Record<string, PinnedOutput>>({});
   const [open, setOpen] = useState(false);
   useEffect(() => {
     let cancelled = false;
     api.pins(workflowId).then(
-      (items) => !cancelled && setPins(Object.fromEntries(items.map((p) => [p.node_id, p.data]))),
+      (items) => !cancelled && setPins(Object.fromEntries(items.map((p) => [p.node_id, { data: p.data, port: p.port ?? "" }]))),
       () => undefined, // no pins shown; pinning still answers with its own error
     );
     const load = debugExecution ? Promise.resolve<string | null>(debugExecution) : api.lastTestRun(workflowId);
@@ -336,20 +393,24 @@ export function useNodeData(api: Api, workflowId: string, debugExecution: string
     // showRun is the editor's stable store setter
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [api, workflowId, debugExecution]);
-  const onPinned = (nodeId: string, data: unknown | undefined) =>
+  const onPinned = (nodeId: string, pin: PinnedOutput | undefined) =>
     setPins((p) => {
       const next = { ...p };
-      if (data === undefined) delete next[nodeId];
-      else next[nodeId] = data;
+      if (pin === undefined) delete next[nodeId];
+      else next[nodeId] = pin;
       return next;
     });
   return { pins, onPinned, open, setOpen };
 }
 
-/** The input a node would get: its shown run's, else the pinned output of its only parent. */
-export function nodeInput(nodeId: string, edges: { from: string; to: string }[], runInput: unknown, pins: Record<string, unknown>): unknown {
+/**
+ * The input a node would get: its shown run's, else the pinned output of its only parent when that output leaves
+ * on the port this node hangs from (the other branch of a pinned condition gets nothing, as in a run).
+ */
+export function nodeInput(nodeId: string, edges: { from: string; port?: string; to: string }[], runInput: unknown, pins: Record<string, PinnedOutput>): unknown {
   if (runInput !== undefined && runInput !== null) return runInput;
-  const parents = edges.filter((e) => e.to === nodeId).map((e) => e.from);
-  if (parents.length === 1 && parents[0] in pins) return pins[parents[0]];
-  return undefined;
+  const parents = edges.filter((e) => e.to === nodeId);
+  if (parents.length !== 1) return undefined;
+  const pin = pins[parents[0].from];
+  return pin && pin.port === (parents[0].port ?? "") ? pin.data : undefined;
 }

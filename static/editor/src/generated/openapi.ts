@@ -1137,7 +1137,7 @@ export interface paths {
         get?: never;
         /**
          * Pin a node's output
-         * @description Pins any JSON (at most 256 KiB) as the node's output for test runs; replaces an earlier pin. Takes editing the workflow.
+         * @description Pins any JSON (at most 256 KiB) as the node's output for test runs, leaving on `port` (a condition's branch such as "true"; empty for the default output), so its children behind other ports are skipped as in a real run; replaces an earlier pin. A test run refuses (422, naming the node) a pin whose port the node does not have. Takes editing the workflow.
          */
         put: operations["putWorkflowsByIdPinsByNodeID"];
         post?: never;
@@ -2203,12 +2203,14 @@ export interface components {
             /** @description Any JSON value. */
             data: unknown;
             node_id: string;
+            port: string;
             /** Format: date-time */
             updated_at: string;
         };
         PinInput: {
             /** @description Any JSON value. */
             data: unknown;
+            port?: string;
         };
         Pins: {
             items: components["schemas"]["Pin"][] | null;
