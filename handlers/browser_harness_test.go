@@ -409,8 +409,30 @@ func (b *browserSession) assertNoHorizontalScroll() {
 	}
 }
 
-// assertLabelled fails for every input, select, textarea or button without an accessible name (aria-labelledby,
-// aria-label, a <label>, its text or value, or a title); hidden inputs have none to give.
+// assertOnlyDataScrollsSideways fails for every box that scrolls sideways (its content wider than it, overflow-x
+// auto or scroll) unless what it scrolls is data: a table, a code or JSON block, a text box.
+func (b *browserSession) assertOnlyDataScrollsSideways() {
+	b.t.Helper()
+	r := b.eval(`() => {
+		const out = [];
+		for (const el of document.body.querySelectorAll("*")) {
+			const x = getComputedStyle(el).overflowX;
+			if ((x !== "auto" && x !== "scroll") || el.scrollWidth <= el.clientWidth + 1) continue;
+			if (el.matches("pre, code, textarea, table") || el.querySelector("table, pre, code")) continue;
+			out.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+				(typeof el.className === "string" && el.className.trim() ? "." + el.className.trim().split(/\s+/).join(".") : "") +
+				" " + el.clientWidth + "/" + el.scrollWidth);
+		}
+		return out.slice(0, 12);
+	}`)
+	for _, m := range r.Arr() {
+		b.t.Errorf("%s: scrolls sideways though it holds no data table: %s", b.location(), m.Str())
+	}
+}
+
+// assertLabelled fails for every control without an accessible name (aria-labelledby, aria-label, a <label>, its
+// text or value, or a title): inputs, selects, text areas, buttons, links, summaries, elements with a widget role
+// and anything else reachable by Tab; hidden inputs have none to give.
 func (b *browserSession) assertLabelled() {
 	b.t.Helper()
 	r := b.eval(`() => {
@@ -430,12 +452,14 @@ func (b *browserSession) assertLabelled() {
 				const n = text(Array.from(el.labels).map(content).join(" "));
 				if (n) return n;
 			}
-			if (el.tagName === "BUTTON") { const n = text(content(el)); if (n) return n; }
+			if (!["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName)) { const n = text(content(el)); if (n) return n; }
 			if (el.tagName === "INPUT" && ["submit", "reset", "button"].includes(el.type)) return text(el.value) || el.type;
 			return text(el.title);
 		};
 		const missing = [];
-		for (const el of document.querySelectorAll("input, select, textarea, button")) {
+		const controls = "input, select, textarea, button, a[href], summary, [role=button], [role=tab], [role=link], " +
+			"[role=menuitem], [role=switch], [role=checkbox], [role=combobox], [tabindex]:not([tabindex='-1'])";
+		for (const el of document.querySelectorAll(controls)) {
 			if (el.type === "hidden") continue;
 			if (!name(el)) missing.push(el.outerHTML.slice(0, 160));
 		}

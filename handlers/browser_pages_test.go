@@ -278,39 +278,42 @@ func TestEveryPageInBothThemesAndWidths(t *testing.T) {
 		}
 		opened++
 		cookie := cookies[page.who]
+		// The page and each of its further views in a sub-test of its own, with its own browser, so that they run
+		// side by side.
+		views := append([]pageState{{name: "page"}}, page.states...)
 		t.Run(routeSlug(pattern), func(t *testing.T) {
 			t.Parallel()
-			b := h.newBrowser(t)
-			if cookie != nil {
-				b.setCookie(cookie)
-			}
-			if page.foreign {
-				b.tolerate(riverUIEvalProbe)
-			}
-			for _, theme := range []string{"light", "dark"} {
-				b.setColorScheme(theme)
-				for _, size := range [][2]int{{390, 844}, {1440, 900}} {
-					b.setViewport(size[0], size[1])
-					check := func(view string) {
-						t.Helper()
-						if got := b.eval(`() => document.documentElement.dataset.theme || ""`).Str(); got != theme && !page.foreign {
-							t.Errorf("%s in the %s system theme: data-theme=%q", b.location(), theme, got)
-						}
-						b.assertNoHorizontalScroll()
-						if !page.foreign { // River's UI is its own markup (its search box has no label)
-							b.assertLabelled()
-						}
-						b.assertClean()
-						b.screenshot(fmt.Sprintf("%s%s-%d", view, theme, size[0]))
+			for _, view := range views {
+				t.Run(view.name, func(t *testing.T) {
+					t.Parallel()
+					b := h.newBrowser(t)
+					if cookie != nil {
+						b.setCookie(cookie)
 					}
-					b.open(page.path)
-					check("")
-					for _, state := range page.states {
-						b.open(page.path)
-						state.reach(b)
-						check(state.name + "-")
+					if page.foreign {
+						b.tolerate(riverUIEvalProbe)
 					}
-				}
+					for _, theme := range []string{"light", "dark"} {
+						b.setColorScheme(theme)
+						for _, size := range [][2]int{{390, 844}, {1440, 900}} {
+							b.setViewport(size[0], size[1])
+							b.open(page.path)
+							if view.reach != nil {
+								view.reach(b)
+							}
+							if got := b.eval(`() => document.documentElement.dataset.theme || ""`).Str(); got != theme && !page.foreign {
+								t.Errorf("%s in the %s system theme: data-theme=%q", b.location(), theme, got)
+							}
+							b.assertNoHorizontalScroll()
+							if !page.foreign { // River's UI is its own markup (its search box has no label)
+								b.assertOnlyDataScrollsSideways()
+								b.assertLabelled()
+							}
+							b.assertClean()
+							b.screenshot(fmt.Sprintf("%s-%d", theme, size[0]))
+						}
+					}
+				})
 			}
 		})
 	}

@@ -128,9 +128,15 @@ func TestCanvasFlagGatesTidyUpInTheBrowser(t *testing.T) {
 		}
 		// In layers: the nodes as far from the trigger share a column (the same centre), each column wholly left
 		// of the next.
+		// In the canvas's own coordinates (the node's translate and unscaled width), read at once: the view may
+		// still be fitting itself after the layout, which moves every box on screen.
+		boxes := b.eval(`() => Object.fromEntries([...document.querySelectorAll(".react-flow__node")].map((n) => {
+			const x = Number(/translate\(\s*(-?[\d.]+)px/.exec(n.style.transform)[1]);
+			return [n.dataset.id, [x, x + n.offsetWidth / 2, x + n.offsetWidth]];
+		}))`)
 		column := func(id string) [3]float64 {
-			r := b.eval(`(id) => document.querySelector('.react-flow__node[data-id="' + id + '"]').getBoundingClientRect().toJSON()`, id)
-			return [3]float64{r.Get("left").Num(), (r.Get("left").Num() + r.Get("right").Num()) / 2, r.Get("right").Num()}
+			r := boxes.Get(id)
+			return [3]float64{r.Get("0").Num(), r.Get("1").Num(), r.Get("2").Num()}
 		}
 		layers := [][]string{{"hook"}, {"a"}, {"b", "d"}, {"c", "e"}}
 		for i, layer := range layers {

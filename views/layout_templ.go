@@ -270,7 +270,7 @@ func themePicker(id string) templ.Component {
 
 // navigation is the top bar: the sections, the theme picker and the account menu (organization, role, profile,
 // sign out). The menu is a <details>, so it opens without JavaScript; below 56rem the sections take a row of their
-// own that scrolls sideways.
+// own, wrapping onto a second row when they do not fit.
 func navigation(f Frame) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
