@@ -99,7 +99,7 @@ var dayPartition = regexp.MustCompile(`^workflow_executions_p[0-9]{8}$`)
 
 func partitionOf(day time.Time) string { return "workflow_executions_p" + day.Format("20060102") }
 
-// TestHistoryListsReadNewestPartitionsOnly runs the execution list (newest page, next page, filters) and the
+// TestHistoryListsReadNewestPartitionsOnly runs the execution list (newest page, next page, filters, search) and the
 // dashboard over five days of history and asserts from EXPLAIN ANALYZE of the very statements the store sent that
 // they read the newest partitions and stop there (an ordered Append, no Merge Append), and that the dashboard's
 // queries leave out every partition before its window.
@@ -219,6 +219,24 @@ func TestHistoryListsReadNewestPartitionsOnly(t *testing.T) {
 			t.Fatalf("filter %+v: %d executions, want 10", f, len(items))
 		}
 		readNoneBefore(t, plan, yesterday)
+	}
+
+	// A search ranks the newest SearchCandidates matches: yesterday's 600 failures hold them, so the days between
+	// are never read, however many matches they hold (the oldest days are, for one index entry: where the days
+	// to search end).
+	found, plan := explainList(t, store.ExecutionFilter{Query: "boom", Limit: 10})
+	if len(found) != 10 {
+		t.Fatalf("search: %d executions, want 10", len(found))
+	}
+	for _, e := range found {
+		if e.Error != "boom" || e.CreatedAt.Before(yesterday) {
+			t.Errorf("search found %s (%q, created %v), want yesterday's failures", e.ID, e.Error, e.CreatedAt)
+		}
+	}
+	for _, p := range plan.read {
+		if p > partitionOf(today.AddDate(0, 0, -5)) && p < partitionOf(yesterday) {
+			t.Errorf("search reads %s, a day older than its newest 500 matches (read: %v)", p, plan.read)
+		}
 	}
 
 	since := yesterday.Add(2 * time.Hour)
