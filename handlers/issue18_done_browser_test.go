@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/go-rod/rod/lib/input"
@@ -141,8 +142,14 @@ func TestDebugARealFailedExecutionInTheBrowser(t *testing.T) {
 	}
 	b.selectNode("shape")
 	b.waitUntil(`() => (document.querySelector(".cm-panel .cm-run")?.textContent ?? "").includes("the total cannot be negative")`)
+	// A production run is not called a test run, in the run bar or in the node's panel.
+	if r := b.eval(`() => ({bar: document.querySelector(".cm-runbar").textContent, panel: document.querySelector(".cm-panel .cm-run h3").textContent})`); strings.Contains(r.Get("bar").Str(), "Test run") || !strings.HasPrefix(r.Get("panel").Str(), "Run:") {
+		t.Errorf("a production run is shown as a test run: %v", r)
+	}
 	b.click(`[data-action="open-nodeview"]`)
 	b.waitFor(`[data-nodeview]`)
+	// The output side says why there is no output.
+	b.waitUntil(`() => /the node failed.*the total cannot be negative/.test(document.querySelector('[data-nodeview-side="output"]')?.textContent ?? "")`)
 	b.click(`[data-nodeview-side="input"] [data-view="json"]`)
 	b.waitUntil(`() => /"total":\s*-3/.test(document.querySelector('[data-nodeview-side="input"] pre')?.textContent ?? "")`)
 	b.assertClean()

@@ -794,6 +794,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
       hints={hints}
       run={runs.get(n.id)}
       executionId={run?.id ?? null}
+      testRun={!run?.execution || run.execution.kind === "test"}
       focus={focus}
       onChange={(def, field) => changeNode(n.id, def, field)}
       onDelete={deleteSelection}
@@ -962,6 +963,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
             input={selectedInput}
             output={runs.get(selectedNode.id)?.output ?? undefined}
             outputPort={runs.get(selectedNode.id)?.port ?? undefined}
+            error={runs.get(selectedNode.id)?.error ?? undefined}
             ports={drawnPorts(selectedNode.data.def, typeIndex.get(selectedNode.data.def.type))}
             pinned={nodeData.pins[selectedNode.id]}
             onPinned={nodeData.onPinned}

@@ -23,6 +23,8 @@ interface Props {
   hints: (kind: ExpressionKind) => Hint[];
   run: LatestRun | undefined;
   executionId: string | null;
+  /** Whether the shown execution is a test run (false for a production run or retry opened with "debug in editor"). */
+  testRun: boolean;
   /** A field to focus (from a click on a problem), with a counter so the same field can be asked for twice. */
   focus: { nodeId: string; field: string; seq: number } | null;
   /** `field` names what changed, to merge keystrokes into one undo step and to clear that field's server errors. */
@@ -244,8 +246,8 @@ export function Panel(props: Props) {
           )}
         </fieldset>
       </form>
-      {run && <RunData run={run} executionId={props.executionId} />}
-      {props.executionId && !run && <p className="cm-muted cm-pad">This node has not run in the shown test run.</p>}
+      {run && <RunData run={run} executionId={props.executionId} testRun={props.testRun} />}
+      {props.executionId && !run && <p className="cm-muted cm-pad">This node has not run in the shown {props.testRun ? "test run" : "run"}.</p>}
       {!readOnly && (
         <div className="cm-panel-foot">
           <button type="button" className="cm-btn cm-btn-danger" data-action="delete-node" onClick={props.onDelete}>
@@ -272,12 +274,12 @@ function Section({ title, children }: { title: string; children: ReactNode }) {
   );
 }
 
-function RunData({ run, executionId }: { run: LatestRun; executionId: string | null }) {
+function RunData({ run, executionId, testRun }: { run: LatestRun; executionId: string | null; testRun: boolean }) {
   const st = STATUS_TEXT[run.status] ?? STATUS_TEXT.idle;
   return (
-    <section className="cm-section cm-run" aria-label="Last test run of this node">
+    <section className="cm-section cm-run" aria-label={testRun ? "Last test run of this node" : "This node in the shown run"}>
       <h3 className="cm-section-title">
-        Test run:{" "}
+        {testRun ? "Test run" : "Run"}:{" "}
         <span className={`cm-status-chip cm-st-${run.status}`}>
           <span aria-hidden="true">{st.glyph}</span> {st.label}
         </span>
