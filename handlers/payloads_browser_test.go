@@ -18,26 +18,8 @@ func TestLargePayloadsOnTheExecutionPageInTheBrowser(t *testing.T) {
 	w := h.newWorld()
 	member := h.accessToken(w.users["member"], w.orgA.ID)
 
-	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: member, JSON: `{"name":"Big","definition":` + payloadFlow + `}`})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
-	}
-	var wf struct {
-		ID string `json:"id"`
-	}
-	resp.json(t, &wf)
 	// One unbroken 3,000-character word: the preview must wrap or scroll inside its box, not widen the page.
-	text := strings.Repeat("z", 3000)
-	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/run", Bearer: member,
-		JSON: `{"total":250,"text":"` + text + `"}`})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("run: %d %s", resp.StatusCode, resp.body)
-	}
-	var run struct {
-		ExecutionID string `json:"execution_id"`
-	}
-	resp.json(t, &run)
-	h.waitExecution(member, run.ExecutionID, "succeeded")
+	_, execID := h.runPayloadFlow(t, member, strings.Repeat("z", 3000))
 
 	b := h.newBrowser(t)
 	b.signIn(w.users["member"], w.orgA.ID)
@@ -45,7 +27,7 @@ func TestLargePayloadsOnTheExecutionPageInTheBrowser(t *testing.T) {
 		for _, width := range []int{390, 1440} {
 			b.setColorScheme(theme)
 			b.setViewport(width, 900)
-			b.open("/executions/" + run.ExecutionID)
+			b.open("/executions/" + execID)
 			b.waitFor("section .payload")
 			// Every node's output is offloaded; open them all, as someone reading the run would.
 			b.eval(`() => document.querySelectorAll("details").forEach((d) => { if (d.querySelector(".payload")) d.open = true; })`)

@@ -32,25 +32,8 @@ func TestLargePayloads(t *testing.T) {
 	member := h.accessToken(w.users["member"], w.orgA.ID)
 	outsider := h.accessToken(w.users["outsider"], w.orgB.ID)
 
-	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: member, JSON: `{"name":"Big","definition":` + payloadFlow + `}`})
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
-	}
-	var wf struct {
-		ID string `json:"id"`
-	}
-	resp.json(t, &wf)
 	text := strings.Repeat("z", 3000)
-	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/run", Bearer: member,
-		JSON: `{"total":250,"text":"` + text + `"}`})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("run: %d %s", resp.StatusCode, resp.body)
-	}
-	var run struct {
-		ExecutionID string `json:"execution_id"`
-	}
-	resp.json(t, &run)
-	h.waitExecution(member, run.ExecutionID, "succeeded")
+	wfID, execID := h.runPayloadFlow(t, member, text)
 
 	var detail struct {
 		Trigger struct {
@@ -64,7 +47,7 @@ func TestLargePayloads(t *testing.T) {
 			} `json:"output"`
 		} `json:"nodes"`
 	}
-	h.do(request{Method: "GET", Path: "/api/v1/executions/" + run.ExecutionID, Bearer: member}).json(t, &detail)
+	h.do(request{Method: "GET", Path: "/api/v1/executions/" + execID, Bearer: member}).json(t, &detail)
 	ref := detail.Trigger.Payload
 	if ref == nil || ref.Size < 3000 || !strings.HasPrefix(ref.Preview, "{") || len(ref.Preview) > 1024 {
 		t.Fatalf("trigger not shown as a reference with its size: %+v", detail.Trigger)
@@ -79,21 +62,21 @@ func TestLargePayloads(t *testing.T) {
 		t.Errorf("node outputs: %+v", outputs)
 	}
 
-	path := "/api/v1/executions/" + run.ExecutionID + "/payloads/" + ref.Key
-	resp = h.do(request{Method: "GET", Path: path, Bearer: member})
+	path := "/api/v1/executions/" + execID + "/payloads/" + ref.Key
+	resp := h.do(request{Method: "GET", Path: path, Bearer: member})
 	if resp.StatusCode != http.StatusOK || int64(len(resp.body)) != ref.Size || !strings.Contains(resp.body, text) {
 		t.Fatalf("full fetch: %d, %d bytes", resp.StatusCode, len(resp.body))
 	}
 	if resp := h.do(request{Method: "GET", Path: path, Bearer: outsider}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("another organization read the payload: %d", resp.StatusCode)
 	}
-	if resp := h.do(request{Method: "GET", Path: "/api/v1/executions/" + run.ExecutionID + "/payloads/" + storage.NewKey(), Bearer: member}); resp.StatusCode != http.StatusNotFound {
+	if resp := h.do(request{Method: "GET", Path: "/api/v1/executions/" + execID + "/payloads/" + storage.NewKey(), Bearer: member}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown key: %d", resp.StatusCode)
 	}
 	// The page shows sizes and previews, cut, with links to the whole.
-	doc := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID,
+	doc := h.do(request{Method: "GET", Path: "/executions/" + execID,
 		Cookie: h.sessionCookie(w.users["member"], w.orgA.ID)}).doc(t)
-	links := doc.Find(`.payload a[href^="/executions/` + run.ExecutionID + `/payloads/"]`)
+	links := doc.Find(`.payload a[href^="/executions/` + execID + `/payloads/"]`)
 	if links.Length() < 4 || !strings.Contains(doc.Find(".payload").First().Text(), "KB") {
 		t.Errorf("%d load-full links; first preview %q", links.Length(), doc.Find(".payload").First().Text())
 	}
@@ -106,12 +89,12 @@ func TestLargePayloads(t *testing.T) {
 	if href, _ := trigger.Find(".payload a").Attr("href"); !strings.HasSuffix(href, ref.Key) {
 		t.Errorf("the trigger's link %q is not to its payload", href)
 	}
-	page := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID + "/payloads/" + ref.Key,
+	page := h.do(request{Method: "GET", Path: "/executions/" + execID + "/payloads/" + ref.Key,
 		Cookie: h.sessionCookie(w.users["member"], w.orgA.ID)})
 	if page.StatusCode != http.StatusOK || int64(len(page.body)) != ref.Size {
 		t.Errorf("the page's load-full link: %d, %d bytes", page.StatusCode, len(page.body))
 	}
-	if resp := h.do(request{Method: "GET", Path: "/executions/" + run.ExecutionID + "/payloads/" + ref.Key,
+	if resp := h.do(request{Method: "GET", Path: "/executions/" + execID + "/payloads/" + ref.Key,
 		Cookie: h.sessionCookie(w.users["outsider"], w.orgB.ID)}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("the page link for another organization: %d", resp.StatusCode)
 	}
@@ -138,11 +121,38 @@ func TestLargePayloads(t *testing.T) {
 
 	// An output past NODE_OUTPUT_MAX (64 KiB here: the shape doubles a 40 KiB text) fails its node, naming it and
 	// the limit.
-	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/run", Bearer: member,
+	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wfID + "/run", Bearer: member,
 		JSON: `{"total":250,"text":"` + strings.Repeat("y", 40<<10) + `"}`})
+	var run struct {
+		ExecutionID string `json:"execution_id"`
+	}
 	resp.json(t, &run)
 	failed := h.waitExecution(member, run.ExecutionID, "failed")
 	if !strings.Contains(failed.Error, `node "shape"`) || !strings.Contains(failed.Error, "NODE_OUTPUT_MAX") {
 		t.Errorf("failed execution's error %q does not name the node and NODE_OUTPUT_MAX", failed.Error)
 	}
+}
+
+// runPayloadFlow saves payloadFlow through the API and runs it on {"total":250,"text":text} until it succeeds.
+func (h *harness) runPayloadFlow(t *testing.T, token, text string) (workflowID, executionID string) {
+	t.Helper()
+	resp := h.do(request{Method: "POST", Path: "/api/v1/workflows", Bearer: token, JSON: `{"name":"Big","definition":` + payloadFlow + `}`})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, resp.body)
+	}
+	var wf struct {
+		ID string `json:"id"`
+	}
+	resp.json(t, &wf)
+	resp = h.do(request{Method: "POST", Path: "/api/v1/workflows/" + wf.ID + "/run", Bearer: token,
+		JSON: `{"total":250,"text":"` + text + `"}`})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("run: %d %s", resp.StatusCode, resp.body)
+	}
+	var run struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	resp.json(t, &run)
+	h.waitExecution(token, run.ExecutionID, "succeeded")
+	return wf.ID, run.ExecutionID
 }
