@@ -331,9 +331,27 @@ func (s *Store) NodeRunRecord(ctx context.Context, e queue.ExecutionRef, run eng
 // BatchRecord records a finished batch of a loop over batches in one transaction: the runs of its body, its
 // checkpoint run, and the runs the pass had not recorded yet. The checkpoint exists exactly when the runs do, and the
 // event lets the execution's page show the progress.
+//
+// The body's large values (a batch of rows is its first node's input) go to the file storage like any node run's,
+// so that a file of many batches leaves small rows behind it; the checkpoint's output stays inline whatever its size,
+// since progress and resumes read it as JSON (its result, what the body delivered, is bounded by NODE_OUTPUT_MAX).
 func (s *Store) BatchRecord(ctx context.Context, e queue.ExecutionRef, runs []engine.NodeRun) error {
 	if len(runs) == 0 {
 		return nil
+	}
+	if s.payloads != nil {
+		runs = append([]engine.NodeRun(nil), runs...)
+		for i := range runs {
+			var err error
+			if runs[i].Port != engine.PortBatch {
+				err = s.offloadRuns(ctx, e, runs[i:i+1])
+			} else {
+				runs[i].Input, err = s.offload(ctx, e.OrganizationID, e.ID, runs[i].Input)
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
 	return s.inTx(ctx, func(tx pgx.Tx, q *db.Queries) error {
 		if err := q.NodeRunInsertMany(ctx, nodeRunParams(e, runs)); err != nil {

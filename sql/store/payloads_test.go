@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +297,81 @@ func TestPayloadOffloadOnTheExpressPath(t *testing.T) {
 	if got := countObjects(t, dir); got != 1 {
 		t.Errorf("%d objects, want the output's only", got)
 	}
+}
+
+// TestBatchRecordOffloadsTheBatches records a loop's batch whose rows are larger than the inline limit: the body's
+// input goes to the file storage, and so does the checkpoint's, but the checkpoint's output stays inline, so the
+// execution's progress is still read from it, and a resume reads the body's output whole.
+func TestBatchRecordOffloadsTheBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	files, err := storage.NewLocal(dir, storage.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	b.store.UsePayloads(files, 1024)
+	wf := b.workflow(t)
+	head, _ := b.store.WorkflowHeadForRun(ctx, b.org.ID, wf.ID)
+	exec, err := b.store.ExecutionCreate(ctx, store.SystemActor, store.NewExecution{OrganizationID: b.org.ID, WorkflowID: wf.ID,
+		WorkflowVersionID: head.VersionID, Version: head.Version, TriggerKind: "manual", CreatedBy: &b.user.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := queue.ExecutionRef{ID: exec.ID, OrganizationID: b.org.ID, WorkflowID: wf.ID}
+	rows := `{"rows":["` + strings.Repeat("r", 4000) + `"]}`
+	result := `{"sum":"` + strings.Repeat("9", 2000) + `"}`
+	checkpoint := `{"batch":0,"batches":2,"size":10,"total":20,"unit":"rows","result":` + result + `}`
+	now := time.Now()
+	item := 0
+	if err := b.store.BatchRecord(ctx, ref, []engine.NodeRun{
+		{NodeID: "sum", Type: "transform.aggregate", Status: engine.NodeSucceeded, Attempt: 1, ItemIndex: &item,
+			Input: json.RawMessage(rows), Output: json.RawMessage(result), StartedAt: now, FinishedAt: now},
+		{NodeID: "loop", Type: "condition.loop", Status: engine.NodeSucceeded, Attempt: 1, ItemIndex: &item, Port: engine.PortBatch,
+			Input: json.RawMessage(rows), Output: json.RawMessage(checkpoint), StartedAt: now, FinishedAt: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := b.store.NodeRuns(ctx, b.org.ID, exec.ID)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %d, %v", len(runs), err)
+	}
+	for _, r := range runs {
+		if store.ParsePayloadRef(r.Input) == nil {
+			t.Errorf("%s keeps its %d-byte input inline", r.NodeID, len(r.Input))
+		}
+		switch r.NodeID {
+		case "sum":
+			if store.ParsePayloadRef(r.Output) == nil {
+				t.Errorf("the body keeps its %d-byte output inline", len(r.Output))
+			}
+		case "loop":
+			if !jsonEqual(r.Output, checkpoint) {
+				t.Errorf("the checkpoint's output is not kept inline: %.120s", r.Output)
+			}
+		}
+	}
+	if p := engine.ProgressOf(runs); p == nil || p.Done != 10 || p.Total != 20 || p.BatchesDone != 1 {
+		t.Errorf("progress from the recorded checkpoint: %+v", p)
+	}
+	if got := countObjects(t, dir); got != 3 {
+		t.Errorf("%d objects stored; want 3 (the body's input and output, the checkpoint's input)", got)
+	}
+	resumed, err := b.store.NodeRunsForResume(ctx, ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range resumed {
+		if r.NodeID == "sum" && !jsonEqual(r.Output, result) {
+			t.Errorf("a resume reads the body's output as %.120s", r.Output)
+		}
+	}
+}
+
+// jsonEqual reports whether raw is the JSON text want stands for (PostgreSQL's jsonb rewrites spacing).
+func jsonEqual(raw json.RawMessage, want string) bool {
+	var a, b any
+	return json.Unmarshal(raw, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && reflect.DeepEqual(a, b)
 }
