@@ -60,7 +60,7 @@ test: ## Vet, check generated code, and run every test against real PostgreSQL, 
 	[ $$prepared = 0 ] || { echo "make test: setting up the test services failed (above)" >&2; exit 1; }; \
 	[ $$checks = 0 ]; \
 	. ./.data/test-env; \
-	go test -race -count=1 -timeout 15m ./...; \
+	go test -race -count=1 -timeout 20m ./...; \
 	go test -count=1 -timeout 10m -p 1 -run Hostile ./engine ./engine/sandbox ./cmd/concertmaster
 
 .PHONY: test-big-file

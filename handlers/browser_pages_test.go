@@ -56,7 +56,7 @@ func editorStates(node string) []pageState {
 	selected := func(b *browserSession) {
 		b.waitFor(`.react-flow__node[data-id="` + node + `"]`)
 		b.click(".react-flow__controls-fitview")
-		b.clickStill(`.react-flow__node[data-id="` + node + `"] .cm-node-name`)
+		b.clickNodeWhenStill(node)
 		b.waitPanelBesideNode(node)
 	}
 	return []pageState{

@@ -293,11 +293,19 @@ func (b *browserSession) connect(from, port, to string) {
 }
 
 // selectNode clicks a node's title on the canvas, opening its side panel: first it closes the open panel and fits
-// the view, then waits until nothing (the minimap, an animation) covers the spot it clicks.
+// the view (clickNodeWhenStill).
 func (b *browserSession) selectNode(id string) {
 	b.t.Helper()
 	b.press(input.Escape)
 	b.click(`[data-action="fit"]`)
+	b.clickNodeWhenStill(id)
+	b.waitFor(`[name="name"]`)
+}
+
+// clickNodeWhenStill clicks a node once the view has stopped moving and nothing (the minimap, an animation) covers
+// the spot it clicks.
+func (b *browserSession) clickNodeWhenStill(id string) {
+	b.t.Helper()
 	spot := `(id) => {
 		const node = document.querySelector('.react-flow__node[data-id="' + id + '"]');
 		const r = node.getBoundingClientRect();
@@ -320,7 +328,6 @@ func (b *browserSession) selectNode(id string) {
 		}
 		return p.Mouse.Click(proto.InputMouseButtonLeft, 1)
 	})
-	b.waitFor(`[name="name"]`)
 }
 
 // screenshotThemes opens path in the dark and then the light theme, as remembered from the theme toggle, waits for

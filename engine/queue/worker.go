@@ -319,16 +319,7 @@ func (w *ExecuteWorker) work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	runCtx, cancelTimeout := context.WithTimeout(runCtx, w.opts.ExecutionTimeout)
 	defer cancelTimeout()
 
-	var services *engine.Services
-	if w.opts.Services != nil {
-		services = w.opts.Services(ctx, exec)
-	}
-	if services == nil {
-		services = &engine.Services{}
-	}
-	if services.Logger == nil {
-		services.Logger = logger
-	}
+	services := w.services(ctx, exec, logger)
 	ref := exec.Ref()
 	res, err := w.opts.Executor.Run(runCtx, plan, engine.RunInput{
 		Execution: engine.ExecutionInfo{ID: exec.ID.String(), WorkflowID: exec.WorkflowID.String(), Version: int64(exec.Version),
@@ -363,6 +354,22 @@ func (w *ExecuteWorker) work(ctx context.Context, job *river.Job[ExecuteArgs]) e
 	}
 	return w.complete(ctx, logger, exec, passStarted, Completion{Execution: ref, Status: res.Status, Error: res.Error,
 		FailedNodeID: res.FailedNodeID, ResumeAt: res.ResumeAt, NodeRuns: res.NodeRuns})
+}
+
+// services are what the execution's nodes reach outside the engine (Options.Services), logging to logger unless
+// they bring their own logger.
+func (w *ExecuteWorker) services(ctx context.Context, exec Execution, logger *slog.Logger) *engine.Services {
+	var services *engine.Services
+	if w.opts.Services != nil {
+		services = w.opts.Services(ctx, exec)
+	}
+	if services == nil {
+		services = &engine.Services{}
+	}
+	if services.Logger == nil {
+		services.Logger = logger
+	}
+	return services
 }
 
 // alive reports whether the process proves it is alive (SetAlive).
