@@ -199,7 +199,7 @@ export interface NodeViewProps {
   /** The port the shown run left on, if it ran. */
   outputPort?: string;
   /** The shown run's error, when the node failed: said on the output side, where its output would be. */
-  error?: unknown;
+  error?: string;
   /** The node's output ports ("" the default one), for choosing where pinned data leaves. */
   ports: string[];
   pinned: PinnedOutput | undefined;
@@ -333,7 +333,7 @@ export function NodeView(p: NodeViewProps) {
     <DataPane side="input" title="Input" value={p.input} prefix="input" empty="No input yet: run a test, pin a parent's output, or open an execution with “Debug in editor”." />
   );
   const output = (
-    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} empty={p.error !== undefined && p.error !== null ? `No output: the node failed. ${errorText(p.error)}` : "No output yet."} extra={pinControls} />
+    <DataPane side="output" title="Output" value={shown} prefix={outPrefix} empty={p.error ? `No output: the node failed. ${p.error}` : "No output yet."} extra={pinControls} />
   );
   const cols = [
     { id: "input" as const, label: "Input", body: input },
@@ -417,7 +417,3 @@ export function nodeInput(nodeId: string, edges: { from: string; port?: string; 
   return pin && pin.port === (parents[0].port ?? "") ? pin.data : undefined;
 }
 
-/** A run's error as one line of text: errors are recorded as strings, but an older row may hold JSON. */
-function errorText(e: unknown): string {
-  return typeof e === "string" ? e : JSON.stringify(e);
-}
