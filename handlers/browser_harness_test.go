@@ -470,6 +470,19 @@ func (b *browserSession) assertLabelled() {
 	}
 }
 
+// requestsEndingWith counts the requests since the last assertClean whose URL ends with suffix.
+func (b *browserSession) requestsEndingWith(suffix string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, u := range b.requests {
+		if strings.HasSuffix(u, suffix) {
+			n++
+		}
+	}
+	return n
+}
+
 // assertClean fails on every request that left the server's origin and every console error, uncaught exception
 // or CSP violation since the last call, then starts afresh.
 func (b *browserSession) assertClean() {

@@ -473,6 +473,11 @@ func TestCopyNodesIntoAnotherWorkflowInTheBrowser(t *testing.T) {
 	if fmt.Sprint(saved.Definition.Edges) != "[{a b} {b c}]" {
 		t.Errorf("saved edges %v, want a→b and b→c", saved.Definition.Edges)
 	}
+	// Each editor opened loads its catalogue once: a second load, once React Flow's viewport was ready, used to
+	// replace a paste made in between.
+	if n := b.requestsEndingWith("/ui/api/v1/node-types"); n != 2 {
+		t.Errorf("two editors opened loaded the node catalogue %d times, want 2", n)
+	}
 	b.assertClean()
 }
 

@@ -168,14 +168,16 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
     [rf, store],
   );
 
-  // Load the catalogue and the workflow; integrations and forms (for selects) in the background.
+  // Load the catalogue and the workflow; integrations and forms (for selects) in the background. Once per workflow:
+  // this effect must not depend on rf, whose identity changes when React Flow's viewport is ready (after this load
+  // renders it); a second load then would replace whatever was edited in between.
   useEffect(() => {
     let cancelled = false;
     Promise.all([api.nodeTypes(), api.workflow(workflowId)]).then(
       ([ts, wf]) => {
         if (cancelled) return;
         store.getState().setTypes(ts);
-        applyWorkflow(wf, true);
+        store.getState().applyWorkflow(wf);
         store.setState({ loaded: true });
       },
       (e) => !cancelled && store.setState({ loadError: errorMessage(e) }),
@@ -191,7 +193,15 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
     return () => {
       cancelled = true;
     };
-  }, [api, workflowId, applyWorkflow, store]);
+  }, [api, workflowId, store]);
+
+  // The first view is fitted once React Flow's viewport is ready, which is after the load above renders it.
+  const fittedFirstView = useRef(false);
+  useEffect(() => {
+    if (!loaded || !rf.viewportInitialized || fittedFirstView.current) return;
+    fittedFirstView.current = true;
+    window.setTimeout(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), 60);
+  }, [loaded, rf]);
 
   useEffect(() => () => stopRun.current?.(), []);
 
