@@ -561,13 +561,18 @@ func TestConcurrencyLimitRunsExecutionsOneAtATimeInOrder(t *testing.T) {
 		h.effects.released <- struct{}{}
 		h.waitStatus(ids[i], store.StatusSucceeded)
 	}
-	var prev time.Time
-	for _, id := range ids {
-		e, _ := h.store.ExecutionGet(context.Background(), h.org.ID, id)
-		if e.StartedAt.Before(prev) {
-			t.Errorf("execution %s started out of order", id)
+	// The record says so too: each started once the one before it had finished.
+	var prev store.Execution
+	for i, id := range ids {
+		e, err := h.store.ExecutionGet(context.Background(), h.org.ID, id)
+		if err != nil {
+			t.Fatal(err)
 		}
-		prev = *e.StartedAt
+		if i > 0 && e.StartedAt.Before(*prev.FinishedAt) {
+			t.Errorf("execution %d (created %v) started at %v, before execution %d (created %v, started %v) finished at %v",
+				i, e.CreatedAt, *e.StartedAt, i-1, prev.CreatedAt, *prev.StartedAt, *prev.FinishedAt)
+		}
+		prev = e
 	}
 }
 

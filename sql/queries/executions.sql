@@ -32,6 +32,9 @@ VALUES (@id, @organization_id, @workflow_id, @workflow_version_id, @version, @tr
 -- knows whether there are recorded node runs to resume from, and whether it started: it does not when the
 -- execution finished or was canceled meanwhile, nor when the workflow's concurrency limit is reached by older
 -- unfinished executions (counting only older ones keeps executions in order).
+-- started_at is the clock when the row is updated (clock_timestamp), not the statement's start (now()), which
+-- comes before the snapshot the start is decided on (planning and lock waits come in between): an execution held
+-- back by the limit could otherwise record a start before the older execution it waited for had finished.
 WITH target AS (
     SELECT e.id, e.status, w.concurrency_limit,
         CASE WHEN w.concurrency_limit IS NULL THEN 0 ELSE (
@@ -45,7 +48,7 @@ WITH target AS (
     FOR UPDATE OF e
 ), started AS (
     UPDATE workflow_executions e
-    SET status = 'running', started_at = coalesce(e.started_at, now()), resume_at = NULL, updated_at = now()
+    SET status = 'running', started_at = coalesce(e.started_at, clock_timestamp()), resume_at = NULL, updated_at = now()
     FROM target t
     WHERE e.id = @id AND e.id = t.id AND t.status IN ('queued', 'running', 'waiting')
       AND (t.concurrency_limit IS NULL OR t.ahead < t.concurrency_limit)
