@@ -195,12 +195,14 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
     };
   }, [api, workflowId, store]);
 
-  // The first view is fitted once React Flow's viewport is ready, which is after the load above renders it.
+  // The first view is fitted once React Flow's viewport is ready, which is after the load above renders it, and
+  // its nodes are measured. At once, not animated: an edit made while an animated fit ran (a note added and panned
+  // into view) would be panned away by the rest of the fit.
   const fittedFirstView = useRef(false);
   useEffect(() => {
     if (!loaded || !rf.viewportInitialized || fittedFirstView.current) return;
     fittedFirstView.current = true;
-    window.setTimeout(() => void rf.fitView({ ...fitViewOptions, duration: 200 }), 60);
+    window.setTimeout(() => void rf.fitView(fitViewOptions), 60);
   }, [loaded, rf]);
 
   useEffect(() => () => stopRun.current?.(), []);
