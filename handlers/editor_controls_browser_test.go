@@ -308,6 +308,7 @@ func TestStickyNotesInTheBrowser(t *testing.T) {
 		t.Errorf("the stored note renders as %v, want its text as plain text with its line break", got)
 	}
 
+	b.waitFor(`[data-view-fitted]`) // a note added while the first view is still being fitted would be panned away
 	b.press(input.KeyN)
 	b.waitUntil(`() => document.activeElement?.matches('[data-note="note_2"] textarea')`)
 	b.fill(`[data-note="note_2"] textarea`, "Line one\nLine <two>")

@@ -196,13 +196,13 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
   }, [api, workflowId, store]);
 
   // The first view is fitted once React Flow's viewport is ready, which is after the load above renders it, and
-  // its nodes are measured. At once, not animated: an edit made while an animated fit ran (a note added and panned
-  // into view) would be panned away by the rest of the fit.
-  const fittedFirstView = useRef(false);
+  // its nodes are measured. The canvas says when that fit is over (data-view-fitted), for whoever needs a still view.
+  const fittingFirstView = useRef(false);
+  const [viewFitted, setViewFitted] = useState(false);
   useEffect(() => {
-    if (!loaded || !rf.viewportInitialized || fittedFirstView.current) return;
-    fittedFirstView.current = true;
-    window.setTimeout(() => void rf.fitView(fitViewOptions), 60);
+    if (!loaded || !rf.viewportInitialized || fittingFirstView.current) return;
+    fittingFirstView.current = true;
+    window.setTimeout(() => void rf.fitView({ ...fitViewOptions, duration: 200 }).finally(() => setViewFitted(true)), 60);
   }, [loaded, rf]);
 
   useEffect(() => () => stopRun.current?.(), []);
@@ -922,7 +922,7 @@ function EditorInner({ api, workflowId, canEdit, canRun, canCreateCredentials, f
         {showPalette && (
           <Palette types={types} hasTrigger={!!triggerNode} onAdd={addNode} onClose={narrow ? () => store.setState({ paletteOpen: false }) : undefined} />
         )}
-        <div className="cm-canvas" ref={canvasRef}>
+        <div className="cm-canvas" ref={canvasRef} data-view-fitted={viewFitted ? "true" : undefined}>
           <CanvasContext.Provider value={canvasInfo}>
            <NoteContext.Provider value={noteActions}>
             <ReactFlow<FlowNode, CmEdge>
